@@ -2,8 +2,10 @@ package policy
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
+	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 )
@@ -18,14 +20,30 @@ type posError struct {
 	args   []any
 }
 
-// Errorf returns an error at pos about the value at path (a dotted CUE path
-// such as "qubes.work.allow.git.to", or "" for none).
+// Errorf returns an error at pos about the value at path (a CUE path made
+// by [Path], or "" for none).
 func Errorf(pos token.Pos, path string, format string, args ...any) errors.Error {
-	var p []string
+	var elems []string
 	if path != "" {
-		p = strings.Split(path, ".")
+		for _, sel := range cue.ParsePath(path).Selectors() {
+			elems = append(elems, sel.String())
+		}
 	}
-	return &posError{pos: pos, path: p, format: format, args: args}
+	return &posError{pos: pos, path: elems, format: format, args: args}
+}
+
+// Path returns the CUE path of the given field names and list indices, with
+// names quoted where CUE needs it, as in qubes."sys-vpn".allow.dns.
+func Path(elems ...string) string {
+	sels := make([]cue.Selector, len(elems))
+	for i, e := range elems {
+		if n, err := strconv.Atoi(e); err == nil && n >= 0 {
+			sels[i] = cue.Index(n)
+		} else {
+			sels[i] = cue.Str(e)
+		}
+	}
+	return cue.MakePath(sels...).String()
 }
 
 func (e *posError) Position() token.Pos         { return e.pos }

@@ -1,0 +1,137 @@
+package qubes
+
+import (
+	"net/netip"
+
+	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/policy"
+)
+
+// Limits of Qubes that bound one qube's rule list.
+const (
+	// MaxRules is the most rules qfw compiles for one qube. QubesDB rule
+	// keys are the rule's index in four digits, and the Linux agent reads a
+	// five-digit key as a parse error that blocks the qube. This is one
+	// below the 10,000 keys available; MaxRequestLen binds long before
+	// either, as the shortest line takes 12 bytes.
+	MaxRules = 9999
+	// MaxRequestLen is the most bytes qubesd reads for one Admin API call,
+	// header and payload together. It aborts a longer request without a
+	// reply, so the rules are not changed and nothing says why.
+	MaxRequestLen = 65536
+	// QubesDBPathLimit bounds QubesDB paths: QDB_MAX_PATH counts the
+	// terminating NUL, so a path must be shorter.
+	QubesDBPathLimit = 64
+	// QubesDBValueLimit bounds QubesDB values: a value must be shorter.
+	QubesDBValueLimit = 3072
+	// AgentDNSPathCrashLen is the length of the key /dns/<ip>/<host> that
+	// crashes the Linux agent. After applying a client's rules the agent
+	// exports what each host name resolved to under that key, and catches
+	// the error for keys longer than 64 bytes only; QubesDB rejects one of
+	// exactly 64 too, and that error stops the qubes-firewall service.
+	AgentDNSPathCrashLen = 64
+)
+
+// limits holds the limits Check applies, so that tests can lower the ones
+// no valid rule reaches.
+type limits struct {
+	rules, request, qdbPath, qdbValue, dnsCrash int
+}
+
+var qubesLimits = limits{
+	rules:    MaxRules,
+	request:  MaxRequestLen,
+	qdbPath:  QubesDBPathLimit,
+	qdbValue: QubesDBValueLimit,
+	dnsCrash: AgentDNSPathCrashLen,
+}
+
+// Check reports where q's rules exceed a limit of Qubes: more than MaxRules
+// rules; an admin.vm.firewall.Set request over MaxRequestLen bytes; a
+// QubesDB key or rule string too long for QubesDB; a host name that makes
+// the Linux agent's /dns/<ip>/<host> key exactly AgentDNSPathCrashLen bytes
+// long for q.IP or q.IP6.
+//
+// Each error is positioned at the offending rule, with path
+// qubes.<name>.<allow|deny>.<rule>, or at the qube for rules without an
+// origin and for errors about the whole list. Rules count whether or not
+// they have expired: Set sends them all.
+func Check(q ir.Qube) []error { return check(q, qubesLimits) }
+
+func check(q ir.Qube, l limits) []error {
+	var errs []error
+	qubePath := "qubes." + q.Name
+	errorf := func(r *ir.Rule, format string, args ...any) {
+		pos, path := q.Pos, qubePath
+		if r != nil {
+			if r.Origin.Pos.IsValid() {
+				pos = r.Origin.Pos
+			}
+			if o := r.Origin.String(); o != "" {
+				path += "." + o
+			}
+		}
+		errs = append(errs, policy.Errorf(pos, path, format, args...))
+	}
+
+	if n := len(q.Rules); n > l.rules {
+		errorf(nil, "qube %q has %d rules; at most %d are allowed, as QubesDB rule keys have four digits", q.Name, n, l.rules)
+	}
+
+	header := setHeader(q.Name)
+	size := len(header) + len(Payload(q.Rules))
+	if size > l.request {
+		// Point at the first rule that does not fit.
+		n := len(header)
+		for i := range q.Rules {
+			if n += len(FormatRule(q.Rules[i])) + 1; n > l.request {
+				errorf(&q.Rules[i], "the admin.vm.firewall.Set request for qube %q is %d bytes, over qubesd's limit of %d; this is the first rule that does not fit", q.Name, size, l.request)
+				break
+			}
+		}
+	}
+
+	addrs := make([]netip.Addr, 0, 2)
+	for _, ip := range []netip.Addr{q.IP, q.IP6} {
+		if ip.IsValid() {
+			addrs = append(addrs, ip.WithZone(""))
+		}
+	}
+
+	for _, ip := range addrs {
+		fam := family(ip)
+		for i := range q.Rules {
+			if !forFamily(q.Rules[i], fam) {
+				continue
+			}
+			// Keys only grow with the index: report the first that is too long.
+			if p := rulePath(ip, i); len(p) >= l.qdbPath {
+				errorf(&q.Rules[i], "QubesDB key %q is %d bytes; QubesDB allows at most %d", p, len(p), l.qdbPath-1)
+				break
+			}
+		}
+	}
+
+	for i := range q.Rules {
+		r := &q.Rules[i]
+		if v := QubesDBRule(*r); len(v) >= l.qdbValue {
+			errorf(r, "QubesDB rule %q is %d bytes; QubesDB allows at most %d", v, len(v), l.qdbValue-1)
+		}
+		if r.Dst.Host == "" {
+			continue
+		}
+		for _, ip := range addrs {
+			if p := dnsPath(ip, r.Dst.Host); len(p) == l.dnsCrash {
+				errorf(r, "host name %q makes the Linux agent's QubesDB key %q exactly %d bytes long, which crashes the agent's qubes-firewall service; use the host's IP addresses instead", r.Dst.Host, p, l.dnsCrash)
+			}
+		}
+	}
+	return errs
+}
+
+// setHeader returns the header of the admin.vm.firewall.Set request that
+// dom0 sends for qube (the Admin API framing); the payload follows it. A
+// management qube's request names that qube instead of dom0 as the source.
+func setHeader(qube string) string {
+	return "admin.vm.firewall.Set+ dom0 name " + qube + "\x00"
+}

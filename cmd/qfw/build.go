@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"cuelang.org/go/cue/errors"
+	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/backends/qubes"
+	"github.com/qfw-dev/qfw/compiler"
+	"github.com/qfw-dev/qfw/policy"
+)
+
+// policyFlags are the flags of every command that reads a policy.
+type policyFlags struct {
+	inventory string
+	now       timeValue
+}
+
+func (f *policyFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.inventory, "inventory", "", "inventory `FILE` (default: inventory.json beside the policy)")
+	cmd.Flags().Var(&f.now, "now", "judge rule expiry at `TIME` (RFC 3339 or UNIX seconds) instead of the current time")
+}
+
+// build loads, compiles and checks the policy that args name. It prints
+// warnings and errors to the command's stderr; on errors it returns
+// errPrinted.
+func build(cmd *cobra.Command, args []string, f *policyFlags) (*compiler.Result, error) {
+	stderr := cmd.ErrOrStderr()
+	p, errs := policy.Load(policy.Config{Args: args, Inventory: f.inventory})
+	if p == nil {
+		printDiagnostics(stderr, "", errors.Errors(errs))
+		return nil, errPrinted
+	}
+	now := f.now.t
+	if now.IsZero() {
+		now = time.Now()
+	}
+	res, cerrs := compiler.Compile(p, compiler.Options{Now: now})
+	all := append(errors.Errors(errs), errors.Errors(cerrs)...)
+	if cerrs == nil {
+		for _, q := range res.Program.Qubes {
+			for _, err := range qubes.Check(q) {
+				all = append(all, errors.Promote(err, ""))
+			}
+		}
+	}
+	printDiagnostics(stderr, "warning: ", res.Warnings)
+	if len(all) > 0 {
+		printDiagnostics(stderr, "", all)
+		return nil, errPrinted
+	}
+	return res, nil
+}
+
+// timeValue is a flag holding a time, written as RFC 3339 or UNIX seconds.
+type timeValue struct{ t time.Time }
+
+func (v *timeValue) String() string {
+	if v.t.IsZero() {
+		return ""
+	}
+	return v.t.UTC().Format(time.RFC3339)
+}
+
+func (v *timeValue) Set(s string) error {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		v.t = time.Unix(n, 0)
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return fmt.Errorf("want RFC 3339 (2027-01-31T18:00:00Z) or UNIX seconds")
+	}
+	v.t = t
+	return nil
+}
+
+func (v *timeValue) Type() string { return "TIME" }

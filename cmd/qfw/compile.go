@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/backends/qubes"
+	"github.com/qfw-dev/qfw/compiler/ir"
+)
+
+const compileDoc = `compile compiles the policy and prints what each target needs:
+
+  qubes     per qube, the rule list exactly as admin.vm.firewall.Set takes it
+            (and as admin.vm.firewall.Get returns it), one rule per line.
+  qubesdb   per firewall qube, the QubesDB entries dom0 writes for each of its
+            clients and address families, in write order: the subtree
+            removed, the policy, the rules by their index in the full list
+            (gaps where a rule belongs to the other family or has expired),
+            then the signal key.
+
+With -o DIR each qube (target qubes) or firewall qube (target qubesdb) gets a
+file of its own in DIR instead: <qube>.rules or <firewall>.qubesdb.
+
+Errors and warnings are those of vet. Output is byte-identical for the same
+policy, inventory and --now.`
+
+const compileExamples = `  # The rule lists of every managed qube.
+  qfw compile
+
+  # One qube's list, ready for admin.vm.firewall.Set.
+  qfw compile --qube work
+
+  # What dom0 would write into each firewall qube's QubesDB, as JSON.
+  qfw compile --target qubesdb --json
+
+  # One file per qube in ./out.
+  qfw compile ./policy -o ./out`
+
+type compileFlags struct {
+	policyFlags
+	target targetValue
+	qube   string
+	json   bool
+	outDir string
+}
+
+func newCompileCmd() *cobra.Command {
+	f := &compileFlags{target: targetQubes}
+	cmd := &cobra.Command{
+		Use:     "compile [DIR | FILE...]",
+		Short:   "Compile a policy into Qubes rule lists or QubesDB entries",
+		Long:    compileDoc,
+		Example: compileExamples,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCompile(cmd, args, f)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().Var(&f.target, "target", "what to compile to: `qubes` or qubesdb")
+	cmd.Flags().StringVar(&f.qube, "qube", "", "only this `QUBE` (target qubes) or firewall qube (target qubesdb)")
+	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
+	cmd.Flags().StringVarP(&f.outDir, "out", "o", "", "write one file per qube into `DIR`")
+	return cmd
+}
+
+func runCompile(cmd *cobra.Command, args []string, f *compileFlags) error {
+	res, err := build(cmd, args, &f.policyFlags)
+	if err != nil {
+		return err
+	}
+	prog := res.Program
+	now := f.now.t
+	if now.IsZero() {
+		now = time.Now()
+	}
+	var files []outFile
+	switch f.target {
+	case targetQubes:
+		files, err = qubesFiles(prog, f.qube)
+	case targetQubesDB:
+		files, err = qubesDBFiles(prog, f.qube, now.Unix())
+	}
+	if err != nil {
+		return err
+	}
+	if f.json {
+		doc := map[string]any{"format_version": "1.0", "target": f.target.String()}
+		items := make([]any, len(files))
+		for i, of := range files {
+			items[i] = of.json
+		}
+		doc[string(f.target.jsonKey())] = items
+		if f.outDir != "" {
+			b, _ := json.MarshalIndent(doc, "", "  ")
+			return writeFiles(f.outDir, []outFile{{name: "qfw-" + f.target.String() + ".json", text: append(b, '\n')}})
+		}
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	if f.outDir != "" {
+		return writeFiles(f.outDir, files)
+	}
+	return printFiles(cmd.OutOrStdout(), files)
+}
+
+// outFile is the output for one qube or firewall qube.
+type outFile struct {
+	name   string // file name with -o
+	header string // heading line when printed together
+	text   []byte
+	json   any
+}
+
+func printFiles(w io.Writer, files []outFile) error {
+	var b bytes.Buffer
+	for i, f := range files {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "# %s\n", f.header)
+		b.Write(f.text)
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// writeFiles writes each file into dir, each through a temporary file and a
+// rename, so that a reader never sees half a file.
+func writeFiles(dir string, files []outFile) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	for _, f := range files {
+		path := filepath.Join(dir, f.name)
+		tmp, err := os.CreateTemp(dir, "."+f.name+".*")
+		if err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+		_, werr := tmp.Write(f.text)
+		cerr := tmp.Close()
+		if werr == nil {
+			werr = cerr
+		}
+		if werr == nil {
+			werr = os.Rename(tmp.Name(), path)
+		}
+		if werr != nil {
+			os.Remove(tmp.Name())
+			return fmt.Errorf("write %s: %w", path, werr)
+		}
+	}
+	return nil
+}
+
+type ruleJSON struct {
+	Line     string `json:"line"`
+	Rule     string `json:"rule,omitempty"`
+	Position string `json:"position,omitempty"`
+}
+
+// qubesFiles renders each managed qube's rule list.
+func qubesFiles(prog *ir.Program, only string) ([]outFile, error) {
+	var out []outFile
+	for _, q := range prog.Qubes {
+		if only != "" && q.Name != only {
+			continue
+		}
+		var b bytes.Buffer
+		rules := make([]ruleJSON, len(q.Rules))
+		for i, r := range q.Rules {
+			line := qubes.FormatRule(r)
+			b.WriteString(line)
+			b.WriteByte('\n')
+			rules[i] = ruleJSON{Line: line, Rule: r.Origin.String()}
+			if r.Origin.Pos.IsValid() {
+				rules[i].Position = relPos(r.Origin.Pos)
+			}
+		}
+		header := q.Name
+		if q.Netvm != "" {
+			header += " (netvm " + q.Netvm + ")"
+		} else {
+			header += " (no netvm)"
+		}
+		out = append(out, outFile{
+			name: q.Name + ".rules", header: header, text: b.Bytes(),
+			json: map[string]any{"name": q.Name, "netvm": q.Netvm, "rules": rules},
+		})
+	}
+	if only != "" && out == nil {
+		return nil, fmt.Errorf("--qube %s: no such qube in the policy", only)
+	}
+	return out, nil
+}
+
+type entryJSON struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value string `json:"value"`
+}
+
+type clientJSON struct {
+	Qube    string      `json:"qube"`
+	Address string      `json:"address"`
+	Entries []entryJSON `json:"entries"`
+}
+
+// qubesDBFiles renders, for each firewall qube, the QubesDB entries dom0
+// writes for its managed clients: per client, IPv4 then IPv6.
+func qubesDBFiles(prog *ir.Program, only string, now int64) ([]outFile, error) {
+	byName := make(map[string]*ir.Qube, len(prog.Qubes))
+	for i := range prog.Qubes {
+		byName[prog.Qubes[i].Name] = &prog.Qubes[i]
+	}
+	var out []outFile
+	for _, fw := range prog.Firewalls {
+		if only != "" && fw.Name != only {
+			continue
+		}
+		var b bytes.Buffer
+		clients := []clientJSON{}
+		for _, name := range fw.Clients {
+			q := byName[name]
+			for _, ip := range []netip.Addr{q.IP, q.IP6} {
+				entries := qubes.Entries(ip, q.Rules, now)
+				if entries == nil {
+					continue
+				}
+				fmt.Fprintf(&b, "# %s %s\n", q.Name, ip)
+				cj := clientJSON{Qube: q.Name, Address: ip.String()}
+				for _, e := range entries {
+					b.WriteString(e.String())
+					b.WriteByte('\n')
+					cj.Entries = append(cj.Entries, entryJSON{Op: e.Op.String(), Path: e.Path, Value: e.Value})
+				}
+				clients = append(clients, cj)
+			}
+		}
+		out = append(out, outFile{
+			name: fw.Name + ".qubesdb", header: fw.Name + " (" + fw.Backend.String() + ")", text: b.Bytes(),
+			json: map[string]any{"name": fw.Name, "backend": fw.Backend.String(), "clients": clients},
+		})
+	}
+	if only != "" && out == nil {
+		return nil, fmt.Errorf("--qube %s: no firewall qube of that name serves a managed qube", only)
+	}
+	return out, nil
+}

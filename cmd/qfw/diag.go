@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/token"
+)
+
+// printDiagnostics prints each diagnostic on one line as
+// file:line:col: [prefix]path: message, sorted by position, with file
+// names relative to the working directory.
+func printDiagnostics(w io.Writer, prefix string, diags []errors.Error) {
+	sorted := append([]errors.Error(nil), diags...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		pi, pj := sorted[i].Position(), sorted[j].Position()
+		if pi.Filename() != pj.Filename() {
+			return pi.Filename() < pj.Filename()
+		}
+		if pi.Line() != pj.Line() {
+			return pi.Line() < pj.Line()
+		}
+		return pi.Column() < pj.Column()
+	})
+	for _, d := range sorted {
+		fmt.Fprintln(w, formatDiagnostic(prefix, d))
+	}
+}
+
+func formatDiagnostic(prefix string, d errors.Error) string {
+	var b strings.Builder
+	if pos := d.Position(); pos.IsValid() {
+		b.WriteString(relPos(pos))
+		b.WriteString(": ")
+	}
+	b.WriteString(prefix)
+	if path := d.Path(); len(path) > 0 {
+		b.WriteString(strings.Join(path, "."))
+		b.WriteString(": ")
+	}
+	format, args := d.Msg()
+	b.WriteString(strings.TrimSuffix(fmt.Sprintf(format, args...), ":"))
+	return b.String()
+}
+
+// relPos formats pos with its file name relative to the working directory,
+// in the file:line:col form editors understand.
+func relPos(pos token.Pos) string {
+	name := pos.Filename()
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, name); err == nil && !strings.HasPrefix(rel, "..") {
+			name = rel
+		}
+	}
+	return fmt.Sprintf("%s:%d:%d", filepath.ToSlash(name), pos.Line(), pos.Column())
+}

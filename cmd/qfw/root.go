@@ -1,0 +1,63 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, as documented in the README.
+const (
+	exitOK    = 0
+	exitError = 1
+)
+
+// errPrinted says that the command has printed its errors already and only
+// the exit code is left to set.
+var errPrinted = errors.New("errors printed")
+
+// Main runs qfw with the process's arguments and returns its exit code.
+func Main() int {
+	return run(os.Args[1:], os.Stdout, os.Stderr)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		if !errors.Is(err, errPrinted) {
+			fmt.Fprintf(stderr, "qfw: %v\n", err)
+		}
+		return exitError
+	}
+	return exitOK
+}
+
+const rootDoc = `qfw compiles per-qube firewall policy written in CUE into the rules that
+Qubes OS enforces: the rule list dom0 stores for each qube, and the QubesDB
+entries dom0 writes into each firewall qube.
+
+A policy is a directory holding one CUE package (or CUE, JSON and YAML files
+given one by one) and an inventory of the machine's qubes, inventory.json
+beside the policy unless --inventory names another file.
+
+Exit codes: 0 success, 1 errors (printed as file:line:col: path: message).`
+
+// newRootCmd builds a fresh command tree: no state is shared between runs.
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "qfw",
+		Short:         "Compile Qubes OS firewall policy written in CUE",
+		Long:          rootDoc,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.AddCommand(newVetCmd(), newCompileCmd())
+	return root
+}

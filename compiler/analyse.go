@@ -1,0 +1,133 @@
+package compiler
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/policy"
+)
+
+// analyse reports the rules of q that can never take effect because the
+// rules before it, together, match every packet they match. A rule whose
+// packets all meet earlier rules of the same verdict is redundant (a
+// warning); one whose packets meet an earlier rule of the other verdict
+// never does what it says (an error).
+//
+// Destinations that are names (host names, the DNS servers) are opaque: a
+// name is covered only by "any" or by the same name, never by prefixes,
+// since qfw cannot know what it resolves to.
+func (c *compiler) analyse(q *ir.Qube) {
+	sp := newSpace(q.Rules)
+	boxes := make([][]box, len(q.Rules))
+	for i := range q.Rules {
+		boxes[i] = sp.boxes(q.Rules[i].Match)
+	}
+	for start := 0; start < len(q.Rules); {
+		end := start + 1
+		for end < len(q.Rules) && q.Rules[end].Origin == q.Rules[start].Origin {
+			end++
+		}
+		c.reportCovered(q, boxes, start, end)
+		start = end
+	}
+}
+
+// reportCovered reports the rules [start, end) of q, the parts of one
+// policy rule, that earlier rules cover.
+func (c *compiler) reportCovered(q *ir.Qube, boxes [][]box, start, end int) {
+	var parts []string
+	var by []int
+	conflict := false
+	for i := start; i < end; i++ {
+		covering, ok := cover(boxes[i], boxes[:i])
+		if !ok {
+			continue
+		}
+		parts = append(parts, q.Rules[i].Match.String())
+		for _, j := range covering {
+			if q.Rules[j].Action != q.Rules[i].Action {
+				conflict = true
+			}
+			if !containsOrigin(q.Rules, by, q.Rules[j].Origin) {
+				by = append(by, j)
+			}
+		}
+	}
+	if parts == nil {
+		return
+	}
+	r := q.Rules[start]
+	subject := "the rule"
+	if len(parts) < end-start {
+		subject = "its part " + parts[0]
+		if len(parts) > 1 {
+			subject = fmt.Sprintf("its parts %s and %d more", parts[0], len(parts)-1)
+		}
+	}
+	names := make([]string, len(by))
+	for k, j := range by {
+		o := q.Rules[j].Origin
+		names[k] = fmt.Sprintf("%s (%s:%d)", o, filepath.Base(o.Pos.Filename()), o.Pos.Line())
+	}
+	path := policy.Path("qubes", q.Name, r.Origin.Kind.String(), r.Origin.Name)
+	// The verbs agree with one rule or several.
+	s := ""
+	if len(names) == 1 {
+		s = "s"
+	}
+	if conflict {
+		c.errorf(policy.Errorf(r.Origin.Pos, path,
+			"%s never takes effect: %s match%s all its packets first; to make it an exception, give it a lower priority",
+			subject, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1)))
+		return
+	}
+	c.warn(policy.Errorf(r.Origin.Pos, path, "%s is redundant: %s already %s%s all its packets",
+		subject, strings.Join(names, ", "), r.Action, s))
+}
+
+func containsOrigin(rules []ir.Rule, idx []int, o ir.Origin) bool {
+	for _, j := range idx {
+		if rules[j].Origin == o {
+			return true
+		}
+	}
+	return false
+}
+
+// maxPieces bounds the work of one coverage check; past it the rule is
+// taken as not covered, so the analysis can miss a finding but never make
+// one up.
+const maxPieces = 4096
+
+// cover reports whether the union of earlier covers all of target, and
+// which of the earlier rules it met.
+func cover(target []box, earlier [][]box) (covering []int, ok bool) {
+	rest := append([]box(nil), target...)
+	for j, eb := range earlier {
+		met := false
+		for _, e := range eb {
+			var next []box
+			for _, b := range rest {
+				if !b.intersects(e) {
+					next = append(next, b)
+					continue
+				}
+				met = true
+				next = b.subtract(e, next)
+			}
+			rest = next
+			if len(rest) > maxPieces {
+				return nil, false
+			}
+		}
+		if met {
+			covering = append(covering, j)
+		}
+		if len(rest) == 0 {
+			return covering, true
+		}
+	}
+	return nil, false
+}

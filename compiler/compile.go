@@ -1,0 +1,182 @@
+package compiler
+
+import (
+	"sort"
+	"time"
+
+	"cuelang.org/go/cue/errors"
+
+	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/policy"
+)
+
+// Options tunes a compilation.
+type Options struct {
+	// Now is the time against which rule expiry is judged.
+	Now time.Time
+}
+
+// Result is a compiled policy and what the compiler had to say about it.
+type Result struct {
+	Program *ir.Program
+	// Warnings are findings that do not stop compilation: redundant rules,
+	// rules to DNS names, expired rules.
+	Warnings []errors.Error
+}
+
+// Compile compiles p. It compiles every qube it can and returns all errors
+// found; the program is complete only when the error is nil.
+func Compile(p *policy.Policy, opts Options) (*Result, errors.Error) {
+	c := &compiler{pol: p, opts: opts}
+	prog := &ir.Program{}
+	for i := range p.Qubes {
+		if q, ok := c.qube(&p.Qubes[i]); ok {
+			prog.Qubes = append(prog.Qubes, q)
+		}
+	}
+	prog.Firewalls = c.firewalls(prog.Qubes)
+	c.tests()
+	sortErrors(c.warnings)
+	var errs errors.Error
+	if c.errs != nil {
+		list := errors.Errors(c.errs)
+		sortErrors(list)
+		for _, e := range list {
+			errs = errors.Append(errs, e)
+		}
+	}
+	return &Result{Program: prog, Warnings: c.warnings}, errs
+}
+
+type compiler struct {
+	pol      *policy.Policy
+	opts     Options
+	errs     errors.Error
+	warnings []errors.Error
+}
+
+func (c *compiler) errorf(at errors.Error) { c.errs = errors.Append(c.errs, at) }
+func (c *compiler) warn(at errors.Error)   { c.warnings = append(c.warnings, at) }
+
+// qube compiles one qube; ok is false if it had errors.
+func (c *compiler) qube(pq *policy.Qube) (ir.Qube, bool) {
+	before := len(errors.Errors(c.errs))
+	path := policy.Path("qubes", pq.Name)
+	inv, found := c.pol.Inventory.Qubes[pq.Name]
+	if !found {
+		c.errorf(policy.Errorf(pq.Pos, path, "qube %q is not in the inventory %s", pq.Name, c.pol.Inventory.Path))
+		return ir.Qube{}, false
+	}
+	q := ir.Qube{Name: pq.Name, Netvm: inv.Netvm, IP: inv.IP, IP6: inv.IP6, Network: !pq.NoNetwork, Pos: pq.Pos}
+
+	if pq.NoNetwork {
+		if inv.Netvm != "" {
+			c.errorf(policy.Errorf(pq.Pos, policy.Path("qubes", pq.Name, "network"), "network: false, but the inventory gives qube %q the netvm %q; set its netvm to none", pq.Name, inv.Netvm))
+		}
+		for _, r := range pq.Rules {
+			c.errorf(policy.Errorf(r.Pos, r.Path(pq.Name), "qube %q has network: false, so it can have no rules", pq.Name))
+		}
+		// dom0 refuses an empty list; a single drop blocks everything
+		// should the qube ever be given a netvm.
+		q.Rules = []ir.Rule{{Action: ir.Drop, Comment: "network-false", Origin: ir.Origin{Pos: pq.Pos}}}
+		return q, len(errors.Errors(c.errs)) == before
+	}
+
+	rules := make([]*policy.Rule, len(pq.Rules))
+	for i := range pq.Rules {
+		rules[i] = &pq.Rules[i]
+	}
+	// The compiled order: priority, then deny before allow, then name.
+	sort.SliceStable(rules, func(i, j int) bool {
+		a, b := rules[i], rules[j]
+		if a.Priority != b.Priority {
+			return a.Priority < b.Priority
+		}
+		if a.Deny != b.Deny {
+			return a.Deny
+		}
+		return a.Name < b.Name
+	})
+	for _, r := range rules {
+		q.Rules = append(q.Rules, c.rule(pq.Name, r)...)
+	}
+	if len(errors.Errors(c.errs)) != before {
+		return q, false
+	}
+	c.analyse(&q)
+	return q, len(errors.Errors(c.errs)) == before
+}
+
+// firewalls resolves the firewalls section and gives every netvm of a
+// managed qube its backend.
+func (c *compiler) firewalls(qubes []ir.Qube) []ir.Firewall {
+	byName := map[string]*ir.Firewall{}
+	for _, f := range c.pol.Firewalls {
+		path := policy.Path("firewalls", f.Name)
+		inv, ok := c.pol.Inventory.Qubes[f.Name]
+		switch {
+		case !ok:
+			c.errorf(policy.Errorf(f.Pos, path, "firewall qube %q is not in the inventory %s", f.Name, c.pol.Inventory.Path))
+			continue
+		case !inv.ProvidesNetwork:
+			c.errorf(policy.Errorf(f.Pos, path, "qube %q does not provide network, so it enforces no firewall", f.Name))
+			continue
+		}
+		fw := &ir.Firewall{Name: f.Name, MirageVersion: f.MirageVersion}
+		switch f.Backend {
+		case "nftables":
+			fw.Backend = ir.Nftables
+		case "mirage":
+			fw.Backend = ir.Mirage
+		default:
+			fw.Backend = ir.QubesAgent
+		}
+		byName[f.Name] = fw
+	}
+	for _, q := range qubes {
+		if q.Netvm == "" {
+			continue
+		}
+		fw := byName[q.Netvm]
+		if fw == nil {
+			fw = &ir.Firewall{Name: q.Netvm, Backend: ir.QubesAgent}
+			byName[q.Netvm] = fw
+		}
+		fw.Clients = append(fw.Clients, q.Name)
+	}
+	out := make([]ir.Firewall, 0, len(byName))
+	for _, fw := range byName {
+		out = append(out, *fw)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// tests checks what can be checked of the tests section before it is
+// evaluated: that each names a qube the policy manages.
+func (c *compiler) tests() {
+	managed := map[string]bool{}
+	for _, q := range c.pol.Qubes {
+		managed[q.Name] = true
+	}
+	for i, t := range c.pol.Tests {
+		if !managed[t.From] {
+			c.errorf(policy.Errorf(t.Pos, policy.Path("tests", itoa(i), "from"), "qube %q is not managed by this policy", t.From))
+		}
+	}
+}
+
+// sortErrors sorts diagnostics by position, then message, so that output
+// does not depend on the order in which they were found.
+func sortErrors(es []errors.Error) {
+	sort.SliceStable(es, func(i, j int) bool {
+		pi, pj := es[i].Position(), es[j].Position()
+		if pi.Filename() != pj.Filename() {
+			return pi.Filename() < pj.Filename()
+		}
+		if pi.Offset() != pj.Offset() {
+			return pi.Offset() < pj.Offset()
+		}
+		return es[i].Error() < es[j].Error()
+	})
+}

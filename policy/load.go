@@ -1,0 +1,222 @@
+package policy
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/parser"
+	"cuelang.org/go/encoding/json"
+	"cuelang.org/go/encoding/yaml"
+
+	"github.com/qfw-dev/qfw/schema"
+)
+
+// DefaultInventory is the name of the inventory file looked for beside the
+// policy when none is given.
+const DefaultInventory = "inventory.json"
+
+// inventoryOverlay is the name of the file, added to the user's package in
+// memory only, that makes the inventory visible as `inventory`.
+const inventoryOverlay = "qfw_inventory.cue"
+
+// Config says what to load.
+type Config struct {
+	// Args are a directory holding one CUE package, or CUE, JSON and YAML
+	// files. No args means the current directory.
+	Args []string
+	// Inventory is the inventory file; "" means inventory.json beside the
+	// policy.
+	Inventory string
+}
+
+// loader holds the state of one Load: a fresh CUE context, so that nothing
+// is shared between runs.
+type loader struct {
+	ctx    *cue.Context
+	schema cue.Value
+}
+
+// Load loads the policy and inventory that cfg names. The result is nil
+// only when nothing could be evaluated; otherwise every qube without errors
+// is decoded, and the errors of the others are returned alongside, so that
+// later checks can report theirs too.
+func Load(cfg Config) (*Policy, errors.Error) {
+	l := &loader{ctx: cuecontext.New()}
+	l.schema = l.ctx.CompileBytes(schema.Source, cue.Filename(schema.Filename))
+	if err := l.schema.Err(); err != nil {
+		panic("qfw: embedded schema does not compile: " + err.Error())
+	}
+
+	args := cfg.Args
+	if len(args) == 0 {
+		args = []string{"."}
+	}
+	dir, cueFiles, dataFiles, err := splitArgs(args)
+	if err != nil {
+		return nil, errors.Promote(err, "")
+	}
+	invPath := cfg.Inventory
+	if invPath == "" {
+		invPath = filepath.Join(dir, DefaultInventory)
+	}
+	inv, err := l.loadInventory(invPath)
+	if err != nil {
+		return nil, errors.Promote(err, "")
+	}
+
+	user, err := l.buildUser(dir, cueFiles, dataFiles, inv)
+	if err != nil {
+		return nil, errors.Promote(err, "")
+	}
+	full := l.schema.LookupPath(cue.ParsePath("#Policy")).Unify(user)
+	p, errs := l.decode(user, full)
+	p.Inventory = inv
+	return p, errs
+}
+
+// splitArgs sorts the arguments into a directory, CUE files and data files.
+// dir is where the default inventory is looked for.
+func splitArgs(args []string) (dir string, cueFiles, dataFiles []string, err error) {
+	if len(args) == 1 {
+		if fi, err := os.Stat(args[0]); err == nil && fi.IsDir() {
+			return args[0], nil, nil, nil
+		}
+	}
+	for _, a := range args {
+		fi, err := os.Stat(a)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("load policy: %w", err)
+		}
+		if fi.IsDir() {
+			return "", nil, nil, fmt.Errorf("load policy: %s is a directory: give one directory, or files", a)
+		}
+		switch filepath.Ext(a) {
+		case ".cue":
+			cueFiles = append(cueFiles, a)
+		case ".json", ".yaml", ".yml":
+			dataFiles = append(dataFiles, a)
+		default:
+			return "", nil, nil, fmt.Errorf("load policy: %s: not a .cue, .json, .yaml or .yml file", a)
+		}
+	}
+	return filepath.Dir(args[0]), cueFiles, dataFiles, nil
+}
+
+// buildUser evaluates the user's files, with the inventory in scope, but
+// without the schema: positions found in this value are always the user's.
+func (l *loader) buildUser(dir string, cueFiles, dataFiles []string, inv *Inventory) (cue.Value, error) {
+	var user cue.Value
+	if dataFiles == nil || cueFiles != nil {
+		absDir, err := filepath.Abs(dir)
+		if err != nil {
+			return cue.Value{}, err
+		}
+		pkg, err := packageClause(absDir, cueFiles)
+		if err != nil {
+			return cue.Value{}, err
+		}
+		overlay := filepath.Join(absDir, inventoryOverlay)
+		src := "// The inventory, added by qfw.\n\n"
+		if pkg != "" {
+			src += "package " + pkg + "\n\n"
+		}
+		src += "inventory: " + inv.cue() + "\n"
+		cfg := &load.Config{
+			Dir:     absDir,
+			Overlay: map[string]load.Source{overlay: load.FromString(src)},
+		}
+		loadArgs := []string{"."}
+		if cueFiles != nil {
+			loadArgs = append(absAll(cueFiles), overlay)
+		}
+		insts := load.Instances(loadArgs, cfg)
+		if err := insts[0].Err; err != nil {
+			return cue.Value{}, err
+		}
+		user = l.ctx.BuildInstance(insts[0])
+		if err := user.Err(); err != nil && !user.Exists() {
+			return cue.Value{}, err
+		}
+	}
+	for _, f := range dataFiles {
+		v, err := l.buildData(f)
+		if err != nil {
+			return cue.Value{}, err
+		}
+		if user.Exists() {
+			user = user.Unify(v)
+		} else {
+			user = v
+		}
+	}
+	return user, nil
+}
+
+// buildData evaluates one JSON or YAML file, keeping its positions.
+func (l *loader) buildData(path string) (cue.Value, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cue.Value{}, fmt.Errorf("load policy: %w", err)
+	}
+	if filepath.Ext(path) == ".json" {
+		expr, err := json.Extract(path, data)
+		if err != nil {
+			return cue.Value{}, err
+		}
+		return l.ctx.BuildExpr(expr), nil
+	}
+	f, err := yaml.Extract(path, data)
+	if err != nil {
+		return cue.Value{}, err
+	}
+	return l.ctx.BuildFile(f), nil
+}
+
+// packageClause returns the package name of the user's CUE files, which the
+// inventory overlay must share: that of the given files, or of the first
+// CUE file in dir.
+func packageClause(dir string, files []string) (string, error) {
+	if files == nil {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return "", fmt.Errorf("load policy: %w", err)
+		}
+		for _, e := range entries {
+			n := e.Name()
+			if !e.IsDir() && strings.HasSuffix(n, ".cue") && n != inventoryOverlay && !strings.HasPrefix(n, ".") && !strings.HasPrefix(n, "_") {
+				files = append(files, filepath.Join(dir, n))
+			}
+		}
+		if files == nil {
+			return "", fmt.Errorf("load policy: no .cue files in %s", dir)
+		}
+	}
+	for _, f := range files {
+		file, err := parser.ParseFile(f, nil, parser.PackageClauseOnly)
+		if err != nil {
+			return "", err
+		}
+		if name := file.PackageName(); name != "" {
+			return name, nil
+		}
+	}
+	return "", nil
+}
+
+func absAll(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			a = p
+		}
+		out[i] = a
+	}
+	return out
+}

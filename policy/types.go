@@ -1,0 +1,109 @@
+package policy
+
+import (
+	"cuelang.org/go/cue/token"
+)
+
+// Policy is a loaded policy.
+type Policy struct {
+	// Qubes holds the qubes the policy manages, sorted by name.
+	Qubes []Qube
+	// Firewalls holds the firewalls section, sorted by name.
+	Firewalls []Firewall
+	// Tests holds the policy's assertions in their order.
+	Tests []Test
+	// Inventory is the inventory the policy was evaluated with.
+	Inventory *Inventory
+}
+
+// Qube is one entry of the qubes section.
+type Qube struct {
+	Name string
+	Pos  token.Pos
+	// NoNetwork is set by `network: false`.
+	NoNetwork bool
+	// Rules holds the allow rules, then the deny rules, each sorted by name.
+	Rules []Rule
+}
+
+// Rule is one entry of a qube's allow or deny map.
+type Rule struct {
+	Deny bool
+	Name string
+	Pos  token.Pos
+	// To holds the destinations, lists flattened, in their order; it is
+	// nil when the rule has no `to`.
+	To    []String
+	HasTo bool
+	DNS   bool
+	// Services is the union of the rule's service field and its own tcp,
+	// udp and icmp fields.
+	Services []Service
+	// Priority is the rule's priority, 100 if it has none.
+	Priority int
+	// Expire is the expire field as written (RFC 3339 or digits).
+	Expire String
+	// Comment is the comment field; HasComment tells an empty comment from
+	// none.
+	Comment    String
+	HasComment bool
+}
+
+// DefaultPriority is the priority of a rule that does not set one.
+const DefaultPriority = 100
+
+// Path returns the rule's CUE path in the policy.
+func (r *Rule) Path(qube string) string {
+	kind := "allow"
+	if r.Deny {
+		kind = "deny"
+	}
+	return Path("qubes", qube, kind, r.Name)
+}
+
+// Service is a set of protocols and ports.
+type Service struct {
+	Pos token.Pos
+	// TCP and UDP hold ports as written: "443" or "8000-8100".
+	TCP, UDP []String
+	// ICMP is set when the service has an icmp field; ICMPTypes empty then
+	// means every type.
+	ICMP      bool
+	ICMPTypes []Int
+}
+
+// String is a string value and where it was written.
+type String struct {
+	S   string
+	Pos token.Pos
+}
+
+// Int is an integer value and where it was written.
+type Int struct {
+	N   int64
+	Pos token.Pos
+}
+
+// Firewall is one entry of the firewalls section.
+type Firewall struct {
+	Name string
+	Pos  token.Pos
+	// Backend is "qubes", "nftables" or "mirage".
+	Backend       string
+	MirageVersion string
+	KernelSHA256  string
+	KernelPath    string
+}
+
+// Test is one assertion of the tests section.
+type Test struct {
+	Pos     token.Pos
+	From    string
+	To      string
+	Proto   string
+	Port    int
+	HasPort bool
+	ICMP    int
+	HasICMP bool
+	Expect  string
+}
