@@ -1,6 +1,7 @@
 package policy
 
 import (
+	stdjson "encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -8,8 +9,6 @@ import (
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/errors"
-	"cuelang.org/go/encoding/json"
-	stdjson "encoding/json"
 )
 
 // Inventory describes the qubes of one Qubes machine: what the Admin API
@@ -64,7 +63,7 @@ func (l *loader) loadInventory(path string) (*Inventory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read inventory: %w", err)
 	}
-	expr, err := json.Extract(path, data)
+	expr, err := extractJSON(path, data)
 	if err != nil {
 		return nil, err
 	}

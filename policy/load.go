@@ -11,7 +11,6 @@ import (
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
 	"cuelang.org/go/cue/parser"
-	"cuelang.org/go/encoding/json"
 	"cuelang.org/go/encoding/yaml"
 
 	"github.com/qfw-dev/qfw/schema"
@@ -165,7 +164,7 @@ func (l *loader) buildData(path string) (cue.Value, error) {
 		return cue.Value{}, fmt.Errorf("load policy: %w", err)
 	}
 	if filepath.Ext(path) == ".json" {
-		expr, err := json.Extract(path, data)
+		expr, err := extractJSON(path, data)
 		if err != nil {
 			return cue.Value{}, err
 		}

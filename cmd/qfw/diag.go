@@ -37,6 +37,10 @@ func formatDiagnostic(prefix string, d errors.Error) string {
 	if pos := d.Position(); pos.IsValid() {
 		b.WriteString(relPos(pos))
 		b.WriteString(": ")
+	} else if prefix == "" {
+		// An error about no place in the policy, such as a file that
+		// cannot be read: say who is speaking.
+		b.WriteString("qfw: ")
 	}
 	b.WriteString(prefix)
 	if path := d.Path(); len(path) > 0 {
@@ -44,7 +48,12 @@ func formatDiagnostic(prefix string, d errors.Error) string {
 		b.WriteString(": ")
 	}
 	format, args := d.Msg()
-	b.WriteString(strings.TrimSuffix(fmt.Sprintf(format, args...), ":"))
+	msg := fmt.Sprintf(format, args...)
+	if msg == "" {
+		// errors.Promote keeps the message in Error only.
+		msg = d.Error()
+	}
+	b.WriteString(strings.TrimSuffix(msg, ":"))
 	return b.String()
 }
 
