@@ -3,6 +3,8 @@ package qubes
 import (
 	"net/netip"
 
+	"cuelang.org/go/cue/errors"
+
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/policy"
 )
@@ -56,19 +58,18 @@ var qubesLimits = limits{
 // qubes.<name>.<allow|deny>.<rule>, or at the qube for rules without an
 // origin and for errors about the whole list. Rules count whether or not
 // they have expired: Set sends them all.
-func Check(q ir.Qube) []error { return check(q, qubesLimits) }
+func Check(q ir.Qube) []errors.Error { return check(q, qubesLimits) }
 
-func check(q ir.Qube, l limits) []error {
-	var errs []error
-	qubePath := "qubes." + q.Name
+func check(q ir.Qube, l limits) []errors.Error {
+	var errs []errors.Error
 	errorf := func(r *ir.Rule, format string, args ...any) {
-		pos, path := q.Pos, qubePath
+		pos, path := q.Pos, policy.Path("qubes", q.Name)
 		if r != nil {
 			if r.Origin.Pos.IsValid() {
 				pos = r.Origin.Pos
 			}
-			if o := r.Origin.String(); o != "" {
-				path += "." + o
+			if r.Origin.Name != "" {
+				path = policy.Path("qubes", q.Name, r.Origin.Kind.String(), r.Origin.Name)
 			}
 		}
 		errs = append(errs, policy.Errorf(pos, path, format, args...))

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
@@ -135,7 +136,7 @@ func TestCheckRuleCount(t *testing.T) {
 	}
 }
 
-func errorLines(errs []error) []string {
+func errorLines(errs []errors.Error) []string {
 	var lines []string
 	for _, err := range errs {
 		lines = append(lines, err.Error())

@@ -42,9 +42,7 @@ func build(cmd *cobra.Command, args []string, f *policyFlags) (*compiler.Result,
 	all := append(errors.Errors(errs), errors.Errors(cerrs)...)
 	if cerrs == nil {
 		for _, q := range res.Program.Qubes {
-			for _, err := range qubes.Check(q) {
-				all = append(all, errors.Promote(err, ""))
-			}
+			all = append(all, qubes.Check(q)...)
 		}
 	}
 	printDiagnostics(stderr, "warning: ", res.Warnings)
