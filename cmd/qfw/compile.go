@@ -64,10 +64,10 @@ func newCompileCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().Var(&f.target, "target", "what to compile to: `qubes` or qubesdb")
+	cmd.Flags().Var(&f.target, "target", "compile to `TARGET`: qubes or qubesdb")
 	cmd.Flags().StringVar(&f.qube, "qube", "", "only this `QUBE` (target qubes) or firewall qube (target qubesdb)")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
-	cmd.Flags().StringVarP(&f.outDir, "out", "o", "", "write one file per qube into `DIR`")
+	cmd.Flags().StringVarP(&f.outDir, "out", "o", "", "write one file per qube (or firewall qube) into `DIR`")
 	return cmd
 }
 
