@@ -177,8 +177,8 @@ func appendStrings(out []String, v cue.Value) []String {
 
 func decodeService(v cue.Value) Service {
 	s := Service{Pos: v.Pos()}
-	s.TCP = appendScalars(nil, v.LookupPath(cue.ParsePath("tcp")))
-	s.UDP = appendScalars(nil, v.LookupPath(cue.ParsePath("udp")))
+	s.TCP = scalars(v.LookupPath(cue.ParsePath("tcp")))
+	s.UDP = scalars(v.LookupPath(cue.ParsePath("udp")))
 	if icmp := v.LookupPath(cue.ParsePath("icmp")); icmp.Exists() {
 		s.ICMP = true
 		if icmp.Kind() == cue.ListKind {
@@ -197,14 +197,15 @@ func decodeService(v cue.Value) Service {
 	return s
 }
 
-// appendScalars appends the elements of list v, numbers and strings alike,
-// as they were written.
-func appendScalars(out []String, v cue.Value) []String {
+// scalars returns the elements of list v, numbers and strings alike, as
+// they were written: nil if v does not exist, and an empty, non-nil slice
+// for an empty list, which matches nothing rather than everything.
+func scalars(v cue.Value) []String {
 	if !v.Exists() {
 		return nil
 	}
 	list, _ := v.List()
-	out = []String{}
+	out := []String{}
 	for list.Next() {
 		out = append(out, String{S: scalarString(list.Value()), Pos: list.Value().Pos()})
 	}
