@@ -36,11 +36,11 @@ func Compile(p *policy.Policy, opts Options) (*Result, errors.Error) {
 	}
 	prog.Firewalls = c.firewalls(prog.Qubes)
 	c.tests()
-	sortErrors(c.warnings)
+	policy.SortErrors(c.warnings)
 	var errs errors.Error
 	if c.errs != nil {
 		list := errors.Errors(c.errs)
-		sortErrors(list)
+		policy.SortErrors(list)
 		for _, e := range list {
 			errs = errors.Append(errs, e)
 		}
@@ -164,19 +164,4 @@ func (c *compiler) tests() {
 			c.errorf(policy.Errorf(t.Pos, policy.Path("tests", itoa(i), "from"), "qube %q is not managed by this policy", t.From))
 		}
 	}
-}
-
-// sortErrors sorts diagnostics by position, then message, so that output
-// does not depend on the order in which they were found.
-func sortErrors(es []errors.Error) {
-	sort.SliceStable(es, func(i, j int) bool {
-		pi, pj := es[i].Position(), es[j].Position()
-		if pi.Filename() != pj.Filename() {
-			return pi.Filename() < pj.Filename()
-		}
-		if pi.Offset() != pj.Offset() {
-			return pi.Offset() < pj.Offset()
-		}
-		return es[i].Error() < es[j].Error()
-	})
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -60,4 +61,19 @@ func (e *posError) Error() string {
 		return e.pos.String() + ": " + msg
 	}
 	return msg
+}
+
+// SortErrors sorts diagnostics by file, position, then message, so that
+// output does not depend on the order in which they were found.
+func SortErrors(es []errors.Error) {
+	sort.SliceStable(es, func(i, j int) bool {
+		pi, pj := es[i].Position(), es[j].Position()
+		if pi.Filename() != pj.Filename() {
+			return pi.Filename() < pj.Filename()
+		}
+		if pi.Offset() != pj.Offset() {
+			return pi.Offset() < pj.Offset()
+		}
+		return es[i].Error() < es[j].Error()
+	})
 }

@@ -43,17 +43,19 @@ func (inv *Inventory) Names() []string {
 	return names
 }
 
-// inventoryJSON mirrors the file format, for decoding.
-type inventoryJSON struct {
-	Qubes map[string]struct {
-		Class           string   `json:"class"`
-		IP              string   `json:"ip"`
-		IP6             string   `json:"ip6"`
-		Netvm           string   `json:"netvm"`
-		Label           string   `json:"label"`
-		Tags            []string `json:"tags"`
-		ProvidesNetwork bool     `json:"provides_network"`
-	} `json:"qubes"`
+// inventoryFile is the inventory's file format.
+type inventoryFile struct {
+	Qubes map[string]inventoryEntry `json:"qubes"`
+}
+
+type inventoryEntry struct {
+	Class           string   `json:"class"`
+	IP              string   `json:"ip"`
+	IP6             string   `json:"ip6"`
+	Netvm           string   `json:"netvm"`
+	Label           string   `json:"label"`
+	Tags            []string `json:"tags"`
+	ProvidesNetwork bool     `json:"provides_network"`
 }
 
 // loadInventory reads and checks the inventory file at path. It uses CUE's
@@ -71,7 +73,7 @@ func (l *loader) loadInventory(path string) (*Inventory, error) {
 	if err := v.Validate(cue.Concrete(true)); err != nil {
 		return nil, l.userErrors(err, v)
 	}
-	var raw inventoryJSON
+	var raw inventoryFile
 	if err := v.Decode(&raw); err != nil {
 		return nil, err
 	}
@@ -128,18 +130,9 @@ func (l *loader) loadInventory(path string) (*Inventory, error) {
 // cue returns the inventory as CUE source for the policy to read, with every
 // field present so that a comprehension can test any field of any qube.
 func (inv *Inventory) cue() string {
-	type qube struct {
-		Class           string   `json:"class"`
-		IP              string   `json:"ip"`
-		IP6             string   `json:"ip6"`
-		Netvm           string   `json:"netvm"`
-		Label           string   `json:"label"`
-		Tags            []string `json:"tags"`
-		ProvidesNetwork bool     `json:"provides_network"`
-	}
-	qubes := make(map[string]qube, len(inv.Qubes))
+	qubes := make(map[string]inventoryEntry, len(inv.Qubes))
 	for name, q := range inv.Qubes {
-		e := qube{Class: q.Class, Netvm: q.Netvm, Label: q.Label, Tags: q.Tags, ProvidesNetwork: q.ProvidesNetwork}
+		e := inventoryEntry{Class: q.Class, Netvm: q.Netvm, Label: q.Label, Tags: q.Tags, ProvidesNetwork: q.ProvidesNetwork}
 		if e.Tags == nil {
 			e.Tags = []string{}
 		}
@@ -152,7 +145,7 @@ func (inv *Inventory) cue() string {
 		qubes[name] = e
 	}
 	// Marshalling a map sorts its keys, so the source is deterministic.
-	b, err := stdjson.MarshalIndent(map[string]any{"qubes": qubes}, "", "\t")
+	b, err := stdjson.MarshalIndent(inventoryFile{Qubes: qubes}, "", "\t")
 	if err != nil {
 		panic(err) // only strings, bools and slices of strings
 	}

@@ -5,11 +5,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
+
+	"github.com/qfw-dev/qfw/policy"
 )
 
 // printDiagnostics prints each diagnostic on one line as
@@ -17,16 +18,7 @@ import (
 // names relative to the working directory.
 func printDiagnostics(w io.Writer, prefix string, diags []errors.Error) {
 	sorted := append([]errors.Error(nil), diags...)
-	sort.SliceStable(sorted, func(i, j int) bool {
-		pi, pj := sorted[i].Position(), sorted[j].Position()
-		if pi.Filename() != pj.Filename() {
-			return pi.Filename() < pj.Filename()
-		}
-		if pi.Line() != pj.Line() {
-			return pi.Line() < pj.Line()
-		}
-		return pi.Column() < pj.Column()
-	})
+	policy.SortErrors(sorted)
 	for _, d := range sorted {
 		fmt.Fprintln(w, formatDiagnostic(prefix, d))
 	}
