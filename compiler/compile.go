@@ -67,7 +67,14 @@ func (c *compiler) qube(pq *policy.Qube) (ir.Qube, bool) {
 		c.errorf(policy.Errorf(pq.Pos, path, "qube %q is not in the inventory %s", pq.Name, c.pol.Inventory.Path))
 		return ir.Qube{}, false
 	}
+	if inv.Class == "AdminVM" {
+		c.errorf(policy.Errorf(pq.Pos, path, "%q is dom0, which has no firewall rules", pq.Name))
+		return ir.Qube{}, false
+	}
 	q := ir.Qube{Name: pq.Name, Netvm: inv.Netvm, IP: inv.IP, IP6: inv.IP6, Network: !pq.NoNetwork, Pos: pq.Pos}
+	if !pq.NoNetwork && inv.Netvm == "" {
+		c.warn(policy.Errorf(pq.Pos, path, "qube %q has no netvm, so no firewall enforces its rules until it gets one; write network: false if it must never have network", pq.Name))
+	}
 
 	if pq.NoNetwork {
 		if inv.Netvm != "" {
