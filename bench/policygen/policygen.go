@@ -9,10 +9,10 @@
 // It does not read inventory, so `cue export` evaluates the same files
 // without qfw.
 //
-// Within one qube no rule covers another: the per-qube rules have distinct
-// destinations and priorities below the profiles' broad rules, so vet
-// reports no errors. Its only warnings are those for host names, one per
-// host-name rule.
+// Within one qube no rule covers another, for up to MaxRules rules: the
+// per-qube rules have distinct destinations and priorities below the
+// profiles' broad rules, so vet reports no errors. Its only warnings are
+// those for host names, one per host-name rule.
 package policygen
 
 import (
@@ -39,6 +39,10 @@ type Config struct {
 
 // ProfileRules is the number of rules each profile gives a qube.
 const ProfileRules = 3
+
+// MaxRules is the most rules per qube for which no rule of a qube covers
+// another.
+const MaxRules = 128 + ProfileRules
 
 // teams is the number of team networks in networks.
 const teams = 32
@@ -69,7 +73,7 @@ func Files(cfg Config) ([]File, error) {
 		{Name: "names.cue", Data: namesCUE()},
 		{Name: "profiles.cue", Data: profilesCUE()},
 		{Name: "firewalls.cue", Data: firewallsCUE()},
-		{Name: "tests.cue", Data: testsCUE(cfg.Qubes)},
+		{Name: "tests.cue", Data: testsCUE(cfg.Qubes, cfg.Rules)},
 		{Name: "inventory.json", Data: inventoryJSON(cfg.Qubes)},
 	}
 	for start, n := 0, 0; start < cfg.Qubes; start, n = start+per, n+1 {
@@ -224,9 +228,9 @@ func qubesCUE(start, end, rules int) []byte {
 	return b.Bytes()
 }
 
-// writeRule writes rule j of qube i, one of eight shapes. Each shape keeps
-// its destinations apart from the other shapes' and, through j, from its
-// own other rules in the qube.
+// writeRule writes rule j of qube i, one of eight shapes (j%8). Each shape
+// keeps its destinations apart from the other shapes' and, through j/8, from
+// its own other rules in the qube, for j below 128.
 func writeRule(b *bytes.Buffer, i, j int) {
 	// Below the profiles' rules at 100 and corpClient's at 90, above their
 	// DNS at 10.
@@ -237,7 +241,7 @@ func writeRule(b *bytes.Buffer, i, j int) {
 			j, j%256, i%250+1, prio)
 	case 1: // A team network of both families, a port list with a range.
 		fmt.Fprintf(b, "allow: \"team%02d\": {to: networks.team%02d, service: services.dev, priority: %d}",
-			j, (i*7+j)%teams, prio)
+			j, (i*7+j/8)%teams, prio)
 	case 2: // A deny of outgoing mail to a public prefix.
 		fmt.Fprintf(b, "deny: \"smtp%02d\": {to: \"198.18.%d.0/24\", service: services.smtp, priority: %d}",
 			j, j%256, prio)
@@ -246,24 +250,29 @@ func writeRule(b *bytes.Buffer, i, j int) {
 			j, j, i%50, prio)
 	case 4: // ICMP types to a LAN prefix of each family.
 		fmt.Fprintf(b, "allow: \"ping%02d\": {to: [\"10.%d.%d.0/24\", \"fd10:%x:%x::/48\"], service: services.ping, priority: %d}",
-			j, 100+j%100, i%250, j, i%250, prio)
+			j, 100+(j/8)%100, i%250, j, i%250, prio)
 	case 5: // An IPv6 deny of every protocol.
 		fmt.Fprintf(b, "deny: \"v6block%02d\": {to: \"2001:db8:dead:%x::/64\", priority: %d}",
 			j, j, prio)
 	case 6: // UDP ports, a list of a port and a range, to public prefixes.
 		fmt.Fprintf(b, "allow: \"media%02d\": {to: [\"100.%d.%d.0/24\", \"100.%d.%d.0/24\"], udp: [3478, \"10000-10100\"], priority: %d}",
-			j, 64+j%64, i%250, 64+j%64, 250+i%6, prio)
+			j, 64+(j/8)%64, i%250, 64+(j/8)%64, 250+i%6, prio)
 	case 7: // A LAN prefix until an expiry, with a comment.
 		fmt.Fprintf(b, "allow: \"temp%02d\": {to: \"172.%d.%d.0/24\", service: services.vnc, expire: 4102444800, priority: %d, comment: \"temporary access\"}",
 			j, 16+(j/8)%16, i%250, prio)
 	}
 }
 
-func testsCUE(qubes int) []byte {
+// testsCUE writes two tests for one qube in ten: the LAN deny of its
+// profile, and its first own rule if it has one.
+func testsCUE(qubes, rules int) []byte {
 	var b bytes.Buffer
 	b.WriteString("package policy\n\ntests: [\n")
 	for i := 0; i < qubes; i += 10 {
 		fmt.Fprintf(&b, "\t{from: %q, to: \"10.0.0.1\", port: 80, proto: \"tcp\", expect: \"drop\"},\n", QubeName(i))
+		if rules == ProfileRules {
+			continue
+		}
 		fmt.Fprintf(&b, "\t{from: %q, to: \"192.168.0.%d\", port: 22, proto: \"tcp\", expect: \"accept\"},\n", QubeName(i), i%250+1)
 	}
 	b.WriteString("]\n")
