@@ -105,19 +105,29 @@ const maxPieces = 4096
 // which of the earlier rules it met.
 func cover(target []box, earlier [][]box) (covering []int, ok bool) {
 	rest := append([]box(nil), target...)
+	var next []box
 	for j, eb := range earlier {
 		met := false
 		for _, e := range eb {
-			var next []box
-			for _, b := range rest {
-				if !b.intersects(e) {
-					next = append(next, b)
-					continue
-				}
-				met = true
-				next = b.subtract(e, next)
+			// Most boxes miss every remaining piece: copy nothing until
+			// one does not.
+			k := 0
+			for k < len(rest) && !rest[k].intersects(e) {
+				k++
 			}
-			rest = next
+			if k == len(rest) {
+				continue
+			}
+			met = true
+			next = append(next[:0], rest[:k]...)
+			for _, b := range rest[k:] {
+				if b.intersects(e) {
+					next = b.subtract(e, next)
+				} else {
+					next = append(next, b)
+				}
+			}
+			rest, next = next, rest
 			if len(rest) > maxPieces {
 				return nil, false
 			}

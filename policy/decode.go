@@ -52,6 +52,7 @@ func (l *loader) decode(user, full cue.Value) (*Policy, errors.Error) {
 		}
 	}
 
+	var d decoder
 	qubes := full.LookupPath(cue.ParsePath("qubes"))
 	if qubes.Exists() {
 		iter, err := qubes.Fields()
@@ -68,12 +69,13 @@ func (l *loader) decode(user, full cue.Value) (*Policy, errors.Error) {
 						continue
 					}
 				}
-				q := l.decodeQube(name, user.LookupPath(cue.MakePath(cue.Str("qubes"), cue.Str(name))), bad)
+				q := d.decodeQube(name, user.LookupPath(cue.MakePath(cue.Str("qubes"), cue.Str(name))), bad)
 				p.Qubes = append(p.Qubes, q)
 			}
 		}
 	}
 	sort.Slice(p.Qubes, func(i, j int) bool { return p.Qubes[i].Name < p.Qubes[j].Name })
+	errs = errors.Append(errs, d.errs)
 
 	if errs == nil {
 		p.Firewalls = decodeFirewalls(user.LookupPath(cue.ParsePath("firewalls")))
@@ -97,117 +99,198 @@ func badRules(qerrs errors.Error) map[string]bool {
 	return bad
 }
 
-// decodeQube decodes one qube, leaving out the rules in skip.
-func (l *loader) decodeQube(name string, v cue.Value, skip map[string]bool) Qube {
+// Paths of the fields decoded from every rule, made once: parsing a path
+// costs more than looking it up.
+var (
+	pathTo       = cue.MakePath(cue.Str("to"))
+	pathDNS      = cue.MakePath(cue.Str("dns"))
+	pathService  = cue.MakePath(cue.Str("service"))
+	pathPriority = cue.MakePath(cue.Str("priority"))
+	pathExpire   = cue.MakePath(cue.Str("expire"))
+	pathComment  = cue.MakePath(cue.Str("comment"))
+	pathTCP      = cue.MakePath(cue.Str("tcp"))
+	pathUDP      = cue.MakePath(cue.Str("udp"))
+	pathICMP     = cue.MakePath(cue.Str("icmp"))
+)
+
+// decoder decodes rules, checking the shapes of the fields that the schema
+// leaves open.
+type decoder struct {
+	errs errors.Error
+	ok   bool // false once the current rule has an error
+}
+
+func (d *decoder) fail(v cue.Value, format string, args ...any) {
+	d.errs = errors.Append(d.errs, Errorf(v.Pos(), v.Path().String(), format, args...))
+	d.ok = false
+}
+
+// decodeQube decodes one qube, leaving out the rules in skip and those
+// with errors.
+func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) Qube {
 	q := Qube{Name: name, Pos: v.Pos()}
-	if n := v.LookupPath(cue.ParsePath("network")); n.Exists() {
-		b, _ := n.Bool()
-		q.NoNetwork = !b
-	}
-	for _, kind := range []string{"allow", "deny"} {
-		rules := v.LookupPath(cue.ParsePath(kind))
-		iter, err := rules.Fields()
-		if err != nil {
-			continue
-		}
-		for iter.Next() {
-			ruleName := iter.Selector().Unquoted()
-			if skip[kind+"."+ruleName] {
-				continue
+	fields, _ := v.Fields()
+	for fields.Next() {
+		kind := fields.Selector().Unquoted()
+		switch kind {
+		case "network":
+			b, _ := fields.Value().Bool()
+			q.NoNetwork = !b
+		case "allow", "deny":
+			rules, _ := fields.Value().Fields()
+			for rules.Next() {
+				ruleName := rules.Selector().Unquoted()
+				if skip[kind+"."+ruleName] {
+					continue
+				}
+				r, ok := d.decodeRule(rules.Value())
+				if !ok {
+					continue
+				}
+				r.Deny = kind == "deny"
+				r.Name = ruleName
+				q.Rules = append(q.Rules, r)
 			}
-			r := decodeRule(iter.Value())
-			r.Deny = kind == "deny"
-			r.Name = ruleName
-			q.Rules = append(q.Rules, r)
 		}
 	}
 	return q
 }
 
-func decodeRule(v cue.Value) Rule {
+func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
+	d.ok = true
 	r := Rule{Pos: v.Pos(), Priority: DefaultPriority}
-	if to := v.LookupPath(cue.ParsePath("to")); to.Exists() {
+	if f := v.LookupPath(pathTo); f.Exists() {
 		r.HasTo = true
-		r.To = appendStrings(r.To, to)
+		r.To = d.destinations(r.To, f, 0)
 	}
-	if d := v.LookupPath(cue.ParsePath("dns")); d.Exists() {
-		r.DNS, _ = d.Bool()
+	if f := v.LookupPath(pathDNS); f.Exists() {
+		r.DNS, _ = f.Bool()
 	}
-	if s := v.LookupPath(cue.ParsePath("service")); s.Exists() {
-		if s.Kind() == cue.ListKind {
-			list, _ := s.List()
+	if f := v.LookupPath(pathService); f.Exists() {
+		switch f.Kind() {
+		case cue.StructKind:
+			r.Services = append(r.Services, d.service(f, true))
+		case cue.ListKind:
+			list, _ := f.List()
 			for list.Next() {
-				r.Services = append(r.Services, decodeService(list.Value()))
+				if e := list.Value(); e.Kind() == cue.StructKind {
+					r.Services = append(r.Services, d.service(e, true))
+				} else {
+					d.fail(e, "a service is a struct such as {tcp: [443]}")
+				}
 			}
-		} else {
-			r.Services = append(r.Services, decodeService(s))
+		default:
+			d.fail(f, "service must be a service or a list of services")
 		}
 	}
-	if own := decodeService(v); own.TCP != nil || own.UDP != nil || own.ICMP {
+	if own := d.service(v, false); own.TCP != nil || own.UDP != nil || own.ICMP {
 		own.Pos = r.Pos
 		r.Services = append(r.Services, own)
 	}
-	if p := v.LookupPath(cue.ParsePath("priority")); p.Exists() {
-		n, _ := p.Int64()
+	if f := v.LookupPath(pathPriority); f.Exists() {
+		n, _ := f.Int64()
 		r.Priority = int(n)
 	}
-	if e := v.LookupPath(cue.ParsePath("expire")); e.Exists() {
-		r.Expire = String{S: scalarString(e), Pos: e.Pos()}
+	if f := v.LookupPath(pathExpire); f.Exists() {
+		if k := f.Kind(); k != cue.StringKind && k != cue.IntKind {
+			d.fail(f, "expire must be an RFC 3339 time or UNIX seconds")
+		}
+		r.Expire = String{S: scalarString(f), Pos: f.Pos()}
 	}
-	if c := v.LookupPath(cue.ParsePath("comment")); c.Exists() {
-		s, _ := c.String()
-		r.Comment, r.HasComment = String{S: s, Pos: c.Pos()}, true
+	if f := v.LookupPath(pathComment); f.Exists() {
+		c, _ := f.String()
+		r.Comment, r.HasComment = String{S: c, Pos: f.Pos()}, true
 	}
-	return r
+	return r, d.ok
 }
 
-// appendStrings appends the strings of v: a string, or a list of strings
-// and lists of strings.
-func appendStrings(out []String, v cue.Value) []String {
-	if v.Kind() != cue.ListKind {
+// destinations appends the destinations of v: a string, or a list of
+// strings and lists of strings.
+func (d *decoder) destinations(out []String, v cue.Value, depth int) []String {
+	switch {
+	case v.Kind() == cue.StringKind:
 		s, _ := v.String()
 		return append(out, String{S: s, Pos: v.Pos()})
-	}
-	list, _ := v.List()
-	for list.Next() {
-		out = appendStrings(out, list.Value())
+	case v.Kind() == cue.ListKind && depth < 2:
+		list, _ := v.List()
+		for list.Next() {
+			out = d.destinations(out, list.Value(), depth+1)
+		}
+		return out
+	case depth == 0:
+		d.fail(v, "to must be \"any\", a destination, or a list of destinations and lists of them")
+	default:
+		d.fail(v, "a destination is a string: an address, a prefix or a host name")
 	}
 	return out
 }
 
-func decodeService(v cue.Value) Service {
+// service decodes the tcp, udp and icmp fields of v. A service written
+// inline in a rule (inline) is checked for other fields too, which the
+// schema leaves to qfw; a rule's own fields are closed by the schema.
+func (d *decoder) service(v cue.Value, inline bool) Service {
 	s := Service{Pos: v.Pos()}
-	s.TCP = scalars(v.LookupPath(cue.ParsePath("tcp")))
-	s.UDP = scalars(v.LookupPath(cue.ParsePath("udp")))
-	if icmp := v.LookupPath(cue.ParsePath("icmp")); icmp.Exists() {
+	if inline {
+		fields, _ := v.Fields()
+		for fields.Next() {
+			switch fields.Selector().Unquoted() {
+			case "tcp", "udp", "icmp":
+			default:
+				d.fail(fields.Value(), "field not allowed")
+			}
+		}
+	}
+	if f := v.LookupPath(pathTCP); f.Exists() {
+		s.TCP = d.ports(f)
+	}
+	if f := v.LookupPath(pathUDP); f.Exists() {
+		s.UDP = d.ports(f)
+	}
+	if f := v.LookupPath(pathICMP); f.Exists() {
 		s.ICMP = true
-		if icmp.Kind() == cue.ListKind {
-			list, _ := icmp.List()
+		switch f.Kind() {
+		case cue.BoolKind:
+			if b, _ := f.Bool(); !b {
+				d.fail(f, "icmp must be true (every type) or a list of ICMP types")
+			}
+		case cue.ListKind:
+			// An empty list is kept apart from "every type" by a non-nil
+			// empty slice.
+			s.ICMPTypes = []Int{}
+			list, _ := f.List()
 			for list.Next() {
-				n, _ := list.Value().Int64()
-				s.ICMPTypes = append(s.ICMPTypes, Int{N: n, Pos: list.Value().Pos()})
+				e := list.Value()
+				n, err := e.Int64()
+				if err != nil {
+					d.fail(e, "an ICMP type is a number from 0 to 255")
+					continue
+				}
+				s.ICMPTypes = append(s.ICMPTypes, Int{N: n, Pos: e.Pos()})
 			}
-			if s.ICMPTypes == nil {
-				// An empty list is kept apart from "every type" by a
-				// non-nil empty slice.
-				s.ICMPTypes = []Int{}
-			}
+		default:
+			d.fail(f, "icmp must be true (every type) or a list of ICMP types")
 		}
 	}
 	return s
 }
 
-// scalars returns the elements of list v, numbers and strings alike, as
-// they were written: nil if v does not exist, and an empty, non-nil slice
-// for an empty list, which matches nothing rather than everything.
-func scalars(v cue.Value) []String {
-	if !v.Exists() {
-		return nil
-	}
-	list, _ := v.List()
+// ports returns the ports of list v as they were written, numbers and
+// ranges alike. An empty list gives an empty, non-nil slice, which matches
+// nothing rather than everything.
+func (d *decoder) ports(v cue.Value) []String {
 	out := []String{}
+	list, err := v.List()
+	if err != nil {
+		d.fail(v, "ports are a list of numbers and \"first-last\" ranges")
+		return out
+	}
 	for list.Next() {
-		out = append(out, String{S: scalarString(list.Value()), Pos: list.Value().Pos()})
+		e := list.Value()
+		if k := e.Kind(); k != cue.IntKind && k != cue.StringKind {
+			d.fail(e, "a port is a number or a \"first-last\" range")
+			continue
+		}
+		out = append(out, String{S: scalarString(e), Pos: e.Pos()})
 	}
 	return out
 }
