@@ -99,20 +99,6 @@ func badRules(qerrs errors.Error) map[string]bool {
 	return bad
 }
 
-// Paths of the fields decoded from every rule, made once: parsing a path
-// costs more than looking it up.
-var (
-	pathTo       = cue.MakePath(cue.Str("to"))
-	pathDNS      = cue.MakePath(cue.Str("dns"))
-	pathService  = cue.MakePath(cue.Str("service"))
-	pathPriority = cue.MakePath(cue.Str("priority"))
-	pathExpire   = cue.MakePath(cue.Str("expire"))
-	pathComment  = cue.MakePath(cue.Str("comment"))
-	pathTCP      = cue.MakePath(cue.Str("tcp"))
-	pathUDP      = cue.MakePath(cue.Str("udp"))
-	pathICMP     = cue.MakePath(cue.Str("icmp"))
-)
-
 // decoder decodes rules, checking the shapes of the fields that the schema
 // leaves open.
 type decoder struct {
@@ -156,52 +142,64 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) Qub
 	return q
 }
 
+// decodeRule decodes one rule. Walking its fields once costs less than
+// looking up each field that a rule may have.
 func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 	d.ok = true
 	r := Rule{Pos: v.Pos(), Priority: DefaultPriority}
-	if f := v.LookupPath(pathTo); f.Exists() {
-		r.HasTo = true
-		r.To = d.destinations(r.To, f, 0)
-	}
-	if f := v.LookupPath(pathDNS); f.Exists() {
-		r.DNS, _ = f.Bool()
-	}
-	if f := v.LookupPath(pathService); f.Exists() {
-		switch f.Kind() {
-		case cue.StructKind:
-			r.Services = append(r.Services, d.service(f, true))
-		case cue.ListKind:
-			list, _ := f.List()
-			for list.Next() {
-				if e := list.Value(); e.Kind() == cue.StructKind {
-					r.Services = append(r.Services, d.service(e, true))
-				} else {
-					d.fail(e, "a service is a struct such as {tcp: [443]}")
-				}
+	own := Service{Pos: r.Pos}
+	fields, _ := v.Fields()
+	for fields.Next() {
+		f := fields.Value()
+		switch name := fields.Selector().Unquoted(); name {
+		case "to":
+			r.HasTo = true
+			r.To = d.destinations(r.To, f, 0)
+		case "dns":
+			r.DNS, _ = f.Bool()
+		case "service":
+			r.Services = d.services(r.Services, f)
+		case "priority":
+			n, _ := f.Int64()
+			r.Priority = int(n)
+		case "expire":
+			if k := f.Kind(); k != cue.StringKind && k != cue.IntKind {
+				d.fail(f, "expire must be an RFC 3339 time or UNIX seconds")
 			}
+			r.Expire = String{S: scalarString(f), Pos: f.Pos()}
+		case "comment":
+			c, _ := f.String()
+			r.Comment, r.HasComment = String{S: c, Pos: f.Pos()}, true
 		default:
-			d.fail(f, "service must be a service or a list of services")
+			// The schema closes a rule, so the rest are tcp, udp and icmp.
+			d.serviceField(&own, name, f)
 		}
 	}
-	if own := d.service(v, false); own.TCP != nil || own.UDP != nil || own.ICMP {
-		own.Pos = r.Pos
+	if own.TCP != nil || own.UDP != nil || own.ICMP {
 		r.Services = append(r.Services, own)
 	}
-	if f := v.LookupPath(pathPriority); f.Exists() {
-		n, _ := f.Int64()
-		r.Priority = int(n)
-	}
-	if f := v.LookupPath(pathExpire); f.Exists() {
-		if k := f.Kind(); k != cue.StringKind && k != cue.IntKind {
-			d.fail(f, "expire must be an RFC 3339 time or UNIX seconds")
-		}
-		r.Expire = String{S: scalarString(f), Pos: f.Pos()}
-	}
-	if f := v.LookupPath(pathComment); f.Exists() {
-		c, _ := f.String()
-		r.Comment, r.HasComment = String{S: c, Pos: f.Pos()}, true
-	}
 	return r, d.ok
+}
+
+// services appends the services of v, the service field of a rule: a
+// service, or a list of them.
+func (d *decoder) services(out []Service, v cue.Value) []Service {
+	switch v.Kind() {
+	case cue.StructKind:
+		return append(out, d.service(v))
+	case cue.ListKind:
+		list, _ := v.List()
+		for list.Next() {
+			if e := list.Value(); e.Kind() == cue.StructKind {
+				out = append(out, d.service(e))
+			} else {
+				d.fail(e, "a service is a struct such as {tcp: [443]}")
+			}
+		}
+	default:
+		d.fail(v, "service must be a service or a list of services")
+	}
+	return out
 }
 
 // destinations appends the destinations of v: a string, or a list of
@@ -225,28 +223,30 @@ func (d *decoder) destinations(out []String, v cue.Value, depth int) []String {
 	return out
 }
 
-// service decodes the tcp, udp and icmp fields of v. A service written
-// inline in a rule (inline) is checked for other fields too, which the
-// schema leaves to qfw; a rule's own fields are closed by the schema.
-func (d *decoder) service(v cue.Value, inline bool) Service {
+// service decodes a service written in a rule's service field. The schema
+// leaves that field open, so its fields are checked here.
+func (d *decoder) service(v cue.Value) Service {
 	s := Service{Pos: v.Pos()}
-	if inline {
-		fields, _ := v.Fields()
-		for fields.Next() {
-			switch fields.Selector().Unquoted() {
-			case "tcp", "udp", "icmp":
-			default:
-				d.fail(fields.Value(), "field not allowed")
-			}
+	fields, _ := v.Fields()
+	for fields.Next() {
+		switch name := fields.Selector().Unquoted(); name {
+		case "tcp", "udp", "icmp":
+			d.serviceField(&s, name, fields.Value())
+		default:
+			d.fail(fields.Value(), "field not allowed")
 		}
 	}
-	if f := v.LookupPath(pathTCP); f.Exists() {
+	return s
+}
+
+// serviceField decodes field name (tcp, udp or icmp) of a service.
+func (d *decoder) serviceField(s *Service, name string, f cue.Value) {
+	switch name {
+	case "tcp":
 		s.TCP = d.ports(f)
-	}
-	if f := v.LookupPath(pathUDP); f.Exists() {
+	case "udp":
 		s.UDP = d.ports(f)
-	}
-	if f := v.LookupPath(pathICMP); f.Exists() {
+	case "icmp":
 		s.ICMP = true
 		switch f.Kind() {
 		case cue.BoolKind:
@@ -271,7 +271,6 @@ func (d *decoder) service(v cue.Value, inline bool) Service {
 			d.fail(f, "icmp must be true (every type) or a list of ICMP types")
 		}
 	}
-	return s
 }
 
 // ports returns the ports of list v as they were written, numbers and
