@@ -84,9 +84,9 @@ func runCompile(cmd *cobra.Command, args []string, f *compileFlags) error {
 	var files []outFile
 	switch f.target {
 	case targetQubes:
-		files, err = qubesFiles(prog, f.qube)
+		files, err = qubesFiles(prog, f.qube, f.json)
 	case targetQubesDB:
-		files, err = qubesDBFiles(prog, f.qube, now.Unix())
+		files, err = qubesDBFiles(prog, f.qube, now.Unix(), f.json)
 	}
 	if err != nil {
 		return err
@@ -167,22 +167,26 @@ type ruleJSON struct {
 	Position string `json:"position,omitempty"`
 }
 
-// qubesFiles renders each managed qube's rule list.
-func qubesFiles(prog *ir.Program, only string) ([]outFile, error) {
+// qubesFiles renders each managed qube's rule list, as text and, if
+// withJSON, as JSON.
+func qubesFiles(prog *ir.Program, only string, withJSON bool) ([]outFile, error) {
 	var out []outFile
 	for _, q := range prog.Qubes {
 		if only != "" && q.Name != only {
 			continue
 		}
 		var b bytes.Buffer
-		rules := make([]ruleJSON, len(q.Rules))
-		for i, r := range q.Rules {
+		var rules []ruleJSON
+		for _, r := range q.Rules {
 			line := qubes.FormatRule(r)
 			b.WriteString(line)
 			b.WriteByte('\n')
-			rules[i] = ruleJSON{Line: line, Rule: r.Origin.String()}
-			if r.Origin.Pos.IsValid() {
-				rules[i].Position = relPos(r.Origin.Pos)
+			if withJSON {
+				rj := ruleJSON{Line: line, Rule: r.Origin.String()}
+				if r.Origin.Pos.IsValid() {
+					rj.Position = relPos(r.Origin.Pos)
+				}
+				rules = append(rules, rj)
 			}
 		}
 		header := q.Name
@@ -216,7 +220,7 @@ type clientJSON struct {
 
 // qubesDBFiles renders, for each firewall qube, the QubesDB entries dom0
 // writes for its managed clients: per client, IPv4 then IPv6.
-func qubesDBFiles(prog *ir.Program, only string, now int64) ([]outFile, error) {
+func qubesDBFiles(prog *ir.Program, only string, now int64, withJSON bool) ([]outFile, error) {
 	byName := make(map[string]*ir.Qube, len(prog.Qubes))
 	for i := range prog.Qubes {
 		byName[prog.Qubes[i].Name] = &prog.Qubes[i]
@@ -240,7 +244,9 @@ func qubesDBFiles(prog *ir.Program, only string, now int64) ([]outFile, error) {
 				for _, e := range entries {
 					b.WriteString(e.String())
 					b.WriteByte('\n')
-					cj.Entries = append(cj.Entries, entryJSON{Op: e.Op.String(), Path: e.Path, Value: e.Value})
+					if withJSON {
+						cj.Entries = append(cj.Entries, entryJSON{Op: e.Op.String(), Path: e.Path, Value: e.Value})
+					}
 				}
 				clients = append(clients, cj)
 			}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
@@ -49,11 +50,15 @@ func formatDiagnostic(prefix string, d errors.Error) string {
 	return b.String()
 }
 
+// workDir is the working directory, looked up once: positions are
+// formatted by the thousand.
+var workDir = sync.OnceValues(os.Getwd)
+
 // relPos formats pos with its file name relative to the working directory,
 // in the file:line:col form editors understand.
 func relPos(pos token.Pos) string {
 	name := pos.Filename()
-	if wd, err := os.Getwd(); err == nil {
+	if wd, err := workDir(); err == nil {
 		if rel, err := filepath.Rel(wd, name); err == nil && !strings.HasPrefix(rel, "..") {
 			name = rel
 		}
