@@ -1,0 +1,17 @@
+// Package eval is the reference packet evaluator: it decides what a firewall
+// qube does with the first packet of a connection from a client, given the
+// client's rule lists as the firewall qube reads them, one per address
+// family.
+//
+// It models the semantics of the enforcing software, not of the policy:
+// the Linux qubes-firewall agent reads the first matching rule, drops (as
+// an ICMP admin-prohibited reject) what no rule accepts, matches the DNS
+// special target only on port 53 to the qube's DNS servers, compares ICMP
+// types numerically in both families, and resolves host names once per
+// family when it loads the list, blocking the whole family when a name has
+// no address in it.
+//
+// Host names resolve through a [Resolver] the caller supplies. Where the
+// answer depends on a name whose addresses are unknown, the result says so:
+// a rule that may match is reported as possible, as aclcheck does.
+package eval

@@ -1,0 +1,231 @@
+package eval
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/qfw-dev/qfw/compiler/ir"
+)
+
+// IP protocol numbers.
+const (
+	ProtoICMP   uint8 = 1
+	ProtoTCP    uint8 = 6
+	ProtoUDP    uint8 = 17
+	ProtoICMPv6 uint8 = 58
+)
+
+// Packet is the first packet of a connection, as a rule sees it.
+type Packet struct {
+	// Dst is the destination address. The zero Addr means an address of
+	// family Family that is not known: one of Host's, unresolved.
+	Dst netip.Addr
+	// Family is 4 or 6; it is taken from Dst when Dst is valid.
+	Family int
+	// Host, if set, is a name that the firewall qube resolved to Dst: rules
+	// to that name match the packet whatever its address.
+	Host string
+	// Proto is the IP protocol number (see ProtoTCP and the others).
+	Proto uint8
+	// Port is the destination port, for TCP and UDP.
+	Port uint16
+	// ICMPType is the ICMP (or ICMPv6) type, for ICMP.
+	ICMPType uint8
+}
+
+func (p *Packet) family() int {
+	if p.Dst.IsValid() {
+		if p.Dst.Is4() {
+			return 4
+		}
+		return 6
+	}
+	return p.Family
+}
+
+// Result is the fate of a packet.
+type Result struct {
+	// Action is what happens to the packet. A drop is a reject with ICMP
+	// admin-prohibited.
+	Action ir.Action
+	// Rule is the index, in its family's list, of the rule that decided,
+	// or -1 when no rule matched and the list's implicit final drop did.
+	Rule int
+	// Blocked is the index of a rule whose host name has no address in
+	// the packet's family, which makes the agent refuse the whole list
+	// and drop every packet of that family; -1 if none.
+	Blocked int
+	// Possible is the index of the first rule before Rule that may match
+	// the packet, depending on what a name resolves to, with the other
+	// action; -1 if none, when the result is exact.
+	Possible int
+}
+
+// Exact reports whether the result holds whatever the unresolved names
+// resolve to.
+func (r Result) Exact() bool { return r.Possible < 0 }
+
+// Resolver tells what a host name resolves to in the firewall qube.
+type Resolver interface {
+	// Resolve returns the addresses of host in family (4 or 6), and
+	// whether they are known at all. Known with no addresses means the
+	// name does not resolve in that family.
+	Resolve(host string, family int) (addrs []netip.Addr, known bool)
+}
+
+// Table is a Resolver from a fixed table: a name in the table resolves to
+// its addresses of the asked family, and a name not in it is unknown.
+type Table map[string][]netip.Addr
+
+// Resolve implements Resolver.
+func (t Table) Resolve(host string, family int) ([]netip.Addr, bool) {
+	all, ok := t[host]
+	if !ok {
+		return nil, false
+	}
+	var out []netip.Addr
+	for _, a := range all {
+		if a.Is4() == (family == 4) {
+			out = append(out, a)
+		}
+	}
+	return out, true
+}
+
+// Options describe the firewall qube.
+type Options struct {
+	// Resolver resolves host names; nil means every name is unknown.
+	Resolver Resolver
+	// DNS4 and DNS6 are the DNS servers that specialtarget=dns matches:
+	// the virtual servers the clients use. Qubes has no IPv6 ones.
+	DNS4, DNS6 []netip.Addr
+}
+
+// QubesDNS are the virtual DNS servers Qubes gives every networked qube.
+var QubesDNS = []netip.Addr{netip.MustParseAddr("10.139.1.1"), netip.MustParseAddr("10.139.1.2")}
+
+// Evaluator decides packets for one client of one firewall qube. It is
+// built once from the client's lists and then evaluates any number of
+// packets without allocating.
+type Evaluator struct {
+	fams [2]familyRules // IPv4, IPv6
+}
+
+// familyRules is one family's list, prepared for matching.
+type familyRules struct {
+	rules   []rule
+	blocked int
+	dns     []netip.Addr
+}
+
+// rule is one ir.Rule prepared for matching in one family: every decision
+// that does not depend on the packet is made here.
+type rule struct {
+	action ir.Action
+	skip   bool // the agent leaves the rule out of the chain
+	// Destination: at most one of prefix, host and dns is set.
+	prefix netip.Prefix
+	host   string
+	// hostKnown says whether hostAddrs, sorted, are the host's addresses.
+	hostKnown bool
+	hostAddrs []netip.Addr
+	dns       bool
+	// proto is the protocol number to match, 0 for any; with dns and no
+	// protocol, TCP or UDP.
+	proto    uint8
+	ports    ir.PortRange
+	hasPorts bool
+	hasType  bool
+	icmpType uint8
+}
+
+// New prepares an evaluator for a client whose lists, as the firewall qube
+// reads them, are rules4 and rules6 (see the backends for how a qube's
+// rules become per-family lists).
+func New(rules4, rules6 []ir.Rule, opts Options) *Evaluator {
+	e := &Evaluator{}
+	e.fams[0] = prepare(rules4, 4, opts.DNS4, opts.Resolver)
+	e.fams[1] = prepare(rules6, 6, opts.DNS6, opts.Resolver)
+	return e
+}
+
+func prepare(rules []ir.Rule, family int, dns []netip.Addr, res Resolver) familyRules {
+	f := familyRules{rules: make([]rule, len(rules)), blocked: -1, dns: dns}
+	for i, r := range rules {
+		pr := rule{
+			action: r.Action, prefix: r.Dst.Prefix, host: r.Dst.Host, dns: r.DNS,
+			hasPorts: r.HasPorts, ports: r.Ports, hasType: r.HasICMPType, icmpType: r.ICMPType,
+		}
+		switch r.Proto {
+		case ir.TCP:
+			pr.proto = ProtoTCP
+		case ir.UDP:
+			pr.proto = ProtoUDP
+		case ir.ICMP:
+			// The agent matches proto=icmp as ICMPv6 in the IPv6 chain.
+			pr.proto = ProtoICMP
+			if family == 6 {
+				pr.proto = ProtoICMPv6
+			}
+		}
+		if r.DNS {
+			// The agent forces port 53, and leaves out a DNS rule whose
+			// ports say otherwise.
+			pr.skip = r.HasPorts && r.Ports != ir.PortRange{First: 53, Last: 53}
+			pr.hasPorts, pr.ports = true, ir.PortRange{First: 53, Last: 53}
+		}
+		if pr.host != "" && res != nil {
+			addrs, known := res.Resolve(pr.host, family)
+			pr.hostKnown = known
+			pr.hostAddrs = slices.Clone(addrs)
+			slices.SortFunc(pr.hostAddrs, netip.Addr.Compare)
+			if known && len(addrs) == 0 && f.blocked < 0 {
+				f.blocked = i
+			}
+		}
+		f.rules[i] = pr
+	}
+	return f
+}
+
+// Eval decides p.
+func (e *Evaluator) Eval(p Packet) Result {
+	fam := p.family()
+	var f *familyRules
+	switch fam {
+	case 4:
+		f = &e.fams[0]
+	case 6:
+		f = &e.fams[1]
+	default:
+		return Result{Action: ir.Drop, Rule: -1, Blocked: -1, Possible: -1}
+	}
+	if f.blocked >= 0 {
+		return Result{Action: ir.Drop, Rule: -1, Blocked: f.blocked, Possible: -1}
+	}
+	// The first rule that may match, for each action.
+	maybeAccept, maybeDrop := -1, -1
+	for i := range f.rules {
+		r := &f.rules[i]
+		switch r.match(&p, f.dns) {
+		case no:
+			continue
+		case maybe:
+			if r.action == ir.Accept && maybeAccept < 0 {
+				maybeAccept = i
+			} else if r.action == ir.Drop && maybeDrop < 0 {
+				maybeDrop = i
+			}
+			continue
+		}
+		return Result{Action: r.action, Rule: i, Blocked: -1, Possible: other(r.action, maybeAccept, maybeDrop)}
+	}
+	return Result{Action: ir.Drop, Rule: -1, Blocked: -1, Possible: maybeAccept}
+}
+
+func other(a ir.Action, maybeAccept, maybeDrop int) int {
+	if a == ir.Accept {
+		return maybeDrop
+	}
+	return maybeAccept
+}
