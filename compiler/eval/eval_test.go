@@ -42,8 +42,8 @@ func icmpTo(a string, typ uint8) Packet {
 }
 
 var resolver = Table{
-	"example.org": {addr("192.0.2.10"), addr("2001:db8::10")},
-	"v4only.test": {addr("192.0.2.20")},
+	"example.org":  {addr("192.0.2.10"), addr("2001:db8::10")},
+	"v4only.test":  {addr("192.0.2.20")},
 	"nowhere.test": {},
 }
 
