@@ -102,7 +102,8 @@ func check(q ir.Qube, l limits) []errors.Error {
 	for _, ip := range addrs {
 		fam := family(ip)
 		for i := range q.Rules {
-			if !forFamily(q.Rules[i], fam) {
+			// Whenever the rule expires, its key is written until then.
+			if !kept(q.Rules[i], fam, 0) {
 				continue
 			}
 			// Keys only grow with the index: report the first that is too long.
