@@ -1,10 +1,12 @@
 package compiler
 
 import (
+	"net/netip"
 	"sort"
 	"time"
 
 	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/token"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/policy"
@@ -35,7 +37,8 @@ func Compile(p *policy.Policy, opts Options) (*Result, errors.Error) {
 		}
 	}
 	prog.Firewalls = c.firewalls(prog.Qubes)
-	c.tests()
+	prog.Tests = c.tests()
+	prog.Resolve = c.resolve()
 	policy.SortErrors(c.warnings)
 	var errs errors.Error
 	if c.errs != nil {
@@ -159,16 +162,110 @@ func (c *compiler) firewalls(qubes []ir.Qube) []ir.Firewall {
 	return out
 }
 
-// tests checks what can be checked of the tests section before it is
-// evaluated: that each names a qube the policy manages.
-func (c *compiler) tests() {
+// tests checks the tests section: each names a qube the policy manages,
+// a destination and protocol that make sense together, and addresses.
+func (c *compiler) tests() []ir.Test {
 	managed := map[string]bool{}
 	for _, q := range c.pol.Qubes {
 		managed[q.Name] = true
 	}
-	for i, t := range c.pol.Tests {
-		if !managed[t.From] {
-			c.errorf(policy.Errorf(t.Pos, policy.Path("tests", itoa(i), "from"), "qube %q is not managed by this policy", t.From))
+	var out []ir.Test
+	for _, t := range c.pol.Tests {
+		path := func(field string) string { return policy.Path("tests", itoa(t.Index), field) }
+		ok := true
+		fail := func(at policy.String, field, format string, args ...any) {
+			c.errorf(policy.Errorf(at.Pos, path(field), format, args...))
+			ok = false
+		}
+		it := ir.Test{Index: t.Index, From: t.From.S, ToText: t.To.S, Pos: t.Pos, Expect: ir.Accept}
+		if t.Expect.S == "drop" {
+			it.Expect = ir.Drop
+		}
+		if !managed[t.From.S] {
+			fail(t.From, "from", "qube %q is not managed by this policy", t.From.S)
+		}
+		if t.To.S != "any" {
+			d, err := ir.ParseDst(t.To.S)
+			if err != nil {
+				fail(t.To, "to", "%v", err)
+			}
+			it.To = d
+		}
+		switch t.Proto.S {
+		case "tcp":
+			it.Protos = []ir.Proto{ir.TCP}
+		case "udp":
+			it.Protos = []ir.Proto{ir.UDP}
+		case "icmp":
+			it.Protos = []ir.Proto{ir.ICMP}
+		case "":
+			if t.HasPort {
+				it.Protos = []ir.Proto{ir.TCP}
+			} else if t.HasICMP {
+				it.Protos = []ir.Proto{ir.ICMP}
+			} else {
+				it.Protos = []ir.Proto{ir.TCP, ir.UDP, ir.ICMP}
+			}
+		}
+		if t.HasPort {
+			it.HasPort, it.Port = true, uint16(t.Port.N)
+			if t.Proto.S == "icmp" {
+				fail(policy.String{Pos: t.Port.Pos}, "port", "port goes with tcp or udp, not icmp")
+			}
+		}
+		if t.HasICMP {
+			it.HasICMPType, it.ICMPType = true, uint8(t.ICMP.N)
+			if t.Proto.S == "tcp" || t.Proto.S == "udp" || t.HasPort {
+				fail(policy.String{Pos: t.ICMP.Pos}, "icmp", "an ICMP type goes with icmp, not tcp or udp")
+			}
+		}
+		if len(t.Addresses) > 0 && it.To.Host == "" {
+			fail(t.Addresses[0], "addresses", "addresses pin what a host name resolves to, but to is not a host name")
+		}
+		for _, a := range t.Addresses {
+			if addr, ok := c.address(a, path("addresses")); ok {
+				it.Addresses = append(it.Addresses, addr)
+			}
+		}
+		if ok {
+			out = append(out, it)
 		}
 	}
+	return out
+}
+
+// resolve checks the resolve section: names as rules take them, and
+// addresses.
+func (c *compiler) resolve() map[string][]netip.Addr {
+	out := map[string][]netip.Addr{}
+	for name, addrs := range c.pol.Resolve {
+		path := policy.Path("resolve", name)
+		d, err := ir.ParseDst(name)
+		if err != nil || d.Host == "" {
+			pos := token.NoPos
+			if len(addrs) > 0 {
+				pos = addrs[0].Pos
+			}
+			c.errorf(policy.Errorf(pos, path, "%q is not a host name", name))
+			continue
+		}
+		list := []netip.Addr{}
+		for _, a := range addrs {
+			if addr, ok := c.address(a, path); ok {
+				list = append(list, addr)
+			}
+		}
+		out[name] = list
+	}
+	return out
+}
+
+// address parses an IP address that a name resolves to.
+func (c *compiler) address(a policy.String, path string) (netip.Addr, bool) {
+	addr, err := netip.ParseAddr(a.S)
+	if err != nil || addr.Zone() != "" || addr.Is4In6() {
+		c.errorf(policy.Errorf(a.Pos, path, "%q is not an IPv4 or IPv6 address", a.S))
+		return netip.Addr{}, false
+	}
+	return addr, true
 }

@@ -16,7 +16,7 @@ import (
 // topLevel lists the fields a policy may have at its top level.
 var topLevel = map[string]bool{
 	"schema": true, "networks": true, "services": true, "profiles": true,
-	"qubes": true, "firewalls": true, "tests": true, "inventory": true,
+	"qubes": true, "firewalls": true, "tests": true, "resolve": true, "inventory": true,
 }
 
 // decode validates full (the user's value unified with the schema) part by
@@ -37,7 +37,7 @@ func (l *loader) decode(user, full cue.Value) (*Policy, errors.Error) {
 		}
 	}
 
-	for _, part := range []string{"schema", "networks", "services", "profiles", "firewalls", "tests"} {
+	for _, part := range []string{"schema", "networks", "services", "profiles", "firewalls", "tests", "resolve"} {
 		v := full.LookupPath(cue.ParsePath(part))
 		if !v.Exists() {
 			continue
@@ -80,6 +80,7 @@ func (l *loader) decode(user, full cue.Value) (*Policy, errors.Error) {
 	if errs == nil {
 		p.Firewalls = decodeFirewalls(user.LookupPath(cue.ParsePath("firewalls")))
 		p.Tests = decodeTests(user.LookupPath(cue.ParsePath("tests")))
+		p.Resolve = decodeResolve(user.LookupPath(cue.ParsePath("resolve")))
 	}
 	return p, errs
 }
@@ -335,20 +336,59 @@ func decodeTests(v cue.Value) []Test {
 	}
 	for list.Next() {
 		tv := list.Value()
-		t := Test{Pos: tv.Pos()}
-		t.From, _ = tv.LookupPath(cue.ParsePath("from")).String()
-		t.To, _ = tv.LookupPath(cue.ParsePath("to")).String()
-		t.Proto, _ = tv.LookupPath(cue.ParsePath("proto")).String()
-		t.Expect, _ = tv.LookupPath(cue.ParsePath("expect")).String()
-		if p := tv.LookupPath(cue.ParsePath("port")); p.Exists() {
-			n, _ := p.Int64()
-			t.Port, t.HasPort = int(n), true
-		}
-		if p := tv.LookupPath(cue.ParsePath("icmp")); p.Exists() {
-			n, _ := p.Int64()
-			t.ICMP, t.HasICMP = int(n), true
+		t := Test{Index: len(out), Pos: tv.Pos()}
+		fields, _ := tv.Fields()
+		for fields.Next() {
+			f := fields.Value()
+			switch fields.Selector().Unquoted() {
+			case "from":
+				t.From = stringOf(f)
+			case "to":
+				t.To = stringOf(f)
+			case "proto":
+				t.Proto = stringOf(f)
+			case "expect":
+				t.Expect = stringOf(f)
+			case "port":
+				t.Port, t.HasPort = intOf(f), true
+			case "icmp":
+				t.ICMP, t.HasICMP = intOf(f), true
+			case "addresses":
+				t.Addresses = stringsOf(f)
+			}
 		}
 		out = append(out, t)
+	}
+	return out
+}
+
+func decodeResolve(v cue.Value) map[string][]String {
+	fields, err := v.Fields()
+	if err != nil {
+		return nil
+	}
+	out := map[string][]String{}
+	for fields.Next() {
+		out[fields.Selector().Unquoted()] = stringsOf(fields.Value())
+	}
+	return out
+}
+
+func stringOf(v cue.Value) String {
+	s, _ := v.String()
+	return String{S: s, Pos: v.Pos()}
+}
+
+func intOf(v cue.Value) Int {
+	n, _ := v.Int64()
+	return Int{N: n, Pos: v.Pos()}
+}
+
+func stringsOf(v cue.Value) []String {
+	out := []String{}
+	list, _ := v.List()
+	for list.Next() {
+		out = append(out, stringOf(list.Value()))
 	}
 	return out
 }

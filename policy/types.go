@@ -12,6 +12,8 @@ type Policy struct {
 	Firewalls []Firewall
 	// Tests holds the policy's assertions in their order.
 	Tests []Test
+	// Resolve maps host names to the addresses they are pinned to.
+	Resolve map[string][]String
 	// Inventory is the inventory the policy was evaluated with.
 	Inventory *Inventory
 }
@@ -97,13 +99,20 @@ type Firewall struct {
 
 // Test is one assertion of the tests section.
 type Test struct {
-	Pos     token.Pos
-	From    string
-	To      string
-	Proto   string
-	Port    int
+	// Index is the test's position in the list.
+	Index int
+	Pos   token.Pos
+	From  String
+	// To is "any", an address, a prefix or a host name.
+	To String
+	// Proto is "tcp", "udp", "icmp" or "" for none given.
+	Proto   String
+	Port    Int
 	HasPort bool
-	ICMP    int
+	ICMP    Int
 	HasICMP bool
-	Expect  string
+	// Addresses pins what To, a host name, resolves to.
+	Addresses []String
+	// Expect is "accept" or "drop".
+	Expect String
 }

@@ -116,4 +116,3 @@ func family(ip netip.Addr) int {
 	}
 	return 6
 }
-

@@ -33,7 +33,8 @@ type Packet struct {
 	ICMPType uint8
 }
 
-func (p *Packet) family() int {
+// IPFamily returns 4 or 6: the family of Dst, or Family if Dst is unknown.
+func (p *Packet) IPFamily() int {
 	if p.Dst.IsValid() {
 		if p.Dst.Is4() {
 			return 4
@@ -190,7 +191,7 @@ func prepare(rules []ir.Rule, family int, dns []netip.Addr, res Resolver) family
 
 // Eval decides p.
 func (e *Evaluator) Eval(p Packet) Result {
-	fam := p.family()
+	fam := p.IPFamily()
 	var f *familyRules
 	switch fam {
 	case 4:

@@ -157,6 +157,10 @@ type Program struct {
 	// Firewalls holds every firewall qube named in the policy or serving a
 	// managed qube, sorted by name.
 	Firewalls []Firewall
+	// Tests holds the policy's tests in their order.
+	Tests []Test
+	// Resolve pins what host names resolve to, for tests and explain.
+	Resolve map[string][]netip.Addr
 }
 
 // Qube is the compiled intent for one qube.

@@ -1,0 +1,60 @@
+package policytest
+
+import (
+	"net/netip"
+
+	"github.com/qfw-dev/qfw/backends/qubes"
+	"github.com/qfw-dev/qfw/compiler/eval"
+	"github.com/qfw-dev/qfw/compiler/ir"
+)
+
+// Enforcer is a firewall qube as it enforces one client's rules.
+type Enforcer struct {
+	// Firewall is the firewall qube: the client's netvm.
+	Firewall string
+	Backend  ir.Backend
+	// Lists are the client's rules as the firewall qube reads them, for
+	// IPv4 and IPv6; Rule indices of results point into these.
+	Lists [2][]ir.Rule
+	// Families are the address families the client has an address in,
+	// and so can send packets in.
+	Families []int
+	eval     *eval.Evaluator
+}
+
+// List returns the list of family (4 or 6).
+func (e *Enforcer) List(family int) []ir.Rule { return e.Lists[family/6] }
+
+// Eval decides p.
+func (e *Enforcer) Eval(p eval.Packet) eval.Result { return e.eval.Eval(p) }
+
+// Enforcers returns where q's rules are enforced: by its netvm, in the
+// lists that dom0 writes for it at time now. A qube without a netvm has
+// none: its packets go nowhere.
+//
+// Only the direct netvm enforces q's rules; an upstream firewall sees the
+// netvm's address, and enforces the netvm's own rules.
+func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enforcer {
+	if q.Netvm == "" {
+		return nil
+	}
+	backend := ir.QubesAgent
+	for _, fw := range prog.Firewalls {
+		if fw.Name == q.Netvm {
+			backend = fw.Backend
+		}
+	}
+	e := Enforcer{Firewall: q.Netvm, Backend: backend}
+	for i, ip := range []netip.Addr{q.IP, q.IP6} {
+		family := 4 + 2*i
+		// Every backend reads the lists dom0 writes into QubesDB.
+		e.Lists[i] = qubes.FamilyRules(q.Rules, family, now)
+		if ip.IsValid() {
+			e.Families = append(e.Families, family)
+		}
+	}
+	// The unikernel's own semantics are not modelled yet: its clients are
+	// checked as the Linux agent would enforce their lists.
+	e.eval = eval.New(e.Lists[0], e.Lists[1], eval.Options{Resolver: res, DNS4: eval.QubesDNS})
+	return []Enforcer{e}
+}

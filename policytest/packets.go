@@ -1,0 +1,193 @@
+package policytest
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/qfw-dev/qfw/compiler/eval"
+	"github.com/qfw-dev/qfw/compiler/ir"
+)
+
+// Probe describes the packets a test or an explain query stands for.
+type Probe struct {
+	// To is the destination: the zero Dst for any, a prefix for every
+	// address in it, a host for the addresses it resolves to.
+	To ir.Dst
+	// Addresses pin what To, a host, resolves to; if empty, the resolver
+	// says.
+	Addresses []netip.Addr
+	// Protos are the protocols to try.
+	Protos []ir.Proto
+	// HasPort and Port fix the destination port; without, every port.
+	HasPort bool
+	Port    uint16
+	// HasICMPType and ICMPType fix the ICMP type; without, every type.
+	HasICMPType bool
+	ICMPType    uint8
+}
+
+// Packets returns the packets that stand for p at e: one for each stretch
+// of addresses, ports and ICMP types within which no rule of e's lists
+// changes its mind, in the families the client has addresses in. Rules
+// match ranges, so the fate of every packet p stands for is the fate of
+// one of these.
+func (e *Enforcer) Packets(p Probe, res eval.Resolver) []eval.Packet {
+	var out []eval.Packet
+	for _, family := range e.Families {
+		list := e.List(family)
+		for _, dst := range e.destinations(p, family, list, res) {
+			for _, proto := range p.Protos {
+				pkt := dst
+				switch proto {
+				case ir.TCP, ir.UDP:
+					pkt.Proto = eval.ProtoTCP
+					if proto == ir.UDP {
+						pkt.Proto = eval.ProtoUDP
+					}
+					for _, port := range portPoints(p, proto, list) {
+						pkt.Port = port
+						out = append(out, pkt)
+					}
+				case ir.ICMP:
+					pkt.Proto = eval.ProtoICMP
+					if family == 6 {
+						pkt.Proto = eval.ProtoICMPv6
+					}
+					for _, t := range typePoints(p, list) {
+						pkt.ICMPType = t
+						out = append(out, pkt)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// destinations returns one packet (destination only) for each stretch of
+// p's destination in family.
+func (e *Enforcer) destinations(p Probe, family int, list []ir.Rule, res eval.Resolver) []eval.Packet {
+	switch {
+	case p.To.Host != "":
+		addrs, known := p.Addresses, true
+		if len(addrs) == 0 && res != nil {
+			addrs, known = res.Resolve(p.To.Host, family)
+		} else if len(addrs) == 0 {
+			known = false
+		}
+		if !known {
+			// One packet to an unknown address of the name.
+			return []eval.Packet{{Family: family, Host: p.To.Host}}
+		}
+		var out []eval.Packet
+		for _, a := range addrs {
+			if a.Is4() == (family == 4) {
+				out = append(out, eval.Packet{Dst: a, Host: p.To.Host})
+			}
+		}
+		return out
+	case p.To.Prefix.IsValid():
+		if p.To.Family() != family {
+			return nil
+		}
+		return addrPoints(p.To.Prefix, family, list, res)
+	}
+	all := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	if family == 6 {
+		all = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	}
+	return addrPoints(all, family, list, res)
+}
+
+// addrPoints returns the first address of within and of each stretch of it
+// that the list's destinations start or end.
+func addrPoints(within netip.Prefix, family int, list []ir.Rule, res eval.Resolver) []eval.Packet {
+	points := []netip.Addr{within.Addr()}
+	add := func(a netip.Addr) {
+		if a.IsValid() && within.Contains(a) {
+			points = append(points, a)
+		}
+	}
+	edges := func(first, last netip.Addr) {
+		add(first)
+		add(last.Next())
+	}
+	if family == 4 {
+		for _, a := range eval.QubesDNS {
+			edges(a, a)
+		}
+	}
+	for _, r := range list {
+		switch {
+		case r.Dst.Prefix.IsValid():
+			edges(r.Dst.Prefix.Addr(), lastAddr(r.Dst.Prefix))
+		case r.Dst.Host != "" && res != nil:
+			addrs, _ := res.Resolve(r.Dst.Host, family)
+			for _, a := range addrs {
+				edges(a, a)
+			}
+		}
+	}
+	slices.SortFunc(points, netip.Addr.Compare)
+	points = slices.Compact(points)
+	out := make([]eval.Packet, len(points))
+	for i, a := range points {
+		out[i] = eval.Packet{Dst: a}
+	}
+	return out
+}
+
+// lastAddr returns the last address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr()
+	b := a.AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	last, _ := netip.AddrFromSlice(b)
+	return last
+}
+
+// portPoints returns the ports to try for proto: p's port, or the first
+// port of every stretch in which the list's port ranges for proto agree.
+func portPoints(p Probe, proto ir.Proto, list []ir.Rule) []uint16 {
+	if p.HasPort {
+		return []uint16{p.Port}
+	}
+	points := []uint16{0}
+	add := func(first, last uint16) {
+		points = append(points, first)
+		if last < 65535 {
+			points = append(points, last+1)
+		}
+	}
+	for _, r := range list {
+		switch {
+		case r.HasPorts && r.Proto == proto:
+			add(r.Ports.First, r.Ports.Last)
+		case r.DNS && (r.Proto == proto || r.Proto == ir.AnyProto):
+			add(53, 53)
+		}
+	}
+	slices.Sort(points)
+	return slices.Compact(points)
+}
+
+// typePoints returns the ICMP types to try: p's type, or the first of every
+// stretch in which the list's ICMP types agree.
+func typePoints(p Probe, list []ir.Rule) []uint8 {
+	if p.HasICMPType {
+		return []uint8{p.ICMPType}
+	}
+	points := []uint8{0}
+	for _, r := range list {
+		if r.HasICMPType {
+			points = append(points, r.ICMPType)
+			if r.ICMPType < 255 {
+				points = append(points, r.ICMPType+1)
+			}
+		}
+	}
+	slices.Sort(points)
+	return slices.Compact(points)
+}

@@ -1,0 +1,92 @@
+package policytest
+
+import (
+	"github.com/qfw-dev/qfw/compiler/eval"
+	"github.com/qfw-dev/qfw/compiler/ir"
+)
+
+// Outcome is the result of one test.
+type Outcome struct {
+	Test *ir.Test
+	// Passed says whether every packet the test stands for met its
+	// expectation, whatever unpinned names resolve to.
+	Passed bool
+	// Packets is how many packets were tried.
+	Packets int
+	// The rest describe the first packet that did not pass, if any.
+	//
+	// Enforcer is nil when no firewall enforces the qube's rules: it has no
+	// netvm, or no address in the destination's family, so the packet
+	// goes nowhere.
+	Enforcer *Enforcer
+	Packet   eval.Packet
+	Result   eval.Result
+}
+
+// Rule returns rule i of the family list the outcome's packet was decided
+// by, or nil if i is -1.
+func (o *Outcome) Rule(i int) *ir.Rule {
+	if o.Enforcer == nil || i < 0 {
+		return nil
+	}
+	return &o.Enforcer.List(o.Packet.IPFamily())[i]
+}
+
+// Run checks every test of prog, with the rules as dom0 writes them at
+// time now.
+func Run(prog *ir.Program, now int64) []Outcome {
+	qubes := make(map[string]*ir.Qube, len(prog.Qubes))
+	for i := range prog.Qubes {
+		qubes[prog.Qubes[i].Name] = &prog.Qubes[i]
+	}
+	table := eval.Table(prog.Resolve)
+	shared := map[string][]Enforcer{}
+	out := make([]Outcome, len(prog.Tests))
+	for i := range prog.Tests {
+		t := &prog.Tests[i]
+		q := qubes[t.From]
+		res, enforcers := table, shared[t.From]
+		if len(t.Addresses) > 0 {
+			// Pinned addresses hold for this test's rules to the name too.
+			res = eval.Table{}
+			for k, v := range table {
+				res[k] = v
+			}
+			res[t.To.Host] = t.Addresses
+			enforcers = Enforcers(prog, q, res, now)
+		} else if enforcers == nil {
+			enforcers = Enforcers(prog, q, res, now)
+			shared[t.From] = enforcers
+		}
+		out[i] = check(t, enforcers, res)
+	}
+	return out
+}
+
+// check tries every packet t stands for at each enforcer, and stops at the
+// first that does not meet the expectation or whose fate depends on DNS.
+func check(t *ir.Test, enforcers []Enforcer, res eval.Resolver) Outcome {
+	o := Outcome{Test: t, Passed: true}
+	probe := Probe{
+		To: t.To, Addresses: t.Addresses, Protos: t.Protos,
+		HasPort: t.HasPort, Port: t.Port, HasICMPType: t.HasICMPType, ICMPType: t.ICMPType,
+	}
+	for i := range enforcers {
+		e := &enforcers[i]
+		for _, p := range e.Packets(probe, res) {
+			o.Packets++
+			r := e.Eval(p)
+			if r.Action != t.Expect || !r.Exact() {
+				o.Passed, o.Enforcer, o.Packet, o.Result = false, e, p, r
+				return o
+			}
+		}
+	}
+	// No packet at all: the qube cannot send any to the destination, which
+	// is as good as a drop.
+	if o.Packets == 0 && t.Expect == ir.Accept {
+		o.Passed = false
+		o.Result = eval.Result{Action: ir.Drop, Rule: -1, Blocked: -1, Possible: -1}
+	}
+	return o
+}
