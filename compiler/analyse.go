@@ -24,24 +24,32 @@ func (c *compiler) analyse(q *ir.Qube) {
 	for i := range q.Rules {
 		boxes[i] = sp.boxes(q.Rules[i].Match)
 	}
+	// A rule that expires covers nothing for good: once it is gone, the
+	// rules after it take its packets.
+	coverers := make([][]box, len(q.Rules))
+	for i := range q.Rules {
+		if q.Rules[i].Expire == 0 {
+			coverers[i] = boxes[i]
+		}
+	}
 	for start := 0; start < len(q.Rules); {
 		end := start + 1
 		for end < len(q.Rules) && q.Rules[end].Origin == q.Rules[start].Origin {
 			end++
 		}
-		c.reportCovered(q, boxes, start, end)
+		c.reportCovered(q, boxes, coverers, start, end)
 		start = end
 	}
 }
 
 // reportCovered reports the rules [start, end) of q, the parts of one
-// policy rule, that earlier rules cover.
-func (c *compiler) reportCovered(q *ir.Qube, boxes [][]box, start, end int) {
+// policy rule, that the coverers of earlier rules cover.
+func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]box, start, end int) {
 	var parts []string
 	var by []int
 	conflict := false
 	for i := start; i < end; i++ {
-		covering, ok := cover(boxes[i], boxes[:i])
+		covering, ok := cover(boxes[i], coverers[:i])
 		if !ok {
 			continue
 		}

@@ -113,6 +113,17 @@ func (c *compiler) qube(pq *policy.Qube) (ir.Qube, bool) {
 	if len(errors.Errors(c.errs)) != before {
 		return q, false
 	}
+	if len(q.Rules) == 0 {
+		// No rules allow nothing; dom0 refuses an empty list.
+		q.Rules = []ir.Rule{{Action: ir.Drop, Comment: "no-rules", Origin: ir.Origin{Pos: pq.Pos}}}
+	}
+	for i := range q.Rules {
+		// Each step above keeps rules valid; this makes sure no output
+		// leaves that dom0 or an agent would read otherwise.
+		if err := q.Rules[i].Validate(); err != nil {
+			c.errorf(policy.Errorf(q.Rules[i].Origin.Pos, path, "internal error: compiled rule %s is invalid: %v", q.Rules[i].Match, err))
+		}
+	}
 	c.analyse(&q)
 	return q, len(errors.Errors(c.errs)) == before
 }

@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
 	"strconv"
 	"time"
@@ -24,6 +25,12 @@ type protoMatch struct {
 	ports       ir.PortRange
 	hasICMPType bool
 	icmpType    uint8
+	// family is 4 or 6 for a part that exists in one family only: an ICMP
+	// type (IPv4) or an ICMPv6 type. Qubes rules say "icmp" for both, and
+	// the Linux agent compares the type as a number in either family, so
+	// such a part must be kept to its family by its destination.
+	family int
+	at     policy.String
 }
 
 // rule checks one policy rule and expands it into Qubes rules: one for each
@@ -42,7 +49,11 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 	var targets []target
 	switch {
 	case r.DNS && r.HasTo:
-		fail(r.To[0], "dns: true already limits the rule to the qube's DNS servers; remove to")
+		where := at
+		if len(r.To) > 0 {
+			where = r.To[0]
+		}
+		fail(where, "dns: true already limits the rule to the qube's DNS servers; remove to")
 	case r.DNS:
 		targets = []target{{at: at}}
 	case !r.HasTo:
@@ -85,10 +96,20 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 			c.warn(policy.Errorf(t.at.Pos, path, "%s is resolved by the firewall qube when the rules load, and enforced by address: later DNS changes are not followed, and a failed lookup blocks the qube", t.dst.Host))
 		}
 		for _, p := range protos {
+			dst, keep := familyDst(t.dst, p.family)
+			if !keep {
+				// An ICMP type to an IPv6 prefix, or the reverse: no
+				// packet is both, so the part matches nothing.
+				continue
+			}
+			if t.dst.Host != "" && p.family != 0 {
+				fail(p.at, "an ICMP type needs a destination of one family, but %s resolves in both, and in IPv6 the agent reads ICMP types as ICMPv6 types; use addresses or prefixes", t.dst.Host)
+				return nil
+			}
 			out = append(out, ir.Rule{
 				Action: action,
 				Match: ir.Match{
-					Dst: t.dst, Proto: p.proto, DNS: r.DNS,
+					Dst: dst, Proto: p.proto, DNS: r.DNS,
 					HasPorts: p.hasPorts, Ports: p.ports,
 					HasICMPType: p.hasICMPType, ICMPType: p.icmpType,
 				},
@@ -98,7 +119,25 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 			})
 		}
 	}
+	if len(out) == 0 && ok {
+		fail(at, "no destination of the rule is in the family of its ICMP types, so it would match nothing")
+	}
 	return out
+}
+
+// familyDst returns the destination that keeps d to family (4 or 6; 0 for
+// both), and whether any of d is in that family. Any destination becomes
+// the whole family, 0.0.0.0/0 or ::/0, which dom0 keeps as written.
+func familyDst(d ir.Dst, family int) (ir.Dst, bool) {
+	switch {
+	case family == 0 || d.Host != "":
+		return d, true
+	case d.IsAny() && family == 4:
+		return ir.Dst{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0)}, true
+	case d.IsAny():
+		return ir.Dst{Prefix: netip.PrefixFrom(netip.IPv6Unspecified(), 0)}, true
+	}
+	return d, d.Family() == family
 }
 
 // targets parses the destinations of r. "any" stands alone; exact
@@ -154,14 +193,15 @@ func covered(d ir.Dst, i int, ts []target) bool {
 
 // protos returns the protocol parts of r: the union of its services, with
 // overlapping and adjacent port ranges merged. A rule without services
-// matches every protocol, and has one part that says so.
+// matches every protocol, and has one part that says so; a rule whose
+// services are an empty list matches nothing, which is an error.
 func (c *compiler) protos(r *policy.Rule, fail func(policy.String, string, ...any)) []protoMatch {
-	if len(r.Services) == 0 {
+	if !r.HasService {
 		return []protoMatch{{proto: ir.AnyProto}}
 	}
 	var tcp, udp []ir.PortRange
 	var icmpAll bool
-	var icmpTypes []uint8
+	var icmpTypes, icmpv6Types []policy.Int
 	bad := false
 	portsOf := func(list []policy.String) []ir.PortRange {
 		var out []ir.PortRange
@@ -179,20 +219,11 @@ func (c *compiler) protos(r *policy.Rule, fail func(policy.String, string, ...an
 	for _, s := range r.Services {
 		tcp = append(tcp, portsOf(s.TCP)...)
 		udp = append(udp, portsOf(s.UDP)...)
-		if !s.ICMP {
-			continue
-		}
-		if s.ICMPTypes == nil {
+		if s.ICMP && s.ICMPTypes == nil {
 			icmpAll = true
 		}
-		for _, t := range s.ICMPTypes {
-			if t.N < 0 || t.N > 255 {
-				fail(policy.String{Pos: t.Pos}, "ICMP type %d out of range 0-255", t.N)
-				bad = true
-				continue
-			}
-			icmpTypes = append(icmpTypes, uint8(t.N))
-		}
+		icmpTypes = append(icmpTypes, s.ICMPTypes...)
+		icmpv6Types = append(icmpv6Types, s.ICMPv6Types...)
 	}
 	var out []protoMatch
 	for _, pr := range mergeRanges(tcp) {
@@ -201,16 +232,30 @@ func (c *compiler) protos(r *policy.Rule, fail func(policy.String, string, ...an
 	for _, pr := range mergeRanges(udp) {
 		out = append(out, protoMatch{proto: ir.UDP, hasPorts: true, ports: pr})
 	}
-	if icmpAll {
-		out = append(out, protoMatch{proto: ir.ICMP})
-	} else {
-		slices.Sort(icmpTypes)
-		for _, t := range slices.Compact(icmpTypes) {
-			out = append(out, protoMatch{proto: ir.ICMP, hasICMPType: true, icmpType: t})
+	typed := func(types []policy.Int, family int) {
+		seen := map[int64]bool{}
+		slices.SortStableFunc(types, func(a, b policy.Int) int { return cmp.Compare(a.N, b.N) })
+		for _, t := range types {
+			switch {
+			case t.N < 0 || t.N > 255:
+				fail(policy.String{Pos: t.Pos}, "ICMP type %d out of range 0-255", t.N)
+				bad = true
+			case !seen[t.N]:
+				seen[t.N] = true
+				out = append(out, protoMatch{proto: ir.ICMP, hasICMPType: true, icmpType: uint8(t.N), family: family, at: policy.String{Pos: t.Pos}})
+			}
 		}
 	}
+	if icmpAll {
+		// Every ICMP type in IPv4, and every ICMPv6 type in IPv6: the
+		// agent matches proto=icmp as ICMPv6 there.
+		out = append(out, protoMatch{proto: ir.ICMP})
+	} else {
+		typed(icmpTypes, 4)
+	}
+	typed(icmpv6Types, 6)
 	if len(out) == 0 && !bad {
-		fail(policy.String{Pos: r.Pos}, "the rule's services list no port and no ICMP, so it would match nothing")
+		fail(policy.String{Pos: r.Pos}, "the rule's services list no port and no ICMP type, so it would match nothing")
 	}
 	return out
 }
@@ -246,6 +291,10 @@ func (c *compiler) expire(r *policy.Rule, path string, fail func(policy.String, 
 	}
 	if at <= 0 {
 		fail(r.Expire, "expire %q is not after 1970", s)
+		return 0
+	}
+	if at > ir.MaxExpire {
+		fail(r.Expire, "expire %q is after the year 9999, which dom0 cannot read", s)
 		return 0
 	}
 	if !c.opts.Now.IsZero() && at <= c.opts.Now.Unix() {

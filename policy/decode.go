@@ -159,6 +159,7 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 		case "dns":
 			r.DNS, _ = f.Bool()
 		case "service":
+			r.HasService = true
 			r.Services = d.services(r.Services, f)
 		case "priority":
 			n, _ := f.Int64()
@@ -176,7 +177,8 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 			d.serviceField(&own, name, f)
 		}
 	}
-	if own.TCP != nil || own.UDP != nil || own.ICMP {
+	if own.TCP != nil || own.UDP != nil || own.ICMP || own.ICMPv6Types != nil {
+		r.HasService = true
 		r.Services = append(r.Services, own)
 	}
 	return r, d.ok
@@ -231,7 +233,7 @@ func (d *decoder) service(v cue.Value) Service {
 	fields, _ := v.Fields()
 	for fields.Next() {
 		switch name := fields.Selector().Unquoted(); name {
-		case "tcp", "udp", "icmp":
+		case "tcp", "udp", "icmp", "icmpv6":
 			d.serviceField(&s, name, fields.Value())
 		default:
 			d.fail(fields.Value(), "field not allowed")
@@ -240,7 +242,7 @@ func (d *decoder) service(v cue.Value) Service {
 	return s
 }
 
-// serviceField decodes field name (tcp, udp or icmp) of a service.
+// serviceField decodes field name (tcp, udp, icmp or icmpv6) of a service.
 func (d *decoder) serviceField(s *Service, name string, f cue.Value) {
 	switch name {
 	case "tcp":
@@ -255,23 +257,34 @@ func (d *decoder) serviceField(s *Service, name string, f cue.Value) {
 				d.fail(f, "icmp must be true (every type) or a list of ICMP types")
 			}
 		case cue.ListKind:
-			// An empty list is kept apart from "every type" by a non-nil
-			// empty slice.
-			s.ICMPTypes = []Int{}
-			list, _ := f.List()
-			for list.Next() {
-				e := list.Value()
-				n, err := e.Int64()
-				if err != nil {
-					d.fail(e, "an ICMP type is a number from 0 to 255")
-					continue
-				}
-				s.ICMPTypes = append(s.ICMPTypes, Int{N: n, Pos: e.Pos()})
-			}
+			s.ICMPTypes = d.icmpTypes(f)
 		default:
 			d.fail(f, "icmp must be true (every type) or a list of ICMP types")
 		}
+	case "icmpv6":
+		if f.Kind() != cue.ListKind {
+			d.fail(f, "icmpv6 must be a list of ICMPv6 types")
+			return
+		}
+		s.ICMPv6Types = d.icmpTypes(f)
 	}
+}
+
+// icmpTypes returns the types of list f. An empty list gives an empty,
+// non-nil slice, which matches nothing rather than every type.
+func (d *decoder) icmpTypes(f cue.Value) []Int {
+	out := []Int{}
+	list, _ := f.List()
+	for list.Next() {
+		e := list.Value()
+		n, err := e.Int64()
+		if err != nil {
+			d.fail(e, "an ICMP type is a number from 0 to 255")
+			continue
+		}
+		out = append(out, Int{N: n, Pos: e.Pos()})
+	}
+	return out
 }
 
 // ports returns the ports of list v as they were written, numbers and

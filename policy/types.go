@@ -39,8 +39,10 @@ type Rule struct {
 	HasTo bool
 	DNS   bool
 	// Services is the union of the rule's service field and its own tcp,
-	// udp and icmp fields.
-	Services []Service
+	// udp, icmp and icmpv6 fields. HasService tells an empty service list
+	// (which matches nothing) from none (which matches every protocol).
+	Services   []Service
+	HasService bool
 	// Priority is the rule's priority, 100 if it has none.
 	Priority int
 	// Expire is the expire field as written (RFC 3339 or digits).
@@ -68,10 +70,12 @@ type Service struct {
 	Pos token.Pos
 	// TCP and UDP hold ports as written: "443" or "8000-8100".
 	TCP, UDP []String
-	// ICMP is set when the service has an icmp field; ICMPTypes empty then
+	// ICMP is set when the service has an icmp field; ICMPTypes nil then
 	// means every type.
 	ICMP      bool
 	ICMPTypes []Int
+	// ICMPv6Types are the ICMPv6 types of the icmpv6 field.
+	ICMPv6Types []Int
 }
 
 // String is a string value and where it was written.

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +52,69 @@ func TestNeverWiden(t *testing.T) {
 	}
 }
 
+// TestLoweringExact checks whole lists: random policies of several rules
+// with random priorities are compiled and lowered as in TestNeverWiden,
+// and every random packet must get the same verdict from the lowered
+// per-family list, first match wins, as from the policy's rules in the
+// order the language defines: priority, then deny before allow, then name.
+func TestLoweringExact(t *testing.T) {
+	const seed = 20261126
+	rnd := rand.New(rand.NewPCG(seed, 2))
+	compiled := 0
+	for i := range 4000 {
+		rules := make([]policy.Rule, 2+rnd.IntN(5))
+		for j := range rules {
+			rules[j] = randomPolicyRule(rnd)
+			rules[j].Name = fmt.Sprintf("r%d", j)
+			rules[j].Priority = 100 + rnd.IntN(3)
+		}
+		lowered, ok := lowerList(t, rules)
+		if !ok {
+			continue
+		}
+		compiled++
+		order := slices.Clone(rules)
+		slices.SortStableFunc(order, func(a, b policy.Rule) int {
+			if a.Priority != b.Priority {
+				return a.Priority - b.Priority
+			}
+			if a.Deny != b.Deny {
+				if a.Deny {
+					return -1
+				}
+				return 1
+			}
+			return strings.Compare(a.Name, b.Name)
+		})
+		for range 200 {
+			p := randomPacket(rnd, order[rnd.IntN(len(order))])
+			want := "drop"
+			for _, r := range order {
+				if sourceMatches(r, p) {
+					want = map[bool]string{true: "drop", false: "accept"}[r.Deny]
+					break
+				}
+			}
+			got := "drop"
+			for _, r := range lowered[p.family] {
+				if ruleMatches(r.Match, p) {
+					got = r.Action.String()
+					break
+				}
+			}
+			if got != want {
+				t.Fatalf("seed %d, list %d: %+v\npacket %v: lowered list says %s, policy says %s\nlowered: %v",
+					seed, i, order, p, got, want, lowered[p.family])
+			}
+		}
+	}
+	// Many random lists hold a rule that never takes effect, which the
+	// compiler refuses; enough remain.
+	if compiled < 1000 {
+		t.Fatalf("only %d of 4000 random lists compiled", compiled)
+	}
+}
+
 var (
 	qubeIP  = netip.MustParseAddr("10.137.0.11")
 	qubeIP6 = netip.MustParseAddr("fd09:24ef:4179::a89:b")
@@ -60,11 +125,17 @@ var (
 // lower compiles r as the only rule of a qube and returns, per family, the
 // rules as the firewall qube reads them from QubesDB.
 func lower(t *testing.T, r policy.Rule) (map[int][]ir.Rule, bool) {
+	return lowerList(t, []policy.Rule{r})
+}
+
+// lowerList compiles rules as the rules of one qube and returns, per
+// family, the rules as the firewall qube reads them from QubesDB.
+func lowerList(t *testing.T, rules []policy.Rule) (map[int][]ir.Rule, bool) {
 	inv := &policy.Inventory{Path: "inventory.json", Qubes: map[string]*policy.InventoryQube{
 		"work":         {Name: "work", IP: qubeIP, IP6: qubeIP6, Netvm: "sys-firewall"},
 		"sys-firewall": {Name: "sys-firewall", ProvidesNetwork: true},
 	}}
-	p := &policy.Policy{Inventory: inv, Qubes: []policy.Qube{{Name: "work", Pos: pos, Rules: []policy.Rule{r}}}}
+	p := &policy.Policy{Inventory: inv, Qubes: []policy.Qube{{Name: "work", Pos: pos, Rules: rules}}}
 	res, err := compiler.Compile(p, compiler.Options{Now: time.Unix(1e9, 0)})
 	if err != nil {
 		return nil, false
@@ -80,7 +151,7 @@ func lower(t *testing.T, r policy.Rule) (map[int][]ir.Rule, bool) {
 	}
 	out := map[int][]ir.Rule{}
 	for fam, ip := range map[int]netip.Addr{4: qubeIP, 6: qubeIP6} {
-		for _, e := range qubes.Entries(ip, api, time.Now().Unix()) {
+		for _, e := range qubes.Entries(ip, api, 1e9) {
 			if e.Op != qubes.Write || e.Value == "" || e.Value == "drop" {
 				continue
 			}
@@ -97,7 +168,9 @@ func lower(t *testing.T, r policy.Rule) (map[int][]ir.Rule, bool) {
 // packet is what a rule can see of a new connection: the family and
 // destination address, whether that address is one of the qube's DNS
 // servers, the name (if any) the firewall qube resolved to it, the
-// protocol and the port or ICMP type.
+// protocol and the port or ICMP type. Its "icmp" is ICMP in IPv4 and
+// ICMPv6 in IPv6; a lowered rule compares the type as a number in both,
+// as the Linux agent does.
 type packet struct {
 	family int
 	dst    netip.Addr
@@ -134,7 +207,7 @@ func sourceMatches(r policy.Rule, p packet) bool {
 			return false
 		}
 	}
-	if len(r.Services) == 0 {
+	if !r.HasService {
 		return true
 	}
 	for _, s := range r.Services {
@@ -148,13 +221,16 @@ func sourceMatches(r policy.Rule, p packet) bool {
 				return true
 			}
 		case "icmp":
-			if !s.ICMP {
-				continue
-			}
-			if s.ICMPTypes == nil {
+			// icmp: true is every ICMP type in IPv4 and every ICMPv6 type
+			// in IPv6; a list of ICMP types is IPv4 only, icmpv6 IPv6 only.
+			if s.ICMP && s.ICMPTypes == nil {
 				return true
 			}
-			for _, ty := range s.ICMPTypes {
+			types := s.ICMPTypes
+			if p.family == 6 {
+				types = s.ICMPv6Types
+			}
+			for _, ty := range types {
 				if int(ty.N) == p.port {
 					return true
 				}
@@ -248,11 +324,18 @@ func randomPolicyRule(rnd *rand.Rand) policy.Rule {
 				s.ICMPTypes = append(s.ICMPTypes, policy.Int{N: int64(rnd.IntN(20)), Pos: pos})
 			}
 		}
-		if s.TCP == nil && s.UDP == nil && !s.ICMP {
+		if !r.DNS && rnd.IntN(4) == 0 {
+			for range 1 + rnd.IntN(2) {
+				s.ICMPv6Types = append(s.ICMPv6Types, policy.Int{N: int64(rnd.IntN(20)), Pos: pos})
+			}
+		}
+		if s.TCP == nil && s.UDP == nil && !s.ICMP && s.ICMPv6Types == nil {
 			s.TCP = []policy.String{{S: "443", Pos: pos}}
 		}
 		r.Services = append(r.Services, s)
 	}
+	// Now and then an empty service list, which must match nothing.
+	r.HasService = len(r.Services) > 0 || rnd.IntN(20) == 0
 	return r
 }
 
