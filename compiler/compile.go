@@ -182,7 +182,7 @@ func (c *compiler) tests() []ir.Test {
 	}
 	var out []ir.Test
 	for _, t := range c.pol.Tests {
-		path := func(field string) string { return policy.Path("tests", itoa(t.Index), field) }
+		path := func(field string) string { return policy.Path("tests", t.Index, field) }
 		ok := true
 		fail := func(at policy.String, field, format string, args ...any) {
 			c.errorf(policy.Errorf(at.Pos, path(field), format, args...))

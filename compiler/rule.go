@@ -280,15 +280,12 @@ func (c *compiler) expire(r *policy.Rule, path string, fail func(policy.String, 
 	if s == "" && !r.Expire.Pos.IsValid() {
 		return 0
 	}
-	var at int64
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		at = n
-	} else if t, err := time.Parse(time.RFC3339, s); err == nil {
-		at = t.Unix()
-	} else {
+	t, err := ParseTime(s)
+	if err != nil {
 		fail(r.Expire, "expire %q is neither UNIX seconds nor an RFC 3339 time such as 2027-01-31T18:00:00Z", s)
 		return 0
 	}
+	at := t.Unix()
 	if at <= 0 {
 		fail(r.Expire, "expire %q is not after 1970", s)
 		return 0
@@ -303,4 +300,11 @@ func (c *compiler) expire(r *policy.Rule, path string, fail func(policy.String, 
 	return at
 }
 
-func itoa(i int) string { return strconv.Itoa(i) }
+// ParseTime parses a time as the policy language writes it: UNIX seconds,
+// or RFC 3339.
+func ParseTime(s string) (time.Time, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(n, 0), nil
+	}
+	return time.Parse(time.RFC3339, s)
+}

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,12 +15,6 @@ import (
 	"github.com/qfw-dev/qfw/schema"
 )
 
-// topLevel lists the fields a policy may have at its top level.
-var topLevel = map[string]bool{
-	"schema": true, "networks": true, "services": true, "profiles": true,
-	"qubes": true, "firewalls": true, "tests": true, "resolve": true, "inventory": true,
-}
-
 // decode validates full (the user's value unified with the schema) part by
 // part, and decodes the parts without errors from user, whose positions are
 // the user's. Validating each qube on its own keeps an error in one qube
@@ -26,19 +22,35 @@ var topLevel = map[string]bool{
 func (l *loader) decode(user, full cue.Value) (*Policy, errors.Error) {
 	p := &Policy{}
 	var errs errors.Error
+	// report adds errors, once each: a mistake in a profile is found again
+	// in every qube that uses it, at the same place.
+	seen := map[string]bool{}
+	report := func(more errors.Error) {
+		for _, e := range errors.Errors(more) {
+			format, args := e.Msg()
+			key := e.Position().String() + ": " + fmt.Sprintf(format, args...)
+			if !seen[key] {
+				seen[key] = true
+				errs = errors.Append(errs, e)
+			}
+		}
+	}
 
 	fields, err := user.Fields()
 	if err != nil {
 		return p, l.userErrors(err, user)
 	}
+	allowed := l.topLevelFields()
 	for fields.Next() {
-		if name := fields.Selector().String(); !topLevel[name] {
-			errs = errors.Append(errs, Errorf(fields.Value().Pos(), Path(name), "field not allowed"))
+		if name := fields.Selector().String(); !allowed[name] {
+			report(Errorf(fields.Value().Pos(), Path(name), "field not allowed"))
 		}
 	}
 
+	// Each part is validated, and decoded if it has no errors, on its own.
+	valid := map[string]bool{}
 	for _, part := range []string{"schema", "networks", "services", "profiles", "firewalls", "tests", "resolve"} {
-		v := full.LookupPath(cue.ParsePath(part))
+		v := full.LookupPath(cue.MakePath(cue.Str(part)))
 		if !v.Exists() {
 			continue
 		}
@@ -48,23 +60,25 @@ func (l *loader) decode(user, full cue.Value) (*Policy, errors.Error) {
 			opts = []cue.Option{cue.Final()}
 		}
 		if err := v.Validate(opts...); err != nil {
-			errs = errors.Append(errs, l.userErrors(err, user))
+			report(l.userErrors(err, user))
+			continue
 		}
+		valid[part] = true
 	}
 
 	var d decoder
-	qubes := full.LookupPath(cue.ParsePath("qubes"))
+	qubes := full.LookupPath(cue.MakePath(cue.Str("qubes")))
 	if qubes.Exists() {
 		iter, err := qubes.Fields()
 		if err != nil {
-			errs = errors.Append(errs, l.userErrors(err, user))
+			report(l.userErrors(err, user))
 		} else {
 			for iter.Next() {
 				name := iter.Selector().Unquoted()
 				var bad map[string]bool
 				if err := iter.Value().Validate(cue.Concrete(true), cue.Final()); err != nil {
 					qerrs := l.userErrors(err, user)
-					errs = errors.Append(errs, qerrs)
+					report(qerrs)
 					if bad = badRules(qerrs); bad == nil {
 						continue
 					}
@@ -75,14 +89,32 @@ func (l *loader) decode(user, full cue.Value) (*Policy, errors.Error) {
 		}
 	}
 	sort.Slice(p.Qubes, func(i, j int) bool { return p.Qubes[i].Name < p.Qubes[j].Name })
-	errs = errors.Append(errs, d.errs)
+	report(d.errs)
 
-	if errs == nil {
-		p.Firewalls = decodeFirewalls(user.LookupPath(cue.ParsePath("firewalls")))
-		p.Tests = decodeTests(user.LookupPath(cue.ParsePath("tests")))
-		p.Resolve = decodeResolve(user.LookupPath(cue.ParsePath("resolve")))
+	if valid["firewalls"] {
+		p.Firewalls = decodeFirewalls(user.LookupPath(cue.MakePath(cue.Str("firewalls"))))
+	}
+	if valid["tests"] {
+		p.Tests = decodeTests(user.LookupPath(cue.MakePath(cue.Str("tests"))))
+	}
+	if valid["resolve"] {
+		p.Resolve = decodeResolve(user.LookupPath(cue.MakePath(cue.Str("resolve"))))
 	}
 	return p, errs
+}
+
+// topLevelFields returns the fields the schema allows at the top level of
+// a policy.
+func (l *loader) topLevelFields() map[string]bool {
+	out := map[string]bool{}
+	iter, err := l.schema.LookupPath(cue.ParsePath("#Policy")).Fields(cue.Optional(true))
+	if err != nil {
+		panic("qfw: embedded schema has no #Policy: " + err.Error())
+	}
+	for iter.Next() {
+		out[iter.Selector().Unquoted()] = true
+	}
+	return out
 }
 
 // badRules returns the rules (as "allow.name" or "deny.name") that the
@@ -432,11 +464,16 @@ func (l *loader) userErrors(err error, user cue.Value) errors.Error {
 			continue
 		}
 		format, args := e.Msg()
-		pos := userPos(errors.Positions(e))
-		if !pos.IsValid() {
-			pos = nearestPos(user, paths[i])
+		ps := userPositions(errors.Positions(e))
+		if len(ps) == 0 {
+			if p := nearestPos(user, paths[i]); p.IsValid() {
+				ps = []token.Pos{p}
+			}
 		}
-		ue := &posError{pos: pos, path: paths[i], format: format, args: args}
+		ue := &posError{path: paths[i], format: format, args: args}
+		if len(ps) > 0 {
+			ue.pos, ue.inputs = ps[0], ps[1:]
+		}
 		if key := ue.Error(); !seen[key] {
 			seen[key] = true
 			out = errors.Append(out, ue)
@@ -473,14 +510,16 @@ func clearest(all []errors.Error, group []int, i int) bool {
 	return i == best
 }
 
-// userPos returns the first position that is in a file of the user's.
-func userPos(ps []token.Pos) token.Pos {
+// userPositions returns the positions that are in files of the user's,
+// each once.
+func userPositions(ps []token.Pos) []token.Pos {
+	var out []token.Pos
 	for _, p := range ps {
-		if isUserFile(p.Filename()) {
-			return p
+		if isUserFile(p.Filename()) && !slices.Contains(out, p) {
+			out = append(out, p)
 		}
 	}
-	return token.NoPos
+	return out
 }
 
 func isUserFile(name string) bool {

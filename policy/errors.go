@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
@@ -15,7 +14,10 @@ import (
 // cue/errors Error interface, so that errors from CUE and errors from qfw's
 // own checks are printed and sorted by one printer.
 type posError struct {
-	pos    token.Pos
+	pos token.Pos
+	// inputs are further positions the error is about, such as the other
+	// side of a conflict.
+	inputs []token.Pos
 	path   []string
 	format string
 	args   []any
@@ -33,22 +35,26 @@ func Errorf(pos token.Pos, path string, format string, args ...any) errors.Error
 	return &posError{pos: pos, path: elems, format: format, args: args}
 }
 
-// Path returns the CUE path of the given field names and list indices, with
-// names quoted where CUE needs it, as in qubes."sys-vpn".allow.dns.
-func Path(elems ...string) string {
+// Path returns the CUE path of the given field names (strings) and list
+// indices (ints), with names quoted where CUE needs it, as in
+// qubes."sys-vpn".allow.dns.
+func Path(elems ...any) string {
 	sels := make([]cue.Selector, len(elems))
 	for i, e := range elems {
-		if n, err := strconv.Atoi(e); err == nil && n >= 0 {
-			sels[i] = cue.Index(n)
-		} else {
+		switch e := e.(type) {
+		case int:
+			sels[i] = cue.Index(e)
+		case string:
 			sels[i] = cue.Str(e)
+		default:
+			panic(fmt.Sprintf("policy.Path: element %v is neither a field name nor an index", e))
 		}
 	}
 	return cue.MakePath(sels...).String()
 }
 
 func (e *posError) Position() token.Pos         { return e.pos }
-func (e *posError) InputPositions() []token.Pos { return nil }
+func (e *posError) InputPositions() []token.Pos { return e.inputs }
 func (e *posError) Path() []string              { return e.path }
 func (e *posError) Msg() (string, []any)        { return e.format, e.args }
 

@@ -116,9 +116,14 @@ func (l *loader) buildUser(dir string, cueFiles, dataFiles []string, inv *Invent
 		if err != nil {
 			return cue.Value{}, err
 		}
-		pkg, err := packageClause(absDir, cueFiles)
+		pkg, files, err := packageClause(absDir, cueFiles)
 		if err != nil {
 			return cue.Value{}, err
+		}
+		if pkg == "" {
+			// Files without a package clause do not make a package that
+			// a directory can be loaded as; load them as files.
+			cueFiles = files
 		}
 		overlay := filepath.Join(absDir, inventoryOverlay)
 		src := "// The inventory, added by qfw.\n\n"
@@ -179,12 +184,12 @@ func (l *loader) buildData(path string) (cue.Value, error) {
 
 // packageClause returns the package name of the user's CUE files, which the
 // inventory overlay must share: that of the given files, or of the first
-// CUE file in dir.
-func packageClause(dir string, files []string) (string, error) {
+// CUE file in dir that has one; and the files it looked at.
+func packageClause(dir string, files []string) (string, []string, error) {
 	if files == nil {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return "", fmt.Errorf("load policy: %w", err)
+			return "", nil, fmt.Errorf("load policy: %w", err)
 		}
 		for _, e := range entries {
 			n := e.Name()
@@ -193,19 +198,19 @@ func packageClause(dir string, files []string) (string, error) {
 			}
 		}
 		if files == nil {
-			return "", fmt.Errorf("load policy: no .cue files in %s", dir)
+			return "", nil, fmt.Errorf("load policy: no .cue files in %s", dir)
 		}
 	}
 	for _, f := range files {
 		file, err := parser.ParseFile(f, nil, parser.PackageClauseOnly)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		if name := file.PackageName(); name != "" {
-			return name, nil
+			return name, files, nil
 		}
 	}
-	return "", nil
+	return "", files, nil
 }
 
 func absAll(paths []string) []string {

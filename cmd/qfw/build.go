@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"strconv"
 	"time"
 
 	"cuelang.org/go/cue/errors"
@@ -24,9 +22,10 @@ func (f *policyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().Var(&f.now, "now", "judge rule expiry at `TIME` (RFC 3339 or UNIX seconds) instead of the current time")
 }
 
-// build loads, compiles and checks the policy that args name. It prints
-// warnings and errors to the command's stderr; on errors it returns
-// errPrinted.
+// build loads, compiles and checks the policy that args name, judging
+// expiry at f's time, which it sets to the current time if the flag was
+// not given, so that every later step uses the same. It prints warnings
+// and errors to the command's stderr; on errors it returns errPrinted.
 func build(cmd *cobra.Command, args []string, f *policyFlags) (*compiler.Result, error) {
 	stderr := cmd.ErrOrStderr()
 	p, errs := policy.Load(policy.Config{Args: args, Inventory: f.inventory})
@@ -34,11 +33,10 @@ func build(cmd *cobra.Command, args []string, f *policyFlags) (*compiler.Result,
 		printDiagnostics(stderr, "", errors.Errors(errs))
 		return nil, errPrinted
 	}
-	now := f.now.t
-	if now.IsZero() {
-		now = time.Now()
+	if f.now.t.IsZero() {
+		f.now.t = time.Now()
 	}
-	res, cerrs := compiler.Compile(p, compiler.Options{Now: now})
+	res, cerrs := compiler.Compile(p, compiler.Options{Now: f.now.t})
 	all := append(errors.Errors(errs), errors.Errors(cerrs)...)
 	if cerrs == nil {
 		for _, q := range res.Program.Qubes {
@@ -64,13 +62,9 @@ func (v *timeValue) String() string {
 }
 
 func (v *timeValue) Set(s string) error {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		v.t = time.Unix(n, 0)
-		return nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
+	t, err := compiler.ParseTime(s)
 	if err != nil {
-		return fmt.Errorf("want RFC 3339 (2027-01-31T18:00:00Z) or UNIX seconds")
+		return errors.New("want RFC 3339 (2027-01-31T18:00:00Z) or UNIX seconds")
 	}
 	v.t = t
 	return nil

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -78,9 +77,6 @@ func runCompile(cmd *cobra.Command, args []string, f *compileFlags) error {
 	}
 	prog := res.Program
 	now := f.now.t
-	if now.IsZero() {
-		now = time.Now()
-	}
 	var files []outFile
 	switch f.target {
 	case targetQubes:
@@ -99,7 +95,10 @@ func runCompile(cmd *cobra.Command, args []string, f *compileFlags) error {
 		}
 		doc[string(f.target.jsonKey())] = items
 		if f.outDir != "" {
-			b, _ := json.MarshalIndent(doc, "", "  ")
+			b, err := json.MarshalIndent(doc, "", "  ")
+			if err != nil {
+				return err
+			}
 			return writeFiles(f.outDir, []outFile{{name: "qfw-" + f.target.String() + ".json", text: append(b, '\n')}})
 		}
 		enc := json.NewEncoder(cmd.OutOrStdout())

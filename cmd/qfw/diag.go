@@ -47,6 +47,14 @@ func formatDiagnostic(prefix string, d errors.Error) string {
 		msg = d.Error()
 	}
 	b.WriteString(strings.TrimSuffix(msg, ":"))
+	// Further places the error is about, such as the other side of a
+	// conflict, each on a line of its own.
+	for _, p := range d.InputPositions() {
+		if p.IsValid() && p != d.Position() {
+			b.WriteString("\n    ")
+			b.WriteString(relPos(p))
+		}
+	}
 	return b.String()
 }
 
