@@ -47,7 +47,7 @@ type loader struct {
 // later checks can report theirs too.
 func Load(cfg Config) (*Policy, errors.Error) {
 	l := &loader{ctx: cuecontext.New()}
-	l.schema = l.ctx.CompileBytes(schema.Source, cue.Filename(schema.Filename))
+	l.schema = l.ctx.CompileString(schema.Source(), cue.Filename(schema.Filename))
 	if err := l.schema.Err(); err != nil {
 		panic("qfw: embedded schema does not compile: " + err.Error())
 	}

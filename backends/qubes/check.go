@@ -131,9 +131,12 @@ func check(q ir.Qube, l limits) []errors.Error {
 	return errs
 }
 
-// setHeader returns the header of the admin.vm.firewall.Set request that
-// dom0 sends for qube (the Admin API framing); the payload follows it. A
-// management qube's request names that qube instead of dom0 as the source.
+// setHeader returns the longest header an admin.vm.firewall.Set request
+// for qube can have (the Admin API framing); the payload follows it. The
+// source is dom0, or the management qube that calls; its name, like every
+// qube's, has at most 31 characters, so a list that fits with that many
+// fits from anywhere.
 func setHeader(qube string) string {
-	return "admin.vm.firewall.Set+ dom0 name " + qube + "\x00"
+	const longestSource = "0123456789012345678901234567890"
+	return "admin.vm.firewall.Set+ " + longestSource + " name " + qube + "\x00"
 }

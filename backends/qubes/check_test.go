@@ -35,9 +35,9 @@ func drops(n int) []ir.Rule {
 }
 
 func TestCheck(t *testing.T) {
-	// The header "admin.vm.firewall.Set+ dom0 name work\x00" is 38 bytes,
-	// so the payload may take 65498; "action=accept comment=" and the
-	// newline add 23 to each comment.
+	// The longest header, "admin.vm.firewall.Set+ <31 characters> name
+	// work\x00", is 65 bytes, so the payload may take 65471; "action=accept
+	// comment=" and the newline add 23 to each comment.
 	padded := func(o ir.Origin, size int) ir.Rule {
 		return ir.Rule{Action: ir.Accept, Comment: strings.Repeat("x", size), Origin: o}
 	}
@@ -54,22 +54,22 @@ func TestCheck(t *testing.T) {
 			{Action: ir.Drop},
 		}}, nil},
 
-		// 9,999 rules fit the count but not the request: 38 + 12*5458 is
-		// 65534 bytes, one more line does not fit.
+		// 9,999 rules fit the count but not the request: 65 + 12*5455 is
+		// 65525 bytes, one more line does not fit.
 		{"rules 9999", ir.Qube{Name: "work", Pos: line(1), Rules: drops(9999)}, []string{
-			`policy.cue:1:3: qubes.work: the admin.vm.firewall.Set request for qube "work" is 120026 bytes, over qubesd's limit of 65536; this is the first rule that does not fit`,
+			`policy.cue:1:3: qubes.work: the admin.vm.firewall.Set request for qube "work" is 120053 bytes, over qubesd's limit of 65536; this is the first rule that does not fit`,
 		}},
 		{"rules 10000", ir.Qube{Name: "work", Pos: line(1), Rules: drops(10000)}, []string{
 			`policy.cue:1:3: qubes.work: qube "work" has 10000 rules; at most 9999 are allowed, as QubesDB rule keys have four digits`,
-			`policy.cue:1:3: qubes.work: the admin.vm.firewall.Set request for qube "work" is 120038 bytes, over qubesd's limit of 65536; this is the first rule that does not fit`,
+			`policy.cue:1:3: qubes.work: the admin.vm.firewall.Set request for qube "work" is 120065 bytes, over qubesd's limit of 65536; this is the first rule that does not fit`,
 		}},
 
 		// The request limit is inclusive.
 		{"request 65536", ir.Qube{Name: "work", Pos: line(1), Rules: []ir.Rule{
-			padded(allow("a", 2), 40000), padded(allow("b", 3), 25452),
+			padded(allow("a", 2), 40000), padded(allow("b", 3), 25425),
 		}}, nil},
 		{"request 65537", ir.Qube{Name: "work", Pos: line(1), Rules: []ir.Rule{
-			padded(allow("a", 2), 40000), padded(deny("b", 3), 25453), padded(allow("c", 4), 1),
+			padded(allow("a", 2), 40000), padded(deny("b", 3), 25426), padded(allow("c", 4), 1),
 		}}, []string{
 			`policy.cue:3:3: qubes.work.deny.b: the admin.vm.firewall.Set request for qube "work" is 65561 bytes, over qubesd's limit of 65536; this is the first rule that does not fit`,
 		}},
