@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -31,6 +32,8 @@ type Result struct {
 func Compile(p *policy.Policy, opts Options) (*Result, errors.Error) {
 	c := &compiler{pol: p, opts: opts}
 	prog := &ir.Program{}
+	c.resolved = c.resolve()
+	prog.Resolve = c.resolved
 	for i := range p.Qubes {
 		if q, ok := c.qube(&p.Qubes[i]); ok {
 			prog.Qubes = append(prog.Qubes, q)
@@ -38,7 +41,6 @@ func Compile(p *policy.Policy, opts Options) (*Result, errors.Error) {
 	}
 	prog.Firewalls = c.firewalls(prog.Qubes)
 	prog.Tests = c.tests()
-	prog.Resolve = c.resolve()
 	policy.SortErrors(c.warnings)
 	var errs errors.Error
 	if c.errs != nil {
@@ -54,6 +56,7 @@ func Compile(p *policy.Policy, opts Options) (*Result, errors.Error) {
 type compiler struct {
 	pol      *policy.Policy
 	opts     Options
+	resolved map[string][]netip.Addr
 	errs     errors.Error
 	warnings []errors.Error
 }
@@ -125,7 +128,35 @@ func (c *compiler) qube(pq *policy.Qube) (ir.Qube, bool) {
 		}
 	}
 	c.analyse(&q)
+	c.checkResolved(&q)
 	return q, len(errors.Errors(c.errs)) == before
+}
+
+// checkResolved warns about the rules of q to names that the resolve
+// section says have no address in a family q has an address in: the Linux
+// agent refuses the whole list of that family when a name does not resolve
+// in it, and drops all of q's traffic of that family.
+func (c *compiler) checkResolved(q *ir.Qube) {
+	warned := map[string]bool{}
+	for _, r := range q.Rules {
+		addrs, pinned := c.resolved[r.Dst.Host]
+		if r.Dst.Host == "" || !pinned || warned[r.Dst.Host] {
+			continue
+		}
+		for _, fam := range []struct {
+			own  netip.Addr
+			name string
+			is4  bool
+		}{{q.IP, "IPv4", true}, {q.IP6, "IPv6", false}} {
+			if !fam.own.IsValid() || slices.ContainsFunc(addrs, func(a netip.Addr) bool { return a.Is4() == fam.is4 }) {
+				continue
+			}
+			warned[r.Dst.Host] = true
+			c.warn(policy.Errorf(r.Origin.Pos, policy.Path("qubes", q.Name, r.Origin.Kind.String(), r.Origin.Name),
+				"%s has no %s address in resolve, and a name that does not resolve makes the Linux agent refuse qube %q's whole %s list and drop all its %s traffic; pin the name's %s addresses, or give the qube no %s address",
+				r.Dst.Host, fam.name, q.Name, fam.name, fam.name, fam.name, fam.name))
+		}
+	}
 }
 
 // firewalls resolves the firewalls section and gives every netvm of a

@@ -13,6 +13,8 @@ type Outcome struct {
 	Passed bool
 	// Packets is how many packets were tried.
 	Packets int
+	// NoNetvm says that the qube has no netvm, so its packets go nowhere.
+	NoNetvm bool
 	// The rest describe the first packet that did not pass, if any.
 	//
 	// Enforcer is nil when no firewall enforces the qube's rules: it has no
@@ -66,7 +68,7 @@ func Run(prog *ir.Program, now int64) []Outcome {
 // check tries every packet t stands for at each enforcer, and stops at the
 // first that does not meet the expectation or whose fate depends on DNS.
 func check(t *ir.Test, enforcers []Enforcer, res eval.Resolver) Outcome {
-	o := Outcome{Test: t, Passed: true}
+	o := Outcome{Test: t, Passed: true, NoNetvm: len(enforcers) == 0}
 	probe := Probe{
 		To: t.To, Addresses: t.Addresses, Protos: t.Protos,
 		HasPort: t.HasPort, Port: t.Port, HasICMPType: t.HasICMPType, ICMPType: t.ICMPType,

@@ -9,12 +9,16 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler"
 	"github.com/qfw-dev/qfw/policy"
+	"github.com/qfw-dev/qfw/policytest"
 )
 
 // policyFlags are the flags of every command that reads a policy.
 type policyFlags struct {
 	inventory string
 	now       timeValue
+	// skipTests is set by --skip-tests, for the commands that run the
+	// policy's tests on the way.
+	skipTests bool
 }
 
 func (f *policyFlags) register(cmd *cobra.Command) {
@@ -22,11 +26,18 @@ func (f *policyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().Var(&f.now, "now", "judge rule expiry at `TIME` (RFC 3339 or UNIX seconds) instead of the current time")
 }
 
+// registerSkipTests adds --skip-tests, for commands that run the tests.
+func (f *policyFlags) registerSkipTests(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.skipTests, "skip-tests", false, "do not run the policy's tests")
+}
+
 // build loads, compiles and checks the policy that args name, judging
 // expiry at f's time, which it sets to the current time if the flag was
-// not given, so that every later step uses the same. It prints warnings
-// and errors to the command's stderr; on errors it returns errPrinted.
-func build(cmd *cobra.Command, args []string, f *policyFlags) (*compiler.Result, error) {
+// not given, so that every later step uses the same. With withTests, it
+// runs the policy's tests too, unless f says to skip them, and a failed
+// test is an error. It prints warnings and errors to the command's stderr;
+// on errors it returns errPrinted.
+func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*compiler.Result, error) {
 	stderr := cmd.ErrOrStderr()
 	p, errs := policy.Load(policy.Config{Args: args, Inventory: f.inventory})
 	if p == nil {
@@ -38,9 +49,16 @@ func build(cmd *cobra.Command, args []string, f *policyFlags) (*compiler.Result,
 	}
 	res, cerrs := compiler.Compile(p, compiler.Options{Now: f.now.t})
 	all := append(errors.Errors(errs), errors.Errors(cerrs)...)
-	if cerrs == nil {
-		for _, q := range res.Program.Qubes {
-			all = append(all, qubes.Check(q)...)
+	// The program holds the qubes that compiled; check them even if
+	// others did not.
+	for _, q := range res.Program.Qubes {
+		all = append(all, qubes.Check(q)...)
+	}
+	if withTests && !f.skipTests && len(all) == 0 {
+		for _, o := range policytest.Run(res.Program, f.now.t.Unix()) {
+			if !o.Passed {
+				all = append(all, policy.Errorf(o.Test.Pos, policy.Path("tests", o.Test.Index), "%s", failure(&o)))
+			}
 		}
 	}
 	printDiagnostics(stderr, "warning: ", res.Warnings)

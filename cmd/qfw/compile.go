@@ -63,6 +63,7 @@ func newCompileCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	f.registerSkipTests(cmd)
 	cmd.Flags().Var(&f.target, "target", "compile to `TARGET`: qubes or qubesdb")
 	cmd.Flags().StringVar(&f.qube, "qube", "", "only this `QUBE` (target qubes) or firewall qube (target qubesdb)")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
@@ -71,7 +72,7 @@ func newCompileCmd() *cobra.Command {
 }
 
 func runCompile(cmd *cobra.Command, args []string, f *compileFlags) error {
-	res, err := build(cmd, args, &f.policyFlags)
+	res, err := build(cmd, args, &f.policyFlags, true)
 	if err != nil {
 		return err
 	}

@@ -12,15 +12,25 @@ import (
 )
 
 // describePacket says what a packet is, as in "tcp 445 to 192.168.1.10".
-func describePacket(p eval.Packet) string {
+func describePacket(p eval.Packet) string { return describePackets(p, -1) }
+
+// describePackets says what the packets like p are whose port (or ICMP
+// type) runs up to last, as in "tcp 0-442 to 192.168.1.10"; -1 means p's.
+func describePackets(p eval.Packet, last int) string {
 	var b strings.Builder
+	span := func(first int) string {
+		if last <= first {
+			return strconv.Itoa(first)
+		}
+		return strconv.Itoa(first) + "-" + strconv.Itoa(last)
+	}
 	switch p.Proto {
 	case eval.ProtoTCP, eval.ProtoUDP:
 		b.WriteString(protoName(p.Proto))
 		b.WriteByte(' ')
-		b.WriteString(strconv.Itoa(int(p.Port)))
+		b.WriteString(span(int(p.Port)))
 	case eval.ProtoICMP, eval.ProtoICMPv6:
-		fmt.Fprintf(&b, "%s type %d", protoName(p.Proto), p.ICMPType)
+		fmt.Fprintf(&b, "%s type %s", protoName(p.Proto), span(int(p.ICMPType)))
 	default:
 		fmt.Fprintf(&b, "protocol %d", p.Proto)
 	}
@@ -61,6 +71,7 @@ func describeRule(r *ir.Rule) string {
 
 // describeFate says why a packet met its fate at e: the deciding rule, the
 // implicit drop or a blocked list, and whether a name could change it.
+// With no enforcer, the packet goes nowhere.
 func describeFate(e *policytest.Enforcer, p eval.Packet, r eval.Result) string {
 	if e == nil {
 		return "drop: it goes nowhere, as the qube has no netvm or no address of the destination's family"
@@ -76,11 +87,29 @@ func describeFate(e *policytest.Enforcer, p eval.Packet, r eval.Result) string {
 	case r.Rule >= 0:
 		fmt.Fprintf(&b, " by %s", describeRule(&list[r.Rule]))
 	default:
-		b.WriteString(" by the final drop: no rule matches")
+		b.WriteString(": no rule matches, so the list's final drop applies")
 	}
 	if r.Possible >= 0 {
 		fmt.Fprintf(&b, "; but %s may match first, depending on what a name resolves to", describeRule(&list[r.Possible]))
 	}
-	fmt.Fprintf(&b, " (in %s, %s)", e.Firewall, e.Backend)
 	return b.String()
+}
+
+// failure says why a test failed: the packet, what was expected, and the
+// fate it met.
+func failure(o *policytest.Outcome) string {
+	t := o.Test
+	head := fmt.Sprintf("%s to %s: expected %s", t.From, t.ToText, t.Expect)
+	switch {
+	case o.NoNetvm:
+		return head + ", but the qube has no netvm, so its packets go nowhere"
+	case o.Packets == 0:
+		return head + ", but the qube can send no such packet: it has no address in the destination's family"
+	}
+	at := fmt.Sprintf("in %s (%s) %s gets %s", o.Enforcer.Firewall, o.Enforcer.Backend, describePacket(o.Packet), describeFate(o.Enforcer, o.Packet, o.Result))
+	if o.Result.Action == t.Expect {
+		// The verdict is right, but only for some resolutions of a name.
+		return fmt.Sprintf("%s, and %s; pin the names it depends on in resolve", head, at)
+	}
+	return fmt.Sprintf("%s, but %s", head, at)
 }

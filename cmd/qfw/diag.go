@@ -65,11 +65,16 @@ var workDir = sync.OnceValues(os.Getwd)
 // relPos formats pos with its file name relative to the working directory,
 // in the file:line:col form editors understand.
 func relPos(pos token.Pos) string {
-	name := pos.Filename()
+	return fmt.Sprintf("%s:%d:%d", filepath.ToSlash(relFile(pos.Filename())), pos.Line(), pos.Column())
+}
+
+// relFile returns name relative to the working directory, if it is below
+// it.
+func relFile(name string) string {
 	if wd, err := workDir(); err == nil {
 		if rel, err := filepath.Rel(wd, name); err == nil && !strings.HasPrefix(rel, "..") {
-			name = rel
+			return rel
 		}
 	}
-	return fmt.Sprintf("%s:%d:%d", filepath.ToSlash(name), pos.Line(), pos.Column())
+	return name
 }

@@ -34,3 +34,27 @@ func (t targetValue) jsonKey() string {
 	}
 	return "qubes"
 }
+
+// formatValue is the --format flag of test.
+type formatValue uint8
+
+const (
+	formatText formatValue = iota
+	formatGitHub
+)
+
+var formatNames = []string{formatText: "text", formatGitHub: "github"}
+
+func (f *formatValue) String() string { return formatNames[*f] }
+
+func (f *formatValue) Set(s string) error {
+	for i, n := range formatNames {
+		if s == n {
+			*f = formatValue(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown format %q: want text or github", s)
+}
+
+func (f *formatValue) Type() string { return "FORMAT" }

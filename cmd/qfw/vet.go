@@ -30,10 +30,11 @@ func newVetCmd() *cobra.Command {
 		Long:    vetDoc,
 		Example: vetExamples,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := build(cmd, args, &f)
+			_, err := build(cmd, args, &f, true)
 			return err
 		},
 	}
 	f.register(cmd)
+	f.registerSkipTests(cmd)
 	return cmd
 }

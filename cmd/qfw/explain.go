@@ -1,0 +1,213 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/backends/qubes"
+	"github.com/qfw-dev/qfw/compiler/eval"
+	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/policytest"
+)
+
+const explainDoc = `explain says what happens to a connection from a qube: for the firewall qube
+that enforces the qube's rules, its verdict, the rule that decides it with
+that rule's position in the policy, and the rule as dom0 stores it.
+
+DEST is an address or a host name, with an optional port and protocol:
+192.0.2.1, github.com:22, [2001:db8::1]:443/tcp, 10.0.0.1/icmp. The
+protocol is tcp unless given; without a port, every port is considered and
+the answer is given per range of ports that share it (likewise ICMP types
+without --icmp-type).
+
+A host name resolves as the policy's resolve section says. Where a verdict
+depends on what a name resolves to, explain says it is possible, not
+certain, and which rule could decide otherwise.`
+
+const explainExamples = `  # May work reach the printer?
+  qfw explain --from work --to 192.168.1.50:631
+
+  # Which ports of a host may personal reach, over udp?
+  qfw explain --from personal --to 192.0.2.1/udp
+
+  # Ping, as ICMP echo request.
+  qfw explain --from work --to 1.1.1.1/icmp --icmp-type 8`
+
+type explainFlags struct {
+	policyFlags
+	from     string
+	to       string
+	icmpType int
+}
+
+func newExplainCmd() *cobra.Command {
+	f := &explainFlags{}
+	cmd := &cobra.Command{
+		Use:     "explain [DIR | FILE...] --from QUBE --to DEST[:PORT][/PROTO]",
+		Short:   "Say what happens to a connection from a qube, and which rule decides",
+		Long:    explainDoc,
+		Example: explainExamples,
+		Args:    cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runExplain(cmd, args, f)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&f.from, "from", "", "the `QUBE` the connection comes from")
+	cmd.Flags().StringVar(&f.to, "to", "", "where it goes: `DEST[:PORT][/PROTO]`")
+	cmd.Flags().IntVar(&f.icmpType, "icmp-type", -1, "the ICMP `TYPE`, with /icmp")
+	cmd.MarkFlagRequired("from")
+	cmd.MarkFlagRequired("to")
+	return cmd
+}
+
+func runExplain(cmd *cobra.Command, args []string, f *explainFlags) error {
+	probe, err := parseDest(f.to, f.icmpType)
+	if err != nil {
+		return fmt.Errorf("--to %s: %w", f.to, err)
+	}
+	res, err := build(cmd, args, &f.policyFlags, false)
+	if err != nil {
+		return err
+	}
+	prog := res.Program
+	var q *ir.Qube
+	for i := range prog.Qubes {
+		if prog.Qubes[i].Name == f.from {
+			q = &prog.Qubes[i]
+		}
+	}
+	if q == nil {
+		return fmt.Errorf("--from %s: no such qube in the policy", f.from)
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "%s → %s\n", q.Name, f.to)
+	resolver := eval.Table(prog.Resolve)
+	enforcers := policytest.Enforcers(prog, q, resolver, f.now.t.Unix())
+	if len(enforcers) == 0 {
+		fmt.Fprintf(w, "  drop: %s has no netvm, so its packets go nowhere\n", q.Name)
+		return nil
+	}
+	for i := range enforcers {
+		e := &enforcers[i]
+		fmt.Fprintf(w, "%s (%s):\n", e.Firewall, e.Backend)
+		if e.Backend == ir.Mirage {
+			fmt.Fprintf(w, "  (as the Linux agent would enforce the list: qfw does not model the unikernel yet)\n")
+		}
+		packets := e.Packets(probe, resolver)
+		if len(packets) == 0 {
+			fmt.Fprintf(w, "  no packet: %s has no address in the destination's family\n", q.Name)
+		}
+		explainPackets(w, e, packets, probe)
+	}
+	return nil
+}
+
+// explainPackets prints the fate of packets at e, one line for each run of
+// packets that differ only in port (or ICMP type) and meet the same fate.
+// The packets stand for every port or type unless probe fixes them.
+func explainPackets(w io.Writer, e *policytest.Enforcer, packets []eval.Packet, probe policytest.Probe) {
+	for i := 0; i < len(packets); {
+		p, r := packets[i], e.Eval(packets[i])
+		j := i + 1
+		for j < len(packets) && sameButPort(p, packets[j]) && e.Eval(packets[j]) == r {
+			j++
+		}
+		last := 65535
+		if p.Proto == eval.ProtoICMP || p.Proto == eval.ProtoICMPv6 {
+			last = 255
+		}
+		if j < len(packets) && sameButPort(p, packets[j]) {
+			last = portOf(packets[j]) - 1
+		}
+		if portOf(p) == last || probe.HasPort || probe.HasICMPType {
+			last = -1
+		}
+		fmt.Fprintf(w, "  %s: %s\n", describePackets(p, last), describeFate(e, p, r))
+		if r.Rule >= 0 && r.Blocked < 0 {
+			fmt.Fprintf(w, "      %s\n", qubes.FormatRule(e.List(p.IPFamily())[r.Rule]))
+		}
+		i = j
+	}
+}
+
+func sameButPort(a, b eval.Packet) bool {
+	return a.Dst == b.Dst && a.Family == b.Family && a.Host == b.Host && a.Proto == b.Proto
+}
+
+func portOf(p eval.Packet) int {
+	if p.Proto == eval.ProtoICMP || p.Proto == eval.ProtoICMPv6 {
+		return int(p.ICMPType)
+	}
+	return int(p.Port)
+}
+
+// parseDest parses DEST[:PORT][/PROTO] into the packets it stands for.
+func parseDest(s string, icmpType int) (policytest.Probe, error) {
+	var p policytest.Probe
+	proto := ir.TCP
+	if i := strings.LastIndexByte(s, '/'); i >= 0 {
+		switch s[i+1:] {
+		case "tcp":
+		case "udp":
+			proto = ir.UDP
+		case "icmp":
+			proto = ir.ICMP
+		default:
+			if suffix := s[i+1:]; suffix != "" && strings.Trim(suffix, "0123456789:") == "" {
+				return p, fmt.Errorf("want one address or a host name, not a prefix")
+			}
+			return p, fmt.Errorf("unknown protocol %q: want tcp, udp or icmp", s[i+1:])
+		}
+		s = s[:i]
+	}
+	p.Protos = []ir.Proto{proto}
+	host, port := s, ""
+	switch {
+	case strings.HasPrefix(s, "["):
+		end := strings.Index(s, "]")
+		if end < 0 {
+			return p, fmt.Errorf("missing ] after the IPv6 address")
+		}
+		host, port = s[1:end], strings.TrimPrefix(s[end+1:], ":")
+		if rest := s[end+1:]; rest != "" && !strings.HasPrefix(rest, ":") {
+			return p, fmt.Errorf("want [ADDRESS]:PORT")
+		}
+	case strings.Count(s, ":") == 1:
+		host, port, _ = strings.Cut(s, ":")
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		p.To = ir.Dst{Prefix: netip.PrefixFrom(a, a.BitLen())}
+	} else {
+		d, err := ir.ParseDst(host)
+		if err != nil {
+			return p, err
+		}
+		if d.Host == "" {
+			return p, fmt.Errorf("want one address or a host name, not a prefix")
+		}
+		p.To = d
+	}
+	if port != "" {
+		if proto == ir.ICMP {
+			return p, fmt.Errorf("icmp has no ports; use --icmp-type")
+		}
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			return p, fmt.Errorf("port %q is not a number from 0 to 65535", port)
+		}
+		p.HasPort, p.Port = true, uint16(n)
+	}
+	if icmpType >= 0 {
+		if proto != ir.ICMP || icmpType > 255 {
+			return p, fmt.Errorf("--icmp-type takes 0 to 255, with /icmp")
+		}
+		p.HasICMPType, p.ICMPType = true, uint8(icmpType)
+	}
+	return p, nil
+}

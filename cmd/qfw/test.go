@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/policytest"
+)
+
+const testDoc = `test compiles the policy and checks its tests. Each test says what one qube
+may or may not reach; it is checked against the qube's rules as its netvm
+enforces them, and stands for every packet it names: every address of a
+prefix or of "any", every port when it gives none, and tcp, udp and icmp
+when it gives no protocol. A test passes only if all of them meet its
+expectation whatever the names in the rules resolve to, so the names a
+verdict depends on must be pinned in the policy's resolve section (or in
+the test's addresses).
+
+It prints one line per failing test, saying what was expected, what
+happened and which rule decided, then a summary. It exits 0 when every test
+passes and 1 when one fails or the policy has errors.
+
+vet and compile run the tests too, unless given --skip-tests.`
+
+const testExamples = `  # Check the tests of the policy in the current directory.
+  qfw test
+
+  # As GitHub Actions annotations on the lines of the failing tests.
+  qfw test --format github
+
+  # As JSON, for other tools.
+  qfw test ./policy --json`
+
+type testFlags struct {
+	policyFlags
+	json   bool
+	format formatValue
+}
+
+func newTestCmd() *cobra.Command {
+	f := &testFlags{}
+	cmd := &cobra.Command{
+		Use:     "test [DIR | FILE...]",
+		Short:   "Check the policy's tests against what each firewall enforces",
+		Long:    testDoc,
+		Example: testExamples,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runTest(cmd, args, f)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
+	cmd.Flags().Var(&f.format, "format", "print failures as `FORMAT`: text or github (workflow annotations)")
+	return cmd
+}
+
+func runTest(cmd *cobra.Command, args []string, f *testFlags) error {
+	res, err := build(cmd, args, &f.policyFlags, false)
+	if err != nil {
+		return err
+	}
+	outcomes := policytest.Run(res.Program, f.now.t.Unix())
+	failed := 0
+	for _, o := range outcomes {
+		if !o.Passed {
+			failed++
+		}
+	}
+	w := cmd.OutOrStdout()
+	if f.json {
+		err = printTestJSON(w, outcomes, failed)
+	} else {
+		printTestText(w, outcomes, failed, f.format)
+	}
+	if err == nil && failed > 0 {
+		err = errPrinted
+	}
+	return err
+}
+
+func printTestText(w io.Writer, outcomes []policytest.Outcome, failed int, format formatValue) {
+	for i := range outcomes {
+		o := &outcomes[i]
+		if o.Passed {
+			continue
+		}
+		pos := o.Test.Pos
+		msg := fmt.Sprintf("tests.%d: %s", o.Test.Index, failure(o))
+		if format == formatGitHub {
+			fmt.Fprintf(w, "::error file=%s,line=%d,col=%d::%s\n", filepath.ToSlash(relFile(pos.Filename())), pos.Line(), pos.Column(), msg)
+		} else {
+			fmt.Fprintf(w, "%s: %s\n", relPos(pos), msg)
+		}
+	}
+	fmt.Fprintf(w, "%d tests, %d passed, %d failed\n", len(outcomes), len(outcomes)-failed, failed)
+}
+
+type testJSON struct {
+	Index    int    `json:"index"`
+	Position string `json:"position"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Expect   string `json:"expect"`
+	Passed   bool   `json:"passed"`
+	Packets  int    `json:"packets"`
+	// Failure says why the test failed, as the text output does.
+	Failure string `json:"failure,omitempty"`
+	// Rule and RulePosition name the rule that decided the failing packet.
+	Rule         string `json:"rule,omitempty"`
+	RulePosition string `json:"rule_position,omitempty"`
+}
+
+func printTestJSON(w io.Writer, outcomes []policytest.Outcome, failed int) error {
+	tests := make([]testJSON, len(outcomes))
+	for i := range outcomes {
+		o := &outcomes[i]
+		t := testJSON{
+			Index: o.Test.Index, Position: relPos(o.Test.Pos), From: o.Test.From, To: o.Test.ToText,
+			Expect: o.Test.Expect.String(), Passed: o.Passed, Packets: o.Packets,
+		}
+		if !o.Passed {
+			t.Failure = failure(o)
+			if r := o.Rule(o.Result.Rule); r != nil && r.Origin.Name != "" {
+				t.Rule, t.RulePosition = r.Origin.String(), relPos(r.Origin.Pos)
+			}
+		}
+		tests[i] = t
+	}
+	doc := map[string]any{
+		"format_version": "1.0",
+		"tests":          tests,
+		"summary":        map[string]int{"tests": len(outcomes), "passed": len(outcomes) - failed, "failed": failed},
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
