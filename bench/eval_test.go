@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+	"time"
 
+	"github.com/qfw-dev/qfw/compiler"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/policy"
+	"github.com/qfw-dev/qfw/policytest"
 )
 
 // ruleList returns n rules that a packet to 203.0.113.7 tcp/443 passes
@@ -47,6 +51,37 @@ func BenchmarkEval(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				e.Eval(p)
+			}
+		})
+	}
+}
+
+// BenchmarkTestExample measures qfw test on the bundled example: loading,
+// compiling and running its tests ("compile+test"), against loading and
+// compiling alone ("compile"), in the same run.
+func BenchmarkTestExample(b *testing.B) {
+	for _, run := range []struct {
+		name  string
+		tests bool
+	}{{"compile", false}, {"compile+test", true}} {
+		b.Run(run.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p, errs := policy.Load(policy.Config{Args: []string{"../examples/laptop"}})
+				if errs != nil {
+					b.Fatal(errs)
+				}
+				res, err := compiler.Compile(p, compiler.Options{Now: time.Unix(1e9, 0)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if run.tests {
+					for _, o := range policytest.Run(res.Program, 1e9) {
+						if !o.Passed {
+							b.Fatalf("test %d failed", o.Test.Index)
+						}
+					}
+				}
 			}
 		})
 	}

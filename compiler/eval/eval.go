@@ -117,6 +117,32 @@ type familyRules struct {
 	rules   []rule
 	blocked int
 	dns     []netip.Addr
+	// byClass holds, for each protocol class, the indices of the rules
+	// that can match a packet of that class, in order: a packet is
+	// compared only with those.
+	byClass [numClasses][]int32
+}
+
+// Protocol classes, for byClass.
+const (
+	classTCP = iota
+	classUDP
+	classICMP
+	classOther
+	numClasses
+)
+
+// class returns the protocol class of proto, an IP protocol number.
+func class(proto uint8) int {
+	switch proto {
+	case ProtoTCP:
+		return classTCP
+	case ProtoUDP:
+		return classUDP
+	case ProtoICMP, ProtoICMPv6:
+		return classICMP
+	}
+	return classOther
 }
 
 // rule is one ir.Rule prepared for matching in one family: every decision
@@ -185,8 +211,27 @@ func prepare(rules []ir.Rule, family int, dns []netip.Addr, res Resolver) family
 			}
 		}
 		f.rules[i] = pr
+		for c := range numClasses {
+			if pr.mayMatchClass(c) {
+				f.byClass[c] = append(f.byClass[c], int32(i))
+			}
+		}
 	}
 	return f
+}
+
+// mayMatchClass reports whether r can match some packet of protocol class
+// c.
+func (r *rule) mayMatchClass(c int) bool {
+	switch {
+	case r.skip:
+		return false
+	case r.proto != 0:
+		return class(r.proto) == c
+	case r.dns:
+		return c == classTCP || c == classUDP
+	}
+	return true
 }
 
 // Eval decides p.
@@ -206,20 +251,20 @@ func (e *Evaluator) Eval(p Packet) Result {
 	}
 	// The first rule that may match, for each action.
 	maybeAccept, maybeDrop := -1, -1
-	for i := range f.rules {
+	for _, i := range f.byClass[class(p.Proto)] {
 		r := &f.rules[i]
 		switch r.match(&p, f.dns) {
 		case no:
 			continue
 		case maybe:
 			if r.action == ir.Accept && maybeAccept < 0 {
-				maybeAccept = i
+				maybeAccept = int(i)
 			} else if r.action == ir.Drop && maybeDrop < 0 {
-				maybeDrop = i
+				maybeDrop = int(i)
 			}
 			continue
 		}
-		return Result{Action: r.action, Rule: i, Blocked: -1, Possible: other(r.action, maybeAccept, maybeDrop)}
+		return Result{Action: r.action, Rule: int(i), Blocked: -1, Possible: other(r.action, maybeAccept, maybeDrop)}
 	}
 	return Result{Action: ir.Drop, Rule: -1, Blocked: -1, Possible: maybeAccept}
 }
