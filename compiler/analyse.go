@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"github.com/qfw-dev/qfw/compiler/space"
 	"path/filepath"
 	"strings"
 
@@ -20,13 +21,13 @@ import (
 // since qfw cannot know what it resolves to.
 func (c *compiler) analyse(q *ir.Qube) {
 	sp := newSpace(q.Rules)
-	boxes := make([][]box, len(q.Rules))
+	boxes := make([][]space.Box, len(q.Rules))
 	for i := range q.Rules {
 		boxes[i] = sp.boxes(q.Rules[i].Match)
 	}
 	// A rule that expires covers nothing for good: once it is gone, the
 	// rules after it take its packets.
-	coverers := make([][]box, len(q.Rules))
+	coverers := make([][]space.Box, len(q.Rules))
 	for i := range q.Rules {
 		if q.Rules[i].Expire == 0 {
 			coverers[i] = boxes[i]
@@ -44,7 +45,7 @@ func (c *compiler) analyse(q *ir.Qube) {
 
 // reportCovered reports the rules [start, end) of q, the parts of one
 // policy rule, that the coverers of earlier rules cover.
-func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]box, start, end int) {
+func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, start, end int) {
 	var parts []string
 	var by []int
 	conflict := false
@@ -111,31 +112,15 @@ const maxPieces = 4096
 
 // cover reports whether the union of earlier covers all of target, and
 // which of the earlier rules it met.
-func cover(target []box, earlier [][]box) (covering []int, ok bool) {
-	rest := append([]box(nil), target...)
-	var next []box
+func cover(target []space.Box, earlier [][]space.Box) (covering []int, ok bool) {
+	rest := target
 	for j, eb := range earlier {
 		met := false
 		for _, e := range eb {
-			// Most boxes miss every remaining piece: copy nothing until
-			// one does not.
-			k := 0
-			for k < len(rest) && !rest[k].intersects(e) {
-				k++
+			var m bool
+			if rest, m = space.Minus(rest, e); m {
+				met = true
 			}
-			if k == len(rest) {
-				continue
-			}
-			met = true
-			next = append(next[:0], rest[:k]...)
-			for _, b := range rest[k:] {
-				if b.intersects(e) {
-					next = b.subtract(e, next)
-				} else {
-					next = append(next, b)
-				}
-			}
-			rest, next = next, rest
 			if len(rest) > maxPieces {
 				return nil, false
 			}
