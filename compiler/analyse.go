@@ -2,11 +2,12 @@ package compiler
 
 import (
 	"fmt"
-	"github.com/qfw-dev/qfw/compiler/space"
-	"path/filepath"
 	"strings"
 
+	"cuelang.org/go/cue/token"
+
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/compiler/space"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -76,9 +77,11 @@ func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, star
 		}
 	}
 	names := make([]string, len(by))
+	var also []token.Pos
 	for k, j := range by {
 		o := q.Rules[j].Origin
-		names[k] = fmt.Sprintf("%s (%s:%d)", o, filepath.Base(o.Pos.Filename()), o.Pos.Line())
+		names[k] = o.String()
+		also = append(also, o.Pos)
 	}
 	path := policy.Path("qubes", q.Name, r.Origin.Kind.String(), r.Origin.Name)
 	// The verbs agree with one rule or several.
@@ -87,12 +90,12 @@ func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, star
 		s = "s"
 	}
 	if conflict {
-		c.errorf(policy.Errorf(r.Origin.Pos, path,
+		c.errorf(policy.ErrorfAlso(r.Origin.Pos, also, path,
 			"%s never takes effect: %s match%s all its packets first; to make it an exception, give it a lower priority",
 			subject, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1)))
 		return
 	}
-	c.warn(policy.Errorf(r.Origin.Pos, path, "%s is redundant: %s already %s%s all its packets",
+	c.warn(policy.ErrorfAlso(r.Origin.Pos, also, path, "%s is redundant: %s already %s%s all its packets",
 		subject, strings.Join(names, ", "), r.Action, s))
 }
 

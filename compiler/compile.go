@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"cuelang.org/go/cue/errors"
-	"cuelang.org/go/cue/token"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/policy"
@@ -174,7 +173,7 @@ func (c *compiler) firewalls(qubes []ir.Qube) []ir.Firewall {
 			c.errorf(policy.Errorf(f.Pos, path, "qube %q does not provide network, so it enforces no firewall", f.Name))
 			continue
 		}
-		fw := &ir.Firewall{Name: f.Name, MirageVersion: f.MirageVersion}
+		fw := &ir.Firewall{Name: f.Name, Netvm: inv.Netvm, MirageVersion: f.MirageVersion}
 		switch f.Backend {
 		case "nftables":
 			fw.Backend = ir.Nftables
@@ -191,7 +190,7 @@ func (c *compiler) firewalls(qubes []ir.Qube) []ir.Firewall {
 		}
 		fw := byName[q.Netvm]
 		if fw == nil {
-			fw = &ir.Firewall{Name: q.Netvm, Backend: ir.QubesAgent}
+			fw = &ir.Firewall{Name: q.Netvm, Netvm: c.pol.Inventory.Qubes[q.Netvm].Netvm, Backend: ir.QubesAgent}
 			byName[q.Netvm] = fw
 		}
 		fw.Clients = append(fw.Clients, q.Name)
@@ -241,12 +240,13 @@ func (c *compiler) tests() []ir.Test {
 		case "icmp":
 			it.Protos = []ir.Proto{ir.ICMP}
 		case "":
-			if t.HasPort {
+			switch {
+			case t.HasPort:
 				it.Protos = []ir.Proto{ir.TCP}
-			} else if t.HasICMP {
+			case t.HasICMP:
 				it.Protos = []ir.Proto{ir.ICMP}
-			} else {
-				it.Protos = []ir.Proto{ir.TCP, ir.UDP, ir.ICMP}
+			default:
+				it.Protos = []ir.Proto{ir.TCP, ir.UDP, ir.ICMP, ir.AnyProto}
 			}
 		}
 		if t.HasPort {
@@ -256,12 +256,15 @@ func (c *compiler) tests() []ir.Test {
 			}
 		}
 		if t.HasICMP {
-			it.HasICMPType, it.ICMPType = true, uint8(t.ICMP.N)
+			it.HasICMPType, it.ICMPType, it.ICMPv6 = true, uint8(t.ICMP.N), t.ICMPv6
 			if t.Proto.S == "tcp" || t.Proto.S == "udp" || t.HasPort {
 				fail(policy.String{Pos: t.ICMP.Pos}, "icmp", "an ICMP type goes with icmp, not tcp or udp")
 			}
 		}
-		if len(t.Addresses) > 0 && it.To.Host == "" {
+		switch {
+		case t.Addresses != nil && len(t.Addresses) == 0:
+			fail(t.To, "addresses", "addresses is empty; to pin that a name has no address, write it in resolve")
+		case len(t.Addresses) > 0 && it.To.Host == "":
 			fail(t.Addresses[0], "addresses", "addresses pin what a host name resolves to, but to is not a host name")
 		}
 		for _, a := range t.Addresses {
@@ -280,24 +283,24 @@ func (c *compiler) tests() []ir.Test {
 // addresses.
 func (c *compiler) resolve() map[string][]netip.Addr {
 	out := map[string][]netip.Addr{}
-	for name, addrs := range c.pol.Resolve {
-		path := policy.Path("resolve", name)
-		d, err := ir.ParseDst(name)
-		if err != nil || d.Host == "" {
-			pos := token.NoPos
-			if len(addrs) > 0 {
-				pos = addrs[0].Pos
-			}
-			c.errorf(policy.Errorf(pos, path, "%q is not a host name", name))
+	for _, pin := range c.pol.Resolve {
+		path := policy.Path("resolve", pin.Name.S)
+		d, err := ir.ParseDst(pin.Name.S)
+		switch {
+		case err != nil:
+			c.errorf(policy.Errorf(pin.Name.Pos, path, "%v", err))
+			continue
+		case d.Host == "":
+			c.errorf(policy.Errorf(pin.Name.Pos, path, "%q is an address, not a host name", pin.Name.S))
 			continue
 		}
 		list := []netip.Addr{}
-		for _, a := range addrs {
+		for _, a := range pin.Addrs {
 			if addr, ok := c.address(a, path); ok {
 				list = append(list, addr)
 			}
 		}
-		out[name] = list
+		out[pin.Name.S] = list
 	}
 	return out
 }

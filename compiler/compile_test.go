@@ -54,7 +54,7 @@ func runGolden(t *testing.T, path string) {
 		res, cerrs := compiler.Compile(p, compiler.Options{Now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)})
 		all = append(all, errors.Errors(cerrs)...)
 		got["out/warnings"] = render(dir, res.Warnings)
-		got["out/rules"] = renderProgram(dir, res)
+		got["out/rules"] = renderProgram(res)
 	}
 	got["out/errors"] = render(dir, all)
 
@@ -87,18 +87,22 @@ func runGolden(t *testing.T, path string) {
 	}
 }
 
-// render prints diagnostics one per line with positions relative to dir.
+// render prints diagnostics one per line with positions relative to dir,
+// and the further positions a diagnostic is about indented below it.
 func render(dir string, diags []errors.Error) []byte {
 	var b bytes.Buffer
 	for _, d := range diags {
 		fmt.Fprintln(&b, strings.ReplaceAll(d.Error(), dir+string(filepath.Separator), ""))
+		for _, p := range d.InputPositions() {
+			fmt.Fprintf(&b, "    %s\n", strings.TrimPrefix(p.String(), dir+string(filepath.Separator)))
+		}
 	}
 	return b.Bytes()
 }
 
 // renderProgram prints each qube's rules in a form made for review: verdict,
 // match, expiry and comment, and the policy rule with its line.
-func renderProgram(dir string, res *compiler.Result) []byte {
+func renderProgram(res *compiler.Result) []byte {
 	var b bytes.Buffer
 	for _, q := range res.Program.Qubes {
 		fmt.Fprintf(&b, "%s netvm=%q network=%v\n", q.Name, q.Netvm, q.Network)
@@ -117,6 +121,5 @@ func renderProgram(dir string, res *compiler.Result) []byte {
 	for _, f := range res.Program.Firewalls {
 		fmt.Fprintf(&b, "firewall %s backend=%s clients=%v\n", f.Name, f.Backend, f.Clients)
 	}
-	_ = dir
 	return b.Bytes()
 }

@@ -398,6 +398,8 @@ func decodeTests(v cue.Value) []Test {
 				t.Port, t.HasPort = intOf(f), true
 			case "icmp":
 				t.ICMP, t.HasICMP = intOf(f), true
+			case "icmpv6":
+				t.ICMP, t.HasICMP, t.ICMPv6 = intOf(f), true, true
 			case "addresses":
 				t.Addresses = stringsOf(f)
 			}
@@ -407,14 +409,15 @@ func decodeTests(v cue.Value) []Test {
 	return out
 }
 
-func decodeResolve(v cue.Value) map[string][]String {
+func decodeResolve(v cue.Value) []Pinned {
 	fields, err := v.Fields()
 	if err != nil {
 		return nil
 	}
-	out := map[string][]String{}
+	var out []Pinned
 	for fields.Next() {
-		out[fields.Selector().Unquoted()] = stringsOf(fields.Value())
+		name := String{S: fields.Selector().Unquoted(), Pos: fields.Value().Pos()}
+		out = append(out, Pinned{Name: name, Addrs: stringsOf(fields.Value())})
 	}
 	return out
 }

@@ -35,6 +35,14 @@ func Errorf(pos token.Pos, path string, format string, args ...any) errors.Error
 	return &posError{pos: pos, path: elems, format: format, args: args}
 }
 
+// ErrorfAlso is Errorf for an error that is about further places too,
+// such as the rules that shadow the one at pos.
+func ErrorfAlso(pos token.Pos, also []token.Pos, path string, format string, args ...any) errors.Error {
+	e := Errorf(pos, path, format, args...).(*posError)
+	e.inputs = also
+	return e
+}
+
 // Path returns the CUE path of the given field names (strings) and list
 // indices (ints), with names quoted where CUE needs it, as in
 // qubes."sys-vpn".allow.dns.

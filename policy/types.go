@@ -12,8 +12,8 @@ type Policy struct {
 	Firewalls []Firewall
 	// Tests holds the policy's assertions in their order.
 	Tests []Test
-	// Resolve maps host names to the addresses they are pinned to.
-	Resolve map[string][]String
+	// Resolve holds the host names pinned to addresses, in their order.
+	Resolve []Pinned
 	// Inventory is the inventory the policy was evaluated with.
 	Inventory *Inventory
 }
@@ -115,8 +115,18 @@ type Test struct {
 	HasPort bool
 	ICMP    Int
 	HasICMP bool
+	// ICMPv6 says that ICMP is an ICMPv6 type (the icmpv6 field).
+	ICMPv6 bool
 	// Addresses pins what To, a host name, resolves to.
 	Addresses []String
 	// Expect is "accept" or "drop".
 	Expect String
+}
+
+// Pinned is one entry of the resolve section: a host name and what it
+// resolves to.
+type Pinned struct {
+	// Name is the host name; its position is that of its list.
+	Name  String
+	Addrs []String
 }

@@ -19,7 +19,10 @@ type Enforcer struct {
 	// Families are the address families the client has an address in,
 	// and so can send packets in.
 	Families []int
-	eval     *eval.Evaluator
+	// Options are the evaluator's: the semantics of the backend, the DNS
+	// servers as the firewall qube sees them.
+	Options eval.Options
+	eval    *eval.Evaluator
 }
 
 // List returns the list of family (4 or 6).
@@ -38,13 +41,23 @@ func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enf
 	if q.Netvm == "" {
 		return nil
 	}
-	backend := ir.QubesAgent
-	for _, fw := range prog.Firewalls {
-		if fw.Name == q.Netvm {
-			backend = fw.Backend
+	fw := ir.Firewall{Name: q.Netvm}
+	for _, f := range prog.Firewalls {
+		if f.Name == q.Netvm {
+			fw = f
 		}
 	}
-	e := Enforcer{Firewall: q.Netvm, Backend: backend}
+	e := Enforcer{Firewall: fw.Name, Backend: fw.Backend, Options: eval.Options{Resolver: res}}
+	if fw.Netvm != "" {
+		e.Options.DNS4 = eval.QubesDNS
+	} else {
+		// A firewall qube without a netvm (sys-net) forwards DNS to its
+		// upstream servers before its rules see it.
+		e.Options.DNSUnknown = true
+	}
+	if fw.Backend == ir.Nftables {
+		e.Options.Semantics = eval.Nftables
+	}
 	for i, ip := range []netip.Addr{q.IP, q.IP6} {
 		family := 4 + 2*i
 		// Every backend reads the lists dom0 writes into QubesDB.
@@ -55,6 +68,6 @@ func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enf
 	}
 	// The unikernel's own semantics are not modelled yet: its clients are
 	// checked as the Linux agent would enforce their lists.
-	e.eval = eval.New(e.Lists[0], e.Lists[1], eval.Options{Resolver: res, DNS4: eval.QubesDNS})
+	e.eval = eval.New(e.Lists[0], e.Lists[1], e.Options)
 	return []Enforcer{e}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/compiler/space"
 )
 
 // Probe describes the packets a test or an explain query stands for.
@@ -22,8 +23,11 @@ type Probe struct {
 	HasPort bool
 	Port    uint16
 	// HasICMPType and ICMPType fix the ICMP type; without, every type.
+	// ICMPv6 says the type is an ICMPv6 type, tried in IPv6 only; else it
+	// is tried in IPv4 only.
 	HasICMPType bool
 	ICMPType    uint8
+	ICMPv6      bool
 }
 
 // Packets returns the packets that stand for p at e: one for each stretch
@@ -36,29 +40,51 @@ func (e *Enforcer) Packets(p Probe, res eval.Resolver) []eval.Packet {
 	for _, family := range e.Families {
 		list := e.List(family)
 		for _, dst := range e.destinations(p, family, list, res) {
+			// Only the rules that can match this destination split its
+			// ports and types: the others do not change its fate.
+			relevant := rulesFor(dst, list)
 			for _, proto := range p.Protos {
 				pkt := dst
+				pkt.Proto = eval.ProtoNumber(proto, family)
 				switch proto {
 				case ir.TCP, ir.UDP:
-					pkt.Proto = eval.ProtoTCP
-					if proto == ir.UDP {
-						pkt.Proto = eval.ProtoUDP
-					}
-					for _, port := range portPoints(p, proto, list) {
+					for _, port := range portPoints(p, proto, relevant) {
 						pkt.Port = port
 						out = append(out, pkt)
 					}
 				case ir.ICMP:
-					pkt.Proto = eval.ProtoICMP
-					if family == 6 {
-						pkt.Proto = eval.ProtoICMPv6
+					if p.HasICMPType && p.ICMPv6 != (family == 6) {
+						// An ICMP type is IPv4's, an ICMPv6 type IPv6's.
+						continue
 					}
-					for _, t := range typePoints(p, list) {
+					for _, t := range typePoints(p, relevant) {
 						pkt.ICMPType = t
 						out = append(out, pkt)
 					}
+				case ir.AnyProto:
+					// Every other protocol meets the same rules: GRE
+					// stands for them.
+					pkt.Proto = protoGRE
+					out = append(out, pkt)
 				}
 			}
+		}
+	}
+	return out
+}
+
+// protoGRE is the IP protocol number of GRE.
+const protoGRE = 47
+
+// rulesFor returns the rules of list whose destination can be dst's.
+func rulesFor(dst eval.Packet, list []ir.Rule) []ir.Rule {
+	if !dst.Dst.IsValid() {
+		return list
+	}
+	var out []ir.Rule
+	for _, r := range list {
+		if !r.Dst.Prefix.IsValid() || r.Dst.Prefix.Contains(dst.Dst) {
+			out = append(out, r)
 		}
 	}
 	return out
@@ -90,18 +116,18 @@ func (e *Enforcer) destinations(p Probe, family int, list []ir.Rule, res eval.Re
 		if p.To.Family() != family {
 			return nil
 		}
-		return addrPoints(p.To.Prefix, family, list, res)
+		return e.addrPoints(p.To.Prefix, family, list, res)
 	}
 	all := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 	if family == 6 {
 		all = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 	}
-	return addrPoints(all, family, list, res)
+	return e.addrPoints(all, family, list, res)
 }
 
 // addrPoints returns the first address of within and of each stretch of it
 // that the list's destinations start or end.
-func addrPoints(within netip.Prefix, family int, list []ir.Rule, res eval.Resolver) []eval.Packet {
+func (e *Enforcer) addrPoints(within netip.Prefix, family int, list []ir.Rule, res eval.Resolver) []eval.Packet {
 	points := []netip.Addr{within.Addr()}
 	add := func(a netip.Addr) {
 		if a.IsValid() && within.Contains(a) {
@@ -112,15 +138,18 @@ func addrPoints(within netip.Prefix, family int, list []ir.Rule, res eval.Resolv
 		add(first)
 		add(last.Next())
 	}
-	if family == 4 {
-		for _, a := range eval.QubesDNS {
-			edges(a, a)
-		}
+	dns := e.Options.DNS4
+	if family == 6 {
+		dns = e.Options.DNS6
+	}
+	for _, a := range dns {
+		edges(a, a)
 	}
 	for _, r := range list {
 		switch {
 		case r.Dst.Prefix.IsValid():
-			edges(r.Dst.Prefix.Addr(), lastAddr(r.Dst.Prefix))
+			_, last := space.PrefixRange(r.Dst.Prefix)
+			edges(r.Dst.Prefix.Masked().Addr(), last.Addr(family == 4))
 		case r.Dst.Host != "" && res != nil:
 			addrs, _ := res.Resolve(r.Dst.Host, family)
 			for _, a := range addrs {
@@ -135,17 +164,6 @@ func addrPoints(within netip.Prefix, family int, list []ir.Rule, res eval.Resolv
 		out[i] = eval.Packet{Dst: a}
 	}
 	return out
-}
-
-// lastAddr returns the last address of p.
-func lastAddr(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr()
-	b := a.AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	last, _ := netip.AddrFromSlice(b)
-	return last
 }
 
 // portPoints returns the ports to try for proto: p's port, or the first

@@ -47,6 +47,11 @@ func Run(prog *ir.Program, now int64) []Outcome {
 	for i := range prog.Tests {
 		t := &prog.Tests[i]
 		q := qubes[t.From]
+		if q == nil {
+			// A test from a qube that did not compile cannot be checked.
+			out[i] = Outcome{Test: t}
+			continue
+		}
 		res, enforcers := table, shared[t.From]
 		if len(t.Addresses) > 0 {
 			// Pinned addresses hold for this test's rules to the name too.
@@ -71,7 +76,7 @@ func check(t *ir.Test, enforcers []Enforcer, res eval.Resolver) Outcome {
 	o := Outcome{Test: t, Passed: true, NoNetvm: len(enforcers) == 0}
 	probe := Probe{
 		To: t.To, Addresses: t.Addresses, Protos: t.Protos,
-		HasPort: t.HasPort, Port: t.Port, HasICMPType: t.HasICMPType, ICMPType: t.ICMPType,
+		HasPort: t.HasPort, Port: t.Port, HasICMPType: t.HasICMPType, ICMPType: t.ICMPType, ICMPv6: t.ICMPv6,
 	}
 	for i := range enforcers {
 		e := &enforcers[i]

@@ -90,7 +90,11 @@ func describeFate(e *policytest.Enforcer, p eval.Packet, r eval.Result) string {
 		b.WriteString(": no rule matches, so the list's final drop applies")
 	}
 	if r.Possible >= 0 {
-		fmt.Fprintf(&b, "; but %s may match first, depending on what a name resolves to", describeRule(&list[r.Possible]))
+		fmt.Fprintf(&b, "; but %s may match first, depending on addresses qfw does not know (of a name, or of the upstream DNS servers)", describeRule(&list[r.Possible]))
+	}
+	if r.MayBlock >= 0 {
+		blocker := &list[r.MayBlock]
+		fmt.Fprintf(&b, "; but if %s has no IPv%d address, %s makes %s refuse the whole list", blocker.Dst.Host, p.IPFamily(), describeRule(blocker), e.Firewall)
 	}
 	return b.String()
 }
@@ -101,10 +105,12 @@ func failure(o *policytest.Outcome) string {
 	t := o.Test
 	head := fmt.Sprintf("%s to %s: expected %s", t.From, t.ToText, t.Expect)
 	switch {
+	case o.Enforcer == nil && !o.NoNetvm:
+		return head + ", but the qube did not compile"
 	case o.NoNetvm:
 		return head + ", but the qube has no netvm, so its packets go nowhere"
 	case o.Packets == 0:
-		return head + ", but the qube can send no such packet: it has no address in the destination's family"
+		return head + ", but the qube can send no such packet: it has no address in the destination's family, or the destination resolves to none"
 	}
 	at := fmt.Sprintf("in %s (%s) %s gets %s", o.Enforcer.Firewall, o.Enforcer.Backend, describePacket(o.Packet), describeFate(o.Enforcer, o.Packet, o.Result))
 	if o.Result.Action == t.Expect {

@@ -12,6 +12,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/compiler/space"
 	"github.com/qfw-dev/qfw/policytest"
 )
 
@@ -19,11 +20,12 @@ const explainDoc = `explain says what happens to a connection from a qube: for t
 that enforces the qube's rules, its verdict, the rule that decides it with
 that rule's position in the policy, and the rule as dom0 stores it.
 
-DEST is an address or a host name, with an optional port and protocol:
-192.0.2.1, github.com:22, [2001:db8::1]:443/tcp, 10.0.0.1/icmp. The
-protocol is tcp unless given; without a port, every port is considered and
-the answer is given per range of ports that share it (likewise ICMP types
-without --icmp-type).
+DEST is an address, a host name or "any", with an optional port and
+protocol: 192.0.2.1, github.com:22, [2001:db8::1]:443/tcp, 10.0.0.1/icmp.
+The protocol is tcp unless given; without a port, every port is considered
+and the answer is given per range of ports that share it (likewise ICMP
+types without --icmp-type, which is an ICMPv6 type for an IPv6 address
+and an ICMP type otherwise).
 
 A host name resolves as the policy's resolve section says. Where a verdict
 depends on what a name resolves to, explain says it is possible, not
@@ -108,10 +110,24 @@ func runExplain(cmd *cobra.Command, args []string, f *explainFlags) error {
 	return nil
 }
 
-// explainPackets prints the fate of packets at e, one line for each run of
-// packets that differ only in port (or ICMP type) and meet the same fate.
-// The packets stand for every port or type unless probe fixes them.
+// explainLine is one line of explain's answer: packets to a stretch of
+// addresses, of one protocol and a stretch of ports (or ICMP types), that
+// meet the same fate.
+type explainLine struct {
+	pkt         eval.Packet // the first of them
+	lastDst     netip.Addr  // the last address; pkt.Dst's if the same
+	lastPort    int         // the last port or type; -1 for pkt's alone
+	res         eval.Result
+	firstInLine int // for merging: the index of the line's first packet
+}
+
+// explainPackets prints the fate of packets at e, one line for each
+// stretch of addresses and ports (or ICMP types) whose packets meet the
+// same fate. The packets stand for every address of the destination and
+// every port or type, unless probe fixes them.
 func explainPackets(w io.Writer, e *policytest.Enforcer, packets []eval.Packet, probe policytest.Probe) {
+	// First the ports of each destination, then the destinations.
+	var lines []explainLine
 	for i := 0; i < len(packets); {
 		p, r := packets[i], e.Eval(packets[i])
 		j := i + 1
@@ -128,12 +144,67 @@ func explainPackets(w io.Writer, e *policytest.Enforcer, packets []eval.Packet, 
 		if portOf(p) == last || probe.HasPort || probe.HasICMPType {
 			last = -1
 		}
-		fmt.Fprintf(w, "  %s: %s\n", describePackets(p, last), describeFate(e, p, r))
-		if r.Rule >= 0 && r.Blocked < 0 {
-			fmt.Fprintf(w, "      %s\n", qubes.FormatRule(e.List(p.IPFamily())[r.Rule]))
-		}
+		lines = append(lines, explainLine{pkt: p, lastDst: p.Dst, lastPort: last, res: r})
 		i = j
 	}
+	if !probe.To.Prefix.IsValid() && probe.To.Host == "" || probe.To.Prefix.IsValid() && !probe.To.Prefix.IsSingleIP() {
+		lines = mergeStretches(lines, probe)
+	}
+	for _, l := range lines {
+		dst := l.pkt
+		desc := describePackets(dst, l.lastPort)
+		if l.lastDst != l.pkt.Dst {
+			desc += "-" + l.lastDst.String()
+		}
+		fmt.Fprintf(w, "  %s: %s\n", desc, describeFate(e, l.pkt, l.res))
+		if l.res.Rule >= 0 && l.res.Blocked < 0 {
+			fmt.Fprintf(w, "      %s\n", qubes.FormatRule(e.List(l.pkt.IPFamily())[l.res.Rule]))
+		}
+	}
+}
+
+// mergeStretches gives each line the stretch of addresses up to the next
+// destination tried, and merges neighbouring stretches that say the same.
+func mergeStretches(lines []explainLine, probe policytest.Probe) []explainLine {
+	// The destinations tried, in order, and where each stretch ends.
+	var dsts []netip.Addr
+	for _, l := range lines {
+		if len(dsts) == 0 || dsts[len(dsts)-1] != l.pkt.Dst {
+			dsts = append(dsts, l.pkt.Dst)
+		}
+	}
+	end := map[netip.Addr]netip.Addr{}
+	for k, d := range dsts {
+		if k+1 < len(dsts) && dsts[k+1].Is4() == d.Is4() {
+			end[d] = dsts[k+1].Prev()
+			continue
+		}
+		pfx := probe.To.Prefix
+		if !pfx.IsValid() {
+			pfx = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+			if d.Is4() {
+				pfx = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+			}
+		}
+		_, last := space.PrefixRange(pfx)
+		end[d] = last.Addr(d.Is4())
+	}
+	var out []explainLine
+	for _, l := range lines {
+		l.lastDst = end[l.pkt.Dst]
+		merged := false
+		for k := len(out) - 1; k >= 0; k-- {
+			o := &out[k]
+			if o.pkt.Proto == l.pkt.Proto && portOf(o.pkt) == portOf(l.pkt) && o.lastPort == l.lastPort && o.res == l.res && o.lastDst.Next() == l.pkt.Dst {
+				o.lastDst, merged = l.lastDst, true
+				break
+			}
+		}
+		if !merged {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func sameButPort(a, b eval.Packet) bool {
@@ -181,9 +252,15 @@ func parseDest(s string, icmpType int) (policytest.Probe, error) {
 	case strings.Count(s, ":") == 1:
 		host, port, _ = strings.Cut(s, ":")
 	}
-	if a, err := netip.ParseAddr(host); err == nil {
+	switch a, err := netip.ParseAddr(host); {
+	case host == "any":
+		// Every destination: the zero Dst.
+	case err == nil && (a.Zone() != "" || a.Is4In6()):
+		return p, fmt.Errorf("%s: want a plain IPv4 or IPv6 address, without zone or IPv4 mapping", host)
+	case err == nil:
 		p.To = ir.Dst{Prefix: netip.PrefixFrom(a, a.BitLen())}
-	} else {
+		p.ICMPv6 = a.Is6()
+	default:
 		d, err := ir.ParseDst(host)
 		if err != nil {
 			return p, err
@@ -192,6 +269,9 @@ func parseDest(s string, icmpType int) (policytest.Probe, error) {
 			return p, fmt.Errorf("want one address or a host name, not a prefix")
 		}
 		p.To = d
+	}
+	if strings.HasSuffix(s, ":") {
+		return p, fmt.Errorf("empty port after %q", s)
 	}
 	if port != "" {
 		if proto == ir.ICMP {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/policytest"
 )
 
@@ -71,6 +73,9 @@ func runTest(cmd *cobra.Command, args []string, f *testFlags) error {
 		}
 	}
 	w := cmd.OutOrStdout()
+	if note := unmodelled(outcomes, res.Program); note != "" && !f.json {
+		fmt.Fprintln(cmd.ErrOrStderr(), note)
+	}
 	if f.json {
 		err = printTestJSON(w, outcomes, failed)
 	} else {
@@ -91,12 +96,46 @@ func printTestText(w io.Writer, outcomes []policytest.Outcome, failed int, forma
 		pos := o.Test.Pos
 		msg := fmt.Sprintf("tests.%d: %s", o.Test.Index, failure(o))
 		if format == formatGitHub {
-			fmt.Fprintf(w, "::error file=%s,line=%d,col=%d::%s\n", filepath.ToSlash(relFile(pos.Filename())), pos.Line(), pos.Column(), msg)
+			fmt.Fprintf(w, "::error file=%s,line=%d,col=%d::%s\n",
+				escapeProperty(filepath.ToSlash(relFile(pos.Filename()))), pos.Line(), pos.Column(), escapeData(msg))
 		} else {
 			fmt.Fprintf(w, "%s: %s\n", relPos(pos), msg)
 		}
 	}
 	fmt.Fprintf(w, "%d tests, %d passed, %d failed\n", len(outcomes), len(outcomes)-failed, failed)
+}
+
+// escapeData and escapeProperty escape a workflow command's message and
+// property values, as GitHub Actions reads them.
+func escapeData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+func escapeProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}
+
+// unmodelled returns a note on the tests whose qubes sit behind a firewall
+// whose own semantics qfw does not model yet, or "" if there are none.
+func unmodelled(outcomes []policytest.Outcome, prog *ir.Program) string {
+	backend := map[string]ir.Backend{}
+	for _, fw := range prog.Firewalls {
+		backend[fw.Name] = fw.Backend
+	}
+	netvm := map[string]string{}
+	for _, q := range prog.Qubes {
+		netvm[q.Name] = q.Netvm
+	}
+	n := 0
+	for _, o := range outcomes {
+		if backend[netvm[o.Test.From]] == ir.Mirage {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("note: %d tests are of qubes behind the unikernel firewall, checked as the Linux agent enforces their lists: qfw does not model the unikernel yet", n)
 }
 
 type testJSON struct {
@@ -112,6 +151,10 @@ type testJSON struct {
 	// Rule and RulePosition name the rule that decided the failing packet.
 	Rule         string `json:"rule,omitempty"`
 	RulePosition string `json:"rule_position,omitempty"`
+	// PossibleRule and PossiblePosition name a rule that may decide
+	// otherwise, depending on addresses qfw does not know.
+	PossibleRule     string `json:"possible_rule,omitempty"`
+	PossiblePosition string `json:"possible_position,omitempty"`
 }
 
 func printTestJSON(w io.Writer, outcomes []policytest.Outcome, failed int) error {
@@ -126,6 +169,13 @@ func printTestJSON(w io.Writer, outcomes []policytest.Outcome, failed int) error
 			t.Failure = failure(o)
 			if r := o.Rule(o.Result.Rule); r != nil && r.Origin.Name != "" {
 				t.Rule, t.RulePosition = r.Origin.String(), relPos(r.Origin.Pos)
+			}
+			possible := o.Result.Possible
+			if possible < 0 {
+				possible = o.Result.MayBlock
+			}
+			if r := o.Rule(possible); r != nil && r.Origin.Name != "" {
+				t.PossibleRule, t.PossiblePosition = r.Origin.String(), relPos(r.Origin.Pos)
 			}
 		}
 		tests[i] = t

@@ -12,6 +12,9 @@
 // no address in it.
 //
 // Host names resolve through a [Resolver] the caller supplies. Where the
-// answer depends on a name whose addresses are unknown, the result says so:
-// a rule that may match is reported as possible, as aclcheck does.
+// answer depends on an address that is not known (a name's, or the
+// upstream DNS servers' in a firewall qube without a netvm), the result
+// says so: a rule that may match first is reported as possible rather than
+// certain, as Capirca's aclcheck tells exact from possible matches, and so
+// is a name that may not resolve at all and block the list.
 package eval

@@ -58,13 +58,17 @@ type Result struct {
 	Blocked int
 	// Possible is the index of the first rule before Rule that may match
 	// the packet, depending on what a name resolves to, with the other
-	// action; -1 if none, when the result is exact.
+	// action; -1 if none.
 	Possible int
+	// MayBlock, for an accept, is the index of a rule to a name whose
+	// addresses are not known: if it had none in the packet's family, the
+	// list would be refused and the packet dropped. -1 if none.
+	MayBlock int
 }
 
 // Exact reports whether the result holds whatever the unresolved names
 // resolve to.
-func (r Result) Exact() bool { return r.Possible < 0 }
+func (r Result) Exact() bool { return r.Possible < 0 && r.MayBlock < 0 }
 
 // Resolver tells what a host name resolves to in the firewall qube.
 type Resolver interface {
@@ -93,13 +97,33 @@ func (t Table) Resolve(host string, family int) ([]netip.Addr, bool) {
 	return out, true
 }
 
+// Semantics says whose reading of a list to model.
+type Semantics uint8
+
+const (
+	// LinuxAgent is the stock qubes-firewall agent.
+	LinuxAgent Semantics = iota
+	// Nftables is qfw's nftables backend, which reads three kinds of rule
+	// as they say instead of as the agent does (see backends/nftables): a
+	// DNS rule with ports matches port 53 if they include it; a DNS rule
+	// with proto=icmp matches nothing; an ICMP type in a rule for both
+	// families is matched in IPv6 as its ICMPv6 counterpart, or not at all.
+	Nftables
+)
+
 // Options describe the firewall qube.
 type Options struct {
 	// Resolver resolves host names; nil means every name is unknown.
 	Resolver Resolver
-	// DNS4 and DNS6 are the DNS servers that specialtarget=dns matches:
-	// the virtual servers the clients use. Qubes has no IPv6 ones.
+	// DNS4 and DNS6 are the addresses that specialtarget=dns matches, as
+	// the firewall qube sees them: the virtual servers 10.139.1.1 and .2
+	// in a firewall qube that has a netvm itself (Qubes has no IPv6 ones).
 	DNS4, DNS6 []netip.Addr
+	// DNSUnknown says the DNS servers' addresses are not known: in a
+	// firewall qube without a netvm of its own, such as sys-net, DNS is
+	// forwarded to the upstream servers before the rules see it.
+	DNSUnknown bool
+	Semantics  Semantics
 }
 
 // QubesDNS are the virtual DNS servers Qubes gives every networked qube.
@@ -116,7 +140,10 @@ type Evaluator struct {
 type familyRules struct {
 	rules   []rule
 	blocked int
-	dns     []netip.Addr
+	// mayBlock is the first rule to a name whose addresses are unknown.
+	mayBlock   int
+	dns        []netip.Addr
+	dnsUnknown bool
 	// byClass holds, for each protocol class, the indices of the rules
 	// that can match a packet of that class, in order: a packet is
 	// compared only with those.
@@ -171,43 +198,67 @@ type rule struct {
 // rules become per-family lists).
 func New(rules4, rules6 []ir.Rule, opts Options) *Evaluator {
 	e := &Evaluator{}
-	e.fams[0] = prepare(rules4, 4, opts.DNS4, opts.Resolver)
-	e.fams[1] = prepare(rules6, 6, opts.DNS6, opts.Resolver)
+	e.fams[0] = prepare(rules4, 4, opts.DNS4, &opts)
+	e.fams[1] = prepare(rules6, 6, opts.DNS6, &opts)
 	return e
 }
 
-func prepare(rules []ir.Rule, family int, dns []netip.Addr, res Resolver) familyRules {
-	f := familyRules{rules: make([]rule, len(rules)), blocked: -1, dns: dns}
+// ProtoNumber returns the IP protocol number that p means in family: Qubes
+// says icmp for ICMPv6 too.
+func ProtoNumber(p ir.Proto, family int) uint8 {
+	switch p {
+	case ir.TCP:
+		return ProtoTCP
+	case ir.UDP:
+		return ProtoUDP
+	case ir.ICMP:
+		if family == 6 {
+			return ProtoICMPv6
+		}
+		return ProtoICMP
+	}
+	return 0
+}
+
+// ICMPv6For maps the ICMP types that have an ICMPv6 counterpart to it.
+var ICMPv6For = map[uint8]uint8{
+	0:  129, // echo reply
+	3:  1,   // destination unreachable
+	8:  128, // echo request
+	11: 3,   // time exceeded
+	12: 4,   // parameter problem
+}
+
+func prepare(rules []ir.Rule, family int, dns []netip.Addr, opts *Options) familyRules {
+	f := familyRules{rules: make([]rule, len(rules)), blocked: -1, mayBlock: -1, dns: dns, dnsUnknown: opts.DNSUnknown}
 	for i, r := range rules {
 		pr := rule{
 			action: r.Action, prefix: r.Dst.Prefix, host: r.Dst.Host, dns: r.DNS,
 			hasPorts: r.HasPorts, ports: r.Ports, hasType: r.HasICMPType, icmpType: r.ICMPType,
-		}
-		switch r.Proto {
-		case ir.TCP:
-			pr.proto = ProtoTCP
-		case ir.UDP:
-			pr.proto = ProtoUDP
-		case ir.ICMP:
-			// The agent matches proto=icmp as ICMPv6 in the IPv6 chain.
-			pr.proto = ProtoICMP
-			if family == 6 {
-				pr.proto = ProtoICMPv6
-			}
+			proto: ProtoNumber(r.Proto, family),
 		}
 		if r.DNS {
-			// The agent forces port 53, and leaves out a DNS rule whose
-			// ports say otherwise.
-			pr.skip = r.HasPorts && r.Ports != ir.PortRange{First: 53, Last: 53}
+			pr.skip = dnsSkipped(r.Match, opts.Semantics)
 			pr.hasPorts, pr.ports = true, ir.PortRange{First: 53, Last: 53}
 		}
-		if pr.host != "" && res != nil {
-			addrs, known := res.Resolve(pr.host, family)
-			pr.hostKnown = known
+		if r.HasICMPType && family == 6 && r.Dst.Family() != 6 && opts.Semantics == Nftables {
+			// An ICMP type for both families is an ICMP type: in IPv6,
+			// its counterpart or nothing.
+			t, ok := ICMPv6For[r.ICMPType]
+			pr.icmpType, pr.skip = t, pr.skip || !ok
+		}
+		if pr.host != "" {
+			var addrs []netip.Addr
+			if opts.Resolver != nil {
+				addrs, pr.hostKnown = opts.Resolver.Resolve(pr.host, family)
+			}
 			pr.hostAddrs = slices.Clone(addrs)
 			slices.SortFunc(pr.hostAddrs, netip.Addr.Compare)
-			if known && len(addrs) == 0 && f.blocked < 0 {
+			switch {
+			case pr.hostKnown && len(addrs) == 0 && f.blocked < 0:
 				f.blocked = i
+			case !pr.hostKnown && f.mayBlock < 0:
+				f.mayBlock = i
 			}
 		}
 		f.rules[i] = pr
@@ -218,6 +269,18 @@ func prepare(rules []ir.Rule, family int, dns []netip.Addr, res Resolver) family
 		}
 	}
 	return f
+}
+
+// dnsSkipped reports whether a DNS rule matches nothing. The agent forces
+// port 53 and leaves out a DNS rule whose ports are not exactly 53, and
+// emits invalid nft for proto=icmp, which blocks the client (not
+// modelled: qfw never emits it); qfw's nftables backend matches port 53
+// if the ports include it, and nothing for icmp.
+func dnsSkipped(m ir.Match, s Semantics) bool {
+	if s == Nftables {
+		return m.Proto == ir.ICMP || m.HasPorts && !m.Ports.Contains(53)
+	}
+	return m.HasPorts && m.Ports != ir.PortRange{First: 53, Last: 53}
 }
 
 // mayMatchClass reports whether r can match some packet of protocol class
@@ -244,16 +307,16 @@ func (e *Evaluator) Eval(p Packet) Result {
 	case 6:
 		f = &e.fams[1]
 	default:
-		return Result{Action: ir.Drop, Rule: -1, Blocked: -1, Possible: -1}
+		return Result{Action: ir.Drop, Rule: -1, Blocked: -1, Possible: -1, MayBlock: -1}
 	}
 	if f.blocked >= 0 {
-		return Result{Action: ir.Drop, Rule: -1, Blocked: f.blocked, Possible: -1}
+		return Result{Action: ir.Drop, Rule: -1, Blocked: f.blocked, Possible: -1, MayBlock: -1}
 	}
 	// The first rule that may match, for each action.
 	maybeAccept, maybeDrop := -1, -1
 	for _, i := range f.byClass[class(p.Proto)] {
 		r := &f.rules[i]
-		switch r.match(&p, f.dns) {
+		switch r.match(&p, f) {
 		case no:
 			continue
 		case maybe:
@@ -264,9 +327,13 @@ func (e *Evaluator) Eval(p Packet) Result {
 			}
 			continue
 		}
-		return Result{Action: r.action, Rule: int(i), Blocked: -1, Possible: other(r.action, maybeAccept, maybeDrop)}
+		res := Result{Action: r.action, Rule: int(i), Blocked: -1, Possible: other(r.action, maybeAccept, maybeDrop), MayBlock: -1}
+		if res.Action == ir.Accept {
+			res.MayBlock = f.mayBlock
+		}
+		return res
 	}
-	return Result{Action: ir.Drop, Rule: -1, Blocked: -1, Possible: maybeAccept}
+	return Result{Action: ir.Drop, Rule: -1, Blocked: -1, Possible: maybeAccept, MayBlock: -1}
 }
 
 func other(a ir.Action, maybeAccept, maybeDrop int) int {

@@ -18,7 +18,7 @@ const (
 // match decides whether r matches p. It is the hot loop of Eval: the
 // packet's own fields are compared first, since they are always known, and
 // the destination last.
-func (r *rule) match(p *Packet, dns []netip.Addr) tri {
+func (r *rule) match(p *Packet, f *familyRules) tri {
 	if r.skip {
 		return no
 	}
@@ -38,30 +38,52 @@ func (r *rule) match(p *Packet, dns []netip.Addr) tri {
 	if r.hasType && p.ICMPType != r.icmpType {
 		return no
 	}
+	dst := yes
+	if r.dns {
+		// The DNS target and a destination, both: dom0 and the agents AND
+		// them.
+		if dst = matchAddrs(p, f.dns, !f.dnsUnknown); dst == no {
+			return no
+		}
+	}
 	switch {
-	case r.dns:
-		return r.matchAddrs(p, dns, true)
 	case r.host != "":
 		if p.Host == r.host {
-			return yes
+			return dst
 		}
-		return r.matchAddrs(p, r.hostAddrs, r.hostKnown)
+		return and(dst, matchAddrs(p, r.hostAddrs, r.hostKnown))
 	case r.prefix.IsValid():
-		if !p.Dst.IsValid() {
-			return maybe
-		}
-		if r.prefix.Contains(p.Dst) {
-			return yes
+		switch {
+		case r.prefix.Bits() == 0:
+			// The whole family: every address, known or not.
+			return dst
+		case !p.Dst.IsValid():
+			return and(dst, maybe)
+		case r.prefix.Contains(p.Dst):
+			return dst
 		}
 		return no
 	}
-	return yes
+	return dst
+}
+
+func and(a, b tri) tri {
+	switch {
+	case a == no || b == no:
+		return no
+	case a == yes && b == yes:
+		return yes
+	}
+	return maybe
 }
 
 // matchAddrs decides whether p goes to one of addrs, sorted; known says
 // whether addrs are all the addresses there are.
-func (r *rule) matchAddrs(p *Packet, addrs []netip.Addr, known bool) tri {
-	if !p.Dst.IsValid() || !known {
+func matchAddrs(p *Packet, addrs []netip.Addr, known bool) tri {
+	switch {
+	case known && len(addrs) == 0:
+		return no
+	case !p.Dst.IsValid() || !known:
 		return maybe
 	}
 	if _, found := slices.BinarySearchFunc(addrs, p.Dst, netip.Addr.Compare); found {

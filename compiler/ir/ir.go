@@ -206,6 +206,9 @@ func (b Backend) String() string {
 type Firewall struct {
 	Name    string
 	Backend Backend
+	// Netvm is the firewall qube's own netvm; empty for one, like sys-net,
+	// that has none.
+	Netvm string
 	// MirageVersion is the unikernel release, for the Mirage backend.
 	MirageVersion string
 	// Clients are the managed qubes whose netvm this is, sorted.

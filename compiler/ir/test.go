@@ -18,15 +18,18 @@ type Test struct {
 	To Dst
 	// ToText is To as the policy wrote it.
 	ToText string
-	// Protos are the protocols to try: one, or tcp, udp and icmp when the
-	// test names none.
+	// Protos are the protocols to try: one, or when the test names none,
+	// tcp, udp, icmp and AnyProto, which stands for every other protocol.
 	Protos []Proto
 	// HasPort and Port give the destination port; without, every port.
 	HasPort bool
 	Port    uint16
 	// HasICMPType and ICMPType give the ICMP type; without, every type.
+	// An ICMP type is tried in IPv4 only, an ICMPv6 type (ICMPv6 set) in
+	// IPv6 only.
 	HasICMPType bool
 	ICMPType    uint8
+	ICMPv6      bool
 	// Addresses pins what To, a host, resolves to for this test.
 	Addresses []netip.Addr
 	// Expect is the action every packet of the test must meet.

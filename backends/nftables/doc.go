@@ -1,0 +1,34 @@
+// Package nftables lowers the rule lists of a firewall qube's clients into
+// one nftables table of qfw's own, renders it as nft text, and applies it
+// to the kernel in one netlink transaction.
+//
+// The table keeps the Qubes semantics: a forward chain that accepts
+// established connections and traffic not from a client interface (vif*),
+// and dispatches the rest by source address to the client's chain through
+// a verdict map; in the client's chain, the first rule that matches
+// decides, and a drop is a reject with ICMP admin-prohibited. What makes it
+// fast is how the rules are laid out: consecutive rules with the same
+// verdict are one step, whatever their number, because first match among
+// rules of one verdict is their union; each step looks its destinations,
+// protocols and ports up in interval sets. A client's chain thus holds a
+// few rules per change of verdict, not one per Qubes rule.
+//
+// Where the Linux qubes-firewall agent has known bugs, the lowering does
+// what the rule says instead, and the reference evaluator (compiler/eval,
+// with Semantics Nftables) models the same:
+//
+//   - a DNS rule whose port range includes 53 matches port 53 (the agent
+//     leaves out any DNS rule whose range is not exactly 53), one whose
+//     range does not include 53 matches nothing;
+//   - a DNS rule with proto=icmp matches nothing (the agent emits invalid
+//     nft for it and blocks the client);
+//   - an ICMP type in a rule that applies to both families is an ICMP
+//     (IPv4) type, matched in IPv6 as its ICMPv6 counterpart where there is
+//     one (echo, echo reply, unreachable, time exceeded, parameter problem)
+//     and not at all where there is none (the agent compares the number
+//     with ICMPv6 types); in a rule to an IPv6 prefix it is an ICMPv6 type.
+//
+// As with the agent, a host name is resolved when the table is built, and
+// a name with no address in a family makes the client's chain of that
+// family reject everything: fail closed.
+package nftables

@@ -1,0 +1,331 @@
+package nftables
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/qfw-dev/qfw/compiler/eval"
+	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/compiler/space"
+)
+
+// Client is a client of the firewall qube: its addresses, and its rule
+// lists for each family as the firewall qube reads them.
+type Client struct {
+	Name           string
+	Addr4, Addr6   netip.Addr
+	Rules4, Rules6 []ir.Rule
+}
+
+// Options describe the firewall qube.
+type Options struct {
+	// DNS4 and DNS6 are the DNS servers that specialtarget=dns matches.
+	DNS4, DNS6 []netip.Addr
+	// Resolver resolves host names when the table is built; a name it
+	// does not know blocks its family, as one that does not resolve.
+	Resolver eval.Resolver
+}
+
+// Blocked says that a client's chain of one family rejects everything,
+// because a host name in its list has no address in that family.
+type Blocked struct {
+	Client string
+	Family int
+	Host   string
+	// Rule is the index in the family's list of the rule that names Host.
+	Rule int
+}
+
+// Lower builds qfw's table for the clients of one firewall qube. The
+// table is the same for the same clients and options, byte for byte once
+// rendered.
+func Lower(clients []Client, opts Options) (*Table, []Blocked) {
+	maps := [2]*Set{
+		{Name: "clients4", Family: 4, Kind: VerdictMap},
+		{Name: "clients6", Family: 6, Kind: VerdictMap},
+	}
+	t := &Table{Sets: []*Set{
+		{Name: "dns4", Family: 4, Kind: HostSet, Elements: hostElements(opts.DNS4)},
+		{Name: "dns6", Family: 6, Kind: HostSet, Elements: hostElements(opts.DNS6)},
+		maps[0], maps[1],
+	}}
+	t.Chains = []*Chain{{Name: "forward", Forward: true, Rules: []Rule{
+		{Exprs: []Expr{ctEstablished{}, accept{}}},
+		{Exprs: []Expr{notFromClient{}, accept{}}},
+		{Family: 4, Exprs: []Expr{sourceVmap{"clients4"}}},
+		{Family: 6, Exprs: []Expr{sourceVmap{"clients6"}}},
+	}}}
+	sorted := slices.Clone(clients)
+	slices.SortFunc(sorted, func(a, b Client) int { return cmp.Compare(a.Name, b.Name) })
+	var blocked []Blocked
+	for _, c := range sorted {
+		for i, fam := range []int{4, 6} {
+			addr, rules := c.Addr4, c.Rules4
+			if fam == 6 {
+				addr, rules = c.Addr6, c.Rules6
+			}
+			if !addr.IsValid() {
+				continue
+			}
+			l := lowering{client: c.Name, family: fam, opts: &opts}
+			chain, sets, b := l.list(rules)
+			if b != nil {
+				blocked = append(blocked, *b)
+			}
+			maps[i].Elements = append(maps[i].Elements, Element{First: addr, Last: addr, Jump: chain.Name})
+			t.Chains = append(t.Chains, chain)
+			t.Sets = append(t.Sets, sets...)
+		}
+	}
+	return t, blocked
+}
+
+// ChainName returns the name of the chain of client for family.
+func ChainName(client string, family int) string {
+	return "c" + strconv.Itoa(family) + "-" + client
+}
+
+func hostElements(addrs []netip.Addr) []Element {
+	out := make([]Element, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, Element{First: a, Last: a})
+	}
+	slices.SortFunc(out, func(a, b Element) int { return a.First.Compare(b.First) })
+	return slices.CompactFunc(out, func(a, b Element) bool { return a.First == b.First })
+}
+
+// lowering is the state of lowering one client's list of one family.
+type lowering struct {
+	client string
+	family int
+	opts   *Options
+}
+
+// step is a run of consecutive rules with one verdict: their union, by
+// what it takes to match it.
+type step struct {
+	action ir.Action
+	// all is set when a rule of the run matches every packet.
+	all bool
+	// addr, port and icmp are what the rules match in the sets of their
+	// kind; space.Box.Proto is the IP protocol of a port box.
+	addr, port, icmp []space.Box
+	// dnsTCP and dnsUDP: the run matches the DNS servers on port 53.
+	dnsTCP, dnsUDP bool
+}
+
+// list lowers one list into the client's chain and its sets.
+func (l *lowering) list(rules []ir.Rule) (*Chain, []*Set, *Blocked) {
+	chain := &Chain{Name: ChainName(l.client, l.family)}
+	var steps []*step
+	for i, r := range rules {
+		if len(steps) == 0 || steps[len(steps)-1].action != r.Action {
+			steps = append(steps, &step{action: r.Action})
+		}
+		if host, ok := l.add(steps[len(steps)-1], r); !ok {
+			// Fail closed, as the Linux agent does: a name that does not
+			// resolve leaves a chain that rejects everything.
+			chain.Rules = []Rule{{Family: l.family, Exprs: []Expr{reject{}}}}
+			return chain, nil, &Blocked{Client: l.client, Family: l.family, Host: host, Rule: i}
+		}
+	}
+	var sets []*Set
+	for i, s := range steps {
+		var verdict Expr = accept{}
+		if s.action == ir.Drop {
+			verdict = reject{}
+		}
+		if s.all {
+			// Nothing after this rule is reached.
+			chain.Rules = append(chain.Rules, Rule{Family: l.family, Exprs: []Expr{verdict}})
+			return chain, sets, nil
+		}
+		prefix := chain.Name + "-" + strconv.Itoa(i) + "-"
+		for _, k := range []struct {
+			boxes []space.Box
+			kind  SetKind
+			match func(string) Expr
+			name  string
+		}{
+			{s.addr, AddrSet, func(n string) Expr { return dstIn{n} }, "a"},
+			{s.port, PortSet, func(n string) Expr { return portIn{n} }, "p"},
+			{s.icmp, ICMPSet, func(n string) Expr { return icmpIn{n} }, "i"},
+		} {
+			if len(k.boxes) == 0 {
+				continue
+			}
+			set := &Set{Name: prefix + k.name, Family: l.family, Kind: k.kind, Elements: l.elements(k.boxes)}
+			sets = append(sets, set)
+			chain.Rules = append(chain.Rules, Rule{Family: l.family, Exprs: []Expr{k.match(set.Name), verdict}})
+		}
+		dnsSet := "dns" + strconv.Itoa(l.family)
+		for _, d := range []struct {
+			on    bool
+			proto uint8
+		}{{s.dnsTCP, unix.IPPROTO_TCP}, {s.dnsUDP, unix.IPPROTO_UDP}} {
+			if d.on {
+				chain.Rules = append(chain.Rules, Rule{Family: l.family, Exprs: []Expr{dstIn{dnsSet}, l4Port{d.proto, 53}, verdict}})
+			}
+		}
+	}
+	chain.Rules = append(chain.Rules, Rule{Family: l.family, Exprs: []Expr{reject{}}})
+	return chain, sets, nil
+}
+
+// elements turns boxes into the disjoint, sorted elements that an
+// interval set takes.
+func (l *lowering) elements(boxes []space.Box) []Element {
+	disjoint := space.Disjoint(boxes)
+	slices.SortFunc(disjoint, func(a, b space.Box) int {
+		switch {
+		case a.Lo != b.Lo:
+			if a.Lo.Less(b.Lo) {
+				return -1
+			}
+			return 1
+		case a.Proto != b.Proto:
+			return cmp.Compare(a.Proto, b.Proto)
+		}
+		return cmp.Compare(a.PLo, b.PLo)
+	})
+	out := make([]Element, len(disjoint))
+	for i, b := range disjoint {
+		out[i] = Element{First: b.Lo.Addr(l.family == 4), Last: b.Hi.Addr(l.family == 4), Proto: b.Proto, Low: b.PLo, High: b.PHi}
+	}
+	return out
+}
+
+// icmpv6For maps the ICMP types that have an ICMPv6 counterpart to it.
+var icmpv6For = map[uint8]uint8{
+	0:  128 + 1, // echo reply
+	3:  1,       // destination unreachable
+	8:  128,     // echo request
+	11: 3,       // time exceeded
+	12: 4,       // parameter problem
+}
+
+// add adds r to s. It reports false, with the name, when r names a host
+// that has no address in the family.
+func (l *lowering) add(s *step, r ir.Rule) (string, bool) {
+	m := r.Match
+	if m.DNS {
+		l.addDNS(s, m)
+		return "", true
+	}
+	var ranges [][2]space.U128
+	switch {
+	case m.Dst.Host != "":
+		var addrs []netip.Addr
+		if l.opts.Resolver != nil {
+			addrs, _ = l.opts.Resolver.Resolve(m.Dst.Host, l.family)
+		}
+		if len(addrs) == 0 {
+			return m.Dst.Host, false
+		}
+		for _, a := range addrs {
+			v := space.FromAddr(a)
+			ranges = append(ranges, [2]space.U128{v, v})
+		}
+	case m.Dst.Prefix.IsValid():
+		lo, hi := space.PrefixRange(m.Dst.Prefix)
+		ranges = [][2]space.U128{{lo, hi}}
+	default:
+		ranges = [][2]space.U128{{{}, l.max()}}
+	}
+	box := func(proto uint8, low, high uint16, rg [2]space.U128) space.Box {
+		return space.Box{Proto: proto, Lo: rg[0], Hi: rg[1], PLo: low, PHi: high}
+	}
+	for _, rg := range ranges {
+		switch m.Proto {
+		case ir.AnyProto:
+			if rg == [2]space.U128{{}, l.max()} {
+				s.all = true
+			}
+			s.addr = append(s.addr, box(0, 0, 0, rg))
+		case ir.TCP, ir.UDP:
+			proto := uint8(unix.IPPROTO_TCP)
+			if m.Proto == ir.UDP {
+				proto = unix.IPPROTO_UDP
+			}
+			low, high := uint16(0), uint16(65535)
+			if m.HasPorts {
+				low, high = m.Ports.First, m.Ports.Last
+			}
+			s.port = append(s.port, box(proto, low, high, rg))
+		case ir.ICMP:
+			low, high := uint16(0), uint16(255)
+			if m.HasICMPType {
+				t, ok := l.icmpType(m)
+				if !ok {
+					continue
+				}
+				low, high = uint16(t), uint16(t)
+			}
+			s.icmp = append(s.icmp, box(0, low, high, rg))
+		}
+	}
+	return "", true
+}
+
+// icmpType returns the type that m's ICMP type stands for in the family:
+// itself in IPv4 and for a rule to an IPv6 prefix, else its ICMPv6
+// counterpart, if there is one.
+func (l *lowering) icmpType(m ir.Match) (uint8, bool) {
+	if l.family == 4 || m.Dst.Family() == 6 {
+		return m.ICMPType, true
+	}
+	t, ok := icmpv6For[m.ICMPType]
+	return t, ok
+}
+
+// addDNS adds a DNS rule: port 53 over tcp and udp, or the one protocol it
+// names, to the DNS servers; or to those of them in its destination.
+func (l *lowering) addDNS(s *step, m ir.Match) {
+	if m.Proto == ir.ICMP || m.HasPorts && !m.Ports.Contains(53) {
+		// DNS over ICMP, or DNS on ports without 53: nothing.
+		return
+	}
+	tcp, udp := m.Proto != ir.UDP, m.Proto != ir.TCP
+	if m.Dst.IsAny() {
+		s.dnsTCP = s.dnsTCP || tcp
+		s.dnsUDP = s.dnsUDP || udp
+		return
+	}
+	// DNS and a destination: the DNS servers in the destination.
+	servers := l.opts.DNS4
+	if l.family == 6 {
+		servers = l.opts.DNS6
+	}
+	var inDst []netip.Addr
+	for _, a := range servers {
+		if m.Dst.Prefix.Contains(a) {
+			inDst = append(inDst, a)
+		} else if m.Dst.Host != "" && l.opts.Resolver != nil {
+			addrs, _ := l.opts.Resolver.Resolve(m.Dst.Host, l.family)
+			if slices.Contains(addrs, a) {
+				inDst = append(inDst, a)
+			}
+		}
+	}
+	for _, a := range inDst {
+		v := space.FromAddr(a)
+		if tcp {
+			s.port = append(s.port, space.Box{Proto: unix.IPPROTO_TCP, Lo: v, Hi: v, PLo: 53, PHi: 53})
+		}
+		if udp {
+			s.port = append(s.port, space.Box{Proto: unix.IPPROTO_UDP, Lo: v, Hi: v, PLo: 53, PHi: 53})
+		}
+	}
+}
+
+// max returns the last address of the family.
+func (l *lowering) max() space.U128 {
+	if l.family == 4 {
+		return space.Max32
+	}
+	return space.Max128
+}
