@@ -1,7 +1,10 @@
 package nftables
 
 import (
+	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -77,12 +80,28 @@ func Lower(clients []Client, opts Options) (*Table, []Blocked) {
 				blocked = append(blocked, *b)
 			}
 			maps[i].Elements = append(maps[i].Elements, Element{First: addr, Last: addr, Jump: chain.Name})
+			stamp(chain, sets)
 			t.Chains = append(t.Chains, chain)
 			t.Sets = append(t.Sets, sets...)
 		}
 	}
+	stamp(t.Chains[0], t.Sets[:4])
 	return t, blocked
 }
+
+// stamp puts the digest of chain and its sets on its last rule.
+func stamp(chain *Chain, sets []*Set) {
+	var b bytes.Buffer
+	chain.text(&b)
+	for _, s := range sets {
+		s.text(&b)
+	}
+	sum := sha256.Sum256(b.Bytes())
+	chain.Rules[len(chain.Rules)-1].Comment = DigestPrefix + hex.EncodeToString(sum[:8])
+}
+
+// DigestPrefix starts the comment that holds a chain's digest.
+const DigestPrefix = "qfw:"
 
 // ChainName returns the name of the chain of client for family.
 func ChainName(client string, family int) string {

@@ -52,6 +52,9 @@ type Element struct {
 }
 
 // Chain is a chain: the base chain on the forward hook, or a client's.
+// Its last rule carries a digest of the chain and its sets as a comment,
+// so that what the kernel holds can be compared with what qfw would
+// apply without reading every element back.
 type Chain struct {
 	Name string
 	// Forward makes it the base chain: type filter, hook forward,
@@ -66,6 +69,8 @@ type Rule struct {
 	// for one that does not.
 	Family int
 	Exprs  []Expr
+	// Comment is kept with the rule in the kernel.
+	Comment string
 }
 
 // Expr is one step of a rule. The set of expressions is closed: each knows

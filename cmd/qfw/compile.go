@@ -24,9 +24,13 @@ const compileDoc = `compile compiles the policy and prints what each target need
             removed, the policy, the rules by their index in the full list
             (gaps where a rule belongs to the other family or has expired),
             then the signal key.
+  nftables  per firewall qube whose backend is nftables, the nft script of
+            qfw's table for its clients (see qfw apply). Host names are
+            resolved from the policy's resolve section: a name not pinned
+            there is an error, as the table would block its family.
 
-With -o DIR each qube (target qubes) or firewall qube (target qubesdb) gets a
-file of its own in DIR instead: <qube>.rules or <firewall>.qubesdb.
+With -o DIR each qube (target qubes) or firewall qube gets a file of its own
+in DIR instead: <qube>.rules, <firewall>.qubesdb or <firewall>.nft.
 
 Errors and warnings are those of vet. Output is byte-identical for the same
 policy, inventory and --now.`
@@ -41,14 +45,19 @@ const compileExamples = `  # The rule lists of every managed qube.
   qfw compile --target qubesdb --json
 
   # One file per qube in ./out.
-  qfw compile ./policy -o ./out`
+  qfw compile ./policy -o ./out
+
+  # The nftables ruleset of sys-firewall.
+  qfw compile --target nftables --firewall sys-firewall`
 
 type compileFlags struct {
 	policyFlags
 	target targetValue
-	qube   string
-	json   bool
-	outDir string
+	qube     string
+	firewall string
+	dns      addrsValue
+	json     bool
+	outDir   string
 }
 
 func newCompileCmd() *cobra.Command {
@@ -65,7 +74,9 @@ func newCompileCmd() *cobra.Command {
 	f.register(cmd)
 	f.registerSkipTests(cmd)
 	cmd.Flags().Var(&f.target, "target", "compile to `TARGET`: qubes or qubesdb")
-	cmd.Flags().StringVar(&f.qube, "qube", "", "only this `QUBE` (target qubes) or firewall qube (target qubesdb)")
+	cmd.Flags().StringVar(&f.qube, "qube", "", "only this `QUBE` (target qubes)")
+	cmd.Flags().StringVar(&f.firewall, "firewall", "", "only this firewall qube `NAME` (targets qubesdb and nftables)")
+	cmd.Flags().Var(&f.dns, "dns", "the DNS servers' `ADDRS`, comma-separated, for the DNS target (target nftables; default: Qubes' virtual servers for a firewall qube with a netvm)")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
 	cmd.Flags().StringVarP(&f.outDir, "out", "o", "", "write one file per qube (or firewall qube) into `DIR`")
 	return cmd
@@ -83,7 +94,9 @@ func runCompile(cmd *cobra.Command, args []string, f *compileFlags) error {
 	case targetQubes:
 		files, err = qubesFiles(prog, f.qube, f.json)
 	case targetQubesDB:
-		files, err = qubesDBFiles(prog, f.qube, now.Unix(), f.json)
+		files, err = qubesDBFiles(prog, f.firewall, now.Unix(), f.json)
+	case targetNftables:
+		files, err = nftablesFiles(cmd, prog, f.firewall, f.dns.addrs, now.Unix())
 	}
 	if err != nil {
 		return err
@@ -257,7 +270,7 @@ func qubesDBFiles(prog *ir.Program, only string, now int64, withJSON bool) ([]ou
 		})
 	}
 	if only != "" && out == nil {
-		return nil, fmt.Errorf("--qube %s: no firewall qube of that name serves a managed qube", only)
+		return nil, fmt.Errorf("--firewall %s: no firewall qube of that name serves a managed qube", only)
 	}
 	return out, nil
 }

@@ -1,0 +1,240 @@
+package nftables
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/userdata"
+)
+
+// State is what the kernel holds of qfw's table, enough to tell whether it
+// is what qfw applied: each chain's number of rules and digest, and each
+// set's number of elements.
+type State struct {
+	Chains map[string]ChainState
+	// Sets maps each set's name to its number of elements, a range
+	// counting once.
+	Sets map[string]int
+}
+
+// ChainState describes one chain in the kernel.
+type ChainState struct {
+	Rules  int
+	Digest string
+}
+
+// State returns the state t would leave in the kernel.
+func (t *Table) State() *State {
+	s := &State{Chains: map[string]ChainState{}, Sets: map[string]int{}}
+	for _, c := range t.Chains {
+		cs := ChainState{Rules: len(c.Rules)}
+		if n := len(c.Rules); n > 0 {
+			cs.Digest = c.Rules[n-1].Comment
+		}
+		s.Chains[c.Name] = cs
+	}
+	for _, set := range t.Sets {
+		s.Sets[set.Name] = len(set.Elements)
+	}
+	return s
+}
+
+// Equal reports whether s and o describe the same table.
+func (s *State) Equal(o *State) bool {
+	if s == nil || o == nil {
+		return s == o
+	}
+	if len(s.Chains) != len(o.Chains) || len(s.Sets) != len(o.Sets) {
+		return false
+	}
+	for k, v := range s.Chains {
+		if o.Chains[k] != v {
+			return false
+		}
+	}
+	for k, v := range s.Sets {
+		if n, ok := o.Sets[k]; !ok || n != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Read reads qfw's table from the kernel, in netns or the process's own
+// network namespace if netns is nil. It returns nil if there is no table.
+func Read(netns *os.File) (*State, error) {
+	c, err := dial(netns)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("read nftables: %w", err)
+	}
+	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == TableName }) {
+		return nil, nil
+	}
+	table := nftTable()
+	s := &State{Chains: map[string]ChainState{}, Sets: map[string]int{}}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("read nftables chains: %w", err)
+	}
+	for _, ch := range chains {
+		if ch.Table.Name != TableName {
+			continue
+		}
+		rules, err := c.GetRules(table, ch)
+		if err != nil {
+			return nil, fmt.Errorf("read nftables chain %s: %w", ch.Name, err)
+		}
+		cs := ChainState{Rules: len(rules)}
+		if n := len(rules); n > 0 {
+			cs.Digest, _ = userdata.GetString(rules[n-1].UserData, userdata.TypeComment)
+		}
+		s.Chains[ch.Name] = cs
+	}
+	sets, err := c.GetSets(table)
+	if err != nil {
+		return nil, fmt.Errorf("read nftables sets: %w", err)
+	}
+	for _, set := range sets {
+		elems, err := c.GetSetElements(set)
+		if err != nil {
+			return nil, fmt.Errorf("read nftables set %s: %w", set.Name, err)
+		}
+		n := 0
+		for _, e := range elems {
+			// An interval comes back as a start and an end element.
+			if !e.IntervalEnd {
+				n++
+			}
+		}
+		s.Sets[set.Name] = n
+	}
+	return s, nil
+}
+
+// Change says what an apply changed, chain by chain.
+type Change struct {
+	Added, Removed, Changed []string
+	Unchanged               int
+}
+
+func (c Change) String() string {
+	if len(c.Added)+len(c.Removed)+len(c.Changed) == 0 {
+		return fmt.Sprintf("no changes: %d chains as they were", c.Unchanged)
+	}
+	var parts []string
+	for _, p := range []struct {
+		what  string
+		names []string
+	}{{"added", c.Added}, {"changed", c.Changed}, {"removed", c.Removed}} {
+		if len(p.names) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s", p.what, strings.Join(p.names, ", ")))
+		}
+	}
+	return fmt.Sprintf("%s; %d chains unchanged", strings.Join(parts, "; "), c.Unchanged)
+}
+
+// Diff returns what going from before (nil for no table) to after
+// changes, by the chains' digests.
+func Diff(before, after *State) Change {
+	var c Change
+	if before == nil {
+		before = &State{}
+	}
+	for name, cs := range after.Chains {
+		old, ok := before.Chains[name]
+		switch {
+		case !ok:
+			c.Added = append(c.Added, name)
+		case old != cs:
+			c.Changed = append(c.Changed, name)
+		default:
+			c.Unchanged++
+		}
+	}
+	for name := range before.Chains {
+		if _, ok := after.Chains[name]; !ok {
+			c.Removed = append(c.Removed, name)
+		}
+	}
+	slices.Sort(c.Added)
+	slices.Sort(c.Changed)
+	slices.Sort(c.Removed)
+	return c
+}
+
+// ErrLockedDown says that the kernel did not hold what qfw applied, and
+// qfw replaced its table with one that drops everything from the clients.
+var ErrLockedDown = errors.New("the kernel does not hold what was applied; qfw's table now drops all traffic from clients")
+
+// Apply replaces qfw's table with t in one netlink transaction, in netns
+// or the process's own network namespace if netns is nil, and reads it
+// back. If the kernel refuses the transaction, the previous table stays in
+// force. If what it holds afterwards is not t, Apply fails closed: it
+// replaces the table with one that drops all traffic from clients, and
+// returns an error that wraps ErrLockedDown.
+func Apply(t *Table, netns *os.File) (Change, error) {
+	before, err := Read(netns)
+	if err != nil {
+		return Change{}, err
+	}
+	want := t.State()
+	flushErr := replace(t, netns)
+	after, err := Read(netns)
+	switch {
+	case err != nil:
+		return Change{}, errors.Join(flushErr, err)
+	case after.Equal(want):
+		// Committed, even if the acknowledgement was lost.
+		return Diff(before, after), nil
+	case flushErr != nil && after.Equal(before):
+		return Change{}, fmt.Errorf("apply qfw's table: %w; the previous table stays in force", flushErr)
+	}
+	if err := replace(Lockdown(), netns); err != nil {
+		return Change{}, fmt.Errorf("%w, and locking down failed too: %v", ErrLockedDown, err)
+	}
+	return Change{}, ErrLockedDown
+}
+
+// replace sends the transaction that replaces qfw's table with t.
+func replace(t *Table, netns *os.File) error {
+	c, err := dial(netns)
+	if err != nil {
+		return err
+	}
+	b := &batch{c: c, table: nftTable(), sets: map[string]*nftables.Set{}}
+	// Add, delete and add again: this replaces the table whether or not
+	// it exists, in one transaction.
+	c.AddTable(b.table)
+	c.DelTable(b.table)
+	c.AddTable(b.table)
+	chains := make([]*nftables.Chain, len(t.Chains))
+	for i, ch := range t.Chains {
+		chains[i] = b.addChain(ch)
+	}
+	for _, s := range t.Sets {
+		if err := b.addSet(s); err != nil {
+			return err
+		}
+	}
+	for i, ch := range t.Chains {
+		b.addRules(ch, chains[i])
+	}
+	return c.Flush()
+}
+
+// Lockdown returns qfw's table that drops everything from clients: only
+// established connections and traffic from other interfaces pass.
+func Lockdown() *Table {
+	return &Table{Chains: []*Chain{{Name: "forward", Forward: true, Rules: []Rule{
+		{Exprs: []Expr{ctEstablished{}, accept{}}},
+		{Exprs: []Expr{notFromClient{}, accept{}}, Comment: DigestPrefix + "lockdown"},
+	}}}}
+}

@@ -1,0 +1,125 @@
+package nftables
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/qfw-dev/qfw/compiler/space"
+)
+
+// Text renders t as an nft script that replaces qfw's table atomically:
+// nft applies a whole file as one transaction, and the table is declared,
+// deleted and declared again, so that the script works whether the table
+// exists or not. The same table renders to the same bytes.
+func (t *Table) Text() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "table inet %s {}\ndelete table inet %s\ntable inet %s {\n", TableName, TableName, TableName)
+	for _, s := range t.Sets {
+		s.text(&b)
+	}
+	for _, c := range t.Chains {
+		c.text(&b)
+	}
+	b.WriteString("}\n")
+	return b.Bytes()
+}
+
+func (s *Set) text(b *bytes.Buffer) {
+	keyword, typ, interval := "set", "", false
+	addr := "ipv4_addr"
+	if s.Family == 6 {
+		addr = "ipv6_addr"
+	}
+	switch s.Kind {
+	case AddrSet:
+		typ, interval = addr, true
+	case HostSet:
+		typ = addr
+	case PortSet:
+		typ, interval = addr+" . inet_proto . inet_service", true
+	case ICMPSet:
+		icmp := "icmp_type"
+		if s.Family == 6 {
+			icmp = "icmpv6_type"
+		}
+		typ, interval = addr+" . "+icmp, true
+	case VerdictMap:
+		keyword, typ = "map", addr+" : verdict"
+	}
+	fmt.Fprintf(b, "\t%s %s {\n\t\ttype %s\n", keyword, s.Name, typ)
+	if interval {
+		b.WriteString("\t\tflags interval\n")
+	}
+	if len(s.Elements) > 0 {
+		b.WriteString("\t\telements = {")
+		for i, e := range s.Elements {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("\n\t\t\t")
+			b.WriteString(s.elementText(e))
+		}
+		b.WriteString("\n\t\t}\n")
+	}
+	b.WriteString("\t}\n")
+}
+
+// elementText renders one element as nft reads it.
+func (s *Set) elementText(e Element) string {
+	switch s.Kind {
+	case PortSet:
+		return addrRange(e.First, e.Last) + " . " + protoName(e.Proto) + " . " + numRange(e.Low, e.High)
+	case ICMPSet:
+		return addrRange(e.First, e.Last) + " . " + numRange(e.Low, e.High)
+	case VerdictMap:
+		return e.First.String() + " : jump " + e.Jump
+	}
+	return addrRange(e.First, e.Last)
+}
+
+// addrRange renders an address range as an address, a prefix when it is
+// one, or first-last.
+func addrRange(first, last netip.Addr) string {
+	if first == last {
+		return first.String()
+	}
+	for bits := first.BitLen() - 1; bits >= 0; bits-- {
+		p := netip.PrefixFrom(first, bits)
+		if p.Masked().Addr() != first {
+			break
+		}
+		if _, hi := space.PrefixRange(p); hi.Addr(first.Is4()) == last {
+			return p.String()
+		}
+	}
+	return first.String() + "-" + last.String()
+}
+
+func numRange(low, high uint16) string {
+	if low == high {
+		return strconv.Itoa(int(low))
+	}
+	return strconv.Itoa(int(low)) + "-" + strconv.Itoa(int(high))
+}
+
+func (c *Chain) text(b *bytes.Buffer) {
+	fmt.Fprintf(b, "\tchain %s {\n", c.Name)
+	if c.Forward {
+		b.WriteString("\t\ttype filter hook forward priority filter; policy drop;\n")
+	}
+	for _, r := range c.Rules {
+		parts := make([]string, len(r.Exprs))
+		for i, e := range r.Exprs {
+			parts[i] = e.text(r.Family)
+		}
+		if r.Comment != "" {
+			parts = append(parts, strconv.Quote(r.Comment))
+			parts[len(parts)-2] += " comment"
+		}
+		fmt.Fprintf(b, "\t\t%s\n", strings.Join(parts, " "))
+	}
+	b.WriteString("\t}\n")
+}

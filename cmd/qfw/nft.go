@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/backends/nftables"
+	"github.com/qfw-dev/qfw/backends/qubes"
+	"github.com/qfw-dev/qfw/compiler/eval"
+	"github.com/qfw-dev/qfw/compiler/ir"
+)
+
+// nftInput gathers what the nftables backend needs for firewall fw: its
+// clients, with the lists dom0 writes for them at time now, and its DNS
+// servers: dns if given, else Qubes' virtual servers for a firewall qube
+// that has a netvm itself.
+func nftInput(prog *ir.Program, fw ir.Firewall, dns []netip.Addr, now int64, res eval.Resolver) ([]nftables.Client, nftables.Options) {
+	var clients []nftables.Client
+	for _, q := range prog.Qubes {
+		if q.Netvm != fw.Name {
+			continue
+		}
+		clients = append(clients, nftables.Client{
+			Name: q.Name, Addr4: q.IP, Addr6: q.IP6,
+			Rules4: qubes.FamilyRules(q.Rules, 4, now),
+			Rules6: qubes.FamilyRules(q.Rules, 6, now),
+		})
+	}
+	opts := nftables.Options{Resolver: res}
+	switch {
+	case dns != nil:
+		for _, a := range dns {
+			if a.Is4() {
+				opts.DNS4 = append(opts.DNS4, a)
+			} else {
+				opts.DNS6 = append(opts.DNS6, a)
+			}
+		}
+	case fw.Netvm != "":
+		opts.DNS4 = eval.QubesDNS
+	}
+	return clients, opts
+}
+
+// nftFirewalls returns the firewall qubes with the nftables backend, or
+// the one named only.
+func nftFirewalls(prog *ir.Program, only string) ([]ir.Firewall, error) {
+	var out []ir.Firewall
+	for _, fw := range prog.Firewalls {
+		if only != "" && fw.Name != only {
+			continue
+		}
+		if only == "" && fw.Backend != ir.Nftables {
+			continue
+		}
+		if fw.Backend != ir.Nftables {
+			return nil, fmt.Errorf("--firewall %s: its backend is %s, not nftables (set firewalls: %q: backend: \"nftables\")", fw.Name, fw.Backend, fw.Name)
+		}
+		out = append(out, fw)
+	}
+	switch {
+	case only != "" && out == nil:
+		return nil, fmt.Errorf("--firewall %s: no firewall qube of that name serves a managed qube", only)
+	case out == nil:
+		return nil, fmt.Errorf("no firewall qube has the nftables backend: set one with firewalls: NAME: backend: \"nftables\"")
+	}
+	return out, nil
+}
+
+// nftablesFiles renders qfw's table for each nftables firewall qube, with
+// names resolved from the policy alone, so that the same policy gives the
+// same script.
+func nftablesFiles(cmd *cobra.Command, prog *ir.Program, only string, dns []netip.Addr, now int64) ([]outFile, error) {
+	fws, err := nftFirewalls(prog, only)
+	if err != nil {
+		return nil, err
+	}
+	var out []outFile
+	for _, fw := range fws {
+		clients, opts := nftInput(prog, fw, dns, now, eval.Table(prog.Resolve))
+		if opts.DNS4 == nil && opts.DNS6 == nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "qfw: warning: %s has no netvm, so its DNS servers are its upstream ones; give them with --dns, or its clients' DNS rules match nothing\n", fw.Name)
+		}
+		table, blocked := nftables.Lower(clients, opts)
+		if len(blocked) > 0 {
+			var msgs []string
+			for _, b := range blocked {
+				msgs = append(msgs, fmt.Sprintf("%s (IPv%d): %s", b.Client, b.Family, b.Host))
+			}
+			return nil, fmt.Errorf("%s: host names not pinned in resolve, or pinned without an address in a family the qube has: %s; pin them, or use qfw apply, which resolves them live", fw.Name, strings.Join(msgs, ", "))
+		}
+		text := table.Text()
+		out = append(out, outFile{
+			name: fw.Name + ".nft", header: fw.Name + " (nftables)", text: text,
+			json: map[string]any{"name": fw.Name, "backend": "nftables", "nft": string(text)},
+		})
+	}
+	return out, nil
+}
+
