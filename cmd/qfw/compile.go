@@ -52,7 +52,7 @@ const compileExamples = `  # The rule lists of every managed qube.
 
 type compileFlags struct {
 	policyFlags
-	target targetValue
+	target   targetValue
 	qube     string
 	firewall string
 	dns      addrsValue

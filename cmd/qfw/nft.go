@@ -100,4 +100,3 @@ func nftablesFiles(cmd *cobra.Command, prog *ir.Program, only string, dns []neti
 	}
 	return out, nil
 }
-
