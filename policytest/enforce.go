@@ -3,7 +3,6 @@ package policytest
 import (
 	"net/netip"
 
-	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
 )
@@ -61,7 +60,7 @@ func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enf
 	for i, ip := range []netip.Addr{q.IP, q.IP6} {
 		family := 4 + 2*i
 		// Every backend reads the lists dom0 writes into QubesDB.
-		e.Lists[i] = qubes.FamilyRules(q.Rules, family, now)
+		e.Lists[i] = ir.FamilyRules(q.Rules, family, now)
 		if ip.IsValid() {
 			e.Families = append(e.Families, family)
 		}

@@ -103,7 +103,7 @@ func check(q ir.Qube, l limits) []errors.Error {
 		fam := family(ip)
 		for i := range q.Rules {
 			// Whenever the rule expires, its key is written until then.
-			if !kept(q.Rules[i], fam, 0) {
+			if !ir.InFamilyList(q.Rules[i], fam, 0) {
 				continue
 			}
 			// Keys only grow with the index: report the first that is too long.

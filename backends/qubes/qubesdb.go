@@ -68,32 +68,11 @@ func Entries(ip netip.Addr, rules []ir.Rule, now int64) []Entry {
 	}
 	fam := family(ip)
 	for i, r := range rules {
-		if kept(r, fam, now) {
+		if ir.InFamilyList(r, fam, now) {
 			entries = append(entries, Entry{Op: Write, Path: rulePath(ip, i), Value: QubesDBRule(r)})
 		}
 	}
 	return append(entries, Entry{Op: Write, Path: dir})
-}
-
-// FamilyRules returns the rules of a client's list that dom0 writes for
-// family (4 or 6) at time now, in order: the list the firewall qube reads
-// and enforces for that family.
-func FamilyRules(rules []ir.Rule, family int, now int64) []ir.Rule {
-	var out []ir.Rule
-	for _, r := range rules {
-		if kept(r, family, now) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// kept reports whether dom0 writes r into the list for family fam at time
-// now: prefix rules go to their own family, every other rule to both, and
-// expired rules to neither.
-func kept(r ir.Rule, fam int, now int64) bool {
-	f := r.Dst.Family()
-	return (f == 0 || f == fam) && (r.Expire == 0 || r.Expire > now)
 }
 
 // firewallDir returns the QubesDB directory of the client ip. dom0 names it

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/backends/nftables"
-	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
 )
@@ -25,8 +24,8 @@ func nftInput(prog *ir.Program, fw ir.Firewall, dns []netip.Addr, now int64, res
 		}
 		clients = append(clients, nftables.Client{
 			Name: q.Name, Addr4: q.IP, Addr6: q.IP6,
-			Rules4: qubes.FamilyRules(q.Rules, 4, now),
-			Rules6: qubes.FamilyRules(q.Rules, 6, now),
+			Rules4: ir.FamilyRules(q.Rules, 4, now),
+			Rules6: ir.FamilyRules(q.Rules, 6, now),
 		})
 	}
 	opts := nftables.Options{Resolver: res}
