@@ -33,6 +33,33 @@ type Options struct {
 	Resolver eval.Resolver
 }
 
+// Clients returns the clients of the firewall qube fw in prog, with the
+// lists dom0 writes for them at time now.
+func Clients(prog *ir.Program, fw string, now int64) []Client {
+	var out []Client
+	for _, q := range prog.Qubes {
+		if q.Netvm == fw {
+			out = append(out, Client{
+				Name: q.Name, Addr4: q.IP, Addr6: q.IP6,
+				Rules4: ir.FamilyRules(q.Rules, 4, now),
+				Rules6: ir.FamilyRules(q.Rules, 6, now),
+			})
+		}
+	}
+	return out
+}
+
+// DefaultOptions returns the options for firewall qube fw as Qubes sets it
+// up: a firewall qube with a netvm of its own sees its clients' DNS queries
+// to Qubes' virtual servers; one without (sys-net) forwards them to its
+// upstream servers first, which are not known here, and gets none.
+func DefaultOptions(fw ir.Firewall) Options {
+	if fw.Netvm == "" {
+		return Options{}
+	}
+	return Options{DNS4: eval.QubesDNS}
+}
+
 // Blocked says that a client's chain of one family rejects everything,
 // because a host name in its list has no address in that family.
 type Blocked struct {

@@ -13,24 +13,12 @@ import (
 )
 
 // nftInput gathers what the nftables backend needs for firewall fw: its
-// clients, with the lists dom0 writes for them at time now, and its DNS
-// servers: dns if given, else Qubes' virtual servers for a firewall qube
-// that has a netvm itself.
+// clients and its options, with dns as its DNS servers if given.
 func nftInput(prog *ir.Program, fw ir.Firewall, dns []netip.Addr, now int64, res eval.Resolver) ([]nftables.Client, nftables.Options) {
-	var clients []nftables.Client
-	for _, q := range prog.Qubes {
-		if q.Netvm != fw.Name {
-			continue
-		}
-		clients = append(clients, nftables.Client{
-			Name: q.Name, Addr4: q.IP, Addr6: q.IP6,
-			Rules4: ir.FamilyRules(q.Rules, 4, now),
-			Rules6: ir.FamilyRules(q.Rules, 6, now),
-		})
-	}
-	opts := nftables.Options{Resolver: res}
-	switch {
-	case dns != nil:
+	opts := nftables.DefaultOptions(fw)
+	opts.Resolver = res
+	if dns != nil {
+		opts.DNS4, opts.DNS6 = nil, nil
 		for _, a := range dns {
 			if a.Is4() {
 				opts.DNS4 = append(opts.DNS4, a)
@@ -38,10 +26,8 @@ func nftInput(prog *ir.Program, fw ir.Firewall, dns []netip.Addr, now int64, res
 				opts.DNS6 = append(opts.DNS6, a)
 			}
 		}
-	case fw.Netvm != "":
-		opts.DNS4 = eval.QubesDNS
 	}
-	return clients, opts
+	return nftables.Clients(prog, fw.Name, now), opts
 }
 
 // nftFirewalls returns the firewall qubes with the nftables backend, or
