@@ -1,6 +1,7 @@
 package nftables
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -237,4 +238,190 @@ func Lockdown() *Table {
 		{Exprs: []Expr{ctEstablished{}, accept{}}},
 		{Exprs: []Expr{notFromClient{}, accept{}}, Comment: DigestPrefix + "lockdown"},
 	}}}}
+}
+
+// UpdateClient replaces, in one netlink transaction, the chains and sets
+// of one client in qfw's table with those of t, and its entries in the
+// client maps, leaving every other client's as they are. The table must
+// exist. Like Apply, it reads the result back and fails closed.
+func UpdateClient(t *Table, client string, netns *os.File) (Change, error) {
+	before, err := Read(netns)
+	if err != nil {
+		return Change{}, err
+	}
+	if before == nil {
+		return Change{}, fmt.Errorf("update client %s: qfw's table is not there; apply the whole table first", client)
+	}
+	removed, flushErr := replaceClient(t, client, netns)
+	want := clientState(t, client, before, removed)
+	after, err := Read(netns)
+	switch {
+	case err != nil:
+		return Change{}, errors.Join(flushErr, err)
+	case after.Equal(want):
+		return Diff(before, after), nil
+	case flushErr != nil && after.Equal(before):
+		return Change{}, fmt.Errorf("update client %s: %w; the previous table stays in force", client, flushErr)
+	}
+	if err := replace(Lockdown(), netns); err != nil {
+		return Change{}, fmt.Errorf("%w, and locking down failed too: %v", ErrLockedDown, err)
+	}
+	return Change{}, ErrLockedDown
+}
+
+// ownedBy reports whether the chain or set name belongs to client: its
+// chains are c4-client and c6-client, its sets start with them.
+func ownedBy(name, client string) bool {
+	for _, fam := range []int{4, 6} {
+		chain := ChainName(client, fam)
+		if name == chain || strings.HasPrefix(name, chain+"-") {
+			return true
+		}
+	}
+	return false
+}
+
+// clientState returns the state that replacing client's part of before
+// with t's leaves, removed being the entries taken out of each client map.
+func clientState(t *Table, client string, before *State, removed map[string]int) *State {
+	want, full := &State{Chains: map[string]ChainState{}, Sets: map[string]int{}}, t.State()
+	for name, cs := range before.Chains {
+		if !ownedBy(name, client) {
+			want.Chains[name] = cs
+		}
+	}
+	for name, n := range before.Sets {
+		if !ownedBy(name, client) {
+			want.Sets[name] = n
+		}
+	}
+	for name, cs := range full.Chains {
+		if ownedBy(name, client) {
+			want.Chains[name] = cs
+		}
+	}
+	for name, n := range full.Sets {
+		if ownedBy(name, client) {
+			want.Sets[name] = n
+		}
+	}
+	// The client maps lose the client's old entries and gain its new ones.
+	for _, s := range t.Sets {
+		if s.Kind == VerdictMap {
+			n := before.Sets[s.Name] - removed[s.Name]
+			for _, e := range s.Elements {
+				if ownedBy(e.Jump, client) {
+					n++
+				}
+			}
+			want.Sets[s.Name] = n
+		}
+	}
+	return want
+}
+
+// replaceClient sends the transaction that replaces client's part of the
+// table with t's. It returns how many entries it takes out of each client
+// map.
+func replaceClient(t *Table, client string, netns *os.File) (map[string]int, error) {
+	removed := map[string]int{}
+	c, err := dial(netns)
+	if err != nil {
+		return removed, err
+	}
+	table := nftTable()
+	oldChains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return removed, fmt.Errorf("read nftables chains: %w", err)
+	}
+	oldSets, err := c.GetSets(table)
+	if err != nil {
+		return removed, fmt.Errorf("read nftables sets: %w", err)
+	}
+	b := &batch{c: c, table: table, sets: map[string]*nftables.Set{}}
+	// Out of the client maps, the entries that jump to the client.
+	for _, s := range oldSets {
+		if !s.IsMap {
+			continue
+		}
+		elems, err := c.GetSetElements(s)
+		if err != nil {
+			return removed, fmt.Errorf("read nftables set %s: %w", s.Name, err)
+		}
+		var gone []nftables.SetElement
+		for _, e := range elems {
+			if e.VerdictData != nil && ownedBy(e.VerdictData.Chain, client) || e.VerdictData == nil && jumpsTo(e.Val, client) {
+				gone = append(gone, nftables.SetElement{Key: e.Key})
+			}
+		}
+		if len(gone) > 0 {
+			if err := c.SetDeleteElements(s, gone); err != nil {
+				return removed, err
+			}
+			removed[s.Name] = len(gone)
+		}
+	}
+	// The client's old rules, then its old sets, then its old chains.
+	for _, ch := range oldChains {
+		if ch.Table.Name == TableName && ownedBy(ch.Name, client) {
+			c.FlushChain(ch)
+		}
+	}
+	for _, s := range oldSets {
+		if ownedBy(s.Name, client) {
+			c.DelSet(s)
+		}
+	}
+	for _, ch := range oldChains {
+		if ch.Table.Name == TableName && ownedBy(ch.Name, client) {
+			c.DelChain(ch)
+		}
+	}
+	// Its new chains, sets, rules and map entries.
+	var chains []*Chain
+	var added []*nftables.Chain
+	for _, ch := range t.Chains {
+		if ownedBy(ch.Name, client) {
+			chains = append(chains, ch)
+			added = append(added, b.addChain(ch))
+		}
+	}
+	for _, s := range t.Sets {
+		if ownedBy(s.Name, client) {
+			if err := b.addSet(s); err != nil {
+				return removed, err
+			}
+		}
+	}
+	for i, ch := range chains {
+		b.addRules(ch, added[i])
+	}
+	for _, s := range t.Sets {
+		if s.Kind != VerdictMap {
+			continue
+		}
+		mine := &Set{Name: s.Name, Family: s.Family, Kind: s.Kind}
+		for _, e := range s.Elements {
+			if ownedBy(e.Jump, client) {
+				mine.Elements = append(mine.Elements, e)
+			}
+		}
+		if len(mine.Elements) > 0 {
+			if err := c.SetAddElements(netlinkSet(mine, table), netlinkElements(mine)); err != nil {
+				return removed, err
+			}
+		}
+	}
+	return removed, c.Flush()
+}
+
+// jumpsTo reports whether the raw verdict of a map element, as v0.3.0
+// returns it (in Val, not decoded), jumps to one of client's chains.
+func jumpsTo(val []byte, client string) bool {
+	for _, fam := range []int{4, 6} {
+		if bytes.Contains(val, []byte(ChainName(client, fam)+"\x00")) {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,8 @@ package nftables
 
 import (
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/qfw-dev/qfw/compiler/eval"
@@ -73,4 +75,58 @@ func TestNetlinkMatchesText(t *testing.T) {
 	if !state.Equal(table.State()) {
 		t.Errorf("Read = %+v; want %+v", state, table.State())
 	}
+}
+
+// TestUpdateClient changes one client's rules and updates only its part of
+// the table: the other clients' chains keep their digests, and the result
+// lists as a whole apply of the new table does.
+func TestUpdateClient(t *testing.T) {
+	clients := sampleClients()
+	old, _ := Lower(clients, sampleOptions())
+	clients[0].Rules4 = []ir.Rule{
+		{Action: ir.Accept, Match: ir.Match{Dst: dst("203.0.113.0/24"), Proto: ir.TCP, HasPorts: true, Ports: ports(993, 993)}},
+		{Action: ir.Drop, Match: ir.Match{}},
+	}
+	clients[0].Addr6 = netip.Addr{}
+	updated, _ := Lower(clients, sampleOptions())
+
+	ns, whole := newNetns(t), newNetns(t)
+	if _, err := Apply(old, ns.file); err != nil {
+		t.Fatal(err)
+	}
+	change, err := UpdateClient(updated, "work", ns.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := change.String(), "changed c4-work; removed c6-work; 3 chains unchanged"; got != want {
+		t.Errorf("UpdateClient change = %q; want %q", got, want)
+	}
+	if _, err := Apply(updated, whole.file); err != nil {
+		t.Fatal(err)
+	}
+	got := ns.exec(t, nil, "nft", "list", "table", "inet", TableName)
+	want := whole.exec(t, nil, "nft", "list", "table", "inet", TableName)
+	if normalize(got) != normalize(want) {
+		t.Errorf("after UpdateClient:\n%s\nafter Apply of the same table:\n%s", got, want)
+	}
+}
+
+// normalize makes a listing of qfw's table comparable whatever the order
+// in which its sets and chains were made: it sorts them.
+func normalize(listing string) string {
+	var blocks []string
+	var cur []string
+	for _, line := range strings.Split(listing, "\n") {
+		switch {
+		case strings.HasPrefix(line, "\tset "), strings.HasPrefix(line, "\tmap "), strings.HasPrefix(line, "\tchain "):
+			cur = []string{line}
+		case line == "\t}" && cur != nil:
+			blocks = append(blocks, strings.Join(append(cur, line), "\n"))
+			cur = nil
+		case cur != nil:
+			cur = append(cur, line)
+		}
+	}
+	slices.Sort(blocks)
+	return strings.Join(blocks, "\n")
 }
