@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qfw-dev/qfw/backends/nftables/internal/netnstest"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
 )
@@ -58,17 +59,17 @@ func TestNetlinkMatchesText(t *testing.T) {
 	if blocked != nil {
 		t.Fatalf("blocked: %+v", blocked)
 	}
-	viaText, viaNetlink := newNetns(t), newNetns(t)
-	viaText.exec(t, table.Text(), "nft", "-f", "-")
-	if _, err := Apply(table, viaNetlink.file); err != nil {
+	viaText, viaNetlink := netnstest.New(t), netnstest.New(t)
+	viaText.Exec(t, table.Text(), "nft", "-f", "-")
+	if _, err := Apply(table, viaNetlink.File); err != nil {
 		t.Fatal(err)
 	}
-	want := viaText.exec(t, nil, "nft", "list", "table", "inet", TableName)
-	got := viaNetlink.exec(t, nil, "nft", "list", "table", "inet", TableName)
+	want := viaText.Exec(t, nil, "nft", "list", "table", "inet", TableName)
+	got := viaNetlink.Exec(t, nil, "nft", "list", "table", "inet", TableName)
 	if got != want {
 		t.Errorf("nft list after netlink apply:\n%s\nafter nft -f:\n%s", got, want)
 	}
-	state, err := Read(viaNetlink.file)
+	state, err := Read(viaNetlink.File)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,22 +91,22 @@ func TestUpdateClient(t *testing.T) {
 	clients[0].Addr6 = netip.Addr{}
 	updated, _ := Lower(clients, sampleOptions())
 
-	ns, whole := newNetns(t), newNetns(t)
-	if _, err := Apply(old, ns.file); err != nil {
+	ns, whole := netnstest.New(t), netnstest.New(t)
+	if _, err := Apply(old, ns.File); err != nil {
 		t.Fatal(err)
 	}
-	change, err := UpdateClient(updated, "work", ns.file)
+	change, err := UpdateClient(updated, "work", ns.File)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := change.String(), "changed c4-work; removed c6-work; 3 chains unchanged"; got != want {
 		t.Errorf("UpdateClient change = %q; want %q", got, want)
 	}
-	if _, err := Apply(updated, whole.file); err != nil {
+	if _, err := Apply(updated, whole.File); err != nil {
 		t.Fatal(err)
 	}
-	got := ns.exec(t, nil, "nft", "list", "table", "inet", TableName)
-	want := whole.exec(t, nil, "nft", "list", "table", "inet", TableName)
+	got := ns.Exec(t, nil, "nft", "list", "table", "inet", TableName)
+	want := whole.Exec(t, nil, "nft", "list", "table", "inet", TableName)
 	if normalize(got) != normalize(want) {
 		t.Errorf("after UpdateClient:\n%s\nafter Apply of the same table:\n%s", got, want)
 	}

@@ -1,0 +1,311 @@
+package nftables_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
+	"github.com/qfw-dev/qfw/backends/nftables"
+	"github.com/qfw-dev/qfw/backends/nftables/internal/netnstest"
+)
+
+// The test network: clients, each in a namespace of its own, joined to a
+// firewall namespace by veth pairs whose firewall ends are named vif<n>.0
+// as in a Qubes firewall qube; the firewall's uplink to a "net" namespace
+// in which every address of localPrefixes is local, with a TCP service and
+// a UDP echo service on every port (nft redirects them to one listener
+// each), and the kernel's ICMP echo replies.
+//
+//	client (10.137.0.x) ── vif<n>.0 ┐
+//	client (10.137.0.y) ── vif<m>.0 ┤ fw ── eth0 ── net (localPrefixes)
+//
+// Addresses come from the documentation and private ranges and exist only
+// inside these namespaces.
+
+// localPrefixes are the destinations the net namespace answers for.
+var localPrefixes = []string{
+	"10.0.0.0/16", "10.139.0.0/16", "93.184.216.0/24", "140.82.0.0/16", "172.16.0.0/12",
+	"192.0.2.0/24", "192.168.0.0/16", "198.51.100.0/24", "203.0.113.0/24",
+	"2001:db8::/33", "fd00::/16",
+}
+
+const (
+	tcpService = 7000
+	udpService = 7001
+	// gateway4 and gateway6 are the firewall's address on every vif.
+	gateway4 = "10.137.255.254"
+	gateway6 = "fd09:24ef:4179::ffff"
+	// probeTimeout is how long a probe waits for an answer: a reject
+	// answers at once, so only a packet dropped without answer waits it.
+	probeTimeout = 1500 * time.Millisecond
+)
+
+type topology struct {
+	fw, net *netnstest.NS
+	clients map[string]*client
+}
+
+type client struct {
+	ns           *netnstest.NS
+	addr4, addr6 netip.Addr
+}
+
+// newTopology builds the network for clients.
+func newTopology(t *testing.T, clients []nftables.Client) *topology {
+	t.Helper()
+	topo := &topology{fw: netnstest.New(t), net: netnstest.New(t), clients: map[string]*client{}}
+	fw, nt := topo.fw.Name, topo.net.Name
+	ip := func(args ...string) { netnstest.Run(t, nil, append([]string{"ip"}, args...)...) }
+
+	// No duplicate address detection: until it ends, a new interface has
+	// no usable link-local address, and the first IPv6 packets are lost.
+	noDAD := []string{"sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"}
+	topo.fw.Exec(t, nil, noDAD...)
+	topo.net.Exec(t, nil, noDAD...)
+	ip("link", "add", "eth0", "netns", fw, "type", "veth", "peer", "name", "eth0", "netns", nt)
+	for _, ns := range []string{fw, nt} {
+		ip("-n", ns, "link", "set", "lo", "up")
+		ip("-n", ns, "link", "set", "eth0", "up")
+	}
+	// Forward, and answer every reject: the kernel's rate limits on ICMP
+	// errors would otherwise turn some rejects into silence.
+	topo.fw.Exec(t, nil, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+		"net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0",
+		"net.ipv4.icmp_msgs_per_sec=1000000", "net.ipv4.icmp_msgs_burst=1000000")
+	ip("-n", fw, "addr", "add", "100.64.0.1/30", "dev", "eth0")
+	ip("-n", fw, "-6", "addr", "add", "2001:db8:ffff::1/64", "dev", "eth0", "nodad")
+	ip("-n", fw, "route", "add", "default", "via", "100.64.0.2")
+	ip("-n", fw, "-6", "route", "add", "default", "via", "2001:db8:ffff::2")
+	ip("-n", nt, "addr", "add", "100.64.0.2/30", "dev", "eth0")
+	ip("-n", nt, "-6", "addr", "add", "2001:db8:ffff::2/64", "dev", "eth0", "nodad")
+	ip("-n", nt, "route", "add", "10.137.0.0/16", "via", "100.64.0.1")
+	ip("-n", nt, "route", "add", "10.138.0.0/16", "via", "100.64.0.1")
+	ip("-n", nt, "-6", "route", "add", "fd09:24ef:4179::/64", "via", "2001:db8:ffff::1")
+	for _, p := range localPrefixes {
+		ip("-n", nt, "route", "add", "local", p, "dev", "lo")
+	}
+	topo.net.Exec(t, []byte(fmt.Sprintf(`table inet services {
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		meta l4proto tcp redirect to :%d
+		meta l4proto udp redirect to :%d
+	}
+}
+`, tcpService, udpService)), "nft", "-f", "-")
+	topo.serve(t)
+
+	for i, c := range clients {
+		cns := netnstest.New(t)
+		cns.Exec(t, nil, noDAD...)
+		vif := fmt.Sprintf("vif%d.0", i+1)
+		ip("link", "add", "eth0", "netns", cns.Name, "type", "veth", "peer", "name", vif, "netns", fw)
+		ip("-n", cns.Name, "link", "set", "lo", "up")
+		ip("-n", cns.Name, "link", "set", "eth0", "up")
+		ip("-n", fw, "link", "set", vif, "up")
+		ip("-n", fw, "addr", "add", gateway4+"/32", "dev", vif)
+		ip("-n", cns.Name, "addr", "add", c.Addr4.String()+"/32", "dev", "eth0")
+		ip("-n", cns.Name, "route", "add", gateway4, "dev", "eth0")
+		ip("-n", cns.Name, "route", "add", "default", "via", gateway4)
+		ip("-n", fw, "route", "add", c.Addr4.String()+"/32", "dev", vif)
+		if c.Addr6.IsValid() {
+			ip("-n", fw, "-6", "addr", "add", gateway6+"/128", "dev", vif, "nodad")
+			ip("-n", cns.Name, "-6", "addr", "add", c.Addr6.String()+"/128", "dev", "eth0", "nodad")
+			ip("-n", cns.Name, "-6", "route", "add", gateway6, "dev", "eth0")
+			ip("-n", cns.Name, "-6", "route", "add", "default", "via", gateway6)
+			ip("-n", fw, "-6", "route", "add", c.Addr6.String()+"/128", "dev", vif)
+		}
+		topo.clients[c.Name] = &client{ns: cns, addr4: c.Addr4, addr6: c.Addr6}
+	}
+	return topo
+}
+
+// serve starts the services of the net namespace, stopped when the test
+// ends.
+func (topo *topology) serve(t *testing.T) {
+	var tcp net.Listener
+	var udp net.PacketConn
+	err := topo.net.Do(func() (err error) {
+		if tcp, err = net.Listen("tcp", fmt.Sprintf(":%d", tcpService)); err != nil {
+			return err
+		}
+		udp, err = net.ListenPacket("udp", fmt.Sprintf(":%d", udpService))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tcp.Close(); udp.Close() })
+	go func() {
+		for {
+			c, err := tcp.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := udp.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			udp.WriteTo(buf[:n], from)
+		}
+	}()
+}
+
+// apply puts table in force in the firewall namespace.
+func (topo *topology) apply(t *testing.T, table *nftables.Table) {
+	t.Helper()
+	if _, err := nftables.Apply(table, topo.fw.File); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fate is what happened to a probe.
+type fate int
+
+const (
+	accepted fate = iota
+	rejected      // an ICMP error came back at once
+	dropped       // nothing came back
+)
+
+func (f fate) String() string { return [...]string{"accepted", "rejected", "dropped"}[f] }
+
+// probe is one real packet: a TCP connection attempt, a UDP datagram that
+// the net namespace echoes, or an ICMP echo request (ICMPv6 in IPv6).
+type probe struct {
+	proto string // tcp, udp or icmp
+	dst   netip.Addr
+	port  uint16
+}
+
+func (p probe) String() string {
+	if p.proto == "icmp" {
+		return "icmp echo to " + p.dst.String()
+	}
+	return fmt.Sprintf("%s %d to %s", p.proto, p.port, p.dst)
+}
+
+// send sends p from the client and says what became of it.
+func (c *client) send(p probe) (fate, error) {
+	var f fate
+	err := c.ns.Do(func() (err error) {
+		switch p.proto {
+		case "tcp":
+			f, err = tcpProbe(p)
+		case "udp":
+			f, err = udpProbe(p)
+		case "icmp":
+			f, err = echoProbe(p)
+		default:
+			err = fmt.Errorf("unknown probe protocol %q", p.proto)
+		}
+		return err
+	})
+	return f, err
+}
+
+// rejection reports whether err is what an ICMP admin-prohibited reject
+// makes of a socket call: EHOSTUNREACH for IPv4, EACCES for IPv6.
+func rejection(err error) bool {
+	return errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.EACCES)
+}
+
+func timeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func tcpProbe(p probe) (fate, error) {
+	c, err := net.DialTimeout("tcp", netip.AddrPortFrom(p.dst, p.port).String(), probeTimeout)
+	switch {
+	case err == nil:
+		c.Close()
+		return accepted, nil
+	case rejection(err):
+		return rejected, nil
+	case timeout(err):
+		return dropped, nil
+	}
+	return 0, err
+}
+
+func udpProbe(p probe) (fate, error) {
+	c, err := net.Dial("udp", netip.AddrPortFrom(p.dst, p.port).String())
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("qfw")); err != nil {
+		return 0, err
+	}
+	c.SetReadDeadline(time.Now().Add(probeTimeout))
+	_, err = c.Read(make([]byte, 16))
+	switch {
+	case err == nil:
+		return accepted, nil
+	case rejection(err):
+		return rejected, nil
+	case timeout(err):
+		return dropped, nil
+	}
+	return 0, err
+}
+
+func echoProbe(p probe) (fate, error) {
+	network, addr, echo, reply, unreach, proto := "ip4:icmp", "0.0.0.0", icmp.Type(ipv4.ICMPTypeEcho), icmp.Type(ipv4.ICMPTypeEchoReply), icmp.Type(ipv4.ICMPTypeDestinationUnreachable), 1
+	if p.dst.Is6() {
+		network, addr, echo, reply, unreach, proto = "ip6:ipv6-icmp", "::", ipv6.ICMPTypeEchoRequest, ipv6.ICMPTypeEchoReply, ipv6.ICMPTypeDestinationUnreachable, 58
+	}
+	c, err := icmp.ListenPacket(network, addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	id := os.Getpid() & 0xffff
+	msg := icmp.Message{Type: echo, Body: &icmp.Echo{ID: id, Seq: 1, Data: []byte("qfw")}}
+	b, err := msg.Marshal(nil)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := c.WriteTo(b, &net.IPAddr{IP: p.dst.AsSlice()}); err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(probeTimeout)
+	buf := make([]byte, 1500)
+	for {
+		c.SetReadDeadline(deadline)
+		n, _, err := c.ReadFrom(buf)
+		if timeout(err) {
+			return dropped, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		m, err := icmp.ParseMessage(proto, buf[:n])
+		if err != nil {
+			continue
+		}
+		switch m.Type {
+		case reply:
+			if e, ok := m.Body.(*icmp.Echo); ok && e.ID == id {
+				return accepted, nil
+			}
+		case unreach:
+			return rejected, nil
+		}
+	}
+}

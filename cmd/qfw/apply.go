@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/backends/nftables"
+	"github.com/qfw-dev/qfw/compiler/eval"
+)
+
+const applyDoc = `apply compiles the policy and puts it in force. With --target nftables, the
+only target so far, it runs in the firewall qube: it replaces qfw's nftables
+table (table inet qfw) with the one for the firewall qube's clients, in one
+netlink transaction, in the current network namespace or the one --netns
+names, and reads it back. It reports which chains it added, changed and
+removed.
+
+It fails closed. If the kernel refuses the transaction, the previous table
+stays in force. If the kernel does not hold what was sent, qfw replaces its
+table with one that drops all traffic from clients, and exits 1.
+
+Host names are resolved when the table is built: --resolve live (the
+default) asks the system's resolver, as the Linux agent does; --resolve
+policy takes the policy's resolve section. A name with no address in a
+family blocks its client's traffic of that family, with a warning.
+
+With --qube, only that client's chains, sets and map entries are replaced,
+in one transaction; the rest of the table stays as it is.`
+
+const applyExamples = `  # In sys-firewall: enforce the policy for its clients.
+  qfw apply --target nftables --firewall sys-firewall
+
+  # In a network namespace, with names as the policy pins them.
+  qfw apply --target nftables --firewall sys-firewall --netns fw --resolve policy
+
+  # Update one client only.
+  qfw apply --target nftables --firewall sys-firewall --qube work`
+
+type applyFlags struct {
+	policyFlags
+	target   targetValue
+	firewall string
+	qube     string
+	netns    string
+	dns      addrsValue
+	resolve  string
+}
+
+func newApplyCmd() *cobra.Command {
+	f := &applyFlags{target: targetNftables, resolve: "live"}
+	cmd := &cobra.Command{
+		Use:     "apply [DIR | FILE...] --target nftables --firewall NAME",
+		Short:   "Put the policy in force in a firewall qube's nftables",
+		Long:    applyDoc,
+		Example: applyExamples,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runApply(cmd, args, f)
+		},
+	}
+	f.register(cmd)
+	f.registerSkipTests(cmd)
+	cmd.Flags().Var(&f.target, "target", "apply to `TARGET`: nftables")
+	cmd.Flags().StringVar(&f.firewall, "firewall", "", "the firewall qube `NAME` whose clients' rules to apply")
+	cmd.Flags().StringVar(&f.qube, "qube", "", "update only this client `QUBE`")
+	cmd.Flags().StringVar(&f.netns, "netns", "", "apply in the network namespace `NS` (under /run/netns)")
+	cmd.Flags().Var(&f.dns, "dns", "the DNS servers' `ADDRS`, comma-separated, for the DNS target (default: Qubes' virtual servers for a firewall qube with a netvm)")
+	cmd.Flags().StringVar(&f.resolve, "resolve", "live", "resolve host names `FROM` live (the system's resolver) or policy (its resolve section)")
+	cmd.MarkFlagRequired("firewall")
+	return cmd
+}
+
+func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
+	if f.target != targetNftables {
+		return fmt.Errorf("--target %s: apply supports nftables only", f.target.String())
+	}
+	if f.resolve != "live" && f.resolve != "policy" {
+		return fmt.Errorf("--resolve %s: want live or policy", f.resolve)
+	}
+	res, err := build(cmd, args, &f.policyFlags, true)
+	if err != nil {
+		return err
+	}
+	prog := res.Program
+	fws, err := nftFirewalls(prog, f.firewall)
+	if err != nil {
+		return err
+	}
+	fw := fws[0]
+	var resolver eval.Resolver = eval.Table(prog.Resolve)
+	if f.resolve == "live" {
+		resolver = liveResolver{}
+	}
+	clients, opts := nftInput(prog, fw, f.dns.addrs, f.now.t.Unix(), resolver)
+	if f.qube != "" && !hasClient(clients, f.qube) {
+		return fmt.Errorf("--qube %s: not a client of %s in the policy", f.qube, fw.Name)
+	}
+	table, blocked := nftables.Lower(clients, opts)
+	for _, b := range blocked {
+		fmt.Fprintf(cmd.ErrOrStderr(), "qfw: warning: %s: %s has no IPv%d address, so all of %s's IPv%d traffic is rejected\n", fw.Name, b.Host, b.Family, b.Client, b.Family)
+	}
+	var netns *os.File
+	if f.netns != "" {
+		if netns, err = os.Open("/run/netns/" + f.netns); err != nil {
+			return fmt.Errorf("--netns %s: %w", f.netns, err)
+		}
+		defer netns.Close()
+	}
+	var change nftables.Change
+	if f.qube != "" {
+		change, err = nftables.UpdateClient(table, f.qube, netns)
+	} else {
+		change, err = nftables.Apply(table, netns)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", fw.Name, err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: table inet %s applied: %s\n", fw.Name, nftables.TableName, change)
+	return nil
+}
+
+func hasClient(clients []nftables.Client, name string) bool {
+	for _, c := range clients {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// liveResolver resolves names with the system's resolver, as the Linux
+// agent does when it loads a list. A failed lookup is a name with no
+// address: its client's traffic of that family is blocked.
+type liveResolver struct{}
+
+func (liveResolver) Resolve(host string, family int) ([]netip.Addr, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	network := "ip4"
+	if family == 6 {
+		network = "ip6"
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, network, host)
+	if err != nil {
+		return nil, true
+	}
+	for i, a := range addrs {
+		addrs[i] = a.Unmap()
+	}
+	return addrs, true
+}
