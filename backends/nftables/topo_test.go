@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -173,6 +175,21 @@ func (topo *topology) apply(t *testing.T, table *nftables.Table) {
 	}
 }
 
+// forget empties the firewall's connection tracking table, so that the
+// next packets are judged by the rules, not let through as parts of
+// connections the previous rules allowed.
+func (topo *topology) forget(t *testing.T) {
+	t.Helper()
+	c, err := conntrack.Dial(&netlink.Config{NetNS: int(topo.fw.File.Fd())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // fate is what happened to a probe.
 type fate int
 
@@ -265,6 +282,22 @@ func udpProbe(p probe) (fate, error) {
 	return 0, err
 }
 
+// echoID numbers the echo probes.
+var echoID atomic.Uint32
+
+// quotesEcho reports whether an ICMP error's quoted packet is the echo
+// request with id.
+func quotesEcho(quoted []byte, id int, is6 bool) bool {
+	hdr := 40
+	if !is6 {
+		if len(quoted) < 1 {
+			return false
+		}
+		hdr = int(quoted[0]&0x0f) * 4
+	}
+	return len(quoted) >= hdr+6 && int(quoted[hdr+4])<<8|int(quoted[hdr+5]) == id
+}
+
 func echoProbe(p probe) (fate, error) {
 	network, addr, echo, reply, unreach, proto := "ip4:icmp", "0.0.0.0", icmp.Type(ipv4.ICMPTypeEcho), icmp.Type(ipv4.ICMPTypeEchoReply), icmp.Type(ipv4.ICMPTypeDestinationUnreachable), 1
 	if p.dst.Is6() {
@@ -275,7 +308,10 @@ func echoProbe(p probe) (fate, error) {
 		return 0, err
 	}
 	defer c.Close()
-	id := os.Getpid() & 0xffff
+	// Each probe has an ID of its own: conntrack tells ICMP echo
+	// "connections" apart by ID, and a late answer to an earlier probe must
+	// not count for this one.
+	id := int(echoID.Add(1) & 0xffff)
 	msg := icmp.Message{Type: echo, Body: &icmp.Echo{ID: id, Seq: 1, Data: []byte("qfw")}}
 	b, err := msg.Marshal(nil)
 	if err != nil {
@@ -305,7 +341,11 @@ func echoProbe(p probe) (fate, error) {
 				return accepted, nil
 			}
 		case unreach:
-			return rejected, nil
+			// The error quotes the packet it is about: IP header, then
+			// the echo request's type, code, checksum and ID.
+			if u, ok := m.Body.(*icmp.DstUnreach); ok && quotesEcho(u.Data, id, p.dst.Is6()) {
+				return rejected, nil
+			}
 		}
 	}
 }
