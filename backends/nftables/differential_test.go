@@ -14,6 +14,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/nftables"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/internal/testnet"
 )
 
 // TestDifferential applies random rule lists and sends random real packets
@@ -37,7 +38,7 @@ func TestDifferential(t *testing.T) {
 		{Name: "beta", Addr4: netip.MustParseAddr("10.137.0.22"), Addr6: netip.MustParseAddr("fd09:24ef:4179::a89:16")},
 		{Name: "gamma", Addr4: netip.MustParseAddr("10.138.1.23")},
 	}
-	topo := newTopology(t, clients)
+	topo := testnet.New(t, clients)
 	opts := nftables.Options{DNS4: eval.QubesDNS, Resolver: diffHosts}
 	sent := 0
 	for round := range rounds {
@@ -46,8 +47,8 @@ func TestDifferential(t *testing.T) {
 			clients[i].Rules6 = randomList(rnd, 6)
 		}
 		table, _ := nftables.Lower(clients, opts)
-		topo.apply(t, table)
-		topo.forget(t)
+		topo.Apply(t, table)
+		topo.Forget(t)
 		evals := make([]*eval.Evaluator, len(clients))
 		for i, c := range clients {
 			evals[i] = eval.New(c.Rules4, c.Rules6, eval.Options{DNS4: eval.QubesDNS, Resolver: diffHosts, Semantics: eval.Nftables})
@@ -58,9 +59,9 @@ func TestDifferential(t *testing.T) {
 		type job struct {
 			client int
 			family int
-			pr     probe
-			want   fate
-			got    fate
+			pr     testnet.Probe
+			want   testnet.Fate
+			got    testnet.Fate
 			err    error
 		}
 		jobs := make([]job, perRound)
@@ -71,9 +72,9 @@ func TestDifferential(t *testing.T) {
 				family = 6
 			}
 			pr, pkt := randomProbe(rnd, family)
-			want := rejected
+			want := testnet.Rejected
 			if evals[i].Eval(pkt).Action == ir.Accept {
-				want = accepted
+				want = testnet.Accepted
 			}
 			jobs[k] = job{client: i, family: family, pr: pr, want: want}
 		}
@@ -84,7 +85,7 @@ func TestDifferential(t *testing.T) {
 			sem <- struct{}{}
 			go func(j *job) {
 				defer wg.Done()
-				j.got, j.err = topo.clients[clients[j.client].Name].send(j.pr)
+				j.got, j.err = topo.Clients[clients[j.client].Name].Send(j.pr)
 				<-sem
 			}(&jobs[k])
 		}
@@ -165,15 +166,15 @@ func randomList(rnd *rand.Rand, family int) []ir.Rule {
 }
 
 // randomProbe makes a real packet and the packet the evaluator sees.
-func randomProbe(rnd *rand.Rand, family int) (probe, eval.Packet) {
+func randomProbe(rnd *rand.Rand, family int) (testnet.Probe, eval.Packet) {
 	dst := netip.MustParseAddr(diffAddrs[family][rnd.IntN(len(diffAddrs[family]))])
-	pr := probe{dst: dst, proto: []string{"tcp", "udp", "icmp"}[rnd.IntN(3)]}
+	pr := testnet.Probe{Dst: dst, Proto: []string{"tcp", "udp", "icmp"}[rnd.IntN(3)]}
 	pkt := eval.Packet{Dst: dst}
-	switch pr.proto {
+	switch pr.Proto {
 	case "tcp", "udp":
-		pr.port = []uint16{53, 54, 80, 443, 1000, 1234, uint16(1 + rnd.IntN(65534))}[rnd.IntN(7)]
-		pkt.Proto, pkt.Port = eval.ProtoTCP, pr.port
-		if pr.proto == "udp" {
+		pr.Port = []uint16{53, 54, 80, 443, 1000, 1234, uint16(1 + rnd.IntN(65534))}[rnd.IntN(7)]
+		pkt.Proto, pkt.Port = eval.ProtoTCP, pr.Port
+		if pr.Proto == "udp" {
 			pkt.Proto = eval.ProtoUDP
 		}
 	case "icmp":

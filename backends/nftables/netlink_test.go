@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qfw-dev/qfw/backends/nftables/internal/netnstest"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/internal/netnstest"
 )
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }

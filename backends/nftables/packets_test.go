@@ -1,7 +1,6 @@
 package nftables_test
 
 import (
-	"net/netip"
 	"testing"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/qfw-dev/qfw/compiler"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/internal/testnet"
 	"github.com/qfw-dev/qfw/policy"
 	"github.com/qfw-dev/qfw/policytest"
 )
@@ -47,13 +47,13 @@ func TestExampleOnRealPackets(t *testing.T) {
 	if blocked != nil {
 		t.Fatalf("blocked: %+v", blocked)
 	}
-	topo := newTopology(t, clients)
-	topo.apply(t, table)
+	topo := testnet.New(t, clients)
+	topo.Apply(t, table)
 
 	sent := 0
 	for i := range prog.Tests {
 		test := &prog.Tests[i]
-		c := topo.clients[test.From]
+		c := topo.Clients[test.From]
 		if c == nil {
 			continue // not a client of sys-firewall
 		}
@@ -73,18 +73,18 @@ func TestExampleOnRealPackets(t *testing.T) {
 				HasPort: test.HasPort, Port: test.Port, HasICMPType: test.HasICMPType, ICMPType: test.ICMPType, ICMPv6: test.ICMPv6,
 			}
 			for _, pkt := range e.Packets(probe, res) {
-				pr, ok := realProbe(pkt)
+				pr, ok := testnet.ProbeFor(pkt)
 				if !ok {
 					continue
 				}
-				want := rejected
+				want := testnet.Rejected
 				if test.Expect == ir.Accept {
-					want = accepted
+					want = testnet.Accepted
 				}
 				if r := e.Eval(pkt); r.Action != test.Expect {
 					t.Errorf("test %d: the evaluator gives %v to %s; the test expects %v", test.Index, r.Action, pr, test.Expect)
 				}
-				got, err := c.send(pr)
+				got, err := c.Send(pr)
 				if err != nil {
 					t.Fatalf("test %d, %s from %s: %v", test.Index, pr, test.From, err)
 				}
@@ -99,32 +99,4 @@ func TestExampleOnRealPackets(t *testing.T) {
 		t.Errorf("only %d real packets sent; the example's tests should give more", sent)
 	}
 	t.Logf("%d real packets matched the example's tests", sent)
-}
-
-// realProbe turns a packet the evaluator decides into one the test
-// network can send: to an address it answers for; TCP, UDP, or an ICMP
-// echo request.
-func realProbe(p eval.Packet) (probe, bool) {
-	if !p.Dst.IsValid() || !answered(p.Dst) {
-		return probe{}, false
-	}
-	switch {
-	case p.Proto == eval.ProtoTCP:
-		return probe{proto: "tcp", dst: p.Dst, port: p.Port}, true
-	case p.Proto == eval.ProtoUDP:
-		return probe{proto: "udp", dst: p.Dst, port: p.Port}, true
-	case p.Proto == eval.ProtoICMP && p.ICMPType == 8, p.Proto == eval.ProtoICMPv6 && p.ICMPType == 128:
-		return probe{proto: "icmp", dst: p.Dst}, true
-	}
-	return probe{}, false
-}
-
-// answered reports whether the net namespace answers for a.
-func answered(a netip.Addr) bool {
-	for _, s := range localPrefixes {
-		if netip.MustParsePrefix(s).Contains(a) {
-			return true
-		}
-	}
-	return false
 }

@@ -1,4 +1,8 @@
-package nftables_test
+// Package testnet builds a test network of network namespaces in which
+// qfw's nftables table is applied to a firewall and real packets are sent
+// through it from clients: a Qubes firewall qube and its clients, made
+// small.
+package testnet
 
 import (
 	"errors"
@@ -17,24 +21,25 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/qfw-dev/qfw/backends/nftables"
-	"github.com/qfw-dev/qfw/backends/nftables/internal/netnstest"
+	"github.com/qfw-dev/qfw/compiler/eval"
+	"github.com/qfw-dev/qfw/internal/netnstest"
 )
 
 // The test network: clients, each in a namespace of its own, joined to a
 // firewall namespace by veth pairs whose firewall ends are named vif<n>.0
 // as in a Qubes firewall qube; the firewall's uplink to a "net" namespace
-// in which every address of localPrefixes is local, with a TCP service and
+// in which every address of LocalPrefixes is local, with a TCP service and
 // a UDP echo service on every port (nft redirects them to one listener
 // each), and the kernel's ICMP echo replies.
 //
 //	client (10.137.0.x) ── vif<n>.0 ┐
-//	client (10.137.0.y) ── vif<m>.0 ┤ fw ── eth0 ── net (localPrefixes)
+//	client (10.137.0.y) ── vif<m>.0 ┤ fw ── eth0 ── net (LocalPrefixes)
 //
 // Addresses come from the documentation and private ranges and exist only
 // inside these namespaces.
 
-// localPrefixes are the destinations the net namespace answers for.
-var localPrefixes = []string{
+// LocalPrefixes are the destinations the net namespace answers for.
+var LocalPrefixes = []string{
 	"10.0.0.0/16", "10.139.0.0/16", "93.184.216.0/24", "140.82.0.0/16", "172.16.0.0/12",
 	"192.0.2.0/24", "192.168.0.0/16", "198.51.100.0/24", "203.0.113.0/24",
 	"2001:db8::/33", "fd00::/16",
@@ -51,28 +56,29 @@ const (
 	probeTimeout = 1500 * time.Millisecond
 )
 
-type topology struct {
-	fw, net *netnstest.NS
-	clients map[string]*client
+type Topology struct {
+	FW, Net *netnstest.NS
+	Clients map[string]*Client
 }
 
-type client struct {
-	ns           *netnstest.NS
-	addr4, addr6 netip.Addr
+// Client is one client of the firewall, in a namespace of its own.
+type Client struct {
+	NS           *netnstest.NS
+	Addr4, Addr6 netip.Addr
 }
 
-// newTopology builds the network for clients.
-func newTopology(t *testing.T, clients []nftables.Client) *topology {
+// New builds the network for clients (their names and addresses).
+func New(t testing.TB, clients []nftables.Client) *Topology {
 	t.Helper()
-	topo := &topology{fw: netnstest.New(t), net: netnstest.New(t), clients: map[string]*client{}}
-	fw, nt := topo.fw.Name, topo.net.Name
+	topo := &Topology{FW: netnstest.New(t), Net: netnstest.New(t), Clients: map[string]*Client{}}
+	fw, nt := topo.FW.Name, topo.Net.Name
 	ip := func(args ...string) { netnstest.Run(t, nil, append([]string{"ip"}, args...)...) }
 
 	// No duplicate address detection: until it ends, a new interface has
 	// no usable link-local address, and the first IPv6 packets are lost.
 	noDAD := []string{"sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"}
-	topo.fw.Exec(t, nil, noDAD...)
-	topo.net.Exec(t, nil, noDAD...)
+	topo.FW.Exec(t, nil, noDAD...)
+	topo.Net.Exec(t, nil, noDAD...)
 	ip("link", "add", "eth0", "netns", fw, "type", "veth", "peer", "name", "eth0", "netns", nt)
 	for _, ns := range []string{fw, nt} {
 		ip("-n", ns, "link", "set", "lo", "up")
@@ -80,7 +86,7 @@ func newTopology(t *testing.T, clients []nftables.Client) *topology {
 	}
 	// Forward, and answer every reject: the kernel's rate limits on ICMP
 	// errors would otherwise turn some rejects into silence.
-	topo.fw.Exec(t, nil, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+	topo.FW.Exec(t, nil, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
 		"net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0",
 		"net.ipv4.icmp_msgs_per_sec=1000000", "net.ipv4.icmp_msgs_burst=1000000")
 	ip("-n", fw, "addr", "add", "100.64.0.1/30", "dev", "eth0")
@@ -92,10 +98,10 @@ func newTopology(t *testing.T, clients []nftables.Client) *topology {
 	ip("-n", nt, "route", "add", "10.137.0.0/16", "via", "100.64.0.1")
 	ip("-n", nt, "route", "add", "10.138.0.0/16", "via", "100.64.0.1")
 	ip("-n", nt, "-6", "route", "add", "fd09:24ef:4179::/64", "via", "2001:db8:ffff::1")
-	for _, p := range localPrefixes {
+	for _, p := range LocalPrefixes {
 		ip("-n", nt, "route", "add", "local", p, "dev", "lo")
 	}
-	topo.net.Exec(t, []byte(fmt.Sprintf(`table inet services {
+	topo.Net.Exec(t, []byte(fmt.Sprintf(`table inet services {
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
 		meta l4proto tcp redirect to :%d
@@ -125,17 +131,17 @@ func newTopology(t *testing.T, clients []nftables.Client) *topology {
 			ip("-n", cns.Name, "-6", "route", "add", "default", "via", gateway6)
 			ip("-n", fw, "-6", "route", "add", c.Addr6.String()+"/128", "dev", vif)
 		}
-		topo.clients[c.Name] = &client{ns: cns, addr4: c.Addr4, addr6: c.Addr6}
+		topo.Clients[c.Name] = &Client{NS: cns, Addr4: c.Addr4, Addr6: c.Addr6}
 	}
 	return topo
 }
 
 // serve starts the services of the net namespace, stopped when the test
 // ends.
-func (topo *topology) serve(t *testing.T) {
+func (topo *Topology) serve(t testing.TB) {
 	var tcp net.Listener
 	var udp net.PacketConn
-	err := topo.net.Do(func() (err error) {
+	err := topo.Net.Do(func() (err error) {
 		if tcp, err = net.Listen("tcp", fmt.Sprintf(":%d", tcpService)); err != nil {
 			return err
 		}
@@ -167,20 +173,20 @@ func (topo *topology) serve(t *testing.T) {
 	}()
 }
 
-// apply puts table in force in the firewall namespace.
-func (topo *topology) apply(t *testing.T, table *nftables.Table) {
+// Apply puts table in force in the firewall namespace.
+func (topo *Topology) Apply(t testing.TB, table *nftables.Table) {
 	t.Helper()
-	if _, err := nftables.Apply(table, topo.fw.File); err != nil {
+	if _, err := nftables.Apply(table, topo.FW.File); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// forget empties the firewall's connection tracking table, so that the
+// Forget empties the firewall's connection tracking table, so that the
 // next packets are judged by the rules, not let through as parts of
 // connections the previous rules allowed.
-func (topo *topology) forget(t *testing.T) {
+func (topo *Topology) Forget(t testing.TB) {
 	t.Helper()
-	c, err := conntrack.Dial(&netlink.Config{NetNS: int(topo.fw.File.Fd())})
+	c, err := conntrack.Dial(&netlink.Config{NetNS: int(topo.FW.File.Fd())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,37 +196,37 @@ func (topo *topology) forget(t *testing.T) {
 	}
 }
 
-// fate is what happened to a probe.
-type fate int
+// Fate is what happened to a probe.
+type Fate int
 
 const (
-	accepted fate = iota
-	rejected      // an ICMP error came back at once
-	dropped       // nothing came back
+	Accepted Fate = iota
+	Rejected      // an ICMP error came back
+	Dropped       // nothing came back
 )
 
-func (f fate) String() string { return [...]string{"accepted", "rejected", "dropped"}[f] }
+func (f Fate) String() string { return [...]string{"accepted", "rejected", "dropped"}[f] }
 
-// probe is one real packet: a TCP connection attempt, a UDP datagram that
+// Probe is one real packet: a TCP connection attempt, a UDP datagram that
 // the net namespace echoes, or an ICMP echo request (ICMPv6 in IPv6).
-type probe struct {
-	proto string // tcp, udp or icmp
-	dst   netip.Addr
-	port  uint16
+type Probe struct {
+	Proto string // tcp, udp or icmp
+	Dst   netip.Addr
+	Port  uint16
 }
 
-func (p probe) String() string {
-	if p.proto == "icmp" {
-		return "icmp echo to " + p.dst.String()
+func (p Probe) String() string {
+	if p.Proto == "icmp" {
+		return "icmp echo to " + p.Dst.String()
 	}
-	return fmt.Sprintf("%s %d to %s", p.proto, p.port, p.dst)
+	return fmt.Sprintf("%s %d to %s", p.Proto, p.Port, p.Dst)
 }
 
-// send sends p from the client and says what became of it.
-func (c *client) send(p probe) (fate, error) {
-	var f fate
-	err := c.ns.Do(func() (err error) {
-		switch p.proto {
+// Send sends p from the client and says what became of it.
+func (c *Client) Send(p Probe) (Fate, error) {
+	var f Fate
+	err := c.NS.Do(func() (err error) {
+		switch p.Proto {
 		case "tcp":
 			f, err = tcpProbe(p)
 		case "udp":
@@ -228,7 +234,7 @@ func (c *client) send(p probe) (fate, error) {
 		case "icmp":
 			f, err = echoProbe(p)
 		default:
-			err = fmt.Errorf("unknown probe protocol %q", p.proto)
+			err = fmt.Errorf("unknown probe protocol %q", p.Proto)
 		}
 		return err
 	})
@@ -246,22 +252,22 @@ func timeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func tcpProbe(p probe) (fate, error) {
-	c, err := net.DialTimeout("tcp", netip.AddrPortFrom(p.dst, p.port).String(), probeTimeout)
+func tcpProbe(p Probe) (Fate, error) {
+	c, err := net.DialTimeout("tcp", netip.AddrPortFrom(p.Dst, p.Port).String(), probeTimeout)
 	switch {
 	case err == nil:
 		c.Close()
-		return accepted, nil
+		return Accepted, nil
 	case rejection(err):
-		return rejected, nil
+		return Rejected, nil
 	case timeout(err):
-		return dropped, nil
+		return Dropped, nil
 	}
 	return 0, err
 }
 
-func udpProbe(p probe) (fate, error) {
-	c, err := net.Dial("udp", netip.AddrPortFrom(p.dst, p.port).String())
+func udpProbe(p Probe) (Fate, error) {
+	c, err := net.Dial("udp", netip.AddrPortFrom(p.Dst, p.Port).String())
 	if err != nil {
 		return 0, err
 	}
@@ -273,11 +279,11 @@ func udpProbe(p probe) (fate, error) {
 	_, err = c.Read(make([]byte, 16))
 	switch {
 	case err == nil:
-		return accepted, nil
+		return Accepted, nil
 	case rejection(err):
-		return rejected, nil
+		return Rejected, nil
 	case timeout(err):
-		return dropped, nil
+		return Dropped, nil
 	}
 	return 0, err
 }
@@ -298,9 +304,9 @@ func quotesEcho(quoted []byte, id int, is6 bool) bool {
 	return len(quoted) >= hdr+6 && int(quoted[hdr+4])<<8|int(quoted[hdr+5]) == id
 }
 
-func echoProbe(p probe) (fate, error) {
+func echoProbe(p Probe) (Fate, error) {
 	network, addr, echo, reply, unreach, proto := "ip4:icmp", "0.0.0.0", icmp.Type(ipv4.ICMPTypeEcho), icmp.Type(ipv4.ICMPTypeEchoReply), icmp.Type(ipv4.ICMPTypeDestinationUnreachable), 1
-	if p.dst.Is6() {
+	if p.Dst.Is6() {
 		network, addr, echo, reply, unreach, proto = "ip6:ipv6-icmp", "::", ipv6.ICMPTypeEchoRequest, ipv6.ICMPTypeEchoReply, ipv6.ICMPTypeDestinationUnreachable, 58
 	}
 	c, err := icmp.ListenPacket(network, addr)
@@ -317,7 +323,7 @@ func echoProbe(p probe) (fate, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := c.WriteTo(b, &net.IPAddr{IP: p.dst.AsSlice()}); err != nil {
+	if _, err := c.WriteTo(b, &net.IPAddr{IP: p.Dst.AsSlice()}); err != nil {
 		return 0, err
 	}
 	deadline := time.Now().Add(probeTimeout)
@@ -326,7 +332,7 @@ func echoProbe(p probe) (fate, error) {
 		c.SetReadDeadline(deadline)
 		n, _, err := c.ReadFrom(buf)
 		if timeout(err) {
-			return dropped, nil
+			return Dropped, nil
 		}
 		if err != nil {
 			return 0, err
@@ -338,14 +344,42 @@ func echoProbe(p probe) (fate, error) {
 		switch m.Type {
 		case reply:
 			if e, ok := m.Body.(*icmp.Echo); ok && e.ID == id {
-				return accepted, nil
+				return Accepted, nil
 			}
 		case unreach:
 			// The error quotes the packet it is about: IP header, then
 			// the echo request's type, code, checksum and ID.
-			if u, ok := m.Body.(*icmp.DstUnreach); ok && quotesEcho(u.Data, id, p.dst.Is6()) {
-				return rejected, nil
+			if u, ok := m.Body.(*icmp.DstUnreach); ok && quotesEcho(u.Data, id, p.Dst.Is6()) {
+				return Rejected, nil
 			}
 		}
 	}
+}
+
+// ProbeFor turns a packet the evaluator decides into one the network can
+// send: to an address the net namespace answers for; TCP, UDP, or an ICMP
+// echo request.
+func ProbeFor(p eval.Packet) (Probe, bool) {
+	if !p.Dst.IsValid() || !Answered(p.Dst) {
+		return Probe{}, false
+	}
+	switch {
+	case p.Proto == eval.ProtoTCP:
+		return Probe{Proto: "tcp", Dst: p.Dst, Port: p.Port}, true
+	case p.Proto == eval.ProtoUDP:
+		return Probe{Proto: "udp", Dst: p.Dst, Port: p.Port}, true
+	case p.Proto == eval.ProtoICMP && p.ICMPType == 8, p.Proto == eval.ProtoICMPv6 && p.ICMPType == 128:
+		return Probe{Proto: "icmp", Dst: p.Dst}, true
+	}
+	return Probe{}, false
+}
+
+// Answered reports whether the net namespace answers for a.
+func Answered(a netip.Addr) bool {
+	for _, s := range LocalPrefixes {
+		if netip.MustParsePrefix(s).Contains(a) {
+			return true
+		}
+	}
+	return false
 }
