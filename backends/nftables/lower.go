@@ -153,8 +153,9 @@ type lowering struct {
 	opts   *Options
 }
 
-// step is a run of consecutive rules with one verdict: their union, by
-// what it takes to match it.
+// step is a set of rules with one verdict, matched as one: their union,
+// by what it takes to match it. It holds a run of consecutive rules, and
+// later rules that may move up to it (see place).
 type step struct {
 	action ir.Action
 	// all is set when a rule of the run matches every packet.
@@ -164,6 +165,113 @@ type step struct {
 	addr, port, icmp []space.Box
 	// dnsTCP and dnsUDP: the run matches the DNS servers on port 53.
 	dnsTCP, dnsUDP bool
+	// footprint is every packet the step's rules match, as boxes whose
+	// Proto is 0 for every protocol; lo and hi bound its addresses.
+	footprint []space.Box
+	lo, hi    space.U128
+}
+
+// place finds the step that the rule with footprint fp and verdict action
+// joins: the earliest step of that verdict that no later step of the
+// other verdict overlaps the rule in. Moving the rule up to it changes
+// nothing: first match only tells rules of different verdicts apart, and
+// no packet the rule matches reaches a rule of the other verdict between.
+// Lists whose rules of each verdict are mostly disjoint thus become a few
+// steps, however they alternate. It returns -1 when the rule must start a
+// step of its own at the end.
+func place(steps []*step, action ir.Action, fp []space.Box) int {
+	k := -1
+	for j := len(steps) - 1; j >= 0; j-- {
+		if steps[j].action == action {
+			k = j
+			continue
+		}
+		if steps[j].overlaps(fp) {
+			break
+		}
+	}
+	return k
+}
+
+// overlaps reports whether some packet matches both s and fp.
+func (s *step) overlaps(fp []space.Box) bool {
+	if s.all {
+		return true
+	}
+	for _, b := range fp {
+		if b.Hi.Less(s.lo) || s.hi.Less(b.Lo) {
+			continue
+		}
+		for _, o := range s.footprint {
+			if overlap(b, o) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// overlap reports whether footprint boxes a and b share a packet.
+func overlap(a, b space.Box) bool {
+	if a.Hi.Less(b.Lo) || b.Hi.Less(a.Lo) {
+		return false
+	}
+	if a.Proto == 0 || b.Proto == 0 {
+		return true
+	}
+	return a.Proto == b.Proto && a.PLo <= b.PHi && b.PLo <= a.PHi
+}
+
+// merge adds what step p matches to s.
+func (s *step) merge(p *step) {
+	s.all = s.all || p.all
+	s.addr = append(s.addr, p.addr...)
+	s.port = append(s.port, p.port...)
+	s.icmp = append(s.icmp, p.icmp...)
+	s.dnsTCP, s.dnsUDP = s.dnsTCP || p.dnsTCP, s.dnsUDP || p.dnsUDP
+	for _, b := range p.footprint {
+		if len(s.footprint) == 0 || b.Lo.Less(s.lo) {
+			s.lo = b.Lo
+		}
+		if len(s.footprint) == 0 || s.hi.Less(b.Hi) {
+			s.hi = b.Hi
+		}
+		s.footprint = append(s.footprint, b)
+	}
+}
+
+// footprint returns every packet s matches, for place: the boxes of its
+// sets, with any protocol as 0, and the DNS servers on port 53.
+func (l *lowering) footprint(s *step) []space.Box {
+	fp := append([]space.Box(nil), s.port...)
+	for _, b := range s.addr {
+		b.Proto, b.PLo, b.PHi = 0, 0, 65535
+		fp = append(fp, b)
+	}
+	icmp := uint8(unix.IPPROTO_ICMP)
+	if l.family == 6 {
+		icmp = unix.IPPROTO_ICMPV6
+	}
+	for _, b := range s.icmp {
+		b.Proto = icmp
+		fp = append(fp, b)
+	}
+	servers := l.opts.DNS4
+	if l.family == 6 {
+		servers = l.opts.DNS6
+	}
+	for _, a := range servers {
+		v := space.FromAddr(a)
+		for _, d := range []struct {
+			on    bool
+			proto uint8
+		}{{s.dnsTCP, unix.IPPROTO_TCP}, {s.dnsUDP, unix.IPPROTO_UDP}} {
+			if d.on {
+				fp = append(fp, space.Box{Proto: d.proto, Lo: v, Hi: v, PLo: 53, PHi: 53})
+			}
+		}
+	}
+	return fp
 }
 
 // list lowers one list into the client's chain and its sets.
@@ -171,15 +279,20 @@ func (l *lowering) list(rules []ir.Rule) (*Chain, []*Set, *Blocked) {
 	chain := &Chain{Name: ChainName(l.client, l.family)}
 	var steps []*step
 	for i, r := range rules {
-		if len(steps) == 0 || steps[len(steps)-1].action != r.Action {
-			steps = append(steps, &step{action: r.Action})
-		}
-		if host, ok := l.add(steps[len(steps)-1], r); !ok {
+		one := &step{action: r.Action}
+		if host, ok := l.add(one, r); !ok {
 			// Fail closed, as the Linux agent does: a name that does not
 			// resolve leaves a chain that rejects everything.
 			chain.Rules = []Rule{{Family: l.family, Exprs: []Expr{reject{}}}}
 			return chain, nil, &Blocked{Client: l.client, Family: l.family, Host: host, Rule: i}
 		}
+		one.footprint = l.footprint(one)
+		k := place(steps, r.Action, one.footprint)
+		if k < 0 {
+			steps = append(steps, &step{action: r.Action})
+			k = len(steps) - 1
+		}
+		steps[k].merge(one)
 	}
 	var sets []*Set
 	for i, s := range steps {
