@@ -28,6 +28,23 @@ type ChainState struct {
 	Digest string
 }
 
+// sameChains reports whether s and o have the same chains, with the same
+// digests and numbers of rules.
+func (s *State) sameChains(o *State) bool {
+	if s == nil || o == nil {
+		return s == o
+	}
+	if len(s.Chains) != len(o.Chains) {
+		return false
+	}
+	for k, v := range s.Chains {
+		if o.Chains[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
 // State returns the state t would leave in the kernel.
 func (t *Table) State() *State {
 	s := &State{Chains: map[string]ChainState{}, Sets: map[string]int{}}
@@ -46,16 +63,11 @@ func (t *Table) State() *State {
 
 // Equal reports whether s and o describe the same table.
 func (s *State) Equal(o *State) bool {
-	if s == nil || o == nil {
+	if !s.sameChains(o) || s == nil {
 		return s == o
 	}
-	if len(s.Chains) != len(o.Chains) || len(s.Sets) != len(o.Sets) {
+	if len(s.Sets) != len(o.Sets) {
 		return false
-	}
-	for k, v := range s.Chains {
-		if o.Chains[k] != v {
-			return false
-		}
 	}
 	for k, v := range s.Sets {
 		if n, ok := o.Sets[k]; !ok || n != v {
@@ -67,11 +79,17 @@ func (s *State) Equal(o *State) bool {
 
 // Read reads qfw's table from the kernel, in netns or the process's own
 // network namespace if netns is nil. It returns nil if there is no table.
-func Read(netns *os.File) (*State, error) {
-	c, err := dial(netns)
+func Read(netns *os.File) (*State, error) { return read(netns, true) }
+
+// read reads qfw's table, and the number of elements of its sets only if
+// withSets: that costs most, and what is about to be replaced needs its
+// chains' digests only.
+func read(netns *os.File, withSets bool) (*State, error) {
+	c, err := dial(netns, true)
 	if err != nil {
 		return nil, err
 	}
+	defer c.CloseLasting()
 	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
 	if err != nil {
 		return nil, fmt.Errorf("read nftables: %w", err)
@@ -98,6 +116,10 @@ func Read(netns *os.File) (*State, error) {
 			cs.Digest, _ = userdata.GetString(rules[n-1].UserData, userdata.TypeComment)
 		}
 		s.Chains[ch.Name] = cs
+	}
+	if !withSets {
+		s.Sets = nil
+		return s, nil
 	}
 	sets, err := c.GetSets(table)
 	if err != nil {
@@ -182,7 +204,7 @@ var ErrLockedDown = errors.New("the kernel does not hold what was applied; qfw's
 // replaces the table with one that drops all traffic from clients, and
 // returns an error that wraps ErrLockedDown.
 func Apply(t *Table, netns *os.File) (Change, error) {
-	before, err := Read(netns)
+	before, err := read(netns, false)
 	if err != nil {
 		return Change{}, err
 	}
@@ -195,7 +217,7 @@ func Apply(t *Table, netns *os.File) (Change, error) {
 	case after.Equal(want):
 		// Committed, even if the acknowledgement was lost.
 		return Diff(before, after), nil
-	case flushErr != nil && after.Equal(before):
+	case flushErr != nil && after.sameChains(before):
 		return Change{}, fmt.Errorf("apply qfw's table: %w; the previous table stays in force", flushErr)
 	}
 	if err := replace(Lockdown(), netns); err != nil {
@@ -206,7 +228,7 @@ func Apply(t *Table, netns *os.File) (Change, error) {
 
 // replace sends the transaction that replaces qfw's table with t.
 func replace(t *Table, netns *os.File) error {
-	c, err := dial(netns)
+	c, err := dial(netns, false)
 	if err != nil {
 		return err
 	}
@@ -260,7 +282,7 @@ func UpdateClient(t *Table, client string, netns *os.File) (Change, error) {
 		return Change{}, errors.Join(flushErr, err)
 	case after.Equal(want):
 		return Diff(before, after), nil
-	case flushErr != nil && after.Equal(before):
+	case flushErr != nil && after.sameChains(before):
 		return Change{}, fmt.Errorf("update client %s: %w; the previous table stays in force", client, flushErr)
 	}
 	if err := replace(Lockdown(), netns); err != nil {
@@ -325,7 +347,7 @@ func clientState(t *Table, client string, before *State, removed map[string]int)
 // map.
 func replaceClient(t *Table, client string, netns *os.File) (map[string]int, error) {
 	removed := map[string]int{}
-	c, err := dial(netns)
+	c, err := dial(netns, false)
 	if err != nil {
 		return removed, err
 	}

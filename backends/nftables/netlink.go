@@ -22,8 +22,10 @@ const socketBuffer = 64 << 20
 // dial opens a netlink connection to nf_tables in netns, or in the
 // process's own network namespace if netns is nil. A connection is used
 // for one batch or one reading and then dropped: after a failed Flush,
-// v0.3.0 leaves a connection out of step with the kernel.
-func dial(netns *os.File) (*nftables.Conn, error) {
+// v0.3.0 leaves a connection out of step with the kernel. A connection for
+// a reading (lasting) keeps one socket for all its requests instead of
+// opening one per request; it must be closed with CloseLasting.
+func dial(netns *os.File, lasting bool) (*nftables.Conn, error) {
 	opts := []nftables.ConnOption{nftables.WithSockOptions(func(c *netlink.Conn) error {
 		if err := c.SetWriteBuffer(socketBuffer); err != nil {
 			return err
@@ -32,6 +34,9 @@ func dial(netns *os.File) (*nftables.Conn, error) {
 	})}
 	if netns != nil {
 		opts = append(opts, nftables.WithNetNSFd(int(netns.Fd())))
+	}
+	if lasting {
+		opts = append(opts, nftables.AsLasting())
 	}
 	c, err := nftables.New(opts...)
 	if err != nil {
