@@ -179,4 +179,3 @@ func BenchmarkConnRate(b *testing.B) {
 		}
 	}
 }
-
