@@ -1,8 +1,14 @@
 package nftables_test
 
 import (
+	"fmt"
+	"net/netip"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
 
 	"github.com/qfw-dev/qfw/backends/nftables"
 	"github.com/qfw-dev/qfw/compiler"
@@ -99,4 +105,54 @@ func TestExampleOnRealPackets(t *testing.T) {
 		t.Errorf("only %d real packets sent; the example's tests should give more", sent)
 	}
 	t.Logf("%d real packets matched the example's tests", sent)
+}
+
+// TestPurge opens a TCP connection and a UDP flow under rules that allow
+// them, applies rules that forbid the TCP one, and purges: the TCP
+// connection's tracking is gone, the UDP one's stays.
+func TestPurge(t *testing.T) {
+	web := ir.Match{Proto: ir.TCP, HasPorts: true, Ports: ir.PortRange{First: 443, Last: 443}}
+	dns := ir.Match{Proto: ir.UDP, HasPorts: true, Ports: ir.PortRange{First: 53, Last: 53}}
+	clients := []nftables.Client{{
+		Name: "work", Addr4: netip.MustParseAddr("10.137.0.11"),
+		Rules4: []ir.Rule{{Action: ir.Accept, Match: web}, {Action: ir.Accept, Match: dns}},
+	}}
+	topo := testnet.New(t, clients)
+	table, _ := nftables.Lower(clients, nftables.Options{})
+	topo.Apply(t, table)
+	c := topo.Clients["work"]
+	for _, p := range []testnet.Probe{
+		{Proto: "tcp", Dst: netip.MustParseAddr("192.0.2.1"), Port: 443},
+		{Proto: "udp", Dst: netip.MustParseAddr("192.0.2.1"), Port: 53},
+	} {
+		if f, err := c.Send(p); err != nil || f != testnet.Accepted {
+			t.Fatalf("%s: %v, %v; want accepted", p, f, err)
+		}
+	}
+	clients[0].Rules4 = []ir.Rule{{Action: ir.Accept, Match: dns}}
+	table, _ = nftables.Lower(clients, nftables.Options{})
+	topo.Apply(t, table)
+	n, err := nftables.Purge(clients, nftables.Options{}, topo.FW.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("Purge ended %d connections; want 1, the TCP one", n)
+	}
+	ct, err := conntrack.Dial(&netlink.Config{NetNS: int(topo.FW.File.Fd())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ct.Close()
+	flows, err := ct.Dump(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, f := range flows {
+		left = append(left, fmt.Sprintf("%d %s", f.TupleOrig.Proto.Protocol, f.TupleOrig.IP.DestinationAddress))
+	}
+	if want := []string{"17 192.0.2.1"}; !slices.Equal(left, want) {
+		t.Errorf("connections left: %v; want %v", left, want)
+	}
 }

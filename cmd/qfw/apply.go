@@ -23,7 +23,9 @@ removed.
 
 It fails closed. If the kernel refuses the transaction, the previous table
 stays in force. If the kernel does not hold what was sent, qfw replaces its
-table with one that drops all traffic from clients, and exits 1.
+table with one that drops all traffic from clients, and exits 1. Once the
+new table is in force, it ends the tracked connections that the new rules
+forbid, as the Linux agent does: otherwise they would go on.
 
 Host names are resolved when the table is built: --resolve live (the
 default) asks the system's resolver, as the Linux agent does; --resolve
@@ -121,6 +123,23 @@ func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
 		return fmt.Errorf("%s: %w", fw.Name, err)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s: table inet %s applied: %s\n", fw.Name, nftables.TableName, change)
+	// Connections the old rules allowed would outlive the new ones.
+	purge := clients
+	if f.qube != "" {
+		purge = nil
+		for _, c := range clients {
+			if c.Name == f.qube {
+				purge = append(purge, c)
+			}
+		}
+	}
+	n, err := nftables.Purge(purge, opts, netns)
+	if n > 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: ended %d connections that the new rules forbid\n", fw.Name, n)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: the new rules are in force, but connections they forbid may go on: %w", fw.Name, err)
+	}
 	return nil
 }
 
