@@ -114,11 +114,10 @@ func runExplain(cmd *cobra.Command, args []string, f *explainFlags) error {
 // addresses, of one protocol and a stretch of ports (or ICMP types), that
 // meet the same fate.
 type explainLine struct {
-	pkt         eval.Packet // the first of them
-	lastDst     netip.Addr  // the last address; pkt.Dst's if the same
-	lastPort    int         // the last port or type; -1 for pkt's alone
-	res         eval.Result
-	firstInLine int // for merging: the index of the line's first packet
+	pkt      eval.Packet // the first of them
+	lastDst  netip.Addr  // the last address; pkt.Dst's if the same
+	lastPort int         // the last port or type; -1 for pkt's alone
+	res      eval.Result
 }
 
 // explainPackets prints the fate of packets at e, one line for each
