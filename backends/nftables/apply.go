@@ -208,22 +208,32 @@ func Apply(t *Table, netns *os.File) (Change, error) {
 	if err != nil {
 		return Change{}, err
 	}
-	want := t.State()
-	flushErr := replace(t, netns)
-	after, err := Read(netns)
+	return settle(netns, before, t.State(), replace(t, netns), "apply qfw's table")
+}
+
+// settle reads back what a transaction left, expected to be want, and
+// fails closed. If it is want, the transaction was committed (even if its
+// acknowledgement, flushErr, was lost) and settle says what changed since
+// before. If the kernel refused the transaction and holds before, that
+// stays in force. Anything else, or a table that cannot be read back, is
+// not what qfw vouches for: settle replaces it with the lockdown table and
+// returns an error that wraps ErrLockedDown.
+func settle(netns *os.File, before, want *State, flushErr error, what string) (Change, error) {
+	after, readErr := Read(netns)
 	switch {
-	case err != nil:
-		return Change{}, errors.Join(flushErr, err)
-	case after.Equal(want):
-		// Committed, even if the acknowledgement was lost.
+	case readErr == nil && after.Equal(want):
 		return Diff(before, after), nil
-	case flushErr != nil && after.sameChains(before):
-		return Change{}, fmt.Errorf("apply qfw's table: %w; the previous table stays in force", flushErr)
+	case readErr == nil && flushErr != nil && after.sameChains(before):
+		return Change{}, fmt.Errorf("%s: %w; the previous table stays in force", what, flushErr)
 	}
+	cause := errors.Join(flushErr, readErr)
 	if err := replace(Lockdown(), netns); err != nil {
-		return Change{}, fmt.Errorf("%w, and locking down failed too: %v", ErrLockedDown, err)
+		return Change{}, fmt.Errorf("%s: %w, and locking down failed too: %w", what, ErrLockedDown, errors.Join(cause, err))
 	}
-	return Change{}, ErrLockedDown
+	if cause != nil {
+		return Change{}, fmt.Errorf("%s: %w: %w", what, ErrLockedDown, cause)
+	}
+	return Change{}, fmt.Errorf("%s: %w", what, ErrLockedDown)
 }
 
 // replace sends the transaction that replaces qfw's table with t.
@@ -275,20 +285,7 @@ func UpdateClient(t *Table, client string, netns *os.File) (Change, error) {
 		return Change{}, fmt.Errorf("update client %s: qfw's table is not there; apply the whole table first", client)
 	}
 	removed, flushErr := replaceClient(t, client, netns)
-	want := clientState(t, client, before, removed)
-	after, err := Read(netns)
-	switch {
-	case err != nil:
-		return Change{}, errors.Join(flushErr, err)
-	case after.Equal(want):
-		return Diff(before, after), nil
-	case flushErr != nil && after.sameChains(before):
-		return Change{}, fmt.Errorf("update client %s: %w; the previous table stays in force", client, flushErr)
-	}
-	if err := replace(Lockdown(), netns); err != nil {
-		return Change{}, fmt.Errorf("%w, and locking down failed too: %v", ErrLockedDown, err)
-	}
-	return Change{}, ErrLockedDown
+	return settle(netns, before, clientState(t, client, before, removed), flushErr, "update client "+client)
 }
 
 // ownedBy reports whether the chain or set name belongs to client: its

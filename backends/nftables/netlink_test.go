@@ -1,6 +1,7 @@
 package nftables
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -130,4 +131,54 @@ func normalize(listing string) string {
 	}
 	slices.Sort(blocks)
 	return strings.Join(blocks, "\n")
+}
+
+// TestApplyRefused sends a table the kernel refuses (a rule looks up a set
+// that does not exist): the transaction fails as a whole, and the table in
+// force before stays, chain for chain.
+func TestApplyRefused(t *testing.T) {
+	ns := netnstest.New(t)
+	good, _ := Lower(sampleClients(), sampleOptions())
+	if _, err := Apply(good, ns.File); err != nil {
+		t.Fatal(err)
+	}
+	before := ns.Exec(t, nil, "nft", "list", "table", "inet", TableName)
+	bad, _ := Lower(sampleClients()[1:], sampleOptions())
+	bad.Chains[1].Rules = append([]Rule{{Family: 4, Exprs: []Expr{dstIn{"no-such-set"}, accept{}}}}, bad.Chains[1].Rules...)
+	_, err := Apply(bad, ns.File)
+	if err == nil || !strings.HasSuffix(err.Error(), "; the previous table stays in force") || errors.Is(err, ErrLockedDown) {
+		t.Fatalf("Apply of a refused table: %v; want an error saying the previous table stays", err)
+	}
+	if after := ns.Exec(t, nil, "nft", "list", "table", "inet", TableName); after != before {
+		t.Errorf("after a refused apply:\n%s\nbefore:\n%s", after, before)
+	}
+}
+
+// TestSettleLocksDown makes the kernel hold something else than what was
+// sent: settle must replace the table with the lockdown one, which sends
+// nothing from a client anywhere, and say so.
+func TestSettleLocksDown(t *testing.T) {
+	ns := netnstest.New(t)
+	table, _ := Lower(sampleClients(), sampleOptions())
+	if _, err := Apply(table, ns.File); err != nil {
+		t.Fatal(err)
+	}
+	want := table.State()
+	want.Sets["c4-work-1-a"]++ // as if an element had been lost
+	_, err := settle(ns.File, want, want, nil, "apply qfw's table")
+	if !errors.Is(err, ErrLockedDown) {
+		t.Fatalf("settle: %v; want ErrLockedDown", err)
+	}
+	got := ns.Exec(t, nil, "nft", "list", "table", "inet", TableName)
+	const lockdown = `table inet qfw {
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		ct state established,related accept
+		iifname != "vif*" accept comment "qfw:lockdown"
+	}
+}
+`
+	if got != lockdown {
+		t.Errorf("after a failed check, the table is:\n%s\nwant the lockdown table:\n%s", got, lockdown)
+	}
 }
