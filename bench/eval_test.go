@@ -43,7 +43,7 @@ func BenchmarkEval(b *testing.B) {
 	p := eval.Packet{Dst: netip.MustParseAddr("203.0.113.7"), Proto: eval.ProtoTCP, Port: 443}
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
-			e := eval.New(ruleList(n), nil, eval.Options{DNS4: eval.QubesDNS})
+			e := eval.New(ruleList(n), nil, eval.Options{DNS4: eval.QubesDNS()})
 			if r := e.Eval(p); r.Rule != n-1 || r.Action != ir.Accept {
 				b.Fatalf("decided by %+v; want the last rule", r)
 			}

@@ -108,7 +108,7 @@ func agentText(clients []nftables.Client) []byte {
 // that already holds the same ruleset.
 func BenchmarkApply(b *testing.B) {
 	clients := benchClients(100, 100)
-	table, _ := nftables.Lower(clients, nftables.Options{DNS4: eval.QubesDNS})
+	table, _ := nftables.Lower(clients, nftables.Options{DNS4: eval.QubesDNS()})
 	b.Run("qfw-netlink", func(b *testing.B) {
 		ns := netnstest.New(b)
 		if _, err := nftables.Apply(table, ns.File); err != nil {
@@ -149,7 +149,7 @@ func BenchmarkConnRate(b *testing.B) {
 				clients := benchClients(1, n)
 				topo := testnet.New(b, clients)
 				if style == "qfw" {
-					table, _ := nftables.Lower(clients, nftables.Options{DNS4: eval.QubesDNS})
+					table, _ := nftables.Lower(clients, nftables.Options{DNS4: eval.QubesDNS()})
 					topo.Apply(b, table)
 				} else {
 					topo.FW.Exec(b, agentText(clients), "nft", "-f", "-")

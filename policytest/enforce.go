@@ -48,7 +48,7 @@ func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enf
 	}
 	e := Enforcer{Firewall: fw.Name, Backend: fw.Backend, Options: eval.Options{Resolver: res}}
 	if fw.Netvm != "" {
-		e.Options.DNS4 = eval.QubesDNS
+		e.Options.DNS4 = eval.QubesDNS()
 	} else {
 		// A firewall qube without a netvm (sys-net) forwards DNS to its
 		// upstream servers before its rules see it.

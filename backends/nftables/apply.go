@@ -230,6 +230,10 @@ func settle(netns *os.File, before, want *State, flushErr error, what string) (C
 	if err := replace(Lockdown(), netns); err != nil {
 		return Change{}, fmt.Errorf("%s: %w, and locking down failed too: %w", what, ErrLockedDown, errors.Join(cause, err))
 	}
+	// The lockdown table lets known connections go on: forget them all.
+	if err := forgetConnections(netns); err != nil {
+		cause = errors.Join(cause, err)
+	}
 	if cause != nil {
 		return Change{}, fmt.Errorf("%s: %w: %w", what, ErrLockedDown, cause)
 	}
@@ -284,16 +288,31 @@ func UpdateClient(t *Table, client string, netns *os.File) (Change, error) {
 	if before == nil {
 		return Change{}, fmt.Errorf("update client %s: qfw's table is not there; apply the whole table first", client)
 	}
+	// The client's steps were laid out for t's DNS servers, which the
+	// forward chain's digest covers: the kernel must hold the same.
+	if before.Chains["forward"] != t.State().Chains["forward"] {
+		return Change{}, fmt.Errorf("update client %s: the table in force differs from this one beyond the client (its DNS servers or base chain); apply the whole table", client)
+	}
 	removed, flushErr := replaceClient(t, client, netns)
 	return settle(netns, before, clientState(t, client, before, removed), flushErr, "update client "+client)
 }
 
 // ownedBy reports whether the chain or set name belongs to client: its
-// chains are c4-client and c6-client, its sets start with them.
+// chains are c4-client and c6-client, its sets those names followed by
+// -<step>-<kind>. Qube names may hold "-" and digits, so a prefix is not
+// enough: c4-work-0-a is work's set, c4-work-0 the chain of work-0.
 func ownedBy(name, client string) bool {
 	for _, fam := range []int{4, 6} {
 		chain := ChainName(client, fam)
-		if name == chain || strings.HasPrefix(name, chain+"-") {
+		if name == chain {
+			return true
+		}
+		rest, ok := strings.CutPrefix(name, chain+"-")
+		if !ok {
+			continue
+		}
+		step, kind, ok := strings.Cut(rest, "-")
+		if ok && step != "" && strings.Trim(step, "0123456789") == "" && (kind == "a" || kind == "p" || kind == "i") {
 			return true
 		}
 	}

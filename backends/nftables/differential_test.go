@@ -39,7 +39,7 @@ func TestDifferential(t *testing.T) {
 		{Name: "gamma", Addr4: netip.MustParseAddr("10.138.1.23")},
 	}
 	topo := testnet.New(t, clients)
-	opts := nftables.Options{DNS4: eval.QubesDNS, Resolver: diffHosts}
+	opts := nftables.Options{DNS4: eval.QubesDNS(), Resolver: diffHosts}
 	sent := 0
 	for round := range rounds {
 		for i := range clients {
@@ -51,7 +51,7 @@ func TestDifferential(t *testing.T) {
 		topo.Forget(t)
 		evals := make([]*eval.Evaluator, len(clients))
 		for i, c := range clients {
-			evals[i] = eval.New(c.Rules4, c.Rules6, eval.Options{DNS4: eval.QubesDNS, Resolver: diffHosts, Semantics: eval.Nftables})
+			evals[i] = eval.New(c.Rules4, c.Rules6, eval.Options{DNS4: eval.QubesDNS(), Resolver: diffHosts, Semantics: eval.Nftables})
 		}
 		// The round's packets go out many at a time: an IPv6 TCP
 		// connection learns of a reject only after about a second on

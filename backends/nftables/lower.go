@@ -57,7 +57,7 @@ func DefaultOptions(fw ir.Firewall) Options {
 	if fw.Netvm == "" {
 		return Options{}
 	}
-	return Options{DNS4: eval.QubesDNS}
+	return Options{DNS4: eval.QubesDNS()}
 }
 
 // Blocked says that a client's chain of one family rejects everything,
@@ -256,11 +256,7 @@ func (l *lowering) footprint(s *step) []space.Box {
 		b.Proto = icmp
 		fp = append(fp, b)
 	}
-	servers := l.opts.DNS4
-	if l.family == 6 {
-		servers = l.opts.DNS6
-	}
-	for _, a := range servers {
+	for _, a := range l.dnsServers() {
 		v := space.FromAddr(a)
 		for _, d := range []struct {
 			on    bool
@@ -360,22 +356,12 @@ func (l *lowering) elements(boxes []space.Box) []Element {
 	return out
 }
 
-// icmpv6For maps the ICMP types that have an ICMPv6 counterpart to it.
-var icmpv6For = map[uint8]uint8{
-	0:  128 + 1, // echo reply
-	3:  1,       // destination unreachable
-	8:  128,     // echo request
-	11: 3,       // time exceeded
-	12: 4,       // parameter problem
-}
-
 // add adds r to s. It reports false, with the name, when r names a host
 // that has no address in the family.
 func (l *lowering) add(s *step, r ir.Rule) (string, bool) {
 	m := r.Match
 	if m.DNS {
-		l.addDNS(s, m)
-		return "", true
+		return l.addDNS(s, m)
 	}
 	var ranges [][2]space.U128
 	switch {
@@ -439,40 +425,37 @@ func (l *lowering) icmpType(m ir.Match) (uint8, bool) {
 	if l.family == 4 || m.Dst.Family() == 6 {
 		return m.ICMPType, true
 	}
-	t, ok := icmpv6For[m.ICMPType]
-	return t, ok
+	return eval.ICMPv6For(m.ICMPType)
 }
 
 // addDNS adds a DNS rule: port 53 over tcp and udp, or the one protocol it
-// names, to the DNS servers; or to those of them in its destination.
-func (l *lowering) addDNS(s *step, m ir.Match) {
-	if m.Proto == ir.ICMP || m.HasPorts && !m.Ports.Contains(53) {
-		// DNS over ICMP, or DNS on ports without 53: nothing.
-		return
+// names, to the DNS servers; or to those of them in its destination. Like
+// add, it reports false with the name when its destination is a name that
+// has no address in the family.
+func (l *lowering) addDNS(s *step, m ir.Match) (string, bool) {
+	var hostAddrs []netip.Addr
+	if m.Dst.Host != "" {
+		if l.opts.Resolver != nil {
+			hostAddrs, _ = l.opts.Resolver.Resolve(m.Dst.Host, l.family)
+		}
+		if len(hostAddrs) == 0 {
+			return m.Dst.Host, false
+		}
+	}
+	if eval.DNSMatchesNothing(m, eval.Nftables) {
+		return "", true
 	}
 	tcp, udp := m.Proto != ir.UDP, m.Proto != ir.TCP
 	if m.Dst.IsAny() {
 		s.dnsTCP = s.dnsTCP || tcp
 		s.dnsUDP = s.dnsUDP || udp
-		return
+		return "", true
 	}
 	// DNS and a destination: the DNS servers in the destination.
-	servers := l.opts.DNS4
-	if l.family == 6 {
-		servers = l.opts.DNS6
-	}
-	var inDst []netip.Addr
-	for _, a := range servers {
-		if m.Dst.Prefix.Contains(a) {
-			inDst = append(inDst, a)
-		} else if m.Dst.Host != "" && l.opts.Resolver != nil {
-			addrs, _ := l.opts.Resolver.Resolve(m.Dst.Host, l.family)
-			if slices.Contains(addrs, a) {
-				inDst = append(inDst, a)
-			}
+	for _, a := range l.dnsServers() {
+		if !m.Dst.Prefix.Contains(a) && !slices.Contains(hostAddrs, a) {
+			continue
 		}
-	}
-	for _, a := range inDst {
 		v := space.FromAddr(a)
 		if tcp {
 			s.port = append(s.port, space.Box{Proto: unix.IPPROTO_TCP, Lo: v, Hi: v, PLo: 53, PHi: 53})
@@ -481,6 +464,15 @@ func (l *lowering) addDNS(s *step, m ir.Match) {
 			s.port = append(s.port, space.Box{Proto: unix.IPPROTO_UDP, Lo: v, Hi: v, PLo: 53, PHi: 53})
 		}
 	}
+	return "", true
+}
+
+// dnsServers returns the DNS servers of the lowering's family.
+func (l *lowering) dnsServers() []netip.Addr {
+	if l.family == 6 {
+		return l.opts.DNS6
+	}
+	return l.opts.DNS4
 }
 
 // max returns the last address of the family.

@@ -46,7 +46,7 @@ func sampleClients() []Client {
 
 func sampleOptions() Options {
 	return Options{
-		DNS4:     eval.QubesDNS,
+		DNS4:     eval.QubesDNS(),
 		Resolver: eval.Table{"example.org": {addr("93.184.216.34"), addr("2606:2800:220:1::1")}},
 	}
 }
@@ -180,5 +180,34 @@ func TestSettleLocksDown(t *testing.T) {
 `
 	if got != lockdown {
 		t.Errorf("after a failed check, the table is:\n%s\nwant the lockdown table:\n%s", got, lockdown)
+	}
+}
+
+// TestApplyLargeSets applies sets of thousands of elements of every kind
+// and family, more than one netlink attribute holds: google/nftables
+// v0.3.0 would silently drop what does not fit, and Apply's read-back
+// would lock down. Apply succeeding means every element arrived.
+func TestApplyLargeSets(t *testing.T) {
+	var r4, r6 []ir.Rule
+	for i := range 3000 {
+		a4 := netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1})
+		a6 := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, byte(i >> 8), byte(i)})
+		r4 = append(r4,
+			ir.Rule{Action: ir.Drop, Match: ir.Match{Dst: ir.Dst{Prefix: netip.PrefixFrom(a4, 32)}}},
+			ir.Rule{Action: ir.Drop, Match: ir.Match{Dst: ir.Dst{Prefix: netip.PrefixFrom(a4.Next(), 32)}, Proto: ir.TCP, HasPorts: true, Ports: ports(80, 80)}},
+			ir.Rule{Action: ir.Drop, Match: ir.Match{Dst: ir.Dst{Prefix: netip.PrefixFrom(a4.Next().Next(), 32)}, Proto: ir.ICMP, HasICMPType: true, ICMPType: 8}})
+		r6 = append(r6,
+			ir.Rule{Action: ir.Drop, Match: ir.Match{Dst: ir.Dst{Prefix: netip.PrefixFrom(a6, 128)}}},
+			ir.Rule{Action: ir.Drop, Match: ir.Match{Dst: ir.Dst{Prefix: netip.PrefixFrom(a6, 128)}, Proto: ir.UDP, HasPorts: true, Ports: ports(53, 53)}})
+	}
+	table, _ := Lower([]Client{{Name: "big", Addr4: addr("10.137.0.11"), Addr6: addr("fd09:24ef:4179::a89:b"), Rules4: r4, Rules6: r6}}, Options{})
+	for _, s := range table.Sets {
+		if s.Kind != VerdictMap && s.Kind != HostSet && len(s.Elements) < 3000 {
+			t.Fatalf("set %s has %d elements; the test wants 3,000 or more", s.Name, len(s.Elements))
+		}
+	}
+	ns := netnstest.New(t)
+	if _, err := Apply(table, ns.File); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -33,13 +33,9 @@ func Purge(clients []Client, opts Options, netns *os.File) (int, error) {
 			}
 		}
 	}
-	cfg := &netlink.Config{}
-	if netns != nil {
-		cfg.NetNS = int(netns.Fd())
-	}
-	c, err := conntrack.Dial(cfg)
+	c, err := dialConntrack(netns)
 	if err != nil {
-		return 0, fmt.Errorf("open conntrack netlink: %w", err)
+		return 0, err
 	}
 	defer c.Close()
 	flows, err := c.Dump(nil)
@@ -76,4 +72,29 @@ func firstPacket(f conntrack.Flow) eval.Packet {
 		p.Port = t.Proto.DestinationPort
 	}
 	return p
+}
+
+func dialConntrack(netns *os.File) (*conntrack.Conn, error) {
+	cfg := &netlink.Config{}
+	if netns != nil {
+		cfg.NetNS = int(netns.Fd())
+	}
+	c, err := conntrack.Dial(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open conntrack netlink: %w", err)
+	}
+	return c, nil
+}
+
+// forgetConnections empties the connection tracking table.
+func forgetConnections(netns *os.File) error {
+	c, err := dialConntrack(netns)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("flush conntrack: %w", err)
+	}
+	return nil
 }

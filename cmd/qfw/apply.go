@@ -8,10 +8,14 @@ import (
 	"os"
 	"time"
 
+	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/token"
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/backends/nftables"
 	"github.com/qfw-dev/qfw/compiler/eval"
+	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/policy"
 )
 
 const applyDoc = `apply compiles the policy and puts it in force. With --target nftables, the
@@ -96,16 +100,26 @@ func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
 	fw := fws[0]
 	var resolver eval.Resolver = eval.Table(prog.Resolve)
 	if f.resolve == "live" {
-		resolver = liveResolver{}
+		// Once per name and family: the table and the purge of
+		// connections must judge by the same addresses.
+		resolver = &cachedResolver{next: liveResolver{}, seen: map[string][]netip.Addr{}}
 	}
 	clients, opts := nftInput(prog, fw, f.dns.addrs, f.now.t.Unix(), resolver)
 	if f.qube != "" && !hasClient(clients, f.qube) {
 		return fmt.Errorf("--qube %s: not a client of %s in the policy", f.qube, fw.Name)
 	}
 	table, blocked := nftables.Lower(clients, opts)
+	var warnings []errors.Error
 	for _, b := range blocked {
-		fmt.Fprintf(cmd.ErrOrStderr(), "qfw: warning: %s: %s has no IPv%d address, so all of %s's IPv%d traffic is rejected\n", fw.Name, b.Host, b.Family, b.Client, b.Family)
+		r := blockedRule(clients, b)
+		warnings = append(warnings, policy.Errorf(r.Origin.Pos, policy.Path("qubes", b.Client, r.Origin.Kind.String(), r.Origin.Name),
+			"%s has no IPv%d address, so %s rejects all of %s's IPv%d traffic", b.Host, b.Family, fw.Name, b.Client, b.Family))
 	}
+	if at := earliestExpiry(clients); at != 0 {
+		warnings = append(warnings, policy.Errorf(token.NoPos, "", "a rule for %s expires at %s; run qfw apply again then, as the table does not expire it",
+			fw.Name, time.Unix(at, 0).UTC().Format(time.RFC3339)))
+	}
+	printDiagnostics(cmd.ErrOrStderr(), "warning: ", warnings)
 	var netns *os.File
 	if f.netns != "" {
 		if netns, err = os.Open("/run/netns/" + f.netns); err != nil {
@@ -172,4 +186,51 @@ func (liveResolver) Resolve(host string, family int) ([]netip.Addr, bool) {
 		addrs[i] = a.Unmap()
 	}
 	return addrs, true
+}
+
+// blockedRule returns the rule that names the host that blocks a list.
+func blockedRule(clients []nftables.Client, b nftables.Blocked) ir.Rule {
+	for _, c := range clients {
+		if c.Name == b.Client {
+			if b.Family == 6 {
+				return c.Rules6[b.Rule]
+			}
+			return c.Rules4[b.Rule]
+		}
+	}
+	return ir.Rule{}
+}
+
+// earliestExpiry returns the earliest expiry of the clients' rules, 0 if
+// none expires.
+func earliestExpiry(clients []nftables.Client) int64 {
+	var at int64
+	for _, c := range clients {
+		for _, rules := range [][]ir.Rule{c.Rules4, c.Rules6} {
+			for _, r := range rules {
+				if r.Expire != 0 && (at == 0 || r.Expire < at) {
+					at = r.Expire
+				}
+			}
+		}
+	}
+	return at
+}
+
+// cachedResolver asks next once per name and family.
+type cachedResolver struct {
+	next eval.Resolver
+	seen map[string][]netip.Addr
+}
+
+func (c *cachedResolver) Resolve(host string, family int) ([]netip.Addr, bool) {
+	key := fmt.Sprintf("%s/%d", host, family)
+	if addrs, ok := c.seen[key]; ok {
+		return addrs, true
+	}
+	addrs, known := c.next.Resolve(host, family)
+	if known {
+		c.seen[key] = addrs
+	}
+	return addrs, known
 }

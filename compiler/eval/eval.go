@@ -126,8 +126,11 @@ type Options struct {
 	Semantics  Semantics
 }
 
-// QubesDNS are the virtual DNS servers Qubes gives every networked qube.
-var QubesDNS = []netip.Addr{netip.MustParseAddr("10.139.1.1"), netip.MustParseAddr("10.139.1.2")}
+// QubesDNS returns the virtual DNS servers Qubes gives every networked
+// qube.
+func QubesDNS() []netip.Addr {
+	return []netip.Addr{netip.AddrFrom4([4]byte{10, 139, 1, 1}), netip.AddrFrom4([4]byte{10, 139, 1, 2})}
+}
 
 // Evaluator decides packets for one client of one firewall qube. It is
 // built once from the client's lists and then evaluates any number of
@@ -220,13 +223,21 @@ func ProtoNumber(p ir.Proto, family int) uint8 {
 	return 0
 }
 
-// ICMPv6For maps the ICMP types that have an ICMPv6 counterpart to it.
-var ICMPv6For = map[uint8]uint8{
-	0:  129, // echo reply
-	3:  1,   // destination unreachable
-	8:  128, // echo request
-	11: 3,   // time exceeded
-	12: 4,   // parameter problem
+// ICMPv6For returns the ICMPv6 counterpart of ICMP type t, if it has one.
+func ICMPv6For(t uint8) (uint8, bool) {
+	switch t {
+	case 0: // echo reply
+		return 129, true
+	case 3: // destination unreachable
+		return 1, true
+	case 8: // echo request
+		return 128, true
+	case 11: // time exceeded
+		return 3, true
+	case 12: // parameter problem
+		return 4, true
+	}
+	return 0, false
 }
 
 func prepare(rules []ir.Rule, family int, dns []netip.Addr, opts *Options) familyRules {
@@ -238,13 +249,13 @@ func prepare(rules []ir.Rule, family int, dns []netip.Addr, opts *Options) famil
 			proto: ProtoNumber(r.Proto, family),
 		}
 		if r.DNS {
-			pr.skip = dnsSkipped(r.Match, opts.Semantics)
+			pr.skip = DNSMatchesNothing(r.Match, opts.Semantics)
 			pr.hasPorts, pr.ports = true, ir.PortRange{First: 53, Last: 53}
 		}
 		if r.HasICMPType && family == 6 && r.Dst.Family() != 6 && opts.Semantics == Nftables {
 			// An ICMP type for both families is an ICMP type: in IPv6,
 			// its counterpart or nothing.
-			t, ok := ICMPv6For[r.ICMPType]
+			t, ok := ICMPv6For(r.ICMPType)
 			pr.icmpType, pr.skip = t, pr.skip || !ok
 		}
 		if pr.host != "" {
@@ -271,12 +282,12 @@ func prepare(rules []ir.Rule, family int, dns []netip.Addr, opts *Options) famil
 	return f
 }
 
-// dnsSkipped reports whether a DNS rule matches nothing. The agent forces
-// port 53 and leaves out a DNS rule whose ports are not exactly 53, and
-// emits invalid nft for proto=icmp, which blocks the client (not
+// DNSMatchesNothing reports whether a DNS rule matches nothing. The agent
+// forces port 53 and leaves out a DNS rule whose ports are not exactly 53,
+// and emits invalid nft for proto=icmp, which blocks the client (not
 // modelled: qfw never emits it); qfw's nftables backend matches port 53
 // if the ports include it, and nothing for icmp.
-func dnsSkipped(m ir.Match, s Semantics) bool {
+func DNSMatchesNothing(m ir.Match, s Semantics) bool {
 	if s == Nftables {
 		return m.Proto == ir.ICMP || m.HasPorts && !m.Ports.Contains(53)
 	}

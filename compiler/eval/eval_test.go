@@ -169,7 +169,7 @@ func newForTestSemantics(rules []ir.Rule, s Semantics) *Evaluator {
 			r6 = append(r6, r)
 		}
 	}
-	return New(r4, r6, Options{Resolver: resolver, DNS4: QubesDNS, Semantics: s})
+	return New(r4, r6, Options{Resolver: resolver, DNS4: QubesDNS(), Semantics: s})
 }
 
 func TestEvalNoAllocs(t *testing.T) {
