@@ -22,6 +22,8 @@
 //     range does not include 53 matches nothing;
 //   - a DNS rule with proto=icmp matches nothing (the agent emits invalid
 //     nft for it and blocks the client);
+//
+// (qfw's compiler writes neither DNS rule; a list from another tool may),
 //   - an ICMP type in a rule that applies to both families is an ICMP
 //     (IPv4) type, matched in IPv6 as its ICMPv6 counterpart where there is
 //     one (echo, echo reply, unreachable, time exceeded, parameter problem)

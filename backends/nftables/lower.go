@@ -71,8 +71,8 @@ type Blocked struct {
 }
 
 // Lower builds qfw's table for the clients of one firewall qube. The
-// table is the same for the same clients and options, byte for byte once
-// rendered.
+// table is the same for the same clients and options (and resolver
+// answers), byte for byte once rendered.
 func Lower(clients []Client, opts Options) (*Table, []Blocked) {
 	maps := [2]*Set{
 		{Name: "clients4", Family: 4, Kind: VerdictMap},

@@ -52,9 +52,10 @@ type Element struct {
 }
 
 // Chain is a chain: the base chain on the forward hook, or a client's.
-// Its last rule carries a digest of the chain and its sets as a comment,
-// so that what the kernel holds can be compared with what qfw would
-// apply without reading every element back.
+// Its last rule carries a digest of the chain and its sets as a comment
+// (for the forward chain, of the DNS sets only: the client maps are each
+// client's part), so that what the kernel holds can be compared with what
+// qfw would apply without reading every element back.
 type Chain struct {
 	Name string
 	// Forward makes it the base chain: type filter, hook forward,
