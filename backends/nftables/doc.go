@@ -22,15 +22,14 @@
 //     range does not include 53 matches nothing;
 //   - a DNS rule with proto=icmp matches nothing (the agent emits invalid
 //     nft for it and blocks the client);
-//
-// (qfw's compiler writes neither DNS rule; a list from another tool may),
 //   - an ICMP type in a rule that applies to both families is an ICMP
 //     (IPv4) type, matched in IPv6 as its ICMPv6 counterpart where there is
 //     one (echo, echo reply, unreachable, time exceeded, parameter problem)
 //     and not at all where there is none (the agent compares the number
 //     with ICMPv6 types); in a rule to an IPv6 prefix it is an ICMPv6 type.
 //
-// As with the agent, a host name is resolved when the table is built, and
+// qfw's compiler writes neither kind of DNS rule; a list from another tool
+// may. As with the agent, a host name is resolved when the table is built, and
 // a name with no address in a family makes the client's chain of that
 // family reject everything: fail closed.
 package nftables
