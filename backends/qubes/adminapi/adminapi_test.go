@@ -1,0 +1,168 @@
+package adminapi_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi/adminapitest"
+)
+
+// TestMain lets the test binary stand in for qrexec-client-vm: run with
+// QFW_FAKE_QREXEC set to a socket, it forwards a call to it as dom0's
+// qrexec daemon forwards one to qubesd, with "mgmt" as the calling qube.
+func TestMain(m *testing.M) {
+	if sock := os.Getenv("QFW_FAKE_QREXEC"); sock != "" {
+		os.Exit(fakeQrexec(sock, os.Args[1], os.Args[2]))
+	}
+	os.Exit(m.Run())
+}
+
+func fakeQrexec(sock, dest, service string) int {
+	if !strings.Contains(service, "+") {
+		service += "+"
+	}
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		return 125
+	}
+	defer c.Close()
+	payload, _ := io.ReadAll(os.Stdin)
+	c.Write(append([]byte(service+" mgmt name "+dest+"\x00"), payload...))
+	c.(*net.UnixConn).CloseWrite()
+	io.Copy(os.Stdout, c)
+	return 0 // whatever qubesd answered, as qrexec-client-vm does
+}
+
+func TestRequestEncode(t *testing.T) {
+	r := adminapi.Request{Method: "admin.vm.property.Get", Arg: "netvm", Source: "dom0", Dest: "work"}
+	if got, want := r.Encode(), []byte("admin.vm.property.Get+netvm dom0 name work\x00"); !bytes.Equal(got, want) {
+		t.Errorf("Encode = %q; want %q", got, want)
+	}
+	set := adminapi.Request{Method: "admin.vm.firewall.Set", Source: "dom0", Dest: "work", Payload: []byte("action=drop\n")}
+	if got, want := set.Encode(), []byte("admin.vm.firewall.Set+ dom0 name work\x00action=drop\n"); !bytes.Equal(got, want) {
+		t.Errorf("Encode = %q; want %q", got, want)
+	}
+}
+
+func TestParseRequest(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want adminapi.Request
+		err  string
+	}{
+		{"admin.vm.List+ mgmt keyword adminvm\x00", adminapi.Request{Method: "admin.vm.List", Source: "mgmt", Dest: "dom0", Payload: []byte{}}, ""},
+		{"admin.vm.firewall.Set+ dom0 name work\x00action=drop\n", adminapi.Request{Method: "admin.vm.firewall.Set", Source: "dom0", Dest: "work", Payload: []byte("action=drop\n")}, ""},
+		{"admin.vm.List+ dom0 name dom0", adminapi.Request{}, "framing error: no NUL after the header"},
+		{"admin.vm.List dom0 name dom0\x00", adminapi.Request{}, `framing error: no + in "admin.vm.List"`},
+		{"admin.vm.List+ dom0 uuid x\x00", adminapi.Request{}, `framing error: destination type "uuid"`},
+		{"admin.vm.List+ dom0 keyword default\x00", adminapi.Request{}, `framing error: keyword "default"`},
+	} {
+		got, err := adminapi.ParseRequest([]byte(tt.in))
+		switch {
+		case tt.err != "":
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("ParseRequest(%q) error = %v; want %q", tt.in, err, tt.err)
+			}
+		case err != nil:
+			t.Errorf("ParseRequest(%q): %v", tt.in, err)
+		case got.Method != tt.want.Method || got.Arg != tt.want.Arg || got.Source != tt.want.Source || got.Dest != tt.want.Dest || !bytes.Equal(got.Payload, tt.want.Payload):
+			t.Errorf("ParseRequest(%q) = %+v; want %+v", tt.in, *got, tt.want)
+		}
+	}
+}
+
+func TestParseResponse(t *testing.T) {
+	for _, tt := range []struct {
+		in, content, err string
+	}{
+		{"0\x00action=accept\n", "action=accept\n", ""},
+		{"0\x00", "", ""},
+		{"2\x00QubesVMNotFoundError\x00\x00No such domain: 'x'\x00", "", "QubesVMNotFoundError: No such domain: 'x'"},
+		{"2\x00ProtocolError\x00Traceback...\x00expected payload\x00", "", "ProtocolError: expected payload"},
+		{"", "", adminapi.ErrEmptyResponse.Error()},
+		{"0", "", `malformed answer from qubesd: "0"`},
+		{"1\x00event", "", `unexpected answer type '1' from qubesd`},
+	} {
+		got, err := adminapi.ParseResponse([]byte(tt.in))
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("ParseResponse(%q) error = %v; want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || string(got) != tt.content {
+			t.Errorf("ParseResponse(%q) = %q, %v; want %q", tt.in, got, err, tt.content)
+		}
+	}
+}
+
+// TestFirewallCalls drives the firewall calls through both transports
+// against the in-process qubesd.
+func TestFirewallCalls(t *testing.T) {
+	for _, transport := range []string{"socket", "qrexec"} {
+		t.Run(transport, func(t *testing.T) {
+			srv := adminapitest.New(t, map[string][]string{"work": {"action=accept"}})
+			client := &adminapi.Client{Transport: adminapi.Socket{Path: srv.Path}}
+			if transport == "qrexec" {
+				t.Setenv("QFW_FAKE_QREXEC", srv.Path)
+				client = &adminapi.Client{Transport: adminapi.Qrexec{Path: os.Args[0]}}
+			}
+			ctx := context.Background()
+
+			got, err := client.FirewallGet(ctx, "work")
+			if err != nil || !slices.Equal(got, []string{"action=accept"}) {
+				t.Fatalf("FirewallGet = %q, %v; want [action=accept]", got, err)
+			}
+			rules := []string{"action=accept dst4=192.0.2.0/24 proto=tcp dstports=443-443 comment=web", "action=drop"}
+			if err := client.FirewallSet(ctx, "work", rules); err != nil {
+				t.Fatal(err)
+			}
+			if got := srv.Firewall("work"); !slices.Equal(got, rules) {
+				t.Errorf("after FirewallSet the server holds %q; want %q", got, rules)
+			}
+			if err := client.FirewallReload(ctx, "work"); err != nil {
+				t.Fatal(err)
+			}
+
+			// A rule dom0 refuses: no answer at all, and nothing changed.
+			err = client.FirewallSet(ctx, "work", []string{"action=accept dstports=80"})
+			if !errors.Is(err, adminapi.ErrEmptyResponse) {
+				t.Errorf("FirewallSet of a refused rule: %v; want ErrEmptyResponse", err)
+			}
+			if got := srv.Firewall("work"); !slices.Equal(got, rules) {
+				t.Errorf("after a refused Set the server holds %q; want %q", got, rules)
+			}
+
+			var exc *adminapi.Exception
+			if _, err := client.FirewallGet(ctx, "nosuch"); !errors.As(err, &exc) || exc.Type != "QubesVMNotFoundError" {
+				t.Errorf("FirewallGet of an unknown qube: %v; want QubesVMNotFoundError", err)
+			}
+			if err := client.FirewallSet(ctx, "work", nil); err == nil {
+				t.Error("FirewallSet of an empty list succeeded; dom0 refuses it")
+			}
+			huge := []string{"action=accept comment=" + strings.Repeat("x", adminapi.MaxRequest)}
+			const tooLong = "admin.vm.firewall.Set for work: the request is 65597 bytes, over qubesd's limit of 65536"
+			if err := client.FirewallSet(ctx, "work", huge); err == nil || err.Error() != tooLong {
+				t.Errorf("FirewallSet of an oversized list: %v; want %q, before sending", err, tooLong)
+			}
+
+			wantSource := "dom0"
+			if transport == "qrexec" {
+				wantSource = "mgmt"
+			}
+			for _, r := range srv.Requests() {
+				if r.Source != wantSource {
+					t.Errorf("request %s came from %q; want %q", r.Method, r.Source, wantSource)
+				}
+			}
+		})
+	}
+}
