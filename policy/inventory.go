@@ -43,12 +43,13 @@ func (inv *Inventory) Names() []string {
 	return names
 }
 
-// inventoryFile is the inventory's file format.
-type inventoryFile struct {
-	Qubes map[string]inventoryEntry `json:"qubes"`
+// InventoryFile is the inventory's file format, as qfw inventory writes it.
+type InventoryFile struct {
+	Qubes map[string]InventoryEntry `json:"qubes"`
 }
 
-type inventoryEntry struct {
+// InventoryEntry is one qube of an inventory file.
+type InventoryEntry struct {
 	Class           string   `json:"class"`
 	IP              string   `json:"ip"`
 	IP6             string   `json:"ip6"`
@@ -73,7 +74,7 @@ func (l *loader) loadInventory(path string) (*Inventory, error) {
 	if err := v.Validate(cue.Concrete(true)); err != nil {
 		return nil, l.userErrors(err, v)
 	}
-	var raw inventoryFile
+	var raw InventoryFile
 	if err := v.Decode(&raw); err != nil {
 		return nil, err
 	}
@@ -130,9 +131,9 @@ func (l *loader) loadInventory(path string) (*Inventory, error) {
 // cue returns the inventory as CUE source for the policy to read, with every
 // field present so that a comprehension can test any field of any qube.
 func (inv *Inventory) cue() string {
-	qubes := make(map[string]inventoryEntry, len(inv.Qubes))
+	qubes := make(map[string]InventoryEntry, len(inv.Qubes))
 	for name, q := range inv.Qubes {
-		e := inventoryEntry{Class: q.Class, Netvm: q.Netvm, Label: q.Label, Tags: q.Tags, ProvidesNetwork: q.ProvidesNetwork}
+		e := InventoryEntry{Class: q.Class, Netvm: q.Netvm, Label: q.Label, Tags: q.Tags, ProvidesNetwork: q.ProvidesNetwork}
 		if e.Tags == nil {
 			e.Tags = []string{}
 		}
@@ -145,7 +146,7 @@ func (inv *Inventory) cue() string {
 		qubes[name] = e
 	}
 	// Marshalling a map sorts its keys, so the source is deterministic.
-	b, err := stdjson.MarshalIndent(inventoryFile{Qubes: qubes}, "", "\t")
+	b, err := stdjson.MarshalIndent(InventoryFile{Qubes: qubes}, "", "\t")
 	if err != nil {
 		panic(err) // only strings, bools and slices of strings
 	}

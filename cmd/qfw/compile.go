@@ -146,30 +146,37 @@ func printFiles(w io.Writer, files []outFile) error {
 	return err
 }
 
-// writeFiles writes each file into dir, each through a temporary file and a
-// rename, so that a reader never sees half a file.
+// writeFiles writes each file into dir, each with writeFile.
 func writeFiles(dir string, files []outFile) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
 	for _, f := range files {
-		path := filepath.Join(dir, f.name)
-		tmp, err := os.CreateTemp(dir, "."+f.name+".*")
-		if err != nil {
-			return fmt.Errorf("write output: %w", err)
+		if err := writeFile(filepath.Join(dir, f.name), f.text); err != nil {
+			return err
 		}
-		_, werr := tmp.Write(f.text)
-		cerr := tmp.Close()
-		if werr == nil {
-			werr = cerr
-		}
-		if werr == nil {
-			werr = os.Rename(tmp.Name(), path)
-		}
-		if werr != nil {
-			os.Remove(tmp.Name())
-			return fmt.Errorf("write %s: %w", path, werr)
-		}
+	}
+	return nil
+}
+
+// writeFile writes data to path through a temporary file and a rename, so
+// that a reader never sees half a file.
+func writeFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, werr)
 	}
 	return nil
 }

@@ -58,6 +58,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(newVetCmd(), newCompileCmd(), newTestCmd(), newExplainCmd(), newApplyCmd())
+	root.AddCommand(newVetCmd(), newCompileCmd(), newTestCmd(), newExplainCmd(), newApplyCmd(), newInventoryCmd())
 	return root
 }

@@ -3,6 +3,7 @@ package adminapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -109,7 +110,7 @@ func TestParseResponse(t *testing.T) {
 func TestFirewallCalls(t *testing.T) {
 	for _, transport := range []string{"socket", "qrexec"} {
 		t.Run(transport, func(t *testing.T) {
-			srv := adminapitest.New(t, map[string][]string{"work": {"action=accept"}})
+			srv := adminapitest.New(t, map[string]adminapitest.Qube{"work": {Firewall: []string{"action=accept"}}})
 			client := &adminapi.Client{Transport: adminapi.Socket{Path: srv.Path}}
 			if transport == "qrexec" {
 				t.Setenv("QFW_FAKE_QREXEC", srv.Path)
@@ -164,5 +165,81 @@ func TestFirewallCalls(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInventory reads the inventory of a machine through the Admin API,
+// leaving dom0 out.
+func TestInventory(t *testing.T) {
+	srv := adminapitest.New(t, map[string]adminapitest.Qube{
+		"sys-net":      {IP: "10.137.0.5", Label: "red", ProvidesNetwork: true},
+		"sys-firewall": {IP: "10.137.0.6", IP6: "fd09:24ef:4179::a89:6", Netvm: "sys-net", Label: "green", ProvidesNetwork: true},
+		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall", Label: "blue", Tags: []string{"corp", "audited"}},
+		"vault":        {Label: "black"},
+		"debian-13":    {Class: "TemplateVM", Label: "black"},
+	})
+	client := &adminapi.Client{Transport: adminapi.Socket{Path: srv.Path}}
+	inv, err := client.Inventory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := json.MarshalIndent(inv, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{
+  "qubes": {
+    "debian-13": {
+      "class": "TemplateVM",
+      "ip": "",
+      "ip6": "",
+      "netvm": "",
+      "label": "black",
+      "tags": [],
+      "provides_network": false
+    },
+    "sys-firewall": {
+      "class": "AppVM",
+      "ip": "10.137.0.6",
+      "ip6": "fd09:24ef:4179::a89:6",
+      "netvm": "sys-net",
+      "label": "green",
+      "tags": [],
+      "provides_network": true
+    },
+    "sys-net": {
+      "class": "AppVM",
+      "ip": "10.137.0.5",
+      "ip6": "",
+      "netvm": "",
+      "label": "red",
+      "tags": [],
+      "provides_network": true
+    },
+    "vault": {
+      "class": "AppVM",
+      "ip": "",
+      "ip6": "",
+      "netvm": "",
+      "label": "black",
+      "tags": [],
+      "provides_network": false
+    },
+    "work": {
+      "class": "AppVM",
+      "ip": "10.137.0.11",
+      "ip6": "",
+      "netvm": "sys-firewall",
+      "label": "blue",
+      "tags": [
+        "audited",
+        "corp"
+      ],
+      "provides_network": false
+    }
+  }
+}`
+	if string(got) != want {
+		t.Errorf("Inventory:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -6,7 +6,9 @@ package adminapitest
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"maps"
 	"net"
 	"path/filepath"
 	"slices"
@@ -18,24 +20,37 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 )
 
+// Qube is what the server knows of one qube.
+type Qube struct {
+	Class                 string // AppVM unless set
+	Netvm, IP, IP6, Label string
+	ProvidesNetwork       bool
+	Tags                  []string
+	Firewall              []string
+}
+
 // Server is a fake qubesd.
 type Server struct {
 	// Path is the socket to connect to.
 	Path string
 
-	mu        sync.Mutex
-	firewalls map[string][]string
+	mu    sync.Mutex
+	qubes map[string]*Qube
 	// Requests records every request, in order, as received.
 	requests []adminapi.Request
 }
 
-// New starts a server with the given qubes and their firewall lists; it
-// stops when the test ends.
-func New(t testing.TB, firewalls map[string][]string) *Server {
+// New starts a server with the given qubes, and dom0; it stops when the
+// test ends.
+func New(t testing.TB, qubes map[string]Qube) *Server {
 	t.Helper()
-	s := &Server{Path: filepath.Join(t.TempDir(), "qubesd.sock"), firewalls: map[string][]string{}}
-	for q, rules := range firewalls {
-		s.firewalls[q] = slices.Clone(rules)
+	s := &Server{Path: filepath.Join(t.TempDir(), "qubesd.sock"), qubes: map[string]*Qube{"dom0": {Class: "AdminVM"}}}
+	for name, q := range qubes {
+		q.Firewall = slices.Clone(q.Firewall)
+		if q.Class == "" {
+			q.Class = "AppVM"
+		}
+		s.qubes[name] = &q
 	}
 	l, err := net.Listen("unix", s.Path)
 	if err != nil {
@@ -58,7 +73,7 @@ func New(t testing.TB, firewalls map[string][]string) *Server {
 func (s *Server) Firewall(qube string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.firewalls[qube])
+	return slices.Clone(s.qubes[qube].Firewall)
 }
 
 // Requests returns the requests received so far.
@@ -90,14 +105,36 @@ func (s *Server) serve(c net.Conn) {
 // handle answers r; nil means no answer at all, as qubesd gives for an
 // unhandled exception.
 func (s *Server) handle(r *adminapi.Request) []byte {
-	rules, known := s.firewalls[r.Dest]
-	if r.Dest != "dom0" && !known {
+	q := s.qubes[r.Dest]
+	if q == nil {
 		return adminapi.Raise("QubesVMNotFoundError", "No such domain: '"+r.Dest+"'")
 	}
 	switch r.Method {
+	case "admin.vm.List":
+		var b bytes.Buffer
+		names := []string{r.Dest}
+		if r.Dest == "dom0" {
+			names = slices.Sorted(maps.Keys(s.qubes))
+		}
+		for _, n := range names {
+			state := "Halted"
+			if s.qubes[n].Class == "AdminVM" {
+				state = "Running"
+			}
+			fmt.Fprintf(&b, "%s class=%s state=%s uuid=00000000-0000-0000-0000-%012x\n", n, s.qubes[n].Class, state, len(n))
+		}
+		return adminapi.OK(b.Bytes())
+	case "admin.vm.property.Get":
+		return s.property(q, r.Arg)
+	case "admin.vm.tag.List":
+		var b bytes.Buffer
+		for _, tag := range slices.Sorted(slices.Values(q.Tags)) {
+			b.WriteString(tag + "\n")
+		}
+		return adminapi.OK(b.Bytes())
 	case "admin.vm.firewall.Get":
 		var b bytes.Buffer
-		for _, line := range rules {
+		for _, line := range q.Firewall {
 			b.WriteString(line + "\n")
 		}
 		return adminapi.OK(b.Bytes())
@@ -115,10 +152,37 @@ func (s *Server) handle(r *adminapi.Request) []byte {
 			}
 			list = append(list, qubes.FormatRule(parsed))
 		}
-		s.firewalls[r.Dest] = list
+		q.Firewall = list
 		return adminapi.OK(nil)
 	case "admin.vm.firewall.Reload":
 		return adminapi.OK(nil)
 	}
 	return adminapi.Raise("ProtocolError", "no such method: "+r.Method)
+}
+
+// property answers admin.vm.property.Get as qubesd serialises it.
+func (s *Server) property(q *Qube, name string) []byte {
+	if q.Class == "AdminVM" && name != "label" {
+		return adminapi.Raise("QubesNoSuchPropertyError", "Invalid property '"+name+"' of dom0")
+	}
+	var typ, value string
+	switch name {
+	case "netvm":
+		typ, value = "vm", q.Netvm
+	case "ip", "ip6":
+		typ, value = "str", q.IP
+		if name == "ip6" {
+			value = q.IP6
+		}
+	case "label":
+		typ, value = "label", q.Label
+	case "provides_network":
+		typ, value = "bool", "False"
+		if q.ProvidesNetwork {
+			value = "True"
+		}
+	default:
+		return adminapi.Raise("QubesNoSuchPropertyError", "Invalid property '"+name+"' of vm")
+	}
+	return adminapi.OK([]byte("default=False type=" + typ + " " + value))
 }

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
+)
+
+const inventoryDoc = `inventory reads, through the Qubes Admin API, what qfw needs to know of every
+qube: class, IPv4 and IPv6 address, netvm, label, tags, and whether it
+provides network. It prints it as JSON, the inventory file that vet, compile
+and test read offline (inventory.json beside the policy, or --inventory).
+
+In dom0 it asks qubesd on its socket. In a management qube, --qrexec asks
+through qrexec-client-vm; dom0's qrexec policy must allow admin.vm.List,
+admin.vm.property.Get and admin.vm.tag.List to it, with target=dom0. The
+qubes the policy does not let it see are left out, as are dom0 and remote
+qubes.`
+
+const inventoryExamples = `  # In dom0: refresh the inventory beside the policy.
+  qfw inventory -o policy/inventory.json
+
+  # In a management qube.
+  qfw inventory --qrexec -o policy/inventory.json`
+
+type inventoryFlags struct {
+	out          string
+	socket       string
+	qrexec       bool
+	qrexecClient string
+}
+
+func newInventoryCmd() *cobra.Command {
+	f := &inventoryFlags{}
+	cmd := &cobra.Command{
+		Use:     "inventory [-o FILE]",
+		Short:   "Read the machine's qubes through the Admin API, as an inventory file",
+		Long:    inventoryDoc,
+		Example: inventoryExamples,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInventory(cmd, f)
+		},
+	}
+	cmd.Flags().StringVarP(&f.out, "out", "o", "", "write the inventory to `FILE` instead of printing it")
+	cmd.Flags().StringVar(&f.socket, "socket", adminapi.SocketPath, "qubesd's Admin API `SOCKET`, in dom0")
+	cmd.Flags().BoolVar(&f.qrexec, "qrexec", false, "call through qrexec-client-vm, from a management qube")
+	cmd.Flags().StringVar(&f.qrexecClient, "qrexec-client", "qrexec-client-vm", "the qrexec client `PROGRAM`")
+	return cmd
+}
+
+func runInventory(cmd *cobra.Command, f *inventoryFlags) error {
+	var t adminapi.Transport = adminapi.Socket{Path: f.socket}
+	if f.qrexec {
+		t = adminapi.Qrexec{Path: f.qrexecClient}
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
+	defer cancel()
+	inv, err := (&adminapi.Client{Transport: t}).Inventory(ctx)
+	if err != nil {
+		return fmt.Errorf("read the inventory: %w", err)
+	}
+	b, err := json.MarshalIndent(inv, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if f.out != "" {
+		return writeFile(f.out, b)
+	}
+	_, err = cmd.OutOrStdout().Write(b)
+	return err
+}
