@@ -139,6 +139,11 @@ func (e *Enforcer) addrPoints(within netip.Prefix, family int, list []ir.Rule, r
 		add(last.Next())
 	}
 	dns := e.Options.DNS4
+	if e.Options.DNSUnknown && family == 4 {
+		// Queries to the virtual servers are forwarded: their fate is
+		// their own.
+		dns = eval.QubesDNS()
+	}
 	if family == 6 {
 		dns = e.Options.DNS6
 	}

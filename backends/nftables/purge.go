@@ -49,7 +49,9 @@ func Purge(clients []Client, opts Options, netns *os.File) (int, error) {
 		if e == nil {
 			continue
 		}
-		if e.Eval(firstPacket(f)).Action == ir.Accept {
+		// Only what the new rules surely accept goes on: a name the
+		// table could not resolve blocks its family there.
+		if r := e.Eval(firstPacket(f)); r.Action == ir.Accept && r.Exact() {
 			continue
 		}
 		if err := c.Delete(f); err != nil {

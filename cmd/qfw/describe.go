@@ -105,17 +105,17 @@ func failure(o *policytest.Outcome) string {
 	t := o.Test
 	head := fmt.Sprintf("%s to %s: expected %s", t.From, t.ToText, t.Expect)
 	switch {
-	case o.Enforcer == nil && !o.NoNetvm:
-		return head + ", but the qube did not compile"
 	case o.NoNetvm:
 		return head + ", but the qube has no netvm, so its packets go nowhere"
 	case o.Packets == 0:
 		return head + ", but the qube can send no such packet: it has no address in the destination's family, or the destination resolves to none"
+	case o.Enforcer == nil:
+		return head + ", but the qube did not compile"
 	}
 	at := fmt.Sprintf("in %s (%s) %s gets %s", o.Enforcer.Firewall, o.Enforcer.Backend, describePacket(o.Packet), describeFate(o.Enforcer, o.Packet, o.Result))
 	if o.Result.Action == t.Expect {
 		// The verdict is right, but only for some resolutions of a name.
-		return fmt.Sprintf("%s, and %s; pin the names it depends on in resolve", head, at)
+		return fmt.Sprintf("%s, and %s; where names decide, pin them in resolve", head, at)
 	}
 	return fmt.Sprintf("%s, but %s", head, at)
 }

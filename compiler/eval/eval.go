@@ -206,6 +206,10 @@ func New(rules4, rules6 []ir.Rule, opts Options) *Evaluator {
 	return e
 }
 
+func isQubesDNS(a netip.Addr) bool {
+	return a == netip.AddrFrom4([4]byte{10, 139, 1, 1}) || a == netip.AddrFrom4([4]byte{10, 139, 1, 2})
+}
+
 // ProtoNumber returns the IP protocol number that p means in family: Qubes
 // says icmp for ICMPv6 too.
 func ProtoNumber(p ir.Proto, family int) uint8 {
@@ -322,6 +326,11 @@ func (e *Evaluator) Eval(p Packet) Result {
 	}
 	if f.blocked >= 0 {
 		return Result{Action: ir.Drop, Rule: -1, Blocked: f.blocked, Possible: -1, MayBlock: -1}
+	}
+	if f.dnsUnknown && p.Dst.IsValid() && p.Port == 53 && (p.Proto == ProtoTCP || p.Proto == ProtoUDP) && isQubesDNS(p.Dst) {
+		// A query to the virtual DNS servers reaches the rules with the
+		// upstream server's address, which is not known.
+		p = Packet{Family: fam, Proto: p.Proto, Port: p.Port}
 	}
 	// The first rule that may match, for each action.
 	maybeAccept, maybeDrop := -1, -1

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
@@ -132,6 +133,30 @@ var nftablesTests = []evalTest{
 	{"to an IPv6 prefix, an ICMPv6 type", []ir.Rule{accept(to(pfx("::/0"), ir.Match{Proto: ir.ICMP, HasICMPType: true, ICMPType: 128}))}, icmpTo("2001:db8::1", 128), Result{ir.Accept, 0, -1, -1, -1}},
 }
 
+// TestEvalDNSUnknown: in a firewall qube without a netvm, a query to the
+// virtual DNS servers meets the rules with the upstream server's address,
+// which qfw does not know.
+func TestEvalDNSUnknown(t *testing.T) {
+	rules := []ir.Rule{drop(to(pfx("10.139.1.0/24"), ir.Match{})), accept(ir.Match{})}
+	e := New(rules, nil, Options{DNSUnknown: true})
+	for _, tt := range []struct {
+		p    Packet
+		want Result
+	}{
+		{udpTo("10.139.1.1", 53), Result{ir.Accept, 1, -1, 0, -1}},
+		{udpTo("10.139.1.1", 54), Result{ir.Drop, 0, -1, -1, -1}},
+		{udpTo("10.139.1.3", 53), Result{ir.Drop, 0, -1, -1, -1}},
+	} {
+		if got := e.Eval(tt.p); got != tt.want {
+			t.Errorf("Eval(%+v) = %+v; want %+v", tt.p, got, tt.want)
+		}
+	}
+	dnsRule := New([]ir.Rule{accept(ir.Match{DNS: true})}, nil, Options{DNSUnknown: true})
+	if got, want := dnsRule.Eval(udpTo("10.139.1.1", 53)), (Result{ir.Drop, -1, -1, 0, -1}); got != want {
+		t.Errorf("DNS rule, unknown servers: Eval = %+v; want %+v", got, want)
+	}
+}
+
 func TestEvalNftables(t *testing.T) {
 	for _, tt := range nftablesTests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,7 +198,7 @@ func newForTestSemantics(rules []ir.Rule, s Semantics) *Evaluator {
 }
 
 func TestEvalNoAllocs(t *testing.T) {
-	for _, tt := range evalTests {
+	for _, tt := range append(slices.Clone(evalTests), nftablesTests...) {
 		e := newForTest(tt.rules)
 		if n := testing.AllocsPerRun(100, func() { e.Eval(tt.packet) }); n != 0 {
 			t.Errorf("%s: Eval allocates %v times per packet; want 0", tt.name, n)
