@@ -1,7 +1,6 @@
 package nftables
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // State is what the kernel holds of qfw's table, enough to tell whether it
@@ -297,17 +298,19 @@ func UpdateClient(t *Table, client string, netns *os.File) (Change, error) {
 	return settle(netns, before, clientState(t, client, before, removed), flushErr, "update client "+client)
 }
 
-// ownedBy reports whether the chain or set name belongs to client: its
-// chains are c4-client and c6-client, its sets those names followed by
-// -<step>-<kind>. Qube names may hold "-" and digits, so a prefix is not
-// enough: c4-work-0-a is work's set, c4-work-0 the chain of work-0.
-func ownedBy(name, client string) bool {
+// ownsChain reports whether chain is one of client's: c4-client or
+// c6-client. Chains and sets have names of their own: c4-work-0-a may be
+// the chain of a client work-0-a and a set of the client work.
+func ownsChain(chain, client string) bool {
+	return chain == ChainName(client, 4) || chain == ChainName(client, 6)
+}
+
+// ownsSet reports whether set is one of client's: one of its chains'
+// names followed by -<step>-<kind>. Qube names may hold "-" and digits, so
+// a prefix is not enough: c4-work-0-a is work's, c4-work-0-1-a work-0's.
+func ownsSet(set, client string) bool {
 	for _, fam := range []int{4, 6} {
-		chain := ChainName(client, fam)
-		if name == chain {
-			return true
-		}
-		rest, ok := strings.CutPrefix(name, chain+"-")
+		rest, ok := strings.CutPrefix(set, ChainName(client, fam)+"-")
 		if !ok {
 			continue
 		}
@@ -324,22 +327,22 @@ func ownedBy(name, client string) bool {
 func clientState(t *Table, client string, before *State, removed map[string]int) *State {
 	want, full := &State{Chains: map[string]ChainState{}, Sets: map[string]int{}}, t.State()
 	for name, cs := range before.Chains {
-		if !ownedBy(name, client) {
+		if !ownsChain(name, client) {
 			want.Chains[name] = cs
 		}
 	}
 	for name, n := range before.Sets {
-		if !ownedBy(name, client) {
+		if !ownsSet(name, client) {
 			want.Sets[name] = n
 		}
 	}
 	for name, cs := range full.Chains {
-		if ownedBy(name, client) {
+		if ownsChain(name, client) {
 			want.Chains[name] = cs
 		}
 	}
 	for name, n := range full.Sets {
-		if ownedBy(name, client) {
+		if ownsSet(name, client) {
 			want.Sets[name] = n
 		}
 	}
@@ -348,7 +351,7 @@ func clientState(t *Table, client string, before *State, removed map[string]int)
 		if s.Kind == VerdictMap {
 			n := before.Sets[s.Name] - removed[s.Name]
 			for _, e := range s.Elements {
-				if ownedBy(e.Jump, client) {
+				if ownsChain(e.Jump, client) {
 					n++
 				}
 			}
@@ -388,7 +391,7 @@ func replaceClient(t *Table, client string, netns *os.File) (map[string]int, err
 		}
 		var gone []nftables.SetElement
 		for _, e := range elems {
-			if e.VerdictData != nil && ownedBy(e.VerdictData.Chain, client) || e.VerdictData == nil && jumpsTo(e.Val, client) {
+			if e.VerdictData != nil && ownsChain(e.VerdictData.Chain, client) || e.VerdictData == nil && ownsChain(verdictChain(e.Val), client) {
 				gone = append(gone, nftables.SetElement{Key: e.Key})
 			}
 		}
@@ -401,17 +404,17 @@ func replaceClient(t *Table, client string, netns *os.File) (map[string]int, err
 	}
 	// The client's old rules, then its old sets, then its old chains.
 	for _, ch := range oldChains {
-		if ch.Table.Name == TableName && ownedBy(ch.Name, client) {
+		if ch.Table.Name == TableName && ownsChain(ch.Name, client) {
 			c.FlushChain(ch)
 		}
 	}
 	for _, s := range oldSets {
-		if ownedBy(s.Name, client) {
+		if ownsSet(s.Name, client) {
 			c.DelSet(s)
 		}
 	}
 	for _, ch := range oldChains {
-		if ch.Table.Name == TableName && ownedBy(ch.Name, client) {
+		if ch.Table.Name == TableName && ownsChain(ch.Name, client) {
 			c.DelChain(ch)
 		}
 	}
@@ -419,13 +422,13 @@ func replaceClient(t *Table, client string, netns *os.File) (map[string]int, err
 	var chains []*Chain
 	var added []*nftables.Chain
 	for _, ch := range t.Chains {
-		if ownedBy(ch.Name, client) {
+		if ownsChain(ch.Name, client) {
 			chains = append(chains, ch)
 			added = append(added, b.addChain(ch))
 		}
 	}
 	for _, s := range t.Sets {
-		if ownedBy(s.Name, client) {
+		if ownsSet(s.Name, client) {
 			if err := b.addSet(s); err != nil {
 				return removed, err
 			}
@@ -440,7 +443,7 @@ func replaceClient(t *Table, client string, netns *os.File) (map[string]int, err
 		}
 		mine := &Set{Name: s.Name, Family: s.Family, Kind: s.Kind}
 		for _, e := range s.Elements {
-			if ownedBy(e.Jump, client) {
+			if ownsChain(e.Jump, client) {
 				mine.Elements = append(mine.Elements, e)
 			}
 		}
@@ -453,13 +456,19 @@ func replaceClient(t *Table, client string, netns *os.File) (map[string]int, err
 	return removed, c.Flush()
 }
 
-// jumpsTo reports whether the raw verdict of a map element, as v0.3.0
-// returns it (in Val, not decoded), jumps to one of client's chains.
-func jumpsTo(val []byte, client string) bool {
-	for _, fam := range []int{4, 6} {
-		if bytes.Contains(val, []byte(ChainName(client, fam)+"\x00")) {
-			return true
+// verdictChain returns the chain that a map element's verdict jumps to.
+// v0.3.0 leaves the verdict undecoded in Val: the attributes nested in
+// NFTA_DATA_VERDICT, that is NFTA_VERDICT_CODE and NFTA_VERDICT_CHAIN.
+// It returns "" if there is no chain.
+func verdictChain(val []byte) string {
+	attrs, err := netlink.UnmarshalAttributes(val)
+	if err != nil {
+		return ""
+	}
+	for _, a := range attrs {
+		if a.Type&^unix.NLA_F_NESTED == unix.NFTA_VERDICT_CHAIN {
+			return strings.TrimRight(string(a.Data), "\x00")
 		}
 	}
-	return false
+	return ""
 }

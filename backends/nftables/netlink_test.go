@@ -211,3 +211,63 @@ func TestApplyLargeSets(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestOwnership(t *testing.T) {
+	for _, tt := range []struct {
+		name, client string
+		chain, set   bool
+	}{
+		{"c4-work", "work", true, false},
+		{"c6-work", "work", true, false},
+		{"c4-work-0-a", "work", false, true},
+		{"c6-work-12-p", "work", false, true},
+		{"c4-work-0-a", "work-0-a", true, false},
+		{"c4-work-0-1-a", "work-0", false, true},
+		{"c4-work-0-1-a", "work", false, false},
+		{"c4-work-0", "work", false, false},
+		{"c4-abc4-work", "work", false, false},
+		{"c4-work-x-a", "work", false, false},
+	} {
+		if got := ownsChain(tt.name, tt.client); got != tt.chain {
+			t.Errorf("ownsChain(%q, %q) = %v; want %v", tt.name, tt.client, got, tt.chain)
+		}
+		if got := ownsSet(tt.name, tt.client); got != tt.set {
+			t.Errorf("ownsSet(%q, %q) = %v; want %v", tt.name, tt.client, got, tt.set)
+		}
+	}
+}
+
+// TestUpdateClientNames updates a client whose names other clients' names
+// contain, or are contained in: only its own part changes.
+func TestUpdateClientNames(t *testing.T) {
+	rules := func(port uint16) []ir.Rule {
+		return []ir.Rule{{Action: ir.Accept, Match: ir.Match{Proto: ir.TCP, HasPorts: true, Ports: ports(port, port)}}}
+	}
+	clients := []Client{
+		{Name: "work", Addr4: addr("10.137.0.11"), Rules4: rules(443)},
+		{Name: "work-0-a", Addr4: addr("10.137.0.12"), Rules4: rules(443)},
+		{Name: "abc4-work", Addr4: addr("10.137.0.13"), Rules4: rules(443)},
+	}
+	ns, whole := netnstest.New(t), netnstest.New(t)
+	old, _ := Lower(clients, Options{})
+	if _, err := Apply(old, ns.File); err != nil {
+		t.Fatal(err)
+	}
+	clients[0].Rules4 = rules(8443)
+	updated, _ := Lower(clients, Options{})
+	change, err := UpdateClient(updated, "work", ns.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := change.String(), "changed c4-work; 3 chains unchanged"; got != want {
+		t.Errorf("UpdateClient change = %q; want %q", got, want)
+	}
+	if _, err := Apply(updated, whole.File); err != nil {
+		t.Fatal(err)
+	}
+	got := ns.Exec(t, nil, "nft", "list", "table", "inet", TableName)
+	want := whole.Exec(t, nil, "nft", "list", "table", "inet", TableName)
+	if normalize(got) != normalize(want) {
+		t.Errorf("after UpdateClient:\n%s\nafter Apply of the same table:\n%s", got, want)
+	}
+}
