@@ -5,6 +5,7 @@ import (
 
 	"cuelang.org/go/cue/errors"
 
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/policy"
 )
@@ -20,7 +21,7 @@ const (
 	// MaxRequestLen is the most bytes qubesd reads for one Admin API call,
 	// header and payload together. It aborts a longer request without a
 	// reply, so the rules are not changed and nothing says why.
-	MaxRequestLen = 65536
+	MaxRequestLen = adminapi.MaxRequest
 	// QubesDBPathLimit bounds QubesDB paths: QDB_MAX_PATH counts the
 	// terminating NUL, so a path must be shorter.
 	QubesDBPathLimit = 64
@@ -79,11 +80,13 @@ func check(q ir.Qube, l limits) []errors.Error {
 		errorf(nil, "qube %q has %d rules; at most %d are allowed, as QubesDB rule keys have four digits", q.Name, n, l.rules)
 	}
 
-	header := setHeader(q.Name)
-	size := len(header) + len(Payload(q.Rules))
+	// The request as sent from whichever qube calls, the longest header
+	// it can have; the rules follow it.
+	set := &adminapi.Request{Method: "admin.vm.firewall.Set", Dest: q.Name, Payload: []byte(Payload(q.Rules))}
+	size := set.WorstCaseLen()
 	if size > l.request {
 		// Point at the first rule that does not fit.
-		n := len(header)
+		n := size - len(set.Payload)
 		for i := range q.Rules {
 			if n += len(FormatRule(q.Rules[i])) + 1; n > l.request {
 				errorf(&q.Rules[i], "the admin.vm.firewall.Set request for qube %q is %d bytes, over qubesd's limit of %d; this is the first rule that does not fit", q.Name, size, l.request)
@@ -129,14 +132,4 @@ func check(q ir.Qube, l limits) []errors.Error {
 		}
 	}
 	return errs
-}
-
-// setHeader returns the longest header an admin.vm.firewall.Set request
-// for qube can have (the Admin API framing); the payload follows it. The
-// source is dom0, or the management qube that calls; its name, like every
-// qube's, has at most 31 characters, so a list that fits with that many
-// fits from anywhere.
-func setHeader(qube string) string {
-	const longestSource = "0123456789012345678901234567890"
-	return "admin.vm.firewall.Set+ " + longestSource + " name " + qube + "\x00"
 }

@@ -65,6 +65,7 @@ func TestParseRequest(t *testing.T) {
 		{"admin.vm.List dom0 name dom0\x00", adminapi.Request{}, `framing error: no + in "admin.vm.List"`},
 		{"admin.vm.List+ dom0 uuid x\x00", adminapi.Request{}, `framing error: destination type "uuid"`},
 		{"admin.vm.List+ dom0 keyword default\x00", adminapi.Request{}, `framing error: keyword "default"`},
+		{"admin.vm.List+  dom0 name dom0\x00", adminapi.Request{}, `framing error: header "admin.vm.List+  dom0 name dom0" has 5 fields, want 4`},
 	} {
 		got, err := adminapi.ParseRequest([]byte(tt.in))
 		switch {
@@ -150,9 +151,17 @@ func TestFirewallCalls(t *testing.T) {
 				t.Error("FirewallSet of an empty list succeeded; dom0 refuses it")
 			}
 			huge := []string{"action=accept comment=" + strings.Repeat("x", adminapi.MaxRequest)}
-			const tooLong = "admin.vm.firewall.Set for work: the request is 65597 bytes, over qubesd's limit of 65536"
+			const tooLong = "admin.vm.firewall.Set for work: the request takes up to 65624 bytes, over qubesd's limit of 65536"
 			if err := client.FirewallSet(ctx, "work", huge); err == nil || err.Error() != tooLong {
 				t.Errorf("FirewallSet of an oversized list: %v; want %q, before sending", err, tooLong)
+			}
+			// A list that would fit from dom0 but not from a management
+			// qube with the longest name: refused whoever calls, as over
+			// qrexec dom0 fills in the caller.
+			header := len("admin.vm.firewall.Set+ dom0 name work\x00")
+			edge := []string{"action=accept comment=" + strings.Repeat("x", adminapi.MaxRequest-header-len("action=accept comment=\n"))}
+			if err := client.FirewallSet(ctx, "work", edge); err == nil || !strings.Contains(err.Error(), "over qubesd's limit") {
+				t.Errorf("FirewallSet of a list that fits from dom0 only: %v; want it refused before sending", err)
 			}
 
 			wantSource := "dom0"

@@ -104,8 +104,8 @@ func (c *Client) Call(ctx context.Context, method, arg, dest string, payload []b
 		source = "dom0"
 	}
 	r := &Request{Method: method, Arg: arg, Source: source, Dest: dest, Payload: payload}
-	if n := len(r.Encode()); n > MaxRequest {
-		return nil, fmt.Errorf("%s for %s: the request is %d bytes, over qubesd's limit of %d", method, dest, n, MaxRequest)
+	if n := r.WorstCaseLen(); n > MaxRequest {
+		return nil, fmt.Errorf("%s for %s: the request takes up to %d bytes, over qubesd's limit of %d", method, dest, n, MaxRequest)
 	}
 	b, err := c.Transport.RoundTrip(ctx, r)
 	if err != nil {

@@ -4,11 +4,18 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // MaxRequest is the most bytes qubesd reads of a request, header and
 // payload together; it aborts a longer one without an answer.
 const MaxRequest = 65536
+
+// MaxNameLen is the longest name Qubes gives a qube.
+const MaxNameLen = 31
+
+// longestSource stands for the calling qube when its name is unknown.
+var longestSource = strings.Repeat("q", MaxNameLen)
 
 // Request is one Admin API call.
 type Request struct {
@@ -30,13 +37,27 @@ func (r *Request) Header() []byte {
 // Encode returns the request as qubesd reads it.
 func (r *Request) Encode() []byte { return append(r.Header(), r.Payload...) }
 
+// WorstCaseLen returns the most bytes r can take on the wire from any
+// caller. Over qrexec dom0 writes the caller's name into the header, so the
+// length counts a source of MaxNameLen characters unless r's is longer: a
+// request that fits by this count fits from dom0 and from every
+// management qube.
+func (r *Request) WorstCaseLen() int {
+	w := *r
+	if len(w.Source) < MaxNameLen {
+		w.Source = longestSource
+	}
+	return len(w.Header()) + len(w.Payload)
+}
+
 // ParseRequest parses a request as qubesd does; it is for the test server.
 func ParseRequest(b []byte) (*Request, error) {
 	header, payload, ok := bytes.Cut(b, []byte{0})
 	if !ok {
 		return nil, errors.New("framing error: no NUL after the header")
 	}
-	f := bytes.Fields(header)
+	// qubesd splits on single spaces, so a doubled one is an empty field.
+	f := bytes.Split(header, []byte(" "))
 	if len(f) != 4 {
 		return nil, fmt.Errorf("framing error: header %q has %d fields, want 4", header, len(f))
 	}
