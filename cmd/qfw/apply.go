@@ -105,6 +105,7 @@ func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
 		resolver = &cachedResolver{next: liveResolver{}, seen: map[string][]netip.Addr{}}
 	}
 	clients, opts := nftInput(prog, fw, f.dns.addrs, f.now.t.Unix(), resolver)
+	warnNoDNS(cmd.ErrOrStderr(), fw.Name, opts)
 	if f.qube != "" && !hasClient(clients, f.qube) {
 		return fmt.Errorf("--qube %s: not a client of %s in the policy", f.qube, fw.Name)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 
@@ -55,6 +56,15 @@ func nftFirewalls(prog *ir.Program, only string) ([]ir.Firewall, error) {
 	return out, nil
 }
 
+// warnNoDNS warns when a firewall qube's table has no DNS servers: without
+// a netvm it has no Qubes virtual servers, and its clients' DNS rules then
+// match nothing.
+func warnNoDNS(w io.Writer, fw string, opts nftables.Options) {
+	if opts.DNS4 == nil && opts.DNS6 == nil {
+		fmt.Fprintf(w, "qfw: warning: %s has no netvm, so its DNS servers are its upstream ones; give them with --dns, or its clients' DNS rules match nothing\n", fw)
+	}
+}
+
 // nftablesFiles renders qfw's table for each nftables firewall qube, with
 // names resolved from the policy alone, so that the same policy gives the
 // same script.
@@ -66,9 +76,7 @@ func nftablesFiles(cmd *cobra.Command, prog *ir.Program, only string, dns []neti
 	var out []outFile
 	for _, fw := range fws {
 		clients, opts := nftInput(prog, fw, dns, now, eval.Table(prog.Resolve))
-		if opts.DNS4 == nil && opts.DNS6 == nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "qfw: warning: %s has no netvm, so its DNS servers are its upstream ones; give them with --dns, or its clients' DNS rules match nothing\n", fw.Name)
-		}
+		warnNoDNS(cmd.ErrOrStderr(), fw.Name, opts)
 		table, blocked := nftables.Lower(clients, opts)
 		if len(blocked) > 0 {
 			var msgs []string

@@ -16,8 +16,8 @@ import (
 const testDoc = `test compiles the policy and checks its tests. Each test says what one qube
 may or may not reach; it is checked against the qube's rules as its netvm
 enforces them, and stands for every packet it names: every address of a
-prefix or of "any", every port when it gives none, and tcp, udp and icmp
-when it gives no protocol. A test passes only if all of them meet its
+prefix or of "any", every port when it gives none, and every protocol
+(tcp, udp, icmp and the rest) when it gives none. A test passes only if all of them meet its
 expectation whatever the names in the rules resolve to, so the names a
 verdict depends on must be pinned in the policy's resolve section (or in
 the test's addresses).
