@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 )
 
 const inventoryDoc = `inventory reads, through the Qubes Admin API, what qfw needs to know of every
@@ -29,10 +27,8 @@ const inventoryExamples = `  # In dom0: refresh the inventory beside the policy.
   qfw inventory --qrexec -o policy/inventory.json`
 
 type inventoryFlags struct {
-	out          string
-	socket       string
-	qrexec       bool
-	qrexecClient string
+	out   string
+	admin adminFlags
 }
 
 func newInventoryCmd() *cobra.Command {
@@ -48,20 +44,14 @@ func newInventoryCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&f.out, "out", "o", "", "write the inventory to `FILE` instead of printing it")
-	cmd.Flags().StringVar(&f.socket, "socket", adminapi.SocketPath, "qubesd's Admin API `SOCKET`, in dom0")
-	cmd.Flags().BoolVar(&f.qrexec, "qrexec", false, "call through qrexec-client-vm, from a management qube")
-	cmd.Flags().StringVar(&f.qrexecClient, "qrexec-client", "qrexec-client-vm", "the qrexec client `PROGRAM`")
+	f.admin.register(cmd)
 	return cmd
 }
 
 func runInventory(cmd *cobra.Command, f *inventoryFlags) error {
-	var t adminapi.Transport = adminapi.Socket{Path: f.socket}
-	if f.qrexec {
-		t = adminapi.Qrexec{Path: f.qrexecClient}
-	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 	defer cancel()
-	inv, err := (&adminapi.Client{Transport: t}).Inventory(ctx)
+	inv, err := f.admin.client().Inventory(ctx)
 	if err != nil {
 		return fmt.Errorf("read the inventory: %w", err)
 	}

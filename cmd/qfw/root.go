@@ -13,11 +13,18 @@ import (
 const (
 	exitOK    = 0
 	exitError = 1
+	// exitChanges is plan's code, under --detailed-exitcode, for a plan
+	// that changes something.
+	exitChanges = 2
 )
 
 // errPrinted says that the command has printed its errors already and only
 // the exit code is left to set.
 var errPrinted = errors.New("errors printed")
+
+// errChanges says that plan succeeded and found changes, for
+// --detailed-exitcode.
+var errChanges = errors.New("the plan has changes")
 
 // Main runs qfw with the process's arguments and returns its exit code.
 func Main() int {
@@ -28,6 +35,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
+		if errors.Is(err, errChanges) {
+			return exitChanges
+		}
 		if !errors.Is(err, errPrinted) {
 			fmt.Fprintf(stderr, "qfw: %v\n", err)
 		}
@@ -44,7 +54,8 @@ A policy is a directory holding one CUE package (or CUE, JSON and YAML files
 given one by one) and an inventory of the machine's qubes, inventory.json
 beside the policy unless --inventory names another file.
 
-Exit codes: 0 success, 1 errors (printed as file:line:col: path: message).`
+Exit codes: 0 success, 1 errors (printed as file:line:col: path: message),
+2 changes found (plan --detailed-exitcode only).`
 
 // newRootCmd builds a fresh command tree: no state is shared between runs.
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -58,6 +69,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(newVetCmd(), newCompileCmd(), newTestCmd(), newExplainCmd(), newApplyCmd(), newInventoryCmd())
+	root.AddCommand(newVetCmd(), newCompileCmd(), newTestCmd(), newExplainCmd(), newPlanCmd(), newApplyCmd(), newInventoryCmd())
 	return root
 }
