@@ -16,6 +16,7 @@ import (
 	"github.com/qfw-dev/qfw/bench/policygen"
 	"github.com/qfw-dev/qfw/compiler"
 	"github.com/qfw-dev/qfw/policy"
+	"github.com/qfw-dev/qfw/policytest"
 )
 
 // sizes are the policies the benchmarks compile: the 1,000 qubes ×
@@ -130,7 +131,7 @@ func BenchmarkCUEExport(b *testing.B) {
 }
 
 // TestGeneratedPolicy checks that generated policies vet without errors,
-// that their only warnings are the host-name ones the generator documents,
+// that their tests pass, that their only warnings are the host-name ones the generator documents,
 // and that cue export evaluates them without qfw.
 func TestGeneratedPolicy(t *testing.T) {
 	for _, cfg := range []policygen.Config{
@@ -165,6 +166,16 @@ func TestGeneratedPolicy(t *testing.T) {
 			for _, w := range res.Warnings {
 				if format, _ := w.Msg(); !strings.Contains(format, "is resolved by the firewall qube") {
 					t.Errorf("unexpected warning: %v", w)
+				}
+			}
+			// qfw compile and plan run the tests: they must pass.
+			outcomes := policytest.Run(res.Program, now.Unix())
+			if len(outcomes) == 0 {
+				t.Error("the policy has no tests")
+			}
+			for _, o := range outcomes {
+				if !o.Passed {
+					t.Errorf("test %d from %s fails", o.Test.Index, o.Test.From)
 				}
 			}
 			if _, err := cueExport(dir); err != nil {

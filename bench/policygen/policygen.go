@@ -264,10 +264,18 @@ func writeRule(b *bytes.Buffer, i, j int) {
 }
 
 // testsCUE writes two tests for one qube in ten: the LAN deny of its
-// profile, and its first own rule if it has one.
+// profile, and its first own rule if it has one. A verdict holds only if
+// no host name the lists hold can block them, so it pins every name the
+// rules use (case 3 of ownRule) in resolve, in both families.
 func testsCUE(qubes, rules int) []byte {
 	var b bytes.Buffer
-	b.WriteString("package policy\n\ntests: [\n")
+	b.WriteString("package policy\n\nresolve: {\n")
+	for j := 3; j < rules-ProfileRules; j += 8 {
+		for k := range min(qubes, 50) {
+			fmt.Fprintf(&b, "\t\"api%d.svc%d.example.net\": [\"203.0.%d.%d\", \"2001:db8:a%x::%x\"]\n", j, k, j, k+1, j, k+1)
+		}
+	}
+	b.WriteString("}\n\ntests: [\n")
 	for i := 0; i < qubes; i += 10 {
 		fmt.Fprintf(&b, "\t{from: %q, to: \"10.0.0.1\", port: 80, proto: \"tcp\", expect: \"drop\"},\n", QubeName(i))
 		if rules == ProfileRules {
