@@ -18,12 +18,24 @@ import (
 	"github.com/qfw-dev/qfw/policy"
 )
 
-const applyDoc = `apply compiles the policy and puts it in force. With --target nftables, the
-only target so far, it runs in the firewall qube: it replaces qfw's nftables
-table (table inet qfw) with the one for the firewall qube's clients, in one
-netlink transaction, in the current network namespace or the one --netns
-names, and reads it back. It reports which chains it added, changed and
-removed.
+const applyDoc = `apply compiles the policy and puts it in force.
+
+With --target qubes, in dom0 (or a management qube, with --qrexec), it sets
+each managed qube's rule list through the Admin API. It makes the plan that
+qfw plan prints (or takes the one --plan FILE saved), shows it, and asks for
+a literal "yes" unless --auto-approve is given. Then, for each qube that
+changes, it reads the qube's list again and refuses to replace it if it
+changed since the plan was made (a stale plan: plan again), and otherwise
+replaces it with one admin.vm.firewall.Set, which dom0 applies whole or not
+at all. A failure on one qube does not stop the others: each is reported in
+the final table and together in the errors, and a qube whose Set failed
+keeps its previous list. A lock (--lock FILE) keeps two applies apart.
+
+With --target nftables, it runs in the firewall qube: it replaces qfw's
+nftables table (table inet qfw) with the one for the firewall qube's
+clients, in one netlink transaction, in the current network namespace or
+the one --netns names, and reads it back. It reports which chains it added,
+changed and removed.
 
 It fails closed. If the kernel refuses the transaction, the previous table
 stays in force. If the kernel does not hold what was sent, qfw replaces its
@@ -39,7 +51,14 @@ family blocks its client's traffic of that family, with a warning.
 With --qube, only that client's chains, sets and map entries are replaced,
 in one transaction; the rest of the table stays as it is.`
 
-const applyExamples = `  # In sys-firewall: enforce the policy for its clients.
+const applyExamples = `  # In dom0: show the plan, and set the lists that change once you say yes.
+  qfw apply --target qubes policy/
+
+  # Apply the plan saved in review, refusing qubes changed since.
+  qfw plan policy/ --out plan.json
+  qfw apply --target qubes --plan plan.json --auto-approve
+
+  # In sys-firewall: enforce the policy for its clients.
   qfw apply --target nftables --firewall sys-firewall
 
   # In a network namespace, with names as the policy pins them.
@@ -50,19 +69,23 @@ const applyExamples = `  # In sys-firewall: enforce the policy for its clients.
 
 type applyFlags struct {
 	policyFlags
-	target   targetValue
-	firewall string
-	qube     string
-	netns    string
-	dns      addrsValue
-	resolve  string
+	admin       adminFlags
+	plan        string
+	autoApprove bool
+	lock        string
+	target      targetValue
+	firewall    string
+	qube        string
+	netns       string
+	dns         addrsValue
+	resolve     string
 }
 
 func newApplyCmd() *cobra.Command {
-	f := &applyFlags{target: targetNftables, resolve: "live"}
+	f := &applyFlags{target: targetQubes, resolve: "live"}
 	cmd := &cobra.Command{
-		Use:     "apply [DIR | FILE...] --target nftables --firewall NAME",
-		Short:   "Put the policy in force in a firewall qube's nftables",
+		Use:     "apply [DIR | FILE...] --target qubes|nftables",
+		Short:   "Put the policy in force: each qube's rule list, or a firewall qube's nftables",
 		Long:    applyDoc,
 		Example: applyExamples,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -71,19 +94,27 @@ func newApplyCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	f.registerSkipTests(cmd)
-	cmd.Flags().Var(&f.target, "target", "apply to `TARGET`: nftables")
+	cmd.Flags().Var(&f.target, "target", "apply to `TARGET`: qubes (rule lists, through the Admin API) or nftables")
+	f.admin.register(cmd)
+	cmd.Flags().StringVar(&f.plan, "plan", "", "apply the plan saved in `FILE` by qfw plan --out (target qubes)")
+	cmd.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "apply without asking (target qubes)")
+	cmd.Flags().StringVar(&f.lock, "lock", "", "the lock `FILE` that keeps two applies apart (target qubes; default $XDG_RUNTIME_DIR/qfw-apply.lock)")
 	cmd.Flags().StringVar(&f.firewall, "firewall", "", "the firewall qube `NAME` whose clients' rules to apply")
-	cmd.Flags().StringVar(&f.qube, "qube", "", "update only this client `QUBE`")
+	cmd.Flags().StringVar(&f.qube, "qube", "", "update only the qube `QUBE` (for nftables: that client of the firewall qube)")
 	cmd.Flags().StringVar(&f.netns, "netns", "", "apply in the network namespace `NS` (under /run/netns)")
 	cmd.Flags().Var(&f.dns, "dns", "the DNS servers' `ADDRS`, comma-separated, for the DNS target (default: Qubes' virtual servers for a firewall qube with a netvm)")
 	cmd.Flags().StringVar(&f.resolve, "resolve", "live", "resolve host names `FROM` live (the system's resolver) or policy (its resolve section)")
-	cmd.MarkFlagRequired("firewall")
 	return cmd
 }
 
 func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
-	if f.target != targetNftables {
-		return fmt.Errorf("--target %s: apply supports nftables only", f.target.String())
+	switch {
+	case f.target == targetQubes:
+		return applyQubes(cmd, args, f)
+	case f.target != targetNftables:
+		return fmt.Errorf("--target %s: apply supports qubes and nftables", f.target.String())
+	case f.firewall == "":
+		return fmt.Errorf("--target nftables: give the firewall qube with --firewall NAME")
 	}
 	if f.resolve != "live" && f.resolve != "policy" {
 		return fmt.Errorf("--resolve %s: want live or policy", f.resolve)

@@ -37,7 +37,7 @@ firewalls: "sys-firewall": backend: "nftables"
 	apply := func(args ...string) string {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
-		args = append([]string{"apply", dir, "--firewall", "sys-firewall", "--netns", ns.Name, "--resolve", "policy"}, args...)
+		args = append([]string{"apply", dir, "--target", "nftables", "--firewall", "sys-firewall", "--netns", ns.Name, "--resolve", "policy"}, args...)
 		if code := run(args, &stdout, &stderr); code != 0 {
 			t.Fatalf("qfw %s: exit %d\n%s", strings.Join(args, " "), code, stderr.String())
 		}

@@ -32,7 +32,13 @@ func Main() int {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	return runIn(args, os.Stdin, stdout, stderr)
+}
+
+// runIn is run with the standard input given, for apply's question.
+func runIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
+	root.SetIn(stdin)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		if errors.Is(err, errChanges) {

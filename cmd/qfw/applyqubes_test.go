@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/qfw-dev/qfw/backends/qubes"
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi/adminapitest"
+)
+
+// TestApplyQubes applies rule lists through an in-process qubesd: nothing
+// without "yes", a saved plan refused for a qube changed since, a list
+// dom0 rejects left as it was, the lock, and a plan with nothing to do
+// after a full apply.
+func TestApplyQubes(t *testing.T) {
+	srv := adminapitest.New(t, map[string]adminapitest.Qube{
+		"sys-firewall": {IP: "10.137.0.6", Netvm: "sys-net", ProvidesNetwork: true},
+		"sys-net":      {IP: "10.137.0.5", ProvidesNetwork: true},
+		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: []string{"action=accept"}},
+		"dev":          {IP: "10.137.0.12", Netvm: "sys-firewall", Firewall: []string{"action=accept"}},
+	})
+	client := &adminapi.Client{Transport: adminapi.Socket{Path: srv.Path}}
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeTestFiles(t, dir, map[string]string{
+		"policy.cue": `package policy
+
+qubes: work: allow: web: {to: "any", tcp: [443]}
+qubes: dev: allow: git: {to: "192.0.2.0/24", tcp: [22]}
+`,
+		"inventory.json": `{"qubes": {
+	"work": {"ip": "10.137.0.11", "netvm": "sys-firewall"},
+	"dev": {"ip": "10.137.0.12", "netvm": "sys-firewall"},
+	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
+	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
+}}`,
+	})
+	lock := filepath.Join(dir, "apply.lock")
+	apply := func(stdin string, args ...string) (code int, stdout, stderr string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		args = append([]string{"apply", "--target", "qubes", "--socket", srv.Path, "--lock", lock}, args...)
+		code = runIn(args, strings.NewReader(stdin), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	sets := func() int {
+		n := 0
+		for _, r := range srv.Requests() {
+			if r.Method == "admin.vm.firewall.Set" {
+				n++
+			}
+		}
+		return n
+	}
+	work := []string{"action=accept proto=tcp dstports=443-443 comment=web"}
+	dev := []string{"action=accept dst4=192.0.2.0/24 proto=tcp dstports=22-22 comment=git"}
+
+	// Anything but "yes" changes nothing.
+	code, stdout, stderr := apply("y\n", dir)
+	if code != exitError || !strings.Contains(stderr, "apply cancelled; nothing changed") || sets() != 0 {
+		t.Fatalf("apply answered y: exit %d, stderr %q, %d Set calls; want exit 1, cancelled, none", code, stderr, sets())
+	}
+	if !strings.Contains(stdout, "Plan: 2 qubes to change") || !strings.HasSuffix(stdout, "Only 'yes' is accepted: ") {
+		t.Errorf("apply did not show the plan and ask:\n%s", stdout)
+	}
+
+	// A saved plan; then dev is edited by hand before it is applied.
+	planFile := filepath.Join(dir, "plan.json")
+	if code := run([]string{"plan", dir, "--socket", srv.Path, "--out", planFile}, new(bytes.Buffer), new(bytes.Buffer)); code != exitOK {
+		t.Fatalf("qfw plan --out: exit %d", code)
+	}
+	edited := []string{"action=accept dst4=198.51.100.0/24", "action=drop"}
+	if err := client.FirewallSet(ctx, "dev", edited); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = apply("", "--plan", planFile, "--auto-approve")
+	if code != exitError || !strings.Contains(stderr, "dev: its rules changed since the plan was made; plan again") {
+		t.Errorf("apply of a stale plan: exit %d, stderr %q; want dev refused", code, stderr)
+	}
+	if !strings.Contains(stdout, "dev   stale plan, unchanged\nwork  applied (+1 -1)\n") {
+		t.Errorf("apply of a stale plan: table:\n%s", stdout)
+	}
+	if got := srv.Firewall("dev"); !slices.Equal(got, edited) {
+		t.Errorf("after a stale plan dev holds %q; want its hand-edited %q", got, edited)
+	}
+	if got := srv.Firewall("work"); !slices.Equal(got, work) {
+		t.Errorf("after the plan work holds %q; want %q", got, work)
+	}
+
+	// A list dom0 refuses leaves the qube's list as it was.
+	var p plan
+	b, err := os.ReadFile(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := client.FirewallGet(ctx, "dev")
+	for i := range p.Qubes {
+		if p.Qubes[i].Name == "dev" {
+			p.Qubes[i].BaseHash = qubes.ListHash(cur)
+			p.Qubes[i].Rules = []string{"action=accept dstports=22-22"} // no proto: dom0 refuses it
+		}
+	}
+	b, _ = json.Marshal(p)
+	bad := filepath.Join(dir, "bad-plan.json")
+	if err := os.WriteFile(bad, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = apply("", "--plan", bad, "--auto-approve")
+	if code != exitError || !strings.Contains(stderr, "dev: admin.vm.firewall.Set for dev: qubesd refused the list") {
+		t.Errorf("apply of a list dom0 refuses: exit %d, stderr %q", code, stderr)
+	}
+	if got := srv.Firewall("dev"); !slices.Equal(got, edited) {
+		t.Errorf("after a refused Set dev holds %q; want %q, as before", got, edited)
+	}
+
+	// Another apply holds the lock.
+	unlock, err := lockApply(lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := sets()
+	code, _, stderr = apply("", dir, "--auto-approve")
+	unlock()
+	if code != exitError || !strings.Contains(stderr, "another qfw apply holds the lock") || sets() != n {
+		t.Errorf("apply under another's lock: exit %d, stderr %q, %d new Set calls", code, stderr, sets()-n)
+	}
+
+	// The full apply, then nothing left to do.
+	if code, stdout, stderr = apply("yes\n", dir); code != exitOK {
+		t.Fatalf("apply: exit %d: %s", code, stderr)
+	}
+	if got := srv.Firewall("dev"); !slices.Equal(got, dev) {
+		t.Errorf("after apply dev holds %q; want %q", got, dev)
+	}
+	if code, stdout, _ = apply("", dir); code != exitOK || !strings.Contains(stdout, "No changes: 2 qubes match the policy.") {
+		t.Errorf("apply with nothing to do: exit %d:\n%s", code, stdout)
+	}
+}
