@@ -73,12 +73,17 @@ type applyFlags struct {
 	plan        string
 	autoApprove bool
 	lock        string
-	target      targetValue
-	firewall    string
-	qube        string
-	netns       string
-	dns         addrsValue
-	resolve     string
+	dataDir     string
+	// refuseDrift refuses, rather than warns about, qubes edited by hand
+	// since qfw last set them.
+	refuseDrift    bool
+	confirmTimeout time.Duration
+	target         targetValue
+	firewall       string
+	qube           string
+	netns          string
+	dns            addrsValue
+	resolve        string
 }
 
 func newApplyCmd() *cobra.Command {
@@ -98,6 +103,9 @@ func newApplyCmd() *cobra.Command {
 	f.admin.register(cmd)
 	cmd.Flags().StringVar(&f.plan, "plan", "", "apply the plan saved in `FILE` by qfw plan --out (target qubes)")
 	cmd.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "apply without asking (target qubes)")
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "keep what qfw applied in `DIR`, to detect hand edits (target qubes; default $XDG_STATE_HOME/qfw or ~/.local/state/qfw)")
+	cmd.Flags().BoolVar(&f.refuseDrift, "refuse-drift", false, "leave unchanged the qubes whose rules were edited outside qfw since it last set them, instead of warning (target qubes)")
+	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", 0, "put every changed qube back to its previous list unless qfw confirm runs within `DURATION` (target qubes)")
 	cmd.Flags().StringVar(&f.lock, "lock", "", "the lock `FILE` that keeps two applies apart (target qubes; default $XDG_RUNTIME_DIR/qfw-apply.lock)")
 	cmd.Flags().StringVar(&f.firewall, "firewall", "", "the firewall qube `NAME` whose clients' rules to apply")
 	cmd.Flags().StringVar(&f.qube, "qube", "", "update only the qube `QUBE` (for nftables: that client of the firewall qube)")

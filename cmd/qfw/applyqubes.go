@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,49 +80,168 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	}
 	defer unlock()
 
-	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
+	f.dataDir = dataDir(f.dataDir)
+	record, err := readRecord(f.dataDir)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute+f.confirmTimeout)
 	defer cancel()
-	client := f.admin.client()
-	var errs *multierror.Error
-	type outcome struct{ qube, result string }
+	a := &qubesApply{client: f.admin.client(), record: record, refuseDrift: f.refuseDrift, stderr: cmd.ErrOrStderr(), previous: map[string][]string{}}
 	var results []outcome
 	for _, q := range p.Qubes {
 		if !q.Changed {
 			continue
 		}
 		fmt.Fprintf(stdout, "%s: applying...\n", q.Name)
-		result, err := applyQube(ctx, client, q)
+		result, err := a.apply(ctx, q)
 		if err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("%s: %w", q.Name, err))
+			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: %w", q.Name, err))
 		}
 		results = append(results, outcome{q.Name, result})
 	}
-	fmt.Fprintln(stdout)
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	if err := writeRecord(f.dataDir, record); err != nil {
+		a.errs = multierror.Append(a.errs, fmt.Errorf("record what was applied: %w", err))
+	}
+	if err := printResults(stdout, results); err != nil {
+		return err
+	}
+	if f.confirmTimeout > 0 && len(a.applied) > 0 {
+		if err := awaitConfirm(ctx, stdout, f, a); err != nil {
+			a.errs = multierror.Append(a.errs, err)
+		}
+	}
+	return a.errs.ErrorOrNil()
+}
+
+type outcome struct{ qube, result string }
+
+func printResults(w io.Writer, results []outcome) error {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "QUBE\tRESULT")
 	for _, r := range results {
 		fmt.Fprintf(tw, "%s\t%s\n", r.qube, r.result)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	return errs.ErrorOrNil()
+	return tw.Flush()
 }
 
-// applyQube sets one qube's new list if dom0 still holds the list the plan
-// was made against, and returns what happened in a few words.
-func applyQube(ctx context.Context, client *adminapi.Client, q qubePlan) (string, error) {
-	cur, err := client.FirewallGet(ctx, q.Name)
+// qubesApply is one apply's progress through the qubes.
+type qubesApply struct {
+	client      *adminapi.Client
+	record      *appliedRecord
+	refuseDrift bool
+	stderr      io.Writer
+	errs        *multierror.Error
+	// applied lists the qubes set, in order; previous holds each one's
+	// list from before, for a revert.
+	applied  []string
+	previous map[string][]string
+}
+
+// apply sets one qube's new list if dom0 still holds the list the plan was
+// made against, and returns what happened in a few words.
+func (a *qubesApply) apply(ctx context.Context, q qubePlan) (string, error) {
+	cur, err := a.client.FirewallGet(ctx, q.Name)
 	if err != nil {
 		return "failed, unchanged", fmt.Errorf("read its rules before the change: %w", err)
 	}
-	if qubes.ListHash(cur) != q.BaseHash {
+	hash := qubes.ListHash(cur)
+	if hash != q.BaseHash {
 		return "stale plan, unchanged", errors.New("its rules changed since the plan was made; plan again")
 	}
-	if err := client.FirewallSet(ctx, q.Name, q.Rules); err != nil {
+	if last, ok := a.record.Qubes[q.Name]; ok && last.Hash != hash {
+		at := last.At.UTC().Format(time.RFC3339)
+		if a.refuseDrift {
+			return "edited by hand, unchanged", fmt.Errorf("its rules were edited outside qfw since qfw set them at %s; --refuse-drift leaves them", at)
+		}
+		fmt.Fprintf(a.stderr, "qfw: warning: %s: its rules were edited outside qfw since qfw set them at %s; apply replaces those edits\n", q.Name, at)
+	}
+	if err := a.client.FirewallSet(ctx, q.Name, q.Rules); err != nil {
 		return "failed, unchanged", err
 	}
+	a.applied = append(a.applied, q.Name)
+	a.previous[q.Name] = cur
+	a.remember(ctx, q.Name)
 	return fmt.Sprintf("applied (%s)", editCounts(q)), nil
+}
+
+// remember records the hash of the list dom0 now holds for qube, as dom0
+// returns it, so that the next apply can tell a hand edit from this one.
+func (a *qubesApply) remember(ctx context.Context, qube string) {
+	now, err := a.client.FirewallGet(ctx, qube)
+	if err != nil {
+		// Without a hash the next apply cannot tell drift; forget the
+		// old one rather than report drift that is not there.
+		delete(a.record.Qubes, qube)
+		return
+	}
+	a.record.Qubes[qube] = appliedSet{Hash: qubes.ListHash(now), At: time.Now().UTC()}
+}
+
+// awaitConfirm waits for qfw confirm, which removes the pending mark; when
+// the time is up it puts every qube it applied back to its previous list,
+// unless the list changed again meanwhile.
+func awaitConfirm(ctx context.Context, w io.Writer, f *applyFlags, a *qubesApply) error {
+	mark := filepath.Join(f.dataDir, pendingFile)
+	if err := writeFile(mark, []byte(strings.Join(a.applied, "\n")+"\n")); err != nil {
+		return fmt.Errorf("wait for confirmation: %w; the changes stay", err)
+	}
+	fmt.Fprintf(w, "\nRun qfw confirm within %s, or the %s changed go back to their previous lists.\n", f.confirmTimeout, count(len(a.applied), "qube"))
+	deadline := time.Now().Add(f.confirmTimeout)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(mark); errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintln(w, "Confirmed: the changes stay.")
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := os.Remove(mark); errors.Is(err, fs.ErrNotExist) {
+		// qfw confirm ran at the last moment.
+		fmt.Fprintln(w, "Confirmed: the changes stay.")
+		return nil
+	}
+	var errs *multierror.Error
+	var results []outcome
+	reverted := 0
+	for _, name := range a.applied {
+		result, err := a.revert(ctx, name)
+		if err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("%s: %w", name, err))
+		} else {
+			reverted++
+		}
+		results = append(results, outcome{name, result})
+	}
+	fmt.Fprintf(w, "\nNot confirmed within %s: reverting.\n", f.confirmTimeout)
+	if err := printResults(w, results); err != nil {
+		return err
+	}
+	if err := writeRecord(f.dataDir, a.record); err != nil {
+		errs = multierror.Append(errs, fmt.Errorf("record what was reverted: %w", err))
+	}
+	return multierror.Append(errs, fmt.Errorf("not confirmed within %s; %s reverted", f.confirmTimeout, count(reverted, "qube")))
+}
+
+// revert sets qube's previous list again, if dom0 still holds what apply
+// set: a list someone changed since is theirs to keep.
+func (a *qubesApply) revert(ctx context.Context, qube string) (string, error) {
+	cur, err := a.client.FirewallGet(ctx, qube)
+	if err != nil {
+		return "not reverted", err
+	}
+	if last, ok := a.record.Qubes[qube]; !ok || qubes.ListHash(cur) != last.Hash {
+		return "changed since, not reverted", errors.New("its rules changed after the apply; not reverted")
+	}
+	prev := a.previous[qube]
+	if len(prev) == 0 {
+		return "not reverted", errors.New("its previous list was empty, which dom0 refuses")
+	}
+	if err := a.client.FirewallSet(ctx, qube, prev); err != nil {
+		return "not reverted", err
+	}
+	a.remember(ctx, qube)
+	return "reverted", nil
 }
 
 func editCounts(q qubePlan) string {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
@@ -43,10 +44,11 @@ qubes: dev: allow: git: {to: "192.0.2.0/24", tcp: [22]}
 }}`,
 	})
 	lock := filepath.Join(dir, "apply.lock")
+	data := filepath.Join(dir, "data")
 	apply := func(stdin string, args ...string) (code int, stdout, stderr string) {
 		t.Helper()
 		var out, errOut bytes.Buffer
-		args = append([]string{"apply", "--target", "qubes", "--socket", srv.Path, "--lock", lock}, args...)
+		args = append([]string{"apply", "--target", "qubes", "--socket", srv.Path, "--lock", lock, "--data-dir", data}, args...)
 		code = runIn(args, strings.NewReader(stdin), &out, &errOut)
 		return code, out.String(), errOut.String()
 	}
@@ -144,5 +146,82 @@ qubes: dev: allow: git: {to: "192.0.2.0/24", tcp: [22]}
 	}
 	if code, stdout, _ = apply("", dir); code != exitOK || !strings.Contains(stdout, "No changes: 2 qubes match the policy.") {
 		t.Errorf("apply with nothing to do: exit %d:\n%s", code, stdout)
+	}
+
+	// A hand edit since qfw set the list: a warning, or with
+	// --refuse-drift the qube is left as it is.
+	hand := []string{"action=accept"}
+	if err := client.FirewallSet(ctx, "work", hand); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = apply("", dir, "--auto-approve", "--refuse-drift")
+	if code != exitError || !strings.Contains(stderr, "work: its rules were edited outside qfw since qfw set them at ") || !slices.Equal(srv.Firewall("work"), hand) {
+		t.Errorf("apply --refuse-drift over a hand edit: exit %d, stderr %q, work holds %q", code, stderr, srv.Firewall("work"))
+	}
+	code, _, stderr = apply("", dir, "--auto-approve")
+	if code != exitOK || !strings.Contains(stderr, "qfw: warning: work: its rules were edited outside qfw") || !slices.Equal(srv.Firewall("work"), work) {
+		t.Errorf("apply over a hand edit: exit %d, stderr %q, work holds %q", code, stderr, srv.Firewall("work"))
+	}
+}
+
+// TestApplyQubesConfirmTimeout applies with --confirm-timeout: unconfirmed,
+// every changed qube gets back exactly its previous list; confirmed, the
+// changes stay.
+func TestApplyQubesConfirmTimeout(t *testing.T) {
+	before := []string{"action=accept dst4=198.51.100.0/24 comment=old", "action=drop"}
+	srv := adminapitest.New(t, map[string]adminapitest.Qube{
+		"sys-firewall": {IP: "10.137.0.6", Netvm: "sys-net", ProvidesNetwork: true},
+		"sys-net":      {IP: "10.137.0.5", ProvidesNetwork: true},
+		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: before},
+	})
+	dir := t.TempDir()
+	writeTestFiles(t, dir, map[string]string{
+		"policy.cue": "package policy\n\nqubes: work: allow: web: {to: \"any\", tcp: [443]}\n",
+		"inventory.json": `{"qubes": {
+	"work": {"ip": "10.137.0.11", "netvm": "sys-firewall"},
+	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
+	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
+}}`,
+	})
+	data := filepath.Join(dir, "data")
+	args := []string{"apply", dir, "--target", "qubes", "--socket", srv.Path, "--lock", filepath.Join(dir, "lock"), "--data-dir", data, "--auto-approve", "--confirm-timeout", "300ms"}
+	after := []string{"action=accept proto=tcp dstports=443-443 comment=web"}
+
+	var stdout, stderr bytes.Buffer
+	if code := run(args, &stdout, &stderr); code != exitError || !strings.Contains(stderr.String(), "not confirmed within 300ms; 1 qube reverted") {
+		t.Fatalf("unconfirmed apply: exit %d, stderr %q", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "work  reverted\n") {
+		t.Errorf("unconfirmed apply: no revert in the table:\n%s", stdout.String())
+	}
+	if got := srv.Firewall("work"); !slices.Equal(got, before) {
+		t.Errorf("after an unconfirmed apply work holds %q; want exactly its previous %q", got, before)
+	}
+
+	// Confirmed while it waits: the changes stay. The timeout is long, as
+	// confirm ends the wait.
+	args[len(args)-1] = "1m"
+	done := make(chan int)
+	stdout.Reset()
+	stderr.Reset()
+	go func() { done <- run(args, &stdout, &stderr) }()
+	for {
+		if _, err := os.Stat(filepath.Join(data, pendingFile)); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var confirmOut bytes.Buffer
+	if code := run([]string{"confirm", "--data-dir", data}, &confirmOut, new(bytes.Buffer)); code != exitOK {
+		t.Fatalf("qfw confirm: exit %d", code)
+	}
+	if code := <-done; code != exitOK {
+		t.Fatalf("confirmed apply: exit %d, stderr %q", code, stderr.String())
+	}
+	if got := srv.Firewall("work"); !slices.Equal(got, after) {
+		t.Errorf("after a confirmed apply work holds %q; want %q", got, after)
+	}
+	if code := run([]string{"confirm", "--data-dir", data}, new(bytes.Buffer), &stderr); code != exitError || !strings.Contains(stderr.String(), "no apply is waiting for confirmation") {
+		t.Errorf("qfw confirm with nothing waiting: exit %d, stderr %q", code, stderr.String())
 	}
 }

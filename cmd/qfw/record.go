@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// The data directory holds what qfw remembers between runs: the hash of
+// the list it last set on each qube, to tell hand edits from its own
+// (drift), and the mark of an apply that waits for qfw confirm.
+const (
+	recordFile  = "applied.json"
+	pendingFile = "pending-confirm"
+)
+
+// dataDir returns dir, or by default $XDG_STATE_HOME/qfw, or
+// ~/.local/state/qfw.
+func dataDir(dir string) string {
+	if dir != "" {
+		return dir
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "qfw")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "qfw")
+	}
+	return filepath.Join(home, ".local", "state", "qfw")
+}
+
+// appliedRecord is what qfw last set on each qube.
+type appliedRecord struct {
+	FormatVersion int                   `json:"format_version"`
+	Qubes         map[string]appliedSet `json:"qubes"`
+}
+
+type appliedSet struct {
+	// Hash is qubes.ListHash of the list as dom0 returned it after the Set.
+	Hash string    `json:"hash"`
+	At   time.Time `json:"at"`
+}
+
+func readRecord(dir string) (*appliedRecord, error) {
+	r := &appliedRecord{FormatVersion: 1, Qubes: map[string]appliedSet{}}
+	b, err := os.ReadFile(filepath.Join(dir, recordFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, recordFile), err)
+	}
+	if r.Qubes == nil {
+		r.Qubes = map[string]appliedSet{}
+	}
+	return r, nil
+}
+
+func writeRecord(dir string, r *appliedRecord) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(dir, recordFile), append(b, '\n'))
+}
+
+const confirmDoc = `confirm keeps the changes of a qfw apply --confirm-timeout that is waiting:
+without it, that apply puts every qube it changed back to its previous list
+when the timeout ends. Run it from a qube whose network still works, to show
+that the new rules did not cut you off.`
+
+func newConfirmCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:     "confirm",
+		Short:   "Keep the changes of an apply that waits for confirmation",
+		Long:    confirmDoc,
+		Example: "  qfw apply --target qubes --confirm-timeout 2m policy/ &\n  qfw confirm",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			err := os.Remove(filepath.Join(dataDir(dir), pendingFile))
+			if errors.Is(err, fs.ErrNotExist) {
+				return errors.New("no apply is waiting for confirmation")
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "Confirmed: the changes stay.")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "data-dir", "", "qfw's data `DIR`, as apply was given it (default $XDG_STATE_HOME/qfw or ~/.local/state/qfw)")
+	return cmd
+}
