@@ -141,6 +141,9 @@ qubes: dev: allow: git: {to: "192.0.2.0/24", tcp: [22]}
 	if code, stdout, stderr = apply("yes\n", dir); code != exitOK {
 		t.Fatalf("apply: exit %d: %s", code, stderr)
 	}
+	if !strings.HasSuffix(stdout, "QUBE  RESULT\ndev   applied (+1 -2)\n") {
+		t.Errorf("apply: the table does not end the output:\n%s", stdout)
+	}
 	if got := srv.Firewall("dev"); !slices.Equal(got, dev) {
 		t.Errorf("after apply dev holds %q; want %q", got, dev)
 	}

@@ -34,7 +34,7 @@ func (c *Client) FirewallSet(ctx context.Context, qube string, rules []string) e
 	}
 	_, err := c.Call(ctx, "admin.vm.firewall.Set", "", qube, []byte(b.String()))
 	if errors.Is(err, ErrEmptyResponse) {
-		return fmt.Errorf("admin.vm.firewall.Set for %s: qubesd refused the list without saying why, as it does for a rule it does not accept: %w", qube, err)
+		return fmt.Errorf("admin.vm.firewall.Set for %s: qubesd refused the list without saying why, as it does for a rule it does not accept: %w", qube, ErrEmptyResponse)
 	}
 	return err
 }
