@@ -156,3 +156,42 @@ func TestPurge(t *testing.T) {
 		t.Errorf("connections left: %v; want %v", left, want)
 	}
 }
+
+// TestPurgeBlockedName ends every connection of a family that a host name
+// without an address in that family blocks: the new table rejects all of
+// the client's IPv4 traffic, so nothing of it may go on.
+func TestPurgeBlockedName(t *testing.T) {
+	web := ir.Match{Proto: ir.TCP, HasPorts: true, Ports: ir.PortRange{First: 443, Last: 443}}
+	dns := ir.Match{Proto: ir.UDP, HasPorts: true, Ports: ir.PortRange{First: 53, Last: 53}}
+	clients := []nftables.Client{{
+		Name: "work", Addr4: netip.MustParseAddr("10.137.0.11"),
+		Rules4: []ir.Rule{{Action: ir.Accept, Match: web}, {Action: ir.Accept, Match: dns}},
+	}}
+	topo := testnet.New(t, clients)
+	table, _ := nftables.Lower(clients, nftables.Options{})
+	topo.Apply(t, table)
+	c := topo.Clients["work"]
+	for _, p := range []testnet.Probe{
+		{Proto: "tcp", Dst: netip.MustParseAddr("192.0.2.1"), Port: 443},
+		{Proto: "udp", Dst: netip.MustParseAddr("192.0.2.1"), Port: 53},
+	} {
+		if f, err := c.Send(p); err != nil || f != testnet.Accepted {
+			t.Fatalf("%s: %v, %v; want accepted", p, f, err)
+		}
+	}
+	named := ir.Match{Dst: ir.Dst{Host: "v6only.example"}, Proto: ir.TCP, HasPorts: true, Ports: ir.PortRange{First: 8443, Last: 8443}}
+	clients[0].Rules4 = []ir.Rule{{Action: ir.Accept, Match: named}, {Action: ir.Accept, Match: web}, {Action: ir.Accept, Match: dns}}
+	opts := nftables.Options{Resolver: eval.Table(map[string][]netip.Addr{"v6only.example": {netip.MustParseAddr("2001:db8::1")}})}
+	table, blocked := nftables.Lower(clients, opts)
+	if len(blocked) != 1 || blocked[0].Family != 4 {
+		t.Fatalf("Lower blocked %v; want work's IPv4", blocked)
+	}
+	topo.Apply(t, table)
+	n, err := nftables.Purge(clients, opts, topo.FW.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("Purge ended %d connections; want 2, all of work's IPv4 ones", n)
+	}
+}
