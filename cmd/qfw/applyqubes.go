@@ -111,7 +111,23 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 			a.errs = multierror.Append(a.errs, err)
 		}
 	}
+	if a.errs != nil {
+		a.errs.ErrorFormat = listErrors
+	}
 	return a.errs.ErrorOrNil()
+}
+
+// listErrors formats an apply's errors one to a line, each naming its
+// qube.
+func listErrors(es []error) string {
+	if len(es) == 1 {
+		return es[0].Error()
+	}
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = "  " + e.Error()
+	}
+	return fmt.Sprintf("%d errors:\n%s", len(es), strings.Join(lines, "\n"))
 }
 
 type outcome struct{ qube, result string }

@@ -228,3 +228,48 @@ func TestApplyQubesConfirmTimeout(t *testing.T) {
 		t.Errorf("qfw confirm with nothing waiting: exit %d, stderr %q", code, stderr.String())
 	}
 }
+
+// TestApplyQubesDiesMidway loses qubesd after the first Set: that qube has
+// its new list, the others keep their previous ones, and every failure is
+// reported.
+func TestApplyQubesDiesMidway(t *testing.T) {
+	old := []string{"action=accept dst4=198.51.100.0/24 comment=old", "action=drop"}
+	srv := adminapitest.New(t, map[string]adminapitest.Qube{
+		"sys-firewall": {IP: "10.137.0.6", Netvm: "sys-net", ProvidesNetwork: true},
+		"sys-net":      {IP: "10.137.0.5", ProvidesNetwork: true},
+		"a":            {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: old},
+		"b":            {IP: "10.137.0.12", Netvm: "sys-firewall", Firewall: old},
+		"c":            {IP: "10.137.0.13", Netvm: "sys-firewall", Firewall: old},
+	})
+	dir := t.TempDir()
+	writeTestFiles(t, dir, map[string]string{
+		"policy.cue": "package policy\n\nqubes: [\"a\" | \"b\" | \"c\"]: allow: web: {to: \"any\", tcp: [443]}\nqubes: {a: {}, b: {}, c: {}}\n",
+		"inventory.json": `{"qubes": {
+	"a": {"ip": "10.137.0.11", "netvm": "sys-firewall"},
+	"b": {"ip": "10.137.0.12", "netvm": "sys-firewall"},
+	"c": {"ip": "10.137.0.13", "netvm": "sys-firewall"},
+	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
+	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
+}}`,
+	})
+	srv.DieAfterSets(1)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"apply", dir, "--target", "qubes", "--socket", srv.Path, "--lock", filepath.Join(dir, "lock"), "--data-dir", filepath.Join(dir, "data"), "--auto-approve"}, &stdout, &stderr)
+	if code != exitError {
+		t.Fatalf("apply with qubesd gone: exit %d; want 1", code)
+	}
+	if !strings.Contains(stdout.String(), "a     applied (+1 -2)\nb     failed, unchanged\nc     failed, unchanged\n") {
+		t.Errorf("apply with qubesd gone: table:\n%s", stdout.String())
+	}
+	if got := stderr.String(); !strings.Contains(got, "qfw: 2 errors:\n  b: ") || !strings.Contains(got, "b: ") || !strings.Contains(got, "c: ") {
+		t.Errorf("apply with qubesd gone: stderr %q; want both failures", got)
+	}
+	if got := srv.Firewall("a"); !slices.Equal(got, []string{"action=accept proto=tcp dstports=443-443 comment=web"}) {
+		t.Errorf("a holds %q; want its new list", got)
+	}
+	for _, q := range []string{"b", "c"} {
+		if got := srv.Firewall(q); !slices.Equal(got, old) {
+			t.Errorf("%s holds %q; want its previous list %q", q, got, old)
+		}
+	}
+}

@@ -38,13 +38,25 @@ type Server struct {
 	qubes map[string]*Qube
 	// Requests records every request, in order, as received.
 	requests []adminapi.Request
+	// setsLeft counts the Set calls answered before the server stops
+	// answering anything; negative for no limit.
+	setsLeft int
+}
+
+// DieAfterSets makes the server answer nothing, to every call, once it has
+// handled n more admin.vm.firewall.Set calls: qubesd gone in the middle of
+// an apply.
+func (s *Server) DieAfterSets(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setsLeft = n
 }
 
 // New starts a server with the given qubes, and dom0; it stops when the
 // test ends.
 func New(t testing.TB, qubes map[string]Qube) *Server {
 	t.Helper()
-	s := &Server{Path: filepath.Join(t.TempDir(), "qubesd.sock"), qubes: map[string]*Qube{"dom0": {Class: "AdminVM"}}}
+	s := &Server{Path: filepath.Join(t.TempDir(), "qubesd.sock"), qubes: map[string]*Qube{"dom0": {Class: "AdminVM"}}, setsLeft: -1}
 	for name, q := range qubes {
 		q.Firewall = slices.Clone(q.Firewall)
 		if q.Class == "" {
@@ -96,8 +108,15 @@ func (s *Server) serve(c net.Conn) {
 		return // a framing error: no answer
 	}
 	s.mu.Lock()
+	if s.setsLeft == 0 {
+		s.mu.Unlock()
+		return
+	}
 	s.requests = append(s.requests, *r)
 	answer := s.handle(r)
+	if r.Method == "admin.vm.firewall.Set" && s.setsLeft > 0 {
+		s.setsLeft--
+	}
 	s.mu.Unlock()
 	c.Write(answer)
 }
