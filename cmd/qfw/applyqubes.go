@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
@@ -89,11 +90,14 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	defer cancel()
 	a := &qubesApply{client: f.admin.client(), record: record, refuseDrift: f.refuseDrift, stderr: cmd.ErrOrStderr(), previous: map[string][]string{}}
 	var results []outcome
+	progress := isTerminal(cmd.ErrOrStderr())
 	for _, q := range p.Qubes {
 		if !q.Changed {
 			continue
 		}
-		fmt.Fprintf(stdout, "%s: applying...\n", q.Name)
+		if progress {
+			fmt.Fprintf(cmd.ErrOrStderr(), "applying %s (%d of %d)...\n", q.Name, len(results)+1, p.Summary.Change)
+		}
 		result, err := a.apply(ctx, q)
 		if err != nil {
 			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: %w", q.Name, err))
@@ -316,4 +320,14 @@ func lockApply(path string) (unlock func(), err error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return func() { fd.Close() }, nil
+}
+
+// isTerminal reports whether w is a terminal, where progress is shown.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
