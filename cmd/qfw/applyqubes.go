@@ -60,6 +60,9 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 			return err
 		}
 		p = makePlan(managed, current)
+		if err := markDrift(p, dataDir(f.dataDir)); err != nil {
+			return err
+		}
 	}
 	stdout := cmd.OutOrStdout()
 	if err := printPlan(stdout, p); err != nil {

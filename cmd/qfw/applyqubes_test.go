@@ -75,7 +75,7 @@ qubes: dev: allow: git: {to: "192.0.2.0/24", tcp: [22]}
 
 	// A saved plan; then dev is edited by hand before it is applied.
 	planFile := filepath.Join(dir, "plan.json")
-	if code := run([]string{"plan", dir, "--socket", srv.Path, "--out", planFile}, new(bytes.Buffer), new(bytes.Buffer)); code != exitOK {
+	if code := run([]string{"plan", dir, "--socket", srv.Path, "--data-dir", data, "--out", planFile}, new(bytes.Buffer), new(bytes.Buffer)); code != exitOK {
 		t.Fatalf("qfw plan --out: exit %d", code)
 	}
 	edited := []string{"action=accept dst4=198.51.100.0/24", "action=drop"}
@@ -156,6 +156,10 @@ qubes: dev: allow: git: {to: "192.0.2.0/24", tcp: [22]}
 	hand := []string{"action=accept"}
 	if err := client.FirewallSet(ctx, "work", hand); err != nil {
 		t.Fatal(err)
+	}
+	var planOut bytes.Buffer
+	if code := run([]string{"plan", dir, "--socket", srv.Path, "--data-dir", data}, &planOut, new(bytes.Buffer)); code != exitOK || !strings.Contains(planOut.String(), "work: (edited outside qfw since qfw set it at ") {
+		t.Errorf("plan after a hand edit: exit %d; want work marked:\n%s", code, planOut.String())
 	}
 	code, _, stderr = apply("", dir, "--auto-approve", "--refuse-drift")
 	if code != exitError || !strings.Contains(stderr, "work: its rules were edited outside qfw since qfw set them at ") || !slices.Equal(srv.Firewall("work"), hand) {

@@ -38,6 +38,9 @@ QUBE, or of qfw compile -o), or a JSON file {"qubes": {"QUBE": [lines]}}.
 so, with each qube's current list hashed (base_hash), to tell later whether
 a list changed since the plan was made.
 
+A qube whose list is not the one qfw apply last set (as recorded in
+--data-dir) is marked as edited outside qfw.
+
 The exit code is 0 when the plan succeeds and 1 on errors; with
 --detailed-exitcode it is 0 when nothing changes, 1 on errors and 2 when
 something changes.`
@@ -59,6 +62,7 @@ type planFlags struct {
 	json             bool
 	out              string
 	detailedExitcode bool
+	dataDir          string
 }
 
 func newPlanCmd() *cobra.Command {
@@ -79,6 +83,7 @@ func newPlanCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.qube, "qube", "", "plan for the qube `NAME` only")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the plan as JSON")
 	cmd.Flags().StringVar(&f.out, "out", "", "save the plan, as JSON, to `FILE`")
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "where qfw apply records what it set, to mark lists edited outside qfw (default $XDG_STATE_HOME/qfw or ~/.local/state/qfw)")
 	cmd.Flags().BoolVar(&f.detailedExitcode, "detailed-exitcode", false, "exit 2 when the plan changes something, 0 when it does not")
 	return cmd
 }
@@ -99,7 +104,10 @@ type qubePlan struct {
 	Name  string `json:"name"`
 	Netvm string `json:"netvm,omitempty"`
 	// BaseHash is qubes.ListHash of the list the plan was made against.
-	BaseHash string     `json:"base_hash"`
+	BaseHash string `json:"base_hash"`
+	// EditedAt is when qfw last set the list, if it was edited outside
+	// qfw since; nil if not, or if qfw has no record of it.
+	EditedAt *time.Time `json:"edited_outside_qfw_since,omitempty"`
 	Changed  bool       `json:"changed"`
 	Edits    []planEdit `json:"edits"`
 	// Rules is the new list, as admin.vm.firewall.Set would send it.
@@ -139,6 +147,9 @@ func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 		return err
 	}
 	p := makePlan(managed, current)
+	if err := markDrift(p, dataDir(f.dataDir)); err != nil {
+		return err
+	}
 	if f.out != "" {
 		b, err := marshalPlan(p)
 		if err != nil {
@@ -242,6 +253,23 @@ func stateLines(s string) []string {
 	return lines
 }
 
+// markDrift marks the qubes whose current list is not the one qfw apply
+// last set, as its record in dir says: someone edited them outside qfw.
+func markDrift(p *plan, dir string) error {
+	record, err := readRecord(dir)
+	if err != nil {
+		return err
+	}
+	for i := range p.Qubes {
+		q := &p.Qubes[i]
+		if last, ok := record.Qubes[q.Name]; ok && last.Hash != q.BaseHash {
+			at := last.At
+			q.EditedAt = &at
+		}
+	}
+	return nil
+}
+
 // makePlan compares each managed qube's compiled list with current.
 func makePlan(managed []ir.Qube, current map[string][]string) *plan {
 	p := &plan{FormatVersion: planFormatVersion, Qubes: []qubePlan{}}
@@ -304,7 +332,11 @@ func printPlan(w io.Writer, p *plan) error {
 			unchanged = append(unchanged, q.Name)
 			continue
 		}
-		fmt.Fprintf(&b, "%s:\n", q.Name)
+		fmt.Fprintf(&b, "%s:", q.Name)
+		if q.EditedAt != nil {
+			fmt.Fprintf(&b, " (edited outside qfw since qfw set it at %s)", q.EditedAt.UTC().Format(time.RFC3339))
+		}
+		b.WriteByte('\n')
 		width := 0
 		for _, e := range q.Edits {
 			if e.Rule != "" {

@@ -35,7 +35,7 @@ qubes: mail: allow: imap: {to: "any", tcp: [993]}
 	}
 	writeTestFiles(t, dir, files)
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"plan", dir, "--socket", srv.Path, "--detailed-exitcode"}, &stdout, &stderr)
+	code := run([]string{"plan", dir, "--socket", srv.Path, "--detailed-exitcode", "--data-dir", t.TempDir()}, &stdout, &stderr)
 	if code != exitChanges {
 		t.Fatalf("qfw plan: exit %d; want %d: %s", code, exitChanges, stderr.String())
 	}
@@ -68,7 +68,7 @@ Plan: 1 qube to change, 1 unchanged; 1 rule to add, 1 to remove.
 }}`,
 		"gone.cue": "package policy\n\nqubes: gone: allow: web: {to: \"any\", tcp: [443]}\n",
 	})
-	if code := run([]string{"plan", dir, "--socket", srv.Path}, &stdout, &stderr); code != exitError {
+	if code := run([]string{"plan", dir, "--socket", srv.Path, "--data-dir", t.TempDir()}, &stdout, &stderr); code != exitError {
 		t.Fatalf("qfw plan with a qube dom0 lacks: exit %d; want %d", code, exitError)
 	}
 	if got := stderr.String(); !strings.Contains(got, "qfw: read the rules of gone: ") || !strings.Contains(got, "QubesVMNotFoundError") {
