@@ -110,14 +110,17 @@ func TestExampleOnRealPackets(t *testing.T) {
 // TestPurge opens a TCP connection and a UDP flow under rules that allow
 // them, applies rules that forbid the TCP one, and purges: the TCP
 // connection's tracking is gone, the UDP one's stays.
-func TestPurge(t *testing.T) {
-	web := ir.Match{Proto: ir.TCP, HasPorts: true, Ports: ir.PortRange{First: 443, Last: 443}}
-	dns := ir.Match{Proto: ir.UDP, HasPorts: true, Ports: ir.PortRange{First: 53, Last: 53}}
-	clients := []nftables.Client{{
+// purgeSetup gives work a table that accepts TCP 443 and UDP 53, and opens
+// a connection of each through it.
+func purgeSetup(t *testing.T) (clients []nftables.Client, topo *testnet.Topology, web, dns ir.Match) {
+	t.Helper()
+	web = ir.Match{Proto: ir.TCP, HasPorts: true, Ports: ir.PortRange{First: 443, Last: 443}}
+	dns = ir.Match{Proto: ir.UDP, HasPorts: true, Ports: ir.PortRange{First: 53, Last: 53}}
+	clients = []nftables.Client{{
 		Name: "work", Addr4: netip.MustParseAddr("10.137.0.11"),
 		Rules4: []ir.Rule{{Action: ir.Accept, Match: web}, {Action: ir.Accept, Match: dns}},
 	}}
-	topo := testnet.New(t, clients)
+	topo = testnet.New(t, clients)
 	table, _ := nftables.Lower(clients, nftables.Options{})
 	topo.Apply(t, table)
 	c := topo.Clients["work"]
@@ -129,8 +132,13 @@ func TestPurge(t *testing.T) {
 			t.Fatalf("%s: %v, %v; want accepted", p, f, err)
 		}
 	}
+	return clients, topo, web, dns
+}
+
+func TestPurge(t *testing.T) {
+	clients, topo, _, dns := purgeSetup(t)
 	clients[0].Rules4 = []ir.Rule{{Action: ir.Accept, Match: dns}}
-	table, _ = nftables.Lower(clients, nftables.Options{})
+	table, _ := nftables.Lower(clients, nftables.Options{})
 	topo.Apply(t, table)
 	n, err := nftables.Purge(clients, nftables.Options{}, topo.FW.File)
 	if err != nil {
@@ -161,24 +169,7 @@ func TestPurge(t *testing.T) {
 // without an address in that family blocks: the new table rejects all of
 // the client's IPv4 traffic, so nothing of it may go on.
 func TestPurgeBlockedName(t *testing.T) {
-	web := ir.Match{Proto: ir.TCP, HasPorts: true, Ports: ir.PortRange{First: 443, Last: 443}}
-	dns := ir.Match{Proto: ir.UDP, HasPorts: true, Ports: ir.PortRange{First: 53, Last: 53}}
-	clients := []nftables.Client{{
-		Name: "work", Addr4: netip.MustParseAddr("10.137.0.11"),
-		Rules4: []ir.Rule{{Action: ir.Accept, Match: web}, {Action: ir.Accept, Match: dns}},
-	}}
-	topo := testnet.New(t, clients)
-	table, _ := nftables.Lower(clients, nftables.Options{})
-	topo.Apply(t, table)
-	c := topo.Clients["work"]
-	for _, p := range []testnet.Probe{
-		{Proto: "tcp", Dst: netip.MustParseAddr("192.0.2.1"), Port: 443},
-		{Proto: "udp", Dst: netip.MustParseAddr("192.0.2.1"), Port: 53},
-	} {
-		if f, err := c.Send(p); err != nil || f != testnet.Accepted {
-			t.Fatalf("%s: %v, %v; want accepted", p, f, err)
-		}
-	}
+	clients, topo, web, dns := purgeSetup(t)
 	named := ir.Match{Dst: ir.Dst{Host: "v6only.example"}, Proto: ir.TCP, HasPorts: true, Ports: ir.PortRange{First: 8443, Last: 8443}}
 	clients[0].Rules4 = []ir.Rule{{Action: ir.Accept, Match: named}, {Action: ir.Accept, Match: web}, {Action: ir.Accept, Match: dns}}
 	opts := nftables.Options{Resolver: eval.Table(map[string][]netip.Addr{"v6only.example": {netip.MustParseAddr("2001:db8::1")}})}

@@ -21,7 +21,6 @@ import (
 
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
-	"github.com/qfw-dev/qfw/compiler/ir"
 )
 
 // applyQubes puts each managed qube's rule list in force through the Admin
@@ -42,25 +41,9 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 			return err
 		}
 	} else {
-		res, err := build(cmd, args, &f.policyFlags, true)
+		var err error
+		p, err = policyPlan(cmd, args, &planFlags{policyFlags: f.policyFlags, admin: f.admin, qube: f.qube, dataDir: f.dataDir})
 		if err != nil {
-			return err
-		}
-		var managed []ir.Qube
-		for _, q := range res.Program.Qubes {
-			if f.qube == "" || q.Name == f.qube {
-				managed = append(managed, q)
-			}
-		}
-		if f.qube != "" && managed == nil {
-			return fmt.Errorf("--qube %s: no such qube in the policy", f.qube)
-		}
-		current, err := currentLists(cmd.Context(), &planFlags{admin: f.admin}, managed)
-		if err != nil {
-			return err
-		}
-		p = makePlan(managed, current)
-		if err := markDrift(p, dataDir(f.dataDir)); err != nil {
 			return err
 		}
 	}

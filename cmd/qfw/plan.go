@@ -129,25 +129,8 @@ type planSummary struct {
 }
 
 func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
-	res, err := build(cmd, args, &f.policyFlags, true)
+	p, err := policyPlan(cmd, args, f)
 	if err != nil {
-		return err
-	}
-	var managed []ir.Qube
-	for _, q := range res.Program.Qubes {
-		if f.qube == "" || q.Name == f.qube {
-			managed = append(managed, q)
-		}
-	}
-	if f.qube != "" && managed == nil {
-		return fmt.Errorf("--qube %s: no such qube in the policy", f.qube)
-	}
-	current, err := currentLists(cmd.Context(), f, managed)
-	if err != nil {
-		return err
-	}
-	p := makePlan(managed, current)
-	if err := markDrift(p, dataDir(f.dataDir)); err != nil {
 		return err
 	}
 	if f.out != "" {
@@ -174,6 +157,33 @@ func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 		return errChanges
 	}
 	return nil
+}
+
+// policyPlan compiles the policy that args name and plans it against the
+// current lists, as f says where to read them; plan and apply share it.
+func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*plan, error) {
+	res, err := build(cmd, args, &f.policyFlags, true)
+	if err != nil {
+		return nil, err
+	}
+	var managed []ir.Qube
+	for _, q := range res.Program.Qubes {
+		if f.qube == "" || q.Name == f.qube {
+			managed = append(managed, q)
+		}
+	}
+	if f.qube != "" && managed == nil {
+		return nil, fmt.Errorf("--qube %s: no such qube in the policy", f.qube)
+	}
+	current, err := currentLists(cmd.Context(), f, managed)
+	if err != nil {
+		return nil, err
+	}
+	p := makePlan(managed, current)
+	if err := markDrift(p, dataDir(f.dataDir)); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // currentLists returns the list each managed qube holds now, from the
