@@ -197,17 +197,25 @@ func portPoints(p Probe, proto ir.Proto, list []ir.Rule) []uint16 {
 }
 
 // typePoints returns the ICMP types to try: p's type, or the first of every
-// stretch in which the list's ICMP types agree.
+// stretch in which the list's ICMP types agree. A rule's type may stand for
+// its ICMPv6 counterpart (the nftables backend matches that in IPv6), so
+// the counterparts' stretches are tried too; more points never hide one.
 func typePoints(p Probe, list []ir.Rule) []uint8 {
 	if p.HasICMPType {
 		return []uint8{p.ICMPType}
 	}
 	points := []uint8{0}
+	add := func(t uint8) {
+		points = append(points, t)
+		if t < 255 {
+			points = append(points, t+1)
+		}
+	}
 	for _, r := range list {
 		if r.HasICMPType {
-			points = append(points, r.ICMPType)
-			if r.ICMPType < 255 {
-				points = append(points, r.ICMPType+1)
+			add(r.ICMPType)
+			if t6, ok := eval.ICMPv6For(r.ICMPType); ok {
+				add(t6)
 			}
 		}
 	}

@@ -115,3 +115,34 @@ func TestRunNoNetvm(t *testing.T) {
 		t.Errorf("vault expecting accept passed; want failed")
 	}
 }
+
+// TestRunTranslatedICMPType checks that the types tried for IPv6 include
+// the ICMPv6 counterparts of the rules' ICMP types, which the nftables
+// backend matches: echo request (8) is ICMPv6 type 128 there.
+func TestRunTranslatedICMPType(t *testing.T) {
+	rules := []ir.Rule{{Action: ir.Accept, Match: ir.Match{Proto: ir.ICMP, HasICMPType: true, ICMPType: 8}}}
+	test := ir.Test{Protos: []ir.Proto{ir.ICMP}, Expect: ir.Drop}
+	for _, tt := range []struct {
+		backend ir.Backend
+		// fails is the first ICMPv6 packet the rule accepts: the agent
+		// passes type 8 unchanged, nftables translates it.
+		fails string
+	}{
+		{ir.QubesAgent, ":: icmpv6 type 8"},
+		{ir.Nftables, ":: icmpv6 type 128"},
+	} {
+		p := program(true, rules, test)
+		p.Firewalls[0].Backend = tt.backend
+		// The IPv4 packets are accepted first; look at IPv6 alone.
+		p.Qubes[0].IP = netip.Addr{}
+		out := Run(p, 0)
+		if len(out) != 1 {
+			t.Fatalf("Run returned %d outcomes; want 1", len(out))
+		}
+		o := out[0]
+		got := o.Packet.Dst.String() + " icmpv6 type " + strconv.Itoa(int(o.Packet.ICMPType))
+		if o.Passed || got != tt.fails {
+			t.Errorf("%s: passed = %v, packet %q; want a failure at %q", tt.backend, o.Passed, got, tt.fails)
+		}
+	}
+}
