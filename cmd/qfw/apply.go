@@ -115,7 +115,24 @@ func newApplyCmd() *cobra.Command {
 	return cmd
 }
 
+// targetFlags are the flags that only one apply target reads.
+var targetFlags = []struct {
+	target targetValue
+	names  []string
+}{
+	{targetQubes, []string{"plan", "auto-approve", "data-dir", "refuse-drift", "confirm-timeout", "lock", "socket", "qrexec", "qrexec-client"}},
+	{targetNftables, []string{"firewall", "netns", "dns", "resolve"}},
+}
+
 func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
+	// A flag the target does not read would be silently ignored.
+	for _, tf := range targetFlags {
+		for _, name := range tf.names {
+			if tf.target != f.target && cmd.Flags().Changed(name) {
+				return fmt.Errorf("--%s is for --target %s only", name, tf.target.String())
+			}
+		}
+	}
 	switch {
 	case f.target == targetQubes:
 		return applyQubes(cmd, args, f)

@@ -36,6 +36,9 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 		if len(args) > 0 {
 			return fmt.Errorf("--plan %s: give the plan or the policy, not both", f.plan)
 		}
+		if f.qube != "" {
+			return fmt.Errorf("--plan %s: a saved plan is applied whole; plan with --qube %s instead", f.plan, f.qube)
+		}
 		var err error
 		if p, err = readPlan(f.plan); err != nil {
 			return err
