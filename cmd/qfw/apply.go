@@ -20,7 +20,7 @@ import (
 
 const applyDoc = `apply compiles the policy and puts it in force.
 
-With --target qubes, in dom0 (or a management qube, with --qrexec), it sets
+With --target qubes, the default, in dom0 (or a management qube, with --qrexec), it sets
 each managed qube's rule list through the Admin API. It makes the plan that
 qfw plan prints (or takes the one --plan FILE saved), shows it, and asks for
 a literal "yes" unless --auto-approve is given. Then, for each qube that
@@ -30,6 +30,12 @@ replaces it with one admin.vm.firewall.Set, which dom0 applies whole or not
 at all. A failure on one qube does not stop the others: each is reported in
 the final table and together in the errors, and a qube whose Set failed
 keeps its previous list. A lock (--lock FILE) keeps two applies apart.
+
+qfw records the hash of each list it sets (in --data-dir). A list changed
+since was edited by hand: apply warns and replaces it, or with
+--refuse-drift leaves that qube alone. With --confirm-timeout, apply waits
+for qfw confirm after setting the lists, and without it puts every qube it
+changed back to its previous list.
 
 With --target nftables, it runs in the firewall qube: it replaces qfw's
 nftables table (table inet qfw) with the one for the firewall qube's
