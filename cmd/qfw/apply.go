@@ -20,10 +20,10 @@ import (
 
 const applyDoc = `apply compiles the policy and puts it in force.
 
-With --target qubes, the default, in dom0 (or a management qube, with --qrexec), it sets
-each managed qube's rule list through the Admin API. It makes the plan that
-qfw plan prints (or takes the one --plan FILE saved), shows it, and asks for
-a literal "yes" unless --auto-approve is given. Then, for each qube that
+With --target qubes, the default, in dom0 (or in a management qube, with
+--qrexec), it sets each managed qube's rule list through the Admin API. It
+makes the plan that qfw plan prints (or takes the one --plan FILE saved),
+shows it, and asks for a literal "yes" unless --auto-approve is given. Then, for each qube that
 changes, it reads the qube's list again and refuses to replace it if it
 changed since the plan was made (a stale plan: plan again), and otherwise
 replaces it with one admin.vm.firewall.Set, which dom0 applies whole or not
