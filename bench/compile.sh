@@ -12,17 +12,9 @@
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-7}
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-cd "$root"
-echo "building qfw, cue and genpolicy..." >&2
-go build -o "$work/qfw" ./cmd/qfw
-go build -o "$work/cue" cuelang.org/go/cmd/cue
-go build -o "$work/genpolicy" ./bench/cmd/genpolicy
-
-cd "$work"
 ./genpolicy -qubes 1000 -rules 20 p1000
 ./genpolicy -qubes 30 -rules 20 p30
 
@@ -34,33 +26,12 @@ for p in p1000 p30; do
 	{ sed 's/^package schema$/package policy/' "$root/schema/schema.cue"; echo '#Policy'; } >"$p-schema/zz_qfw_schema.cue"
 done
 
-# Expiry is judged at a fixed time, so that every run does the same work.
-now=2026-01-01T00:00:00Z
-
-# ms CMD... runs CMD and prints its wall time in milliseconds. Output goes
-# to files, as it would in use; the host-name warnings on stderr are
-# dropped. A failure stops the script.
-ms() {
-	local t0 t1
-	t0=$(date +%s%N)
-	"$@" >"$work/stdout" 2>"$work/stderr" || {
-		echo "failed: $*" >&2
-		cat "$work/stderr" >&2
-		exit 1
-	}
-	t1=$(date +%s%N)
-	echo $(((t1 - t0) / 1000000))
-}
-
 # Both write their whole result to one file: qfw's rule lists go to
 # stdout (which ms sends to a file), cue's JSON to --outfile. (qfw -o DIR
 # would write one file per qube instead, a cost of the file system.)
 qfw_compile() { ms ./qfw compile "$1" --now "$now"; }
 cue_export() { ms ./cue export "./$1" --out json --outfile "$1.json" --force; }
 cue_schema() { ms ./cue export "./$1-schema" --out json --outfile "$1-schema.json" --force; }
-
-# median prints the median of its arguments.
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 # bench P runs both commands on policy P: one warm-up each, then ROUNDS
 # rounds, alternating which goes first. It sets qfw_ms and cue_ms to the
@@ -95,7 +66,6 @@ q1000=$qfw_ms c1000=$cue_ms s1000=$schema_ms
 bench p30
 q30=$qfw_ms c30=$cue_ms s30=$schema_ms
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
 verdict() { if awk -v ok="$1" 'BEGIN {exit !ok}'; then echo met; else echo "NOT met"; fi; }
 
 echo

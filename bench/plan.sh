@@ -13,19 +13,10 @@
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-cd "$root"
-echo "building qfw, cue and genpolicy..." >&2
-go build -o "$work/qfw" ./cmd/qfw
-go build -o "$work/cue" cuelang.org/go/cmd/cue
-go build -o "$work/genpolicy" ./bench/cmd/genpolicy
-
-cd "$work"
 ./genpolicy -qubes 1000 -rules 20 p
-now=2026-01-01T00:00:00Z
 ./qfw compile p --now "$now" -o state 2>/dev/null
 n=0
 for f in state/*.rules; do
@@ -35,26 +26,9 @@ for f in state/*.rules; do
 	fi
 done
 
-# ms CMD... prints CMD's wall time in milliseconds; a failure other than
-# plan's exit 2 (changes found) stops the script.
-ms() {
-	local t0 t1 rc=0
-	t0=$(date +%s%N)
-	"$@" >"$work/stdout" 2>"$work/stderr" || rc=$?
-	t1=$(date +%s%N)
-	if ((rc != 0 && rc != 2)); then
-		echo "failed: $*" >&2
-		cat "$work/stderr" >&2
-		exit 1
-	fi
-	echo $(((t1 - t0) / 1000000))
-}
-
-plan() { ms ./qfw plan p --now "$now" --state state --detailed-exitcode; }
+plan() { ms ./qfw plan p --now "$now" --state state; }
 compile() { ms ./qfw compile p --now "$now"; }
 cue_export() { ms ./cue export ./p --out json --outfile p.json --force; }
-
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 plan >/dev/null
 compile >/dev/null
@@ -74,7 +48,6 @@ echo "cue export ms: ${e[*]}" >&2
 pm=$(median "${p[@]}") cm=$(median "${c[@]}") em=$(median "${e[@]}")
 ./qfw plan p --now "$now" --state state 2>/dev/null | tail -1
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
 echo
 echo "$(go version | cut -d' ' -f3-), $(nproc) cores, median of $ROUNDS rounds, 1000 qubes x 20 rules"
 echo "qfw plan --state:  $pm ms   (goal < 1000 ms: $(awk -v a="$pm" 'BEGIN {print (a < 1000) ? "met" : "NOT met"}'))"

@@ -3,6 +3,7 @@ package nftables
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -35,15 +36,7 @@ func (s *State) sameChains(o *State) bool {
 	if s == nil || o == nil {
 		return s == o
 	}
-	if len(s.Chains) != len(o.Chains) {
-		return false
-	}
-	for k, v := range s.Chains {
-		if o.Chains[k] != v {
-			return false
-		}
-	}
-	return true
+	return maps.Equal(s.Chains, o.Chains)
 }
 
 // State returns the state t would leave in the kernel.
@@ -64,18 +57,7 @@ func (t *Table) State() *State {
 
 // Equal reports whether s and o describe the same table.
 func (s *State) Equal(o *State) bool {
-	if !s.sameChains(o) || s == nil {
-		return s == o
-	}
-	if len(s.Sets) != len(o.Sets) {
-		return false
-	}
-	for k, v := range s.Sets {
-		if n, ok := o.Sets[k]; !ok || n != v {
-			return false
-		}
-	}
-	return true
+	return s.sameChains(o) && (s == nil || maps.Equal(s.Sets, o.Sets))
 }
 
 // Read reads qfw's table from the kernel, in netns or the process's own
@@ -291,11 +273,12 @@ func UpdateClient(t *Table, client string, netns *os.File) (Change, error) {
 	}
 	// The client's steps were laid out for t's DNS servers, which the
 	// forward chain's digest covers: the kernel must hold the same.
-	if before.Chains["forward"] != t.State().Chains["forward"] {
+	want := t.State()
+	if before.Chains["forward"] != want.Chains["forward"] {
 		return Change{}, fmt.Errorf("update client %s: the table in force differs from this one beyond the client (its DNS servers or base chain); apply the whole table", client)
 	}
 	removed, flushErr := replaceClient(t, client, netns)
-	return settle(netns, before, clientState(t, client, before, removed), flushErr, "update client "+client)
+	return settle(netns, before, clientState(t, want, client, before, removed), flushErr, "update client "+client)
 }
 
 // ownsChain reports whether chain is one of client's: c4-client or
@@ -323,9 +306,10 @@ func ownsSet(set, client string) bool {
 }
 
 // clientState returns the state that replacing client's part of before
-// with t's leaves, removed being the entries taken out of each client map.
-func clientState(t *Table, client string, before *State, removed map[string]int) *State {
-	want, full := &State{Chains: map[string]ChainState{}, Sets: map[string]int{}}, t.State()
+// with t's leaves, full being t.State() and removed the entries taken out
+// of each client map.
+func clientState(t *Table, full *State, client string, before *State, removed map[string]int) *State {
+	want := &State{Chains: map[string]ChainState{}, Sets: map[string]int{}}
 	for name, cs := range before.Chains {
 		if !ownsChain(name, client) {
 			want.Chains[name] = cs

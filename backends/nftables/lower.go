@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strconv"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/space"
@@ -248,23 +246,15 @@ func (l *lowering) footprint(s *step) []space.Box {
 		b.Proto, b.PLo, b.PHi = 0, 0, 65535
 		fp = append(fp, b)
 	}
-	icmp := uint8(unix.IPPROTO_ICMP)
-	if l.family == 6 {
-		icmp = unix.IPPROTO_ICMPV6
-	}
+	icmp := eval.ProtoNumber(ir.ICMP, l.family)
 	for _, b := range s.icmp {
 		b.Proto = icmp
 		fp = append(fp, b)
 	}
 	for _, a := range l.dnsServers() {
 		v := space.FromAddr(a)
-		for _, d := range []struct {
-			on    bool
-			proto uint8
-		}{{s.dnsTCP, unix.IPPROTO_TCP}, {s.dnsUDP, unix.IPPROTO_UDP}} {
-			if d.on {
-				fp = append(fp, space.Box{Proto: d.proto, Lo: v, Hi: v, PLo: 53, PHi: 53})
-			}
+		for _, proto := range dnsProtos(s.dnsTCP, s.dnsUDP) {
+			fp = append(fp, space.Box{Proto: proto, Lo: v, Hi: v, PLo: 53, PHi: 53})
 		}
 	}
 	return fp
@@ -320,13 +310,8 @@ func (l *lowering) list(rules []ir.Rule) (*Chain, []*Set, *Blocked) {
 			chain.Rules = append(chain.Rules, Rule{Family: l.family, Exprs: []Expr{k.match(set.Name), verdict}})
 		}
 		dnsSet := "dns" + strconv.Itoa(l.family)
-		for _, d := range []struct {
-			on    bool
-			proto uint8
-		}{{s.dnsTCP, unix.IPPROTO_TCP}, {s.dnsUDP, unix.IPPROTO_UDP}} {
-			if d.on {
-				chain.Rules = append(chain.Rules, Rule{Family: l.family, Exprs: []Expr{dstIn{dnsSet}, l4Port{d.proto, 53}, verdict}})
-			}
+		for _, proto := range dnsProtos(s.dnsTCP, s.dnsUDP) {
+			chain.Rules = append(chain.Rules, Rule{Family: l.family, Exprs: []Expr{dstIn{dnsSet}, l4Port{proto, 53}, verdict}})
 		}
 	}
 	chain.Rules = append(chain.Rules, Rule{Family: l.family, Exprs: []Expr{reject{}}})
@@ -394,10 +379,7 @@ func (l *lowering) add(s *step, r ir.Rule) (string, bool) {
 			}
 			s.addr = append(s.addr, box(0, 0, 0, rg))
 		case ir.TCP, ir.UDP:
-			proto := uint8(unix.IPPROTO_TCP)
-			if m.Proto == ir.UDP {
-				proto = unix.IPPROTO_UDP
-			}
+			proto := eval.ProtoNumber(m.Proto, l.family)
 			low, high := uint16(0), uint16(65535)
 			if m.HasPorts {
 				low, high = m.Ports.First, m.Ports.Last
@@ -457,11 +439,8 @@ func (l *lowering) addDNS(s *step, m ir.Match) (string, bool) {
 			continue
 		}
 		v := space.FromAddr(a)
-		if tcp {
-			s.port = append(s.port, space.Box{Proto: unix.IPPROTO_TCP, Lo: v, Hi: v, PLo: 53, PHi: 53})
-		}
-		if udp {
-			s.port = append(s.port, space.Box{Proto: unix.IPPROTO_UDP, Lo: v, Hi: v, PLo: 53, PHi: 53})
+		for _, proto := range dnsProtos(tcp, udp) {
+			s.port = append(s.port, space.Box{Proto: proto, Lo: v, Hi: v, PLo: 53, PHi: 53})
 		}
 	}
 	return "", true
@@ -481,4 +460,16 @@ func (l *lowering) max() space.U128 {
 		return space.Max32
 	}
 	return space.Max128
+}
+
+// dnsProtos returns the protocols a DNS rule covers: TCP, UDP or both.
+func dnsProtos(tcp, udp bool) []uint8 {
+	var out []uint8
+	if tcp {
+		out = append(out, eval.ProtoTCP)
+	}
+	if udp {
+		out = append(out, eval.ProtoUDP)
+	}
+	return out
 }

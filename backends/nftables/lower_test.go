@@ -3,9 +3,11 @@ package nftables_test
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +48,7 @@ func TestLowerGolden(t *testing.T) {
 					t.Errorf("%s: expected, not produced", f.Name)
 				}
 			}
-			for _, name := range sortedKeys(got) {
+			for _, name := range slices.Sorted(maps.Keys(got)) {
 				want := fileData(ar, name)
 				if !update && !bytes.Equal(got[name], want) {
 					t.Errorf("%s differs.\ngot:\n%s\nwant:\n%s", name, got[name], want)
@@ -128,19 +130,4 @@ func fileData(ar *txtar.Archive, name string) []byte {
 		}
 	}
 	return nil
-}
-
-func sortedKeys(m map[string][]byte) []string {
-	var keys []string
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := range keys {
-		for j := i + 1; j < len(keys); j++ {
-			if keys[j] < keys[i] {
-				keys[i], keys[j] = keys[j], keys[i]
-			}
-		}
-	}
-	return keys
 }

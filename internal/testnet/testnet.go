@@ -63,8 +63,7 @@ type Topology struct {
 
 // Client is one client of the firewall, in a namespace of its own.
 type Client struct {
-	NS           *netnstest.NS
-	Addr4, Addr6 netip.Addr
+	NS *netnstest.NS
 }
 
 // New builds the network for clients (their names and addresses).
@@ -131,7 +130,7 @@ func New(t testing.TB, clients []nftables.Client) *Topology {
 			ip("-n", cns.Name, "-6", "route", "add", "default", "via", gateway6)
 			ip("-n", fw, "-6", "route", "add", c.Addr6.String()+"/128", "dev", vif)
 		}
-		topo.Clients[c.Name] = &Client{NS: cns, Addr4: c.Addr4, Addr6: c.Addr6}
+		topo.Clients[c.Name] = &Client{NS: cns}
 	}
 	return topo
 }
@@ -254,16 +253,10 @@ func timeout(err error) bool {
 
 func tcpProbe(p Probe) (Fate, error) {
 	c, err := net.DialTimeout("tcp", netip.AddrPortFrom(p.Dst, p.Port).String(), probeTimeout)
-	switch {
-	case err == nil:
+	if err == nil {
 		c.Close()
-		return Accepted, nil
-	case rejection(err):
-		return Rejected, nil
-	case timeout(err):
-		return Dropped, nil
 	}
-	return 0, err
+	return fate(err)
 }
 
 func udpProbe(p Probe) (Fate, error) {
@@ -277,6 +270,12 @@ func udpProbe(p Probe) (Fate, error) {
 	}
 	c.SetReadDeadline(time.Now().Add(probeTimeout))
 	_, err = c.Read(make([]byte, 16))
+	return fate(err)
+}
+
+// fate tells what the firewall did from the outcome of a socket call that
+// waits for an answer: none, a reject, a time-out, or another failure.
+func fate(err error) (Fate, error) {
 	switch {
 	case err == nil:
 		return Accepted, nil
