@@ -168,6 +168,11 @@ func TestGeneratedPolicy(t *testing.T) {
 					t.Errorf("unexpected warning: %v", w)
 				}
 			}
+			// One for each host-name rule: every eighth own rule from
+			// the fourth (2 per qube at 20 rules).
+			if got, want := len(res.Warnings), cfg.Qubes*((cfg.Rules-policygen.ProfileRules+4)/8); got != want {
+				t.Errorf("%d warnings; want %d, one per host-name rule", got, want)
+			}
 			// qfw compile and plan run the tests: they must pass.
 			outcomes := policytest.Run(res.Program, now.Unix())
 			if len(outcomes) == 0 {

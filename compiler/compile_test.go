@@ -80,6 +80,13 @@ func runGolden(t *testing.T, path string) {
 			t.Errorf("%s differs.\ngot:\n%s\nwant:\n%s", name, data, ar.Files[idx].Data)
 		}
 	}
+	// A section the run did not produce, such as rules when the policy
+	// does not load, must not stand in the archive unchecked.
+	for _, f := range ar.Files {
+		if _, ok := got[f.Name]; strings.HasPrefix(f.Name, "out/") && !ok {
+			t.Errorf("%s: the archive holds it, but the run produced none", f.Name)
+		}
+	}
 	if changed {
 		if err := os.WriteFile(path, txtar.Format(ar), 0o644); err != nil {
 			t.Fatal(err)

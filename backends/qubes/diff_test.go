@@ -52,7 +52,7 @@ func TestListHash(t *testing.T) {
 	if a != ListHash([]string{"action=accept"}) {
 		t.Error("ListHash differs for the same list")
 	}
-	for _, other := range [][]string{nil, {"action=drop"}, {"action=accept", "action=accept"}, {"action=accept\naction=accept"[:13] + " "}} {
+	for _, other := range [][]string{nil, {"action=drop"}, {"action=accept", "action=accept"}, {"action=accept "}} {
 		if ListHash(other) == a {
 			t.Errorf("ListHash(%q) equals that of [action=accept]", other)
 		}

@@ -2,7 +2,6 @@ package eval
 
 import (
 	"net/netip"
-	"slices"
 	"testing"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
@@ -198,10 +197,15 @@ func newForTestSemantics(rules []ir.Rule, s Semantics) *Evaluator {
 }
 
 func TestEvalNoAllocs(t *testing.T) {
-	for _, tt := range append(slices.Clone(evalTests), nftablesTests...) {
-		e := newForTest(tt.rules)
-		if n := testing.AllocsPerRun(100, func() { e.Eval(tt.packet) }); n != 0 {
-			t.Errorf("%s: Eval allocates %v times per packet; want 0", tt.name, n)
+	for _, s := range []struct {
+		semantics Semantics
+		tests     []evalTest
+	}{{LinuxAgent, evalTests}, {Nftables, nftablesTests}} {
+		for _, tt := range s.tests {
+			e := newForTestSemantics(tt.rules, s.semantics)
+			if n := testing.AllocsPerRun(100, func() { e.Eval(tt.packet) }); n != 0 {
+				t.Errorf("%s: Eval allocates %v times per packet; want 0", tt.name, n)
+			}
 		}
 	}
 }

@@ -133,6 +133,9 @@ func TestFirewallCalls(t *testing.T) {
 			if err := client.FirewallReload(ctx, "work"); err != nil {
 				t.Fatal(err)
 			}
+			if reqs := srv.Requests(); reqs[len(reqs)-1].Method != "admin.vm.firewall.Reload" || reqs[len(reqs)-1].Dest != "work" {
+				t.Errorf("FirewallReload sent %+v; want admin.vm.firewall.Reload for work", reqs[len(reqs)-1])
+			}
 
 			// A rule dom0 refuses: no answer at all, and nothing changed.
 			err = client.FirewallSet(ctx, "work", []string{"action=accept dstports=80"})
