@@ -31,6 +31,7 @@ import (
 // was made. A failure on one qube does not stop the others; all are
 // reported together, and a qube whose Set failed keeps its previous list.
 func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
+	f.dataDir = dataDir(f.dataDir)
 	var p *plan
 	if f.plan != "" {
 		if len(args) > 0 {
@@ -70,7 +71,6 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	}
 	defer unlock()
 
-	f.dataDir = dataDir(f.dataDir)
 	record, err := readRecord(f.dataDir)
 	if err != nil {
 		return err
@@ -159,8 +159,8 @@ func (a *qubesApply) apply(ctx context.Context, q qubePlan) (string, error) {
 	if hash != q.BaseHash {
 		return "stale plan, unchanged", errors.New("its rules changed since the plan was made; plan again")
 	}
-	if last, ok := a.record.Qubes[q.Name]; ok && last.Hash != hash {
-		at := last.At.UTC().Format(time.RFC3339)
+	if last, edited := a.record.editedSince(q.Name, hash); edited {
+		at := last.UTC().Format(time.RFC3339)
 		if a.refuseDrift {
 			return "edited by hand, unchanged", fmt.Errorf("its rules were edited outside qfw since qfw set them at %s; --refuse-drift leaves them", at)
 		}
@@ -242,11 +242,7 @@ func (a *qubesApply) revert(ctx context.Context, qube string) (string, error) {
 	if last, ok := a.record.Qubes[qube]; !ok || qubes.ListHash(cur) != last.Hash {
 		return "changed since, not reverted", errors.New("its rules changed after the apply; not reverted")
 	}
-	prev := a.previous[qube]
-	if len(prev) == 0 {
-		return "not reverted", errors.New("its previous list was empty, which dom0 refuses")
-	}
-	if err := a.client.FirewallSet(ctx, qube, prev); err != nil {
+	if err := a.client.FirewallSet(ctx, qube, a.previous[qube]); err != nil {
 		return "not reverted", err
 	}
 	a.remember(ctx, qube)

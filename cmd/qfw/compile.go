@@ -73,7 +73,7 @@ func newCompileCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	f.registerSkipTests(cmd)
-	cmd.Flags().Var(&f.target, "target", "compile to `TARGET`: qubes or qubesdb")
+	cmd.Flags().Var(&f.target, "target", "compile to `TARGET`: qubes, qubesdb or nftables")
 	cmd.Flags().StringVar(&f.qube, "qube", "", "only this `QUBE` (target qubes)")
 	cmd.Flags().StringVar(&f.firewall, "firewall", "", "only this firewall qube `NAME` (targets qubesdb and nftables)")
 	cmd.Flags().Var(&f.dns, "dns", "the DNS servers' `ADDRS`, comma-separated, for the DNS target (target nftables; default: Qubes' virtual servers for a firewall qube with a netvm)")
@@ -195,14 +195,10 @@ func qubesFiles(prog *ir.Program, only string, withJSON bool) ([]outFile, error)
 		if only != "" && q.Name != only {
 			continue
 		}
-		var b bytes.Buffer
 		var rules []ruleJSON
 		for _, r := range q.Rules {
-			line := qubes.FormatRule(r)
-			b.WriteString(line)
-			b.WriteByte('\n')
 			if withJSON {
-				rj := ruleJSON{Line: line, Rule: r.Origin.String()}
+				rj := ruleJSON{Line: qubes.FormatRule(r), Rule: r.Origin.String()}
 				if r.Origin.Pos.IsValid() {
 					rj.Position = relPos(r.Origin.Pos)
 				}
@@ -216,7 +212,7 @@ func qubesFiles(prog *ir.Program, only string, withJSON bool) ([]outFile, error)
 			header += " (no netvm)"
 		}
 		out = append(out, outFile{
-			name: q.Name + ".rules", header: header, text: b.Bytes(),
+			name: q.Name + ".rules", header: header, text: []byte(qubes.Payload(q.Rules)),
 			json: map[string]any{"name": q.Name, "netvm": q.Netvm, "rules": rules},
 		})
 	}

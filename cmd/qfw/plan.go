@@ -129,6 +129,7 @@ type planSummary struct {
 }
 
 func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
+	f.dataDir = dataDir(f.dataDir)
 	p, err := policyPlan(cmd, args, f)
 	if err != nil {
 		return err
@@ -180,7 +181,7 @@ func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*plan, error) 
 		return nil, err
 	}
 	p := makePlan(managed, current)
-	if err := markDrift(p, dataDir(f.dataDir)); err != nil {
+	if err := markDrift(p, f.dataDir); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -272,8 +273,7 @@ func markDrift(p *plan, dir string) error {
 	}
 	for i := range p.Qubes {
 		q := &p.Qubes[i]
-		if last, ok := record.Qubes[q.Name]; ok && last.Hash != q.BaseHash {
-			at := last.At
+		if at, edited := record.editedSince(q.Name, q.BaseHash); edited {
 			q.EditedAt = &at
 		}
 	}

@@ -48,6 +48,13 @@ type appliedSet struct {
 	At   time.Time `json:"at"`
 }
 
+// editedSince returns when qfw last set qube's list, if the list it now
+// holds, hashed to hash, is not that one: someone edited it outside qfw.
+func (r *appliedRecord) editedSince(qube, hash string) (time.Time, bool) {
+	last, ok := r.Qubes[qube]
+	return last.At, ok && last.Hash != hash
+}
+
 func readRecord(dir string) (*appliedRecord, error) {
 	r := &appliedRecord{FormatVersion: 1, Qubes: map[string]appliedSet{}}
 	b, err := os.ReadFile(filepath.Join(dir, recordFile))
