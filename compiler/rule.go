@@ -119,7 +119,7 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 			})
 		}
 	}
-	if len(out) == 0 && ok {
+	if len(out) == 0 {
 		fail(at, "no destination of the rule is in the family of its ICMP types, so it would match nothing")
 	}
 	return out

@@ -3,6 +3,7 @@ package policytest
 import (
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"maps"
 )
 
 // Outcome is the result of one test.
@@ -55,10 +56,7 @@ func Run(prog *ir.Program, now int64) []Outcome {
 		res, enforcers := table, shared[t.From]
 		if len(t.Addresses) > 0 {
 			// Pinned addresses hold for this test's rules to the name too.
-			res = eval.Table{}
-			for k, v := range table {
-				res[k] = v
-			}
+			res = maps.Clone(table)
 			res[t.To.Host] = t.Addresses
 			enforcers = Enforcers(prog, q, res, now)
 		} else if enforcers == nil {
@@ -93,7 +91,7 @@ func check(t *ir.Test, enforcers []Enforcer, res eval.Resolver) Outcome {
 	// is as good as a drop.
 	if o.Packets == 0 && t.Expect == ir.Accept {
 		o.Passed = false
-		o.Result = eval.Result{Action: ir.Drop, Rule: -1, Blocked: -1, Possible: -1}
+		o.Result = eval.Result{Action: ir.Drop, Rule: -1, Blocked: -1, Possible: -1, MayBlock: -1}
 	}
 	return o
 }

@@ -101,9 +101,6 @@ type Match struct {
 	ICMPType    uint8
 }
 
-// MatchesAll reports whether m matches every packet.
-func (m Match) MatchesAll() bool { return m == Match{} }
-
 // Rule is one rule of the Qubes firewall: what dom0 stores, one line of
 // admin.vm.firewall.Get.
 type Rule struct {
