@@ -146,8 +146,9 @@ func explainPackets(w io.Writer, e *policytest.Enforcer, packets []eval.Packet, 
 		lines = append(lines, explainLine{pkt: p, lastDst: p.Dst, lastPort: last, res: r})
 		i = j
 	}
-	if !probe.To.Prefix.IsValid() && probe.To.Host == "" || probe.To.Prefix.IsValid() && !probe.To.Prefix.IsSingleIP() {
-		lines = mergeStretches(lines, probe)
+	// Only "any" spans many addresses: a prefix is not a destination here.
+	if probe.To.IsAny() {
+		lines = mergeStretches(lines)
 	}
 	for _, l := range lines {
 		dst := l.pkt
@@ -163,8 +164,9 @@ func explainPackets(w io.Writer, e *policytest.Enforcer, packets []eval.Packet, 
 }
 
 // mergeStretches gives each line the stretch of addresses up to the next
-// destination tried, and merges neighbouring stretches that say the same.
-func mergeStretches(lines []explainLine, probe policytest.Probe) []explainLine {
+// destination tried, in the whole of its family, and merges neighbouring
+// stretches that say the same.
+func mergeStretches(lines []explainLine) []explainLine {
 	// The destinations tried, in order, and where each stretch ends.
 	var dsts []netip.Addr
 	for _, l := range lines {
@@ -178,12 +180,9 @@ func mergeStretches(lines []explainLine, probe policytest.Probe) []explainLine {
 			end[d] = dsts[k+1].Prev()
 			continue
 		}
-		pfx := probe.To.Prefix
-		if !pfx.IsValid() {
-			pfx = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-			if d.Is4() {
-				pfx = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-			}
+		pfx := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		if d.Is4() {
+			pfx = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 		}
 		_, last := space.PrefixRange(pfx)
 		end[d] = last.Addr(d.Is4())
