@@ -51,7 +51,7 @@ func TestDifferential(t *testing.T) {
 		topo.Forget(t)
 		evals := make([]*eval.Evaluator, len(clients))
 		for i, c := range clients {
-			evals[i] = eval.New(c.Rules4, c.Rules6, eval.Options{DNS4: eval.QubesDNS(), Resolver: diffHosts, Semantics: eval.Nftables})
+			evals[i] = opts.Evaluator(c)
 		}
 		// The round's packets go out many at a time: an IPv6 TCP
 		// connection learns of a reject only after about a second on

@@ -129,7 +129,7 @@ func TestLowerMatchesEval(t *testing.T) {
 		}
 		client.Rules4, client.Rules6 = lists[4], lists[6]
 		table, _ := Lower([]Client{client}, opts)
-		ev := eval.New(lists[4], lists[6], eval.Options{DNS4: dns, Resolver: hosts, Semantics: eval.Nftables})
+		ev := opts.Evaluator(client)
 		for _, fam := range []int{4, 6} {
 			src := client.Addr4
 			if fam == 6 {

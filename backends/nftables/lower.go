@@ -31,6 +31,12 @@ type Options struct {
 	Resolver eval.Resolver
 }
 
+// Evaluator returns the reference evaluator that judges c's packets as the
+// table Lower builds with o does.
+func (o Options) Evaluator(c Client) *eval.Evaluator {
+	return eval.New(c.Rules4, c.Rules6, eval.Options{Resolver: o.Resolver, DNS4: o.DNS4, DNS6: o.DNS6, Semantics: eval.Nftables})
+}
+
 // Clients returns the clients of the firewall qube fw in prog, with the
 // lists dom0 writes for them at time now.
 func Clients(prog *ir.Program, fw string, now int64) []Client {

@@ -24,9 +24,7 @@ import (
 func Purge(clients []Client, opts Options, netns *os.File) (int, error) {
 	evals := map[netip.Addr]*eval.Evaluator{}
 	for _, c := range clients {
-		e := eval.New(c.Rules4, c.Rules6, eval.Options{
-			Resolver: opts.Resolver, DNS4: opts.DNS4, DNS6: opts.DNS6, Semantics: eval.Nftables,
-		})
+		e := opts.Evaluator(c)
 		for _, a := range []netip.Addr{c.Addr4, c.Addr6} {
 			if a.IsValid() {
 				evals[a] = e
