@@ -3,9 +3,10 @@ package policy
 import (
 	stdjson "encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
-	"sort"
+	"slices"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/errors"
@@ -35,12 +36,7 @@ type InventoryQube struct {
 
 // Names returns the inventory's qube names, sorted.
 func (inv *Inventory) Names() []string {
-	names := make([]string, 0, len(inv.Qubes))
-	for n := range inv.Qubes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(inv.Qubes))
 }
 
 // InventoryFile is the inventory's file format, as qfw inventory writes it.
@@ -80,12 +76,7 @@ func (l *loader) loadInventory(path string) (*Inventory, error) {
 	}
 	inv := &Inventory{Path: path, Qubes: make(map[string]*InventoryQube, len(raw.Qubes))}
 	var errs errors.Error
-	names := make([]string, 0, len(raw.Qubes))
-	for name := range raw.Qubes {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(raw.Qubes)) {
 		r := raw.Qubes[name]
 		q := &InventoryQube{Name: name, Class: r.Class, Netvm: r.Netvm, Label: r.Label, Tags: r.Tags, ProvidesNetwork: r.ProvidesNetwork}
 		qv := v.LookupPath(cue.MakePath(cue.Str("qubes"), cue.Str(name)))
