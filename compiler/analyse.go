@@ -116,13 +116,20 @@ const maxPieces = 4096
 // cover reports whether the union of earlier covers all of target, and
 // which of the earlier rules it met.
 func cover(target []space.Box, earlier [][]space.Box) (covering []int, ok bool) {
+	// rest is target, which must stay as it is, until a subtraction meets
+	// it; from then on it is one of bufs, and the next subtraction writes
+	// into the other.
 	rest := target
+	var bufs [2][]space.Box
+	next := 0
 	for j, eb := range earlier {
 		met := false
 		for _, e := range eb {
-			var m bool
-			if rest, m = space.Minus(rest, e); m {
+			out, m := space.Minus(rest, e, bufs[next])
+			if m {
 				met = true
+				bufs[next], rest = out, out
+				next = 1 - next
 			}
 			if len(rest) > maxPieces {
 				return nil, false

@@ -146,8 +146,10 @@ func (b Box) Subtract(e Box, out []Box) []Box {
 }
 
 // Minus returns the parts of the boxes rest outside e, and whether e met
-// any of them; when it met none, rest itself is returned.
-func Minus(rest []Box, e Box) (result []Box, met bool) {
+// any of them; when it met none, rest itself is returned. Otherwise the
+// parts are appended to buf[:0], so that a caller subtracting many boxes
+// can reuse two buffers; buf must not share memory with rest.
+func Minus(rest []Box, e Box, buf []Box) (result []Box, met bool) {
 	k := 0
 	for k < len(rest) && !rest[k].Intersects(e) {
 		k++
@@ -155,7 +157,7 @@ func Minus(rest []Box, e Box) (result []Box, met bool) {
 	if k == len(rest) {
 		return rest, false
 	}
-	out := append(make([]Box, 0, len(rest)+3), rest[:k]...)
+	out := append(buf[:0], rest[:k]...)
 	for _, b := range rest[k:] {
 		if b.Intersects(e) {
 			out = b.Subtract(e, out)
@@ -173,7 +175,7 @@ func Disjoint(boxes []Box) []Box {
 	for _, b := range boxes {
 		piece := []Box{b}
 		for _, o := range out {
-			if piece, _ = Minus(piece, o); len(piece) == 0 {
+			if piece, _ = Minus(piece, o, nil); len(piece) == 0 {
 				break
 			}
 		}
