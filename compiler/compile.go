@@ -2,8 +2,11 @@ package compiler
 
 import (
 	"net/netip"
+	"runtime"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"cuelang.org/go/cue/errors"
@@ -33,9 +36,11 @@ func Compile(p *policy.Policy, opts Options) (*Result, errors.Error) {
 	prog := &ir.Program{}
 	c.resolved = c.resolve()
 	prog.Resolve = c.resolved
-	for i := range p.Qubes {
-		if q, ok := c.qube(&p.Qubes[i]); ok {
-			prog.Qubes = append(prog.Qubes, q)
+	for _, r := range c.qubes() {
+		c.errs = errors.Append(c.errs, r.errs)
+		c.warnings = append(c.warnings, r.warnings...)
+		if r.ok {
+			prog.Qubes = append(prog.Qubes, r.qube)
 		}
 	}
 	prog.Firewalls = c.firewalls(prog.Qubes)
@@ -58,6 +63,34 @@ type compiler struct {
 	resolved map[string][]netip.Addr
 	errs     errors.Error
 	warnings []errors.Error
+}
+
+// qubeResult is one qube compiled, with what the compiler said about it.
+type qubeResult struct {
+	qube     ir.Qube
+	ok       bool
+	errs     errors.Error
+	warnings []errors.Error
+}
+
+// qubes compiles the policy's qubes, in their order. Qubes compile on their
+// own, reading only the policy and the resolved names, so they compile in
+// parallel, each with a compiler of its own for its findings.
+func (c *compiler) qubes() []qubeResult {
+	out := make([]qubeResult, len(c.pol.Qubes))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(out)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(out); i = int(next.Add(1)) - 1 {
+				qc := &compiler{pol: c.pol, opts: c.opts, resolved: c.resolved}
+				q, ok := qc.qube(&c.pol.Qubes[i])
+				out[i] = qubeResult{qube: q, ok: ok, errs: qc.errs, warnings: qc.warnings}
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 func (c *compiler) errorf(at errors.Error) { c.errs = errors.Append(c.errs, at) }
