@@ -15,11 +15,15 @@ import (
 	"github.com/qfw-dev/qfw/schema"
 )
 
-// decode validates full (the user's value unified with the schema) part by
-// part, and decodes the parts without errors from user, whose positions are
-// the user's. Validating each qube on its own keeps an error in one qube
-// from hiding the errors of another.
-func (l *loader) decode(user, full cue.Value) (*Policy, errors.Error) {
+// decode checks the user's value against the schema part by part, and
+// decodes the parts without errors. The positions of user are the user's.
+// Checking each part, and each qube, on its own keeps an error in one from
+// hiding the errors of another.
+//
+// The schema is unified with each part except qubes, which hold nearly all
+// of a policy: unifying them with #Qube would evaluate them a second time,
+// so their shape is checked in Go while they are decoded.
+func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 	p := &Policy{}
 	var errs errors.Error
 	// report adds errors, once each: a mistake in a profile is found again
@@ -50,10 +54,11 @@ func (l *loader) decode(user, full cue.Value) (*Policy, errors.Error) {
 	// Each part is validated, and decoded if it has no errors, on its own.
 	valid := map[string]bool{}
 	for _, part := range []string{"schema", "networks", "services", "profiles", "firewalls", "tests", "resolve"} {
-		v := full.LookupPath(cue.MakePath(cue.Str(part)))
-		if !v.Exists() {
+		u := user.LookupPath(cue.MakePath(cue.Str(part)))
+		if !u.Exists() {
 			continue
 		}
+		v := l.schema.LookupPath(cue.MakePath(cue.Def("#Policy"), cue.Str(part).Optional())).Unify(u)
 		opts := []cue.Option{cue.Concrete(true), cue.Final()}
 		if part == "profiles" {
 			// A profile may leave fields open for the qubes that use it.
@@ -67,23 +72,32 @@ func (l *loader) decode(user, full cue.Value) (*Policy, errors.Error) {
 	}
 
 	var d decoder
-	qubes := full.LookupPath(cue.MakePath(cue.Str("qubes")))
+	// The rules of profiles are checked before those of qubes, so that a
+	// mistake in a profile is reported at the profile's path.
+	d.checkProfiles(user.LookupPath(cue.MakePath(cue.Str("profiles"))))
+	report(d.errs)
+	d.errs = nil
+	qubes := user.LookupPath(cue.MakePath(cue.Str("qubes")))
 	if qubes.Exists() {
 		iter, err := qubes.Fields()
 		if err != nil {
-			report(l.userErrors(err, user))
-		} else {
-			for iter.Next() {
-				name := iter.Selector().Unquoted()
-				var bad map[string]bool
-				if err := iter.Value().Validate(cue.Concrete(true), cue.Final()); err != nil {
-					qerrs := l.userErrors(err, user)
-					report(qerrs)
-					if bad = badRules(qerrs); bad == nil {
-						continue
-					}
+			d.fail(qubes, "qubes must be a struct of qubes keyed by name, such as qubes: work: {...}")
+		}
+		for err == nil && iter.Next() {
+			name, qv := iter.Selector().Unquoted(), iter.Value()
+			if !isQubeName(name) {
+				d.fail(qv, "%q is not a Qubes name: one that starts with a letter, then at most 30 letters, digits, '_', '.' and '-'", name)
+				continue
+			}
+			var bad map[string]bool
+			if err := qv.Validate(cue.Concrete(true), cue.Final()); err != nil {
+				qerrs := l.userErrors(err, user)
+				report(qerrs)
+				if bad = badRules(qerrs); bad == nil {
+					continue
 				}
-				q := d.decodeQube(name, user.LookupPath(cue.MakePath(cue.Str("qubes"), cue.Str(name))), bad)
+			}
+			if q, ok := d.decodeQube(name, qv, bad); ok {
 				p.Qubes = append(p.Qubes, q)
 			}
 		}
@@ -145,20 +159,39 @@ func (d *decoder) fail(v cue.Value, format string, args ...any) {
 }
 
 // decodeQube decodes one qube, leaving out the rules in skip and those
-// with errors.
-func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) Qube {
-	q := Qube{Name: name, Pos: v.Pos()}
-	fields, _ := v.Fields()
+// with errors. It checks the qube's shape, #Qube in the schema; ok is false
+// if that is wrong.
+func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q Qube, ok bool) {
+	q = Qube{Name: name, Pos: v.Pos()}
+	fields, err := v.Fields()
+	if err != nil {
+		d.fail(v, "a qube is a struct such as {allow: web: {to: \"any\"}}")
+		return q, false
+	}
+	ok = true
 	for fields.Next() {
-		kind := fields.Selector().Unquoted()
-		switch kind {
+		f := fields.Value()
+		switch kind := fields.Selector().Unquoted(); kind {
 		case "network":
-			b, _ := fields.Value().Bool()
+			b, err := f.Bool()
+			if err != nil {
+				d.fail(f, "network must be true or false")
+				ok = false
+			}
 			q.NoNetwork = !b
 		case "allow", "deny":
-			rules, _ := fields.Value().Fields()
+			rules, err := f.Fields()
+			if err != nil {
+				d.fail(f, "%s holds rules keyed by name, such as %s: web: {to: \"any\"}", kind, kind)
+				ok = false
+				continue
+			}
 			for rules.Next() {
 				ruleName := rules.Selector().Unquoted()
+				if !isName(ruleName) {
+					d.fail(rules.Value(), "%q is not a rule name: one that starts with a letter or digit, then letters, digits, '_', '.' and '-'", ruleName)
+					continue
+				}
 				if skip[kind+"."+ruleName] {
 					continue
 				}
@@ -170,18 +203,91 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) Qub
 				r.Name = ruleName
 				q.Rules = append(q.Rules, r)
 			}
+		default:
+			d.fail(f, "field not allowed")
+			ok = false
 		}
 	}
-	return q
+	return q, ok
 }
 
-// decodeRule decodes one rule. Walking its fields once costs less than
-// looking up each field that a rule may have.
+// isName reports whether s may name a rule, as #Name in the schema.
+func isName(s string) bool {
+	if s == "" || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '_' && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isQubeName reports whether s is a Qubes name, as #QubeName in the
+// schema.
+func isQubeName(s string) bool {
+	return len(s) <= 31 && s != "" && isLetter(s[0]) && isName(s)
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+func isAlnum(c byte) bool  { return isLetter(c) || '0' <= c && c <= '9' }
+
+// ruleFields are the fields of a rule, as the schema's #Rule declares
+// them. The schema leaves rules open, for speed, so qfw closes them.
+var ruleFields = map[string]bool{
+	"to": true, "dns": true, "service": true, "priority": true, "expire": true, "comment": true,
+	"tcp": true, "udp": true, "icmp": true, "icmpv6": true,
+}
+
+// checkProfiles reports the fields of profile rules that a rule does not
+// have. Only the names are checked: a profile may leave values open, and
+// the values are checked in each qube that uses the profile.
+func (d *decoder) checkProfiles(profiles cue.Value) {
+	iter, err := profiles.Fields()
+	if err != nil {
+		return
+	}
+	for iter.Next() {
+		for _, kind := range []string{"allow", "deny"} {
+			rules, err := iter.Value().LookupPath(cue.MakePath(cue.Str(kind))).Fields()
+			if err != nil {
+				continue
+			}
+			for rules.Next() {
+				d.checkRuleFields(rules.Value())
+			}
+		}
+	}
+}
+
+// checkRuleFields reports a rule that is not a struct, and each field of it
+// that a rule does not have.
+func (d *decoder) checkRuleFields(v cue.Value) {
+	fields, err := v.Fields()
+	if err != nil {
+		d.fail(v, "a rule is a struct such as {to: \"any\"}")
+		return
+	}
+	for fields.Next() {
+		if !ruleFields[fields.Selector().Unquoted()] {
+			d.fail(fields.Value(), "field not allowed")
+		}
+	}
+}
+
+// decodeRule decodes one rule, checking it against the shape of the
+// schema's #Rule. Walking its fields once costs less than looking up each
+// field that a rule may have.
 func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 	d.ok = true
 	r := Rule{Pos: v.Pos(), Priority: DefaultPriority}
 	own := Service{Pos: r.Pos}
-	fields, _ := v.Fields()
+	fields, err := v.Fields()
+	if err != nil {
+		d.fail(v, "a rule is a struct such as {to: \"any\"}")
+		return r, false
+	}
 	for fields.Next() {
 		f := fields.Value()
 		switch name := fields.Selector().Unquoted(); name {
@@ -189,12 +295,18 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 			r.HasTo = true
 			r.To = d.destinations(r.To, f, 0)
 		case "dns":
-			r.DNS, _ = f.Bool()
+			if b, err := f.Bool(); err != nil || !b {
+				d.fail(f, "dns must be true, for the qube's DNS servers, or left out")
+			}
+			r.DNS = true
 		case "service":
 			r.HasService = true
 			r.Services = d.services(r.Services, f)
 		case "priority":
-			n, _ := f.Int64()
+			n, err := f.Int64()
+			if err != nil || n < 0 || n > MaxPriority {
+				d.fail(f, "priority must be a whole number from 0 to %d", MaxPriority)
+			}
 			r.Priority = int(n)
 		case "expire":
 			if k := f.Kind(); k != cue.StringKind && k != cue.IntKind {
@@ -202,11 +314,15 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 			}
 			r.Expire = String{S: scalarString(f), Pos: f.Pos()}
 		case "comment":
-			c, _ := f.String()
+			c, err := f.String()
+			if err != nil {
+				d.fail(f, "comment must be a string")
+			}
 			r.Comment, r.HasComment = String{S: c, Pos: f.Pos()}, true
-		default:
-			// The schema closes a rule, so the rest are tcp, udp and icmp.
+		case "tcp", "udp", "icmp", "icmpv6":
 			d.serviceField(&own, name, f)
+		default:
+			d.fail(f, "field not allowed")
 		}
 	}
 	if own.TCP != nil || own.UDP != nil || own.ICMP || own.ICMPv6Types != nil {

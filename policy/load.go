@@ -73,8 +73,7 @@ func Load(cfg Config) (*Policy, errors.Error) {
 	if err != nil {
 		return nil, errors.Promote(err, "")
 	}
-	full := l.schema.LookupPath(cue.ParsePath("#Policy")).Unify(user)
-	p, errs := l.decode(user, full)
+	p, errs := l.decode(user)
 	p.Inventory = inv
 	return p, errs
 }

@@ -56,6 +56,9 @@ type Rule struct {
 // DefaultPriority is the priority of a rule that does not set one.
 const DefaultPriority = 100
 
+// MaxPriority is the highest priority a rule may have.
+const MaxPriority = 9999
+
 // Path returns the rule's CUE path in the policy.
 func (r *Rule) Path(qube string) string {
 	kind := "allow"

@@ -1,0 +1,51 @@
+package policy
+
+import (
+	"maps"
+	"slices"
+	"testing"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+
+	"github.com/qfw-dev/qfw/schema"
+)
+
+// The schema leaves rules open and the decoder closes them, so the fields
+// the decoder knows must be those the schema's #Rule documents.
+func TestRuleFieldsMatchSchema(t *testing.T) {
+	s := cuecontext.New().CompileString(schema.Source(), cue.Filename(schema.Filename))
+	iter, err := s.LookupPath(cue.ParsePath("#Rule")).Fields(cue.Optional(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inSchema []string
+	for iter.Next() {
+		inSchema = append(inSchema, iter.Selector().Unquoted())
+	}
+	slices.Sort(inSchema)
+	if known := slices.Sorted(maps.Keys(ruleFields)); !slices.Equal(inSchema, known) {
+		t.Errorf("#Rule has fields %v; the decoder knows %v", inSchema, known)
+	}
+}
+
+// The decoder checks names in Go what the schema's #Name and #QubeName say.
+func TestNamesMatchSchema(t *testing.T) {
+	s := cuecontext.New().CompileString(schema.Source(), cue.Filename(schema.Filename))
+	names := []string{
+		"", "a", "A", "0", "_a", "-a", ".a", "a_b.c-d", "web01", "9lives", "a b", "a/b", "é",
+		"sys-firewall", "a234567890123456789012345678901", "a2345678901234567890123456789012",
+	}
+	for _, c := range []struct {
+		def   string
+		check func(string) bool
+	}{{"#Name", isName}, {"#QubeName", isQubeName}} {
+		def := s.LookupPath(cue.ParsePath(c.def))
+		for _, n := range names {
+			inSchema := def.Unify(s.Context().Encode(n)).Validate(cue.Concrete(true)) == nil
+			if got := c.check(n); got != inSchema {
+				t.Errorf("%s: %q: the decoder says %v, the schema %v", c.def, n, got, inSchema)
+			}
+		}
+	}
+}
