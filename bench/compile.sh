@@ -19,9 +19,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ./genpolicy -qubes 1000 -rules 20 p1000
 ./genpolicy -qubes 30 -rules 20 p30
 
-# A second floor: the same files plus qfw's schema, closing the policy with
-# #Policy as qfw does, so that cue export also checks the policy against
-# the schema. This is the CUE work qfw cannot avoid.
+# A comparison: the same files plus qfw's schema, closing the policy with
+# #Policy, so that cue export also checks the policy against the schema, as
+# CUE alone would. (qfw checks qubes and rules in Go instead.)
 for p in p1000 p30; do
 	cp -r "$p" "$p-schema"
 	{ sed 's/^package schema$/package policy/' "$root/schema/schema.cue"; echo '#Policy'; } >"$p-schema/zz_qfw_schema.cue"
