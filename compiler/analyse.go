@@ -20,7 +20,11 @@ import (
 // Destinations that are names (host names, the DNS servers) are opaque: a
 // name is covered only by "any" or by the same name, never by prefixes,
 // since qfw cannot know what it resolves to.
-func (c *compiler) analyse(q *ir.Qube) {
+//
+// A rule in shadowed, one that says shadowed: true, is known to take no
+// effect: that is a warning, and it is one too if the rule does take
+// effect after all.
+func (c *compiler) analyse(q *ir.Qube, shadowed map[ir.Origin]bool) {
 	sp := newSpace(q.Rules)
 	boxes := make([][]space.Box, len(q.Rules))
 	for i := range q.Rules {
@@ -39,14 +43,14 @@ func (c *compiler) analyse(q *ir.Qube) {
 		for end < len(q.Rules) && q.Rules[end].Origin == q.Rules[start].Origin {
 			end++
 		}
-		c.reportCovered(q, boxes, coverers, start, end)
+		c.reportCovered(q, boxes, coverers, start, end, shadowed[q.Rules[start].Origin])
 		start = end
 	}
 }
 
 // reportCovered reports the rules [start, end) of q, the parts of one
 // policy rule, that the coverers of earlier rules cover.
-func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, start, end int) {
+func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, start, end int, shadowed bool) {
 	var parts []string
 	var by []int
 	conflict := false
@@ -65,15 +69,20 @@ func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, star
 			}
 		}
 	}
+	r := q.Rules[start]
+	path := policy.Path("qubes", q.Name, r.Origin.Kind.String(), r.Origin.Name)
 	if parts == nil {
+		if shadowed {
+			c.warn(policy.Errorf(r.Origin.Pos, path, "the rule says shadowed: true, but it takes effect; remove shadowed"))
+		}
 		return
 	}
-	r := q.Rules[start]
-	subject := "the rule"
+	subject, takes, is := "the rule", "takes", "is"
 	if len(parts) < end-start {
 		subject = "its part " + parts[0]
 		if len(parts) > 1 {
 			subject = fmt.Sprintf("its parts %s and %d more", parts[0], len(parts)-1)
+			takes, is = "take", "are"
 		}
 	}
 	names := make([]string, len(by))
@@ -83,20 +92,25 @@ func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, star
 		names[k] = o.String()
 		also = append(also, o.Pos)
 	}
-	path := policy.Path("qubes", q.Name, r.Origin.Kind.String(), r.Origin.Name)
 	// The verbs agree with one rule or several.
 	s := ""
 	if len(names) == 1 {
 		s = "s"
 	}
-	if conflict {
-		c.errorf(policy.ErrorfAlso(r.Origin.Pos, also, path,
-			"%s never takes effect: %s match%s all its packets first; to make it an exception, give it a lower priority",
-			subject, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1)))
+	if conflict && shadowed {
+		c.warn(policy.ErrorfAlso(r.Origin.Pos, also, path,
+			"%s never %s effect, as shadowed: true says: %s match%s all its packets first",
+			subject, takes, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1)))
 		return
 	}
-	c.warn(policy.ErrorfAlso(r.Origin.Pos, also, path, "%s is redundant: %s already %s%s all its packets",
-		subject, strings.Join(names, ", "), r.Action, s))
+	if conflict {
+		c.errorf(policy.ErrorfAlso(r.Origin.Pos, also, path,
+			"%s never %s effect: %s match%s all its packets first; to make it an exception, give it a lower priority",
+			subject, takes, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1)))
+		return
+	}
+	c.warn(policy.ErrorfAlso(r.Origin.Pos, also, path, "%s %s redundant: %s already %s%s all its packets",
+		subject, is, strings.Join(names, ", "), r.Action, s))
 }
 
 func containsOrigin(rules []ir.Rule, idx []int, o ir.Origin) bool {

@@ -159,9 +159,28 @@ func (c *compiler) qube(pq *policy.Qube) (ir.Qube, bool) {
 			c.errorf(policy.Errorf(q.Rules[i].Origin.Pos, path, "internal error: compiled rule %s is invalid: %v", q.Rules[i].Match, err))
 		}
 	}
-	c.analyse(&q)
+	c.analyse(&q, shadowedOrigins(pq))
 	c.checkResolved(&q)
 	return q, len(errors.Errors(c.errs)) == before
+}
+
+// shadowedOrigins returns the origins of the rules of pq that say
+// shadowed: true.
+func shadowedOrigins(pq *policy.Qube) map[ir.Origin]bool {
+	var out map[ir.Origin]bool
+	for _, r := range pq.Rules {
+		if r.Shadowed {
+			if out == nil {
+				out = map[ir.Origin]bool{}
+			}
+			kind := ir.Allow
+			if r.Deny {
+				kind = ir.Deny
+			}
+			out[ir.Origin{Kind: kind, Name: r.Name, Pos: r.Pos}] = true
+		}
+	}
+	return out
 }
 
 // checkResolved warns about the rules of q to names that the resolve

@@ -200,7 +200,7 @@ func (c *compiler) protos(r *policy.Rule, fail func(policy.String, string, ...an
 		return []protoMatch{{proto: ir.AnyProto}}
 	}
 	var tcp, udp []ir.PortRange
-	var icmpAll bool
+	var allTCP, allUDP, icmpAll bool
 	var icmpTypes, icmpv6Types []policy.Int
 	bad := false
 	portsOf := func(list []policy.String) []ir.PortRange {
@@ -219,6 +219,8 @@ func (c *compiler) protos(r *policy.Rule, fail func(policy.String, string, ...an
 	for _, s := range r.Services {
 		tcp = append(tcp, portsOf(s.TCP)...)
 		udp = append(udp, portsOf(s.UDP)...)
+		allTCP = allTCP || s.AllTCP
+		allUDP = allUDP || s.AllUDP
 		if s.ICMP && s.ICMPTypes == nil {
 			icmpAll = true
 		}
@@ -226,23 +228,47 @@ func (c *compiler) protos(r *policy.Rule, fail func(policy.String, string, ...an
 		icmpv6Types = append(icmpv6Types, s.ICMPv6Types...)
 	}
 	var out []protoMatch
-	for _, pr := range mergeRanges(tcp) {
-		out = append(out, protoMatch{proto: ir.TCP, hasPorts: true, ports: pr})
+	ports := func(proto ir.Proto, all bool, ranges []ir.PortRange) {
+		if all {
+			// Every port: a rule with the protocol and no ports, which
+			// also matches the ranges listed beside it.
+			out = append(out, protoMatch{proto: proto})
+			return
+		}
+		for _, pr := range mergeRanges(ranges) {
+			out = append(out, protoMatch{proto: proto, hasPorts: true, ports: pr})
+		}
 	}
-	for _, pr := range mergeRanges(udp) {
-		out = append(out, protoMatch{proto: ir.UDP, hasPorts: true, ports: pr})
+	ports(ir.TCP, allTCP, tcp)
+	ports(ir.UDP, allUDP, udp)
+	// An ICMP type listed both in icmp and in icmpv6 is one part for both
+	// families, as Qubes writes it: proto=icmp icmptype=N matches type N in
+	// IPv4 and ICMPv6 type N in IPv6.
+	inV4, inV6 := map[int64]bool{}, map[int64]bool{}
+	for _, t := range icmpTypes {
+		inV4[t.N] = !icmpAll
+	}
+	for _, t := range icmpv6Types {
+		inV6[t.N] = true
 	}
 	typed := func(types []policy.Int, family int) {
 		seen := map[int64]bool{}
 		slices.SortStableFunc(types, func(a, b policy.Int) int { return cmp.Compare(a.N, b.N) })
 		for _, t := range types {
+			f := family
+			if inV4[t.N] && inV6[t.N] {
+				if family == 6 {
+					continue // the IPv4 pass made the part for both
+				}
+				f = 0
+			}
 			switch {
 			case t.N < 0 || t.N > 255:
 				fail(policy.String{Pos: t.Pos}, "ICMP type %d out of range 0-255", t.N)
 				bad = true
 			case !seen[t.N]:
 				seen[t.N] = true
-				out = append(out, protoMatch{proto: ir.ICMP, hasICMPType: true, icmpType: uint8(t.N), family: family, at: policy.String{Pos: t.Pos}})
+				out = append(out, protoMatch{proto: ir.ICMP, hasICMPType: true, icmpType: uint8(t.N), family: f, at: policy.String{Pos: t.Pos}})
 			}
 		}
 	}

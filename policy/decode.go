@@ -237,7 +237,7 @@ func isAlnum(c byte) bool  { return isLetter(c) || '0' <= c && c <= '9' }
 // them. The schema leaves rules open, for speed, so qfw closes them.
 var ruleFields = map[string]bool{
 	"to": true, "dns": true, "service": true, "priority": true, "expire": true, "comment": true,
-	"tcp": true, "udp": true, "icmp": true, "icmpv6": true,
+	"tcp": true, "udp": true, "icmp": true, "icmpv6": true, "shadowed": true,
 }
 
 // checkProfiles reports the fields of profile rules that a rule does not
@@ -319,13 +319,18 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 				d.fail(f, "comment must be a string")
 			}
 			r.Comment, r.HasComment = String{S: c, Pos: f.Pos()}, true
+		case "shadowed":
+			if b, err := f.Bool(); err != nil || !b {
+				d.fail(f, "shadowed must be true, for a rule known never to take effect, or left out")
+			}
+			r.Shadowed = true
 		case "tcp", "udp", "icmp", "icmpv6":
 			d.serviceField(&own, name, f)
 		default:
 			d.fail(f, "field not allowed")
 		}
 	}
-	if own.TCP != nil || own.UDP != nil || own.ICMP || own.ICMPv6Types != nil {
+	if own.TCP != nil || own.UDP != nil || own.AllTCP || own.AllUDP || own.ICMP || own.ICMPv6Types != nil {
 		r.HasService = true
 		r.Services = append(r.Services, own)
 	}
@@ -394,9 +399,9 @@ func (d *decoder) service(v cue.Value) Service {
 func (d *decoder) serviceField(s *Service, name string, f cue.Value) {
 	switch name {
 	case "tcp":
-		s.TCP = d.ports(f)
+		s.TCP, s.AllTCP = d.ports(f)
 	case "udp":
-		s.UDP = d.ports(f)
+		s.UDP, s.AllUDP = d.ports(f)
 	case "icmp":
 		s.ICMP = true
 		switch f.Kind() {
@@ -435,15 +440,19 @@ func (d *decoder) icmpTypes(f cue.Value) []Int {
 	return out
 }
 
-// ports returns the ports of list v as they were written, numbers and
-// ranges alike. An empty list gives an empty, non-nil slice, which matches
-// nothing rather than everything.
-func (d *decoder) ports(v cue.Value) []String {
+// ports returns the ports of v, a tcp or udp field: true for every port,
+// or a list of ports as they were written, numbers and ranges alike. An
+// empty list gives an empty, non-nil slice, which matches nothing rather
+// than everything.
+func (d *decoder) ports(v cue.Value) (ports []String, all bool) {
 	out := []String{}
+	if b, err := v.Bool(); err == nil && b {
+		return nil, true
+	}
 	list, err := v.List()
 	if err != nil {
-		d.fail(v, "ports are a list of numbers and \"first-last\" ranges")
-		return out
+		d.fail(v, "ports are true (every port) or a list of numbers and \"first-last\" ranges")
+		return out, false
 	}
 	for list.Next() {
 		e := list.Value()
@@ -453,7 +462,7 @@ func (d *decoder) ports(v cue.Value) []String {
 		}
 		out = append(out, String{S: scalarString(e), Pos: e.Pos()})
 	}
-	return out
+	return out, false
 }
 
 func scalarString(v cue.Value) string {

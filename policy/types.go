@@ -51,6 +51,10 @@ type Rule struct {
 	// none.
 	Comment    String
 	HasComment bool
+	// Shadowed says the rule is known never to take effect, as written
+	// by qfw import for a list that has such a rule: the compiler keeps it
+	// and warns, rather than refusing it.
+	Shadowed bool
 }
 
 // DefaultPriority is the priority of a rule that does not set one.
@@ -73,6 +77,8 @@ type Service struct {
 	Pos token.Pos
 	// TCP and UDP hold ports as written: "443" or "8000-8100".
 	TCP, UDP []String
+	// AllTCP and AllUDP are set by tcp: true and udp: true: every port.
+	AllTCP, AllUDP bool
 	// ICMP is set when the service has an icmp field; ICMPTypes nil then
 	// means every type.
 	ICMP      bool
