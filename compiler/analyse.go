@@ -158,3 +158,27 @@ func cover(target []space.Box, earlier [][]space.Box) (covering []int, ok bool) 
 	}
 	return nil, false
 }
+
+// Shadowed reports, for each rule of a list read as it stands (each line a
+// rule of its own), whether earlier rules of the other verdict take all of
+// its packets first, as the compiler judges it: a policy rule written for
+// such a line is refused unless it says shadowed: true.
+func Shadowed(rules []ir.Rule) []bool {
+	sp := newSpace(rules)
+	boxes := make([][]space.Box, len(rules))
+	coverers := make([][]space.Box, len(rules))
+	for i := range rules {
+		boxes[i] = sp.boxes(rules[i].Match)
+		if rules[i].Expire == 0 {
+			coverers[i] = boxes[i]
+		}
+	}
+	out := make([]bool, len(rules))
+	for i := range rules {
+		covering, ok := cover(boxes[i], coverers[:i])
+		for _, j := range covering {
+			out[i] = out[i] || ok && rules[j].Action != rules[i].Action
+		}
+	}
+	return out
+}

@@ -85,7 +85,7 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 		}
 		for err == nil && iter.Next() {
 			name, qv := iter.Selector().Unquoted(), iter.Value()
-			if !isQubeName(name) {
+			if !IsQubeName(name) {
 				d.fail(qv, "%q is not a Qubes name: one that starts with a letter, then at most 30 letters, digits, '_', '.' and '-'", name)
 				continue
 			}
@@ -188,7 +188,7 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 			}
 			for rules.Next() {
 				ruleName := rules.Selector().Unquoted()
-				if !isName(ruleName) {
+				if !IsRuleName(ruleName) {
 					d.fail(rules.Value(), "%q is not a rule name: one that starts with a letter or digit, then letters, digits, '_', '.' and '-'", ruleName)
 					continue
 				}
@@ -211,8 +211,9 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 	return q, ok
 }
 
-// isName reports whether s may name a rule, as #Name in the schema.
-func isName(s string) bool {
+// IsRuleName reports whether s may name a rule (or a network, service or
+// profile): #Name in the schema.
+func IsRuleName(s string) bool {
 	if s == "" || !isAlnum(s[0]) {
 		return false
 	}
@@ -224,10 +225,10 @@ func isName(s string) bool {
 	return true
 }
 
-// isQubeName reports whether s is a Qubes name, as #QubeName in the
+// IsQubeName reports whether s is a Qubes name, as #QubeName in the
 // schema.
-func isQubeName(s string) bool {
-	return len(s) <= 31 && s != "" && isLetter(s[0]) && isName(s)
+func IsQubeName(s string) bool {
+	return len(s) <= 31 && s != "" && isLetter(s[0]) && IsRuleName(s)
 }
 
 func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }

@@ -31,7 +31,8 @@ func TestRuleFieldsMatchSchema(t *testing.T) {
 
 // The decoder checks names in Go what the schema's #Name and #QubeName say.
 func TestNamesMatchSchema(t *testing.T) {
-	s := cuecontext.New().CompileString(schema.Source(), cue.Filename(schema.Filename))
+	ctx := cuecontext.New()
+	s := ctx.CompileString(schema.Source(), cue.Filename(schema.Filename))
 	names := []string{
 		"", "a", "A", "0", "_a", "-a", ".a", "a_b.c-d", "web01", "9lives", "a b", "a/b", "é",
 		"sys-firewall", "a234567890123456789012345678901", "a2345678901234567890123456789012",
@@ -39,10 +40,10 @@ func TestNamesMatchSchema(t *testing.T) {
 	for _, c := range []struct {
 		def   string
 		check func(string) bool
-	}{{"#Name", isName}, {"#QubeName", isQubeName}} {
+	}{{"#Name", IsRuleName}, {"#QubeName", IsQubeName}} {
 		def := s.LookupPath(cue.ParsePath(c.def))
 		for _, n := range names {
-			inSchema := def.Unify(s.Context().Encode(n)).Validate(cue.Concrete(true)) == nil
+			inSchema := def.Unify(ctx.Encode(n)).Validate(cue.Concrete(true)) == nil
 			if got := c.check(n); got != inSchema {
 				t.Errorf("%s: %q: the decoder says %v, the schema %v", c.def, n, got, inSchema)
 			}
