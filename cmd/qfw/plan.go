@@ -211,23 +211,31 @@ func currentLists(ctx context.Context, f *planFlags, managed []ir.Qube) (map[str
 // QUBE.rules for each managed qube, or a JSON file. A managed qube
 // missing from it is an error: a plan against a guess is worse than none.
 func readState(path string, managed []ir.Qube) (map[string][]string, error) {
+	lists, err := readStateLists(path)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, q := range managed {
+		if _, ok := lists[q.Name]; !ok {
+			missing = append(missing, q.Name)
+		}
+	}
+	if missing != nil {
+		return nil, fmt.Errorf("--state %s: no rule list for %s", path, strings.Join(missing, ", "))
+	}
+	return lists, nil
+}
+
+// readStateLists reads every list in path: the QUBE.rules files of a
+// directory, or the qubes of a JSON file {"qubes": {"QUBE": [lines]}}.
+func readStateLists(path string) (map[string][]string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("--state: %w", err)
 	}
 	lists := map[string][]string{}
-	if fi.IsDir() {
-		for _, q := range managed {
-			b, err := os.ReadFile(filepath.Join(path, q.Name+".rules"))
-			if os.IsNotExist(err) {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("--state: %w", err)
-			}
-			lists[q.Name] = stateLines(string(b))
-		}
-	} else {
+	if !fi.IsDir() {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("--state: %w", err)
@@ -238,16 +246,18 @@ func readState(path string, managed []ir.Qube) (map[string][]string, error) {
 		if err := json.Unmarshal(b, &state); err != nil {
 			return nil, fmt.Errorf("--state %s: %w", path, err)
 		}
-		lists = state.Qubes
+		return state.Qubes, nil
 	}
-	var missing []string
-	for _, q := range managed {
-		if _, ok := lists[q.Name]; !ok {
-			missing = append(missing, q.Name)
+	files, err := filepath.Glob(filepath.Join(path, "*.rules"))
+	if err != nil {
+		return nil, fmt.Errorf("--state: %w", err)
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("--state: %w", err)
 		}
-	}
-	if missing != nil {
-		return nil, fmt.Errorf("--state %s: no rule list for %s", path, strings.Join(missing, ", "))
+		lists[strings.TrimSuffix(filepath.Base(name), ".rules")] = stateLines(string(b))
 	}
 	return lists, nil
 }

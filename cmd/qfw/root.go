@@ -75,6 +75,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(newVetCmd(), newCompileCmd(), newTestCmd(), newExplainCmd(), newPlanCmd(), newApplyCmd(), newConfirmCmd(), newInventoryCmd())
+	root.AddCommand(newVetCmd(), newCompileCmd(), newTestCmd(), newExplainCmd(), newPlanCmd(), newApplyCmd(), newConfirmCmd(), newInventoryCmd(), newImportCmd())
 	return root
 }

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi/adminapitest"
+)
+
+// importLists are rule lists as admin.vm.firewall.Get returns them, each
+// for one qube: mixed accept and drop order, expiry, comments, the DNS
+// target, ICMP in both families, IPv6, host names, dead rules, and lists
+// that a policy rule of qfw's would have expanded into several lines.
+var importLists = map[string][]string{
+	"q01-default": {"action=accept"},
+	"q02-blocked": {"action=drop"},
+	"q03-dns-only": {
+		"action=accept specialtarget=dns comment=dns",
+	},
+	"q04-internet-not-lan": {
+		"action=accept specialtarget=dns comment=dns",
+		"action=drop dst4=10.0.0.0/8 comment=lan",
+		"action=drop dst4=172.16.0.0/12 comment=lan",
+		"action=drop dst4=192.168.0.0/16 comment=lan",
+		"action=drop dst6=fd00::/8 comment=lan",
+		"action=accept comment=internet",
+	},
+	"q05-web-only": {
+		"action=accept proto=tcp dstports=80-80 comment=web",
+		"action=accept proto=tcp dstports=443-443 comment=web",
+		"action=accept specialtarget=dns",
+	},
+	"q06-expiry": {
+		"action=accept expire=1900000000 dst4=203.0.113.7/32 proto=tcp dstports=22-22 comment=temporary ssh",
+		"action=accept expire=1700000000 proto=udp comment=expired long ago",
+		"action=drop",
+	},
+	"q07-icmp": {
+		"action=accept proto=icmp icmptype=8",
+		"action=accept dst4=0.0.0.0/0 proto=icmp icmptype=0",
+		"action=accept dst6=::/0 proto=icmp icmptype=128",
+		"action=accept dst4=192.0.2.0/24 proto=icmp",
+		"action=accept proto=icmp",
+	},
+	"q08-ipv6": {
+		"action=accept dst6=2001:db8::1/128 proto=tcp dstports=443-443 comment=v6 host",
+		"action=drop dst6=2001:db8::/32 comment=v6 net",
+		"action=accept dst6=::/0 comment=all of v6",
+	},
+	"q09-names": {
+		"action=accept dsthost=github.com proto=tcp dstports=22-22 comment=git",
+		"action=accept dsthost=update.example.org proto=tcp dstports=443-443",
+		"action=drop dsthost=ads.example.net",
+		"action=accept dsthost=time.example.com proto=udp dstports=123-123 comment=ntp",
+	},
+	"q10-dead-drop": {
+		"action=accept proto=tcp",
+		"action=drop proto=tcp dstports=25-25 comment=no mail",
+		"action=drop",
+	},
+	"q11-duplicates": {
+		"action=accept dst4=198.51.100.1/32 comment=twice",
+		"action=accept dst4=198.51.100.1/32 comment=twice",
+		"action=drop",
+	},
+	"q12-port-ranges": {
+		"action=accept proto=tcp dstports=8000-8099 comment=dev",
+		"action=accept proto=udp dstports=10000-10100 comment=media",
+		"action=accept proto=tcp dstports=0-65535 comment=all tcp ports, written out",
+		"action=accept proto=udp dstports=0-0",
+	},
+	"q13-dns-forms": {
+		"action=accept proto=udp specialtarget=dns dstports=53-53",
+		"action=accept proto=tcp specialtarget=dns dstports=53-53",
+		"action=accept proto=udp specialtarget=dns",
+	},
+	"q14-exceptions": {
+		"action=accept dst4=192.168.1.50/32 proto=tcp dstports=631-631 comment=printer",
+		"action=drop dst4=192.168.0.0/16 comment=lan",
+		"action=accept dst4=192.168.2.0/24 comment=dead lan exception",
+		"action=accept comment=rest",
+	},
+	"q15-comments": {
+		"action=accept dst4=192.0.2.1/32 comment=A comment with spaces, commas; and [brackets]",
+		"action=accept dst4=192.0.2.2/32 comment=path/like: a.b_c-d",
+		"action=accept dst4=192.0.2.3/32 comment=rule-1",
+		"action=accept dst4=192.0.2.4/32 comment=priority",
+	},
+	"q16-drop-first": {
+		"action=drop dst4=203.0.113.0/24",
+		"action=drop dst6=2001:db8:bad::/48",
+		"action=accept proto=tcp dstports=443-443",
+		"action=accept proto=udp dstports=443-443 comment=quic",
+	},
+	"q17-mixed-order": {
+		"action=accept dst4=10.1.0.0/16 proto=tcp dstports=22-22",
+		"action=drop dst4=10.0.0.0/8",
+		"action=accept dst4=10.2.0.0/16",
+		"action=drop dst4=10.2.3.0/24",
+		"action=accept",
+	},
+	"q18-vpn": {
+		"action=accept dst4=198.51.100.7/32 proto=udp dstports=1194-1194 comment=openvpn",
+		"action=accept dst4=198.51.100.7/32 proto=tcp dstports=443-443 comment=openvpn",
+		"action=drop comment=nothing else",
+	},
+	"q19-icmp-names": {
+		"action=accept dsthost=gateway.example.com proto=icmp icmptype=8",
+		"action=accept dsthost=gateway.example.com proto=icmp",
+	},
+	"q20-expiring-drop": {
+		"action=drop expire=1900000000 dst4=0.0.0.0/0 comment=maintenance",
+		"action=accept",
+	},
+	"q21-long": longList(150),
+	"q22-comment-names": {
+		"action=accept comment=web",
+		"action=accept dst4=192.0.2.9/32 comment=web",
+		"action=accept dst4=192.0.2.10/32 comment=web-2",
+	},
+}
+
+// longList is a list of n rules, more than the examples above, to check
+// priorities past the hundreds.
+func longList(n int) []string {
+	var out []string
+	for i := range n {
+		action := "accept"
+		if i%3 == 0 {
+			action = "drop"
+		}
+		out = append(out, fmt.Sprintf("action=%s dst4=10.%d.%d.0/24 proto=tcp dstports=%d-%d comment=r%d", action, i/200, i%200, 1000+i, 1000+2*i, i))
+	}
+	return out
+}
+
+// importInventory gives every qube of importLists an address and a netvm.
+func importInventory() string {
+	var b strings.Builder
+	b.WriteString(`{"qubes": {` + "\n")
+	for i, name := range slicesSortedKeys(importLists) {
+		fmt.Fprintf(&b, "\t%q: {\"ip\": \"10.137.0.%d\", \"ip6\": \"fd09:24ef:4179::a89:%x\", \"netvm\": \"sys-firewall\"},\n", name, 10+i, 10+i)
+	}
+	b.WriteString(`	"sys-firewall": {"ip": "10.137.0.6", "provides_network": true}` + "\n}}\n")
+	return b.String()
+}
+
+func slicesSortedKeys(m map[string][]string) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// TestImportRoundTrip imports each list from state files and compiles the
+// policy import wrote: every list comes back byte for byte, in one file or
+// one file per qube.
+func TestImportRoundTrip(t *testing.T) {
+	for _, perQube := range []bool{false, true} {
+		t.Run(fmt.Sprintf("per-qube=%v", perQube), func(t *testing.T) {
+			state := t.TempDir()
+			for name, lines := range importLists {
+				writeTestFiles(t, state, map[string]string{name + ".rules": strings.Join(lines, "\n") + "\n"})
+			}
+			inv := filepath.Join(t.TempDir(), "inventory.json")
+			writeTestFiles(t, filepath.Dir(inv), map[string]string{"inventory.json": importInventory()})
+			out := t.TempDir()
+			args := []string{"import", "--state", state, "--inventory", inv, "-o", out}
+			if perQube {
+				args = append(args, "--per-qube")
+			}
+			var stdout, stderr bytes.Buffer
+			if code := run(args, &stdout, &stderr); code != 0 {
+				t.Fatalf("qfw import: exit %d: %s", code, stderr.String())
+			}
+			compiled := t.TempDir()
+			if code := run([]string{"compile", out, "--inventory", inv, "-o", compiled, "--now", "2026-11-25T00:00:00Z"}, &stdout, &stderr); code != 0 {
+				t.Fatalf("qfw compile of the import: exit %d: %s", code, stderr.String())
+			}
+			for name, lines := range importLists {
+				got, err := os.ReadFile(filepath.Join(compiled, name+".rules"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := strings.Join(lines, "\n") + "\n"; string(got) != want {
+					t.Errorf("%s: compiles back to\n%s\nwant\n%s", name, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestImportLive imports through the Admin API: the lists and the
+// inventory come from qubesd, and only Get calls are made.
+func TestImportLive(t *testing.T) {
+	srv := adminapitest.New(t, map[string]adminapitest.Qube{
+		"sys-firewall": {IP: "10.137.0.6", Netvm: "sys-net", ProvidesNetwork: true},
+		"sys-net":      {IP: "10.137.0.5", ProvidesNetwork: true},
+		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: importLists["q04-internet-not-lan"]},
+		"mail":         {IP: "10.137.0.12", Netvm: "sys-firewall", Firewall: importLists["q10-dead-drop"]},
+	})
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"import", "--socket", srv.Path, "--qube", "work", "--qube", "mail", "-o", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("qfw import: exit %d: %s", code, stderr.String())
+	}
+	for _, r := range srv.Requests() {
+		if !strings.HasPrefix(r.Method, "admin.vm.firewall.Get") && !strings.HasPrefix(r.Method, "admin.vm.List") &&
+			!strings.HasPrefix(r.Method, "admin.vm.property.Get") && !strings.HasPrefix(r.Method, "admin.vm.tag.List") {
+			t.Errorf("import made the call %s; it must only read", r.Method)
+		}
+	}
+	compiled := t.TempDir()
+	if code := run([]string{"compile", out, "-o", compiled}, &stdout, &stderr); code != 0 {
+		t.Fatalf("qfw compile of the import (with the inventory import wrote): exit %d: %s", code, stderr.String())
+	}
+	for qube, list := range map[string]string{"work": "q04-internet-not-lan", "mail": "q10-dead-drop"} {
+		got, err := os.ReadFile(filepath.Join(compiled, qube+".rules"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.Join(importLists[list], "\n") + "\n"; string(got) != want {
+			t.Errorf("%s: compiles back to\n%s\nwant\n%s", qube, got, want)
+		}
+	}
+	// A second import does not overwrite what the first wrote.
+	stderr.Reset()
+	if code := run([]string{"import", "--socket", srv.Path, "-o", out}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "use --force") {
+		t.Errorf("a second import: exit %d, %s; want a refusal to overwrite", code, stderr.String())
+	}
+}
