@@ -225,7 +225,7 @@ func (c *compiler) firewalls(qubes []ir.Qube) []ir.Firewall {
 			c.errorf(policy.Errorf(f.Pos, path, "qube %q does not provide network, so it enforces no firewall", f.Name))
 			continue
 		}
-		fw := &ir.Firewall{Name: f.Name, Netvm: inv.Netvm, MirageVersion: f.MirageVersion}
+		fw := &ir.Firewall{Name: f.Name, Netvm: inv.Netvm, MirageVersion: f.MirageVersion, Pos: f.Pos}
 		switch f.Backend {
 		case "nftables":
 			fw.Backend = ir.Nftables

@@ -92,7 +92,9 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 	origin := ir.Origin{Kind: kind, Name: r.Name, Pos: r.Pos}
 	out := make([]ir.Rule, 0, len(targets)*len(protos))
 	for _, t := range targets {
-		if t.dst.Host != "" {
+		if t.dst.Host != "" && !c.behindMirage(qube) {
+			// (The unikernel resolves names otherwise; backends/mirage
+			// says how.)
 			c.warn(policy.Errorf(t.at.Pos, path, "%s is resolved by the firewall qube when the rules load, and enforced by address: later DNS changes are not followed, and a failed lookup blocks the qube", t.dst.Host))
 		}
 		for _, p := range protos {
@@ -333,4 +335,15 @@ func ParseTime(s string) (time.Time, error) {
 		return time.Unix(n, 0), nil
 	}
 	return time.Parse(time.RFC3339, s)
+}
+
+// behindMirage reports whether qube's netvm is a unikernel firewall.
+func (c *compiler) behindMirage(qube string) bool {
+	netvm := c.pol.Inventory.Qubes[qube].Netvm
+	for _, f := range c.pol.Firewalls {
+		if f.Name == netvm {
+			return f.Backend == "mirage"
+		}
+	}
+	return false
 }

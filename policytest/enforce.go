@@ -3,6 +3,7 @@ package policytest
 import (
 	"net/netip"
 
+	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
 )
@@ -65,8 +66,38 @@ func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enf
 			e.Families = append(e.Families, family)
 		}
 	}
-	// The unikernel's own semantics are not modelled yet: its clients are
-	// checked as the Linux agent would enforce their lists.
+	if fw.Backend == ir.Mirage {
+		e.Options.Semantics = eval.Mirage
+		e.Lists = mirageLists(q, fw, now)
+		if rel, err := mirage.LookupRelease(fw.MirageVersion); err == nil {
+			e.Options.NoNames = !rel.NamesWork()
+		}
+	}
 	e.eval = eval.New(e.Lists[0], e.Lists[1], e.Options)
 	return []Enforcer{e}
+}
+
+// mirageLists returns q's lists as the unikernel reads them: the IPv4
+// rules up to the first gap in dom0's numbering, or none (drop all) if it
+// cannot parse one of them, or if q has no IPv4 address; and no IPv6 list,
+// as it drops all IPv6.
+func mirageLists(q *ir.Qube, fw ir.Firewall, now int64) [2][]ir.Rule {
+	rel, err := mirage.LookupRelease(fw.MirageVersion)
+	if err != nil || !q.IP.Is4() {
+		return [2][]ir.Rule{}
+	}
+	l, err := mirage.Lower(q.IP, q.Rules, rel, now)
+	if err != nil {
+		return [2][]ir.Rule{}
+	}
+	var read []ir.Rule
+	for _, rep := range l.Rules {
+		switch rep.Status {
+		case mirage.Voided:
+			return [2][]ir.Rule{}
+		case mirage.Enforced:
+			read = append(read, q.Rules[rep.Index])
+		}
+	}
+	return [2][]ir.Rule{read, nil}
 }

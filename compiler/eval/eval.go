@@ -109,6 +109,13 @@ const (
 	// with proto=icmp matches nothing; an ICMP type in a rule for both
 	// families is matched in IPv6 as its ICMPv6 counterpart, or not at all.
 	Nftables
+	// Mirage is the MirageOS unikernel firewall (see backends/mirage),
+	// given the IPv4 list as it reads it: specialtarget=dns counts only in
+	// a rule without a protocol, and with one the rule matches that
+	// protocol to every destination; a host name is looked up per
+	// connection, A records only, and a name that does not resolve skips
+	// its rule instead of blocking the list. It reads no IPv6 list.
+	Mirage
 )
 
 // Options describe the firewall qube.
@@ -124,6 +131,9 @@ type Options struct {
 	// forwarded to the upstream servers before the rules see it.
 	DNSUnknown bool
 	Semantics  Semantics
+	// NoNames says that rules to host names never match: a release of the
+	// unikernel that cannot resolve names.
+	NoNames bool
 }
 
 // QubesDNS returns the virtual DNS servers Qubes gives every networked
@@ -252,7 +262,11 @@ func prepare(rules []ir.Rule, family int, dns []netip.Addr, opts *Options) famil
 			hasPorts: r.HasPorts, ports: r.Ports, hasType: r.HasICMPType, icmpType: r.ICMPType,
 			proto: ProtoNumber(r.Proto, family),
 		}
-		if r.DNS {
+		switch {
+		case r.DNS && opts.Semantics == Mirage && r.Proto != ir.AnyProto:
+			// The unikernel ignores the DNS target beside a protocol.
+			pr.dns = false
+		case r.DNS:
 			pr.skip = DNSMatchesNothing(r.Match, opts.Semantics)
 			pr.hasPorts, pr.ports = true, ir.PortRange{First: 53, Last: 53}
 		}
@@ -270,6 +284,11 @@ func prepare(rules []ir.Rule, family int, dns []netip.Addr, opts *Options) famil
 			pr.hostAddrs = slices.Clone(addrs)
 			slices.SortFunc(pr.hostAddrs, netip.Addr.Compare)
 			switch {
+			case opts.Semantics == Mirage:
+				// A name looked up per connection: without an address,
+				// or in a release that cannot look names up, the rule
+				// is skipped, and the list stands.
+				pr.skip = pr.skip || opts.NoNames || pr.hostKnown && len(addrs) == 0
 			case pr.hostKnown && len(addrs) == 0 && f.blocked < 0:
 				f.blocked = i
 			case !pr.hostKnown && f.mayBlock < 0:

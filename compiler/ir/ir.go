@@ -210,4 +210,7 @@ type Firewall struct {
 	MirageVersion string
 	// Clients are the managed qubes whose netvm this is, sorted.
 	Clients []string
+	// Pos is where the policy's firewalls section names the qube; it is
+	// zero for a firewall qube only the inventory names.
+	Pos token.Pos
 }

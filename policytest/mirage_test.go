@@ -1,0 +1,45 @@
+package policytest
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/qfw-dev/qfw/compiler/eval"
+	"github.com/qfw-dev/qfw/compiler/ir"
+)
+
+// A qube behind the unikernel is judged by the lists it reads: the IPv4
+// rules up to the first gap in dom0's numbering, none when it cannot parse
+// one of them, and nothing in IPv6.
+func TestEnforcersMirage(t *testing.T) {
+	acceptAll := ir.Rule{Action: ir.Accept}
+	v6First := ir.Rule{Action: ir.Accept, Match: ir.Match{Dst: pfx("2001:db8::/32")}}
+	badName := ir.Rule{Action: ir.Drop, Match: ir.Match{Dst: ir.Dst{Host: "under_score.example"}}}
+	v4 := eval.Packet{Dst: netip.MustParseAddr("192.0.2.1"), Proto: eval.ProtoTCP, Port: 443}
+	v6 := eval.Packet{Dst: netip.MustParseAddr("2001:db8::1"), Proto: eval.ProtoTCP, Port: 443}
+	for _, tt := range []struct {
+		name    string
+		version string
+		rules   []ir.Rule
+		packet  eval.Packet
+		want    ir.Action
+	}{
+		{"IPv4 read", "0.9.5", []ir.Rule{acceptAll}, v4, ir.Accept},
+		{"no IPv6, whatever the rules", "0.9.5", []ir.Rule{acceptAll}, v6, ir.Drop},
+		{"an IPv6 rule first leaves a gap: nothing read", "0.9.5", []ir.Rule{v6First, acceptAll}, v4, ir.Drop},
+		{"a rule it cannot parse: drop all", "0.9.5", []ir.Rule{badName, acceptAll}, v4, ir.Drop},
+		{"an unknown release reads nothing", "9.9", []ir.Rule{acceptAll}, v4, ir.Drop},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := program(true, tt.rules)
+			p.Firewalls[0].Backend, p.Firewalls[0].MirageVersion = ir.Mirage, tt.version
+			es := Enforcers(p, &p.Qubes[0], nil, 0)
+			if len(es) != 1 || es[0].Backend != ir.Mirage {
+				t.Fatalf("Enforcers = %+v; want the unikernel", es)
+			}
+			if got := es[0].Eval(tt.packet).Action; got != tt.want {
+				t.Errorf("Eval(%+v) = %s; want %s", tt.packet, got, tt.want)
+			}
+		})
+	}
+}
