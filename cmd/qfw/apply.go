@@ -155,7 +155,7 @@ func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
 		return err
 	}
 	prog := res.Program
-	fws, err := nftFirewalls(prog, f.firewall)
+	fws, err := backendFirewalls(prog, f.firewall, ir.Nftables, `"nftables"`)
 	if err != nil {
 		return err
 	}

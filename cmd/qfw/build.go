@@ -49,6 +49,10 @@ func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*
 	}
 	res, cerrs := compiler.Compile(p, compiler.Options{Now: f.now.t})
 	all := append(errors.Errors(errs), errors.Errors(cerrs)...)
+	merrs, mwarnings := prepareMirage(res.Program, f.now.t.Unix())
+	all = append(all, merrs...)
+	res.Warnings = append(res.Warnings, mwarnings...)
+	policy.SortErrors(res.Warnings)
 	// The program holds the qubes that compiled; check them even if
 	// others did not.
 	for _, q := range res.Program.Qubes {

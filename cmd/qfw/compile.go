@@ -28,9 +28,14 @@ const compileDoc = `compile compiles the policy and prints what each target need
             qfw's table for its clients (see qfw apply). Host names are
             resolved from the policy's resolve section: a name not pinned
             there is an error, as the table would block its family.
+  mirage    per firewall qube whose backend is the unikernel, what its
+            release makes of each client's list: the QubesDB entries it
+            reads (the IPv4 rules up to the first gap in dom0's numbering),
+            and for each rule how it is enforced, or why it is not.
 
 With -o DIR each qube (target qubes) or firewall qube gets a file of its own
-in DIR instead: <qube>.rules, <firewall>.qubesdb or <firewall>.nft.
+in DIR instead: <qube>.rules, <firewall>.qubesdb, <firewall>.nft or
+<firewall>.mirage.
 
 Errors and warnings are those of vet. Output is byte-identical for the same
 policy, inventory and --now.`
@@ -48,7 +53,10 @@ const compileExamples = `  # The rule lists of every managed qube.
   qfw compile ./policy -o ./out
 
   # The nftables ruleset of sys-firewall.
-  qfw compile --target nftables --firewall sys-firewall`
+  qfw compile --target nftables --firewall sys-firewall
+
+  # How the unikernel firewall mirage-fw reads and enforces its clients' rules.
+  qfw compile --target mirage --firewall mirage-fw`
 
 type compileFlags struct {
 	policyFlags
@@ -73,9 +81,9 @@ func newCompileCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	f.registerSkipTests(cmd)
-	cmd.Flags().Var(&f.target, "target", "compile to `TARGET`: qubes, qubesdb or nftables")
+	cmd.Flags().Var(&f.target, "target", "compile to `TARGET`: qubes, qubesdb, nftables or mirage")
 	cmd.Flags().StringVar(&f.qube, "qube", "", "only this `QUBE` (target qubes)")
-	cmd.Flags().StringVar(&f.firewall, "firewall", "", "only this firewall qube `NAME` (targets qubesdb and nftables)")
+	cmd.Flags().StringVar(&f.firewall, "firewall", "", "only this firewall qube `NAME` (targets qubesdb, nftables and mirage)")
 	cmd.Flags().Var(&f.dns, "dns", "the DNS servers' `ADDRS`, comma-separated, for the DNS target (target nftables; default: Qubes' virtual servers for a firewall qube with a netvm)")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
 	cmd.Flags().StringVarP(&f.outDir, "out", "o", "", "write one file per qube (or firewall qube) into `DIR`")
@@ -97,6 +105,8 @@ func runCompile(cmd *cobra.Command, args []string, f *compileFlags) error {
 		files, err = qubesDBFiles(prog, f.firewall, now.Unix(), f.json)
 	case targetNftables:
 		files, err = nftablesFiles(cmd, prog, f.firewall, f.dns.addrs, now.Unix())
+	case targetMirage:
+		files, err = mirageFiles(prog, f.firewall, now.Unix())
 	}
 	if err != nil {
 		return err

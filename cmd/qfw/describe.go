@@ -86,6 +86,8 @@ func describeFate(e *policytest.Enforcer, p eval.Packet, r eval.Result) string {
 			describeRule(blocker), blocker.Dst.Host, p.IPFamily(), e.Firewall, p.IPFamily())
 	case r.Rule >= 0:
 		fmt.Fprintf(&b, " by %s", describeRule(&list[r.Rule]))
+	case e.Backend == ir.Mirage && p.IPFamily() == 6:
+		b.WriteString(": the unikernel has no IPv6, and drops all IPv6 traffic")
 	default:
 		b.WriteString(": no rule matches, so the list's final drop applies")
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
@@ -98,9 +99,6 @@ func runExplain(cmd *cobra.Command, args []string, f *explainFlags) error {
 	for i := range enforcers {
 		e := &enforcers[i]
 		fmt.Fprintf(w, "%s (%s):\n", e.Firewall, e.Backend)
-		if e.Backend == ir.Mirage {
-			fmt.Fprintf(w, "  (as the Linux agent would enforce the list: qfw does not model the unikernel yet)\n")
-		}
 		packets := e.Packets(probe, resolver)
 		if len(packets) == 0 {
 			fmt.Fprintf(w, "  no packet: %s has no address in the destination's family\n", q.Name)
@@ -158,7 +156,7 @@ func explainPackets(w io.Writer, e *policytest.Enforcer, packets []eval.Packet, 
 		}
 		fmt.Fprintf(w, "  %s: %s\n", desc, describeFate(e, l.pkt, l.res))
 		if l.res.Rule >= 0 && l.res.Blocked < 0 {
-			fmt.Fprintf(w, "      %s\n", qubes.FormatRule(e.List(l.pkt.IPFamily())[l.res.Rule]))
+			fmt.Fprintf(w, "      %s\n", enforcedLine(e, e.List(l.pkt.IPFamily())[l.res.Rule]))
 		}
 	}
 }
@@ -288,4 +286,13 @@ func parseDest(s string, icmpType int) (policytest.Probe, error) {
 		p.HasICMPType, p.ICMPType = true, uint8(icmpType)
 	}
 	return p, nil
+}
+
+// enforcedLine returns r as e's firewall qube reads it: as dom0 writes it
+// into QubesDB, in the unikernel's dialect for the unikernel.
+func enforcedLine(e *policytest.Enforcer, r ir.Rule) string {
+	if e.Backend == ir.Mirage {
+		return mirage.FormatRule(r)
+	}
+	return qubes.FormatRule(r)
 }

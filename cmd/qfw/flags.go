@@ -14,9 +14,10 @@ const (
 	targetQubes targetValue = iota
 	targetQubesDB
 	targetNftables
+	targetMirage
 )
 
-var targetNames = []string{targetQubes: "qubes", targetQubesDB: "qubesdb", targetNftables: "nftables"}
+var targetNames = []string{targetQubes: "qubes", targetQubesDB: "qubesdb", targetNftables: "nftables", targetMirage: "mirage"}
 
 func (t *targetValue) String() string { return targetNames[*t] }
 
@@ -27,7 +28,7 @@ func (t *targetValue) Set(s string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown target %q: want qubes, qubesdb or nftables", s)
+	return fmt.Errorf("unknown target %q: want qubes, qubesdb, nftables or mirage", s)
 }
 
 func (t *targetValue) Type() string { return "TARGET" }

@@ -31,19 +31,20 @@ func nftInput(prog *ir.Program, fw ir.Firewall, dns []netip.Addr, now int64, res
 	return nftables.Clients(prog, fw.Name, now), opts
 }
 
-// nftFirewalls returns the firewall qubes with the nftables backend, or
-// the one named only.
-func nftFirewalls(prog *ir.Program, only string) ([]ir.Firewall, error) {
+// backendFirewalls returns the firewall qubes that --firewall only names,
+// or every one with backend b if only is empty; setting is how the policy
+// gives a firewall qube that backend, for the error messages.
+func backendFirewalls(prog *ir.Program, only string, b ir.Backend, setting string) ([]ir.Firewall, error) {
 	var out []ir.Firewall
 	for _, fw := range prog.Firewalls {
 		if only != "" && fw.Name != only {
 			continue
 		}
-		if only == "" && fw.Backend != ir.Nftables {
+		if only == "" && fw.Backend != b {
 			continue
 		}
-		if fw.Backend != ir.Nftables {
-			return nil, fmt.Errorf("--firewall %s: its backend is %s, not nftables (set firewalls: %q: backend: \"nftables\")", fw.Name, fw.Backend, fw.Name)
+		if fw.Backend != b {
+			return nil, fmt.Errorf("--firewall %s: its backend is %s, not %s (set firewalls: %q: backend: %s)", fw.Name, fw.Backend, b, fw.Name, setting)
 		}
 		out = append(out, fw)
 	}
@@ -51,7 +52,7 @@ func nftFirewalls(prog *ir.Program, only string) ([]ir.Firewall, error) {
 	case only != "" && out == nil:
 		return nil, fmt.Errorf("--firewall %s: no firewall qube of that name serves a managed qube", only)
 	case out == nil:
-		return nil, fmt.Errorf("no firewall qube has the nftables backend: set one with firewalls: NAME: backend: \"nftables\"")
+		return nil, fmt.Errorf("no firewall qube has the %s backend: set one with firewalls: NAME: backend: %s", b, setting)
 	}
 	return out, nil
 }
@@ -69,7 +70,7 @@ func warnNoDNS(w io.Writer, fw string, opts nftables.Options) {
 // names resolved from the policy alone, so that the same policy gives the
 // same script.
 func nftablesFiles(cmd *cobra.Command, prog *ir.Program, only string, dns []netip.Addr, now int64) ([]outFile, error) {
-	fws, err := nftFirewalls(prog, only)
+	fws, err := backendFirewalls(prog, only, ir.Nftables, `"nftables"`)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/policytest"
 )
 
@@ -73,9 +72,6 @@ func runTest(cmd *cobra.Command, args []string, f *testFlags) error {
 		}
 	}
 	w := cmd.OutOrStdout()
-	if note := unmodelled(outcomes, res.Program); note != "" && !f.json {
-		fmt.Fprintln(cmd.ErrOrStderr(), note)
-	}
 	if f.json {
 		err = printTestJSON(w, outcomes, failed)
 	} else {
@@ -113,29 +109,6 @@ func escapeData(s string) string {
 
 func escapeProperty(s string) string {
 	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
-}
-
-// unmodelled returns a note on the tests whose qubes sit behind a firewall
-// whose own semantics qfw does not model yet, or "" if there are none.
-func unmodelled(outcomes []policytest.Outcome, prog *ir.Program) string {
-	backend := map[string]ir.Backend{}
-	for _, fw := range prog.Firewalls {
-		backend[fw.Name] = fw.Backend
-	}
-	netvm := map[string]string{}
-	for _, q := range prog.Qubes {
-		netvm[q.Name] = q.Netvm
-	}
-	n := 0
-	for _, o := range outcomes {
-		if backend[netvm[o.Test.From]] == ir.Mirage {
-			n++
-		}
-	}
-	if n == 0 {
-		return ""
-	}
-	return fmt.Sprintf("note: %d tests are of qubes behind the unikernel firewall, checked as the Linux agent enforces their lists: qfw does not model the unikernel yet", n)
 }
 
 type testJSON struct {
