@@ -218,6 +218,9 @@ func (c *compiler) firewalls(qubes []ir.Qube) []ir.Firewall {
 		path := policy.Path("firewalls", f.Name)
 		inv, ok := c.pol.Inventory.Qubes[f.Name]
 		switch {
+		case f.Backend == "mirage":
+			// qfw provisions a unikernel firewall qube: it may be yet to
+			// create, or not yet provide network.
 		case !ok:
 			c.errorf(policy.Errorf(f.Pos, path, "firewall qube %q is not in the inventory %s", f.Name, c.pol.Inventory.Path))
 			continue
@@ -225,12 +228,22 @@ func (c *compiler) firewalls(qubes []ir.Qube) []ir.Firewall {
 			c.errorf(policy.Errorf(f.Pos, path, "qube %q does not provide network, so it enforces no firewall", f.Name))
 			continue
 		}
-		fw := &ir.Firewall{Name: f.Name, Netvm: inv.Netvm, MirageVersion: f.MirageVersion, Pos: f.Pos}
+		fw := &ir.Firewall{Name: f.Name, MirageVersion: f.MirageVersion, Pos: f.Pos}
+		if ok {
+			fw.Netvm = inv.Netvm
+		}
 		switch f.Backend {
 		case "nftables":
 			fw.Backend = ir.Nftables
 		case "mirage":
 			fw.Backend = ir.Mirage
+			fw.Provision = &ir.Provision{Exists: ok, KernelSHA256: f.KernelSHA256, KernelPath: f.KernelPath, KernelDir: f.KernelDir, Label: f.MirageLabel}
+			switch {
+			case f.MirageNetvm != "":
+				fw.Netvm = f.MirageNetvm
+			case !ok:
+				fw.Netvm = "sys-net"
+			}
 		default:
 			fw.Backend = ir.QubesAgent
 		}

@@ -339,9 +339,12 @@ func ParseTime(s string) (time.Time, error) {
 
 // behindMirage reports whether qube's netvm is a unikernel firewall.
 func (c *compiler) behindMirage(qube string) bool {
-	netvm := c.pol.Inventory.Qubes[qube].Netvm
+	inv, ok := c.pol.Inventory.Qubes[qube]
+	if !ok {
+		return false
+	}
 	for _, f := range c.pol.Firewalls {
-		if f.Name == netvm {
+		if f.Name == inv.Netvm {
 			return f.Backend == "mirage"
 		}
 	}

@@ -492,6 +492,9 @@ func decodeFirewalls(v cue.Value) []Firewall {
 			f.MirageVersion, _ = b.LookupPath(cue.ParsePath("mirage.version")).String()
 			f.KernelSHA256, _ = b.LookupPath(cue.ParsePath("mirage.kernel.sha256")).String()
 			f.KernelPath, _ = b.LookupPath(cue.ParsePath("mirage.kernel.path")).String()
+			f.KernelDir, _ = b.LookupPath(cue.ParsePath("mirage.kernel.dir")).String()
+			f.MirageNetvm, _ = b.LookupPath(cue.ParsePath("mirage.netvm")).String()
+			f.MirageLabel, _ = b.LookupPath(cue.ParsePath("mirage.label")).String()
 		}
 		out = append(out, f)
 	}
@@ -589,7 +592,7 @@ func (l *loader) userErrors(err error, user cue.Value) errors.Error {
 	seen := map[string]bool{}
 	for i, e := range all {
 		path := strings.Join(paths[i], ".")
-		if !clearest(all, byPath[path], i) {
+		if !clearest(all, byPath[path], i) || mismatchAbove(all, paths, i) {
 			continue
 		}
 		format, args := e.Msg()
@@ -637,6 +640,22 @@ func clearest(all []errors.Error, group []int, i int) bool {
 		}
 	}
 	return i == best
+}
+
+// mismatchAbove reports whether error i is a type mismatch of a value
+// that another error is about a part of: a disjunction of a string and a
+// struct, given a struct with a mistake inside, fails both ways, and the
+// mistake inside is the one to show.
+func mismatchAbove(all []errors.Error, paths [][]string, i int) bool {
+	if format, _ := all[i].Msg(); !strings.Contains(format, "mismatched types") {
+		return false
+	}
+	for j, p := range paths {
+		if j != i && len(p) > len(paths[i]) && slices.Equal(p[:len(paths[i])], paths[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // userPositions returns the positions that are in files of the user's,

@@ -108,6 +108,10 @@ type Firewall struct {
 	MirageVersion string
 	KernelSHA256  string
 	KernelPath    string
+	KernelDir     string
+	// MirageNetvm and MirageLabel are the netvm and label the policy gives
+	// a unikernel firewall qube; empty when it gives none.
+	MirageNetvm, MirageLabel string
 }
 
 // Test is one assertion of the tests section.

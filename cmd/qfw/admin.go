@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 )
 
@@ -11,12 +12,19 @@ type adminFlags struct {
 	socket       string
 	qrexec       bool
 	qrexecClient string
+	kernelsDir   string
 }
 
 func (f *adminFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.socket, "socket", adminapi.SocketPath, "qubesd's Admin API `SOCKET`, in dom0")
 	cmd.Flags().BoolVar(&f.qrexec, "qrexec", false, "call through qrexec-client-vm, from a management qube")
 	cmd.Flags().StringVar(&f.qrexecClient, "qrexec-client", "qrexec-client-vm", "the qrexec client `PROGRAM`")
+}
+
+// registerKernels adds the flag of dom0's kernels directory, for the
+// commands that provision unikernel firewall qubes.
+func (f *adminFlags) registerKernels(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.kernelsDir, "kernels-dir", mirage.KernelsDir, "dom0's kernel `DIR`, where unikernel images are installed")
 }
 
 func (f *adminFlags) client() *adminapi.Client {

@@ -37,6 +37,19 @@ since was edited by hand: apply warns and replaces it, or with
 for qfw confirm after setting the lists, and without it puts every qube it
 changed back to its previous list.
 
+A unikernel firewall qube (firewalls: NAME: backend: mirage: {...}) is
+provisioned first: its kernel image (kernel: path) is checked against the
+pinned SHA-256 (kernel: sha256, or the release's published hash) before
+anything changes, and an image that does not match is refused with both
+hashes. In dom0 the image is then written to a temporary file in
+--kernels-dir and renamed into place; in a management qube, qfw stops after
+the check and prints the one dom0 step left. Then the qube is created if
+it does not exist, and its features and properties are set to what the
+unikernel needs (kernel, empty kernelopts, 32 MB, one vCPU, pvh, provides
+network, the features qubes-firewall, no-default-kernelopts and
+skip-update). A qube that needs a restart for its new settings is not
+restarted: that would cut its clients off; apply says so.
+
 With --target nftables, it runs in the firewall qube: it replaces qfw's
 nftables table (table inet qfw) with the one for the firewall qube's
 clients, in one netlink transaction, in the current network namespace or
@@ -107,6 +120,7 @@ func newApplyCmd() *cobra.Command {
 	f.registerSkipTests(cmd)
 	cmd.Flags().Var(&f.target, "target", "apply to `TARGET`: qubes (rule lists, through the Admin API) or nftables")
 	f.admin.register(cmd)
+	f.admin.registerKernels(cmd)
 	cmd.Flags().StringVar(&f.plan, "plan", "", "apply the plan saved in `FILE` by qfw plan --out (target qubes)")
 	cmd.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "apply without asking (target qubes)")
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "keep what qfw applied in `DIR`, to detect hand edits (target qubes; default $XDG_STATE_HOME/qfw or ~/.local/state/qfw)")
@@ -126,7 +140,7 @@ var targetFlags = []struct {
 	target targetValue
 	names  []string
 }{
-	{targetQubes, []string{"plan", "auto-approve", "data-dir", "refuse-drift", "confirm-timeout", "lock", "socket", "qrexec", "qrexec-client"}},
+	{targetQubes, []string{"plan", "auto-approve", "data-dir", "refuse-drift", "confirm-timeout", "lock", "socket", "qrexec", "qrexec-client", "kernels-dir"}},
 	{targetNftables, []string{"firewall", "netns", "dns", "resolve"}},
 }
 

@@ -55,7 +55,7 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	if err := printPlan(stdout, p); err != nil {
 		return err
 	}
-	if p.Summary.Change == 0 {
+	if !p.Summary.changes() {
 		return nil
 	}
 	if !f.autoApprove {
@@ -80,6 +80,21 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	a := &qubesApply{client: f.admin.client(), record: record, refuseDrift: f.refuseDrift, stderr: cmd.ErrOrStderr(), previous: map[string][]string{}}
 	var results []outcome
 	progress := isTerminal(cmd.ErrOrStderr())
+	// Firewall qubes first: their clients' lists may depend on them.
+	pv := f.admin.provisioner()
+	for _, fp := range p.Firewalls {
+		if !fp.changes() {
+			continue
+		}
+		if progress {
+			fmt.Fprintf(cmd.ErrOrStderr(), "provisioning %s...\n", fp.Name)
+		}
+		result, err := pv.provision(ctx, fp, cmd.ErrOrStderr())
+		if err != nil {
+			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: %w", fp.Name, err))
+		}
+		results = append(results, outcome{fp.Name, result})
+	}
 	for _, q := range p.Qubes {
 		if !q.Changed {
 			continue

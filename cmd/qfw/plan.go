@@ -79,6 +79,7 @@ func newPlanCmd() *cobra.Command {
 	f.policyFlags.register(cmd)
 	f.registerSkipTests(cmd)
 	f.admin.register(cmd)
+	f.admin.registerKernels(cmd)
 	cmd.Flags().StringVar(&f.state, "state", "", "read the current lists from `PATH`, a directory of QUBE.rules files or a JSON file, instead of the Admin API")
 	cmd.Flags().StringVar(&f.qube, "qube", "", "plan for the qube `NAME` only")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the plan as JSON")
@@ -94,9 +95,11 @@ const planFormatVersion = 1
 
 // plan is what applying a policy would change.
 type plan struct {
-	FormatVersion int         `json:"format_version"`
-	Qubes         []qubePlan  `json:"qubes"`
-	Summary       planSummary `json:"summary"`
+	FormatVersion int        `json:"format_version"`
+	Qubes         []qubePlan `json:"qubes"`
+	// Firewalls are the unikernel firewall qubes qfw provisions.
+	Firewalls []firewallPlan `json:"firewalls,omitempty"`
+	Summary   planSummary    `json:"summary"`
 }
 
 // qubePlan is one qube's part of a plan.
@@ -126,7 +129,12 @@ type planSummary struct {
 	Unchanged int `json:"unchanged"`
 	Add       int `json:"add"`
 	Remove    int `json:"remove"`
+	// Provision counts the unikernel firewall qubes to create or fix.
+	Provision int `json:"provision,omitempty"`
 }
+
+// changes reports whether the plan changes anything.
+func (s planSummary) changes() bool { return s.Change > 0 || s.Provision > 0 }
 
 func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 	f.dataDir = dataDir(f.dataDir)
@@ -154,7 +162,7 @@ func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 	} else if err := printPlan(cmd.OutOrStdout(), p); err != nil {
 		return err
 	}
-	if f.detailedExitcode && p.Summary.Change > 0 {
+	if f.detailedExitcode && p.Summary.changes() {
 		return errChanges
 	}
 	return nil
@@ -184,7 +192,43 @@ func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*plan, error) 
 	if err := markDrift(p, f.dataDir); err != nil {
 		return nil, err
 	}
+	if err := planFirewalls(cmd, f, res.Program, p); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// planFirewalls adds to p the provisioning of the unikernel firewall
+// qubes, read through the Admin API; with --state it says that it leaves
+// them out.
+func planFirewalls(cmd *cobra.Command, f *planFlags, prog *ir.Program, p *plan) error {
+	var names []string
+	for _, fw := range prog.Firewalls {
+		if fw.Provision != nil && (f.qube == "" || f.qube == fw.Name) {
+			names = append(names, fw.Name)
+		}
+	}
+	if names == nil {
+		return nil
+	}
+	if f.state != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "qfw: note: %s provisioned through the Admin API; a plan from --state leaves %s out\n",
+			strings.Join(names, ", "), map[bool]string{true: "it", false: "them"}[len(names) == 1])
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
+	defer cancel()
+	fps, err := f.admin.provisioner().plans(ctx, prog, f.qube)
+	if err != nil {
+		return err
+	}
+	p.Firewalls = fps
+	for i := range fps {
+		if fps[i].changes() {
+			p.Summary.Provision++
+		}
+	}
+	return nil
 }
 
 // currentLists returns the list each managed qube holds now, from the
@@ -372,15 +416,25 @@ func printPlan(w io.Writer, p *plan) error {
 		}
 		b.WriteByte('\n')
 	}
+	for _, fp := range p.Firewalls {
+		printFirewallPlan(&b, &fp)
+	}
 	if unchanged != nil {
 		slices.Sort(unchanged)
 		fmt.Fprintf(&b, "Unchanged: %s.\n\n", strings.Join(unchanged, ", "))
 	}
 	s := p.Summary
-	if s.Change == 0 {
+	switch {
+	case !s.changes():
 		fmt.Fprintf(&b, "No changes: %s match the policy.\n", count(s.Unchanged, "qube"))
-	} else {
-		fmt.Fprintf(&b, "Plan: %s to change, %d unchanged; %s to add, %d to remove.\n", count(s.Change, "qube"), s.Unchanged, count(s.Add, "rule"), s.Remove)
+	case s.Change == 0:
+		fmt.Fprintf(&b, "Plan: %s to provision; %s unchanged.\n", count(s.Provision, "firewall qube"), count(s.Unchanged, "qube"))
+	default:
+		fmt.Fprintf(&b, "Plan: %s to change, %d unchanged; %s to add, %d to remove", count(s.Change, "qube"), s.Unchanged, count(s.Add, "rule"), s.Remove)
+		if s.Provision > 0 {
+			fmt.Fprintf(&b, "; %s to provision", count(s.Provision, "firewall qube"))
+		}
+		b.WriteString(".\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -392,4 +446,25 @@ func count(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// printFirewallPlan writes what a plan does to a unikernel firewall qube,
+// if anything.
+func printFirewallPlan(b *strings.Builder, fp *firewallPlan) {
+	if !fp.changes() {
+		return
+	}
+	fmt.Fprintf(b, "%s (unikernel firewall %s):\n", fp.Name, fp.Release)
+	if k := fp.Kernel; k != nil {
+		switch {
+		case k.Install:
+			fmt.Fprintf(b, "  + install the kernel image %s into %s (SHA-256 %s, checked)\n", k.Path, k.Target, k.SHA256)
+		case k.Dom0Step != "":
+			fmt.Fprintf(b, "  + in dom0, install the kernel image %s (SHA-256 %s, checked here):\n      %s\n", k.Path, k.SHA256, k.Dom0Step)
+		}
+	}
+	for _, s := range fp.Steps {
+		fmt.Fprintf(b, "  + %s\n", s.Text)
+	}
+	b.WriteByte('\n')
 }

@@ -208,9 +208,26 @@ type Firewall struct {
 	Netvm string
 	// MirageVersion is the unikernel release, for the Mirage backend.
 	MirageVersion string
+	// Provision is what qfw makes of a unikernel firewall qube; nil for
+	// other backends.
+	Provision *Provision
 	// Clients are the managed qubes whose netvm this is, sorted.
 	Clients []string
 	// Pos is where the policy's firewalls section names the qube; it is
 	// zero for a firewall qube only the inventory names.
 	Pos token.Pos
+}
+
+// Provision is the state a unikernel firewall qube must be brought to.
+type Provision struct {
+	// Exists says the inventory has the qube; if not, it is to be created.
+	Exists bool
+	// KernelSHA256 pins the kernel image; empty for the release's own.
+	KernelSHA256 string
+	// KernelPath is the image to install; empty for none.
+	KernelPath string
+	// KernelDir is the qube's kernel, a directory of dom0's vm-kernels;
+	// empty for the backend's default, as is Label.
+	KernelDir string
+	Label     string
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -27,6 +28,18 @@ type Qube struct {
 	ProvidesNetwork       bool
 	Tags                  []string
 	Firewall              []string
+	// Properties holds the other properties, as text; a qube has those of
+	// defaultProperties unless set here.
+	Properties map[string]string
+	// Features holds the qube's features.
+	Features map[string]string
+}
+
+// defaultProperties are the values of the properties a qube has that Qube
+// has no field for, as dom0 gives a new qube.
+var defaultProperties = map[string]string{
+	"kernel": "6.12.11-1.fc41", "kernelopts": "swiotlb=2048", "virt_mode": "pvh",
+	"memory": "400", "maxmem": "4000", "vcpus": "2", "audiovm": "dom0",
 }
 
 // Server is a fake qubesd.
@@ -41,6 +54,31 @@ type Server struct {
 	// setsLeft counts the Set calls answered before the server stops
 	// answering anything; negative for no limit.
 	setsLeft int
+	// kernelsDir, if set, is dom0's vm-kernels directory: setting a
+	// qube's kernel property to a directory not in it is refused.
+	kernelsDir string
+}
+
+// CheckKernels makes the server refuse to set a qube's kernel to a
+// directory that dir, standing for dom0's /var/lib/qubes/vm-kernels, does
+// not hold, as qubesd does.
+func (s *Server) CheckKernels(dir string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kernelsDir = dir
+}
+
+// Qube returns what the server holds of qube, and whether it exists.
+func (s *Server) Qube(name string) (Qube, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, ok := s.qubes[name]
+	if !ok {
+		return Qube{}, false
+	}
+	out := *q
+	out.Properties, out.Features = maps.Clone(q.Properties), maps.Clone(q.Features)
+	return out, true
 }
 
 // DieAfterSets makes the server answer nothing, to every call, once it has
@@ -59,6 +97,7 @@ func New(t testing.TB, qubes map[string]Qube) *Server {
 	s := &Server{Path: filepath.Join(t.TempDir(), "qubesd.sock"), qubes: map[string]*Qube{"dom0": {Class: "AdminVM"}}, setsLeft: -1}
 	for name, q := range qubes {
 		q.Firewall = slices.Clone(q.Firewall)
+		q.Properties, q.Features = maps.Clone(q.Properties), maps.Clone(q.Features)
 		if q.Class == "" {
 			q.Class = "AppVM"
 		}
@@ -128,6 +167,9 @@ func (s *Server) handle(r *adminapi.Request) []byte {
 	if q == nil {
 		return adminapi.Raise("QubesVMNotFoundError", "No such domain: '"+r.Dest+"'")
 	}
+	if class, ok := strings.CutPrefix(r.Method, "admin.vm.Create."); ok {
+		return s.create(r, class)
+	}
 	switch r.Method {
 	case "admin.vm.List":
 		var b bytes.Buffer
@@ -175,6 +217,20 @@ func (s *Server) handle(r *adminapi.Request) []byte {
 		return adminapi.OK(nil)
 	case "admin.vm.firewall.Reload":
 		return adminapi.OK(nil)
+	case "admin.vm.property.Set":
+		return s.setProperty(q, r.Arg, string(r.Payload))
+	case "admin.vm.feature.Get":
+		v, ok := q.Features[r.Arg]
+		if !ok {
+			return adminapi.Raise("QubesFeatureNotFoundError", "Feature not set: "+r.Arg)
+		}
+		return adminapi.OK([]byte(v))
+	case "admin.vm.feature.Set":
+		if q.Features == nil {
+			q.Features = map[string]string{}
+		}
+		q.Features[r.Arg] = string(r.Payload)
+		return adminapi.OK(nil)
 	}
 	return adminapi.Raise("ProtocolError", "no such method: "+r.Method)
 }
@@ -201,7 +257,76 @@ func (s *Server) property(q *Qube, name string) []byte {
 			value = "True"
 		}
 	default:
-		return adminapi.Raise("QubesNoSuchPropertyError", "Invalid property '"+name+"' of vm")
+		v, ok := q.Properties[name]
+		if !ok {
+			if v, ok = defaultProperties[name]; !ok {
+				return adminapi.Raise("QubesNoSuchPropertyError", "Invalid property '"+name+"' of vm")
+			}
+		}
+		typ, value = "str", v
 	}
 	return adminapi.OK([]byte("default=False type=" + typ + " " + value))
+}
+
+// setProperty answers admin.vm.property.Set, checking what qubesd checks
+// of the values qfw sets.
+func (s *Server) setProperty(q *Qube, name, value string) []byte {
+	switch name {
+	case "netvm":
+		if value != "" {
+			if n, ok := s.qubes[value]; !ok {
+				return adminapi.Raise("QubesPropertyValueError", "Can't set netvm to non-existing qube "+value)
+			} else if !n.ProvidesNetwork {
+				return adminapi.Raise("QubesValueError", "The "+value+" qube does not provide network")
+			}
+		}
+		q.Netvm = value
+	case "label":
+		q.Label = value
+	case "provides_network":
+		if value != "True" && value != "False" {
+			return adminapi.Raise("QubesPropertyValueError", "Invalid value for provides_network: "+value)
+		}
+		q.ProvidesNetwork = value == "True"
+	case "ip", "ip6":
+		return adminapi.Raise("QubesPropertyValueError", "property "+name+" is read-only")
+	default:
+		if _, ok := defaultProperties[name]; !ok {
+			return adminapi.Raise("QubesNoSuchPropertyError", "Invalid property '"+name+"' of vm")
+		}
+		if name == "kernel" && s.kernelsDir != "" {
+			if fi, err := os.Stat(filepath.Join(s.kernelsDir, value)); value == "" || err != nil || !fi.IsDir() {
+				return adminapi.Raise("QubesPropertyValueError", "Kernel '"+value+"' not installed")
+			}
+		}
+		if q.Properties == nil {
+			q.Properties = map[string]string{}
+		}
+		q.Properties[name] = value
+	}
+	return adminapi.OK(nil)
+}
+
+// create answers admin.vm.Create.CLASS: a qube with no template, whose
+// name and label the payload gives as "name=NAME label=LABEL".
+func (s *Server) create(r *adminapi.Request, class string) []byte {
+	if r.Dest != "dom0" || r.Arg != "" {
+		return adminapi.Raise("PermissionDenied", "")
+	}
+	args := map[string]string{}
+	for _, kv := range strings.Split(string(r.Payload), " ") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || args[k] != "" || k != "name" && k != "label" {
+			return adminapi.Raise("ProtocolError", "Invalid param name")
+		}
+		args[k] = v
+	}
+	if args["name"] == "" || args["label"] == "" {
+		return adminapi.Raise("ProtocolError", "Missing name or label")
+	}
+	if _, ok := s.qubes[args["name"]]; ok {
+		return adminapi.Raise("QubesValueError", "VM "+args["name"]+" already exists")
+	}
+	s.qubes[args["name"]] = &Qube{Class: class, Label: args["label"]}
+	return adminapi.OK(nil)
 }

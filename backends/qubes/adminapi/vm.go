@@ -1,0 +1,47 @@
+package adminapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Feature returns the value of qube's feature name, and whether the qube
+// has it at all.
+func (c *Client) Feature(ctx context.Context, qube, name string) (value string, ok bool, err error) {
+	b, err := c.Call(ctx, "admin.vm.feature.Get", name, qube, nil)
+	var exc *Exception
+	switch {
+	case errors.As(err, &exc) && exc.Type == "QubesFeatureNotFoundError":
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	return string(b), true, nil
+}
+
+// SetFeature sets qube's feature name to value.
+func (c *Client) SetFeature(ctx context.Context, qube, name, value string) error {
+	_, err := c.Call(ctx, "admin.vm.feature.Set", name, qube, []byte(value))
+	return err
+}
+
+// SetProperty sets qube's property name to value, as text: for a qube
+// reference, its name, or empty for none.
+func (c *Client) SetProperty(ctx context.Context, qube, name, value string) error {
+	_, err := c.Call(ctx, "admin.vm.property.Set", name, qube, []byte(value))
+	return err
+}
+
+// Create creates the qube name of class class (such as StandaloneVM),
+// with label label and no template.
+func (c *Client) Create(ctx context.Context, class, name, label string) error {
+	for what, v := range map[string]string{"name": name, "label": label, "class": class} {
+		if v == "" || strings.ContainsAny(v, " =\x00\n") {
+			return fmt.Errorf("admin.vm.Create: %s %q cannot be sent", what, v)
+		}
+	}
+	_, err := c.Call(ctx, "admin.vm.Create."+class, "", "dom0", []byte("name="+name+" label="+label))
+	return err
+}

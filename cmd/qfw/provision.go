@@ -1,0 +1,312 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/qfw-dev/qfw/backends/mirage"
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
+	"github.com/qfw-dev/qfw/compiler/ir"
+)
+
+// firewallPlan is what a plan does to one unikernel firewall qube: the
+// kernel image to check and install, and the steps that give the qube the
+// properties and features the unikernel needs.
+type firewallPlan struct {
+	Name    string `json:"name"`
+	Release string `json:"release"`
+	// Want is the state the qube is brought to; apply plans the steps
+	// again from it, against the qube as it is then.
+	Want   mirage.QubeState `json:"want"`
+	Kernel *kernelPlan      `json:"kernel,omitempty"`
+	Steps  []provisionStep  `json:"steps"`
+}
+
+// kernelPlan is the kernel image of a firewall plan.
+type kernelPlan struct {
+	// Path is the image to install, on the machine qfw runs on; empty
+	// when the policy gives none.
+	Path string `json:"path,omitempty"`
+	// SHA256 is the hash the image must have: the policy's pin, or the
+	// release's published hash.
+	SHA256 string `json:"sha256"`
+	// Target is where dom0 keeps the image.
+	Target string `json:"target"`
+	// Install says the image in Target is missing or another; known only
+	// in dom0.
+	Install bool `json:"install"`
+	// Dom0Step is the command left to run in dom0, when qfw runs in a
+	// management qube and cannot see or write dom0's files.
+	Dom0Step string `json:"dom0_step,omitempty"`
+}
+
+// provisionStep is one step of a firewall plan, as JSON says it.
+type provisionStep struct {
+	Op      string `json:"op"`
+	Name    string `json:"name,omitempty"`
+	From    string `json:"from,omitempty"`
+	HasFrom bool   `json:"has_from,omitempty"`
+	To      string `json:"to,omitempty"`
+	Text    string `json:"text"`
+}
+
+// changes reports whether fp changes anything.
+func (fp *firewallPlan) changes() bool {
+	return len(fp.Steps) > 0 || fp.Kernel != nil && (fp.Kernel.Install || fp.Kernel.Dom0Step != "")
+}
+
+// provisioner plans and provisions unikernel firewall qubes through the
+// Admin API.
+type provisioner struct {
+	client *adminapi.Client
+	// inDom0 says qfw runs in dom0, where it can read and write the
+	// kernels in kernelsDir; in a management qube it cannot.
+	inDom0     bool
+	kernelsDir string
+}
+
+func (f *adminFlags) provisioner() *provisioner {
+	return &provisioner{client: f.client(), inDom0: !f.qrexec, kernelsDir: f.kernelsDir}
+}
+
+// plans returns the plan of each unikernel firewall qube of prog that only
+// names, or of every one if only is empty. A kernel image that is not the
+// one the policy pins is an error here already.
+func (pv *provisioner) plans(ctx context.Context, prog *ir.Program, only string) ([]firewallPlan, error) {
+	var out []firewallPlan
+	for _, fw := range prog.Firewalls {
+		if fw.Provision == nil || only != "" && fw.Name != only {
+			continue
+		}
+		fp, err := pv.plan(ctx, fw)
+		if err != nil {
+			return nil, fmt.Errorf("firewall qube %s: %w", fw.Name, err)
+		}
+		out = append(out, fp)
+	}
+	return out, nil
+}
+
+func (pv *provisioner) plan(ctx context.Context, fw ir.Firewall) (firewallPlan, error) {
+	rel, err := mirage.LookupRelease(fw.MirageVersion)
+	if err != nil {
+		return firewallPlan{}, err
+	}
+	p := fw.Provision
+	kernel := cmp.Or(p.KernelDir, mirage.DefaultKernel)
+	want, err := mirage.Desired(fw.Name, kernel, fw.Netvm, cmp.Or(p.Label, mirage.DefaultLabel), rel)
+	if err != nil {
+		return firewallPlan{}, err
+	}
+	fp := firewallPlan{Name: fw.Name, Release: rel.Version, Want: want}
+	if fp.Kernel, err = pv.kernelPlan(p, kernel, rel); err != nil {
+		return firewallPlan{}, err
+	}
+	if fp.Steps, err = pv.steps(ctx, want); err != nil {
+		return firewallPlan{}, err
+	}
+	return fp, nil
+}
+
+// kernelPlan checks the kernel image against its pinned hash, and says
+// whether dom0's copy is to be replaced.
+func (pv *provisioner) kernelPlan(p *ir.Provision, kernel string, rel mirage.Release) (*kernelPlan, error) {
+	if _, err := mirage.KernelDir(kernel); err != nil {
+		return nil, err
+	}
+	kp := &kernelPlan{Path: p.KernelPath, SHA256: cmp.Or(p.KernelSHA256, rel.KernelSHA256), Target: filepath.Join(pv.kernelsDir, kernel, mirage.KernelFile)}
+	if kp.SHA256 == "" {
+		if kp.Path == "" && !pv.inDom0 {
+			return nil, nil // nothing to check
+		}
+		return nil, fmt.Errorf("no SHA-256 is published for release %s: pin the image with kernel: sha256", rel.Version)
+	}
+	if kp.Path != "" {
+		if err := verifyFile(kp.Path, kp.SHA256); err != nil {
+			return nil, err
+		}
+	}
+	if !pv.inDom0 {
+		if kp.Path != "" {
+			kp.Dom0Step = dom0Step(kp)
+		}
+		return kp, nil
+	}
+	installed, ok, err := installedSHA256(kp.Target, kp.SHA256)
+	switch {
+	case ok:
+	case kp.Path == "" && err != nil:
+		return nil, fmt.Errorf("no kernel image in %s, and the policy gives none to install (kernel: path)", kp.Target)
+	case kp.Path == "":
+		return nil, fmt.Errorf("the kernel image in %s has SHA-256 %s, not the pinned %s, and the policy gives none to install (kernel: path)", kp.Target, installed, kp.SHA256)
+	default:
+		kp.Install = true
+	}
+	return kp, nil
+}
+
+// steps reads the qube's state and returns the steps that bring it to
+// want.
+func (pv *provisioner) steps(ctx context.Context, want mirage.QubeState) ([]provisionStep, error) {
+	cur, err := pv.current(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := mirage.Plan(want, cur)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]provisionStep, len(steps))
+	for i, s := range steps {
+		out[i] = provisionStep{Op: s.Op.String(), Name: s.Name, From: s.From, HasFrom: s.HasFrom, To: s.To, Text: s.String()}
+	}
+	return out, nil
+}
+
+// current reads, through the Admin API, the state of the qube want names:
+// its class, and the properties and features want sets.
+func (pv *provisioner) current(ctx context.Context, want mirage.QubeState) (mirage.Current, error) {
+	vms, err := pv.client.List(ctx)
+	if err != nil {
+		return mirage.Current{}, err
+	}
+	i := slices.IndexFunc(vms, func(vm adminapi.VM) bool { return vm.Name == want.Name })
+	if i < 0 {
+		return mirage.Current{}, nil
+	}
+	cur := mirage.Current{Exists: true, Class: vms[i].Class, Properties: map[string]string{}, Features: map[string]string{}}
+	for _, p := range want.Properties {
+		v, err := pv.client.Property(ctx, want.Name, p.Name)
+		if err != nil {
+			return mirage.Current{}, fmt.Errorf("read property %s: %w", p.Name, err)
+		}
+		cur.Properties[p.Name] = v
+	}
+	for _, f := range want.Features {
+		v, ok, err := pv.client.Feature(ctx, want.Name, f.Name)
+		if err != nil {
+			return mirage.Current{}, fmt.Errorf("read feature %s: %w", f.Name, err)
+		}
+		if ok {
+			cur.Features[f.Name] = v
+		}
+	}
+	return cur, nil
+}
+
+// provision brings one firewall qube to its plan's state, planning the
+// steps again against the qube as it is now. The image is checked before
+// anything is changed: an image that is not the pinned one changes
+// nothing. It returns what happened in a few words.
+func (pv *provisioner) provision(ctx context.Context, fp firewallPlan, stderr io.Writer) (string, error) {
+	if k := fp.Kernel; k != nil && k.Path != "" {
+		if err := verifyFile(k.Path, k.SHA256); err != nil {
+			return "image refused, unchanged", err
+		}
+		if pv.inDom0 {
+			if err := pv.install(k); err != nil {
+				return "failed, unchanged", err
+			}
+		}
+	}
+	steps, err := pv.steps(ctx, fp.Want)
+	if err != nil {
+		return "failed, unchanged", err
+	}
+	restart := false
+	for i, s := range steps {
+		switch s.Op {
+		case mirage.CreateQube.String():
+			err = pv.client.Create(ctx, s.Name, fp.Want.Name, s.To)
+		case mirage.SetFeature.String():
+			err = pv.client.SetFeature(ctx, fp.Want.Name, s.Name, s.To)
+		case mirage.SetProperty.String():
+			err = pv.client.SetProperty(ctx, fp.Want.Name, s.Name, s.To)
+		case mirage.RestartQube.String():
+			// Restarting a firewall qube cuts its clients off for a moment;
+			// that is the user's to choose.
+			restart = true
+		}
+		if err != nil {
+			if k := fp.Kernel; s.Name == "kernel" && k != nil && k.Dom0Step != "" {
+				err = fmt.Errorf("%w; install the kernel image in dom0 first: %s", err, k.Dom0Step)
+			}
+			return fmt.Sprintf("failed at step %d of %d", i+1, len(steps)), fmt.Errorf("%s: %w", s.Text, err)
+		}
+	}
+	if k := fp.Kernel; k != nil && k.Dom0Step != "" {
+		fmt.Fprintf(stderr, "qfw: %s: the image is checked; the one step left is in dom0: %s\n", fp.Name, k.Dom0Step)
+	}
+	result := fmt.Sprintf("provisioned (%s)", count(len(steps), "step"))
+	if restart {
+		result += "; restart it for its new settings to take effect"
+	}
+	return result, nil
+}
+
+// install writes the image into dom0's kernels directory, checking it on
+// the way in, unless the image there is already the one wanted.
+func (pv *provisioner) install(k *kernelPlan) error {
+	if _, ok, _ := installedSHA256(k.Target, k.SHA256); ok {
+		return nil
+	}
+	src, err := os.Open(k.Path)
+	if err != nil {
+		return fmt.Errorf("kernel image: %w", err)
+	}
+	defer src.Close()
+	_, err = mirage.InstallKernel(src, filepath.Dir(k.Target), k.SHA256)
+	return err
+}
+
+// verifyFile checks that the file at path has SHA-256 want, reading it as
+// a stream.
+func verifyFile(path, want string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("kernel image: %w", err)
+	}
+	defer f.Close()
+	if _, err := mirage.VerifyKernel(f, want); err != nil {
+		return fmt.Errorf("kernel image %s: %w", path, err)
+	}
+	return nil
+}
+
+// installedSHA256 returns the SHA-256 of the image at path, and whether it
+// is want.
+func installedSHA256(path, want string) (got string, ok bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false, err
+	}
+	defer f.Close()
+	got, err = mirage.VerifyKernel(f, want)
+	if errors.Is(err, mirage.ErrKernelMismatch) {
+		return got, false, nil
+	}
+	return got, err == nil, err
+}
+
+// dom0Step is the command that installs the checked image in dom0, run
+// there, copying it out of this qube.
+func dom0Step(k *kernelPlan) string {
+	self, err := os.Hostname()
+	if err != nil || self == "" {
+		self = "THIS-QUBE"
+	}
+	dir := filepath.Dir(k.Target)
+	return fmt.Sprintf("mkdir -p %s && qvm-run --pass-io --no-gui %s 'cat %s' > %s.new && echo '%s  %s.new' | sha256sum -c && mv %s.new %s",
+		dir, self, shellQuote(k.Path), k.Target, k.SHA256, k.Target, k.Target, k.Target)
+}
+
+// shellQuote quotes s for a POSIX shell inside single quotes that the
+// command already opens: it closes them around each quote in s.
+func shellQuote(s string) string { return strings.ReplaceAll(s, "'", `'\''`) }

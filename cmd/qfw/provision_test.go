@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/qfw-dev/qfw/backends/mirage"
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi/adminapitest"
+	"github.com/qfw-dev/qfw/compiler/ir"
+)
+
+// provisionSetup is a machine with sys-net and no unikernel firewall qube,
+// a policy that wants one, mirage-fw, and a kernel image.
+type provisionSetup struct {
+	srv               *adminapitest.Server
+	dir, kernels, img string
+	imgSHA            string
+}
+
+func newProvisionSetup(t *testing.T, qubes map[string]adminapitest.Qube, pin string) *provisionSetup {
+	t.Helper()
+	all := map[string]adminapitest.Qube{"sys-net": {IP: "10.137.0.5", ProvidesNetwork: true}}
+	for n, q := range qubes {
+		all[n] = q
+	}
+	s := &provisionSetup{srv: adminapitest.New(t, all), dir: t.TempDir(), kernels: t.TempDir()}
+	s.srv.CheckKernels(s.kernels)
+	s.img = filepath.Join(s.dir, "qubes-firewall.xen")
+	image := []byte("a unikernel image, for the test\n")
+	sum := sha256.Sum256(image)
+	s.imgSHA = hex.EncodeToString(sum[:])
+	if pin == "" {
+		pin = s.imgSHA
+	}
+	writeTestFiles(t, s.dir, map[string]string{
+		"qubes-firewall.xen": string(image),
+		"policy.cue": `package policy
+
+firewalls: "mirage-fw": backend: mirage: {
+	version: "0.9.5"
+	kernel: {path: "` + s.img + `", sha256: "` + pin + `"}
+}
+`,
+		"inventory.json": `{"qubes": {"sys-net": {"ip": "10.137.0.5", "provides_network": true}}}`,
+	})
+	return s
+}
+
+func (s *provisionSetup) run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	args = append(args, s.dir, "--socket", s.srv.Path, "--kernels-dir", s.kernels)
+	if args[0] == "apply" {
+		args = append(args, "--auto-approve", "--lock", filepath.Join(s.dir, "lock"), "--data-dir", filepath.Join(s.dir, "data"))
+	}
+	code = runIn(args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// writes returns the methods of the calls that change something.
+func writes(srv *adminapitest.Server) []string {
+	var out []string
+	for _, r := range srv.Requests() {
+		if strings.HasPrefix(r.Method, "admin.vm.Create.") || strings.HasSuffix(r.Method, ".Set") {
+			out = append(out, r.Method+"+"+r.Arg)
+		}
+	}
+	return out
+}
+
+// In dom0: plan shows the qube to create and the image to install; apply
+// installs the checked image, then creates the qube and gives it the
+// features and properties the unikernel needs, in that order.
+func TestProvisionCreate(t *testing.T) {
+	s := newProvisionSetup(t, nil, "")
+	code, stdout, stderr := s.run(t, "plan", "--detailed-exitcode")
+	if code != exitChanges {
+		t.Fatalf("plan: exit %d: %s", code, stderr)
+	}
+	target := filepath.Join(s.kernels, "mirage-firewall", "vmlinuz")
+	want := "mirage-fw (unikernel firewall 0.9.5):\n" +
+		"  + install the kernel image " + s.img + " into " + target + " (SHA-256 " + s.imgSHA + ", checked)\n" +
+		"  + create StandaloneVM with label green\n" +
+		"  + set feature qubes-firewall to \"1\"\n" +
+		"  + set feature no-default-kernelopts to \"1\"\n" +
+		"  + set feature skip-update to \"1\"\n" +
+		"  + set property kernel to \"mirage-firewall\"\n" +
+		"  + set property kernelopts to \"\"\n" +
+		"  + set property virt_mode to \"pvh\"\n" +
+		"  + set property memory to \"32\"\n" +
+		"  + set property maxmem to \"32\"\n" +
+		"  + set property vcpus to \"1\"\n" +
+		"  + set property provides_network to \"True\"\n" +
+		"  + set property netvm to \"sys-net\"\n" +
+		"  + set property audiovm to \"\"\n" +
+		"\n" +
+		"Plan: 1 firewall qube to provision; 0 qubes unchanged.\n"
+	if stdout != want {
+		t.Errorf("plan:\n%s\nwant:\n%s", stdout, want)
+	}
+	if w := writes(s.srv); w != nil {
+		t.Errorf("plan wrote: %v", w)
+	}
+
+	code, stdout, stderr = s.run(t, "apply")
+	if code != 0 {
+		t.Fatalf("apply: exit %d: %s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "mirage-fw  provisioned (13 steps)") {
+		t.Errorf("apply's table:\n%s", stdout)
+	}
+	if b, err := os.ReadFile(target); err != nil || string(b) != "a unikernel image, for the test\n" {
+		t.Errorf("installed image: %q, %v", b, err)
+	}
+	q, ok := s.srv.Qube("mirage-fw")
+	if !ok || q.Class != "StandaloneVM" || q.Label != "green" || q.Netvm != "sys-net" || !q.ProvidesNetwork {
+		t.Fatalf("the qube: %+v, %v", q, ok)
+	}
+	for name, v := range map[string]string{"kernel": "mirage-firewall", "kernelopts": "", "virt_mode": "pvh", "memory": "32", "maxmem": "32", "vcpus": "1", "audiovm": ""} {
+		if q.Properties[name] != v {
+			t.Errorf("property %s = %q; want %q", name, q.Properties[name], v)
+		}
+	}
+	for _, name := range []string{"qubes-firewall", "no-default-kernelopts", "skip-update"} {
+		if q.Features[name] != "1" {
+			t.Errorf("feature %s = %q; want 1", name, q.Features[name])
+		}
+	}
+	w := writes(s.srv)
+	if len(w) == 0 || w[0] != "admin.vm.Create.StandaloneVM+" || !slices.Contains(w, "admin.vm.property.Set+kernel") {
+		t.Errorf("calls: %v", w)
+	}
+	if i, j := slices.Index(w, "admin.vm.feature.Set+qubes-firewall"), slices.Index(w, "admin.vm.property.Set+provides_network"); i < 0 || j < i {
+		t.Errorf("qubes-firewall must be set before provides_network: %v", w)
+	}
+
+	// Now the qube is as the policy wants it: nothing to do.
+	code, stdout, _ = s.run(t, "plan", "--detailed-exitcode")
+	if code != 0 || stdout != "No changes: 0 qubes match the policy.\n" {
+		t.Errorf("plan after apply: exit %d:\n%s", code, stdout)
+	}
+}
+
+// An image that is not the pinned one is refused, with both hashes, and
+// nothing is created or written; a version pin refuses it too.
+func TestProvisionTamperedImage(t *testing.T) {
+	for name, pin := range map[string]string{
+		"pinned hash":  strings.Repeat("ab", 32),
+		"release hash": "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newProvisionSetup(t, nil, pin)
+			want := pin
+			if pin == "" {
+				// Pin by version: the published hash of 0.9.5.
+				rel, _ := mirage.LookupRelease("0.9.5")
+				want = rel.KernelSHA256
+				policy := strings.Replace(readFile(t, filepath.Join(s.dir, "policy.cue")), `, sha256: "`+s.imgSHA+`"`, "", 1)
+				writeTestFiles(t, s.dir, map[string]string{"policy.cue": policy})
+			}
+			for _, cmd := range []string{"plan", "apply"} {
+				code, _, stderr := s.run(t, cmd)
+				if code != 1 || !strings.Contains(stderr, s.imgSHA) || !strings.Contains(stderr, want) {
+					t.Errorf("%s: exit %d; want 1 and both hashes: %s", cmd, code, stderr)
+				}
+			}
+			if w := writes(s.srv); w != nil {
+				t.Errorf("calls made for a refused image: %v", w)
+			}
+			if _, ok := s.srv.Qube("mirage-fw"); ok {
+				t.Error("the qube was created")
+			}
+			if entries, _ := os.ReadDir(s.kernels); len(entries) != 0 {
+				t.Errorf("the kernels directory holds %v", entries)
+			}
+		})
+	}
+}
+
+// An existing qube with the wrong settings gets only the steps that fix
+// them, and a word that it needs a restart.
+func TestProvisionFix(t *testing.T) {
+	s := newProvisionSetup(t, map[string]adminapitest.Qube{
+		"mirage-fw": {Class: "StandaloneVM", Label: "green", Netvm: "sys-net", ProvidesNetwork: true,
+			Properties: map[string]string{"kernel": "mirage-firewall", "kernelopts": "", "virt_mode": "pvh", "memory": "64", "maxmem": "64", "vcpus": "1", "audiovm": ""},
+			Features:   map[string]string{"qubes-firewall": "1", "no-default-kernelopts": "1"}},
+	}, "")
+	if err := os.MkdirAll(filepath.Join(s.kernels, "mirage-firewall"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.kernels, "mirage-firewall", "vmlinuz"), []byte("a unikernel image, for the test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeTestFiles(t, s.dir, map[string]string{"inventory.json": `{"qubes": {
+	"sys-net": {"ip": "10.137.0.5", "provides_network": true},
+	"mirage-fw": {"class": "StandaloneVM", "ip": "10.137.0.9", "netvm": "sys-net", "provides_network": true}
+}}`})
+	_, stdout, stderr := s.run(t, "plan")
+	want := "mirage-fw (unikernel firewall 0.9.5):\n" +
+		"  + set feature skip-update to \"1\"\n" +
+		"  + set property memory from \"64\" to \"32\"\n" +
+		"  + set property maxmem from \"64\" to \"32\"\n" +
+		"  + restart the qube if it is running\n" +
+		"\n" +
+		"Plan: 1 firewall qube to provision; 0 qubes unchanged.\n"
+	if stdout != want {
+		t.Errorf("plan:\n%s\nwant:\n%s\n%s", stdout, want, stderr)
+	}
+	code, stdout, stderr := s.run(t, "apply")
+	if code != 0 || !strings.Contains(stdout, "provisioned (4 steps); restart it for its new settings to take effect") {
+		t.Errorf("apply: exit %d:\n%s%s", code, stdout, stderr)
+	}
+	for _, r := range s.srv.Requests() {
+		if strings.Contains(r.Method, "Shutdown") || strings.Contains(r.Method, "Start") || strings.HasPrefix(r.Method, "admin.vm.Create") {
+			t.Errorf("apply called %s", r.Method)
+		}
+	}
+}
+
+// From a management qube, qfw checks the image and leaves its
+// installation to dom0, with the command to run there; setting the kernel
+// fails until that is done, and says so.
+func TestProvisionFromManagementQube(t *testing.T) {
+	s := newProvisionSetup(t, nil, "")
+	pv := &provisioner{client: &adminapi.Client{Transport: adminapi.Socket{Path: s.srv.Path}}, kernelsDir: s.kernels}
+	fw := ir.Firewall{Name: "mirage-fw", Netvm: "sys-net", MirageVersion: "0.9.5", Backend: ir.Mirage,
+		Provision: &ir.Provision{KernelPath: s.img, KernelSHA256: s.imgSHA}}
+	fp, err := pv.plan(context.Background(), fw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fp.Kernel == nil || fp.Kernel.Install || !strings.Contains(fp.Kernel.Dom0Step, "sha256sum -c") || !strings.Contains(fp.Kernel.Dom0Step, s.imgSHA) {
+		t.Fatalf("kernel plan: %+v", fp.Kernel)
+	}
+	var stderr bytes.Buffer
+	result, err := pv.provision(context.Background(), fp, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "not installed") || !strings.Contains(err.Error(), fp.Kernel.Dom0Step) {
+		t.Errorf("provision: %s, %v; want the kernel refused, with the dom0 step", result, err)
+	}
+	if entries, _ := os.ReadDir(s.kernels); len(entries) != 0 {
+		t.Errorf("a management qube wrote dom0's kernels directory: %v", entries)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
