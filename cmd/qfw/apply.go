@@ -42,13 +42,15 @@ provisioned first: its kernel image (kernel: path) is checked against the
 pinned SHA-256 (kernel: sha256, or the release's published hash) before
 anything changes, and an image that does not match is refused with both
 hashes. In dom0 the image is then written to a temporary file in
---kernels-dir and renamed into place; in a management qube, qfw stops after
-the check and prints the one dom0 step left. Then the qube is created if
-it does not exist, and its features and properties are set to what the
-unikernel needs (kernel, empty kernelopts, 32 MB, one vCPU, pvh, provides
-network, the features qubes-firewall, no-default-kernelopts and
+--kernels-dir and renamed into place. A management qube cannot write
+dom0's files: there qfw installs nothing after the check, and prints the
+one dom0 step left (until it is done, dom0 refuses the qube's kernel
+property, and apply says so). Then the qube is created if it does not
+exist, and its features and properties are set to what the unikernel
+needs (kernel, empty kernelopts, 32 MB, one vCPU, pvh, provides network,
+its netvm, the features qubes-firewall, no-default-kernelopts and
 skip-update). A qube that needs a restart for its new settings is not
-restarted: that would cut its clients off; apply says so.
+restarted, as that would cut its clients off: apply says so.
 
 With --target nftables, it runs in the firewall qube: it replaces qfw's
 nftables table (table inet qfw) with the one for the firewall qube's
