@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
 )
@@ -41,5 +42,25 @@ func TestEnforcersMirage(t *testing.T) {
 				t.Errorf("Eval(%+v) = %s; want %s", tt.packet, got, tt.want)
 			}
 		})
+	}
+}
+
+// Release by release, a rule to a host name works where the release can
+// resolve names, and matches nothing where it cannot (0.8.2 and 0.9.0).
+func TestEnforcersMirageReleases(t *testing.T) {
+	rules := []ir.Rule{{Action: ir.Accept, Match: ir.Match{Dst: ir.Dst{Host: "example.org"}}}}
+	pkt := eval.Packet{Dst: netip.MustParseAddr("192.0.2.10"), Proto: eval.ProtoTCP, Port: 443}
+	broken := map[string]bool{"0.8.2": true, "0.9.0": true}
+	for _, rel := range mirage.Releases() {
+		p := program(false, rules)
+		p.Firewalls[0].Backend, p.Firewalls[0].MirageVersion = ir.Mirage, rel.Version
+		es := Enforcers(p, &p.Qubes[0], eval.Table(p.Resolve), 0)
+		want := ir.Accept
+		if broken[rel.Version] {
+			want = ir.Drop
+		}
+		if got := es[0].Eval(pkt).Action; got != want {
+			t.Errorf("%s: an accept by name gives %s; want %s", rel.Version, got, want)
+		}
 	}
 }
