@@ -3,59 +3,22 @@ package mirage
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
 )
 
 // FormatRule returns r in the positional dialect of the unikernel's parser
-// (pf-qubes, Parse_qubes), which is also what dom0 writes to QubesDB:
+// (pf-qubes, Parse_qubes), which is what dom0 writes to QubesDB:
 //
 //	action=A [dst4=P | dst6=P | dsthost=H] [proto=T] [specialtarget=dns]
 //	[dstports=LO-HI] [icmptype=N]
 //
 // The parser takes the options in this order only, dstports only after
 // proto=tcp or proto=udp and always as LO-HI, icmptype only after
-// proto=icmp, and neither expire nor comment, which dom0 keeps to itself.
-// FormatRule therefore leaves out ports and ICMP types that the rule's
-// protocol does not allow, which a valid rule (see [ir.Rule.Validate])
-// never has.
-func FormatRule(r ir.Rule) string {
-	var b strings.Builder
-	b.WriteString("action=")
-	b.WriteString(r.Action.String())
-	switch d := r.Dst; {
-	case d.Host != "":
-		b.WriteString(" dsthost=")
-		b.WriteString(d.Host)
-	case d.Family() == 4:
-		// Always with the length, as dom0 writes it: 1.2.3.4/32.
-		b.WriteString(" dst4=")
-		b.WriteString(d.Prefix.String())
-	case d.Family() == 6:
-		b.WriteString(" dst6=")
-		b.WriteString(d.Prefix.String())
-	}
-	if r.Proto != ir.AnyProto {
-		b.WriteString(" proto=")
-		b.WriteString(r.Proto.String())
-	}
-	if r.DNS {
-		b.WriteString(" specialtarget=dns")
-	}
-	if r.HasPorts && (r.Proto == ir.TCP || r.Proto == ir.UDP) {
-		b.WriteString(" dstports=")
-		b.WriteString(strconv.Itoa(int(r.Ports.First)))
-		b.WriteByte('-')
-		b.WriteString(strconv.Itoa(int(r.Ports.Last)))
-	}
-	if r.HasICMPType && r.Proto == ir.ICMP {
-		b.WriteString(" icmptype=")
-		b.WriteString(strconv.Itoa(int(r.ICMPType)))
-	}
-	return b.String()
-}
+// proto=icmp, and neither expire nor comment, which dom0 keeps to itself:
+// exactly [ir.QubesDBLine] of a valid rule.
+func FormatRule(r ir.Rule) string { return ir.QubesDBLine(r) }
 
 // Domain name limits of the unikernel's parser (Domain_name.of_string):
 // a label has 1 to 63 bytes, and the name's wire length (a length byte

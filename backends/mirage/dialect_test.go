@@ -33,11 +33,6 @@ func TestFormatRule(t *testing.T) {
 		{"order", accept(ir.Match{Dst: pfx("10.139.1.0/24"), Proto: ir.UDP, DNS: true, HasPorts: true, Ports: ports(53, 53)}), "action=accept dst4=10.139.1.0/24 proto=udp specialtarget=dns dstports=53-53"},
 		// Never expire or comment.
 		{"expire comment", ir.Rule{Action: ir.Accept, Expire: 2000000000, Comment: "temporary"}, "action=accept"},
-		// Ports only after tcp or udp, an ICMP type only after icmp, even
-		// in a rule that breaks the model.
-		{"ports without proto", accept(ir.Match{HasPorts: true, Ports: ports(80, 80)}), "action=accept"},
-		{"ports with icmp", accept(ir.Match{Proto: ir.ICMP, HasPorts: true, Ports: ports(80, 80)}), "action=accept proto=icmp"},
-		{"type with tcp", accept(ir.Match{Proto: ir.TCP, HasICMPType: true, ICMPType: 3}), "action=accept proto=tcp"},
 	}
 	for _, tt := range tests {
 		if got := FormatRule(tt.rule); got != tt.want {

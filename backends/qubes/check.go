@@ -119,7 +119,7 @@ func check(q ir.Qube, l limits) []errors.Error {
 
 	for i := range q.Rules {
 		r := &q.Rules[i]
-		if v := QubesDBRule(*r); len(v) >= l.qdbValue {
+		if v := ir.QubesDBLine(*r); len(v) >= l.qdbValue {
 			errorf(r, "QubesDB rule %q is %d bytes; QubesDB allows at most %d", v, len(v), l.qdbValue-1)
 		}
 		if r.Dst.Host == "" {

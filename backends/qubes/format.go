@@ -23,22 +23,11 @@ func FormatRule(r ir.Rule) string {
 		b.WriteString(" expire=")
 		b.WriteString(strconv.FormatInt(r.Expire, 10))
 	}
-	writeMatch(&b, r.Match)
+	ir.WriteMatch(&b, r.Match)
 	if r.Comment != "" {
 		b.WriteString(" comment=")
 		b.WriteString(r.Comment)
 	}
-	return b.String()
-}
-
-// QubesDBRule returns r as dom0 writes it to QubesDB for the firewall qube:
-// action, dst4|dst6|dsthost, proto, specialtarget, dstports and icmptype.
-// Expiry and comment never reach QubesDB.
-func QubesDBRule(r ir.Rule) string {
-	var b strings.Builder
-	b.WriteString("action=")
-	b.WriteString(r.Action.String())
-	writeMatch(&b, r.Match)
 	return b.String()
 }
 
@@ -51,39 +40,4 @@ func Payload(rules []ir.Rule) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
-}
-
-// writeMatch appends the options of m that API lines and QubesDB share, in
-// dom0's order.
-func writeMatch(b *strings.Builder, m ir.Match) {
-	switch {
-	case m.Dst.Host != "":
-		b.WriteString(" dsthost=")
-		b.WriteString(m.Dst.Host)
-	case m.Dst.Family() == 4:
-		// dom0 keeps 0.0.0.0/0 and ::/0: they restrict a rule to one family.
-		b.WriteString(" dst4=")
-		b.WriteString(m.Dst.Prefix.String())
-	case m.Dst.Family() == 6:
-		b.WriteString(" dst6=")
-		b.WriteString(m.Dst.Prefix.String())
-	}
-	if m.Proto != ir.AnyProto {
-		b.WriteString(" proto=")
-		b.WriteString(m.Proto.String())
-	}
-	if m.DNS {
-		b.WriteString(" specialtarget=dns")
-	}
-	if m.HasPorts {
-		// Always LO-HI, also for a single port.
-		b.WriteString(" dstports=")
-		b.WriteString(strconv.Itoa(int(m.Ports.First)))
-		b.WriteByte('-')
-		b.WriteString(strconv.Itoa(int(m.Ports.Last)))
-	}
-	if m.HasICMPType {
-		b.WriteString(" icmptype=")
-		b.WriteString(strconv.Itoa(int(m.ICMPType)))
-	}
 }

@@ -51,8 +51,8 @@ func TestFormatRule(t *testing.T) {
 		if got := FormatRule(tt.r); got != tt.api {
 			t.Errorf("FormatRule(%+v) = %q; want %q", tt.r, got, tt.api)
 		}
-		if got := QubesDBRule(tt.r); got != tt.qdb {
-			t.Errorf("QubesDBRule(%+v) = %q; want %q", tt.r, got, tt.qdb)
+		if got := ir.QubesDBLine(tt.r); got != tt.qdb {
+			t.Errorf("ir.QubesDBLine(%+v) = %q; want %q", tt.r, got, tt.qdb)
 		}
 	}
 }

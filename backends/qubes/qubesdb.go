@@ -69,7 +69,7 @@ func Entries(ip netip.Addr, rules []ir.Rule, now int64) []Entry {
 	fam := family(ip)
 	for i, r := range rules {
 		if ir.InFamilyList(r, fam, now) {
-			entries = append(entries, Entry{Op: Write, Path: rulePath(ip, i), Value: QubesDBRule(r)})
+			entries = append(entries, Entry{Op: Write, Path: rulePath(ip, i), Value: ir.QubesDBLine(r)})
 		}
 	}
 	return append(entries, Entry{Op: Write, Path: dir})

@@ -1,0 +1,54 @@
+package ir
+
+import (
+	"strconv"
+	"strings"
+)
+
+// QubesDBLine returns r as dom0 writes it into a firewall qube's QubesDB:
+// the action, then the options of its match (see [WriteMatch]). Expiry and
+// comment stay in dom0.
+//
+// r must be valid (see [Rule.Validate]).
+func QubesDBLine(r Rule) string {
+	var b strings.Builder
+	b.WriteString("action=")
+	b.WriteString(r.Action.String())
+	WriteMatch(&b, r.Match)
+	return b.String()
+}
+
+// WriteMatch writes the options of m, each after a space, as dom0 writes
+// them in Admin API lines and QubesDB alike: dst4|dst6|dsthost, proto,
+// specialtarget, dstports (always LO-HI), icmptype, in that order.
+func WriteMatch(b *strings.Builder, m Match) {
+	switch {
+	case m.Dst.Host != "":
+		b.WriteString(" dsthost=")
+		b.WriteString(m.Dst.Host)
+	case m.Dst.Family() == 4:
+		// dom0 keeps 0.0.0.0/0 and ::/0: they restrict a rule to one family.
+		b.WriteString(" dst4=")
+		b.WriteString(m.Dst.Prefix.String())
+	case m.Dst.Family() == 6:
+		b.WriteString(" dst6=")
+		b.WriteString(m.Dst.Prefix.String())
+	}
+	if m.Proto != AnyProto {
+		b.WriteString(" proto=")
+		b.WriteString(m.Proto.String())
+	}
+	if m.DNS {
+		b.WriteString(" specialtarget=dns")
+	}
+	if m.HasPorts {
+		b.WriteString(" dstports=")
+		b.WriteString(strconv.Itoa(int(m.Ports.First)))
+		b.WriteByte('-')
+		b.WriteString(strconv.Itoa(int(m.Ports.Last)))
+	}
+	if m.HasICMPType {
+		b.WriteString(" icmptype=")
+		b.WriteString(strconv.Itoa(int(m.ICMPType)))
+	}
+}
