@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 
@@ -29,6 +30,10 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 	// report adds errors, once each: a mistake in a profile is found again
 	// in every qube that uses it, at the same place.
 	seen := map[string]bool{}
+	// cuePos holds the positions CUE's errors are at: qfw's own check of a
+	// value CUE already found wrong (in a profile, say) would only say it
+	// again.
+	cuePos := map[token.Pos]bool{}
 	report := func(more errors.Error) {
 		for _, e := range errors.Errors(more) {
 			format, args := e.Msg()
@@ -38,6 +43,15 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 				errs = errors.Append(errs, e)
 			}
 		}
+	}
+	reportCUE := func(more errors.Error) {
+		for _, e := range errors.Errors(more) {
+			cuePos[e.Position()] = true
+			for _, p := range e.InputPositions() {
+				cuePos[p] = true
+			}
+		}
+		report(more)
 	}
 
 	fields, err := user.Fields()
@@ -65,45 +79,52 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 			opts = []cue.Option{cue.Final()}
 		}
 		if err := v.Validate(opts...); err != nil {
-			report(l.userErrors(err, user))
+			reportCUE(l.userErrors(err, user))
 			continue
 		}
 		valid[part] = true
 	}
 
-	var d decoder
-	// The rules of profiles are checked before those of qubes, so that a
-	// mistake in a profile is reported at the profile's path.
-	d.checkProfiles(user.LookupPath(cue.MakePath(cue.Str("profiles"))))
-	report(d.errs)
-	d.errs = nil
+	d := decoder{user: user}
 	qubes := user.LookupPath(cue.MakePath(cue.Str("qubes")))
 	if qubes.Exists() {
-		iter, err := qubes.Fields()
+		iter, err := qubes.Fields(cue.Optional(true))
 		if err != nil {
 			d.fail(qubes, "qubes must be a struct of qubes keyed by name, such as qubes: work: {...}")
 		}
 		for err == nil && iter.Next() {
 			name, qv := iter.Selector().Unquoted(), iter.Value()
-			if !IsQubeName(name) {
-				d.fail(qv, "%q is not a Qubes name: one that starts with a letter, then at most 30 letters, digits, '_', '.' and '-'", name)
+			switch {
+			case iter.IsOptional():
+				d.failOptional(qv)
+				continue
+			case !IsQubeName(name):
+				// (CUE gives no path to a value under an empty name.)
+				d.errs = errors.Append(d.errs, Errorf(qv.Pos(), Path("qubes", name), "%q is not a Qubes name: one that starts with a letter, then at most 30 letters, digits, '_', '.' and '-'", name))
 				continue
 			}
+			// The qube's shape is checked even when CUE found errors in
+			// it, so that one run reports every mistake; rules with errors
+			// are left out, and so is the qube if an error is about it.
 			var bad map[string]bool
+			qubeOK := true
 			if err := qv.Validate(cue.Concrete(true), cue.Final()); err != nil {
 				qerrs := l.userErrors(err, user)
-				report(qerrs)
-				if bad = badRules(qerrs); bad == nil {
-					continue
-				}
+				reportCUE(qerrs)
+				bad = badRules(qerrs)
+				qubeOK = bad != nil
 			}
-			if q, ok := d.decodeQube(name, qv, bad); ok {
+			if q, ok := d.decodeQube(name, qv, bad); ok && qubeOK {
 				p.Qubes = append(p.Qubes, q)
 			}
 		}
 	}
 	sort.Slice(p.Qubes, func(i, j int) bool { return p.Qubes[i].Name < p.Qubes[j].Name })
-	report(d.errs)
+	for _, e := range errors.Errors(d.errs) {
+		if !cuePos[e.Position()] {
+			report(e)
+		}
+	}
 
 	if valid["firewalls"] {
 		p.Firewalls = decodeFirewalls(user.LookupPath(cue.MakePath(cue.Str("firewalls"))))
@@ -149,13 +170,62 @@ func badRules(qerrs errors.Error) map[string]bool {
 // decoder decodes rules, checking the shapes of the fields that the schema
 // leaves open.
 type decoder struct {
+	// user is the user's whole value, for positions.
+	user cue.Value
 	errs errors.Error
 	ok   bool // false once the current rule has an error
+	// moved holds the positions errors were moved to from outside the
+	// user's files: one error there is enough.
+	moved map[token.Pos]bool
 }
 
+// fail reports a mistake in the value v, at the value as the user wrote
+// it. A value CUE found in error is CUE's to report.
 func (d *decoder) fail(v cue.Value, format string, args ...any) {
-	d.errs = errors.Append(d.errs, Errorf(v.Pos(), v.Path().String(), format, args...))
 	d.ok = false
+	if v.Err() != nil {
+		return
+	}
+	pos := v.Pos()
+	if f, ok := v.Source().(*ast.Field); ok && f.Value != nil && f.Value.Pos().IsValid() {
+		pos = f.Value.Pos()
+	}
+	d.report(v, pos, format, args...)
+}
+
+// failField reports a mistake in the field that holds v, at its name.
+func (d *decoder) failField(v cue.Value, format string, args ...any) {
+	d.ok = false
+	d.report(v, v.Pos(), format, args...)
+}
+
+// report adds an error about v at pos, or, if pos is not in the user's
+// files, at the nearest thing the user wrote.
+func (d *decoder) report(v cue.Value, pos token.Pos, format string, args ...any) {
+	path := cue.MakePath(v.Path().Selectors()...)
+	if !isUserFile(pos.Filename()) {
+		// A value from the inventory, put where a qube or rule goes.
+		var elems []string
+		for _, s := range path.Selectors() {
+			elems = append(elems, s.String())
+		}
+		pos = nearestPos(d.user, elems)
+		if d.moved == nil {
+			d.moved = map[token.Pos]bool{}
+		}
+		if d.moved[pos] {
+			return
+		}
+		d.moved[pos] = true
+	}
+	d.errs = errors.Append(d.errs, Errorf(pos, path.String(), format, args...))
+}
+
+// failOptional reports an optional field where a policy means its values:
+// CUE leaves it out, and a rule or qube would be lost without a word.
+func (d *decoder) failOptional(v cue.Value) {
+	sels := v.Path().Selectors()
+	d.failField(v, "%s is optional (\"?\"), so it would be left out; write it without \"?\"", sels[len(sels)-1].Unquoted())
 }
 
 // decodeQube decodes one qube, leaving out the rules in skip and those
@@ -163,7 +233,7 @@ func (d *decoder) fail(v cue.Value, format string, args ...any) {
 // if that is wrong.
 func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q Qube, ok bool) {
 	q = Qube{Name: name, Pos: v.Pos()}
-	fields, err := v.Fields()
+	fields, err := v.Fields(cue.Optional(true))
 	if err != nil {
 		d.fail(v, "a qube is a struct such as {allow: web: {to: \"any\"}}")
 		return q, false
@@ -171,6 +241,11 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 	ok = true
 	for fields.Next() {
 		f := fields.Value()
+		if fields.IsOptional() {
+			d.failOptional(f)
+			ok = false
+			continue
+		}
 		switch kind := fields.Selector().Unquoted(); kind {
 		case "network":
 			b, err := f.Bool()
@@ -180,7 +255,7 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 			}
 			q.NoNetwork = !b
 		case "allow", "deny":
-			rules, err := f.Fields()
+			rules, err := f.Fields(cue.Optional(true))
 			if err != nil {
 				d.fail(f, "%s holds rules keyed by name, such as %s: web: {to: \"any\"}", kind, kind)
 				ok = false
@@ -188,15 +263,19 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 			}
 			for rules.Next() {
 				ruleName := rules.Selector().Unquoted()
-				if !IsRuleName(ruleName) {
-					d.fail(rules.Value(), "%q is not a rule name: one that starts with a letter or digit, then letters, digits, '_', '.' and '-'", ruleName)
+				switch {
+				case rules.IsOptional():
+					d.failOptional(rules.Value())
+					continue
+				case !IsRuleName(ruleName):
+					d.errs = errors.Append(d.errs, Errorf(rules.Value().Pos(), Path("qubes", name, kind, ruleName),
+						"%q is not a rule name: one that starts with a letter or digit, then letters, digits, '_', '.' and '-'", ruleName))
+					ok = false
 					continue
 				}
-				if skip[kind+"."+ruleName] {
-					continue
-				}
+				// A rule CUE found errors in is still checked, and left out.
 				r, ok := d.decodeRule(rules.Value())
-				if !ok {
+				if !ok || skip[kind+"."+ruleName] {
 					continue
 				}
 				r.Deny = kind == "deny"
@@ -204,7 +283,7 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 				q.Rules = append(q.Rules, r)
 			}
 		default:
-			d.fail(f, "field not allowed")
+			d.failField(f, "field not allowed")
 			ok = false
 		}
 	}
@@ -234,49 +313,6 @@ func IsQubeName(s string) bool {
 func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 func isAlnum(c byte) bool  { return isLetter(c) || '0' <= c && c <= '9' }
 
-// ruleFields are the fields of a rule, as the schema's #Rule declares
-// them. The schema leaves rules open, for speed, so qfw closes them.
-var ruleFields = map[string]bool{
-	"to": true, "dns": true, "service": true, "priority": true, "expire": true, "comment": true,
-	"tcp": true, "udp": true, "icmp": true, "icmpv6": true, "shadowed": true,
-}
-
-// checkProfiles reports the fields of profile rules that a rule does not
-// have. Only the names are checked: a profile may leave values open, and
-// the values are checked in each qube that uses the profile.
-func (d *decoder) checkProfiles(profiles cue.Value) {
-	iter, err := profiles.Fields()
-	if err != nil {
-		return
-	}
-	for iter.Next() {
-		for _, kind := range []string{"allow", "deny"} {
-			rules, err := iter.Value().LookupPath(cue.MakePath(cue.Str(kind))).Fields()
-			if err != nil {
-				continue
-			}
-			for rules.Next() {
-				d.checkRuleFields(rules.Value())
-			}
-		}
-	}
-}
-
-// checkRuleFields reports a rule that is not a struct, and each field of it
-// that a rule does not have.
-func (d *decoder) checkRuleFields(v cue.Value) {
-	fields, err := v.Fields()
-	if err != nil {
-		d.fail(v, "a rule is a struct such as {to: \"any\"}")
-		return
-	}
-	for fields.Next() {
-		if !ruleFields[fields.Selector().Unquoted()] {
-			d.fail(fields.Value(), "field not allowed")
-		}
-	}
-}
-
 // decodeRule decodes one rule, checking it against the shape of the
 // schema's #Rule. Walking its fields once costs less than looking up each
 // field that a rule may have.
@@ -284,13 +320,17 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 	d.ok = true
 	r := Rule{Pos: v.Pos(), Priority: DefaultPriority}
 	own := Service{Pos: r.Pos}
-	fields, err := v.Fields()
+	fields, err := v.Fields(cue.Optional(true))
 	if err != nil {
 		d.fail(v, "a rule is a struct such as {to: \"any\"}")
 		return r, false
 	}
 	for fields.Next() {
 		f := fields.Value()
+		if fields.IsOptional() {
+			d.failOptional(f)
+			continue
+		}
 		switch name := fields.Selector().Unquoted(); name {
 		case "to":
 			r.HasTo = true
@@ -328,7 +368,7 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 		case "tcp", "udp", "icmp", "icmpv6":
 			d.serviceField(&own, name, f)
 		default:
-			d.fail(f, "field not allowed")
+			d.failField(f, "field not allowed")
 		}
 	}
 	if own.TCP != nil || own.UDP != nil || own.AllTCP || own.AllUDP || own.ICMP || own.ICMPv6Types != nil {
@@ -390,7 +430,7 @@ func (d *decoder) service(v cue.Value) Service {
 		case "tcp", "udp", "icmp", "icmpv6":
 			d.serviceField(&s, name, fields.Value())
 		default:
-			d.fail(fields.Value(), "field not allowed")
+			d.failField(fields.Value(), "field not allowed")
 		}
 	}
 	return s

@@ -27,10 +27,14 @@ type posError struct {
 // by [Path], or "" for none).
 func Errorf(pos token.Pos, path string, format string, args ...any) errors.Error {
 	var elems []string
-	if path != "" {
-		for _, sel := range cue.ParsePath(path).Selectors() {
+	if p := cue.ParsePath(path); path != "" && p.Err() == nil {
+		for _, sel := range p.Selectors() {
 			elems = append(elems, sel.String())
 		}
+	} else if path != "" {
+		// CUE does not parse every path it prints, such as one through
+		// an empty name: keep it whole.
+		elems = []string{path}
 	}
 	return &posError{pos: pos, path: elems, format: format, args: args}
 }
