@@ -62,7 +62,7 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 		targets = c.targets(r, fail)
 	}
 
-	protos := c.protos(r, fail)
+	protos := c.protos(r, c.backendOf(qube) == "qubes", fail)
 	if r.DNS {
 		for _, p := range protos {
 			if p.proto == ir.ICMP || (p.hasPorts && p.ports != ir.PortRange{First: 53, Last: 53}) {
@@ -92,7 +92,7 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 	origin := ir.Origin{Kind: kind, Name: r.Name, Pos: r.Pos}
 	out := make([]ir.Rule, 0, len(targets)*len(protos))
 	for _, t := range targets {
-		if t.dst.Host != "" && !c.behindMirage(qube) {
+		if t.dst.Host != "" && c.backendOf(qube) != "mirage" {
 			// (The unikernel resolves names otherwise; backends/mirage
 			// says how.)
 			c.warn(policy.Errorf(t.at.Pos, path, "%s is resolved by the firewall qube when the rules load, and enforced by address: later DNS changes are not followed, and a failed lookup blocks the qube", t.dst.Host))
@@ -197,7 +197,13 @@ func covered(d ir.Dst, i int, ts []target) bool {
 // overlapping and adjacent port ranges merged. A rule without services
 // matches every protocol, and has one part that says so; a rule whose
 // services are an empty list matches nothing, which is an error.
-func (c *compiler) protos(r *policy.Rule, fail func(policy.String, string, ...any)) []protoMatch {
+//
+// mergeICMP says that an ICMP type listed both in icmp and in icmpv6 is
+// one part for both families, as the Linux agent reads proto=icmp
+// icmptype=N: type N in IPv4, ICMPv6 type N in IPv6. qfw's nftables
+// backend reads such a rule otherwise (the type's ICMPv6 counterpart), so
+// for its clients the part stays split by family.
+func (c *compiler) protos(r *policy.Rule, mergeICMP bool, fail func(policy.String, string, ...any)) []protoMatch {
 	if !r.HasService {
 		return []protoMatch{{proto: ir.AnyProto}}
 	}
@@ -244,11 +250,10 @@ func (c *compiler) protos(r *policy.Rule, fail func(policy.String, string, ...an
 	ports(ir.TCP, allTCP, tcp)
 	ports(ir.UDP, allUDP, udp)
 	// An ICMP type listed both in icmp and in icmpv6 is one part for both
-	// families, as Qubes writes it: proto=icmp icmptype=N matches type N in
-	// IPv4 and ICMPv6 type N in IPv6.
+	// families, where mergeICMP says so.
 	inV4, inV6 := map[int64]bool{}, map[int64]bool{}
 	for _, t := range icmpTypes {
-		inV4[t.N] = !icmpAll
+		inV4[t.N] = !icmpAll && mergeICMP
 	}
 	for _, t := range icmpv6Types {
 		inV6[t.N] = true
@@ -337,16 +342,16 @@ func ParseTime(s string) (time.Time, error) {
 	return time.Parse(time.RFC3339, s)
 }
 
-// behindMirage reports whether qube's netvm is a unikernel firewall.
-func (c *compiler) behindMirage(qube string) bool {
-	inv, ok := c.pol.Inventory.Qubes[qube]
-	if !ok {
-		return false
-	}
-	for _, f := range c.pol.Firewalls {
-		if f.Name == inv.Netvm {
-			return f.Backend == "mirage"
+// backendOf returns the backend of qube's netvm, as the policy's
+// firewalls section names it: "qubes" (the Linux agent) unless it says
+// otherwise.
+func (c *compiler) backendOf(qube string) string {
+	if inv, ok := c.pol.Inventory.Qubes[qube]; ok {
+		for _, f := range c.pol.Firewalls {
+			if f.Name == inv.Netvm {
+				return f.Backend
+			}
 		}
 	}
-	return false
+	return "qubes"
 }
