@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,9 +38,11 @@ shadowed: true.
 The lists come from the Admin API (the qubesd socket in dom0, or
 qrexec-client-vm with --qrexec from a management qube), which also gives the
 inventory, written to --inventory (default DIR/inventory.json); or, with
---state, from files: a directory of QUBE.rules (the output of qvm-firewall
---raw list QUBE) or a JSON file {"qubes": {"QUBE": [lines]}}, with the
-inventory read from --inventory (default DIR/inventory.json).
+--state, from files: a directory of QUBE.rules or a JSON file {"qubes":
+{"QUBE": [lines]}}, with the inventory read from --inventory (default
+DIR/inventory.json). Export the lines as admin.vm.firewall.Get gives them:
+qvm-firewall --raw list leaves out dst4=0.0.0.0/0 and dst6=::/0, which keep
+a rule to one family, so a list it wrote imports wider than it is.
 
 The policy goes to DIR/qubes.cue, or with --per-qube to one file per qube,
 DIR/qube-NAME.cue. import does not overwrite files unless --force.`
@@ -92,8 +96,8 @@ const importHeader = `Imported by qfw import. Each rule is one line of the qube'
 was; the priorities keep the lines in their order.`
 
 func runImport(cmd *cobra.Command, f *importFlags) error {
-	if !policy.IsRuleName(f.pkg) || strings.ContainsAny(f.pkg, ".-") {
-		return fmt.Errorf("--package %q is not a CUE package name", f.pkg)
+	if err := decompile.CheckPackage(f.pkg); err != nil {
+		return fmt.Errorf("--package: %w", err)
 	}
 	lists, invJSON, err := importSource(cmd.Context(), f)
 	if err != nil {
@@ -103,8 +107,7 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 	if err := json.Unmarshal(invJSON, inv); err != nil {
 		return fmt.Errorf("inventory: %w", err)
 	}
-
-	var names []string
+	names := slices.Sorted(maps.Keys(lists))
 	if f.qubes != nil {
 		for _, n := range f.qubes {
 			if _, ok := lists[n]; !ok {
@@ -112,68 +115,257 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 			}
 		}
 		names = slices.Compact(slices.Sorted(slices.Values(f.qubes)))
-	} else {
-		names = slices.Sorted(maps.Keys(lists))
 	}
 
-	// Lines are read as qfw reads them; a qube with a line qfw refuses,
-	// or that the inventory lacks, is left out.
-	var problems []error
-	var qubesIn []decompile.Qube
-	want := map[string][]string{}
+	// Lines are read as qfw reads them. A qube whose name, inventory entry
+	// or lines qfw refuses is left out, and so is one whose policy does
+	// not compile back to its list.
+	im := &importer{flags: f, inv: invJSON, lists: lists, want: map[string][]string{}}
+	var qs []decompile.Qube
 	for _, name := range names {
-		if _, ok := inv.Qubes[name]; !ok {
-			problems = append(problems, fmt.Errorf("qube %s: not in the inventory", name))
-			continue
-		}
-		q := decompile.Qube{Name: name}
-		bad := false
-		for i, line := range lists[name] {
-			r, err := qubes.ParseRule(line)
-			if err != nil {
-				problems = append(problems, fmt.Errorf("qube %s: rule %d: %s: %w", name, i+1, line, err))
-				bad = true
-				continue
-			}
-			q.Rules = append(q.Rules, r)
-			want[name] = append(want[name], qubes.FormatRule(r))
-		}
-		if !bad {
-			qubesIn = append(qubesIn, q)
+		if q, ok := im.read(name, inv); ok {
+			qs = append(qs, q)
 		}
 	}
-
-	files, written, errs := importFiles(f, qubesIn, lists)
-	problems = append(problems, errs...)
+	files, written, err := im.converge(qs)
+	if err != nil {
+		return err
+	}
 	if len(written) > 0 {
-		warnings, err := verifyImport(files, invJSON, written, want)
-		if err != nil {
-			return err
-		}
 		if err := writeImport(f, files, invJSON); err != nil {
 			return err
 		}
-		rules := 0
-		for _, q := range written {
-			rules += len(want[q])
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "Imported %s (%s) into %s; each compiles back to its exact list.\n",
-			count(len(written), "qube"), count(rules, "rule"), f.out)
-		if warnings > 0 {
-			vet := "qfw vet " + f.out
-			if f.inventory != "" {
-				vet += " --inventory " + f.inventory
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s shows %s about them.\n", vet, count(warnings, "warning"))
-		}
+		im.summary(cmd.OutOrStdout(), written)
 	}
-	if len(problems) > 0 {
-		for _, p := range problems {
+	if len(im.problems) > 0 {
+		for _, p := range im.problems {
 			fmt.Fprintf(cmd.ErrOrStderr(), "qfw: not imported: %v\n", p)
 		}
 		return errPrinted
 	}
 	return nil
+}
+
+// importer is one import's progress.
+type importer struct {
+	flags *importFlags
+	inv   []byte
+	lists map[string][]string
+	// want holds each qube's lines as qfw writes them, which the policy
+	// must compile back to.
+	want     map[string][]string
+	problems []error
+	warnings int
+}
+
+// read parses one qube's list, or reports why the qube cannot be
+// imported.
+func (im *importer) read(name string, inv *policy.InventoryFile) (decompile.Qube, bool) {
+	if !policy.IsQubeName(name) {
+		im.problems = append(im.problems, fmt.Errorf("%q is not a Qubes name", name))
+		return decompile.Qube{}, false
+	}
+	if _, ok := inv.Qubes[name]; !ok {
+		im.problems = append(im.problems, fmt.Errorf("qube %s: not in the inventory", name))
+		return decompile.Qube{}, false
+	}
+	q := decompile.Qube{Name: name}
+	ok := true
+	for i, line := range im.lists[name] {
+		r, err := qubes.ParseRule(line)
+		if err != nil {
+			im.problems = append(im.problems, fmt.Errorf("qube %s: rule %d: %s: %w", name, i+1, line, err))
+			ok = false
+			continue
+		}
+		q.Rules = append(q.Rules, r)
+		im.want[name] = append(im.want[name], qubes.FormatRule(r))
+	}
+	return q, ok
+}
+
+// converge writes the qubes as policy files and checks that the policy
+// compiles back to their lists; a qube that does not is left out, with the
+// reason, and the rest are checked again. It returns the files and the
+// qubes they hold.
+func (im *importer) converge(qs []decompile.Qube) (map[string][]byte, []string, error) {
+	for {
+		files, written, err := im.files(qs)
+		if err != nil || len(written) == 0 {
+			return files, written, err
+		}
+		// The qubes files left out are out for good, and said so once.
+		qs = slices.DeleteFunc(qs, func(q decompile.Qube) bool { return !slices.Contains(written, q.Name) })
+		failed, err := im.verify(files, written)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(failed) == 0 {
+			return files, written, nil
+		}
+		qs = slices.DeleteFunc(qs, func(q decompile.Qube) bool {
+			if reason, ok := failed[q.Name]; ok {
+				im.problems = append(im.problems, fmt.Errorf("qube %s: %s", q.Name, reason))
+				return true
+			}
+			return false
+		})
+	}
+}
+
+// files returns the files to write, by name, and the qubes they hold, in
+// order. A qube with a line the policy cannot say is left out.
+func (im *importer) files(qs []decompile.Qube) (map[string][]byte, []string, error) {
+	files := map[string][]byte{}
+	var written []string
+	add := func(name string, group []decompile.Qube) error {
+		b, err := decompile.File(im.flags.pkg, importHeader, group)
+		skipped := map[string]bool{}
+		for _, e := range flatten(err) {
+			var re *decompile.RuleError
+			if !errors.As(e, &re) {
+				return e // a bug, not a line
+			}
+			skipped[re.Qube] = true
+			line := ""
+			if re.Index < len(im.lists[re.Qube]) {
+				line = im.lists[re.Qube][re.Index] + ": "
+			}
+			im.problems = append(im.problems, fmt.Errorf("qube %s: rule %d: %s%s", re.Qube, re.Index+1, line, re.Reason))
+		}
+		kept := false
+		for _, q := range group {
+			if !skipped[q.Name] {
+				written = append(written, q.Name)
+				kept = true
+			}
+		}
+		if kept {
+			files[name] = b
+		}
+		return nil
+	}
+	if im.flags.perQube {
+		for _, q := range qs {
+			if err := add("qube-"+q.Name+".cue", []decompile.Qube{q}); err != nil {
+				return nil, nil, err
+			}
+		}
+	} else if len(qs) > 0 {
+		if err := add("qubes.cue", qs); err != nil {
+			return nil, nil, err
+		}
+	}
+	return files, written, nil
+}
+
+// flatten returns the errors err joins, at any depth, or err alone.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flatten(e)...)
+	}
+	return out
+}
+
+// verify loads and compiles the files, with the inventory, in a directory
+// of their own, as qfw compile would, and returns, for each of the qubes
+// that does not compile back to exactly its lines, why. An error that
+// belongs to no qube is returned as an error.
+func (im *importer) verify(files map[string][]byte, qubeNames []string) (map[string]string, error) {
+	dir, err := os.MkdirTemp("", "qfw-import-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	files = maps.Clone(files)
+	files[policy.DefaultInventory] = im.inv
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	failed := map[string]string{}
+	fail := func(errs []cueerrors.Error) error {
+		for _, e := range errs {
+			p := e.Path()
+			if len(p) < 2 || p[0] != "qubes" {
+				return fmt.Errorf("internal error: the imported policy does not compile: %v", cueerrors.Details(e, nil))
+			}
+			name := p[1]
+			if u, err := strconv.Unquote(name); err == nil {
+				name = u
+			}
+			if _, ok := failed[name]; !ok {
+				format, args := e.Msg()
+				failed[name] = "its policy would not compile: " + fmt.Sprintf(format, args...)
+			}
+		}
+		return nil
+	}
+	p, errs := policy.Load(policy.Config{Args: []string{dir}})
+	if p == nil {
+		return nil, fmt.Errorf("internal error: the imported policy does not load: %v", cueerrors.Details(errs, nil))
+	}
+	if err := fail(cueerrors.Errors(errs)); err != nil {
+		return nil, err
+	}
+	// Expired rules compile as they are, with a warning, whatever the time.
+	res, cerrs := compiler.Compile(p, compiler.Options{Now: time.Now()})
+	if err := fail(cueerrors.Errors(cerrs)); err != nil {
+		return nil, err
+	}
+	got := map[string][]string{}
+	for _, q := range res.Program.Qubes {
+		// What compile refuses, such as a request over qubesd's size
+		// limit, import must not write either.
+		if err := fail(qubes.Check(q)); err != nil {
+			return nil, err
+		}
+		for _, r := range q.Rules {
+			got[q.Name] = append(got[q.Name], qubes.FormatRule(r))
+		}
+	}
+	for _, name := range qubeNames {
+		if _, ok := failed[name]; !ok && !slices.Equal(got[name], im.want[name]) {
+			failed[name] = "its policy would compile to another list; this is a bug in qfw"
+		}
+	}
+	im.warnings = len(res.Warnings)
+	return failed, nil
+}
+
+// summary says what was imported, and whether the lines came back as they
+// were read or in dom0's own form.
+func (im *importer) summary(w io.Writer, written []string) {
+	rules, reformed := 0, 0
+	for _, q := range written {
+		rules += len(im.want[q])
+		for i, l := range im.lists[q] {
+			if l != im.want[q][i] {
+				reformed++
+			}
+		}
+	}
+	how := "each compiles back to its exact list."
+	if reformed > 0 {
+		how = fmt.Sprintf("each compiles back to its list, %s in dom0's own form (as admin.vm.firewall.Get returns them) rather than as read.", count(reformed, "line"))
+	}
+	fmt.Fprintf(w, "Imported %s (%s) into %s; %s\n", count(len(written), "qube"), count(rules, "rule"), im.flags.out, how)
+	if im.warnings > 0 {
+		vet := "qfw vet " + im.flags.out
+		if im.flags.inventory != "" {
+			vet += " --inventory " + im.flags.inventory
+		}
+		fmt.Fprintf(w, "%s shows %s about them.\n", vet, count(im.warnings, "warning"))
+	}
 }
 
 // importSource returns the lists to import and the inventory, as JSON.
@@ -214,98 +406,6 @@ func importSource(ctx context.Context, f *importFlags) (map[string][]string, []b
 	return lists, append(b, '\n'), nil
 }
 
-// importFiles returns the files to write, by name, and the qubes they
-// hold, in order. A qube with a line the policy cannot say is left out.
-func importFiles(f *importFlags, qs []decompile.Qube, lists map[string][]string) (files map[string][]byte, written []string, problems []error) {
-	files = map[string][]byte{}
-	add := func(name string, group []decompile.Qube) {
-		b, err := decompile.File(f.pkg, importHeader, group)
-		for _, e := range unjoin(err) {
-			var re *decompile.RuleError
-			if errors.As(e, &re) && re.Index < len(lists[re.Qube]) {
-				e = fmt.Errorf("qube %s: rule %d: %s: %s", re.Qube, re.Index+1, lists[re.Qube][re.Index], re.Reason)
-			}
-			problems = append(problems, e)
-		}
-		skipped := map[string]bool{}
-		for _, e := range unjoin(err) {
-			var re *decompile.RuleError
-			if errors.As(e, &re) {
-				skipped[re.Qube] = true
-			}
-		}
-		kept := 0
-		for _, q := range group {
-			if !skipped[q.Name] {
-				written = append(written, q.Name)
-				kept++
-			}
-		}
-		if kept > 0 {
-			files[name] = b
-		}
-	}
-	if f.perQube {
-		for _, q := range qs {
-			add("qube-"+q.Name+".cue", []decompile.Qube{q})
-		}
-	} else if len(qs) > 0 {
-		add("qubes.cue", qs)
-	}
-	return files, written, problems
-}
-
-// unjoin returns the errors err joins, or err alone.
-func unjoin(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
-}
-
-// verifyImport compiles the files in a directory of their own and checks
-// that each qube in qubes compiles to exactly the lines want holds. It
-// returns the number of warnings the compiler had.
-func verifyImport(files map[string][]byte, inv []byte, qubeNames []string, want map[string][]string) (warnings int, err error) {
-	dir, err := os.MkdirTemp("", "qfw-import-*")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	files = maps.Clone(files)
-	files[policy.DefaultInventory] = inv
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			return 0, err
-		}
-	}
-	p, errs := policy.Load(policy.Config{Args: []string{dir}})
-	if errs != nil {
-		return 0, fmt.Errorf("internal error: the imported policy does not load: %v", cueerrors.Details(errs, nil))
-	}
-	// Expired rules compile as they are, with a warning, whatever the time.
-	res, cerrs := compiler.Compile(p, compiler.Options{Now: time.Now()})
-	if cerrs != nil {
-		return 0, fmt.Errorf("internal error: the imported policy does not compile: %v", cueerrors.Details(cerrs, nil))
-	}
-	got := map[string][]string{}
-	for _, q := range res.Program.Qubes {
-		for _, r := range q.Rules {
-			got[q.Name] = append(got[q.Name], qubes.FormatRule(r))
-		}
-	}
-	for _, name := range qubeNames {
-		if !slices.Equal(got[name], want[name]) {
-			return 0, fmt.Errorf("internal error: the imported policy compiles qube %s to\n  %s\nnot to\n  %s",
-				name, strings.Join(got[name], "\n  "), strings.Join(want[name], "\n  "))
-		}
-	}
-	return len(res.Warnings), nil
-}
-
 // writeImport writes the files into the output directory, and the
 // inventory when it was read live, refusing to overwrite any file unless
 // --force; it checks them all before it writes one.
@@ -318,6 +418,12 @@ func writeImport(f *importFlags, files map[string][]byte, inv []byte) error {
 		paths[inventoryPath(f)] = inv
 	}
 	names := slices.Sorted(maps.Keys(paths))
+	// Other CUE files would join the imported policy's package.
+	others, _ := filepath.Glob(filepath.Join(f.out, "*.cue"))
+	others = slices.DeleteFunc(others, func(p string) bool { _, ours := paths[p]; return ours })
+	if len(others) > 0 {
+		return fmt.Errorf("%s already holds %s, which would join the imported policy; import into a directory of its own", f.out, strings.Join(others, ", "))
+	}
 	if !f.force {
 		var exist []string
 		for _, n := range names {

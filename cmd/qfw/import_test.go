@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -234,5 +235,68 @@ func TestImportLive(t *testing.T) {
 	stderr.Reset()
 	if code := run([]string{"import", "--socket", srv.Path, "-o", out}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "use --force") {
 		t.Errorf("a second import: exit %d, %s; want a refusal to overwrite", code, stderr.String())
+	}
+}
+
+// What import cannot write, or what would not compile back, leaves its
+// qube out with the reason; the other qubes are imported all the same.
+func TestImportRefusals(t *testing.T) {
+	long := make([]string, 1201)
+	for i := range long {
+		long[i] = fmt.Sprintf("action=accept dst4=10.%d.%d.0/24 comment=one of many rules, which together are too long for qubesd", i/200, i%200)
+	}
+	lists := map[string][]string{
+		"good":             {"action=accept dst6=2001:DB8::1/128 proto=tcp dstports=80", "action=drop"},
+		"any-host":         {"action=accept dsthost=any proto=tcp dstports=443-443", "action=drop"},
+		"two-bad":          {"action=accept dsthost=any", "action=accept dst4=10.139.1.1/32 specialtarget=dns", "action=drop"},
+		"key-64":           {"action=accept dsthost=aaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbb.com", "action=drop"},
+		"too-long":         long,
+		"../../etc/passwd": {"action=accept"},
+		"not-in-inventory": {"action=accept"},
+	}
+	b, err := json.Marshal(map[string]any{"qubes": lists})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeTestFiles(t, dir, map[string]string{
+		"state.json": string(b),
+		"inventory.json": `{"qubes": {
+	"good": {"ip": "10.137.0.11", "ip6": "fd09:24ef:4179::a89:b", "netvm": "sys-firewall"},
+	"any-host": {"ip": "10.137.0.12", "netvm": "sys-firewall"},
+	"two-bad": {"ip": "10.137.0.13", "netvm": "sys-firewall"},
+	"key-64": {"ip": "10.137.0.10", "netvm": "sys-firewall"},
+	"too-long": {"ip": "10.137.0.14", "netvm": "sys-firewall"},
+	"sys-firewall": {"ip": "10.137.0.6", "provides_network": true}
+}}`,
+	})
+	out := filepath.Join(dir, "out")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"import", "--state", filepath.Join(dir, "state.json"), "--inventory", filepath.Join(dir, "inventory.json"), "-o", out, "--per-qube"}, &stdout, &stderr)
+	if code != 1 {
+		t.Fatalf("import: exit %d; want 1: %s", code, stderr.String())
+	}
+	for _, want := range []string{
+		`qfw: not imported: "../../etc/passwd" is not a Qubes name`,
+		`qfw: not imported: qube any-host: rule 1: action=accept dsthost=any proto=tcp dstports=443-443: dsthost=any names a host called "any"`,
+		`qfw: not imported: qube two-bad: rule 1: action=accept dsthost=any`,
+		`qfw: not imported: qube two-bad: rule 2: action=accept dst4=10.139.1.1/32 specialtarget=dns: specialtarget=dns with a destination`,
+		`qfw: not imported: qube key-64: its policy would not compile: `,
+		`qfw: not imported: qube too-long: its policy would not compile: `,
+		`qfw: not imported: qube not-in-inventory: not in the inventory`,
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if want := "Imported 1 qube (2 rules) into " + out + "; each compiles back to its list, 1 line in dom0's own form (as admin.vm.firewall.Get returns them) rather than as read.\n"; stdout.String() != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", stdout.String(), want)
+	}
+	entries, _ := os.ReadDir(out)
+	if len(entries) != 1 || entries[0].Name() != "qube-good.cue" {
+		t.Errorf("import wrote %v; want qube-good.cue alone", entries)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etc")); err == nil {
+		t.Error("a qube name wrote outside the output directory")
 	}
 }

@@ -76,7 +76,7 @@ func prepareMirage(prog *ir.Program, now int64) (errs, warnings []cueerrors.Erro
 // policy's positions.
 func mirageErrors(q *ir.Qube, err error) []cueerrors.Error {
 	var out []cueerrors.Error
-	for _, e := range unjoin(err) {
+	for _, e := range flatten(err) {
 		var d *mirage.Diagnostic
 		if errors.As(e, &d) {
 			out = append(out, mirageDiagnostic(q, d))

@@ -111,6 +111,8 @@ func rule(r ir.Rule, name string, priority int, shadowed bool) (text, reason str
 	var fields []string
 	add := func(name, value string) { fields = append(fields, name+": "+value) }
 	switch {
+	case r.Dst.Host == "any":
+		return "", `dsthost=any names a host called "any"; in qfw, to: "any" means every destination`
 	case r.DNS && !r.Dst.IsAny():
 		return "", "specialtarget=dns with a destination; qfw's dns: true stands for the DNS servers alone"
 	case r.DNS && r.Proto == ir.ICMP:
@@ -218,6 +220,15 @@ func ruleNames(rules []ir.Rule) []string {
 		taken[name] = true
 	}
 	return names
+}
+
+// CheckPackage reports whether name can name the package of the files
+// File writes.
+func CheckPackage(name string) error {
+	if !ast.IsValidIdent(name) || strings.HasPrefix(name, "#") || strings.HasPrefix(name, "_") || keywords[name] {
+		return fmt.Errorf("%q is not a CUE package name", name)
+	}
+	return nil
 }
 
 // label returns s as a CUE field label: bare when it is an identifier
