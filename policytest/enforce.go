@@ -79,11 +79,13 @@ func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enf
 
 // mirageLists returns q's lists as the unikernel reads them: the IPv4
 // rules up to the first gap in dom0's numbering, or none (drop all) if it
-// cannot parse one of them, or if q has no IPv4 address; and no IPv6 list,
-// as it drops all IPv6.
+// cannot parse one of them, if q has no IPv4 address, or if the firewall
+// qube has no netvm; and no IPv6 list, as it drops all IPv6.
 func mirageLists(q *ir.Qube, fw ir.Firewall, now int64) [2][]ir.Rule {
 	rel, err := mirage.LookupRelease(fw.MirageVersion)
-	if err != nil || !q.IP.Is4() {
+	if err != nil || !q.IP.Is4() || fw.Netvm == "" {
+		// Without a netvm, the unikernel waits for its network forever,
+		// and passes nothing.
 		return [2][]ir.Rule{}
 	}
 	l, err := mirage.Lower(q.IP, q.Rules, rel, now)

@@ -30,10 +30,14 @@ func TestEnforcersMirage(t *testing.T) {
 		{"an IPv6 rule first leaves a gap: nothing read", "0.9.5", []ir.Rule{v6First, acceptAll}, v4, ir.Drop},
 		{"a rule it cannot parse: drop all", "0.9.5", []ir.Rule{badName, acceptAll}, v4, ir.Drop},
 		{"an unknown release reads nothing", "9.9", []ir.Rule{acceptAll}, v4, ir.Drop},
+		{"no netvm: nothing passes", "", []ir.Rule{acceptAll}, v4, ir.Drop},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := program(true, tt.rules)
-			p.Firewalls[0].Backend, p.Firewalls[0].MirageVersion = ir.Mirage, tt.version
+			p.Firewalls[0].Backend, p.Firewalls[0].MirageVersion, p.Firewalls[0].Netvm = ir.Mirage, tt.version, "sys-net"
+			if tt.version == "" {
+				p.Firewalls[0].MirageVersion, p.Firewalls[0].Netvm = "0.9.5", ""
+			}
 			es := Enforcers(p, &p.Qubes[0], nil, 0)
 			if len(es) != 1 || es[0].Backend != ir.Mirage {
 				t.Fatalf("Enforcers = %+v; want the unikernel", es)
@@ -53,7 +57,7 @@ func TestEnforcersMirageReleases(t *testing.T) {
 	broken := map[string]bool{"0.8.2": true, "0.9.0": true}
 	for _, rel := range mirage.Releases() {
 		p := program(false, rules)
-		p.Firewalls[0].Backend, p.Firewalls[0].MirageVersion = ir.Mirage, rel.Version
+		p.Firewalls[0].Backend, p.Firewalls[0].MirageVersion, p.Firewalls[0].Netvm = ir.Mirage, rel.Version, "sys-net"
 		es := Enforcers(p, &p.Qubes[0], eval.Table(p.Resolve), 0)
 		want := ir.Accept
 		if broken[rel.Version] {

@@ -189,7 +189,7 @@ func (l *Lowering) lowerRule(rules []ir.Rule, i, gap int, dir string, now int64)
 		}
 		rep.Status, rep.How = IPv6Only, "not read: dom0 writes IPv6 rules to the IPv6 tree only, and the unikernel drops all IPv6 traffic"
 		// Before IPv4 rules, CheckOrder has reported the worse problem.
-		if n, _ := ipv4After(rules, i, now); r.Action == ir.Accept && n == 0 {
+		if n, _ := ipv4After(rules, i, now); r.Action == ir.Accept && n == 0 && !hasIPv4Part(rules, r.Origin, now) {
 			l.Diagnostics = append(l.Diagnostics, diagAt(rules, i, Warning,
 				"the unikernel has no IPv6 and drops all IPv6 traffic, so this IPv6 rule never accepts anything"))
 		}
@@ -317,4 +317,19 @@ func prefixList(ps []netip.Prefix) string {
 		s += p.String()
 	}
 	return s
+}
+
+// hasIPv4Part reports whether the policy rule o, which rules has a part of
+// in IPv6, has a part that dom0 writes to the IPv4 tree too: a warning
+// that its IPv6 part never accepts would then say less than it seems.
+func hasIPv4Part(rules []ir.Rule, o ir.Origin, now int64) bool {
+	if o.Name == "" {
+		return false
+	}
+	for _, r := range rules {
+		if r.Origin == o && ir.InFamilyList(r, 4, now) {
+			return true
+		}
+	}
+	return false
 }

@@ -58,6 +58,9 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	if !p.Summary.changes() {
 		return nil
 	}
+	if err := checkImages(p.Firewalls); err != nil {
+		return err
+	}
 	if !f.autoApprove {
 		fmt.Fprint(stdout, "\nApply these changes? Only 'yes' is accepted: ")
 		answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
@@ -70,6 +73,11 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 		return err
 	}
 	defer unlock()
+	// Once more after the question, and under the lock: an image must not
+	// change between its check and its use.
+	if err := checkImages(p.Firewalls); err != nil {
+		return err
+	}
 
 	record, err := readRecord(f.dataDir)
 	if err != nil {

@@ -452,6 +452,9 @@ func count(n int, noun string) string {
 // if anything.
 func printFirewallPlan(b *strings.Builder, fp *firewallPlan) {
 	if !fp.changes() {
+		if k := fp.Kernel; k != nil && k.Dom0Step != "" {
+			fmt.Fprintf(b, "%s (unikernel firewall %s): nothing to change; the kernel image %s is checked here, but dom0's copy is out of sight. If it is not installed yet, run in dom0:\n      %s\n\n", fp.Name, fp.Release, k.Path, k.Dom0Step)
+		}
 		return
 	}
 	fmt.Fprintf(b, "%s (unikernel firewall %s):\n", fp.Name, fp.Release)

@@ -57,9 +57,11 @@ type provisionStep struct {
 	Text    string `json:"text"`
 }
 
-// changes reports whether fp changes anything.
+// changes reports whether fp changes anything. The dom0 step left from a
+// management qube is not a change qfw makes: it cannot tell whether it is
+// done.
 func (fp *firewallPlan) changes() bool {
-	return len(fp.Steps) > 0 || fp.Kernel != nil && (fp.Kernel.Install || fp.Kernel.Dom0Step != "")
+	return len(fp.Steps) > 0 || fp.Kernel != nil && fp.Kernel.Install
 }
 
 // provisioner plans and provisions unikernel firewall qubes through the
@@ -90,6 +92,19 @@ func (pv *provisioner) plans(ctx context.Context, prog *ir.Program, only string)
 			return nil, fmt.Errorf("firewall qube %s: %w", fw.Name, err)
 		}
 		out = append(out, fp)
+	}
+	// One kernel directory holds one image: two firewall qubes that want
+	// different ones there would replace each other's on every apply.
+	byTarget := map[string]*firewallPlan{}
+	for i := range out {
+		k := out[i].Kernel
+		if k == nil {
+			continue
+		}
+		if o := byTarget[k.Target]; o != nil && o.Kernel.SHA256 != k.SHA256 {
+			return nil, fmt.Errorf("firewall qubes %s and %s want different kernel images in %s; give one of them another kernel: dir", o.Name, out[i].Name, filepath.Dir(k.Target))
+		}
+		byTarget[k.Target] = &out[i]
 	}
 	return out, nil
 }
@@ -206,21 +221,20 @@ func (pv *provisioner) current(ctx context.Context, want mirage.QubeState) (mira
 // anything is changed: an image that is not the pinned one changes
 // nothing. It returns what happened in a few words.
 func (pv *provisioner) provision(ctx context.Context, fp firewallPlan, stderr io.Writer) (string, error) {
-	if k := fp.Kernel; k != nil && k.Path != "" {
-		if err := verifyFile(k.Path, k.SHA256); err != nil {
-			return "image refused, unchanged", err
-		}
-		if pv.inDom0 {
-			if err := pv.install(k); err != nil {
-				return "failed, unchanged", err
-			}
-		}
-	}
 	steps, err := pv.steps(ctx, fp.Want)
 	if err != nil {
 		return "failed, unchanged", err
 	}
 	restart := false
+	if k := fp.Kernel; k != nil && k.Path != "" && pv.inDom0 {
+		installed, err := pv.install(k)
+		if err != nil {
+			return "failed, unchanged", err
+		}
+		// A running qube keeps the image it booted.
+		exists := len(steps) == 0 || steps[0].Op != mirage.CreateQube.String()
+		restart = installed && exists
+	}
 	for i, s := range steps {
 		switch s.Op {
 		case mirage.CreateQube.String():
@@ -252,18 +266,35 @@ func (pv *provisioner) provision(ctx context.Context, fp firewallPlan, stderr io
 }
 
 // install writes the image into dom0's kernels directory, checking it on
-// the way in, unless the image there is already the one wanted.
-func (pv *provisioner) install(k *kernelPlan) error {
+// the way in, unless the image there is already the one wanted; installed
+// says it wrote it.
+func (pv *provisioner) install(k *kernelPlan) (installed bool, err error) {
 	if _, ok, _ := installedSHA256(k.Target, k.SHA256); ok {
-		return nil
+		return false, nil
 	}
 	src, err := os.Open(k.Path)
 	if err != nil {
-		return fmt.Errorf("kernel image: %w", err)
+		return false, fmt.Errorf("kernel image: %w", err)
 	}
 	defer src.Close()
-	_, err = mirage.InstallKernel(src, filepath.Dir(k.Target), k.SHA256)
-	return err
+	if _, err := mirage.InstallKernel(src, filepath.Dir(k.Target), k.SHA256); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// checkImages checks the kernel image of every firewall plan against its
+// pinned hash: apply runs it before it changes anything, so that one image
+// that is not the one pinned stops the whole apply.
+func checkImages(fps []firewallPlan) error {
+	for _, fp := range fps {
+		if k := fp.Kernel; k != nil && k.Path != "" {
+			if err := verifyFile(k.Path, k.SHA256); err != nil {
+				return fmt.Errorf("%s: %w; nothing changed", fp.Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // verifyFile checks that the file at path has SHA-256 want, reading it as
@@ -296,17 +327,22 @@ func installedSHA256(path, want string) (got string, ok bool, err error) {
 }
 
 // dom0Step is the command that installs the checked image in dom0, run
-// there, copying it out of this qube.
+// there, copying it out of this qube. The image's path goes through two
+// shells, dom0's and this qube's, so it is quoted for both.
 func dom0Step(k *kernelPlan) string {
 	self, err := os.Hostname()
 	if err != nil || self == "" {
 		self = "THIS-QUBE"
 	}
-	dir := filepath.Dir(k.Target)
-	return fmt.Sprintf("mkdir -p %s && qvm-run --pass-io --no-gui %s 'cat %s' > %s.new && echo '%s  %s.new' | sha256sum -c && mv %s.new %s",
-		dir, self, shellQuote(k.Path), k.Target, k.SHA256, k.Target, k.Target, k.Target)
+	path, err := filepath.Abs(k.Path)
+	if err != nil {
+		path = k.Path
+	}
+	tmp := shellQuote(k.Target + ".new")
+	return fmt.Sprintf("mkdir -p %s && qvm-run --pass-io --no-gui %s %s > %s && echo %s | sha256sum -c && mv %s %s",
+		shellQuote(filepath.Dir(k.Target)), shellQuote(self), shellQuote("cat -- "+shellQuote(path)), tmp,
+		shellQuote(k.SHA256+"  "+k.Target+".new"), tmp, shellQuote(k.Target))
 }
 
-// shellQuote quotes s for a POSIX shell inside single quotes that the
-// command already opens: it closes them around each quote in s.
-func shellQuote(s string) string { return strings.ReplaceAll(s, "'", `'\''`) }
+// shellQuote quotes s as one word for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

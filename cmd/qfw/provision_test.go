@@ -258,3 +258,47 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// An image changed after the plan was saved stops the whole apply before
+// anything is written: the firewall qube, and the client lists too.
+func TestProvisionImageChangedAfterPlan(t *testing.T) {
+	s := newProvisionSetup(t, map[string]adminapitest.Qube{
+		"work": {IP: "10.137.0.11", Netvm: "sys-net", Firewall: []string{"action=accept"}},
+	}, "")
+	writeTestFiles(t, s.dir, map[string]string{
+		"policy.cue": readFile(t, filepath.Join(s.dir, "policy.cue")) + "qubes: work: allow: web: {to: \"any\", tcp: [443]}\n",
+		"inventory.json": `{"qubes": {"sys-net": {"ip": "10.137.0.5", "provides_network": true},
+	"work": {"ip": "10.137.0.11", "netvm": "sys-net"}}}`,
+	})
+	saved := filepath.Join(s.dir, "plan.json")
+	if code, _, stderr := s.run(t, "plan", "--out", saved); code != 0 {
+		t.Fatalf("plan: exit %d: %s", code, stderr)
+	}
+	writeTestFiles(t, s.dir, map[string]string{"qubes-firewall.xen": "another image\n"})
+	var out, errOut bytes.Buffer
+	code := runIn([]string{"apply", "--plan", saved, "--socket", s.srv.Path, "--kernels-dir", s.kernels, "--auto-approve",
+		"--lock", filepath.Join(s.dir, "lock"), "--data-dir", filepath.Join(s.dir, "data")}, strings.NewReader(""), &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "nothing changed") {
+		t.Errorf("apply: exit %d: %s", code, errOut.String())
+	}
+	if w := writes(s.srv); w != nil {
+		t.Errorf("calls made: %v", w)
+	}
+}
+
+// Two firewall qubes that want different images in one kernel directory
+// would replace each other's image on every apply: refused.
+func TestProvisionSharedKernelDir(t *testing.T) {
+	s := newProvisionSetup(t, nil, "")
+	other := "another image\n"
+	sum := sha256.Sum256([]byte(other))
+	writeTestFiles(t, s.dir, map[string]string{
+		"other.xen": other,
+		"policy.cue": readFile(t, filepath.Join(s.dir, "policy.cue")) +
+			`firewalls: "old-fw": backend: mirage: {version: "0.9.4", kernel: {path: "` + filepath.Join(s.dir, "other.xen") + `", sha256: "` + hex.EncodeToString(sum[:]) + `"}}` + "\n",
+	})
+	code, _, stderr := s.run(t, "plan")
+	if code != 1 || !strings.Contains(stderr, "want different kernel images in") {
+		t.Errorf("plan: exit %d: %s", code, stderr)
+	}
+}

@@ -35,6 +35,9 @@ type Qube struct {
 	Features map[string]string
 }
 
+// labels are the labels dom0 has by default.
+var labels = map[string]bool{"red": true, "orange": true, "yellow": true, "green": true, "gray": true, "blue": true, "purple": true, "black": true}
+
 // defaultProperties are the values of the properties a qube has that Qube
 // has no field for, as dom0 gives a new qube.
 var defaultProperties = map[string]string{
@@ -282,6 +285,9 @@ func (s *Server) setProperty(q *Qube, name, value string) []byte {
 		}
 		q.Netvm = value
 	case "label":
+		if !labels[value] {
+			return adminapi.Raise("QubesLabelNotFoundError", "Label does not exist: "+value)
+		}
 		q.Label = value
 	case "provides_network":
 		if value != "True" && value != "False" {
@@ -294,8 +300,9 @@ func (s *Server) setProperty(q *Qube, name, value string) []byte {
 		if _, ok := defaultProperties[name]; !ok {
 			return adminapi.Raise("QubesNoSuchPropertyError", "Invalid property '"+name+"' of vm")
 		}
-		if name == "kernel" && s.kernelsDir != "" {
-			if fi, err := os.Stat(filepath.Join(s.kernelsDir, value)); value == "" || err != nil || !fi.IsDir() {
+		if name == "kernel" && s.kernelsDir != "" && value != "" {
+			// An empty kernel is none, which qubesd takes.
+			if _, err := os.Stat(filepath.Join(s.kernelsDir, value, "vmlinuz")); err != nil {
 				return adminapi.Raise("QubesPropertyValueError", "Kernel '"+value+"' not installed")
 			}
 		}
@@ -310,8 +317,12 @@ func (s *Server) setProperty(q *Qube, name, value string) []byte {
 // create answers admin.vm.Create.CLASS: a qube with no template, whose
 // name and label the payload gives as "name=NAME label=LABEL".
 func (s *Server) create(r *adminapi.Request, class string) []byte {
-	if r.Dest != "dom0" || r.Arg != "" {
+	switch {
+	case r.Dest != "dom0":
 		return adminapi.Raise("PermissionDenied", "")
+	case r.Arg != "":
+		// qfw creates only classes without a template.
+		return adminapi.Raise("QubesValueError", class+" cannot be based on template")
 	}
 	args := map[string]string{}
 	for _, kv := range strings.Split(string(r.Payload), " ") {
@@ -323,6 +334,9 @@ func (s *Server) create(r *adminapi.Request, class string) []byte {
 	}
 	if args["name"] == "" || args["label"] == "" {
 		return adminapi.Raise("ProtocolError", "Missing name or label")
+	}
+	if !labels[args["label"]] {
+		return adminapi.Raise("QubesValueError", "")
 	}
 	if _, ok := s.qubes[args["name"]]; ok {
 		return adminapi.Raise("QubesValueError", "VM "+args["name"]+" already exists")
