@@ -50,7 +50,12 @@ exist, and its features and properties are set to what the unikernel
 needs (kernel, empty kernelopts, 32 MB, one vCPU, pvh, provides network,
 its netvm, the features qubes-firewall, no-default-kernelopts and
 skip-update). A qube that needs a restart for its new settings is not
-restarted, as that would cut its clients off: apply says so.
+restarted, as that would cut its clients off: apply says so. An
+unconfirmed --confirm-timeout reverts the rule lists, not this.
+
+A qube's list is checked for the unikernel once the inventory puts the
+qube behind it: after moving a qube onto a new unikernel firewall, refresh
+the inventory and plan again.
 
 With --target nftables, it runs in the firewall qube: it replaces qfw's
 nftables table (table inet qfw) with the one for the firewall qube's

@@ -298,13 +298,22 @@ func checkImages(fps []firewallPlan) error {
 }
 
 // verifyFile checks that the file at path has SHA-256 want, reading it as
-// a stream.
+// a stream. It must be a regular file of at most mirage.MaxKernelSize
+// bytes: a pipe or a device could be read forever.
 func verifyFile(path, want string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("kernel image: %w", err)
 	}
 	defer f.Close()
+	switch fi, err := f.Stat(); {
+	case err != nil:
+		return fmt.Errorf("kernel image: %w", err)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("kernel image %s is not a regular file", path)
+	case fi.Size() > mirage.MaxKernelSize:
+		return fmt.Errorf("kernel image %s is %d bytes; a unikernel image is a few megabytes, at most %d", path, fi.Size(), mirage.MaxKernelSize)
+	}
 	if _, err := mirage.VerifyKernel(f, want); err != nil {
 		return fmt.Errorf("kernel image %s: %w", path, err)
 	}
