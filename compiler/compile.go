@@ -230,7 +230,7 @@ func (c *compiler) firewalls(qubes []ir.Qube) []ir.Firewall {
 		}
 		fw := &ir.Firewall{Name: f.Name, MirageVersion: f.MirageVersion, Pos: f.Pos}
 		if ok {
-			fw.Netvm = inv.Netvm
+			fw.Netvm, fw.IP = inv.Netvm, inv.IP
 		}
 		switch f.Backend {
 		case "nftables":
@@ -255,7 +255,10 @@ func (c *compiler) firewalls(qubes []ir.Qube) []ir.Firewall {
 		}
 		fw := byName[q.Netvm]
 		if fw == nil {
-			fw = &ir.Firewall{Name: q.Netvm, Netvm: c.pol.Inventory.Qubes[q.Netvm].Netvm, Backend: ir.QubesAgent}
+			fw = &ir.Firewall{Name: q.Netvm, Backend: ir.QubesAgent}
+			if inv, ok := c.pol.Inventory.Qubes[q.Netvm]; ok {
+				fw.Netvm, fw.IP = inv.Netvm, inv.IP
+			}
 			byName[q.Netvm] = fw
 		}
 		fw.Clients = append(fw.Clients, q.Name)

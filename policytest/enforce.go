@@ -69,8 +69,9 @@ func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enf
 	if fw.Backend == ir.Mirage {
 		e.Options.Semantics = eval.Mirage
 		e.Lists = mirageLists(q, fw, now)
+		e.Options.Self = fw.IP
 		if rel, err := mirage.LookupRelease(fw.MirageVersion); err == nil {
-			e.Options.NoNames = !rel.NamesWork()
+			e.Options.NoNames, e.Options.GatewayDNS = !rel.NamesWork(), rel.GatewayDNS
 		}
 	}
 	e.eval = eval.New(e.Lists[0], e.Lists[1], e.Options)

@@ -88,6 +88,10 @@ func describeFate(e *policytest.Enforcer, p eval.Packet, r eval.Result) string {
 		fmt.Fprintf(&b, " by %s", describeRule(&list[r.Rule]))
 	case e.Backend == ir.Mirage && p.IPFamily() == 6:
 		b.WriteString(": the unikernel has no IPv6, and drops all IPv6 traffic")
+	case e.Backend == ir.Mirage && p.Dst == e.Options.Self && r.Action == ir.Accept:
+		b.WriteString(": this release sends DNS queries to its own address on to its netvm, whatever the rules")
+	case e.Backend == ir.Mirage && p.Dst == e.Options.Self:
+		b.WriteString(": the unikernel drops all traffic to its own address, whatever the rules")
 	default:
 		b.WriteString(": no rule matches, so the list's final drop applies")
 	}

@@ -134,6 +134,12 @@ type Options struct {
 	// NoNames says that rules to host names never match: a release of the
 	// unikernel that cannot resolve names.
 	NoNames bool
+	// Self, with Mirage semantics, is the firewall qube's own address: the
+	// unikernel drops every packet to it, whatever the rules, except, with
+	// GatewayDNS (releases before 0.8.1), DNS over UDP, which it sends on
+	// to its netvm.
+	Self       netip.Addr
+	GatewayDNS bool
 }
 
 // QubesDNS returns the virtual DNS servers Qubes gives every networked
@@ -147,6 +153,9 @@ func QubesDNS() []netip.Addr {
 // packets without allocating.
 type Evaluator struct {
 	fams [2]familyRules // IPv4, IPv6
+	// self and gatewayDNS are Options.Self and Options.GatewayDNS.
+	self       netip.Addr
+	gatewayDNS bool
 }
 
 // familyRules is one family's list, prepared for matching.
@@ -211,6 +220,9 @@ type rule struct {
 // rules become per-family lists).
 func New(rules4, rules6 []ir.Rule, opts Options) *Evaluator {
 	e := &Evaluator{}
+	if opts.Semantics == Mirage {
+		e.self, e.gatewayDNS = opts.Self, opts.GatewayDNS
+	}
 	e.fams[0] = prepare(rules4, 4, opts.DNS4, &opts)
 	e.fams[1] = prepare(rules6, 6, opts.DNS6, &opts)
 	return e
@@ -345,6 +357,13 @@ func (e *Evaluator) Eval(p Packet) Result {
 	}
 	if f.blocked >= 0 {
 		return Result{Action: ir.Drop, Rule: -1, Blocked: f.blocked, Possible: -1, MayBlock: -1}
+	}
+	if e.self.IsValid() && p.Dst == e.self {
+		// The unikernel's own address, which no rule decides.
+		if e.gatewayDNS && p.Proto == ProtoUDP && p.Port == 53 {
+			return Result{Action: ir.Accept, Rule: -1, Blocked: -1, Possible: -1, MayBlock: -1}
+		}
+		return Result{Action: ir.Drop, Rule: -1, Blocked: -1, Possible: -1, MayBlock: -1}
 	}
 	if f.dnsUnknown && p.Dst.IsValid() && p.Port == 53 && (p.Proto == ProtoTCP || p.Proto == ProtoUDP) && isQubesDNS(p.Dst) {
 		// A query to the virtual DNS servers reaches the rules with the

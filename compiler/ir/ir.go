@@ -206,6 +206,9 @@ type Firewall struct {
 	// Netvm is the firewall qube's own netvm; empty for one, like sys-net,
 	// that has none.
 	Netvm string
+	// IP is the firewall qube's own address; the zero Addr if the
+	// inventory has none.
+	IP netip.Addr
 	// MirageVersion is the unikernel release, for the Mirage backend.
 	MirageVersion string
 	// Provision is what qfw makes of a unikernel firewall qube; nil for
