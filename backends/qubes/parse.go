@@ -3,7 +3,6 @@ package qubes
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
@@ -76,9 +75,9 @@ func ParseRule(line string) (ir.Rule, error) {
 		var err error
 		switch o.key {
 		case "action":
-			r.Action, err = parseAction(o.value)
+			r.Action, err = ir.ParseAction(o.value)
 		case "proto":
-			r.Proto, err = parseProto(o.value)
+			r.Proto, err = ir.ParseProto(o.value)
 		case "dsthost":
 			r.Dst, err = ir.ParseDst(o.value)
 		case "dstports":
@@ -87,7 +86,7 @@ func ParseRule(line string) (ir.Rule, error) {
 		case "icmptype":
 			r.HasICMPType = true
 			var n int64
-			n, err = parseDecimal("icmptype", o.value, 0, 255)
+			n, err = ir.ParseDecimal(fmt.Sprintf("icmptype %q", o.value), o.value, 0, 255)
 			r.ICMPType = uint8(n)
 		case "specialtarget":
 			if o.value != "dns" {
@@ -96,7 +95,7 @@ func ParseRule(line string) (ir.Rule, error) {
 			r.DNS = true
 		case "expire":
 			// 0 would mean "never" in the IR but "expired in 1970" to dom0.
-			r.Expire, err = parseDecimal("expire", o.value, 1, ir.MaxExpire)
+			r.Expire, err = ir.ParseDecimal(fmt.Sprintf("expire %q", o.value), o.value, 1, ir.MaxExpire)
 		}
 		if err != nil {
 			return ir.Rule{}, err
@@ -112,46 +111,3 @@ func ParseRule(line string) (ir.Rule, error) {
 }
 
 var errNoAction = errors.New("rule has no action; want action=accept or action=drop")
-
-func parseAction(s string) (ir.Action, error) {
-	switch s {
-	case "accept":
-		return ir.Accept, nil
-	case "drop":
-		return ir.Drop, nil
-	}
-	return 0, fmt.Errorf("invalid action %q; want accept or drop", s)
-}
-
-func parseProto(s string) (ir.Proto, error) {
-	switch s {
-	case "tcp":
-		return ir.TCP, nil
-	case "udp":
-		return ir.UDP, nil
-	case "icmp":
-		return ir.ICMP, nil
-	}
-	return 0, fmt.Errorf("invalid proto %q; want tcp, udp or icmp", s)
-}
-
-// parseDecimal parses the value s of option name as a decimal number from lo
-// to hi. dom0 also takes leading zeros but serialises without them, so only
-// this form round-trips.
-func parseDecimal(name, s string, lo, hi int64) (int64, error) {
-	if s == "" || strings.Trim(s, "0123456789") != "" {
-		return 0, fmt.Errorf("%s %q is not a decimal number", name, s)
-	}
-	if len(s) > 1 && s[0] == '0' {
-		t := strings.TrimLeft(s, "0")
-		if t == "" {
-			t = "0"
-		}
-		return 0, fmt.Errorf("%s %q has a leading zero; write %q", name, s, t)
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("%s %q is out of range; want %d to %d", name, s, lo, hi)
-	}
-	return n, nil
-}

@@ -242,17 +242,64 @@ func parsePort(p, s string) (uint16, error) {
 	if p != s {
 		what += fmt.Sprintf(" in %q", s)
 	}
-	if !isDigits(p) {
-		return 0, fmt.Errorf("%s is not a decimal number", what)
-	}
-	if hasLeadingZero(p) {
-		return 0, fmt.Errorf("%s has a leading zero; write %q", what, trimZeros(p))
-	}
-	n, err := strconv.ParseUint(p, 10, 16)
-	if err != nil {
+	n, err := parseDecimal(what, p, 0, 65535)
+	if errors.Is(err, errOutOfRange) {
 		return 0, fmt.Errorf("%s is out of range; ports are 0 to 65535", what)
 	}
-	return uint16(n), nil
+	return uint16(n), err
+}
+
+// errOutOfRange is the error, wrapped, of a number outside its range.
+var errOutOfRange = errors.New("out of range")
+
+// ParseDecimal parses s, the value of what (an option, such as "icmptype
+// \"8\""), as a decimal number from lo to hi without leading zeros: dom0
+// also takes leading zeros but writes numbers without them, so only this
+// form reads back as written.
+func ParseDecimal(what, s string, lo, hi int64) (int64, error) {
+	n, err := parseDecimal(what, s, lo, hi)
+	if errors.Is(err, errOutOfRange) {
+		return 0, fmt.Errorf("%s is out of range; want %d to %d", what, lo, hi)
+	}
+	return n, err
+}
+
+func parseDecimal(what, s string, lo, hi int64) (int64, error) {
+	if !isDigits(s) {
+		return 0, fmt.Errorf("%s is not a decimal number", what)
+	}
+	if hasLeadingZero(s) {
+		return 0, fmt.Errorf("%s has a leading zero; write %q", what, trimZeros(s))
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, errOutOfRange
+	}
+	return n, nil
+}
+
+// ParseAction parses an action as Qubes rules write it.
+func ParseAction(s string) (Action, error) {
+	switch s {
+	case "accept":
+		return Accept, nil
+	case "drop":
+		return Drop, nil
+	}
+	return 0, fmt.Errorf("invalid action %q; want accept or drop", s)
+}
+
+// ParseProto parses a protocol as Qubes rules write it.
+func ParseProto(s string) (Proto, error) {
+	switch s {
+	case "tcp":
+		return TCP, nil
+	case "udp":
+		return UDP, nil
+	case "icmp":
+		return ICMP, nil
+	}
+	return 0, fmt.Errorf("invalid proto %q; want tcp, udp or icmp", s)
 }
 
 // commentPunct is the punctuation dom0 allows in a comment, besides letters,
