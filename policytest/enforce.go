@@ -71,7 +71,8 @@ func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enf
 		e.Lists = mirageLists(q, fw, now)
 		e.Options.Self = fw.IP
 		if rel, err := mirage.LookupRelease(fw.MirageVersion); err == nil {
-			e.Options.NoNames, e.Options.GatewayDNS = !rel.NamesWork(), rel.GatewayDNS
+			// Without a netvm, nothing goes on, DNS neither.
+			e.Options.NoNames, e.Options.GatewayDNS = !rel.NamesWork(), rel.GatewayDNS && fw.Netvm != ""
 		}
 	}
 	e.eval = eval.New(e.Lists[0], e.Lists[1], e.Options)

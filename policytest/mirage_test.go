@@ -68,3 +68,29 @@ func TestEnforcersMirageReleases(t *testing.T) {
 		}
 	}
 }
+
+// A test that spans the unikernel's own address tries it: a drop of
+// everything fails where an old release sends DNS on, and an accept of a
+// whole network fails at the firewall's address.
+func TestRunMirageSelf(t *testing.T) {
+	all := []ir.Proto{ir.TCP, ir.UDP, ir.ICMP}
+	for _, tt := range []struct {
+		version string
+		rule    ir.Rule
+		test    ir.Test
+		passed  bool
+	}{
+		{"0.8.0", ir.Rule{Action: ir.Drop}, ir.Test{Protos: all, Expect: ir.Drop}, false},
+		{"0.9.5", ir.Rule{Action: ir.Drop}, ir.Test{Protos: all, Expect: ir.Drop}, true},
+		{"0.9.5", ir.Rule{Action: ir.Accept, Match: tcpPorts(443, 443)},
+			ir.Test{To: pfx("10.137.0.0/24"), Protos: []ir.Proto{ir.TCP}, HasPort: true, Port: 443, Expect: ir.Accept}, false},
+	} {
+		p := program(false, []ir.Rule{tt.rule}, tt.test)
+		p.Firewalls[0].Backend, p.Firewalls[0].MirageVersion, p.Firewalls[0].Netvm = ir.Mirage, tt.version, "sys-net"
+		p.Firewalls[0].IP = netip.MustParseAddr("10.137.0.9")
+		out := Run(p, 0)
+		if len(out) != 1 || out[0].Passed != tt.passed {
+			t.Errorf("%s, %s: %+v; want passed=%v", tt.version, tt.rule.Action, out, tt.passed)
+		}
+	}
+}

@@ -48,7 +48,12 @@ func (e *Enforcer) Packets(p Probe, res eval.Resolver) []eval.Packet {
 				pkt.Proto = eval.ProtoNumber(proto, family)
 				switch proto {
 				case ir.TCP, ir.UDP:
-					for _, port := range portPoints(p, proto, relevant) {
+					ports := portPoints(p, proto, relevant)
+					if e.Options.GatewayDNS && dst.Dst == e.Options.Self && !p.HasPort {
+						// DNS to the unikernel's own address, sent on.
+						ports = slices.Compact(slices.Sorted(slices.Values(append(ports, 53, 54))))
+					}
+					for _, port := range ports {
 						pkt.Port = port
 						out = append(out, pkt)
 					}
@@ -149,6 +154,10 @@ func (e *Enforcer) addrPoints(within netip.Prefix, family int, list []ir.Rule, r
 	}
 	for _, a := range dns {
 		edges(a, a)
+	}
+	if self := e.Options.Self; e.Options.Semantics == eval.Mirage && self.IsValid() {
+		// The unikernel decides its own address before the rules.
+		edges(self, self)
 	}
 	for _, r := range list {
 		switch {
