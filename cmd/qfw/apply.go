@@ -38,10 +38,12 @@ for qfw confirm after setting the lists, and without it puts every qube it
 changed back to its previous list.
 
 A unikernel firewall qube (firewalls: NAME: backend: mirage: {...}) is
-provisioned first: its kernel image (kernel: path) is checked against the
-pinned SHA-256 (kernel: sha256, or the release's published hash) before
-anything changes, and an image that does not match is refused with both
-hashes. In dom0 the image is then written to a temporary file in
+provisioned after the rule lists, and only if its clients' lists were all
+set (with --confirm-timeout, once they are confirmed), so that its new
+settings never reach clients on their old lists. Its kernel image
+(kernel: path) is checked against the pinned SHA-256 (kernel: sha256, or
+the release's published hash) before anything at all changes, and an image
+that does not match is refused with both hashes. In dom0 the image is then written to a temporary file in
 --kernels-dir and renamed into place. A management qube cannot write
 dom0's files: there qfw installs nothing after the check, and prints the
 one dom0 step left (until it is done, dom0 refuses the qube's kernel
@@ -50,8 +52,7 @@ exist, and its features and properties are set to what the unikernel
 needs (kernel, empty kernelopts, 32 MB, one vCPU, pvh, provides network,
 its netvm, the features qubes-firewall, no-default-kernelopts and
 skip-update). A qube that needs a restart for its new settings is not
-restarted, as that would cut its clients off: apply says so. An
-unconfirmed --confirm-timeout reverts the rule lists, not this.
+restarted, as that would cut its clients off: apply says so.
 
 A qube's list is checked for the unikernel once the inventory puts the
 qube behind it: after moving a qube onto a new unikernel firewall, refresh

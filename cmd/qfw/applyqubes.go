@@ -58,7 +58,7 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	if !p.Summary.changes() {
 		return nil
 	}
-	if err := checkImages(p.Firewalls); err != nil {
+	if err := f.admin.provisioner().checkImages(p.Firewalls); err != nil {
 		return err
 	}
 	if !f.autoApprove {
@@ -75,7 +75,7 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	defer unlock()
 	// Once more after the question, and under the lock: an image must not
 	// change between its check and its use.
-	if err := checkImages(p.Firewalls); err != nil {
+	if err := f.admin.provisioner().checkImages(p.Firewalls); err != nil {
 		return err
 	}
 
@@ -88,21 +88,9 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	a := &qubesApply{client: f.admin.client(), record: record, refuseDrift: f.refuseDrift, stderr: cmd.ErrOrStderr(), previous: map[string][]string{}}
 	var results []outcome
 	progress := isTerminal(cmd.ErrOrStderr())
-	// Firewall qubes first: their clients' lists may depend on them.
-	pv := f.admin.provisioner()
-	for _, fp := range p.Firewalls {
-		if !fp.changes() {
-			continue
-		}
-		if progress {
-			fmt.Fprintf(cmd.ErrOrStderr(), "provisioning %s...\n", fp.Name)
-		}
-		result, err := pv.provision(ctx, fp, cmd.ErrOrStderr())
-		if err != nil {
-			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: %w", fp.Name, err))
-		}
-		results = append(results, outcome{fp.Name, result})
-	}
+	// Client lists first: a firewall qube's new settings, its netvm above
+	// all, must not reach clients that are still on their old lists.
+	failed := map[string]bool{}
 	for _, q := range p.Qubes {
 		if !q.Changed {
 			continue
@@ -113,24 +101,70 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 		result, err := a.apply(ctx, q)
 		if err != nil {
 			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: %w", q.Name, err))
+			failed[q.Name] = true
 		}
 		results = append(results, outcome{q.Name, result})
 	}
 	if err := writeRecord(f.dataDir, record); err != nil {
 		a.errs = multierror.Append(a.errs, fmt.Errorf("record what was applied: %w", err))
 	}
-	if err := printResults(stdout, results); err != nil {
-		return err
+	pv := f.admin.provisioner()
+	provision := func() []outcome {
+		var out []outcome
+		for _, fp := range p.Firewalls {
+			if !fp.changes() {
+				continue
+			}
+			if c := failedClient(p, fp.Name, failed); c != "" {
+				a.errs = multierror.Append(a.errs, fmt.Errorf("%s: not provisioned, as the list of its client %s was not set", fp.Name, c))
+				out = append(out, outcome{fp.Name, "skipped, unchanged"})
+				continue
+			}
+			if progress {
+				fmt.Fprintf(cmd.ErrOrStderr(), "provisioning %s...\n", fp.Name)
+			}
+			result, err := pv.provision(ctx, fp, cmd.ErrOrStderr())
+			if err != nil {
+				a.errs = multierror.Append(a.errs, fmt.Errorf("%s: %w", fp.Name, err))
+			}
+			out = append(out, outcome{fp.Name, result})
+		}
+		return out
 	}
-	if f.confirmTimeout > 0 && len(a.applied) > 0 {
+	if f.confirmTimeout == 0 || len(a.applied) == 0 {
+		results = append(results, provision()...)
+		if err := printResults(stdout, results); err != nil {
+			return err
+		}
+	} else {
+		// Firewall qubes wait for the lists to be confirmed: a revert
+		// puts back lists, not a qube's settings.
+		if err := printResults(stdout, results); err != nil {
+			return err
+		}
 		if err := awaitConfirm(ctx, stdout, f, a); err != nil {
 			a.errs = multierror.Append(a.errs, err)
+		} else if fw := provision(); fw != nil {
+			if err := printResults(stdout, fw); err != nil {
+				return err
+			}
 		}
 	}
 	if a.errs != nil {
 		a.errs.ErrorFormat = listErrors
 	}
 	return a.errs.ErrorOrNil()
+}
+
+// failedClient returns a client of the firewall qube fw whose list apply
+// failed to set, or "" if none.
+func failedClient(p *plan, fw string, failed map[string]bool) string {
+	for _, q := range p.Qubes {
+		if q.Netvm == fw && failed[q.Name] {
+			return q.Name
+		}
+	}
+	return ""
 }
 
 // listErrors formats an apply's errors one to a line, each naming its

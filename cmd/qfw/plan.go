@@ -181,7 +181,9 @@ func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*plan, error) 
 			managed = append(managed, q)
 		}
 	}
-	if f.qube != "" && managed == nil {
+	if f.qube != "" && managed == nil && !slices.ContainsFunc(res.Program.Firewalls, func(fw ir.Firewall) bool {
+		return fw.Name == f.qube && fw.Provision != nil
+	}) {
 		return nil, fmt.Errorf("--qube %s: no such qube in the policy", f.qube)
 	}
 	current, err := currentLists(cmd.Context(), f, managed)

@@ -82,31 +82,36 @@ func (f *adminFlags) provisioner() *provisioner {
 // names, or of every one if only is empty. A kernel image that is not the
 // one the policy pins is an error here already.
 func (pv *provisioner) plans(ctx context.Context, prog *ir.Program, only string) ([]firewallPlan, error) {
-	var out []firewallPlan
+	// Every firewall qube is planned, whatever only says, for the check of
+	// their kernel directories.
+	var all []firewallPlan
 	for _, fw := range prog.Firewalls {
-		if fw.Provision == nil || only != "" && fw.Name != only {
+		if fw.Provision == nil {
 			continue
 		}
 		fp, err := pv.plan(ctx, fw)
 		if err != nil {
 			return nil, fmt.Errorf("firewall qube %s: %w", fw.Name, err)
 		}
-		out = append(out, fp)
+		all = append(all, fp)
 	}
 	// One kernel directory holds one image: two firewall qubes that want
 	// different ones there would replace each other's on every apply.
 	byTarget := map[string]*firewallPlan{}
-	for i := range out {
-		k := out[i].Kernel
+	for i := range all {
+		k := all[i].Kernel
 		if k == nil {
 			continue
 		}
 		if o := byTarget[k.Target]; o != nil && o.Kernel.SHA256 != k.SHA256 {
-			return nil, fmt.Errorf("firewall qubes %s and %s want different kernel images in %s; give one of them another kernel: dir", o.Name, out[i].Name, filepath.Dir(k.Target))
+			return nil, fmt.Errorf("firewall qubes %s and %s want different kernel images in %s; give one of them another kernel: dir", o.Name, all[i].Name, filepath.Dir(k.Target))
 		}
-		byTarget[k.Target] = &out[i]
+		byTarget[k.Target] = &all[i]
 	}
-	return out, nil
+	if only == "" {
+		return all, nil
+	}
+	return slices.DeleteFunc(all, func(fp firewallPlan) bool { return fp.Name != only }), nil
 }
 
 func (pv *provisioner) plan(ctx context.Context, fw ir.Firewall) (firewallPlan, error) {
@@ -120,11 +125,24 @@ func (pv *provisioner) plan(ctx context.Context, fw ir.Firewall) (firewallPlan, 
 	if err != nil {
 		return firewallPlan{}, err
 	}
+	cur, err := pv.current(ctx, want)
+	if err != nil {
+		return firewallPlan{}, err
+	}
+	if n := cur.Properties["netvm"]; !p.NetvmSet && cur.Exists && n != "" {
+		// The policy leaves the netvm of a qube that exists alone: the
+		// inventory may not know it yet.
+		for i := range want.Properties {
+			if want.Properties[i].Name == "netvm" {
+				want.Properties[i].Value = n
+			}
+		}
+	}
 	fp := firewallPlan{Name: fw.Name, Release: rel.Version, Want: want}
 	if fp.Kernel, err = pv.kernelPlan(p, kernel, rel); err != nil {
 		return firewallPlan{}, err
 	}
-	if fp.Steps, err = pv.steps(ctx, want); err != nil {
+	if fp.Steps, err = pv.stepsFrom(want, cur); err != nil {
 		return firewallPlan{}, err
 	}
 	return fp, nil
@@ -174,6 +192,11 @@ func (pv *provisioner) steps(ctx context.Context, want mirage.QubeState) ([]prov
 	if err != nil {
 		return nil, err
 	}
+	return pv.stepsFrom(want, cur)
+}
+
+// stepsFrom returns the steps that bring a qube from cur to want.
+func (pv *provisioner) stepsFrom(want mirage.QubeState, cur mirage.Current) ([]provisionStep, error) {
 	steps, err := mirage.Plan(want, cur)
 	if err != nil {
 		return nil, err
@@ -284,13 +307,24 @@ func (pv *provisioner) install(k *kernelPlan) (installed bool, err error) {
 }
 
 // checkImages checks the kernel image of every firewall plan against its
-// pinned hash: apply runs it before it changes anything, so that one image
-// that is not the one pinned stops the whole apply.
-func checkImages(fps []firewallPlan) error {
+// pinned hash: the image to install, or in dom0 the one installed when
+// there is none to install. apply runs it before it changes anything, so
+// that one image that is not the one pinned stops the whole apply.
+func (pv *provisioner) checkImages(fps []firewallPlan) error {
 	for _, fp := range fps {
-		if k := fp.Kernel; k != nil && k.Path != "" {
+		k := fp.Kernel
+		switch {
+		case k == nil:
+		case k.Path != "":
 			if err := verifyFile(k.Path, k.SHA256); err != nil {
 				return fmt.Errorf("%s: %w; nothing changed", fp.Name, err)
+			}
+		case pv.inDom0:
+			if got, ok, err := installedSHA256(k.Target, k.SHA256); !ok {
+				if err == nil {
+					err = fmt.Errorf("has SHA-256 %s, not the pinned %s", got, k.SHA256)
+				}
+				return fmt.Errorf("%s: the kernel image in %s %w; nothing changed", fp.Name, k.Target, err)
 			}
 		}
 	}
@@ -301,12 +335,8 @@ func checkImages(fps []firewallPlan) error {
 // a stream. It must be a regular file of at most mirage.MaxKernelSize
 // bytes: a pipe or a device could be read forever.
 func verifyFile(path, want string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("kernel image: %w", err)
-	}
-	defer f.Close()
-	switch fi, err := f.Stat(); {
+	// Stat first: opening a FIFO blocks.
+	switch fi, err := os.Stat(path); {
 	case err != nil:
 		return fmt.Errorf("kernel image: %w", err)
 	case !fi.Mode().IsRegular():
@@ -314,6 +344,11 @@ func verifyFile(path, want string) error {
 	case fi.Size() > mirage.MaxKernelSize:
 		return fmt.Errorf("kernel image %s is %d bytes; a unikernel image is a few megabytes, at most %d", path, fi.Size(), mirage.MaxKernelSize)
 	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("kernel image: %w", err)
+	}
+	defer f.Close()
 	if _, err := mirage.VerifyKernel(f, want); err != nil {
 		return fmt.Errorf("kernel image %s: %w", path, err)
 	}

@@ -302,3 +302,80 @@ func TestProvisionSharedKernelDir(t *testing.T) {
 		t.Errorf("plan: exit %d: %s", code, stderr)
 	}
 }
+
+// A qube the inventory does not know yet keeps its netvm when the policy
+// gives none: qfw does not reroute a firewall qube behind a stale
+// inventory's back.
+func TestProvisionKeepsNetvm(t *testing.T) {
+	s := newProvisionSetup(t, map[string]adminapitest.Qube{
+		"sys-vpn": {IP: "10.137.0.8", Netvm: "sys-net", ProvidesNetwork: true},
+		"mirage-fw": {Class: "StandaloneVM", Label: "green", Netvm: "sys-vpn", ProvidesNetwork: true,
+			Properties: map[string]string{"kernel": "mirage-firewall", "kernelopts": "", "virt_mode": "pvh", "memory": "32", "maxmem": "32", "vcpus": "1", "audiovm": ""},
+			Features:   map[string]string{"qubes-firewall": "1", "no-default-kernelopts": "1", "skip-update": "1"}},
+	}, "")
+	if err := os.MkdirAll(filepath.Join(s.kernels, "mirage-firewall"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.kernels, "mirage-firewall", "vmlinuz"), []byte("a unikernel image, for the test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := s.run(t, "plan", "--detailed-exitcode")
+	if code != 0 || stdout != "No changes: 0 qubes match the policy.\n" {
+		t.Errorf("plan: exit %d:\n%s%s", code, stdout, stderr)
+	}
+}
+
+// The check of kernel directories sees every firewall qube, also when the
+// plan is for one of them.
+func TestProvisionSharedKernelDirOneQube(t *testing.T) {
+	s := newProvisionSetup(t, nil, "")
+	other := "another image\n"
+	sum := sha256.Sum256([]byte(other))
+	writeTestFiles(t, s.dir, map[string]string{
+		"other.xen": other,
+		"policy.cue": readFile(t, filepath.Join(s.dir, "policy.cue")) +
+			`firewalls: "old-fw": backend: mirage: {version: "0.9.4", kernel: {path: "` + filepath.Join(s.dir, "other.xen") + `", sha256: "` + hex.EncodeToString(sum[:]) + `"}}` + "\n",
+	})
+	for _, q := range []string{"mirage-fw", "old-fw"} {
+		if code, _, stderr := s.run(t, "plan", "--qube", q); code != 1 || !strings.Contains(stderr, "want different kernel images in") {
+			t.Errorf("plan --qube %s: exit %d: %s", q, code, stderr)
+		}
+	}
+}
+
+// A firewall qube is provisioned after its clients' lists, and not at all
+// if one of them was not set: its new settings must not reach a client on
+// its old list.
+func TestProvisionAfterClients(t *testing.T) {
+	s := newProvisionSetup(t, map[string]adminapitest.Qube{
+		"mirage-fw": {Class: "StandaloneVM", Label: "green", IP: "10.137.0.9", ProvidesNetwork: true,
+			Properties: map[string]string{"kernel": "mirage-firewall", "kernelopts": "", "virt_mode": "pvh", "memory": "32", "maxmem": "32", "vcpus": "1", "audiovm": ""},
+			Features:   map[string]string{"qubes-firewall": "1", "no-default-kernelopts": "1", "skip-update": "1"}},
+		"work": {IP: "10.137.0.11", Netvm: "mirage-fw", Firewall: []string{"action=accept"}},
+	}, "")
+	writeTestFiles(t, s.dir, map[string]string{
+		"policy.cue": strings.Replace(readFile(t, filepath.Join(s.dir, "policy.cue")), `version: "0.9.5"`, `version: "0.9.5", netvm: "sys-net"`, 1) +
+			"qubes: work: allow: web: {to: \"any\", tcp: [443]}\n",
+		"inventory.json": `{"qubes": {"sys-net": {"ip": "10.137.0.5", "provides_network": true},
+	"mirage-fw": {"class": "StandaloneVM", "ip": "10.137.0.9", "provides_network": true},
+	"work": {"ip": "10.137.0.11", "netvm": "mirage-fw"}}}`,
+	})
+	saved := filepath.Join(s.dir, "plan.json")
+	if code, stdout, stderr := s.run(t, "plan", "--out", saved); code != 0 || !strings.Contains(stdout, `set property netvm from "" to "sys-net"`) {
+		t.Fatalf("plan: exit %d:\n%s%s", code, stdout, stderr)
+	}
+	// Someone changes work's list: the saved plan is stale for it.
+	client := &adminapi.Client{Transport: adminapi.Socket{Path: s.srv.Path}}
+	if err := client.FirewallSet(context.Background(), "work", []string{"action=drop"}); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := runIn([]string{"apply", "--plan", saved, "--socket", s.srv.Path, "--kernels-dir", s.kernels, "--auto-approve",
+		"--lock", filepath.Join(s.dir, "lock"), "--data-dir", filepath.Join(s.dir, "data")}, strings.NewReader(""), &out, &errOut)
+	if code != 1 || !strings.Contains(out.String(), "mirage-fw  skipped, unchanged") {
+		t.Errorf("apply: exit %d:\n%s%s", code, out.String(), errOut.String())
+	}
+	if q, _ := s.srv.Qube("mirage-fw"); q.Netvm != "" {
+		t.Errorf("mirage-fw got the netvm %q although its client's list was not set", q.Netvm)
+	}
+}

@@ -233,4 +233,7 @@ type Provision struct {
 	// empty for the backend's default, as is Label.
 	KernelDir string
 	Label     string
+	// NetvmSet says the policy gives the qube's netvm; if not, the netvm
+	// of a qube that exists is left as it is.
+	NetvmSet bool
 }
