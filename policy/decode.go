@@ -34,6 +34,7 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 	// value CUE already found wrong (in a profile, say) would only say it
 	// again.
 	cuePos := map[token.Pos]bool{}
+	cuePath := map[string]bool{}
 	report := func(more errors.Error) {
 		for _, e := range errors.Errors(more) {
 			format, args := e.Msg()
@@ -50,18 +51,34 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 			for _, p := range e.InputPositions() {
 				cuePos[p] = true
 			}
+			cuePath[strings.Join(e.Path(), ".")] = true
 		}
 		report(more)
 	}
 
-	fields, err := user.Fields()
+	fields, err := user.Fields(cue.Optional(true))
 	if err != nil {
 		return p, l.userErrors(err, user)
 	}
 	allowed := l.topLevelFields()
 	for fields.Next() {
-		if name := fields.Selector().String(); !allowed[name] {
+		name := fields.Selector().Unquoted()
+		switch {
+		case !allowed[name]:
 			report(Errorf(fields.Value().Pos(), Path(name), "field not allowed"))
+		case fields.IsOptional() && carriesValue(fields.Value()):
+			report(Errorf(fields.Value().Pos(), Path(name), "%s is optional (\"?\"), so it would be left out; write it without \"?\"", name))
+		}
+	}
+
+	// An optional entry of a map would be left out without a word.
+	for _, part := range []string{"networks", "services", "firewalls", "resolve"} {
+		iter, err := user.LookupPath(cue.MakePath(cue.Str(part))).Fields(cue.Optional(true))
+		for err == nil && iter.Next() {
+			if iter.IsOptional() && carriesValue(iter.Value()) {
+				name := iter.Selector().Unquoted()
+				report(Errorf(iter.Value().Pos(), Path(part, name), "%s is optional (\"?\"), so it would be left out; write it without \"?\"", name))
+			}
 		}
 	}
 
@@ -89,14 +106,16 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 	qubes := user.LookupPath(cue.MakePath(cue.Str("qubes")))
 	if qubes.Exists() {
 		iter, err := qubes.Fields(cue.Optional(true))
-		if err != nil {
+		switch {
+		case qubes.Err() != nil:
+			reportCUE(l.userErrors(qubes.Err(), user))
+		case err != nil:
 			d.fail(qubes, "qubes must be a struct of qubes keyed by name, such as qubes: work: {...}")
 		}
 		for err == nil && iter.Next() {
 			name, qv := iter.Selector().Unquoted(), iter.Value()
 			switch {
-			case iter.IsOptional():
-				d.failOptional(qv)
+			case d.absent(iter):
 				continue
 			case !IsQubeName(name):
 				// (CUE gives no path to a value under an empty name.)
@@ -121,7 +140,7 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 	}
 	sort.Slice(p.Qubes, func(i, j int) bool { return p.Qubes[i].Name < p.Qubes[j].Name })
 	for _, e := range errors.Errors(d.errs) {
-		if !cuePos[e.Position()] {
+		if !cuePos[e.Position()] && !cuePath[strings.Join(e.Path(), ".")] {
 			report(e)
 		}
 	}
@@ -221,11 +240,41 @@ func (d *decoder) report(v cue.Value, pos token.Pos, format string, args ...any)
 	d.errs = errors.Append(d.errs, Errorf(pos, path.String(), format, args...))
 }
 
-// failOptional reports an optional field where a policy means its values:
-// CUE leaves it out, and a rule or qube would be lost without a word.
-func (d *decoder) failOptional(v cue.Value) {
-	sels := v.Path().Selectors()
-	d.failField(v, "%s is optional (\"?\"), so it would be left out; write it without \"?\"", sels[len(sels)-1].Unquoted())
+// absent reports, and returns true for, a field of iter that is not
+// there: an optional field that holds a value (CUE leaves it out, and a
+// rule or qube would be lost without a word), or a required one that is
+// missing. An optional field with a type alone, as in a user's
+// definition, says nothing and is skipped.
+func (d *decoder) absent(iter *cue.Iterator) bool {
+	v, name := iter.Value(), iter.Selector().Unquoted()
+	switch iter.Selector().ConstraintType() {
+	case cue.OptionalConstraint:
+		if carriesValue(v) {
+			d.failField(v, "%s is optional (\"?\"), so it would be left out; write it without \"?\"", name)
+		}
+		return true
+	case cue.RequiredConstraint:
+		d.failField(v, "%s is required (\"!\") but not given", name)
+		return true
+	}
+	return false
+}
+
+// carriesValue reports whether v holds something a policy would act on: a
+// concrete value, or a struct or list with something in it.
+func carriesValue(v cue.Value) bool {
+	if !v.IsConcrete() {
+		return false
+	}
+	switch v.Kind() {
+	case cue.StructKind:
+		iter, err := v.Fields()
+		return err == nil && iter.Next()
+	case cue.ListKind:
+		n, err := v.Len().Int64()
+		return err == nil && n > 0
+	}
+	return true
 }
 
 // decodeQube decodes one qube, leaving out the rules in skip and those
@@ -241,9 +290,7 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 	ok = true
 	for fields.Next() {
 		f := fields.Value()
-		if fields.IsOptional() {
-			d.failOptional(f)
-			ok = false
+		if d.absent(fields) {
 			continue
 		}
 		switch kind := fields.Selector().Unquoted(); kind {
@@ -264,8 +311,7 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 			for rules.Next() {
 				ruleName := rules.Selector().Unquoted()
 				switch {
-				case rules.IsOptional():
-					d.failOptional(rules.Value())
+				case d.absent(rules):
 					continue
 				case !IsRuleName(ruleName):
 					d.errs = errors.Append(d.errs, Errorf(rules.Value().Pos(), Path("qubes", name, kind, ruleName),
@@ -326,11 +372,11 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 		return r, false
 	}
 	for fields.Next() {
-		f := fields.Value()
-		if fields.IsOptional() {
-			d.failOptional(f)
+		if d.absent(fields) {
 			continue
 		}
+		// A default stands for the value, as it does in cue export.
+		f, _ := fields.Value().Default()
 		switch name := fields.Selector().Unquoted(); name {
 		case "to":
 			r.HasTo = true
@@ -387,7 +433,7 @@ func (d *decoder) services(out []Service, v cue.Value) []Service {
 	case cue.ListKind:
 		list, _ := v.List()
 		for list.Next() {
-			if e := list.Value(); e.Kind() == cue.StructKind {
+			if e, _ := list.Value().Default(); e.Kind() == cue.StructKind {
 				out = append(out, d.service(e))
 			} else {
 				d.fail(e, "a service is a struct such as {tcp: [443]}")
@@ -402,6 +448,7 @@ func (d *decoder) services(out []Service, v cue.Value) []Service {
 // destinations appends the destinations of v: a string, or a list of
 // strings and lists of strings.
 func (d *decoder) destinations(out []String, v cue.Value, depth int) []String {
+	v, _ = v.Default()
 	switch {
 	case v.Kind() == cue.StringKind:
 		s, _ := v.String()
@@ -424,11 +471,15 @@ func (d *decoder) destinations(out []String, v cue.Value, depth int) []String {
 // leaves that field open, so its fields are checked here.
 func (d *decoder) service(v cue.Value) Service {
 	s := Service{Pos: v.Pos()}
-	fields, _ := v.Fields()
+	fields, _ := v.Fields(cue.Optional(true))
 	for fields.Next() {
+		if d.absent(fields) {
+			continue
+		}
 		switch name := fields.Selector().Unquoted(); name {
 		case "tcp", "udp", "icmp", "icmpv6":
-			d.serviceField(&s, name, fields.Value())
+			f, _ := fields.Value().Default()
+			d.serviceField(&s, name, f)
 		default:
 			d.failField(fields.Value(), "field not allowed")
 		}

@@ -46,11 +46,7 @@ type loader struct {
 // is decoded, and the errors of the others are returned alongside, so that
 // later checks can report theirs too.
 func Load(cfg Config) (*Policy, errors.Error) {
-	l := &loader{ctx: cuecontext.New()}
-	l.schema = l.ctx.CompileString(schema.Source(), cue.Filename(schema.Filename))
-	if err := l.schema.Err(); err != nil {
-		panic("qfw: embedded schema does not compile: " + err.Error())
-	}
+	l := newLoader()
 
 	args := cfg.Args
 	if len(args) == 0 {
@@ -76,6 +72,26 @@ func Load(cfg Config) (*Policy, errors.Error) {
 	p, errs := l.decode(user)
 	p.Inventory = inv
 	return p, errs
+}
+
+// newLoader returns a loader with a fresh context and the schema.
+func newLoader() *loader {
+	l := &loader{ctx: cuecontext.New()}
+	l.schema = l.ctx.CompileString(schema.Source(), cue.Filename(schema.Filename))
+	if err := l.schema.Err(); err != nil {
+		panic("qfw: embedded schema does not compile: " + err.Error())
+	}
+	return l
+}
+
+// LoadInventory reads and checks the inventory file at path, as Load
+// does, for commands that need the inventory without a policy.
+func LoadInventory(path string) (*Inventory, errors.Error) {
+	inv, err := newLoader().loadInventory(path)
+	if err != nil {
+		return nil, errors.Promote(err, "")
+	}
+	return inv, nil
 }
 
 // splitArgs sorts the arguments into a directory, CUE files and data files.

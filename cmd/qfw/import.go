@@ -100,7 +100,10 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 		return fmt.Errorf("--package: %w", err)
 	}
 	lists, invJSON, err := importSource(cmd.Context(), f)
-	if err != nil {
+	if ce, ok := err.(cueerrors.Error); ok {
+		printDiagnostics(cmd.ErrOrStderr(), "", cueerrors.Errors(ce))
+		return errPrinted
+	} else if err != nil {
 		return err
 	}
 	inv := &policy.InventoryFile{}
@@ -131,6 +134,9 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 	if err != nil {
 		return err
 	}
+	for _, p := range im.problems {
+		fmt.Fprintf(cmd.ErrOrStderr(), "qfw: not imported: %v\n", p)
+	}
 	if len(written) > 0 {
 		if err := writeImport(f, files, invJSON); err != nil {
 			return err
@@ -138,9 +144,6 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 		im.summary(cmd.OutOrStdout(), written)
 	}
 	if len(im.problems) > 0 {
-		for _, p := range im.problems {
-			fmt.Fprintf(cmd.ErrOrStderr(), "qfw: not imported: %v\n", p)
-		}
 		return errPrinted
 	}
 	return nil
@@ -375,6 +378,13 @@ func importSource(ctx context.Context, f *importFlags) (map[string][]string, []b
 		if err != nil {
 			return nil, nil, err
 		}
+		if len(lists) == 0 {
+			return nil, nil, fmt.Errorf("--state %s holds no rule list: a directory of QUBE.rules files, or a JSON file {\"qubes\": {\"QUBE\": [lines]}}", f.state)
+		}
+		// The inventory's mistakes are the user's, at its own lines.
+		if _, errs := policy.LoadInventory(inventoryPath(f)); errs != nil {
+			return nil, nil, errs
+		}
 		inv, err := os.ReadFile(inventoryPath(f))
 		if err != nil {
 			return nil, nil, fmt.Errorf("inventory: %w", err)
@@ -420,7 +430,11 @@ func writeImport(f *importFlags, files map[string][]byte, inv []byte) error {
 	names := slices.Sorted(maps.Keys(paths))
 	// Other CUE files would join the imported policy's package.
 	others, _ := filepath.Glob(filepath.Join(f.out, "*.cue"))
-	others = slices.DeleteFunc(others, func(p string) bool { _, ours := paths[p]; return ours })
+	others = slices.DeleteFunc(others, func(p string) bool {
+		_, ours := paths[p]
+		// CUE loads no file whose name starts with "_" or ".".
+		return ours || strings.HasPrefix(filepath.Base(p), "_") || strings.HasPrefix(filepath.Base(p), ".")
+	})
 	if len(others) > 0 {
 		return fmt.Errorf("%s already holds %s, which would join the imported policy; import into a directory of its own", f.out, strings.Join(others, ", "))
 	}

@@ -51,16 +51,18 @@ func File(pkg, header string, qubes []Qube) ([]byte, error) {
 	}
 	fmt.Fprintf(&b, "package %s\n\nqubes: {\n", pkg)
 	var errs []error
-	for i, q := range qubes {
+	written := 0
+	for _, q := range qubes {
 		entry, err := Entry(q)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if i > 0 {
+		if written > 0 {
 			b.WriteByte('\n')
 		}
 		b.Write(entry)
+		written++
 	}
 	b.WriteString("}\n")
 	out, err := format.Source(b.Bytes())
