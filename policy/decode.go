@@ -582,7 +582,13 @@ func decodeFirewalls(v cue.Value) []Firewall {
 			f.Backend = "mirage"
 			f.MirageVersion, _ = b.LookupPath(cue.ParsePath("mirage.version")).String()
 			f.KernelSHA256, _ = b.LookupPath(cue.ParsePath("mirage.kernel.sha256")).String()
-			f.KernelPath, _ = b.LookupPath(cue.ParsePath("mirage.kernel.path")).String()
+			kp := b.LookupPath(cue.ParsePath("mirage.kernel.path"))
+			f.KernelPath, _ = kp.String()
+			if f.KernelPath != "" && !filepath.IsAbs(f.KernelPath) && isUserFile(kp.Pos().Filename()) {
+				// A relative path is the file's that writes it, as
+				// inventory.json is found beside the policy.
+				f.KernelPath = filepath.Join(filepath.Dir(kp.Pos().Filename()), f.KernelPath)
+			}
 			f.KernelDir, _ = b.LookupPath(cue.ParsePath("mirage.kernel.dir")).String()
 			f.MirageNetvm, _ = b.LookupPath(cue.ParsePath("mirage.netvm")).String()
 			f.MirageLabel, _ = b.LookupPath(cue.ParsePath("mirage.label")).String()

@@ -379,3 +379,14 @@ func TestProvisionAfterClients(t *testing.T) {
 		t.Errorf("mirage-fw got the netvm %q although its client's list was not set", q.Netvm)
 	}
 }
+
+// A relative kernel path is the policy file's, not the working
+// directory's.
+func TestProvisionRelativeImagePath(t *testing.T) {
+	s := newProvisionSetup(t, nil, "")
+	writeTestFiles(t, s.dir, map[string]string{"policy.cue": strings.Replace(readFile(t, filepath.Join(s.dir, "policy.cue")), s.img, "qubes-firewall.xen", 1)})
+	code, stdout, stderr := s.run(t, "plan", "--detailed-exitcode")
+	if code != exitChanges || !strings.Contains(stdout, "install the kernel image "+s.img+" into") {
+		t.Errorf("plan: exit %d:\n%s%s", code, stdout, stderr)
+	}
+}
