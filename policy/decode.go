@@ -538,8 +538,10 @@ func (d *decoder) icmpTypes(f cue.Value) []Int {
 // than everything.
 func (d *decoder) ports(v cue.Value) (ports []String, all bool) {
 	out := []String{}
-	if b, err := v.Bool(); err == nil && b {
-		return nil, true
+	if v.Kind() == cue.BoolKind {
+		if b, _ := v.Bool(); b {
+			return nil, true
+		}
 	}
 	list, err := v.List()
 	if err != nil {
