@@ -2,16 +2,14 @@ package compiler
 
 import (
 	"net/netip"
-	"runtime"
 	"slices"
 	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"cuelang.org/go/cue/errors"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/internal/par"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -78,18 +76,11 @@ type qubeResult struct {
 // parallel, each with a compiler of its own for its findings.
 func (c *compiler) qubes() []qubeResult {
 	out := make([]qubeResult, len(c.pol.Qubes))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(out)) {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < len(out); i = int(next.Add(1)) - 1 {
-				qc := &compiler{pol: c.pol, opts: c.opts, resolved: c.resolved}
-				q, ok := qc.qube(&c.pol.Qubes[i])
-				out[i] = qubeResult{qube: q, ok: ok, errs: qc.errs, warnings: qc.warnings}
-			}
-		})
-	}
-	wg.Wait()
+	par.Each(len(out), func(i int) {
+		qc := &compiler{pol: c.pol, opts: c.opts, resolved: c.resolved}
+		q, ok := qc.qube(&c.pol.Qubes[i])
+		out[i] = qubeResult{qube: q, ok: ok, errs: qc.errs, warnings: qc.warnings}
+	})
 	return out
 }
 

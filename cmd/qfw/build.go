@@ -8,6 +8,7 @@ import (
 
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler"
+	"github.com/qfw-dev/qfw/internal/par"
 	"github.com/qfw-dev/qfw/policy"
 	"github.com/qfw-dev/qfw/policytest"
 )
@@ -55,8 +56,10 @@ func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*
 	policy.SortErrors(res.Warnings)
 	// The program holds the qubes that compiled; check them even if
 	// others did not.
-	for _, q := range res.Program.Qubes {
-		all = append(all, qubes.Check(q)...)
+	checks := make([][]errors.Error, len(res.Program.Qubes))
+	par.Each(len(checks), func(i int) { checks[i] = qubes.Check(res.Program.Qubes[i]) })
+	for _, c := range checks {
+		all = append(all, c...)
 	}
 	if withTests && !f.skipTests && len(all) == 0 {
 		for _, o := range policytest.Run(res.Program, f.now.t.Unix()) {

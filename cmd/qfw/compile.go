@@ -13,6 +13,7 @@ import (
 
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/internal/par"
 )
 
 const compileDoc = `compile compiles the policy and prints what each target needs:
@@ -200,36 +201,46 @@ type ruleJSON struct {
 // qubesFiles renders each managed qube's rule list, as text and, if
 // withJSON, as JSON.
 func qubesFiles(prog *ir.Program, only string, withJSON bool) ([]outFile, error) {
+	files := make([]outFile, len(prog.Qubes))
+	par.Each(len(files), func(i int) {
+		if q := prog.Qubes[i]; only == "" || q.Name == only {
+			files[i] = qubeFile(q, withJSON)
+		}
+	})
 	var out []outFile
-	for _, q := range prog.Qubes {
-		if only != "" && q.Name != only {
-			continue
+	for _, f := range files {
+		if f.name != "" {
+			out = append(out, f)
 		}
-		var rules []ruleJSON
-		for _, r := range q.Rules {
-			if withJSON {
-				rj := ruleJSON{Line: qubes.FormatRule(r), Rule: r.Origin.String()}
-				if r.Origin.Pos.IsValid() {
-					rj.Position = relPos(r.Origin.Pos)
-				}
-				rules = append(rules, rj)
-			}
-		}
-		header := q.Name
-		if q.Netvm != "" {
-			header += " (netvm " + q.Netvm + ")"
-		} else {
-			header += " (no netvm)"
-		}
-		out = append(out, outFile{
-			name: q.Name + ".rules", header: header, text: []byte(qubes.Payload(q.Rules)),
-			json: map[string]any{"name": q.Name, "netvm": q.Netvm, "rules": rules},
-		})
 	}
 	if only != "" && out == nil {
 		return nil, fmt.Errorf("--qube %s: no such qube in the policy", only)
 	}
 	return out, nil
+}
+
+// qubeFile is q's output: its rule list, and with JSON each rule's origin.
+func qubeFile(q ir.Qube, withJSON bool) outFile {
+	var rules []ruleJSON
+	for _, r := range q.Rules {
+		if withJSON {
+			rj := ruleJSON{Line: qubes.FormatRule(r), Rule: r.Origin.String()}
+			if r.Origin.Pos.IsValid() {
+				rj.Position = relPos(r.Origin.Pos)
+			}
+			rules = append(rules, rj)
+		}
+	}
+	header := q.Name
+	if q.Netvm != "" {
+		header += " (netvm " + q.Netvm + ")"
+	} else {
+		header += " (no netvm)"
+	}
+	return outFile{
+		name: q.Name + ".rules", header: header, text: []byte(qubes.Payload(q.Rules)),
+		json: map[string]any{"name": q.Name, "netvm": q.Netvm, "rules": rules},
+	}
 }
 
 type entryJSON struct {
