@@ -196,6 +196,9 @@ func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
 	table, blocked := nftables.Lower(clients, opts)
 	var warnings []errors.Error
 	for _, b := range blocked {
+		if _, pinned := prog.Resolve[b.Host]; pinned && f.resolve != "live" {
+			continue // compiling the policy warned about it already
+		}
 		r := blockedRule(clients, b)
 		warnings = append(warnings, policy.Errorf(r.Origin.Pos, policy.Path("qubes", b.Client, r.Origin.Kind.String(), r.Origin.Name),
 			"%s has no IPv%d address, so %s rejects all of %s's IPv%d traffic", b.Host, b.Family, fw.Name, b.Client, b.Family))

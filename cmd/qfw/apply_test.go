@@ -77,3 +77,29 @@ firewalls: "sys-firewall": backend: "nftables"
 		t.Errorf("after the update, work's set:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A name pinned without an address in a family the client has blocks that
+// family: one warning says so, the compiler's, not a second from apply.
+func TestApplyNftablesBlockedNameOnce(t *testing.T) {
+	ns := netnstest.New(t)
+	dir := t.TempDir()
+	writeTestFiles(t, dir, map[string]string{
+		"inventory.json": `{"qubes": {
+	"work": {"ip": "10.137.0.11", "ip6": "fd09:24ef:4179::a89:b", "netvm": "sys-firewall"},
+	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
+	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
+}}`,
+		"policy.cue": `package policy
+resolve: "v4only.example": ["192.0.2.1"]
+qubes: work: allow: web: {to: "v4only.example", tcp: [443]}
+firewalls: "sys-firewall": backend: "nftables"
+`,
+	})
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"apply", dir, "--target", "nftables", "--firewall", "sys-firewall", "--netns", ns.Name, "--resolve", "policy"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("apply: exit %d: %s", code, stderr.String())
+	}
+	if n := strings.Count(stderr.String(), "v4only.example has no IPv6 address"); n != 1 {
+		t.Errorf("%d warnings about the IPv6 block; want 1:\n%s", n, stderr.String())
+	}
+}
