@@ -72,6 +72,9 @@ type provisioner struct {
 	// kernels in kernelsDir; in a management qube it cannot.
 	inDom0     bool
 	kernelsDir string
+	// replaced holds the images this apply installed, by path: every qube
+	// that boots one needs a restart, not only the first.
+	replaced map[string]bool
 }
 
 func (f *adminFlags) provisioner() *provisioner {
@@ -252,11 +255,19 @@ func (pv *provisioner) provision(ctx context.Context, fp firewallPlan, stderr io
 	if k := fp.Kernel; k != nil && k.Path != "" && pv.inDom0 {
 		installed, err := pv.install(k)
 		if err != nil {
-			return "failed, unchanged", err
+			// The image may be in place: its directory's sync may fail
+			// after the rename.
+			return "failed", err
+		}
+		if installed {
+			if pv.replaced == nil {
+				pv.replaced = map[string]bool{}
+			}
+			pv.replaced[k.Target] = true
 		}
 		// A running qube keeps the image it booted.
 		exists := len(steps) == 0 || steps[0].Op != mirage.CreateQube.String()
-		restart = installed && exists
+		restart = pv.replaced[k.Target] && exists
 	}
 	for i, s := range steps {
 		switch s.Op {
@@ -275,7 +286,11 @@ func (pv *provisioner) provision(ctx context.Context, fp firewallPlan, stderr io
 			if k := fp.Kernel; s.Name == "kernel" && k != nil && k.Dom0Step != "" {
 				err = fmt.Errorf("%w; install the kernel image in dom0 first: %s", err, k.Dom0Step)
 			}
-			return fmt.Sprintf("failed at step %d of %d", i+1, len(steps)), fmt.Errorf("%s: %w", s.Text, err)
+			result := fmt.Sprintf("failed at step %d of %d", i+1, len(steps))
+			if restart {
+				result += "; its new kernel image is installed, for its next start"
+			}
+			return result, fmt.Errorf("%s: %w", s.Text, err)
 		}
 	}
 	if k := fp.Kernel; k != nil && k.Dom0Step != "" {
