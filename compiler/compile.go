@@ -228,7 +228,7 @@ func (c *compiler) firewalls(qubes []ir.Qube) []ir.Firewall {
 			fw.Backend = ir.Nftables
 		case "mirage":
 			fw.Backend = ir.Mirage
-			fw.Provision = &ir.Provision{Exists: ok, KernelSHA256: f.KernelSHA256, KernelPath: f.KernelPath, KernelDir: f.KernelDir, Label: f.MirageLabel, NetvmSet: f.MirageNetvm != ""}
+			fw.Provision = &ir.Provision{KernelSHA256: f.KernelSHA256, KernelPath: f.KernelPath, KernelDir: f.KernelDir, Label: f.MirageLabel, NetvmSet: f.MirageNetvm != ""}
 			switch {
 			case f.MirageNetvm != "":
 				fw.Netvm = f.MirageNetvm

@@ -67,7 +67,7 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 		case !allowed[name]:
 			report(Errorf(fields.Value().Pos(), Path(name), "field not allowed"))
 		case fields.IsOptional() && carriesValue(fields.Value()):
-			report(Errorf(fields.Value().Pos(), Path(name), "%s is optional (\"?\"), so it would be left out; write it without \"?\"", name))
+			report(Errorf(fields.Value().Pos(), Path(name), optionalMsg, name))
 		}
 	}
 
@@ -77,7 +77,7 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 		for err == nil && iter.Next() {
 			if iter.IsOptional() && carriesValue(iter.Value()) {
 				name := iter.Selector().Unquoted()
-				report(Errorf(iter.Value().Pos(), Path(part, name), "%s is optional (\"?\"), so it would be left out; write it without \"?\"", name))
+				report(Errorf(iter.Value().Pos(), Path(part, name), optionalMsg, name))
 			}
 		}
 	}
@@ -250,7 +250,7 @@ func (d *decoder) absent(iter *cue.Iterator) bool {
 	switch iter.Selector().ConstraintType() {
 	case cue.OptionalConstraint:
 		if carriesValue(v) {
-			d.failField(v, "%s is optional (\"?\"), so it would be left out; write it without \"?\"", name)
+			d.failField(v, optionalMsg, name)
 		}
 		return true
 	case cue.RequiredConstraint:
@@ -259,6 +259,9 @@ func (d *decoder) absent(iter *cue.Iterator) bool {
 	}
 	return false
 }
+
+// optionalMsg is the error of an optional field that holds a value.
+const optionalMsg = `%s is optional ("?"), so it would be left out; write it without "?"`
 
 // carriesValue reports whether v holds something a policy would act on: a
 // concrete value, or a struct or list with something in it.
@@ -320,8 +323,8 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 					continue
 				}
 				// A rule CUE found errors in is still checked, and left out.
-				r, ok := d.decodeRule(rules.Value())
-				if !ok || skip[kind+"."+ruleName] {
+				r, ruleOK := d.decodeRule(rules.Value())
+				if !ruleOK || skip[kind+"."+ruleName] {
 					continue
 				}
 				r.Deny = kind == "deny"

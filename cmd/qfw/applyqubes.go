@@ -25,11 +25,14 @@ import (
 
 // applyQubes puts each managed qube's rule list in force through the Admin
 // API: it makes the plan (or reads the saved one), shows it, asks for
-// "yes", and sets each changed qube's list with one admin.vm.firewall.Set,
-// which dom0 applies whole or not at all. Just before each Set it reads the
-// qube's list again and refuses to replace one that changed since the plan
-// was made. A failure on one qube does not stop the others; all are
-// reported together, and a qube whose Set failed keeps its previous list.
+// "yes", checks every kernel image the plan installs, and sets each changed
+// qube's list with one admin.vm.firewall.Set, which dom0 applies whole or
+// not at all. Just before each Set it reads the qube's list again and
+// refuses to replace one that changed since the plan was made. Then it
+// provisions the unikernel firewall qubes whose clients' lists were all
+// set (after confirmation, with --confirm-timeout). A failure on one qube
+// does not stop the others; all are reported together, and a qube whose
+// Set failed keeps its previous list.
 func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	f.dataDir = dataDir(f.dataDir)
 	var p *plan
@@ -109,27 +112,12 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 		a.errs = multierror.Append(a.errs, fmt.Errorf("record what was applied: %w", err))
 	}
 	pv := f.admin.provisioner()
+	var progressTo io.Writer
+	if progress {
+		progressTo = cmd.ErrOrStderr()
+	}
 	provision := func() []outcome {
-		var out []outcome
-		for _, fp := range p.Firewalls {
-			if !fp.changes() {
-				continue
-			}
-			if c := failedClient(p, fp.Name, failed); c != "" {
-				a.errs = multierror.Append(a.errs, fmt.Errorf("%s: not provisioned, as the list of its client %s was not set", fp.Name, c))
-				out = append(out, outcome{fp.Name, "skipped, unchanged"})
-				continue
-			}
-			if progress {
-				fmt.Fprintf(cmd.ErrOrStderr(), "provisioning %s...\n", fp.Name)
-			}
-			result, err := pv.provision(ctx, fp, cmd.ErrOrStderr())
-			if err != nil {
-				a.errs = multierror.Append(a.errs, fmt.Errorf("%s: %w", fp.Name, err))
-			}
-			out = append(out, outcome{fp.Name, result})
-		}
-		return out
+		return a.provisionFirewalls(ctx, pv, p, failed, progressTo, cmd.ErrOrStderr())
 	}
 	if f.confirmTimeout == 0 || len(a.applied) == 0 {
 		results = append(results, provision()...)
@@ -154,6 +142,33 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 		a.errs.ErrorFormat = listErrors
 	}
 	return a.errs.ErrorOrNil()
+}
+
+// provisionFirewalls brings the unikernel firewall qubes of p that change
+// to their plans' state, skipping one whose clients' lists were not all
+// set (failed), and returns what happened to each. Progress goes to
+// progress, if not nil; notes to stderr.
+func (a *qubesApply) provisionFirewalls(ctx context.Context, pv *provisioner, p *plan, failed map[string]bool, progress, stderr io.Writer) []outcome {
+	var out []outcome
+	for _, fp := range p.Firewalls {
+		if !fp.changes() {
+			continue
+		}
+		if c := failedClient(p, fp.Name, failed); c != "" {
+			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: not provisioned, as the list of its client %s was not set", fp.Name, c))
+			out = append(out, outcome{fp.Name, "skipped, unchanged"})
+			continue
+		}
+		if progress != nil {
+			fmt.Fprintf(progress, "provisioning %s...\n", fp.Name)
+		}
+		result, err := pv.provision(ctx, fp, stderr)
+		if err != nil {
+			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: %w", fp.Name, err))
+		}
+		out = append(out, outcome{fp.Name, result})
+	}
+	return out
 }
 
 // failedClient returns a client of the firewall qube fw whose list apply

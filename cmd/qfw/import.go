@@ -399,7 +399,7 @@ func importSource(ctx context.Context, f *importFlags) (map[string][]string, []b
 		return nil, nil, fmt.Errorf("read the inventory: %w", err)
 	}
 	lists := map[string][]string{}
-	for name := range inv.Qubes {
+	for _, name := range slices.Sorted(maps.Keys(inv.Qubes)) {
 		if f.qubes != nil && !slices.Contains(f.qubes, name) {
 			continue
 		}

@@ -103,7 +103,7 @@ func mirageDiagnostic(q *ir.Qube, d *mirage.Diagnostic) cueerrors.Error {
 // names), what its release makes of each client's list: the release's
 // notes, the QubesDB entries it reads, and how it enforces each rule.
 func mirageFiles(prog *ir.Program, only string, now int64) ([]outFile, error) {
-	fws, err := backendFirewalls(prog, only, ir.Mirage, `{mirage: {version: "0.9.5"}}`)
+	fws, err := backendFirewalls(prog, only, ir.Mirage, fmt.Sprintf("{mirage: {version: %q}}", mirage.Latest))
 	if err != nil {
 		return nil, err
 	}

@@ -145,9 +145,11 @@ func (pv *provisioner) plan(ctx context.Context, fw ir.Firewall) (firewallPlan, 
 	if fp.Kernel, err = pv.kernelPlan(p, kernel, rel); err != nil {
 		return firewallPlan{}, err
 	}
-	if fp.Steps, err = pv.stepsFrom(want, cur); err != nil {
+	steps, err := mirage.Plan(want, cur)
+	if err != nil {
 		return firewallPlan{}, err
 	}
+	fp.Steps = stepsJSON(steps)
 	return fp, nil
 }
 
@@ -190,25 +192,21 @@ func (pv *provisioner) kernelPlan(p *ir.Provision, kernel string, rel mirage.Rel
 
 // steps reads the qube's state and returns the steps that bring it to
 // want.
-func (pv *provisioner) steps(ctx context.Context, want mirage.QubeState) ([]provisionStep, error) {
+func (pv *provisioner) steps(ctx context.Context, want mirage.QubeState) ([]mirage.Step, error) {
 	cur, err := pv.current(ctx, want)
 	if err != nil {
 		return nil, err
 	}
-	return pv.stepsFrom(want, cur)
+	return mirage.Plan(want, cur)
 }
 
-// stepsFrom returns the steps that bring a qube from cur to want.
-func (pv *provisioner) stepsFrom(want mirage.QubeState, cur mirage.Current) ([]provisionStep, error) {
-	steps, err := mirage.Plan(want, cur)
-	if err != nil {
-		return nil, err
-	}
+// stepsJSON returns steps as plans show them.
+func stepsJSON(steps []mirage.Step) []provisionStep {
 	out := make([]provisionStep, len(steps))
 	for i, s := range steps {
 		out[i] = provisionStep{Op: s.Op.String(), Name: s.Name, From: s.From, HasFrom: s.HasFrom, To: s.To, Text: s.String()}
 	}
-	return out, nil
+	return out
 }
 
 // current reads, through the Admin API, the state of the qube want names:
@@ -266,21 +264,24 @@ func (pv *provisioner) provision(ctx context.Context, fp firewallPlan, stderr io
 			pv.replaced[k.Target] = true
 		}
 		// A running qube keeps the image it booted.
-		exists := len(steps) == 0 || steps[0].Op != mirage.CreateQube.String()
+		exists := len(steps) == 0 || steps[0].Op != mirage.CreateQube
 		restart = pv.replaced[k.Target] && exists
 	}
 	for i, s := range steps {
 		switch s.Op {
-		case mirage.CreateQube.String():
+		case mirage.CreateQube:
+			// Name is the class and To the label of the qube to create.
 			err = pv.client.Create(ctx, s.Name, fp.Want.Name, s.To)
-		case mirage.SetFeature.String():
+		case mirage.SetFeature:
 			err = pv.client.SetFeature(ctx, fp.Want.Name, s.Name, s.To)
-		case mirage.SetProperty.String():
+		case mirage.SetProperty:
 			err = pv.client.SetProperty(ctx, fp.Want.Name, s.Name, s.To)
-		case mirage.RestartQube.String():
+		case mirage.RestartQube:
 			// Restarting a firewall qube cuts its clients off for a moment;
 			// that is the user's to choose.
 			restart = true
+		default:
+			err = fmt.Errorf("qfw cannot take a step of kind %s", s.Op)
 		}
 		if err != nil {
 			if k := fp.Kernel; s.Name == "kernel" && k != nil && k.Dom0Step != "" {
@@ -290,7 +291,7 @@ func (pv *provisioner) provision(ctx context.Context, fp firewallPlan, stderr io
 			if restart {
 				result += "; its new kernel image is installed, for its next start"
 			}
-			return result, fmt.Errorf("%s: %w", s.Text, err)
+			return result, fmt.Errorf("%s: %w", s, err)
 		}
 	}
 	if k := fp.Kernel; k != nil && k.Dom0Step != "" {

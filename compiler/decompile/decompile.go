@@ -34,9 +34,6 @@ func (e *RuleError) Error() string {
 	return fmt.Sprintf("qube %s: rule %d: %s", e.Qube, e.Index+1, e.Reason)
 }
 
-// maxPriority is the highest priority the policy language allows.
-const maxPriority = 9999
-
 // File returns a CUE file of package pkg that declares qubes, in their
 // order, with header as its leading comment (one "// " line per line of
 // it). The error joins a *RuleError for each line that cannot be written;
@@ -81,11 +78,11 @@ func Entry(q Qube) ([]byte, error) {
 	if len(q.Rules) == 0 {
 		return nil, &RuleError{Qube: q.Name, Index: 0, Reason: "the list is empty, which dom0 never holds"}
 	}
-	if len(q.Rules) > maxPriority {
-		return nil, &RuleError{Qube: q.Name, Index: maxPriority, Reason: fmt.Sprintf("the list has %d rules; a qube may have at most %d", len(q.Rules), maxPriority)}
+	if len(q.Rules) > policy.MaxPriority {
+		return nil, &RuleError{Qube: q.Name, Index: policy.MaxPriority, Reason: fmt.Sprintf("the list has %d rules; a qube may have at most %d", len(q.Rules), policy.MaxPriority)}
 	}
 	step := 10
-	if len(q.Rules)*step > maxPriority {
+	if len(q.Rules)*step > policy.MaxPriority {
 		step = 1
 	}
 	names := ruleNames(q.Rules)

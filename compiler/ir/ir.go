@@ -223,8 +223,6 @@ type Firewall struct {
 
 // Provision is the state a unikernel firewall qube must be brought to.
 type Provision struct {
-	// Exists says the inventory has the qube; if not, it is to be created.
-	Exists bool
 	// KernelSHA256 pins the kernel image; empty for the release's own.
 	KernelSHA256 string
 	// KernelPath is the image to install; empty for none.

@@ -37,9 +37,9 @@ func (c *Client) SetProperty(ctx context.Context, qube, name, value string) erro
 // Create creates the qube name of class class (such as StandaloneVM),
 // with label label and no template.
 func (c *Client) Create(ctx context.Context, class, name, label string) error {
-	for what, v := range map[string]string{"name": name, "label": label, "class": class} {
-		if v == "" || strings.ContainsAny(v, " =\x00\n") {
-			return fmt.Errorf("admin.vm.Create: %s %q cannot be sent", what, v)
+	for _, f := range []struct{ what, v string }{{"class", class}, {"name", name}, {"label", label}} {
+		if f.v == "" || strings.ContainsAny(f.v, " =\x00\n") {
+			return fmt.Errorf("admin.vm.Create: %s %q cannot be sent", f.what, f.v)
 		}
 	}
 	_, err := c.Call(ctx, "admin.vm.Create."+class, "", "dom0", []byte("name="+name+" label="+label))
