@@ -136,7 +136,7 @@ func Lower(client netip.Addr, rules []ir.Rule, rel Release, now int64) (*Lowerin
 		return nil, errors.New("lower for the mirage firewall: no release given")
 	}
 	l := &Lowering{Client: client, Release: rel, Rules: make([]RuleReport, len(rules))}
-	dir := "/qubes-firewall/" + client.String()
+	dir := ir.QubesDBDir(client)
 
 	// gap is the first index dom0 leaves out of the IPv4 tree; the
 	// unikernel reads the rules before it.
@@ -153,7 +153,7 @@ func Lower(client netip.Addr, rules []ir.Rule, rel Release, now int64) (*Lowerin
 	voided := -1
 	var parseErr error
 	for i := range rules {
-		err := l.lowerRule(rules, i, gap, dir, now)
+		err := l.lowerRule(rules, i, gap, now)
 		if err != nil && i < gap && voided < 0 {
 			voided, parseErr = i, err
 		}
@@ -161,7 +161,7 @@ func Lower(client netip.Addr, rules []ir.Rule, rel Release, now int64) (*Lowerin
 	if voided >= 0 {
 		for i := range gap {
 			l.Rules[i].Status = Voided
-			l.Rules[i].How = "not enforced: the unikernel cannot parse rule " + ruleKey(voided) + " and drops all traffic from the client instead"
+			l.Rules[i].How = "not enforced: the unikernel cannot parse rule " + ir.QubesDBIndex(voided) + " and drops all traffic from the client instead"
 		}
 		l.Rules[voided].How = fmt.Sprintf("not enforced: the unikernel cannot parse this rule (%v) and drops all traffic from the client instead", parseErr)
 	}
@@ -178,7 +178,7 @@ func Lower(client netip.Addr, rules []ir.Rule, rel Release, now int64) (*Lowerin
 // lowerRule reports on rules[i] in l.Rules[i] and adds its diagnostics,
 // given the first gap in the IPv4 tree and the client's QubesDB directory.
 // It returns why the unikernel cannot parse the rule, if it cannot.
-func (l *Lowering) lowerRule(rules []ir.Rule, i, gap int, dir string, now int64) error {
+func (l *Lowering) lowerRule(rules []ir.Rule, i, gap int, now int64) error {
 	r := rules[i]
 	rep := &l.Rules[i]
 	rep.Index = i
@@ -195,10 +195,10 @@ func (l *Lowering) lowerRule(rules []ir.Rule, i, gap int, dir string, now int64)
 		}
 		return nil
 	}
-	rep.Key, rep.Value = dir+"/"+ruleKey(i), FormatRule(r)
+	rep.Key, rep.Value = ir.QubesDBKey(l.Client, i), FormatRule(r)
 	rep.Status, rep.How = Enforced, explain(r, l.Release)
 	if i > gap {
-		rep.Status, rep.How = Unread, "not read: the unikernel stops at the gap at key "+ruleKey(gap)
+		rep.Status, rep.How = Unread, "not read: the unikernel stops at the gap at key "+ir.QubesDBIndex(gap)
 	}
 	if err := checkParse(r); err != nil {
 		l.Diagnostics = append(l.Diagnostics, diagAt(rules, i, Error,
@@ -298,10 +298,6 @@ func openClientRanges(rules []ir.Rule, i int, now int64) []netip.Prefix {
 	}
 	return open
 }
-
-// ruleKey returns the last element of the QubesDB key of rule i: its index
-// in at least four digits, as dom0's "{:04}" writes it.
-func ruleKey(i int) string { return fmt.Sprintf("%04d", i) }
 
 // prefixList returns ps as "a and b".
 func prefixList(ps []netip.Prefix) string {

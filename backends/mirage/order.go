@@ -28,7 +28,7 @@ import (
 func CheckOrder(rules []ir.Rule, now int64) []Diagnostic {
 	var ds []Diagnostic
 	for i, r := range rules {
-		key := ruleKey(i)
+		key := ir.QubesDBIndex(i)
 		switch {
 		case r.Dst.Family() == 6:
 			if n, first := ipv4After(rules, i, now); n > 0 {

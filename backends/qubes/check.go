@@ -110,7 +110,7 @@ func check(q ir.Qube, l limits) []errors.Error {
 				continue
 			}
 			// Keys only grow with the index: report the first that is too long.
-			if p := rulePath(ip, i); len(p) >= l.qdbPath {
+			if p := ir.QubesDBKey(ip, i); len(p) >= l.qdbPath {
 				errorf(&q.Rules[i], "QubesDB key %q is %d bytes; QubesDB allows at most %d", p, len(p), l.qdbPath-1)
 				break
 			}

@@ -61,7 +61,7 @@ func Entries(ip netip.Addr, rules []ir.Rule, now int64) []Entry {
 		return nil
 	}
 	ip = ip.WithZone("")
-	dir := firewallDir(ip)
+	dir := ir.QubesDBDir(ip)
 	entries := []Entry{
 		{Op: Remove, Path: dir + "/"},
 		{Op: Write, Path: dir + "/policy", Value: "drop"},
@@ -69,20 +69,11 @@ func Entries(ip netip.Addr, rules []ir.Rule, now int64) []Entry {
 	fam := family(ip)
 	for i, r := range rules {
 		if ir.InFamilyList(r, fam, now) {
-			entries = append(entries, Entry{Op: Write, Path: rulePath(ip, i), Value: ir.QubesDBLine(r)})
+			entries = append(entries, Entry{Op: Write, Path: ir.QubesDBKey(ip, i), Value: ir.QubesDBLine(r)})
 		}
 	}
 	return append(entries, Entry{Op: Write, Path: dir})
 }
-
-// firewallDir returns the QubesDB directory of the client ip. dom0 names it
-// with Python's str() of the address, which is netip's form: dotted quad, or
-// compressed lowercase IPv6.
-func firewallDir(ip netip.Addr) string { return "/qubes-firewall/" + ip.String() }
-
-// rulePath returns the QubesDB key of rule i of client ip: at least four
-// digits, as dom0's "{:04}" writes it.
-func rulePath(ip netip.Addr, i int) string { return fmt.Sprintf("%s/%04d", firewallDir(ip), i) }
 
 // dnsPath returns the key under which the Linux agent exports what it
 // resolved host to for client ip.

@@ -1,9 +1,25 @@
 package ir
 
 import (
+	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 )
+
+// QubesDBDir returns the QubesDB directory of a firewall qube's client
+// with address ip. dom0 names it with Python's str() of the address, which
+// is netip's form: dotted quad, or compressed lowercase IPv6.
+func QubesDBDir(ip netip.Addr) string { return "/qubes-firewall/" + ip.String() }
+
+// QubesDBIndex returns the last element of the QubesDB key of rule i of a
+// client's list: its place in the whole list, in at least four digits, as
+// dom0's "{:04}" writes it.
+func QubesDBIndex(i int) string { return fmt.Sprintf("%04d", i) }
+
+// QubesDBKey returns the QubesDB key of rule i of the client with address
+// ip.
+func QubesDBKey(ip netip.Addr, i int) string { return QubesDBDir(ip) + "/" + QubesDBIndex(i) }
 
 // QubesDBLine returns r as dom0 writes it into a firewall qube's QubesDB:
 // the action, then the options of its match (see [WriteMatch]). Expiry and
