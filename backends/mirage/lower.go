@@ -176,7 +176,7 @@ func Lower(client netip.Addr, rules []ir.Rule, rel Release, now int64) (*Lowerin
 }
 
 // lowerRule reports on rules[i] in l.Rules[i] and adds its diagnostics,
-// given the first gap in the IPv4 tree and the client's QubesDB directory.
+// given the first gap in the IPv4 tree.
 // It returns why the unikernel cannot parse the rule, if it cannot.
 func (l *Lowering) lowerRule(rules []ir.Rule, i, gap int, now int64) error {
 	r := rules[i]

@@ -159,6 +159,7 @@ func (pv *provisioner) kernelPlan(p *ir.Provision, kernel string, rel mirage.Rel
 	if _, err := mirage.KernelDir(kernel); err != nil {
 		return nil, err
 	}
+	var err error
 	kp := &kernelPlan{Path: p.KernelPath, SHA256: cmp.Or(p.KernelSHA256, rel.KernelSHA256), Target: filepath.Join(pv.kernelsDir, kernel, mirage.KernelFile)}
 	if kp.SHA256 == "" {
 		if kp.Path == "" && !pv.inDom0 {
@@ -166,28 +167,37 @@ func (pv *provisioner) kernelPlan(p *ir.Provision, kernel string, rel mirage.Rel
 		}
 		return nil, fmt.Errorf("no SHA-256 is published for release %s: pin the image with kernel: sha256", rel.Version)
 	}
-	if kp.Path != "" {
-		if err := verifyFile(kp.Path, kp.SHA256); err != nil {
-			return nil, err
+	if kp.Install, err = pv.checkImage(kp); err != nil {
+		return nil, err
+	}
+	if !pv.inDom0 && kp.Path != "" {
+		kp.Dom0Step = dom0Step(kp)
+	}
+	return kp, nil
+}
+
+// checkImage checks k's image to install against its pinned hash and, in
+// dom0, the image installed: install says that one is missing or another,
+// and it is an error when there is nothing to install in its place.
+func (pv *provisioner) checkImage(k *kernelPlan) (install bool, err error) {
+	if k.Path != "" {
+		if err := verifyFile(k.Path, k.SHA256); err != nil {
+			return false, err
 		}
 	}
 	if !pv.inDom0 {
-		if kp.Path != "" {
-			kp.Dom0Step = dom0Step(kp)
-		}
-		return kp, nil
+		return false, nil // dom0's copy is out of sight
 	}
-	installed, ok, err := installedSHA256(kp.Target, kp.SHA256)
+	installed, ok, err := installedSHA256(k.Target, k.SHA256)
 	switch {
 	case ok:
-	case kp.Path == "" && err != nil:
-		return nil, fmt.Errorf("no kernel image in %s, and the policy gives none to install (kernel: path)", kp.Target)
-	case kp.Path == "":
-		return nil, fmt.Errorf("the kernel image in %s has SHA-256 %s, not the pinned %s, and the policy gives none to install (kernel: path)", kp.Target, installed, kp.SHA256)
-	default:
-		kp.Install = true
+		return false, nil
+	case k.Path == "" && err != nil:
+		return false, fmt.Errorf("no kernel image in %s, and the policy gives none to install (kernel: path)", k.Target)
+	case k.Path == "":
+		return false, fmt.Errorf("the kernel image in %s has SHA-256 %s, not the pinned %s, and the policy gives none to install (kernel: path)", k.Target, installed, k.SHA256)
 	}
-	return kp, nil
+	return true, nil
 }
 
 // steps reads the qube's state and returns the steps that bring it to
@@ -328,20 +338,11 @@ func (pv *provisioner) install(k *kernelPlan) (installed bool, err error) {
 // that one image that is not the one pinned stops the whole apply.
 func (pv *provisioner) checkImages(fps []firewallPlan) error {
 	for _, fp := range fps {
-		k := fp.Kernel
-		switch {
-		case k == nil:
-		case k.Path != "":
-			if err := verifyFile(k.Path, k.SHA256); err != nil {
-				return fmt.Errorf("%s: %w; nothing changed", fp.Name, err)
-			}
-		case pv.inDom0:
-			if got, ok, err := installedSHA256(k.Target, k.SHA256); !ok {
-				if err == nil {
-					err = fmt.Errorf("has SHA-256 %s, not the pinned %s", got, k.SHA256)
-				}
-				return fmt.Errorf("%s: the kernel image in %s %w; nothing changed", fp.Name, k.Target, err)
-			}
+		if fp.Kernel == nil {
+			continue
+		}
+		if _, err := pv.checkImage(fp.Kernel); err != nil {
+			return fmt.Errorf("%s: %w; nothing changed", fp.Name, err)
 		}
 	}
 	return nil
