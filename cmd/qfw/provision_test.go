@@ -290,13 +290,7 @@ func TestProvisionImageChangedAfterPlan(t *testing.T) {
 // would replace each other's image on every apply: refused.
 func TestProvisionSharedKernelDir(t *testing.T) {
 	s := newProvisionSetup(t, nil, "")
-	other := "another image\n"
-	sum := sha256.Sum256([]byte(other))
-	writeTestFiles(t, s.dir, map[string]string{
-		"other.xen": other,
-		"policy.cue": readFile(t, filepath.Join(s.dir, "policy.cue")) +
-			`firewalls: "old-fw": backend: mirage: {version: "0.9.4", kernel: {path: "` + filepath.Join(s.dir, "other.xen") + `", sha256: "` + hex.EncodeToString(sum[:]) + `"}}` + "\n",
-	})
+	s.addOldFirewall(t)
 	code, _, stderr := s.run(t, "plan")
 	if code != 1 || !strings.Contains(stderr, "want different kernel images in") {
 		t.Errorf("plan: exit %d: %s", code, stderr)
@@ -329,13 +323,7 @@ func TestProvisionKeepsNetvm(t *testing.T) {
 // plan is for one of them.
 func TestProvisionSharedKernelDirOneQube(t *testing.T) {
 	s := newProvisionSetup(t, nil, "")
-	other := "another image\n"
-	sum := sha256.Sum256([]byte(other))
-	writeTestFiles(t, s.dir, map[string]string{
-		"other.xen": other,
-		"policy.cue": readFile(t, filepath.Join(s.dir, "policy.cue")) +
-			`firewalls: "old-fw": backend: mirage: {version: "0.9.4", kernel: {path: "` + filepath.Join(s.dir, "other.xen") + `", sha256: "` + hex.EncodeToString(sum[:]) + `"}}` + "\n",
-	})
+	s.addOldFirewall(t)
 	for _, q := range []string{"mirage-fw", "old-fw"} {
 		if code, _, stderr := s.run(t, "plan", "--qube", q); code != 1 || !strings.Contains(stderr, "want different kernel images in") {
 			t.Errorf("plan --qube %s: exit %d: %s", q, code, stderr)
@@ -389,4 +377,17 @@ func TestProvisionRelativeImagePath(t *testing.T) {
 	if code != exitChanges || !strings.Contains(stdout, "install the kernel image "+s.img+" into") {
 		t.Errorf("plan: exit %d:\n%s%s", code, stdout, stderr)
 	}
+}
+
+// addOldFirewall adds to the policy a second unikernel firewall qube,
+// old-fw, that wants another image in the same kernel directory.
+func (s *provisionSetup) addOldFirewall(t *testing.T) {
+	t.Helper()
+	other := "another image\n"
+	sum := sha256.Sum256([]byte(other))
+	writeTestFiles(t, s.dir, map[string]string{
+		"other.xen": other,
+		"policy.cue": readFile(t, filepath.Join(s.dir, "policy.cue")) +
+			`firewalls: "old-fw": backend: mirage: {version: "0.9.4", kernel: {path: "` + filepath.Join(s.dir, "other.xen") + `", sha256: "` + hex.EncodeToString(sum[:]) + `"}}` + "\n",
+	})
 }
