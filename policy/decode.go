@@ -196,6 +196,8 @@ type decoder struct {
 	// moved holds the positions errors were moved to from outside the
 	// user's files: one error there is enough.
 	moved map[token.Pos]bool
+	// at is the position of the rule or qube being decoded.
+	at token.Pos
 }
 
 // fail reports a mistake in the value v, at the value as the user wrote
@@ -229,6 +231,11 @@ func (d *decoder) report(v cue.Value, pos token.Pos, format string, args ...any)
 			elems = append(elems, s.String())
 		}
 		pos = nearestPos(d.user, elems)
+		if !pos.IsValid() {
+			// A value whose path is the inventory's own: the rule, or
+			// the qube, being decoded is where the user put it.
+			pos = d.at
+		}
 		if d.moved == nil {
 			d.moved = map[token.Pos]bool{}
 		}
@@ -285,6 +292,7 @@ func carriesValue(v cue.Value) bool {
 // if that is wrong.
 func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q Qube, ok bool) {
 	q = Qube{Name: name, Pos: v.Pos()}
+	d.at = q.Pos
 	fields, err := v.Fields(cue.Optional(true))
 	if err != nil {
 		d.fail(v, "a qube is a struct such as {allow: web: {to: \"any\"}}")
@@ -368,6 +376,9 @@ func isAlnum(c byte) bool  { return isLetter(c) || '0' <= c && c <= '9' }
 func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 	d.ok = true
 	r := Rule{Pos: v.Pos(), Priority: DefaultPriority}
+	if isUserFile(r.Pos.Filename()) {
+		d.at = r.Pos
+	}
 	own := Service{Pos: r.Pos}
 	fields, err := v.Fields(cue.Optional(true))
 	if err != nil {
