@@ -50,8 +50,8 @@ one dom0 step left (until it is done, dom0 refuses the qube's kernel
 property, and apply says so). Then the qube is created if it does not
 exist, and its features and properties are set to what the unikernel
 needs (kernel, empty kernelopts, 32 MB, one vCPU, pvh, provides network,
-its netvm, the features qubes-firewall, no-default-kernelopts and
-skip-update). A qube that needs a restart for its new settings is not
+its netvm, no audiovm, the features qubes-firewall, no-default-kernelopts
+and skip-update). A qube that needs a restart for its new settings is not
 restarted, as that would cut its clients off: apply says so.
 
 A qube's list is checked for the unikernel once the inventory puts the

@@ -73,7 +73,7 @@ func newCompileCmd() *cobra.Command {
 	f := &compileFlags{target: targetQubes}
 	cmd := &cobra.Command{
 		Use:     "compile [DIR | FILE...]",
-		Short:   "Compile a policy into Qubes rule lists or QubesDB entries",
+		Short:   "Compile a policy into Qubes rule lists, QubesDB entries, nftables scripts or the unikernel's reading",
 		Long:    compileDoc,
 		Example: compileExamples,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -19,7 +19,8 @@ import (
 
 const explainDoc = `explain says what happens to a connection from a qube: for the firewall qube
 that enforces the qube's rules, its verdict, the rule that decides it with
-that rule's position in the policy, and the rule as dom0 stores it.
+that rule's position in the policy, and the rule as dom0 stores it (for a
+unikernel firewall's clients, as its QubesDB entry, which it reads).
 
 DEST is an address, a host name or "any", with an optional port and
 protocol: 192.0.2.1, github.com:22, [2001:db8::1]:443/tcp, 10.0.0.1/icmp.

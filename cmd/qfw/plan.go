@@ -31,8 +31,14 @@ so a rule that moves is removed and added again.
 The current lists come from the Admin API (the qubesd socket in dom0, or
 qrexec-client-vm with --qrexec from a management qube) or, with --state,
 from files, so that CI can plan without Qubes: a directory holding
-QUBE.rules for each managed qube (the output of qvm-firewall --raw list
-QUBE, or of qfw compile -o), or a JSON file {"qubes": {"QUBE": [lines]}}.
+QUBE.rules for each managed qube (the lines admin.vm.firewall.Get returns,
+or the output of qfw compile -o), or a JSON file {"qubes": {"QUBE":
+[lines]}}. (qvm-firewall --raw list leaves out dst4=0.0.0.0/0 and
+dst6=::/0, so rules kept to one family show as changed.)
+
+For a unikernel firewall qube, plan also shows the qube to create, or the
+properties and features to fix, and the kernel image to install; it reads
+those through the Admin API only, so a plan from --state leaves them out.
 
 --json prints the plan as JSON, with a format_version; --out FILE saves it
 so, with each qube's current list hashed (base_hash), to tell later whether
@@ -84,7 +90,7 @@ func newPlanCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.qube, "qube", "", "plan for the qube `NAME` only")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the plan as JSON")
 	cmd.Flags().StringVar(&f.out, "out", "", "save the plan, as JSON, to `FILE`")
-	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "where qfw apply records what it set, to mark lists edited outside qfw (default $XDG_STATE_HOME/qfw or ~/.local/state/qfw)")
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "where qfw apply records what it set, in `DIR`, to mark lists edited outside qfw (default $XDG_STATE_HOME/qfw or ~/.local/state/qfw)")
 	cmd.Flags().BoolVar(&f.detailedExitcode, "detailed-exitcode", false, "exit 2 when the plan changes something, 0 when it does not")
 	return cmd
 }

@@ -86,8 +86,9 @@ func writeRecord(dir string, r *appliedRecord) error {
 
 const confirmDoc = `confirm keeps the changes of a qfw apply --confirm-timeout that is waiting:
 without it, that apply puts every qube it changed back to its previous list
-when the timeout ends. Run it from a qube whose network still works, to show
-that the new rules did not cut you off.`
+when the timeout ends. Run it where apply runs (with the same --data-dir)
+once you have checked, from the qubes the change affects, that the new rules
+did not cut you off.`
 
 func newConfirmCmd() *cobra.Command {
 	var dir string

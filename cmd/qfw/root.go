@@ -54,7 +54,10 @@ func runIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 const rootDoc = `qfw compiles per-qube firewall policy written in CUE into the rules that
 Qubes OS enforces: the rule list dom0 stores for each qube, and the QubesDB
-entries dom0 writes into each firewall qube.
+entries dom0 writes into each firewall qube, whether that runs the Linux
+agent, qfw's nftables backend or the unikernel firewall. It plans and
+applies them across qubes through the Admin API, and imports the lists
+qubes have now.
 
 A policy is a directory holding one CUE package (or CUE, JSON and YAML files
 given one by one) and an inventory of the machine's qubes, inventory.json

@@ -4,14 +4,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-const vetDoc = `vet loads the policy, checks it against the schema and the inventory, and
-compiles it, without writing anything. It reports every error it finds, each
-at its file:line:col, and warnings for rules that are redundant or that
-depend on DNS.
+const vetDoc = `vet loads the policy, checks it against the schema and the inventory,
+compiles it, and runs its tests (unless --skip-tests), without writing
+anything. It reports every error it finds, each at its file:line:col, and
+warnings: redundant rules, host names, qubes no firewall enforces, and what
+a unikernel firewall enforces otherwise than the Linux agent.
 
-A rule that can never take effect because earlier rules with the other
-verdict match all its packets is an error; one that earlier rules with the
-same verdict already cover is a warning.`
+A rule whose packets earlier rules all match first is an error if any of
+those give the other verdict, and a warning if all give its own.`
 
 const vetExamples = `  # Check the policy in the current directory against ./inventory.json.
   qfw vet
