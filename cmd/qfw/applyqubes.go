@@ -268,7 +268,11 @@ func awaitConfirm(ctx context.Context, w io.Writer, f *applyFlags, a *qubesApply
 	if err := writeFile(mark, []byte(strings.Join(a.applied, "\n")+"\n")); err != nil {
 		return fmt.Errorf("wait for confirmation: %w; the changes stay", err)
 	}
-	fmt.Fprintf(w, "\nRun qfw confirm within %s, or the %s changed go back to their previous lists.\n", f.confirmTimeout, count(len(a.applied), "qube"))
+	what := fmt.Sprintf("the %s changed go back to their previous lists", count(len(a.applied), "qube"))
+	if len(a.applied) == 1 {
+		what = "the qube changed goes back to its previous list"
+	}
+	fmt.Fprintf(w, "\nRun qfw confirm within %s, or %s.\n", f.confirmTimeout, what)
 	deadline := time.Now().Add(f.confirmTimeout)
 	for time.Now().Before(deadline) {
 		if _, err := os.Stat(mark); errors.Is(err, fs.ErrNotExist) {

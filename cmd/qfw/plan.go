@@ -434,7 +434,11 @@ func printPlan(w io.Writer, p *plan) error {
 	s := p.Summary
 	switch {
 	case !s.changes():
-		fmt.Fprintf(&b, "No changes: %s match the policy.\n", count(s.Unchanged, "qube"))
+		verb := "match"
+		if s.Unchanged == 1 {
+			verb = "matches"
+		}
+		fmt.Fprintf(&b, "No changes: %s %s the policy.\n", count(s.Unchanged, "qube"), verb)
 	case s.Change == 0:
 		fmt.Fprintf(&b, "Plan: %s to provision; %s unchanged.\n", count(s.Provision, "firewall qube"), count(s.Unchanged, "qube"))
 	default:
