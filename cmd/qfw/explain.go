@@ -66,7 +66,7 @@ func newExplainCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.to, "to", "", "where it goes: `DEST[:PORT][/PROTO]`")
 	cmd.Flags().IntVar(&f.icmpType, "icmp-type", -1, "the ICMP `TYPE`, with /icmp")
 	// -1 stands for none given; help need not show it.
-	cmd.Flags().Lookup("icmp-type").DefValue = ""
+	cmd.Flags().Lookup("icmp-type").DefValue = "0"
 	cmd.MarkFlagRequired("from")
 	cmd.MarkFlagRequired("to")
 	return cmd
