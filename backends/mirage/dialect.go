@@ -28,13 +28,13 @@ const (
 	maxWireLen  = 255
 )
 
-// CheckHost reports why the unikernel's parser would reject host as the
+// checkHost reports why the unikernel's parser would reject host as the
 // value of dsthost=, or nil if it accepts it. The parser reads the name
 // with Domain_name.of_string, then Domain_name.host: labels of letters,
 // digits and "-", none starting with "-", and a last label with at least
 // one letter. Qubes also allows "_" and an all-numeric last label, which
 // the unikernel refuses, so a rule dom0 stores can still fail to parse.
-func CheckHost(host string) error {
+func checkHost(host string) error {
 	if host == "" {
 		return errors.New("empty host name")
 	}

@@ -72,13 +72,13 @@ func TestCheckHost(t *testing.T) {
 		{name253 + "b", `host name "` + name253 + `b" is 254 bytes long; at most 253 are allowed`},
 	}
 	for _, tt := range tests {
-		err := CheckHost(tt.host)
+		err := checkHost(tt.host)
 		got := ""
 		if err != nil {
 			got = err.Error()
 		}
 		if got != tt.want {
-			t.Errorf("CheckHost(%q) = %q; want %q", tt.host, got, tt.want)
+			t.Errorf("checkHost(%q) = %q; want %q", tt.host, got, tt.want)
 		}
 	}
 }

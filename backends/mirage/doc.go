@@ -12,14 +12,14 @@
 //   - It reads /qubes-firewall/<client IPv4>/0000, 0001, … and stops at the
 //     first missing index. dom0 numbers the keys by position in the whole
 //     list and leaves out IPv6 rules and expired rules, so such a rule
-//     before an IPv4 rule hides every later rule. [CheckOrder] finds those
+//     before an IPv4 rule hides every later rule. [Lower] reports those
 //     gaps, and [Reorder] moves IPv6 rules to the end, splitting a rule
 //     by family where moving it whole would change what the list means
 //     in IPv6.
 //   - Its parser takes the options in dom0's order only, and a host name
 //     only if Domain_name.host accepts it; one rule it cannot parse turns
-//     the client's whole list into drop-all. [FormatRule] and [CheckHost]
-//     are this dialect.
+//     the client's whole list into drop-all. [FormatRule] writes this
+//     dialect, and [Lower] reports a host name the parser would refuse.
 //   - specialtarget=dns counts only in a rule without a protocol: with one,
 //     the rule matches that protocol to every destination.
 //   - A host name is looked up for each new connection, A records only,

@@ -105,8 +105,8 @@ func (l *Lowering) Err() error {
 // in UNIX seconds.
 //
 // Errors are for what rel would mis-enforce or widen:
-//   - a gap before rules that dom0 writes to the IPv4 tree (see
-//     [CheckOrder]);
+//   - a gap before rules that dom0 writes to the IPv4 tree (an IPv6 or an
+//     expired rule before them);
 //   - a host name the unikernel cannot parse, which turns the client's
 //     list into drop-all;
 //   - specialtarget=dns with a protocol, which the unikernel reads as that
@@ -148,7 +148,7 @@ func Lower(client netip.Addr, rules []ir.Rule, rel Release, now int64) (*Lowerin
 		}
 	}
 
-	l.Diagnostics = CheckOrder(rules, now)
+	l.Diagnostics = checkOrder(rules, now)
 	// voided is the first rule read that the unikernel cannot parse, or -1.
 	voided := -1
 	var parseErr error
@@ -188,7 +188,7 @@ func (l *Lowering) lowerRule(rules []ir.Rule, i, gap int, now int64) error {
 			return nil
 		}
 		rep.Status, rep.How = IPv6Only, "not read: dom0 writes IPv6 rules to the IPv6 tree only, and the unikernel drops all IPv6 traffic"
-		// Before IPv4 rules, CheckOrder has reported the worse problem.
+		// Before IPv4 rules, checkOrder has reported the worse problem.
 		if n, _ := ipv4After(rules, i, now); r.Action == ir.Accept && n == 0 && !hasIPv4Part(rules, r.Origin, now) {
 			l.Diagnostics = append(l.Diagnostics, diagAt(rules, i, Warning,
 				"the unikernel has no IPv6 and drops all IPv6 traffic, so this IPv6 rule never accepts anything"))
@@ -216,7 +216,7 @@ func checkParse(r ir.Rule) error {
 	if r.Dst.Host == "" {
 		return nil
 	}
-	return CheckHost(r.Dst.Host)
+	return checkHost(r.Dst.Host)
 }
 
 // checkRule returns the diagnostics about what rel makes of rules[i], a
@@ -255,7 +255,7 @@ func checkName(rules []ir.Rule, i int, rel Release, now int64) Diagnostic {
 		}
 		return diagAt(rules, i, Error,
 			"this rule never matches in release %s, which cannot resolve host names (%s): %s; use release %s or later (%s is the latest), or write the host's addresses",
-			rel.Version, rel.NamesBroken, effect, MinimumRecommended, Latest)
+			rel.Version, rel.NamesBroken, effect, minimumRecommended, Latest)
 	}
 	if r.Action == ir.Drop {
 		for j := i + 1; j < len(rules); j++ {

@@ -18,14 +18,14 @@ import (
 // closed, since the default is drop, but the rules after the gap silently
 // stop applying.
 
-// CheckOrder reports, as errors, the rules of a client's list as dom0
+// checkOrder reports, as errors, the rules of a client's list as dom0
 // stores it that leave a gap in the IPv4 tree at time now (UNIX seconds)
 // before a rule that dom0 does write there: IPv6 rules, and rules that
 // have expired (0 < Expire <= now). It warns about a rule that will
 // expire before such rules: once it has, the same gap appears whenever
 // dom0 rewrites the entries before dropping it from its list, as after a
 // qubesd restart, which loses the expiry timer.
-func CheckOrder(rules []ir.Rule, now int64) []Diagnostic {
+func checkOrder(rules []ir.Rule, now int64) []Diagnostic {
 	var ds []Diagnostic
 	for i, r := range rules {
 		key := ir.QubesDBIndex(i)
@@ -101,7 +101,7 @@ var (
 // (its meaning differs between IPv4 and IPv6 rules); for those Reorder
 // returns an error positioned at the rule, one per rule, and no list.
 //
-// Expiry is not considered: see [CheckOrder].
+// Expiry is not considered: see checkOrder.
 func Reorder(rules []ir.Rule) ([]ir.Rule, error) {
 	var head, tail []ir.Rule
 	// from holds, for each rule of tail, its index in rules.

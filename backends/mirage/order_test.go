@@ -44,11 +44,11 @@ func TestCheckOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var got []string
-		for _, d := range CheckOrder(tt.rules, now) {
+		for _, d := range checkOrder(tt.rules, now) {
 			got = append(got, fmt.Sprintf("%s %d", d.Severity, d.Rule))
 		}
 		if !slices.Equal(got, tt.want) {
-			t.Errorf("%s: CheckOrder = %q; want %q", tt.name, got, tt.want)
+			t.Errorf("%s: checkOrder = %q; want %q", tt.name, got, tt.want)
 		}
 	}
 }
@@ -156,8 +156,8 @@ func TestReorder(t *testing.T) {
 		if again, err := Reorder(out); err != nil || !slices.Equal(again, out) {
 			t.Errorf("%s: Reorder is not idempotent: %v", tt.name, err)
 		}
-		if ds := CheckOrder(out, now); len(ds) != 0 {
-			t.Errorf("%s: CheckOrder after Reorder: %v", tt.name, ds)
+		if ds := checkOrder(out, now); len(ds) != 0 {
+			t.Errorf("%s: checkOrder after Reorder: %v", tt.name, ds)
 		}
 	}
 }
@@ -241,8 +241,8 @@ func TestReorderKeepsMeaning(t *testing.T) {
 		if err != nil {
 			t.Fatalf("list %d: %v", li, err)
 		}
-		if ds := CheckOrder(out, now); len(ds) != 0 {
-			t.Errorf("list %d: CheckOrder after Reorder: %v", li, ds)
+		if ds := checkOrder(out, now); len(ds) != 0 {
+			t.Errorf("list %d: checkOrder after Reorder: %v", li, ds)
 		}
 		for _, sem := range []eval.Semantics{eval.LinuxAgent, eval.Nftables} {
 			// IPv6 DNS servers, as a Linux firewall qube without a netvm

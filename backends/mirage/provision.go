@@ -12,12 +12,12 @@ const (
 	DefaultKernel = "mirage-firewall"
 	// DefaultLabel is the label the instructions give the qube.
 	DefaultLabel = "green"
-	// QubeClass is the class of the firewall qube: a standalone qube, as
+	// qubeClass is the class of the firewall qube: a standalone qube, as
 	// it boots its own kernel and has no template or root volume to share.
-	QubeClass = "StandaloneVM"
-	// MemoryMB is the memory and maxmem of the firewall qube, advised
+	qubeClass = "StandaloneVM"
+	// memoryMB is the memory and maxmem of the firewall qube, advised
 	// since 0.8.2 (#150); a brief raise to 64 (#181) was reverted (#189).
-	MemoryMB = 32
+	memoryMB = 32
 )
 
 // Setting is a property or a feature of a qube and its value, as the
@@ -57,7 +57,7 @@ var bootProperties = map[string]bool{
 //
 //   - kernel, with kernelopts empty and the feature no-default-kernelopts,
 //     so that dom0 passes no Linux options to the unikernel;
-//   - memory and maxmem MemoryMB, vcpus 1, virt_mode rel.VirtMode;
+//   - memory and maxmem memoryMB, vcpus 1, virt_mode rel.VirtMode;
 //   - provides_network True, netvm netvm, audiovm empty;
 //   - the feature qubes-firewall, which tells dom0 to write rules in the
 //     Qubes 4 layout the unikernel reads (without it dom0 falls back to
@@ -88,10 +88,10 @@ func Desired(name, kernel, netvm, label string, rel Release) (QubeState, error) 
 	if rel.VirtMode == "" {
 		return QubeState{}, fmt.Errorf("firewall qube %q: no release given", name)
 	}
-	mem := strconv.Itoa(MemoryMB)
+	mem := strconv.Itoa(memoryMB)
 	return QubeState{
 		Name:  name,
-		Class: QubeClass,
+		Class: qubeClass,
 		Label: label,
 		Features: []Setting{
 			{"qubes-firewall", "1"},

@@ -8,9 +8,9 @@ import (
 
 // Versions qfw recommends.
 const (
-	// MinimumRecommended is the oldest release qfw recommends: the first
+	// minimumRecommended is the oldest release qfw recommends: the first
 	// whose host-name rules work after the 0.9.0 regression.
-	MinimumRecommended = "0.9.1"
+	minimumRecommended = "0.9.1"
 	// Latest is the newest release qfw knows.
 	Latest = "0.9.5"
 )
@@ -127,8 +127,8 @@ func LookupRelease(v string) (Release, error) {
 // NamesWork reports whether the release's dsthost rules match at all.
 func (r Release) NamesWork() bool { return r.NamesBroken == "" }
 
-// Recommended reports whether r is MinimumRecommended or later.
-func (r Release) Recommended() bool { return !versionLess(r.Version, MinimumRecommended) }
+// recommended reports whether r is minimumRecommended or later.
+func (r Release) recommended() bool { return !versionLess(r.Version, minimumRecommended) }
 
 // Notes returns what a user of the release should know beyond the rules
 // of one client, in a fixed order: first how it differs from the releases
@@ -136,8 +136,8 @@ func (r Release) Recommended() bool { return !versionLess(r.Version, MinimumReco
 // qube.
 func (r Release) Notes() []string {
 	var notes []string
-	if !r.Recommended() {
-		notes = append(notes, fmt.Sprintf("release %s is older than %s, the oldest qfw recommends; the latest is %s", r.Version, MinimumRecommended, Latest))
+	if !r.recommended() {
+		notes = append(notes, fmt.Sprintf("release %s is older than %s, the oldest qfw recommends; the latest is %s", r.Version, minimumRecommended, Latest))
 	}
 	if !r.NamesWork() {
 		notes = append(notes, fmt.Sprintf("dsthost rules never match in %s: %s", r.Version, r.NamesBroken))

@@ -68,7 +68,7 @@ func TestCapabilities(t *testing.T) {
 		if Releases()[i].Version != tt.version {
 			t.Errorf("Releases()[%d] = %s; want %s (oldest first)", i, Releases()[i].Version, tt.version)
 		}
-		got := caps{r.NamesWork(), r.Resolver, r.DNSFromQubesDB, r.GatewayDNS, r.VirtMode, r.NetvmHotSwap, r.Recommended()}
+		got := caps{r.NamesWork(), r.Resolver, r.DNSFromQubesDB, r.GatewayDNS, r.VirtMode, r.NetvmHotSwap, r.recommended()}
 		if got != tt.want {
 			t.Errorf("%s: capabilities %+v; want %+v", tt.version, got, tt.want)
 		}
