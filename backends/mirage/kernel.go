@@ -29,23 +29,23 @@ const MaxKernelSize = 128 << 20
 // not the one wanted.
 var ErrKernelMismatch = errors.New("kernel image does not match the expected SHA-256")
 
-// KernelDir returns the directory in dom0 of the kernel named name (the
-// qube's kernel property): KernelsDir/name. name must be one path element
-// of letters, digits, ".", "_", "+" and "-", not starting with ".", so
-// that it can name nothing outside KernelsDir.
-func KernelDir(name string) (string, error) {
+// CheckKernelName reports whether name may name a kernel (the qube's
+// kernel property, a directory of KernelsDir): one path element of
+// letters, digits, ".", "_", "+" and "-", not starting with ".", so that
+// it can name nothing outside the kernels directory.
+func CheckKernelName(name string) error {
 	if name == "" {
-		return "", errors.New("empty kernel name")
+		return errors.New("empty kernel name")
 	}
 	if name[0] == '.' {
-		return "", fmt.Errorf("kernel name %q starts with \".\"", name)
+		return fmt.Errorf("kernel name %q starts with \".\"", name)
 	}
 	for i := 0; i < len(name); i++ {
 		if c := name[i]; !isLDH(c) && c != '.' && c != '_' && c != '+' {
-			return "", fmt.Errorf("kernel name %q contains %q; allowed are letters, digits, \".\", \"_\", \"+\" and \"-\"", name, name[i:i+1])
+			return fmt.Errorf("kernel name %q contains %q; allowed are letters, digits, \".\", \"_\", \"+\" and \"-\"", name, name[i:i+1])
 		}
 	}
-	return filepath.Join(KernelsDir, name), nil
+	return nil
 }
 
 // VerifyKernel reads r to its end and returns the SHA-256 of what it read

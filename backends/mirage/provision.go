@@ -70,7 +70,7 @@ func Desired(name, kernel, netvm, label string, rel Release) (QubeState, error) 
 	if err := checkQubeName("qube", name); err != nil {
 		return QubeState{}, err
 	}
-	if _, err := KernelDir(kernel); err != nil {
+	if err := CheckKernelName(kernel); err != nil {
 		return QubeState{}, err
 	}
 	if netvm == "" {

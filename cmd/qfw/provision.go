@@ -156,7 +156,7 @@ func (pv *provisioner) plan(ctx context.Context, fw ir.Firewall) (firewallPlan, 
 // kernelPlan checks the kernel image against its pinned hash, and says
 // whether dom0's copy is to be replaced.
 func (pv *provisioner) kernelPlan(p *ir.Provision, kernel string, rel mirage.Release) (*kernelPlan, error) {
-	if _, err := mirage.KernelDir(kernel); err != nil {
+	if err := mirage.CheckKernelName(kernel); err != nil {
 		return nil, err
 	}
 	var err error
