@@ -70,7 +70,7 @@ func VerifyKernel(r io.Reader, wantSHA256 string) (got string, err error) {
 
 // InstallKernel writes the image read from src to dir/vmlinuz if its
 // SHA-256 is wantSHA256, and returns the hash. dir is the kernel's
-// directory (see [KernelDir]); InstallKernel creates it if it is missing,
+// directory (see [CheckKernelName]); InstallKernel creates it if it is missing,
 // but not its parent.
 //
 // The image goes to a temporary file in dir, hashed as it is written; the

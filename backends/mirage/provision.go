@@ -51,7 +51,7 @@ var bootProperties = map[string]bool{
 }
 
 // Desired returns the state of the firewall qube name that boots the
-// kernel in vm-kernels directory kernel (see [KernelDir]) of release rel,
+// kernel in vm-kernels directory kernel (see [CheckKernelName]) of release rel,
 // with uplink netvm and label label: the properties and features of the
 // upstream instructions.
 //
