@@ -66,7 +66,7 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 	if r.DNS {
 		for _, p := range protos {
 			if p.proto == ir.ICMP || (p.hasPorts && p.ports != ir.PortRange{First: 53, Last: 53}) {
-				fail(at, "dns: true matches port 53 over tcp and udp only; its service may hold only tcp: [53] and udp: [53]")
+				fail(at, "dns: true matches port 53 over tcp and udp only; its service may hold only tcp and udp, as [53] or true")
 				break
 			}
 		}

@@ -105,7 +105,7 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 	d := decoder{user: user}
 	qubes := user.LookupPath(cue.MakePath(cue.Str("qubes")))
 	if qubes.Exists() {
-		iter, err := qubes.Fields(cue.Optional(true))
+		iter, err := structFields(qubes)
 		switch {
 		case qubes.Err() != nil:
 			reportCUE(l.userErrors(qubes.Err(), user))
@@ -113,10 +113,11 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 			d.fail(qubes, "qubes must be a struct of qubes keyed by name, such as qubes: work: {...}")
 		}
 		for err == nil && iter.Next() {
+			if d.absent(iter) {
+				continue
+			}
 			name, qv := iter.Selector().Unquoted(), iter.Value()
 			switch {
-			case d.absent(iter):
-				continue
 			case !IsQubeName(name):
 				// (CUE gives no path to a value under an empty name.)
 				d.errs = errors.Append(d.errs, Errorf(qv.Pos(), Path("qubes", name), "%q is not a Qubes name: one that starts with a letter, then at most 30 letters, digits, '_', '.' and '-'", name))
@@ -253,6 +254,11 @@ func (d *decoder) report(v cue.Value, pos token.Pos, format string, args ...any)
 // missing. An optional field with a type alone, as in a user's
 // definition, says nothing and is skipped.
 func (d *decoder) absent(iter *cue.Iterator) bool {
+	if iter.Selector().Type()&cue.StringLabel == 0 {
+		// An index: CUE iterates a list in error as if it were a
+		// struct. The list's own error is CUE's to report.
+		return true
+	}
 	v, name := iter.Value(), iter.Selector().Unquoted()
 	switch iter.Selector().ConstraintType() {
 	case cue.OptionalConstraint:
@@ -265,6 +271,23 @@ func (d *decoder) absent(iter *cue.Iterator) bool {
 		return true
 	}
 	return false
+}
+
+// withDefault returns v's default, if it has one, and v otherwise: the
+// default stands for the value, as it does in cue export. (Default itself
+// returns a referenced value, with the reference's position, even without
+// one.)
+func withDefault(v cue.Value) cue.Value {
+	if d, ok := v.Default(); ok {
+		return d
+	}
+	return v
+}
+
+// structFields iterates the fields of v, optional ones included. (It also
+// iterates the indices of a list in error: see absent.)
+func structFields(v cue.Value) (*cue.Iterator, error) {
+	return v.Fields(cue.Optional(true))
 }
 
 // optionalMsg is the error of an optional field that holds a value.
@@ -293,7 +316,7 @@ func carriesValue(v cue.Value) bool {
 func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q Qube, ok bool) {
 	q = Qube{Name: name, Pos: v.Pos()}
 	d.at = q.Pos
-	fields, err := v.Fields(cue.Optional(true))
+	fields, err := structFields(v)
 	if err != nil {
 		d.fail(v, "a qube is a struct such as {allow: web: {to: \"any\"}}")
 		return q, false
@@ -313,17 +336,18 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 			}
 			q.NoNetwork = !b
 		case "allow", "deny":
-			rules, err := f.Fields(cue.Optional(true))
+			rules, err := structFields(f)
 			if err != nil {
 				d.fail(f, "%s holds rules keyed by name, such as %s: web: {to: \"any\"}", kind, kind)
 				ok = false
 				continue
 			}
 			for rules.Next() {
+				if d.absent(rules) {
+					continue
+				}
 				ruleName := rules.Selector().Unquoted()
 				switch {
-				case d.absent(rules):
-					continue
 				case !IsRuleName(ruleName):
 					d.errs = errors.Append(d.errs, Errorf(rules.Value().Pos(), Path("qubes", name, kind, ruleName),
 						"%q is not a rule name: one that starts with a letter or digit, then letters, digits, '_', '.' and '-'", ruleName))
@@ -380,7 +404,7 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 		d.at = r.Pos
 	}
 	own := Service{Pos: r.Pos}
-	fields, err := v.Fields(cue.Optional(true))
+	fields, err := structFields(v)
 	if err != nil {
 		d.fail(v, "a rule is a struct such as {to: \"any\"}")
 		return r, false
@@ -390,7 +414,7 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 			continue
 		}
 		// A default stands for the value, as it does in cue export.
-		f, _ := fields.Value().Default()
+		f := withDefault(fields.Value())
 		switch name := fields.Selector().Unquoted(); name {
 		case "to":
 			r.HasTo = true
@@ -447,7 +471,7 @@ func (d *decoder) services(out []Service, v cue.Value) []Service {
 	case cue.ListKind:
 		list, _ := v.List()
 		for list.Next() {
-			if e, _ := list.Value().Default(); e.Kind() == cue.StructKind {
+			if e := withDefault(list.Value()); e.Kind() == cue.StructKind {
 				out = append(out, d.service(e))
 			} else {
 				d.fail(e, "a service is a struct such as {tcp: [443]}")
@@ -462,7 +486,7 @@ func (d *decoder) services(out []Service, v cue.Value) []Service {
 // destinations appends the destinations of v: a string, or a list of
 // strings and lists of strings.
 func (d *decoder) destinations(out []String, v cue.Value, depth int) []String {
-	v, _ = v.Default()
+	v = withDefault(v)
 	switch {
 	case v.Kind() == cue.StringKind:
 		s, _ := v.String()
@@ -485,14 +509,18 @@ func (d *decoder) destinations(out []String, v cue.Value, depth int) []String {
 // leaves that field open, so its fields are checked here.
 func (d *decoder) service(v cue.Value) Service {
 	s := Service{Pos: v.Pos()}
-	fields, _ := v.Fields(cue.Optional(true))
+	fields, err := structFields(v)
+	if err != nil {
+		d.fail(v, "a service is a struct such as {tcp: [443]}")
+		return s
+	}
 	for fields.Next() {
 		if d.absent(fields) {
 			continue
 		}
 		switch name := fields.Selector().Unquoted(); name {
 		case "tcp", "udp", "icmp", "icmpv6":
-			f, _ := fields.Value().Default()
+			f := withDefault(fields.Value())
 			d.serviceField(&s, name, f)
 		default:
 			d.failField(fields.Value(), "field not allowed")
