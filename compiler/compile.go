@@ -61,6 +61,9 @@ type compiler struct {
 	resolved map[string][]netip.Addr
 	errs     errors.Error
 	warnings []errors.Error
+	// backend is that of the netvm of the qube being compiled (see
+	// backendOf).
+	backend string
 }
 
 // qubeResult is one qube compiled, with what the compiler said about it.
@@ -101,6 +104,7 @@ func (c *compiler) qube(pq *policy.Qube) (ir.Qube, bool) {
 		return ir.Qube{}, false
 	}
 	q := ir.Qube{Name: pq.Name, Netvm: inv.Netvm, IP: inv.IP, IP6: inv.IP6, Network: !pq.NoNetwork, Pos: pq.Pos}
+	c.backend = c.backendOf(inv.Netvm)
 	if !pq.NoNetwork && inv.Netvm == "" {
 		c.warn(policy.Errorf(pq.Pos, path, "qube %q has no netvm, so no firewall enforces its rules until it gets one; write network: false if it must never have network", pq.Name))
 	}

@@ -62,7 +62,7 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 		targets = c.targets(r, fail)
 	}
 
-	protos := c.protos(r, c.backendOf(qube) == "qubes", fail)
+	protos := c.protos(r, c.backend == "qubes", fail)
 	if r.DNS {
 		for _, p := range protos {
 			if p.proto == ir.ICMP || (p.hasPorts && p.ports != ir.PortRange{First: 53, Last: 53}) {
@@ -92,7 +92,7 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 	origin := ir.Origin{Kind: kind, Name: r.Name, Pos: r.Pos}
 	out := make([]ir.Rule, 0, len(targets)*len(protos))
 	for _, t := range targets {
-		if t.dst.Host != "" && c.backendOf(qube) != "mirage" {
+		if t.dst.Host != "" && c.backend != "mirage" {
 			// (The unikernel resolves names otherwise; backends/mirage
 			// says how.)
 			c.warn(policy.Errorf(t.at.Pos, path, "%s is resolved by the firewall qube when the rules load, and enforced by address: later DNS changes are not followed, and a failed lookup blocks the qube", t.dst.Host))
@@ -342,15 +342,13 @@ func ParseTime(s string) (time.Time, error) {
 	return time.Parse(time.RFC3339, s)
 }
 
-// backendOf returns the backend of qube's netvm, as the policy's
-// firewalls section names it: "qubes" (the Linux agent) unless it says
-// otherwise.
-func (c *compiler) backendOf(qube string) string {
-	if inv, ok := c.pol.Inventory.Qubes[qube]; ok {
-		for _, f := range c.pol.Firewalls {
-			if f.Name == inv.Netvm {
-				return f.Backend
-			}
+// backendOf returns the backend of the firewall qube netvm, as the
+// policy's firewalls section names it: "qubes" (the Linux agent) unless it
+// says otherwise.
+func (c *compiler) backendOf(netvm string) string {
+	for _, f := range c.pol.Firewalls {
+		if f.Name == netvm {
+			return f.Backend
 		}
 	}
 	return "qubes"
