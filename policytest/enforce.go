@@ -68,9 +68,11 @@ func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enf
 	}
 	if fw.Backend == ir.Mirage {
 		e.Options.Semantics = eval.Mirage
-		e.Lists = mirageLists(q, fw, now)
 		e.Options.Self = fw.IP
+		// An unknown release reads nothing (vet says so).
+		e.Lists = [2][]ir.Rule{}
 		if rel, err := mirage.LookupRelease(fw.MirageVersion); err == nil {
+			e.Lists = mirageLists(q, fw, rel, now)
 			// Without a netvm, nothing goes on, DNS neither.
 			e.Options.NoNames, e.Options.GatewayDNS = !rel.NamesWork(), rel.GatewayDNS && fw.Netvm != ""
 		}
@@ -83,9 +85,8 @@ func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enf
 // rules up to the first gap in dom0's numbering, or none (drop all) if it
 // cannot parse one of them, if q has no IPv4 address, or if the firewall
 // qube has no netvm; and no IPv6 list, as it drops all IPv6.
-func mirageLists(q *ir.Qube, fw ir.Firewall, now int64) [2][]ir.Rule {
-	rel, err := mirage.LookupRelease(fw.MirageVersion)
-	if err != nil || !q.IP.Is4() || fw.Netvm == "" {
+func mirageLists(q *ir.Qube, fw ir.Firewall, rel mirage.Release, now int64) [2][]ir.Rule {
+	if !q.IP.Is4() || fw.Netvm == "" {
 		// Without a netvm, the unikernel waits for its network forever,
 		// and passes nothing.
 		return [2][]ir.Rule{}
