@@ -156,9 +156,6 @@ func (pv *provisioner) plan(ctx context.Context, fw ir.Firewall) (firewallPlan, 
 // kernelPlan checks the kernel image against its pinned hash, and says
 // whether dom0's copy is to be replaced.
 func (pv *provisioner) kernelPlan(p *ir.Provision, kernel string, rel mirage.Release) (*kernelPlan, error) {
-	if err := mirage.CheckKernelName(kernel); err != nil {
-		return nil, err
-	}
 	var err error
 	kp := &kernelPlan{Path: p.KernelPath, SHA256: cmp.Or(p.KernelSHA256, rel.KernelSHA256), Target: filepath.Join(pv.kernelsDir, kernel, mirage.KernelFile)}
 	if kp.SHA256 == "" {
