@@ -197,8 +197,9 @@ type decoder struct {
 	// moved holds the positions errors were moved to from outside the
 	// user's files: one error there is enough.
 	moved map[token.Pos]bool
-	// at is the position of the rule or qube being decoded.
-	at token.Pos
+	// at is the rule, or else the qube, being decoded: its position is
+	// where an error about a value taken from the inventory goes.
+	at cue.Value
 }
 
 // fail reports a mistake in the value v, at the value as the user wrote
@@ -235,7 +236,7 @@ func (d *decoder) report(v cue.Value, pos token.Pos, format string, args ...any)
 		if !pos.IsValid() {
 			// A value whose path is the inventory's own: the rule, or
 			// the qube, being decoded is where the user put it.
-			pos = d.at
+			pos = d.at.Pos()
 		}
 		if d.moved == nil {
 			d.moved = map[token.Pos]bool{}
@@ -315,7 +316,7 @@ func carriesValue(v cue.Value) bool {
 // if that is wrong.
 func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q Qube, ok bool) {
 	q = Qube{Name: name, Pos: v.Pos()}
-	d.at = q.Pos
+	d.at = v
 	fields, err := structFields(v)
 	if err != nil {
 		d.fail(v, "a qube is a struct such as {allow: web: {to: \"any\"}}")
@@ -401,7 +402,7 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 	d.ok = true
 	r := Rule{Pos: v.Pos(), Priority: DefaultPriority}
 	if isUserFile(r.Pos.Filename()) {
-		d.at = r.Pos
+		d.at = v
 	}
 	own := Service{Pos: r.Pos}
 	fields, err := structFields(v)
