@@ -12,11 +12,8 @@ import (
 // Probe describes the packets a test or an explain query stands for.
 type Probe struct {
 	// To is the destination: the zero Dst for any, a prefix for every
-	// address in it, a host for the addresses it resolves to.
+	// address in it, a host for the addresses the resolver gives it.
 	To ir.Dst
-	// Addresses pin what To, a host, resolves to; if empty, the resolver
-	// says.
-	Addresses []netip.Addr
 	// Protos are the protocols to try.
 	Protos []ir.Proto
 	// HasPort and Port fix the destination port; without, every port.
@@ -100,11 +97,10 @@ func rulesFor(dst eval.Packet, list []ir.Rule) []ir.Rule {
 func (e *Enforcer) destinations(p Probe, family int, list []ir.Rule, res eval.Resolver) []eval.Packet {
 	switch {
 	case p.To.Host != "":
-		addrs, known := p.Addresses, true
-		if len(addrs) == 0 && res != nil {
+		var addrs []netip.Addr
+		known := false
+		if res != nil {
 			addrs, known = res.Resolve(p.To.Host, family)
-		} else if len(addrs) == 0 {
-			known = false
 		}
 		if !known {
 			// One packet to an unknown address of the name.

@@ -73,7 +73,7 @@ func Run(prog *ir.Program, now int64) []Outcome {
 func check(t *ir.Test, enforcers []Enforcer, res eval.Resolver) Outcome {
 	o := Outcome{Test: t, Passed: true, NoNetvm: len(enforcers) == 0}
 	probe := Probe{
-		To: t.To, Addresses: t.Addresses, Protos: t.Protos,
+		To: t.To, Protos: t.Protos,
 		HasPort: t.HasPort, Port: t.Port, HasICMPType: t.HasICMPType, ICMPType: t.ICMPType, ICMPv6: t.ICMPv6,
 	}
 	for i := range enforcers {
