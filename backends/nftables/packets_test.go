@@ -75,7 +75,7 @@ func TestExampleOnRealPackets(t *testing.T) {
 		}
 		for _, e := range policytest.Enforcers(prog, q, res, now.Unix()) {
 			probe := policytest.Probe{
-				To: test.To, Addresses: test.Addresses, Protos: test.Protos,
+				To: test.To, Protos: test.Protos,
 				HasPort: test.HasPort, Port: test.Port, HasICMPType: test.HasICMPType, ICMPType: test.ICMPType, ICMPv6: test.ICMPv6,
 			}
 			for _, pkt := range e.Packets(probe, res) {
