@@ -18,8 +18,19 @@ func TestMain(m *testing.M) {
 // line, its input files, and its exact output and exit status. Set
 // QFW_UPDATE=1 to rewrite the expected output from what qfw prints.
 func TestScript(t *testing.T) {
+	runScripts(t, "testdata/script")
+}
+
+// TestMalformed runs the corpus of malformed and hostile input in
+// testdata/malformed: one case a file, each a refused input with qfw's
+// exact message and exit status.
+func TestMalformed(t *testing.T) {
+	runScripts(t, "testdata/malformed")
+}
+
+func runScripts(t *testing.T, dir string) {
 	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/script",
+		Dir:                 dir,
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		UpdateScripts:       os.Getenv("QFW_UPDATE") != "",
