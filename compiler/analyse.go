@@ -34,14 +34,32 @@ func (c *compiler) analyse(q *ir.Qube, shadowed map[ir.Origin]bool, dns DNS) {
 		for end < len(q.Rules) && q.Rules[end].Origin == q.Rules[start].Origin {
 			end++
 		}
-		c.reportCovered(q, boxes, coverers, start, end, shadowed[q.Rules[start].Origin])
+		c.reportCovered(q, boxes, coverers, start, end, shadowed[q.Rules[start].Origin], dnsNote(q.Rules[start].Match, dns))
 		start = end
 	}
 }
 
+// dnsNote returns what the finding about a rule with match m adds, in
+// parentheses, to say which packets the DNS target stands for when they are
+// addresses the rule does not name.
+func dnsNote(m ir.Match, dns DNS) string {
+	if !m.DNS || dns.Servers == nil || dns.Semantics == eval.Mirage && m.Proto != ir.AnyProto {
+		return ""
+	}
+	addrs := make([]string, len(dns.Servers))
+	for i, a := range dns.Servers {
+		addrs[i] = a.String()
+	}
+	list := addrs[0]
+	if len(addrs) > 1 {
+		list = strings.Join(addrs[:len(addrs)-1], ", ") + " and " + addrs[len(addrs)-1]
+	}
+	return " (its DNS servers are " + list + ", port 53)"
+}
+
 // reportCovered reports the rules [start, end) of q, the parts of one
 // policy rule, that the coverers of earlier rules cover.
-func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, start, end int, shadowed bool) {
+func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, start, end int, shadowed bool, note string) {
 	var parts []string
 	var by []int
 	conflict := false
@@ -90,18 +108,18 @@ func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, star
 	}
 	if conflict && shadowed {
 		c.warn(policy.ErrorfAlso(r.Origin.Pos, also, path,
-			"%s never %s effect, as shadowed: true says: %s match%s all its packets first",
-			subject, takes, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1)))
+			"%s never %s effect, as shadowed: true says: %s match%s all its packets first%s",
+			subject, takes, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1), note))
 		return
 	}
 	if conflict {
 		c.errorf(policy.ErrorfAlso(r.Origin.Pos, also, path,
-			"%s never %s effect: %s match%s all its packets first; to make it an exception, give it a lower priority",
-			subject, takes, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1)))
+			"%s never %s effect: %s match%s all its packets first%s; to make it an exception, give it a lower priority",
+			subject, takes, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1), note))
 		return
 	}
-	c.warn(policy.ErrorfAlso(r.Origin.Pos, also, path, "%s %s redundant: %s already %s%s all its packets",
-		subject, is, strings.Join(names, ", "), r.Action, s))
+	c.warn(policy.ErrorfAlso(r.Origin.Pos, also, path, "%s %s redundant: %s already %s%s all its packets%s",
+		subject, is, strings.Join(names, ", "), r.Action, s, note))
 }
 
 func containsOrigin(rules []ir.Rule, idx []int, o ir.Origin) bool {
