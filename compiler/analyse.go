@@ -43,7 +43,7 @@ func (c *compiler) analyse(q *ir.Qube, shadowed map[ir.Origin]bool, dns DNS) {
 // parentheses, to say which packets the DNS target stands for when they are
 // addresses the rule does not name.
 func dnsNote(m ir.Match, dns DNS) string {
-	if !m.DNS || dns.Servers == nil || dns.Semantics == eval.Mirage && m.Proto != ir.AnyProto {
+	if !m.DNS || len(dns.Servers) == 0 || dns.Semantics == eval.Mirage && m.Proto != ir.AnyProto {
 		return ""
 	}
 	addrs := make([]string, len(dns.Servers))

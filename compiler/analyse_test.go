@@ -37,7 +37,7 @@ type dnsCase struct {
 	name string
 	dns  DNS
 	sem  eval.Semantics
-	// servers says the servers' addresses are not known to the analysis:
+	// random says the servers' addresses are not known to the analysis:
 	// the evaluator gets random ones.
 	random bool
 }
