@@ -54,7 +54,7 @@ func dnsNote(m ir.Match, dns DNS) string {
 	if len(addrs) > 1 {
 		list = strings.Join(addrs[:len(addrs)-1], ", ") + " and " + addrs[len(addrs)-1]
 	}
-	return " (its DNS servers are " + list + ", port 53)"
+	return " (the qube's DNS servers are " + list + ")"
 }
 
 // reportCovered reports the rules [start, end) of q, the parts of one
@@ -219,7 +219,8 @@ func (c *compiler) dnsBehind(netvm string) DNS {
 		return DNS{Semantics: eval.Nftables}
 	case "mirage":
 		if c.upstreamOf(netvm) == "" {
-			// It passes nothing at all.
+			// Without a netvm the unikernel passes nothing; the opaque
+			// DNS target says no more than that.
 			return DNS{Semantics: eval.Mirage}
 		}
 		return DNS{Servers: eval.QubesDNS(), Semantics: eval.Mirage}
