@@ -106,9 +106,9 @@ func (s *nameSpace) dsts(m ir.Match) []space.Box {
 // protocol, and whether they are exactly m's (else they hold m's).
 func (s *nameSpace) dnsDsts(m ir.Match) ([]space.Box, bool) {
 	if s.dns.Servers == nil {
-		// Servers of any address, the same for every DNS rule: a point
-		// of its own. A destination beside the DNS target narrows it by
-		// what is not known.
+		// Servers whose addresses are not known, the same for every DNS
+		// rule: a point of its own. A destination beside the DNS target
+		// narrows it by what is not known either.
 		return []space.Box{{Space: spaceDNS}}, m.Dst.IsAny()
 	}
 	var out []space.Box
@@ -139,7 +139,8 @@ func (s *nameSpace) boxes(m ir.Match) ([]space.Box, bool) {
 		m.DNS = false
 		return s.plainBoxes(m), true
 	case m.Proto == ir.ICMP || eval.DNSMatchesNothing(m, s.dns.Semantics):
-		// Port 53 is forced, and an ICMP packet has no port.
+		// A DNS rule whose ports leave out 53, or one for ICMP, whose
+		// packets have no port 53: no packet at all.
 		return nil, true
 	}
 	dsts, exact := s.dnsDsts(m)
