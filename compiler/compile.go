@@ -154,7 +154,7 @@ func (c *compiler) qube(pq *policy.Qube) (ir.Qube, bool) {
 			c.errorf(policy.Errorf(q.Rules[i].Origin.Pos, path, "internal error: compiled rule %s is invalid: %v", q.Rules[i].Match, err))
 		}
 	}
-	c.analyse(&q, shadowedOrigins(pq))
+	c.analyse(&q, shadowedOrigins(pq), c.dnsBehind(inv.Netvm))
 	c.checkResolved(&q)
 	return q, len(errors.Errors(c.errs)) == before
 }
@@ -223,9 +223,9 @@ func (c *compiler) firewalls(qubes []ir.Qube) []ir.Firewall {
 			c.errorf(policy.Errorf(f.Pos, path, "qube %q does not provide network, so it enforces no firewall", f.Name))
 			continue
 		}
-		fw := &ir.Firewall{Name: f.Name, MirageVersion: f.MirageVersion, Pos: f.Pos}
+		fw := &ir.Firewall{Name: f.Name, Netvm: c.upstreamOf(f.Name), MirageVersion: f.MirageVersion, Pos: f.Pos}
 		if ok {
-			fw.Netvm, fw.IP = inv.Netvm, inv.IP
+			fw.IP = inv.IP
 		}
 		switch f.Backend {
 		case "nftables":
@@ -233,12 +233,6 @@ func (c *compiler) firewalls(qubes []ir.Qube) []ir.Firewall {
 		case "mirage":
 			fw.Backend = ir.Mirage
 			fw.Provision = &ir.Provision{KernelSHA256: f.KernelSHA256, KernelPath: f.KernelPath, KernelDir: f.KernelDir, Label: f.MirageLabel, NetvmSet: f.MirageNetvm != ""}
-			switch {
-			case f.MirageNetvm != "":
-				fw.Netvm = f.MirageNetvm
-			case !ok:
-				fw.Netvm = "sys-net"
-			}
 		default:
 			fw.Backend = ir.QubesAgent
 		}

@@ -173,6 +173,11 @@ func (im *importer) read(name string, inv *policy.InventoryFile) (decompile.Qube
 		return decompile.Qube{}, false
 	}
 	q := decompile.Qube{Name: name}
+	if netvm, ok := inv.Qubes[inv.Qubes[name].Netvm]; ok && netvm.Netvm != "" {
+		// The policy is compiled back with the stock agent: behind a
+		// firewall qube with a netvm, the DNS target is Qubes' servers.
+		q.DNS = compiler.QubesDNS()
+	}
 	ok := true
 	for i, line := range im.lists[name] {
 		r, err := qubes.ParseRule(line)

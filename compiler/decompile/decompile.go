@@ -20,6 +20,9 @@ import (
 type Qube struct {
 	Name  string
 	Rules []ir.Rule
+	// DNS is what the DNS target means behind the qube's netvm, for the
+	// rules that the compiler will find shadowed.
+	DNS compiler.DNS
 }
 
 // RuleError is a line that the policy language cannot say.
@@ -86,7 +89,7 @@ func Entry(q Qube) ([]byte, error) {
 		step = 1
 	}
 	names := ruleNames(q.Rules)
-	shadowed := compiler.Shadowed(q.Rules)
+	shadowed := compiler.Shadowed(q.Rules, q.DNS)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "\t%s: {\n", label(q.Name))
 	var errs []error
