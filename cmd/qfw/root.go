@@ -79,5 +79,10 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newVetCmd(), newCompileCmd(), newTestCmd(), newExplainCmd(), newPlanCmd(), newApplyCmd(), newConfirmCmd(), newInventoryCmd(), newImportCmd())
+	// Every command's flags are checked, alone and together, before it
+	// runs: a flag given twice, out of range or ignored is an error.
+	guardFlags(root)
+	root.SetFlagErrorFunc(flagErrorFunc)
+	root.PersistentPreRunE = checkFlags
 	return root
 }
