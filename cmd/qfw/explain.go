@@ -25,10 +25,12 @@ unikernel firewall's clients, as its QubesDB entry, which it reads).
 
 DEST is an address, a host name or "any", with an optional port and
 protocol: 192.0.2.1, github.com:22, [2001:db8::1]:443/tcp, 10.0.0.1/icmp.
-The protocol is tcp unless given; without a port, every port is considered
-and the answer is given per range of ports that share it (likewise ICMP
-types without --icmp-type, which is an ICMPv6 type for an IPv6 address
-and an ICMP type otherwise).
+An IPv6 address followed by a port goes in brackets. The protocol is tcp
+unless given, and a port is from 1 to 65535; without one, every port is
+considered and the answer is given per range of ports that share it.
+--icmp-type, 0 to 255, goes with an /icmp destination only: an ICMPv6
+type for an IPv6 address and an ICMP type otherwise; without it, every
+type is considered likewise.
 
 A host name resolves as the policy's resolve section says. Where a verdict
 depends on what a name resolves to, explain says it is possible, not

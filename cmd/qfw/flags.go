@@ -92,6 +92,9 @@ func (v *addrsValue) Set(s string) error {
 		if err != nil || a.Zone() != "" || a.Is4In6() {
 			return fmt.Errorf("%q is not an IPv4 or IPv6 address", part)
 		}
+		if slices.Contains(v.addrs, a) {
+			return fmt.Errorf("%s is listed twice", a)
+		}
 		v.addrs = append(v.addrs, a)
 	}
 	return nil
