@@ -281,11 +281,11 @@ func parseDest(s string) (dest, error) {
 	a, err := netip.ParseAddr(host)
 	switch {
 	case bracketed && (err != nil || !a.Is6()):
-		return d, fmt.Errorf("[%s]: brackets hold an IPv6 address only", host)
+		return d, errors.New("brackets hold an IPv6 address only")
 	case host == "any":
 		// Every destination: the zero Dst.
 	case err == nil && (a.Zone() != "" || a.Is4In6()):
-		return d, fmt.Errorf("%s: want a plain IPv4 or IPv6 address, without zone or IPv4 mapping", host)
+		return d, errors.New("want a plain IPv4 or IPv6 address, without zone or IPv4 mapping")
 	case err == nil:
 		d.to = ir.Dst{Prefix: netip.PrefixFrom(a, a.BitLen())}
 	default:
