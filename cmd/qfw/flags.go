@@ -141,20 +141,42 @@ type onceBoolValue struct{ *onceValue }
 
 func (onceBoolValue) IsBoolFlag() bool { return true }
 
-// guardFlags wraps the value of every single-value flag of cmd and its
-// subcommands in a onceValue. List flags, which may be repeated, are left
-// alone.
+// listValue wraps the value of a flag that may be given many times, each
+// time with a value that is not empty.
+type listValue struct {
+	pflag.Value
+	list pflag.SliceValue
+	flag *pflag.Flag
+}
+
+func (v *listValue) Set(s string) error {
+	if s == "" {
+		return &flagError{fmt.Sprintf("--%s is empty; want %s", v.flag.Name, varName(v.flag))}
+	}
+	return v.Value.Set(s)
+}
+
+func (v *listValue) Append(s string) error    { return v.list.Append(s) }
+func (v *listValue) Replace(s []string) error { return v.list.Replace(s) }
+func (v *listValue) GetSlice() []string       { return v.list.GetSlice() }
+
+// guardFlags wraps the value of every flag of cmd and its subcommands: in
+// a onceValue, or a listValue for the flags that may be repeated.
 func guardFlags(cmd *cobra.Command) {
 	for _, fs := range []*pflag.FlagSet{cmd.Flags(), cmd.PersistentFlags()} {
 		fs.VisitAll(func(f *pflag.Flag) {
 			switch f.Value.(type) {
-			case pflag.SliceValue, *onceValue, onceBoolValue:
+			case *onceValue, onceBoolValue, *listValue:
 				return
 			}
 			// pflag leaves out of help the defaults it knows for zero by
-			// the type of their value, which the wrapper hides.
-			if f.DefValue == "0s" && f.Value.Type() == "duration" {
-				f.DefValue = "0"
+			// the type of their value, which the wrappers hide.
+			if f.DefValue == "0s" && f.Value.Type() == "duration" || f.DefValue == "[]" {
+				f.DefValue = ""
+			}
+			if list, ok := f.Value.(pflag.SliceValue); ok {
+				f.Value = &listValue{Value: f.Value, list: list, flag: f}
+				return
 			}
 			ov := &onceValue{Value: f.Value, flag: f}
 			if f.NoOptDefVal == "true" {
@@ -196,6 +218,8 @@ func inner(v pflag.Value) pflag.Value {
 	case *onceValue:
 		return w.Value
 	case onceBoolValue:
+		return w.Value
+	case *listValue:
 		return w.Value
 	}
 	return v
@@ -255,9 +279,9 @@ func checkFlagValue(f *pflag.Flag) error {
 	}
 	// The help's name for a value says what it must be.
 	switch varName(f) {
-	case "FILE":
+	case "FILE", "SOCKET", "PROGRAM":
 		if fi, err := os.Stat(val); err == nil && fi.IsDir() {
-			return fmt.Errorf("%s %s: is a directory; want a file", name, val)
+			return fmt.Errorf("%s %s: is a directory; want a %s", name, val, strings.ToLower(varName(f)))
 		}
 	case "DIR":
 		if fi, err := os.Stat(val); err == nil && !fi.IsDir() {
