@@ -133,7 +133,7 @@ func (v *onceValue) Set(s string) error {
 	return v.Value.Set(s)
 }
 
-func (v *onceValue) isBool() bool { return v.flag.NoOptDefVal != "" }
+func (v *onceValue) isBool() bool { return v.flag.NoOptDefVal == "true" }
 
 // onceBoolValue is the onceValue of a boolean flag, which help shows
 // without a value.

@@ -139,3 +139,44 @@ func TestFlagChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagRulesNameRealFlags checks that each rule of flagRules is about
+// flags that exist, on the commands it names, and values they take: a
+// rule about a renamed flag would check nothing.
+func TestFlagRulesNameRealFlags(t *testing.T) {
+	root := newRootCmd(io.Discard, io.Discard)
+	for _, r := range flagRules {
+		cmds := r.cmds
+		if cmds == nil {
+			for _, c := range root.Commands() {
+				if c.Flags().Lookup(r.flag) != nil && c.Flags().Lookup(r.other) != nil {
+					cmds = append(cmds, c.Name())
+				}
+			}
+			if cmds == nil {
+				t.Errorf("rule --%s/--%s: no command has both flags", r.flag, r.other)
+			}
+		}
+		for _, name := range cmds {
+			c, _, err := root.Find([]string{name})
+			if err != nil || c.Name() != name {
+				t.Errorf("rule --%s/--%s: no command %q", r.flag, r.other, name)
+				continue
+			}
+			other := c.Flags().Lookup(r.other)
+			if c.Flags().Lookup(r.flag) == nil || other == nil {
+				t.Errorf("rule --%s/--%s: %s lacks one of them", r.flag, r.other, name)
+				continue
+			}
+			for _, v := range r.values {
+				fresh, _, _ := newRootCmd(io.Discard, io.Discard).Find([]string{name})
+				if err := inner(fresh.Flags().Lookup(r.other).Value).Set(v); err != nil {
+					t.Errorf("rule --%s/--%s: %s --%s does not take %q: %v", r.flag, r.other, name, r.other, v, err)
+				}
+			}
+			if (r.values == nil) == (r.why == "") {
+				t.Errorf("rule --%s/--%s: want values or a reason, not both", r.flag, r.other)
+			}
+		}
+	}
+}
