@@ -37,7 +37,7 @@ func (t *targetValue) Set(s string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown target %q: want qubes, qubesdb, nftables or mirage", s)
+	return errors.New("unknown target; want qubes, qubesdb, nftables or mirage")
 }
 
 func (t *targetValue) Type() string { return "TARGET" }
@@ -69,7 +69,7 @@ func (f *formatValue) Set(s string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown format %q: want text or github", s)
+	return errors.New("unknown format; want text or github")
 }
 
 func (f *formatValue) Type() string { return "FORMAT" }
@@ -191,14 +191,27 @@ func guardFlags(cmd *cobra.Command) {
 	}
 }
 
-// flagErrorFunc turns pflag's wrapping of the errors onceValue returns
-// back into their own words.
+// flagErrorFunc words the errors of flag values as qfw's others are,
+// "--flag value: reason", without the parser's internals: the errors of
+// onceValue and listValue as they are, and pflag's own values' errors in
+// the words of what they take.
 func flagErrorFunc(_ *cobra.Command, err error) error {
 	var fe *flagError
 	if errors.As(err, &fe) {
 		return fe
 	}
-	return err
+	var ive *pflag.InvalidValueError
+	if !errors.As(err, &ive) {
+		return err
+	}
+	f, cause := ive.GetFlag(), ive.Unwrap()
+	switch inner(f.Value).Type() {
+	case "bool":
+		cause = errors.New("want true or false")
+	case "duration":
+		cause = errors.New("want a duration such as 90s, 2m or 1h30m")
+	}
+	return fmt.Errorf("--%s %s: %w", f.Name, ive.GetValue(), cause)
 }
 
 // given returns the value f was given on the command line.

@@ -127,10 +127,13 @@ func TestFlagChecks(t *testing.T) {
 		{[]string{"inventory", "--socket", dir}, "--socket " + dir + ": is a directory; want a socket"},
 		{[]string{"import", "-o", dir, "--qube", "work", "--qube", ""}, "--qube is empty; want NAME"},
 		{[]string{"explain", "--from", "work", "--to", "192.0.2.1", "--icmp-type", "8"}, "--icmp-type is for --to DEST/icmp only, not tcp"},
-		{[]string{"explain", "--from", "work", "--to", "192.0.2.1/icmp", "--icmp-type", "256"}, `invalid argument "256" for "--icmp-type" flag: want an ICMP type from 0 to 255`},
-		{[]string{"explain", "--from", "work", "--to", "192.0.2.1/icmp", "--icmp-type", "-1"}, `invalid argument "-1" for "--icmp-type" flag: want an ICMP type from 0 to 255`},
+		{[]string{"explain", "--from", "work", "--to", "192.0.2.1/icmp", "--icmp-type", "256"}, "--icmp-type 256: want an ICMP type from 0 to 255"},
+		{[]string{"explain", "--from", "work", "--to", "192.0.2.1/icmp", "--icmp-type", "-1"}, "--icmp-type -1: want an ICMP type from 0 to 255"},
 		{[]string{"explain", "--from", "work", "--to", "192.0.2.1:0"}, "--to 192.0.2.1:0: port 0: no connection goes to port 0; want a port from 1 to 65535"},
-		{[]string{"compile", "--dns", "192.0.2.53,192.0.2.53"}, `invalid argument "192.0.2.53,192.0.2.53" for "--dns" flag: 192.0.2.53 is listed twice`},
+		{[]string{"compile", "--dns", "192.0.2.53,192.0.2.53"}, "--dns 192.0.2.53,192.0.2.53: 192.0.2.53 is listed twice"},
+		{[]string{"compile", "--json=maybe"}, "--json maybe: want true or false"},
+		{[]string{"apply", "--confirm-timeout", "5"}, "--confirm-timeout 5: want a duration such as 90s, 2m or 1h30m"},
+		{[]string{"compile", "--target", "nft"}, "--target nft: unknown target; want qubes, qubesdb, nftables or mirage"},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := runArgs(tt.args...)
