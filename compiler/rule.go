@@ -63,6 +63,13 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 	}
 
 	protos := c.protos(r, c.backend == "qubes", fail)
+	for _, s := range r.Services {
+		for _, p := range slices.Concat(s.TCP, s.UDP) {
+			if pr, err := ir.ParsePortRange(p.S); err == nil && pr.Last == 0 {
+				c.warn(policy.Errorf(p.Pos, path, "port 0 matches nothing real: dom0 accepts it, but no connection goes to port 0"))
+			}
+		}
+	}
 	if r.DNS {
 		for _, p := range protos {
 			if p.proto == ir.ICMP || (p.hasPorts && p.ports != ir.PortRange{First: 53, Last: 53}) {

@@ -18,7 +18,8 @@ In dom0 it asks qubesd on its socket. In a management qube, --qrexec asks
 through qrexec-client-vm; dom0's qrexec policy must allow admin.vm.List,
 admin.vm.property.Get and admin.vm.tag.List to it, with target=dom0. The
 qubes the policy does not let it see are left out, as are dom0 and remote
-qubes.`
+qubes. --socket and --qrexec do not go together, and --qrexec-client goes
+with --qrexec only: a flag that would be ignored is an error.`
 
 const inventoryExamples = `  # In dom0: refresh the inventory beside the policy.
   qfw inventory -o policy/inventory.json
