@@ -17,9 +17,11 @@ import (
 	cueerrors "cuelang.org/go/cue/errors"
 	"github.com/spf13/cobra"
 
+	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler"
 	"github.com/qfw-dev/qfw/compiler/decompile"
+	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -61,6 +63,7 @@ type importFlags struct {
 	state     string
 	inventory string
 	qubes     []string
+	firewalls []string
 	out       string
 	perQube   bool
 	pkg       string
@@ -83,6 +86,7 @@ func newImportCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.state, "state", "", "read the lists from `PATH`, a directory of QUBE.rules files or a JSON file, instead of the Admin API")
 	cmd.Flags().StringVar(&f.inventory, "inventory", "", "the inventory `FILE`: read with --state, written from the Admin API otherwise (default DIR/inventory.json)")
 	cmd.Flags().StringArrayVar(&f.qubes, "qube", nil, "import the qube `NAME` only (repeatable)")
+	cmd.Flags().StringArrayVar(&f.firewalls, "firewall", nil, "the firewall qube NAME runs `NAME=BACKEND`: qubes (the Linux agent, the default), nftables, or mirage:VERSION (repeatable)")
 	cmd.Flags().StringVarP(&f.out, "out", "o", "", "write the policy into `DIR`")
 	cmd.Flags().BoolVar(&f.perQube, "per-qube", false, "write one file per qube, qube-NAME.cue, instead of qubes.cue")
 	cmd.Flags().StringVar(&f.pkg, "package", "policy", "the CUE `NAME` of the policy's package")
@@ -98,6 +102,10 @@ was; the priorities keep the lines in their order.`
 func runImport(cmd *cobra.Command, f *importFlags) error {
 	if err := decompile.CheckPackage(f.pkg); err != nil {
 		return fmt.Errorf("--package: %w", err)
+	}
+	firewalls, err := parseFirewalls(f.firewalls)
+	if err != nil {
+		return err
 	}
 	lists, invJSON, err := importSource(cmd.Context(), f)
 	if ce, ok := err.(cueerrors.Error); ok {
@@ -123,7 +131,11 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 	// Lines are read as qfw reads them. A qube whose name, inventory entry
 	// or lines qfw refuses is left out, and so is one whose policy does
 	// not compile back to its list.
-	im := &importer{flags: f, inv: invJSON, lists: lists, want: map[string][]string{}}
+	im := &importer{flags: f, inv: invJSON, lists: lists, firewalls: firewalls, want: map[string][]string{}, names: map[string]map[string]int{}, caller: "dom0"}
+	if f.admin.qrexec {
+		// dom0 writes the management qube's name into the request.
+		im.caller = ""
+	}
 	var qs []decompile.Qube
 	for _, name := range names {
 		if q, ok := im.read(name, inv); ok {
@@ -151,12 +163,19 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 
 // importer is one import's progress.
 type importer struct {
-	flags *importFlags
-	inv   []byte
-	lists map[string][]string
+	flags     *importFlags
+	inv       []byte
+	lists     map[string][]string
+	firewalls []decompile.Firewall
 	// want holds each qube's lines as qfw writes them, which the policy
 	// must compile back to.
-	want     map[string][]string
+	want map[string][]string
+	// names holds, for each qube, the index of each rule by the name the
+	// policy gives it.
+	names map[string]map[string]int
+	// caller is who sends the lists to qubesd, for its size limit: dom0,
+	// or "" for a management qube, whose name qfw does not know.
+	caller   string
 	problems []error
 	warnings int
 }
@@ -183,6 +202,10 @@ func (im *importer) read(name string, inv *policy.InventoryFile) (decompile.Qube
 		}
 		q.Rules = append(q.Rules, r)
 		im.want[name] = append(im.want[name], qubes.FormatRule(r))
+	}
+	im.names[name] = map[string]int{}
+	for i, n := range decompile.RuleNames(q.Rules) {
+		im.names[name][n] = i
 	}
 	return q, ok
 }
@@ -222,7 +245,7 @@ func (im *importer) files(qs []decompile.Qube) (map[string][]byte, []string, err
 	files := map[string][]byte{}
 	var written []string
 	add := func(name string, group []decompile.Qube) error {
-		b, err := decompile.File(im.flags.pkg, importHeader, group)
+		b, err := decompile.File(im.flags.pkg, importHeader, im.firewalls, group)
 		skipped := map[string]bool{}
 		for _, e := range flatten(err) {
 			var re *decompile.RuleError
@@ -279,9 +302,10 @@ func flatten(err error) []error {
 }
 
 // verify loads and compiles the files, with the inventory, in a directory
-// of their own, as qfw compile would, and returns, for each of the qubes
-// that does not compile back to exactly its lines, why. An error that
-// belongs to no qube is returned as an error.
+// of their own, as qfw compile would, under the firewalls' backends, and
+// returns, for each of the qubes that does not compile back to exactly its
+// lines, why: at the first rule that does not, where there is one. An
+// error that belongs to no qube is returned as an error.
 func (im *importer) verify(files map[string][]byte, qubeNames []string) (map[string]string, error) {
 	dir, err := os.MkdirTemp("", "qfw-import-*")
 	if err != nil {
@@ -299,17 +323,23 @@ func (im *importer) verify(files map[string][]byte, qubeNames []string) (map[str
 	fail := func(errs []cueerrors.Error) error {
 		for _, e := range errs {
 			p := e.Path()
+			if len(p) >= 2 && p[0] == "firewalls" {
+				return fmt.Errorf("--firewall: %s", errorText(e))
+			}
 			if len(p) < 2 || p[0] != "qubes" {
 				return fmt.Errorf("internal error: the imported policy does not compile: %v", cueerrors.Details(e, nil))
 			}
-			name := p[1]
-			if u, err := strconv.Unquote(name); err == nil {
-				name = u
+			name := unquote(p[1])
+			if _, ok := failed[name]; ok {
+				continue
 			}
-			if _, ok := failed[name]; !ok {
-				format, args := e.Msg()
-				failed[name] = "its policy would not compile: " + fmt.Sprintf(format, args...)
+			if len(p) >= 4 {
+				if i, ok := im.names[name][unquote(p[3])]; ok {
+					failed[name] = im.ruleReason(name, i, errorText(e))
+					continue
+				}
 			}
+			failed[name] = "its policy would not compile: " + errorText(e)
 		}
 		return nil
 	}
@@ -321,28 +351,125 @@ func (im *importer) verify(files map[string][]byte, qubeNames []string) (map[str
 		return nil, err
 	}
 	// Expired rules compile as they are, with a warning, whatever the time.
-	res, cerrs := compiler.Compile(p, compiler.Options{Now: time.Now()})
+	now := time.Now()
+	res, cerrs := compiler.Compile(p, compiler.Options{Now: now})
 	if err := fail(cueerrors.Errors(cerrs)); err != nil {
 		return nil, err
 	}
+	// What a unikernel firewall refuses of its clients' lists, or would
+	// reorder, as compile does.
+	merrs, mwarnings := prepareMirage(res.Program, now.Unix())
+	if err := fail(merrs); err != nil {
+		return nil, err
+	}
 	got := map[string][]string{}
+	netvm := map[string]string{}
 	for _, q := range res.Program.Qubes {
 		// What compile refuses, such as a request over qubesd's size
-		// limit, import must not write either.
-		if err := fail(qubes.Check(q)); err != nil {
+		// limit from the caller import reads the lists as, import must
+		// not write either.
+		if err := fail(qubes.CheckFrom(q, im.caller)); err != nil {
 			return nil, err
 		}
+		netvm[q.Name] = q.Netvm
+		got[q.Name] = []string{}
 		for _, r := range q.Rules {
 			got[q.Name] = append(got[q.Name], qubes.FormatRule(r))
 		}
 	}
 	for _, name := range qubeNames {
-		if _, ok := failed[name]; !ok && !slices.Equal(got[name], im.want[name]) {
-			failed[name] = "its policy would compile to another list; this is a bug in qfw"
+		if _, ok := failed[name]; ok || slices.Equal(got[name], im.want[name]) || isEmptyList(im.want[name], got[name]) {
+			continue
+		}
+		failed[name] = im.mismatch(name, got[name], netvm[name], res.Program)
+	}
+	im.warnings = len(res.Warnings) + len(mwarnings)
+	return failed, nil
+}
+
+// isEmptyList says whether want, a list, is empty and got is what a qube
+// without rules compiles to: one line that drops everything, as dom0 sets
+// no empty list, and enforces an empty one as dropping everything.
+func isEmptyList(want, got []string) bool {
+	return len(want) == 0 && slices.Equal(got, []string{emptyListLine})
+}
+
+// emptyListLine is the list compile writes for a qube without rules.
+const emptyListLine = "action=drop comment=no-rules"
+
+// mismatch says why qube name's policy compiles to got rather than its
+// list: at the first line that differs.
+func (im *importer) mismatch(name string, got []string, netvm string, prog *ir.Program) string {
+	want := im.want[name]
+	i := 0
+	for i < len(want) && i < len(got) && want[i] == got[i] {
+		i++
+	}
+	for _, fw := range prog.Firewalls {
+		if fw.Name == netvm && fw.Backend == ir.Mirage && len(want) == len(got) && i < len(want) {
+			return im.ruleReason(name, i, fmt.Sprintf("behind the unikernel firewall %s the list would be written in another order, with %q in this place: the unikernel stops reading at the gap an IPv6 rule leaves in dom0's numbering, so qfw moves the rules it must read before it", netvm, got[i]))
 		}
 	}
-	im.warnings = len(res.Warnings)
-	return failed, nil
+	if i < len(want) {
+		return im.ruleReason(name, i, "its policy would compile to another list from this rule on; this is a bug in qfw")
+	}
+	return "its policy would compile to another list; this is a bug in qfw"
+}
+
+// ruleReason says why rule i of qube name's list cannot be imported.
+func (im *importer) ruleReason(name string, i int, reason string) string {
+	line := ""
+	if i < len(im.lists[name]) {
+		line = im.lists[name][i] + ": "
+	}
+	return fmt.Sprintf("rule %d: %s%s", i+1, line, reason)
+}
+
+// errorText is e's message, without its position.
+func errorText(e cueerrors.Error) string {
+	format, args := e.Msg()
+	return fmt.Sprintf(format, args...)
+}
+
+// unquote returns a path element as the name it stands for.
+func unquote(s string) string {
+	if u, err := strconv.Unquote(s); err == nil {
+		return u
+	}
+	return s
+}
+
+// parseFirewalls parses the --firewall flags, NAME=BACKEND each.
+func parseFirewalls(flags []string) ([]decompile.Firewall, error) {
+	var out []decompile.Firewall
+	seen := map[string]bool{}
+	for _, fl := range flags {
+		name, backend, ok := strings.Cut(fl, "=")
+		if !ok || !policy.IsQubeName(name) {
+			return nil, fmt.Errorf("--firewall %q: want NAME=BACKEND, such as sys-firewall=nftables", fl)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("--firewall %q: %s is given twice", fl, name)
+		}
+		seen[name] = true
+		fw := decompile.Firewall{Name: name, Backend: backend}
+		switch {
+		case backend == "qubes" || backend == "nftables":
+		case backend == "mirage" || strings.HasPrefix(backend, "mirage:"):
+			fw.Backend, fw.MirageVersion = "mirage", strings.TrimPrefix(strings.TrimPrefix(backend, "mirage"), ":")
+			if fw.MirageVersion == "" {
+				fw.MirageVersion = mirage.Latest
+			}
+			if _, err := mirage.LookupRelease(fw.MirageVersion); err != nil {
+				return nil, fmt.Errorf("--firewall %q: %w", fl, err)
+			}
+		default:
+			return nil, fmt.Errorf("--firewall %q: the backend is qubes, nftables or mirage:VERSION", fl)
+		}
+		out = append(out, fw)
+	}
+	slices.SortFunc(out, func(a, b decompile.Firewall) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // summary says what was imported, and whether the lines came back as they
@@ -358,10 +485,18 @@ func (im *importer) summary(w io.Writer, written []string) {
 		}
 	}
 	how := "each compiles back to its exact list."
+	if rules == 0 {
+		how = "each blocks all traffic, as its empty list does."
+	}
 	if reformed > 0 {
 		how = fmt.Sprintf("each compiles back to its list, %s in dom0's own form (as admin.vm.firewall.Get returns them) rather than as read.", count(reformed, "line"))
 	}
 	fmt.Fprintf(w, "Imported %s (%s) into %s; %s\n", count(len(written), "qube"), count(rules, "rule"), im.flags.out, how)
+	for _, q := range written {
+		if len(im.want[q]) == 0 {
+			fmt.Fprintf(w, "Qube %s holds an empty list, which blocks all its traffic; its policy has no rules, which blocks it too, and compiles to %q, as dom0 takes no empty list: qfw plan shows that line to add.\n", q, emptyListLine)
+		}
+	}
 	if im.warnings > 0 {
 		vet := "qfw vet " + im.flags.out
 		if im.flags.inventory != "" {

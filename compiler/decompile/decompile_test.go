@@ -16,13 +16,13 @@ func TestRuleNames(t *testing.T) {
 		{Comment: "no mail"}, {Comment: "rule-6"}, {Comment: "web"}, {Comment: "web-8"},
 	}
 	want := []string{"dns", "lan-2", "lan-3", "rule-4", "rule-5", "rule-6", "web", "web-8"}
-	if got := ruleNames(rules); !slices.Equal(got, want) {
-		t.Errorf("ruleNames = %q; want %q", got, want)
+	if got := RuleNames(rules); !slices.Equal(got, want) {
+		t.Errorf("RuleNames = %q; want %q", got, want)
 	}
 	// A generated name never takes one that a comment gave.
 	clash := []ir.Rule{{Comment: ""}, {Comment: "rule-1"}}
-	if got := ruleNames(clash); got[0] == got[1] {
-		t.Errorf("ruleNames gave %q twice", got[0])
+	if got := RuleNames(clash); got[0] == got[1] {
+		t.Errorf("RuleNames gave %q twice", got[0])
 	}
 }
 
@@ -51,7 +51,9 @@ func TestRuleErrors(t *testing.T) {
 			t.Errorf("%s: Entry error %v; want a RuleError for rule 2 about %s", name, err, name)
 		}
 	}
-	if _, err := Entry(Qube{Name: "work"}); err == nil {
-		t.Error("Entry of an empty list: no error")
+	// An empty list blocks everything; so does an entry with no rules.
+	want := "\t// The list was empty: dom0 blocks all traffic, as this does.\n\twork: {}\n"
+	if b, err := Entry(Qube{Name: "work"}); err != nil || string(b) != want {
+		t.Errorf("Entry of an empty list = %q, %v; want %q", b, err, want)
 	}
 }
