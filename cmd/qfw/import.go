@@ -398,22 +398,43 @@ func isEmptyList(want, got []string) bool {
 const emptyListLine = "action=drop comment=no-rules"
 
 // mismatch says why qube name's policy compiles to got rather than its
-// list: at the first line that differs.
+// list: at the first line that differs, where a backend writes lists in a
+// form of its own.
 func (im *importer) mismatch(name string, got []string, netvm string, prog *ir.Program) string {
 	want := im.want[name]
 	i := 0
 	for i < len(want) && i < len(got) && want[i] == got[i] {
 		i++
 	}
+	if i == len(want) {
+		return "its policy would compile to another list; this is a bug in qfw"
+	}
+	instead := "nothing"
+	if i < len(got) {
+		instead = fmt.Sprintf("%q", got[i])
+	}
+	backend := ir.QubesAgent
 	for _, fw := range prog.Firewalls {
-		if fw.Name == netvm && fw.Backend == ir.Mirage && len(want) == len(got) && i < len(want) {
-			return im.ruleReason(name, i, fmt.Sprintf("behind the unikernel firewall %s the list would be written in another order, with %q in this place: the unikernel stops reading at the gap an IPv6 rule leaves in dom0's numbering, so qfw moves the rules it must read before it", netvm, got[i]))
+		if fw.Name == netvm {
+			backend = fw.Backend
 		}
 	}
-	if i < len(want) {
-		return im.ruleReason(name, i, "its policy would compile to another list from this rule on; this is a bug in qfw")
+	why := "this is a bug in qfw"
+	switch {
+	case backend == ir.Mirage:
+		why = fmt.Sprintf("behind the unikernel firewall %s qfw writes lists in the unikernel's form: the rules it must read before any IPv6 rule, whose gap in dom0's numbering stops it reading, and an ICMP type as one rule per family", netvm)
+	case backend == ir.Nftables && isFamilyLessICMPType(want[i]):
+		why = fmt.Sprintf("behind %s, whose nftables backend reads an ICMP type in a rule for both families as its ICMPv6 counterpart in IPv6 (not the number the Linux agent compares), qfw writes an ICMP type as one rule per family", netvm)
 	}
-	return "its policy would compile to another list; this is a bug in qfw"
+	return im.ruleReason(name, i, fmt.Sprintf("its policy would compile to another list from this rule on, with %s in its place: %s", instead, why))
+}
+
+// isFamilyLessICMPType says whether line, as qfw writes it, is an ICMP
+// type for both families: without a destination of one family or a host
+// name.
+func isFamilyLessICMPType(line string) bool {
+	r, err := qubes.ParseRule(line)
+	return err == nil && r.HasICMPType && r.Dst.Host == "" && r.Dst.Family() == 0
 }
 
 // ruleReason says why rule i of qube name's list cannot be imported.
