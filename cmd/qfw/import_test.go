@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/qfw-dev/qfw/backends/qubes"
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi/adminapitest"
 )
 
@@ -475,4 +476,93 @@ func randomLine(rnd *rand.Rand) string {
 		f = append(f, "comment="+pick("web", "rule-1", "two  spaces", "a:b;c,d./_[x]-y", "priority", "dns", strings.Repeat("x", 2000), "ends ", "UPPER case 9"))
 	}
 	return strings.Join(f, " ")
+}
+
+// sizedList returns a list whose admin.vm.firewall.Set request for qube
+// work, sent from dom0, is exactly size bytes: the rules dom0 takes at the
+// edge of qubesd's limit.
+func sizedList(size int) []string {
+	header := len("admin.vm.firewall.Set+ dom0 name work\x00")
+	var list []string
+	n := header
+	for i := 0; n < size-200; i++ {
+		line := fmt.Sprintf("action=accept dst4=10.%d.%d.0/24 proto=tcp dstports=443-443 comment=r%d", i/250, i%250, i)
+		list = append(list, line)
+		n += len(line) + 1
+	}
+	last := "action=drop comment="
+	return append(list, last+strings.Repeat("y", size-n-len(last)-1))
+}
+
+// TestImportSizeLimit imports lists at the edge of qubesd's limit on one
+// request: one that fits when sent from dom0 (through the qubesd socket)
+// imports and compiles back, and plan finds nothing to change; the same
+// list read from a management qube, whose name dom0 writes into the
+// request, is refused at the first rule that does not fit, and so is one
+// byte more from dom0.
+func TestImportSizeLimit(t *testing.T) {
+	fits := sizedList(adminapi.MaxRequest)
+	if n := len("admin.vm.firewall.Set+ dom0 name work\x00") + len(strings.Join(fits, "\n")) + 1; n != adminapi.MaxRequest {
+		t.Fatalf("sizedList made a request of %d bytes", n)
+	}
+	srv := adminapitest.New(t, map[string]adminapitest.Qube{
+		"sys-firewall": {IP: "10.137.0.6", Netvm: "sys-net", ProvidesNetwork: true},
+		"sys-net":      {IP: "10.137.0.5", ProvidesNetwork: true},
+		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: fits},
+		"blocked":      {IP: "10.137.0.12", Netvm: "sys-firewall", Firewall: []string{}},
+	})
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"import", "--socket", srv.Path, "--qube", "work", "--qube", "blocked", "-o", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("qfw import of %d rules that fit from dom0: exit %d: %s", len(fits), code, stderr.String())
+	}
+	compiled := t.TempDir()
+	if code := run([]string{"compile", out, "-o", compiled}, &stdout, &stderr); code != 0 {
+		t.Fatalf("qfw compile of the import: exit %d: %s", code, stderr.String())
+	}
+	got, err := os.ReadFile(filepath.Join(compiled, "work.rules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Join(fits, "\n") + "\n"; string(got) != want {
+		t.Errorf("the list of %d rules compiles back otherwise", len(fits))
+	}
+	// The empty list dom0 holds for blocked blocks everything; so does its
+	// policy, in the one line dom0 can be given.
+	if got, err := os.ReadFile(filepath.Join(compiled, "blocked.rules")); err != nil || string(got) != "action=drop comment=no-rules\n" {
+		t.Errorf("blocked, whose list was empty, compiles to %q, %v; want the line that drops everything", got, err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"plan", out, "--socket", srv.Path, "--qube", "work"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "No changes: ") {
+		t.Errorf("qfw plan of the import: exit %d:\n%s%s\nwant no changes", code, stdout.String(), stderr.String())
+	}
+
+	dir := t.TempDir()
+	over := slices.Clone(fits)
+	over[len(over)-1] += "y"
+	for name, list := range map[string][]string{"fits": fits, "over": over} {
+		b, err := json.Marshal(map[string]any{"qubes": map[string][]string{"work": list}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeTestFiles(t, dir, map[string]string{name + ".json": string(b)})
+	}
+	inv := filepath.Join(out, "inventory.json")
+	last := fmt.Sprintf("qfw: not imported: qube work: rule %d: %s: the admin.vm.firewall.Set request for qube \"work\" is ", len(fits), over[len(over)-1])
+	for _, tt := range []struct {
+		state string
+		flags []string
+		want  string
+	}{
+		{"over", nil, last + "65537 bytes sent from dom0, over qubesd's limit of 65536; this is the first rule that does not fit (rule " + fmt.Sprint(len(fits)) + " of the list)\n"},
+		{"fits", []string{"--qrexec"}, strings.Replace(last, over[len(over)-1], fits[len(fits)-1], 1) + "65563 bytes sent from a qube with a 31-character name, over qubesd's limit of 65536; this is the first rule that does not fit (rule " + fmt.Sprint(len(fits)) + " of the list)\n"},
+	} {
+		stdout.Reset()
+		stderr.Reset()
+		args := append([]string{"import", "--state", filepath.Join(dir, tt.state+".json"), "--inventory", inv, "-o", t.TempDir()}, tt.flags...)
+		if code := run(args, &stdout, &stderr); code != 1 || stderr.String() != tt.want || stdout.Len() != 0 {
+			t.Errorf("qfw import of %s %v: exit %d\n%s%s\nwant exit 1 and\n%s", tt.state, tt.flags, code, stdout.String(), stderr.String(), tt.want)
+		}
+	}
 }
