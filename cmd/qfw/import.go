@@ -32,10 +32,24 @@ or the Qube Manager.
 Each line of a qube's list becomes one rule, kept in place by its priority
 (10, 20, 30, ...), so the policy compiles back to exactly the same lists:
 order, destinations, ports, ICMP types, expiry and comments. import checks
-that before it writes anything, by compiling what it wrote; a qube holding
-a line the policy language cannot say is left out and reported, with the
-reason. A rule that earlier rules leave without effect is kept, marked
-shadowed: true.
+that before it writes anything, by compiling what it wrote, behind the
+backend each firewall qube runs: the Linux agent unless --firewall says
+otherwise (the section goes into the policy). A qube holding a line the
+policy language cannot say, or that its firewall's backend would write
+otherwise, is left out and reported at that line, with the reason. A rule
+that earlier rules leave without effect is kept, marked shadowed: true.
+
+An empty list (dom0 holds one when every rule has expired, or after an edit
+of its firewall.xml) blocks all the qube's traffic: import writes the qube
+with no rules, which blocks it too and compiles to action=drop
+comment=no-rules, since dom0 takes no empty list; plan shows that line to
+add.
+
+qubesd takes at most 65536 bytes for one request, header and list, and the
+header holds the caller's name: dom0 through the socket, the management
+qube's through qrexec. A list over the limit for the caller in use (with
+--qrexec, a name of the longest length, 31 characters) cannot be set
+again, and is reported at the first rule that does not fit.
 
 The lists come from the Admin API (the qubesd socket in dom0, or
 qrexec-client-vm with --qrexec from a management qube), which also gives the
@@ -56,7 +70,10 @@ const importExamples = `  # In dom0: import every qube's list, and the inventory
   qfw import --state state/ --inventory inventory.json --per-qube -o policy/
 
   # Only two qubes, from a management qube.
-  qfw import --qrexec --qube work --qube banking -o policy/`
+  qfw import --qrexec --qube work --qube banking -o policy/
+
+  # Checked behind the backends the firewall qubes run.
+  qfw import --firewall sys-firewall=nftables --firewall mirage-fw=mirage:0.9.5 -o policy/`
 
 type importFlags struct {
 	admin     adminFlags
@@ -86,7 +103,7 @@ func newImportCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.state, "state", "", "read the lists from `PATH`, a directory of QUBE.rules files or a JSON file, instead of the Admin API")
 	cmd.Flags().StringVar(&f.inventory, "inventory", "", "the inventory `FILE`: read with --state, written from the Admin API otherwise (default DIR/inventory.json)")
 	cmd.Flags().StringArrayVar(&f.qubes, "qube", nil, "import the qube `NAME` only (repeatable)")
-	cmd.Flags().StringArrayVar(&f.firewalls, "firewall", nil, "the firewall qube NAME runs `NAME=BACKEND`: qubes (the Linux agent, the default), nftables, or mirage:VERSION (repeatable)")
+	cmd.Flags().StringArrayVar(&f.firewalls, "firewall", nil, "the backend a firewall qube runs, as `NAME=BACKEND`: qubes (the Linux agent, the default), nftables, or mirage:VERSION (repeatable)")
 	cmd.Flags().StringVarP(&f.out, "out", "o", "", "write the policy into `DIR`")
 	cmd.Flags().BoolVar(&f.perQube, "per-qube", false, "write one file per qube, qube-NAME.cue, instead of qubes.cue")
 	cmd.Flags().StringVar(&f.pkg, "package", "policy", "the CUE `NAME` of the policy's package")
@@ -117,6 +134,18 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 	inv := &policy.InventoryFile{}
 	if err := json.Unmarshal(invJSON, inv); err != nil {
 		return fmt.Errorf("inventory: %w", err)
+	}
+	for _, fw := range firewalls {
+		e, ok := inv.Qubes[fw.Name]
+		switch {
+		case fw.Backend == "mirage":
+			// qfw provisions a unikernel firewall qube: it may be yet to
+			// create.
+		case !ok:
+			return fmt.Errorf("--firewall %s=%s: qube %s is not in the inventory", fw.Name, fw.Backend, fw.Name)
+		case !e.ProvidesNetwork:
+			return fmt.Errorf("--firewall %s=%s: qube %s does not provide network, so it enforces no firewall", fw.Name, fw.Backend, fw.Name)
+		}
 	}
 	names := slices.Sorted(maps.Keys(lists))
 	if f.qubes != nil {
