@@ -523,7 +523,7 @@ func parseFirewalls(flags []string) ([]decompile.Firewall, error) {
 }
 
 // summary says what was imported, and whether the lines came back as they
-// were read or in dom0's own form.
+// were read or in canonical form.
 func (im *importer) summary(w io.Writer, written []string) {
 	rules, reformed := 0, 0
 	for _, q := range written {
@@ -539,7 +539,10 @@ func (im *importer) summary(w io.Writer, written []string) {
 		how = "each blocks all traffic, as its empty list does."
 	}
 	if reformed > 0 {
-		how = fmt.Sprintf("each compiles back to its list, %s in dom0's own form (as admin.vm.firewall.Get returns them) rather than as read.", count(reformed, "line"))
+		// dom0 writes ports as LO-HI and addresses with their prefix
+		// length, but keeps an IPv6 address as typed; qfw writes it
+		// canonically, and plan compares lines as they parse.
+		how = fmt.Sprintf("each compiles back to its list, %s in canonical form rather than as read (ports as LO-HI, addresses with their prefix length, IPv6 in lower case), which plan counts as unchanged.", count(reformed, "line"))
 	}
 	fmt.Fprintf(w, "Imported %s (%s) into %s; %s\n", count(len(written), "qube"), count(rules, "rule"), im.flags.out, how)
 	for _, q := range written {

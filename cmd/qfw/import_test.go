@@ -292,7 +292,7 @@ func TestImportRefusals(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 		}
 	}
-	if want := "Imported 1 qube (2 rules) into " + out + "; each compiles back to its list, 1 line in dom0's own form (as admin.vm.firewall.Get returns them) rather than as read.\n"; stdout.String() != want {
+	if want := "Imported 1 qube (2 rules) into " + out + "; each compiles back to its list, 1 line in canonical form rather than as read (ports as LO-HI, addresses with their prefix length, IPv6 in lower case), which plan counts as unchanged.\n"; stdout.String() != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", stdout.String(), want)
 	}
 	entries, _ := os.ReadDir(out)
@@ -430,6 +430,31 @@ func checkImport(t *testing.T, lists map[string][]string, backend string) {
 		}
 	}
 	t.Logf("%s: %d of %d lists imported", backend, imported, len(lists))
+
+	// plan finds the lists in force unchanged, but for an empty one, to
+	// which it adds the line that drops everything.
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"plan", out, "--inventory", filepath.Join(dir, "inventory.json"), "--state", filepath.Join(dir, "state.json"), "--json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("plan of the import: exit %d: %s", code, stderr.String())
+	}
+	var plan struct {
+		Qubes []struct {
+			Name    string
+			Changed bool
+		}
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Qubes) != imported {
+		t.Errorf("plan shows %d qubes; want the %d imported", len(plan.Qubes), imported)
+	}
+	for _, q := range plan.Qubes {
+		if want := len(lists[q.Name]) == 0; q.Changed != want {
+			t.Errorf("plan: qube %s changed %v; want %v", q.Name, q.Changed, want)
+		}
+	}
 }
 
 // randomLine returns a line that dom0 accepts (qubes-firewall.md §2–§3),
