@@ -47,9 +47,10 @@ add.
 
 qubesd takes at most 65536 bytes for one request, header and list, and the
 header holds the caller's name: dom0 through the socket, the management
-qube's through qrexec. A list over the limit for the caller in use (with
---qrexec, a name of the longest length, 31 characters) cannot be set
-again, and is reported at the first rule that does not fit.
+qube's through qrexec. A list over the limit for the caller that will set
+it (dom0, or with --qrexec, also beside --state, a qube whose name has the
+longest length, 31 characters) is reported at the first rule that does not
+fit.
 
 The lists come from the Admin API (the qubesd socket in dom0, or
 qrexec-client-vm with --qrexec from a management qube), which also gives the
