@@ -57,3 +57,34 @@ func TestRuleErrors(t *testing.T) {
 		t.Errorf("Entry of an empty list = %q, %v; want %q", b, err, want)
 	}
 }
+
+func TestFileFirewalls(t *testing.T) {
+	fws := []Firewall{{Name: "mirage-fw", Backend: "mirage", MirageVersion: "0.9.5"}, {Name: "sys-firewall", Backend: "nftables"}}
+	qs := []Qube{
+		{Name: "work", Rules: []ir.Rule{{Action: ir.Accept, Match: ir.Match{Dst: ir.Dst{Host: "example.com"}, Proto: ir.ICMP, HasICMPType: true, ICMPType: 8}, Comment: "ping"}}},
+		{Name: "blocked"},
+	}
+	got, err := File("policy", "", fws, qs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `package policy
+
+firewalls: {
+	"mirage-fw": backend: {mirage: {version: "0.9.5"}}
+	"sys-firewall": backend: "nftables"
+}
+
+qubes: {
+	work: {
+		allow: ping: {to: "example.com", icmp: [8], icmpv6: [8], priority: 10}
+	}
+
+	// The list was empty: dom0 blocks all traffic, as this does.
+	blocked: {}
+}
+`
+	if string(got) != want {
+		t.Errorf("File =\n%s\nwant\n%s", got, want)
+	}
+}
