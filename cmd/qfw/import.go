@@ -540,10 +540,10 @@ func (im *importer) summary(w io.Writer, written []string) {
 		how = "each blocks all traffic, as its empty list does."
 	}
 	if reformed > 0 {
-		// dom0 writes ports as LO-HI and addresses with their prefix
-		// length, but keeps an IPv6 address as typed; qfw writes it
-		// canonically, and plan compares lines as they parse.
-		how = fmt.Sprintf("each compiles back to its list, %s in canonical form rather than as read (ports as LO-HI, addresses with their prefix length, IPv6 in lower case), which plan counts as unchanged.", count(reformed, "line"))
+		// As dom0 writes ports (LO-HI) and addresses (with their prefix
+		// length), and IPv6 in lower case, which dom0 keeps as typed;
+		// plan compares lines as they parse.
+		how = fmt.Sprintf("each compiles back to its list, %s in canonical form rather than as read, which plan counts as unchanged.", count(reformed, "line"))
 	}
 	fmt.Fprintf(w, "Imported %s (%s) into %s; %s\n", count(len(written), "qube"), count(rules, "rule"), im.flags.out, how)
 	for _, q := range written {
