@@ -590,4 +590,12 @@ func TestImportSizeLimit(t *testing.T) {
 			t.Errorf("qfw import of %s %v: exit %d\n%s%s\nwant exit 1 and\n%s", tt.state, tt.flags, code, stdout.String(), stderr.String(), tt.want)
 		}
 	}
+
+	// plan, for a management qube, refuses the list imported in dom0 at
+	// the same rule: it could not set it.
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"plan", out, "--state", filepath.Join(dir, "fits.json"), "--qrexec"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "65563 bytes sent from a qube with a 31-character name, over qubesd's limit of 65536; this is the first rule that does not fit (rule "+fmt.Sprint(len(fits))+" of the list)") {
+		t.Errorf("qfw plan --qrexec of the import: exit %d\n%s%s\nwant the list refused at its last rule", code, stdout.String(), stderr.String())
+	}
 }
