@@ -97,6 +97,8 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 		hostProtos = c.protos(r, true, func(policy.String, string, ...any) {})
 	}
 
+	allICMP := slices.ContainsFunc(protos, func(p protoMatch) bool { return p.proto == ir.ICMP && !p.hasICMPType })
+
 	origin := ir.Origin{Kind: kind, Name: r.Name, Pos: r.Pos}
 	out := make([]ir.Rule, 0, len(targets)*len(protos))
 	for _, t := range targets {
@@ -114,6 +116,11 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 			if !keep {
 				// An ICMP type to an IPv6 prefix, or the reverse: no
 				// packet is both, so the part matches nothing.
+				continue
+			}
+			if t.dst.Host != "" && p.family != 0 && allICMP {
+				// icmp: true already matches the type in both
+				// families, to the same host, with the same verdict.
 				continue
 			}
 			if t.dst.Host != "" && p.family != 0 {
