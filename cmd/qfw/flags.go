@@ -327,7 +327,6 @@ var flagRules = []flagRule{
 	{flag: "qrexec-client", other: "qrexec", values: []string{"true"}},
 	{flag: "socket", other: "qrexec", why: "--qrexec reaches the Admin API through qrexec-client-vm, not qubesd's socket"},
 	{cmds: []string{"plan", "import"}, flag: "socket", other: "state", why: "--state reads the lists from files, not through the Admin API"},
-	{cmds: []string{"plan", "import"}, flag: "qrexec", other: "state", why: "--state reads the lists from files, not through the Admin API"},
 	{cmds: []string{"plan", "import"}, flag: "qrexec-client", other: "state", why: "--state reads the lists from files, not through the Admin API"},
 	{cmds: []string{"plan"}, flag: "kernels-dir", other: "state", why: "a plan from --state leaves out the unikernel firewall qubes, whose kernels it would check"},
 	{cmds: []string{"apply"}, flag: "inventory", other: "plan", why: "a saved plan is applied as it was made, without reading the policy"},

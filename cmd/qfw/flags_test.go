@@ -111,7 +111,7 @@ func TestFlagChecks(t *testing.T) {
 		{[]string{"inventory", "--qrexec-client", "/bin/true"}, "--qrexec-client is for --qrexec only"},
 		{[]string{"inventory", "--qrexec=false", "--qrexec-client", "/bin/true"}, "--qrexec-client is for --qrexec only"},
 		{[]string{"inventory", "--qrexec", "--socket", "/run/qubesd.sock"}, "--socket does not go with --qrexec: --qrexec reaches the Admin API through qrexec-client-vm, not qubesd's socket"},
-		{[]string{"plan", "--state", dir, "--qrexec"}, "--qrexec does not go with --state: --state reads the lists from files, not through the Admin API"},
+		{[]string{"plan", "--state", dir, "--socket", "/run/qubesd.sock"}, "--socket does not go with --state: --state reads the lists from files, not through the Admin API"},
 		{[]string{"plan", "--state", dir, "--kernels-dir", dir}, "--kernels-dir does not go with --state: a plan from --state leaves out the unikernel firewall qubes, whose kernels it would check"},
 		{[]string{"import", "--state", dir, "--socket", "/run/qubesd.sock", "-o", dir}, "--socket does not go with --state: --state reads the lists from files, not through the Admin API"},
 		{[]string{"apply", "--plan", file, "--inventory", file}, "--inventory does not go with --plan: a saved plan is applied as it was made, without reading the policy"},

@@ -177,6 +177,7 @@ func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 // policyPlan compiles the policy that args name and plans it against the
 // current lists, as f says where to read them; plan and apply share it.
 func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*plan, error) {
+	f.policyFlags.qrexec = f.admin.qrexec
 	res, err := build(cmd, args, &f.policyFlags, true)
 	if err != nil {
 		return nil, err
