@@ -3,13 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
+	"github.com/qfw-dev/qfw/compiler/ir"
 )
 
 // applyQubes puts each managed qube's rule list in force through the Admin
@@ -54,11 +56,19 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 			return err
 		}
 	}
+	if err := checkRelease(p, f.release); err != nil {
+		return err
+	}
 	stdout := cmd.OutOrStdout()
 	if err := printPlan(stdout, p); err != nil {
 		return err
 	}
-	if !p.Summary.changes() {
+	for _, name := range p.Left {
+		if !slices.Contains(f.release, name) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "qfw: warning: %s left the policy; apply keeps its list as it is (--release %s stops managing it)\n", name, name)
+		}
+	}
+	if !p.Summary.work() && len(f.release) == 0 {
 		return nil
 	}
 	if err := f.admin.provisioner().checkImages(p.Firewalls); err != nil {
@@ -89,7 +99,20 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute+f.confirmTimeout)
 	defer cancel()
 	a := &qubesApply{client: f.admin.client(), record: record, refuseDrift: f.refuseDrift, stderr: cmd.ErrOrStderr(), previous: map[string][]string{}}
+	if f.plan != "" {
+		// Nothing is sent before the whole plan checks out against dom0.
+		if err := checkSavedPlan(ctx, a.client, f.plan, p); err != nil {
+			return err
+		}
+	}
 	var results []outcome
+	for _, name := range f.release {
+		result, err := a.release(ctx, name)
+		if err != nil {
+			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: %w", name, err))
+		}
+		results = append(results, outcome{name, result})
+	}
 	progress := isTerminal(cmd.ErrOrStderr())
 	// Client lists first: a firewall qube's new settings, its netvm above
 	// all, must not reach clients that are still on their old lists.
@@ -238,6 +261,11 @@ func (a *qubesApply) apply(ctx context.Context, q qubePlan) (string, error) {
 		}
 		fmt.Fprintf(a.stderr, "qfw: warning: %s: its rules were edited outside qfw since qfw set them at %s; apply replaces those edits\n", q.Name, at)
 	}
+	// The mark first: a list qfw set is never left without it, and
+	// dom0's qrexec policy may allow a Set only on qubes that carry it.
+	if err := a.mark(ctx, q.Name); err != nil {
+		return "failed, unchanged", fmt.Errorf("mark it %s: %w", managedTag, err)
+	}
 	if err := a.client.FirewallSet(ctx, q.Name, q.Rules); err != nil {
 		return "failed, unchanged", err
 	}
@@ -245,6 +273,120 @@ func (a *qubesApply) apply(ctx context.Context, q qubePlan) (string, error) {
 	a.previous[q.Name] = cur
 	a.remember(ctx, q.Name)
 	return fmt.Sprintf("applied (%s)", editCounts(q)), nil
+}
+
+// mark tags qube qfw-managed, unless it is already.
+func (a *qubesApply) mark(ctx context.Context, qube string) error {
+	tags, err := a.client.Tags(ctx, qube)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(tags, managedTag) {
+		return nil
+	}
+	return a.client.SetTag(ctx, qube, managedTag)
+}
+
+// release stops qfw managing qube, which left the policy: it removes the
+// tag qfw-managed and leaves the list as it is.
+func (a *qubesApply) release(ctx context.Context, qube string) (string, error) {
+	tags, err := a.client.Tags(ctx, qube)
+	if err != nil {
+		return "failed, still managed", err
+	}
+	if !slices.Contains(tags, managedTag) {
+		return "not managed, unchanged", fmt.Errorf("not tagged %s: qfw does not manage it", managedTag)
+	}
+	if err := a.client.RemoveTag(ctx, qube, managedTag); err != nil {
+		return "failed, still managed", err
+	}
+	delete(a.record.Qubes, qube)
+	return "released, list kept", nil
+}
+
+// checkRelease checks that each qube to release is one that left the
+// policy, as the plan says.
+func checkRelease(p *plan, release []string) error {
+	for i, name := range release {
+		switch {
+		case slices.Contains(release[:i], name):
+			return fmt.Errorf("--release %s: given twice", name)
+		case slices.ContainsFunc(p.Qubes, func(q qubePlan) bool { return q.Name == name }):
+			return fmt.Errorf("--release %s: the policy manages %s; take it out of the policy first", name, name)
+		case !slices.Contains(p.Left, name):
+			return fmt.Errorf("--release %s: not a qube that left the policy; qfw plan lists those", name)
+		}
+	}
+	return nil
+}
+
+// checkSavedPlan checks the plan saved in path against dom0 before
+// anything changes: every qube it plans exists, and for each qube that
+// still holds the list the plan was made against, its edits are exactly
+// what replacing that list with its rules does, and the rules keep within
+// the limits its addresses set. A qube whose list changed since is left to
+// apply, which refuses it alone as a stale plan.
+func checkSavedPlan(ctx context.Context, client *adminapi.Client, path string, p *plan) error {
+	vms, err := client.List(ctx)
+	if err != nil {
+		return fmt.Errorf("--plan %s: list the qubes: %w", path, err)
+	}
+	exists := map[string]bool{}
+	for _, vm := range vms {
+		if vm.Class != "AdminVM" && vm.Class != "RemoteVM" {
+			exists[vm.Name] = true
+		}
+	}
+	for i, q := range p.Qubes {
+		if !exists[q.Name] {
+			return fmt.Errorf("--plan %s: qubes[%d].name: dom0 has no qube %q", path, i, q.Name)
+		}
+	}
+	for i, q := range p.Qubes {
+		if !q.Changed {
+			continue
+		}
+		cur, err := client.FirewallGet(ctx, q.Name)
+		if err != nil {
+			return fmt.Errorf("--plan %s: read the rules of %s: %w", path, q.Name, err)
+		}
+		if qubes.ListHash(cur) != q.BaseHash {
+			continue
+		}
+		edits, _ := listEdits(cur, q.Rules)
+		if !sameEdits(edits, q.Edits) {
+			return fmt.Errorf("--plan %s: qubes[%d].edits: not the edits from %s's list, which still hashes to base_hash, to the plan's rules; the plan would make other changes than it shows", path, i, q.Name)
+		}
+		iq := ir.Qube{Name: q.Name, Rules: make([]ir.Rule, len(q.Rules))}
+		for j, line := range q.Rules {
+			// readPlan checked every line.
+			iq.Rules[j], _ = qubes.ParseRule(line)
+		}
+		for _, f := range []struct {
+			name string
+			into *netip.Addr
+		}{{"ip", &iq.IP}, {"ip6", &iq.IP6}} {
+			v, err := client.Property(ctx, q.Name, f.name)
+			if err != nil {
+				return fmt.Errorf("--plan %s: read the %s of %s: %w", path, f.name, q.Name, err)
+			}
+			if v == "" {
+				continue
+			}
+			if *f.into, err = netip.ParseAddr(v); err != nil {
+				return fmt.Errorf("--plan %s: %s of %s is %q, not an address", path, f.name, q.Name, v)
+			}
+		}
+		if errs := qubes.Check(iq); len(errs) > 0 {
+			return fmt.Errorf("--plan %s: qubes[%d].rules: %s", path, i, diagMessage(errs[0]))
+		}
+	}
+	return nil
+}
+
+// sameEdits reports whether a and b make the same edits, line for line.
+func sameEdits(a, b []planEdit) bool {
+	return slices.EqualFunc(a, b, func(x, y planEdit) bool { return x.Op == y.Op && x.Line == y.Line })
 }
 
 // remember records the hash of the list dom0 now holds for qube, as dom0
@@ -336,27 +478,6 @@ func editCounts(q qubePlan) string {
 		}
 	}
 	return fmt.Sprintf("+%d -%d", add, remove)
-}
-
-// readPlan reads a plan that plan --out saved.
-func readPlan(path string) (*plan, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--plan: %w", err)
-	}
-	var p plan
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("--plan %s: %w", path, err)
-	}
-	if p.FormatVersion != planFormatVersion {
-		return nil, fmt.Errorf("--plan %s: format_version %d; this qfw reads %d", path, p.FormatVersion, planFormatVersion)
-	}
-	for _, q := range p.Qubes {
-		if q.Changed && len(q.Rules) == 0 {
-			return nil, fmt.Errorf("--plan %s: qube %s has no rules; dom0 refuses an empty list", path, q.Name)
-		}
-	}
-	return &p, nil
 }
 
 // lockApply takes the lock that keeps two applies apart, without waiting:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +15,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/backends/qubes"
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/policy"
 )
 
 const planDoc = `plan compiles the policy and compares each managed qube's rule list with
@@ -105,7 +108,14 @@ type plan struct {
 	Qubes         []qubePlan `json:"qubes"`
 	// Firewalls are the unikernel firewall qubes qfw provisions.
 	Firewalls []firewallPlan `json:"firewalls,omitempty"`
-	Summary   planSummary    `json:"summary"`
+	// Left names the qubes qfw set a list on (tagged qfw-managed) that
+	// the policy no longer names: their lists are kept.
+	Left []string `json:"left,omitempty"`
+	// Unmanaged names the networked qubes of the inventory (those with a
+	// netvm) that the policy does not manage, so that a reviewer sees
+	// what the policy leaves out.
+	Unmanaged []string    `json:"unmanaged,omitempty"`
+	Summary   planSummary `json:"summary"`
 }
 
 // qubePlan is one qube's part of a plan.
@@ -128,6 +138,9 @@ type planEdit struct {
 	Line     string `json:"line"`
 	Rule     string `json:"rule,omitempty"`
 	Position string `json:"position,omitempty"`
+	// Note says, of a current line that qfw would never write, where it
+	// is and why qfw would not write it.
+	Note string `json:"note,omitempty"`
 }
 
 type planSummary struct {
@@ -137,10 +150,23 @@ type planSummary struct {
 	Remove    int `json:"remove"`
 	// Provision counts the unikernel firewall qubes to create or fix.
 	Provision int `json:"provision,omitempty"`
+	// Left counts the qubes that left the policy; Unmanaged the networked
+	// qubes it does not manage.
+	Left      int `json:"left,omitempty"`
+	Unmanaged int `json:"unmanaged,omitempty"`
 }
 
-// changes reports whether the plan changes anything.
-func (s planSummary) changes() bool { return s.Change > 0 || s.Provision > 0 }
+// managedTag marks each qube whose list qfw apply set; dom0's qrexec
+// policy may use it too (@tag:qfw-managed) to let a management qube set
+// only those qubes' lists.
+const managedTag = "qfw-managed"
+
+// changes reports whether the plan changes anything, or needs a decision:
+// a qube that left the policy keeps a list nobody reviews.
+func (s planSummary) changes() bool { return s.work() || s.Left > 0 }
+
+// work reports whether applying the plan changes anything.
+func (s planSummary) work() bool { return s.Change > 0 || s.Provision > 0 }
 
 func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 	f.dataDir = dataDir(f.dataDir)
@@ -200,10 +226,84 @@ func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*plan, error) 
 	if err := markDrift(p, f.dataDir); err != nil {
 		return nil, err
 	}
+	// A plan for one qube says nothing of the others.
+	if f.qube == "" {
+		if err := planCoverage(cmd.Context(), f, res.Program, res.Inventory, p); err != nil {
+			return nil, err
+		}
+	}
 	if err := planFirewalls(cmd, f, res.Program, p); err != nil {
 		return nil, err
 	}
+	p.Summary = summarise(p)
 	return p, nil
+}
+
+// planCoverage adds to p the qubes qfw set a list on that the policy no
+// longer names, and the networked qubes of the inventory that it does not
+// manage. Which qubes qfw set comes from their tag qfw-managed: read
+// through the Admin API, or with --state from the inventory's tags (qfw
+// inventory writes them).
+func planCoverage(ctx context.Context, f *planFlags, prog *ir.Program, inv *policy.Inventory, p *plan) error {
+	inPolicy := make(map[string]bool, len(prog.Qubes))
+	for _, q := range prog.Qubes {
+		inPolicy[q.Name] = true
+	}
+	var tagged []string
+	if f.state != "" {
+		for _, name := range inv.Names() {
+			if slices.Contains(inv.Qubes[name].Tags, managedTag) {
+				tagged = append(tagged, name)
+			}
+		}
+	} else {
+		var err error
+		if tagged, err = taggedQubes(ctx, f.admin.client()); err != nil {
+			return err
+		}
+	}
+	for _, name := range tagged {
+		if !inPolicy[name] {
+			p.Left = append(p.Left, name)
+		}
+	}
+	// A firewall qube the policy names, or that serves a managed qube,
+	// is the policy's even though its own list is not.
+	for _, fw := range prog.Firewalls {
+		inPolicy[fw.Name] = true
+	}
+	for _, name := range inv.Names() {
+		if inv.Qubes[name].Netvm != "" && !inPolicy[name] {
+			p.Unmanaged = append(p.Unmanaged, name)
+		}
+	}
+	return nil
+}
+
+// taggedQubes returns the qubes tagged qfw-managed, sorted, of those the
+// caller may see.
+func taggedQubes(ctx context.Context, client *adminapi.Client) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	vms, err := client.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the qubes: %w", err)
+	}
+	var tagged []string
+	for _, vm := range vms {
+		if vm.Class == "AdminVM" || vm.Class == "RemoteVM" {
+			continue
+		}
+		tags, err := client.Tags(ctx, vm.Name)
+		if err != nil {
+			return nil, fmt.Errorf("read the tags of %s: %w", vm.Name, err)
+		}
+		if slices.Contains(tags, managedTag) {
+			tagged = append(tagged, vm.Name)
+		}
+	}
+	slices.Sort(tagged)
+	return tagged, nil
 }
 
 // planFirewalls adds to p the provisioning of the unikernel firewall
@@ -231,30 +331,41 @@ func planFirewalls(cmd *cobra.Command, f *planFlags, prog *ir.Program, p *plan) 
 		return err
 	}
 	p.Firewalls = fps
-	for i := range fps {
-		if fps[i].changes() {
-			p.Summary.Provision++
-		}
-	}
 	return nil
 }
 
+// currentList is one qube's list as dom0 holds it, from the Admin API or
+// a state file.
+type currentList struct {
+	lines []string
+	// where says where each line was read, as file:line, for a state
+	// file; nil for the Admin API.
+	where []string
+	// at says where the qube's name was read, for a state file.
+	at string
+}
+
 // currentLists returns the list each managed qube holds now, from the
-// state files or the Admin API.
-func currentLists(ctx context.Context, f *planFlags, managed []ir.Qube) (map[string][]string, error) {
+// state files or the Admin API. Every line must be one dom0 takes.
+func currentLists(ctx context.Context, f *planFlags, managed []ir.Qube) (map[string]*currentList, error) {
 	if f.state != "" {
 		return readState(f.state, managed)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	client := f.admin.client()
-	lists := make(map[string][]string, len(managed))
+	lists := make(map[string]*currentList, len(managed))
 	for _, q := range managed {
 		lines, err := client.FirewallGet(ctx, q.Name)
 		if err != nil {
 			return nil, fmt.Errorf("read the rules of %s: %w", q.Name, err)
 		}
-		lists[q.Name] = lines
+		for i, l := range lines {
+			if _, err := qubes.ParseDom0Rule(l); err != nil {
+				return nil, fmt.Errorf("the rules of %s, line %d, as dom0 gives them: %q: %v", q.Name, i+1, l, err)
+			}
+		}
+		lists[q.Name] = &currentList{lines: lines}
 	}
 	return lists, nil
 }
@@ -262,10 +373,15 @@ func currentLists(ctx context.Context, f *planFlags, managed []ir.Qube) (map[str
 // readState reads the current lists from path: a directory holding
 // QUBE.rules for each managed qube, or a JSON file. A managed qube
 // missing from it is an error: a plan against a guess is worse than none.
-func readState(path string, managed []ir.Qube) (map[string][]string, error) {
-	lists, err := readStateLists(path)
+func readState(path string, managed []ir.Qube) (map[string]*currentList, error) {
+	lists, err := readStateFiles(path)
 	if err != nil {
 		return nil, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(lists)) {
+		if !policy.IsQubeName(name) {
+			return nil, fmt.Errorf("%s: %q is not a qube name", lists[name].at, name)
+		}
 	}
 	var missing []string
 	for _, q := range managed {
@@ -279,51 +395,112 @@ func readState(path string, managed []ir.Qube) (map[string][]string, error) {
 	return lists, nil
 }
 
-// readStateLists reads every list in path: the QUBE.rules files of a
-// directory, or the qubes of a JSON file {"qubes": {"QUBE": [lines]}}.
+// readStateLists reads every list in path, as readStateFiles does; the
+// caller checks the qubes' names.
 func readStateLists(path string) (map[string][]string, error) {
+	lists, err := readStateFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]string, len(lists))
+	for name, l := range lists {
+		out[name] = l.lines
+	}
+	return out, nil
+}
+
+// readStateFiles reads every list in path: the QUBE.rules files of a
+// directory, or the qubes of a JSON file {"qubes": {"QUBE": [lines]}}.
+// The lines stand for what dom0 holds, so each is read with dom0's own
+// grammar, and one dom0 would refuse is an error at its line.
+func readStateFiles(path string) (map[string]*currentList, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("--state: %w", err)
 	}
-	lists := map[string][]string{}
 	if !fi.IsDir() {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("--state: %w", err)
 		}
-		var state struct {
-			Qubes map[string][]string `json:"qubes"`
-		}
-		if err := json.Unmarshal(b, &state); err != nil {
-			return nil, fmt.Errorf("--state %s: %w", path, err)
-		}
-		return state.Qubes, nil
+		return parseStateJSON(path, b)
 	}
 	files, err := filepath.Glob(filepath.Join(path, "*.rules"))
 	if err != nil {
 		return nil, fmt.Errorf("--state: %w", err)
 	}
+	lists := map[string]*currentList{}
 	for _, name := range files {
+		qube := strings.TrimSuffix(filepath.Base(name), ".rules")
 		b, err := os.ReadFile(name)
 		if err != nil {
 			return nil, fmt.Errorf("--state: %w", err)
 		}
-		lists[strings.TrimSuffix(filepath.Base(name), ".rules")] = stateLines(string(b))
+		if lists[qube], err = parseStateRules(name, b); err != nil {
+			return nil, err
+		}
+		lists[qube].at = name
 	}
 	return lists, nil
 }
 
-// stateLines splits a rule list file into its lines, leaving out blank
-// ones.
-func stateLines(s string) []string {
-	var lines []string
-	for l := range strings.Lines(s) {
-		if l = strings.TrimRight(l, "\r\n"); strings.TrimSpace(l) != "" {
-			lines = append(lines, l)
+// parseStateRules reads a rule list file, from name: one line per rule,
+// each ended by a newline (or CRLF), as admin.vm.firewall.Get gives them.
+func parseStateRules(name string, data []byte) (*currentList, error) {
+	l := &currentList{lines: []string{}, where: []string{}}
+	text := strings.TrimSuffix(string(data), "\n")
+	if text == "" {
+		if len(data) > 1 {
+			return nil, fmt.Errorf("%s:1: an empty line, which dom0 never holds", name)
 		}
+		return l, nil
 	}
-	return lines
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		where := fmt.Sprintf("%s:%d", name, i+1)
+		if _, err := qubes.ParseDom0Rule(line); err != nil {
+			return nil, fmt.Errorf("%s: dom0 refuses this line: %v", where, err)
+		}
+		l.lines = append(l.lines, line)
+		l.where = append(l.where, where)
+	}
+	return l, nil
+}
+
+// parseStateJSON reads a JSON state file, from name: {"qubes": {"QUBE":
+// [lines]}}.
+func parseStateJSON(name string, data []byte) (map[string]*currentList, error) {
+	d, root, err := parseJSONDoc(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.object(root, "", []string{"qubes"}, nil); err != nil {
+		return nil, err
+	}
+	qv := root.fields["qubes"]
+	if err := d.want(qv, "qubes", jsonObject); err != nil {
+		return nil, err
+	}
+	lists := make(map[string]*currentList, len(qv.keys))
+	for _, qube := range qv.keys {
+		path := join("qubes", qube)
+		v := qv.fields[qube]
+		lines, err := d.strings(v, path)
+		if err != nil {
+			return nil, err
+		}
+		ln, col := d.pos(qv.keyOff[qube])
+		l := &currentList{lines: lines, where: make([]string, len(lines)), at: fmt.Sprintf("%s:%d:%d", name, ln, col)}
+		for i, line := range lines {
+			if _, err := qubes.ParseDom0Rule(line); err != nil {
+				return nil, d.errorf(v.elems[i], index(path, i), "dom0 refuses this line: %v", err)
+			}
+			ln, col := d.pos(v.elems[i].off)
+			l.where[i] = fmt.Sprintf("%s:%d:%d", name, ln, col)
+		}
+		lists[qube] = l
+	}
+	return lists, nil
 }
 
 // markDrift marks the qubes whose current list is not the one qfw apply
@@ -343,47 +520,62 @@ func markDrift(p *plan, dir string) error {
 }
 
 // makePlan compares each managed qube's compiled list with current.
-func makePlan(managed []ir.Qube, current map[string][]string) *plan {
+func makePlan(managed []ir.Qube, current map[string]*currentList) *plan {
 	p := &plan{FormatVersion: planFormatVersion, Qubes: []qubePlan{}}
 	for _, q := range managed {
 		cur := current[q.Name]
-		canon := make([]string, len(cur))
-		for i, l := range cur {
-			canon[i] = qubes.Canonical(l)
-		}
 		want := make([]string, len(q.Rules))
 		for i, r := range q.Rules {
 			want[i] = qubes.FormatRule(r)
 		}
-		qp := qubePlan{Name: q.Name, Netvm: q.Netvm, BaseHash: qubes.ListHash(cur), Rules: want, Edits: []planEdit{}}
-		for _, e := range qubes.Diff(canon, want) {
-			pe := planEdit{Op: e.Op.Symbol(), Line: e.Line}
+		qp := qubePlan{Name: q.Name, Netvm: q.Netvm, BaseHash: qubes.ListHash(cur.lines), Rules: want}
+		edits, diff := listEdits(cur.lines, want)
+		for i, e := range diff {
+			pe := &edits[i]
 			switch e.Op {
-			case qubes.AddRule:
-				p.Summary.Add++
-				qp.Changed = true
 			case qubes.RemoveRule:
-				p.Summary.Remove++
 				qp.Changed = true
-				pe.Line = cur[e.Index]
-			}
-			if e.Op != qubes.RemoveRule {
-				o := q.Rules[e.Index].Origin
-				pe.Rule = o.String()
-				if o.Pos.IsValid() {
-					pe.Position = relPos(o.Pos)
+				// A line qfw would not write is said so, with where
+				// it was read.
+				if _, err := qubes.ParseRule(strings.TrimSpace(pe.Line)); err != nil {
+					pe.Note = fmt.Sprintf("qfw would not write this line: %v", err)
+					if cur.where != nil {
+						pe.Note = cur.where[e.Index] + ": " + pe.Note
+					}
 				}
+				continue
+			case qubes.AddRule:
+				qp.Changed = true
 			}
-			qp.Edits = append(qp.Edits, pe)
+			o := q.Rules[e.Index].Origin
+			pe.Rule = o.String()
+			if o.Pos.IsValid() {
+				pe.Position = relPos(o.Pos)
+			}
 		}
-		if qp.Changed {
-			p.Summary.Change++
-		} else {
-			p.Summary.Unchanged++
-		}
+		qp.Edits = edits
 		p.Qubes = append(p.Qubes, qp)
 	}
 	return p
+}
+
+// listEdits returns the edits from cur, a list as dom0 holds it, to want,
+// the lines to send: kept and added lines as sent, removed ones as dom0
+// holds them. Lines compare by meaning (see qubes.Canonical).
+func listEdits(cur, want []string) ([]planEdit, []qubes.Edit) {
+	canon := make([]string, len(cur))
+	for i, l := range cur {
+		canon[i] = qubes.Canonical(l)
+	}
+	diff := qubes.Diff(canon, want)
+	edits := make([]planEdit, len(diff))
+	for i, e := range diff {
+		edits[i] = planEdit{Op: e.Op.Symbol(), Line: e.Line}
+		if e.Op == qubes.RemoveRule {
+			edits[i].Line = cur[e.Index]
+		}
+	}
+	return edits, diff
 }
 
 func marshalPlan(p *plan) ([]byte, error) {
@@ -411,21 +603,27 @@ func printPlan(w io.Writer, p *plan) error {
 		b.WriteByte('\n')
 		width := 0
 		for _, e := range q.Edits {
-			if e.Rule != "" {
+			if e.Rule != "" || e.Note != "" {
 				width = max(width, len(e.Line))
 			}
 		}
 		for _, e := range q.Edits {
-			if e.Rule == "" {
+			switch {
+			case e.Rule != "":
+				fmt.Fprintf(&b, "  %s %-*s  # %s\n", e.Op, width, e.Line, e.Rule)
+			case e.Note != "":
+				fmt.Fprintf(&b, "  %s %-*s  # %s\n", e.Op, width, e.Line, e.Note)
+			default:
 				fmt.Fprintf(&b, "  %s %s\n", e.Op, e.Line)
-				continue
 			}
-			fmt.Fprintf(&b, "  %s %-*s  # %s\n", e.Op, width, e.Line, e.Rule)
 		}
 		b.WriteByte('\n')
 	}
 	for _, fp := range p.Firewalls {
 		printFirewallPlan(&b, &fp)
+	}
+	for _, name := range p.Left {
+		fmt.Fprintf(&b, "%s: left the policy; qfw set its list and keeps it as it is. To stop managing it: qfw apply --release %s\n\n", name, name)
 	}
 	if unchanged != nil {
 		slices.Sort(unchanged)
@@ -433,20 +631,26 @@ func printPlan(w io.Writer, p *plan) error {
 	}
 	s := p.Summary
 	switch {
-	case !s.changes():
+	case !s.work():
 		verb := "match"
 		if s.Unchanged == 1 {
 			verb = "matches"
 		}
-		fmt.Fprintf(&b, "No changes: %s %s the policy.\n", count(s.Unchanged, "qube"), verb)
+		fmt.Fprintf(&b, "No changes: %s %s the policy", count(s.Unchanged, "qube"), verb)
 	case s.Change == 0:
-		fmt.Fprintf(&b, "Plan: %s to provision; %s unchanged.\n", count(s.Provision, "firewall qube"), count(s.Unchanged, "qube"))
+		fmt.Fprintf(&b, "Plan: %s to provision; %s unchanged", count(s.Provision, "firewall qube"), count(s.Unchanged, "qube"))
 	default:
 		fmt.Fprintf(&b, "Plan: %s to change, %d unchanged; %s to add, %d to remove", count(s.Change, "qube"), s.Unchanged, count(s.Add, "rule"), s.Remove)
 		if s.Provision > 0 {
 			fmt.Fprintf(&b, "; %s to provision", count(s.Provision, "firewall qube"))
 		}
-		b.WriteString(".\n")
+	}
+	if s.Left > 0 {
+		fmt.Fprintf(&b, "; %s left the policy, %s kept", count(s.Left, "qube"), map[bool]string{true: "its list", false: "their lists"}[s.Left == 1])
+	}
+	b.WriteString(".\n")
+	if len(p.Unmanaged) > 0 {
+		fmt.Fprintf(&b, "Not in the policy: %s with a netvm (%s).\n", count(len(p.Unmanaged), "qube"), strings.Join(p.Unmanaged, ", "))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -51,7 +51,7 @@ Plan: 1 qube to change, 1 unchanged; 1 rule to add, 1 to remove.
 		t.Errorf("qfw plan:\n%s\nwant:\n%s", stdout.String(), want)
 	}
 	for _, r := range srv.Requests() {
-		if r.Method != "admin.vm.firewall.Get" {
+		if !strings.HasSuffix(r.Method, ".Get") && !strings.HasSuffix(r.Method, ".List") {
 			t.Errorf("plan made the call %s; it must only read", r.Method)
 		}
 	}
