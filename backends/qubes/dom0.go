@@ -34,11 +34,11 @@ func ParseDom0Rule(line string) (Dom0Rule, error) {
 	var r Dom0Rule
 	for i := 0; i < len(line); i++ {
 		if line[i] >= 0x80 {
-			return Dom0Rule{}, errors.New("the line holds a non-ASCII character, which dom0 refuses")
+			return Dom0Rule{}, errors.New("a non-ASCII character")
 		}
 	}
 	if strings.Trim(line, " \t\n\r\v\f") == "" {
-		return Dom0Rule{}, errors.New("an empty line, which dom0 refuses")
+		return Dom0Rule{}, errors.New("an empty line")
 	}
 	rest := line
 	if i := strings.Index(line, commentKey); i >= 0 {
@@ -46,7 +46,7 @@ func ParseDom0Rule(line string) (Dom0Rule, error) {
 		comment := line[i+len(commentKey):]
 		for j := 0; j < len(comment); j++ {
 			if c := comment[j]; c != ' ' && !strings.ContainsRune(dom0Chars, rune(c)) {
-				return Dom0Rule{}, fmt.Errorf("comment %q holds %s, which dom0 refuses in a comment", comment, quoteByte(c))
+				return Dom0Rule{}, fmt.Errorf("comment %q holds %s; a comment takes letters, digits, spaces and :;,./_[]-", comment, quoteByte(c))
 			}
 		}
 		r.Comment = comment
@@ -59,9 +59,9 @@ func ParseDom0Rule(line string) (Dom0Rule, error) {
 		key, value, ok := strings.Cut(tok, "=")
 		if !ok {
 			if tok == "" {
-				return Dom0Rule{}, errors.New("empty option; dom0 wants key=value options separated by single spaces")
+				return Dom0Rule{}, errors.New("an empty option; options are key=value, separated by single spaces")
 			}
-			return Dom0Rule{}, fmt.Errorf("option %q has no \"=\"; dom0 wants key=value", tok)
+			return Dom0Rule{}, fmt.Errorf("option %q has no \"=\"; want key=value", tok)
 		}
 		switch key {
 		case "dst4", "dst6", "dstname":
@@ -80,11 +80,11 @@ func ParseDom0Rule(line string) (Dom0Rule, error) {
 	}
 	switch {
 	case r.Action == "":
-		return Dom0Rule{}, errors.New("no action; dom0 wants action=accept or action=drop")
+		return Dom0Rule{}, errors.New("no action; want action=accept or action=drop")
 	case r.hasPorts && r.Proto != "tcp" && r.Proto != "udp":
-		return Dom0Rule{}, errors.New("dstports without proto=tcp or proto=udp, which dom0 refuses")
+		return Dom0Rule{}, errors.New("dstports without proto=tcp or proto=udp")
 	case r.hasICMPType && r.Proto != "icmp":
-		return Dom0Rule{}, errors.New("icmptype without proto=icmp, which dom0 refuses")
+		return Dom0Rule{}, errors.New("icmptype without proto=icmp")
 	}
 	return r, nil
 }
@@ -94,17 +94,17 @@ func (r *Dom0Rule) set(key, value string) error {
 	switch key {
 	case "action":
 		if value != "accept" && value != "drop" {
-			return fmt.Errorf("action %q; dom0 wants accept or drop", value)
+			return fmt.Errorf("action %q; want accept or drop", value)
 		}
 		r.Action = value
 	case "proto":
 		if value != "tcp" && value != "udp" && value != "icmp" {
-			return fmt.Errorf("proto %q; dom0 wants tcp, udp or icmp", value)
+			return fmt.Errorf("proto %q; want tcp, udp or icmp", value)
 		}
 		r.Proto = value
 	case "specialtarget":
 		if value != "dns" {
-			return fmt.Errorf("specialtarget %q; dom0 wants dns", value)
+			return fmt.Errorf("specialtarget %q; want dns", value)
 		}
 		r.SpecialTarget = value
 	case "dsthost":
@@ -121,7 +121,7 @@ func (r *Dom0Rule) set(key, value string) error {
 		r.DstPorts, r.hasPorts = strconv.Itoa(lo)+"-"+strconv.Itoa(hi), true
 	case "icmptype":
 		if len(value) > 3 || !isDigits(value) {
-			return fmt.Errorf("icmptype %q; dom0 wants at most 3 digits", value)
+			return fmt.Errorf("icmptype %q; want at most 3 digits", value)
 		}
 		n, _ := strconv.Atoi(value)
 		if n > 255 {
@@ -130,7 +130,7 @@ func (r *Dom0Rule) set(key, value string) error {
 		r.ICMPType, r.hasICMPType = strconv.Itoa(n), true
 	case "expire":
 		if !isDigits(value) {
-			return fmt.Errorf("expire %q; dom0 wants UNIX seconds, in digits", value)
+			return fmt.Errorf("expire %q; want UNIX seconds, in digits", value)
 		}
 		// Beyond year 9999 Python's datetime, and so dom0, refuses it.
 		if n, err := strconv.ParseInt(value, 10, 64); err != nil || n > dom0MaxExpire {
@@ -162,7 +162,7 @@ func dom0Dst(v string) (key, value string, err error) {
 		}
 		for i := 0; i < len(v); i++ {
 			if c := v[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
-				return "", "", fmt.Errorf("host name %q holds %s; dom0 allows a-z, 0-9, \"-\", \".\" and \"_\"", v, quoteByte(c))
+				return "", "", fmt.Errorf("host name %q holds %s; a host name takes a-z, 0-9, \"-\", \".\" and \"_\"", v, quoteByte(c))
 			}
 		}
 		return "dsthost", v, nil
@@ -202,7 +202,7 @@ func inetPton(s string) (netip.Addr, bool) {
 func dom0Value(key, v string) (string, string, error) {
 	for i := 0; i < len(v); i++ {
 		if !strings.ContainsRune(dom0Chars, rune(v[i])) {
-			return "", "", fmt.Errorf("%q holds %s, which dom0 refuses", v, quoteByte(v[i]))
+			return "", "", fmt.Errorf("destination %q holds %s", v, quoteByte(v[i]))
 		}
 	}
 	return key, v, nil

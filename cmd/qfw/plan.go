@@ -273,7 +273,7 @@ func planCoverage(ctx context.Context, f *planFlags, prog *ir.Program, inv *poli
 		inPolicy[fw.Name] = true
 	}
 	for _, name := range inv.Names() {
-		if inv.Qubes[name].Netvm != "" && !inPolicy[name] {
+		if inv.Qubes[name].Netvm != "" && !inPolicy[name] && !slices.Contains(p.Left, name) {
 			p.Unmanaged = append(p.Unmanaged, name)
 		}
 	}
@@ -650,7 +650,7 @@ func printPlan(w io.Writer, p *plan) error {
 	}
 	b.WriteString(".\n")
 	if len(p.Unmanaged) > 0 {
-		fmt.Fprintf(&b, "Not in the policy: %s with a netvm (%s).\n", count(len(p.Unmanaged), "qube"), strings.Join(p.Unmanaged, ", "))
+		fmt.Fprintf(&b, "Not managed by the policy: %s (%s).\n", count(len(p.Unmanaged), "networked qube"), strings.Join(p.Unmanaged, ", "))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -105,6 +105,8 @@ func parsePlan(name string, data []byte) (*plan, error) {
 				return nil, d.errorf(at, index(f.key, i), "qube %q is named twice", n)
 			case planned:
 				return nil, d.errorf(at, index(f.key, i), "qube %q is planned in qubes too", n)
+			case f.key == "unmanaged" && slices.Contains(p.Left, n):
+				return nil, d.errorf(at, index(f.key, i), "qube %q is in left too", n)
 			}
 		}
 		*f.into = names
