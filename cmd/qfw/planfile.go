@@ -185,6 +185,9 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 	parsed := make([]ir.Rule, len(q.Rules))
 	for i, line := range q.Rules {
 		at, p := rv.elems[i], index(path+".rules", i)
+		if j := strings.IndexFunc(line, isControl); j >= 0 {
+			return q, d.errorf(at, p, "%q holds the control character %q; a rule is one line", line, line[j])
+		}
 		r, err := qubes.ParseRule(line)
 		if err != nil {
 			return q, d.errorf(at, p, "%v", err)
@@ -272,7 +275,7 @@ func (d *jsonDoc) planEdit(v *jsonValue, path string) (planEdit, error) {
 	}
 	if pe.Op == qubes.RemoveRule.Symbol() {
 		if _, err := qubes.ParseDom0Rule(pe.Line); err != nil {
-			return pe, d.errorf(v.fields["line"], path+".line", "%v", err)
+			return pe, d.errorf(v.fields["line"], path+".line", "dom0 refuses this line, so no list holds it: %v", err)
 		}
 	}
 	return pe, nil

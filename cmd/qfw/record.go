@@ -124,7 +124,7 @@ func parseRecord(name string, data []byte) (*appliedRecord, error) {
 
 // recordError says what to do about a record that does not read.
 func recordError(err error) error {
-	return fmt.Errorf("%w (qfw's record of what apply set: fix or remove the file; without it qfw cannot tell hand edits)", err)
+	return fmt.Errorf("%w (apply's record of the lists it set: fix it, or remove it and qfw forgets them)", err)
 }
 
 func writeRecord(dir string, r *appliedRecord) error {
