@@ -104,8 +104,9 @@ type applyFlags struct {
 	// refuseDrift refuses, rather than warns about, qubes edited by hand
 	// since qfw last set them.
 	refuseDrift bool
-	// release names the qubes, left the policy, to stop managing.
-	release        []string
+	// release and reset name the qubes, left the policy, to stop
+	// managing, keeping their lists or blocking all their traffic.
+	release, reset []string
 	confirmTimeout time.Duration
 	target         targetValue
 	firewall       string
@@ -133,6 +134,7 @@ func newApplyCmd() *cobra.Command {
 	f.admin.registerKernels(cmd)
 	cmd.Flags().StringVar(&f.plan, "plan", "", "apply the plan saved in `FILE` by qfw plan --out (target qubes)")
 	cmd.Flags().StringArrayVar(&f.release, "release", nil, "stop managing `QUBE`, which left the policy: remove its tag qfw-managed and keep its list (target qubes; repeatable)")
+	cmd.Flags().StringArrayVar(&f.reset, "reset", nil, "set the list of `QUBE`, which left the policy, to action=drop, blocking all its traffic, and stop managing it (target qubes; repeatable)")
 	cmd.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "apply without asking (target qubes)")
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "keep what qfw applied in `DIR`, to detect hand edits (target qubes; default $XDG_STATE_HOME/qfw or ~/.local/state/qfw)")
 	cmd.Flags().BoolVar(&f.refuseDrift, "refuse-drift", false, "leave unchanged the qubes whose rules were edited outside qfw since it last set them, instead of warning (target qubes)")
@@ -151,7 +153,7 @@ var targetFlags = []struct {
 	target targetValue
 	names  []string
 }{
-	{targetQubes, []string{"plan", "auto-approve", "data-dir", "refuse-drift", "confirm-timeout", "lock", "release", "socket", "qrexec", "qrexec-client", "kernels-dir"}},
+	{targetQubes, []string{"plan", "auto-approve", "data-dir", "refuse-drift", "confirm-timeout", "lock", "release", "reset", "socket", "qrexec", "qrexec-client", "kernels-dir"}},
 	{targetNftables, []string{"firewall", "netns", "dns", "resolve"}},
 }
 

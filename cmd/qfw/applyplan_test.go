@@ -105,7 +105,9 @@ work:
 
 old: left the policy; qfw set its list and keeps it as it is. To stop managing it: qfw apply --release old
 
-Plan: 2 qubes to change, 0 unchanged; 2 rules to add, 3 to remove; 1 qube left the policy, its list kept.
+To tag qfw-managed: dev, work.
+
+Plan: 2 qubes to change, 0 unchanged; 2 rules to add, 3 to remove; 2 qubes to tag qfw-managed; 1 qube left the policy, its list kept.
 Not managed by the policy: 1 networked qube (personal).
 `
 	if stdout != wantPlan {
@@ -116,7 +118,7 @@ Not managed by the policy: 1 networked qube (personal).
 	if code != exitOK {
 		t.Fatalf("apply: exit %d: %s", code, stderr)
 	}
-	if want := "qfw: warning: old left the policy; apply keeps its list as it is (--release old stops managing it)\n"; stderr != want {
+	if want := "qfw: warning: old left the policy; apply keeps its list as it is (--release old stops managing it, --reset old blocks its traffic)\n"; stderr != want {
 		t.Errorf("apply: stderr %q; want %q", stderr, want)
 	}
 	wantWrites := []string{
@@ -135,14 +137,18 @@ Not managed by the policy: 1 networked qube (personal).
 		t.Errorf("plan after apply: exit %d:\n%s", code, stdout)
 	}
 
-	for _, tc := range []struct{ release, err string }{
-		{"work", "qfw: --release work: the policy manages work; take it out of the policy first\n"},
-		{"personal", "qfw: --release personal: not a qube that left the policy; qfw plan lists those\n"},
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"--release", "work"}, "qfw: --release work: the policy manages work; take it out of the policy first\n"},
+		{[]string{"--reset", "personal"}, "qfw: --reset personal: not a qube that left the policy; qfw plan lists those\n"},
+		{[]string{"--release", "old", "--reset", "old"}, "qfw: --reset old: old is given twice to --release and --reset\n"},
 	} {
 		n := len(s.writes())
-		code, _, stderr = s.run("apply", s.dir, "--auto-approve", "--release", tc.release)
+		code, _, stderr = s.run(append([]string{"apply", s.dir, "--auto-approve"}, tc.args...)...)
 		if code != exitError || stderr != tc.err || len(s.writes()) != n {
-			t.Errorf("apply --release %s: exit %d, stderr %q, %d writes; want exit 1, %q, none", tc.release, code, stderr, len(s.writes())-n, tc.err)
+			t.Errorf("apply %q: exit %d, stderr %q, %d writes; want exit 1, %q, none", tc.args, code, stderr, len(s.writes())-n, tc.err)
 		}
 	}
 
@@ -230,5 +236,62 @@ func TestApplySavedPlanRefused(t *testing.T) {
 	}
 	if got, want := s.srv.Firewall("work"), []string{"action=accept proto=tcp dstports=443-443 comment=web"}; !slices.Equal(got, want) {
 		t.Errorf("after the saved plan work holds %q; want %q", got, want)
+	}
+}
+
+// TestApplyReset blocks the traffic of a qube that left the policy, and
+// stops managing it: --reset sets its list to action=drop, then removes
+// its tag.
+func TestApplyReset(t *testing.T) {
+	s := newApplySetup(t)
+	code, stdout, stderr := s.run("apply", s.dir, "--auto-approve", "--reset", "old")
+	if code != exitOK || stderr != "" {
+		t.Fatalf("apply --reset old: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "old: --reset: its list becomes \"action=drop\", which blocks all its traffic, and its tag qfw-managed goes.\n") || !strings.Contains(stdout, "old   reset, released\n") {
+		t.Errorf("apply --reset old:\n%s", stdout)
+	}
+	old, _ := s.srv.Qube("old")
+	if !slices.Equal(old.Firewall, []string{"action=drop"}) || len(old.Tags) != 0 {
+		t.Errorf("after --reset old holds %q, tags %q; want action=drop, no tag", old.Firewall, old.Tags)
+	}
+	want := []string{"admin.vm.firewall.Set old ", "admin.vm.tag.Remove old qfw-managed"}
+	if got := s.writes(); len(got) < 2 || !slices.Equal(got[:2], want) {
+		t.Errorf("apply --reset wrote %q; want it to start with %q", got, want)
+	}
+}
+
+// TestApplyTagsUnchanged tags a managed qube whose list already matches
+// the policy, as after qfw import: without the tag, its leaving the
+// policy later would go unseen.
+func TestApplyTagsUnchanged(t *testing.T) {
+	srv := adminapitest.New(t, map[string]adminapitest.Qube{
+		"sys-firewall": {IP: "10.137.0.6", Netvm: "sys-net", ProvidesNetwork: true},
+		"sys-net":      {IP: "10.137.0.5", ProvidesNetwork: true},
+		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: []string{"action=accept proto=tcp dstports=443-443 comment=web"}},
+	})
+	dir := t.TempDir()
+	writeTestFiles(t, dir, map[string]string{
+		"policy.cue": "package policy\n\nqubes: work: allow: web: {to: \"any\", tcp: [443]}\n",
+		"inventory.json": `{"qubes": {
+	"work": {"ip": "10.137.0.11", "netvm": "sys-firewall"},
+	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
+	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
+}}`,
+	})
+	s := &applySetup{srv: srv, dir: dir, data: filepath.Join(dir, "data"), lock: filepath.Join(dir, "lock")}
+	code, stdout, _ := s.run("plan", dir, "--detailed-exitcode")
+	if want := "To tag qfw-managed: work.\n\nUnchanged: work.\n\nPlan: 1 qube to tag qfw-managed; 1 qube unchanged.\n"; code != exitChanges || stdout != want {
+		t.Errorf("plan: exit %d:\n%s\nwant exit 2:\n%s", code, stdout, want)
+	}
+	code, stdout, stderr := s.run("apply", dir, "--auto-approve")
+	if code != exitOK || !strings.HasSuffix(stdout, "QUBE  RESULT\nwork  tagged qfw-managed\n") {
+		t.Errorf("apply: exit %d, stderr %q:\n%s", code, stderr, stdout)
+	}
+	if got, want := s.writes(), []string{"admin.vm.tag.Set work qfw-managed"}; !slices.Equal(got, want) {
+		t.Errorf("apply wrote %q; want %q", got, want)
+	}
+	if code, stdout, _ = s.run("plan", dir, "--detailed-exitcode"); code != exitOK || stdout != "Unchanged: work.\n\nNo changes: 1 qube matches the policy.\n" {
+		t.Errorf("plan after apply: exit %d:\n%s", code, stdout)
 	}
 }

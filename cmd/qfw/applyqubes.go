@@ -56,7 +56,7 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 			return err
 		}
 	}
-	if err := checkRelease(p, f.release); err != nil {
+	if err := checkRelease(p, f.release, f.reset); err != nil {
 		return err
 	}
 	stdout := cmd.OutOrStdout()
@@ -64,11 +64,16 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 		return err
 	}
 	for _, name := range p.Left {
-		if !slices.Contains(f.release, name) {
-			fmt.Fprintf(cmd.ErrOrStderr(), "qfw: warning: %s left the policy; apply keeps its list as it is (--release %s stops managing it)\n", name, name)
+		switch {
+		case slices.Contains(f.release, name):
+			fmt.Fprintf(stdout, "%s: --release: its tag %s goes, its list stays as it is.\n", name, managedTag)
+		case slices.Contains(f.reset, name):
+			fmt.Fprintf(stdout, "%s: --reset: its list becomes %q, which blocks all its traffic, and its tag %s goes.\n", name, strings.Join(resetList, "\n"), managedTag)
+		default:
+			fmt.Fprintf(cmd.ErrOrStderr(), "qfw: warning: %s left the policy; apply keeps its list as it is (--release %s stops managing it, --reset %s blocks its traffic)\n", name, name, name)
 		}
 	}
-	if !p.Summary.work() && len(f.release) == 0 {
+	if !p.Summary.work() && len(f.release)+len(f.reset) == 0 {
 		return nil
 	}
 	if err := f.admin.provisioner().checkImages(p.Firewalls); err != nil {
@@ -113,6 +118,13 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 		}
 		results = append(results, outcome{name, result})
 	}
+	for _, name := range f.reset {
+		result, err := a.reset(ctx, name)
+		if err != nil {
+			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: %w", name, err))
+		}
+		results = append(results, outcome{name, result})
+	}
 	progress := isTerminal(cmd.ErrOrStderr())
 	// Client lists first: a firewall qube's new settings, its netvm above
 	// all, must not reach clients that are still on their old lists.
@@ -128,6 +140,18 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 		if err != nil {
 			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: %w", q.Name, err))
 			failed[q.Name] = true
+		}
+		results = append(results, outcome{q.Name, result})
+	}
+	// The qubes whose lists already match: apply only tags them.
+	for _, q := range p.Qubes {
+		if q.Changed || !q.Mark {
+			continue
+		}
+		result := "tagged " + managedTag
+		if err := a.mark(ctx, q.Name); err != nil {
+			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: tag it %s: %w", q.Name, managedTag, err))
+			result = "failed, not tagged"
 		}
 		results = append(results, outcome{q.Name, result})
 	}
@@ -304,17 +328,52 @@ func (a *qubesApply) release(ctx context.Context, qube string) (string, error) {
 	return "released, list kept", nil
 }
 
-// checkRelease checks that each qube to release is one that left the
-// policy, as the plan says.
-func checkRelease(p *plan, release []string) error {
-	for i, name := range release {
+// resetList is the list --reset sets: it blocks everything, so that a
+// qube out of the policy never keeps more access than the policy gave it.
+var resetList = []string{"action=drop"}
+
+// reset sets the list of qube, which left the policy, to resetList, and
+// then stops managing it. Its previous list is kept for a revert.
+func (a *qubesApply) reset(ctx context.Context, qube string) (string, error) {
+	tags, err := a.client.Tags(ctx, qube)
+	if err != nil {
+		return "failed, unchanged", err
+	}
+	if !slices.Contains(tags, managedTag) {
+		return "not managed, unchanged", fmt.Errorf("not tagged %s: qfw does not manage it", managedTag)
+	}
+	cur, err := a.client.FirewallGet(ctx, qube)
+	if err != nil {
+		return "failed, unchanged", fmt.Errorf("read its rules before the change: %w", err)
+	}
+	if err := a.client.FirewallSet(ctx, qube, resetList); err != nil {
+		return "failed, unchanged", err
+	}
+	a.applied = append(a.applied, qube)
+	a.previous[qube] = cur
+	a.remember(ctx, qube)
+	if err := a.client.RemoveTag(ctx, qube, managedTag); err != nil {
+		return "reset, still tagged", err
+	}
+	return "reset, released", nil
+}
+
+// checkRelease checks that each qube to release or reset is one that left
+// the policy, as the plan says, and is named once.
+func checkRelease(p *plan, release, reset []string) error {
+	all := append(slices.Clip(release), reset...)
+	for i, name := range all {
+		flag := "--release"
+		if i >= len(release) {
+			flag = "--reset"
+		}
 		switch {
-		case slices.Contains(release[:i], name):
-			return fmt.Errorf("--release %s: given twice", name)
+		case slices.Contains(all[:i], name):
+			return fmt.Errorf("%s %s: %s is given twice to --release and --reset", flag, name, name)
 		case slices.ContainsFunc(p.Qubes, func(q qubePlan) bool { return q.Name == name }):
-			return fmt.Errorf("--release %s: the policy manages %s; take it out of the policy first", name, name)
+			return fmt.Errorf("%s %s: the policy manages %s; take it out of the policy first", flag, name, name)
 		case !slices.Contains(p.Left, name):
-			return fmt.Errorf("--release %s: not a qube that left the policy; qfw plan lists those", name)
+			return fmt.Errorf("%s %s: not a qube that left the policy; qfw plan lists those", flag, name)
 		}
 	}
 	return nil

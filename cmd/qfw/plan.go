@@ -128,7 +128,9 @@ type qubePlan struct {
 	// qfw since; nil if not, or if qfw has no record of it.
 	EditedAt *time.Time `json:"edited_outside_qfw_since,omitempty"`
 	Changed  bool       `json:"changed"`
-	Edits    []planEdit `json:"edits"`
+	// Mark says the qube is not tagged qfw-managed yet: apply tags it.
+	Mark  bool       `json:"mark,omitempty"`
+	Edits []planEdit `json:"edits"`
 	// Rules is the new list, as admin.vm.firewall.Set would send it.
 	Rules []string `json:"rules"`
 }
@@ -154,6 +156,8 @@ type planSummary struct {
 	// qubes it does not manage.
 	Left      int `json:"left,omitempty"`
 	Unmanaged int `json:"unmanaged,omitempty"`
+	// Mark counts the managed qubes apply tags qfw-managed.
+	Mark int `json:"mark,omitempty"`
 }
 
 // managedTag marks each qube whose list qfw apply set; dom0's qrexec
@@ -166,7 +170,7 @@ const managedTag = "qfw-managed"
 func (s planSummary) changes() bool { return s.work() || s.Left > 0 }
 
 // work reports whether applying the plan changes anything.
-func (s planSummary) work() bool { return s.Change > 0 || s.Provision > 0 }
+func (s planSummary) work() bool { return s.Change > 0 || s.Provision > 0 || s.Mark > 0 }
 
 func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 	f.dataDir = dataDir(f.dataDir)
@@ -226,11 +230,8 @@ func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*plan, error) 
 	if err := markDrift(p, f.dataDir); err != nil {
 		return nil, err
 	}
-	// A plan for one qube says nothing of the others.
-	if f.qube == "" {
-		if err := planCoverage(cmd.Context(), f, res.Program, res.Inventory, p); err != nil {
-			return nil, err
-		}
+	if err := planCoverage(cmd.Context(), f, res.Program, res.Inventory, p); err != nil {
+		return nil, err
 	}
 	if err := planFirewalls(cmd, f, res.Program, p); err != nil {
 		return nil, err
@@ -239,16 +240,13 @@ func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*plan, error) 
 	return p, nil
 }
 
-// planCoverage adds to p the qubes qfw set a list on that the policy no
-// longer names, and the networked qubes of the inventory that it does not
-// manage. Which qubes qfw set comes from their tag qfw-managed: read
-// through the Admin API, or with --state from the inventory's tags (qfw
-// inventory writes them).
+// planCoverage marks in p the managed qubes not yet tagged qfw-managed,
+// which apply tags, and adds the qubes tagged so that the policy no longer
+// names, and the networked qubes of the inventory that it does not manage.
+// The tags are read through the Admin API, or with --state from the
+// inventory (qfw inventory writes them). A plan for one qube says nothing
+// of the others.
 func planCoverage(ctx context.Context, f *planFlags, prog *ir.Program, inv *policy.Inventory, p *plan) error {
-	inPolicy := make(map[string]bool, len(prog.Qubes))
-	for _, q := range prog.Qubes {
-		inPolicy[q.Name] = true
-	}
 	var tagged []string
 	if f.state != "" {
 		for _, name := range inv.Names() {
@@ -261,6 +259,16 @@ func planCoverage(ctx context.Context, f *planFlags, prog *ir.Program, inv *poli
 		if tagged, err = taggedQubes(ctx, f.admin.client()); err != nil {
 			return err
 		}
+	}
+	for i := range p.Qubes {
+		p.Qubes[i].Mark = !slices.Contains(tagged, p.Qubes[i].Name)
+	}
+	if f.qube != "" {
+		return nil
+	}
+	inPolicy := make(map[string]bool, len(prog.Qubes))
+	for _, q := range prog.Qubes {
+		inPolicy[q.Name] = true
 	}
 	for _, name := range tagged {
 		if !inPolicy[name] {
@@ -625,11 +633,24 @@ func printPlan(w io.Writer, p *plan) error {
 	for _, name := range p.Left {
 		fmt.Fprintf(&b, "%s: left the policy; qfw set its list and keeps it as it is. To stop managing it: qfw apply --release %s\n\n", name, name)
 	}
+	var mark []string
+	for _, q := range p.Qubes {
+		if q.Mark {
+			mark = append(mark, q.Name)
+		}
+	}
+	if mark != nil {
+		fmt.Fprintf(&b, "To tag %s: %s.\n\n", managedTag, strings.Join(mark, ", "))
+	}
 	if unchanged != nil {
 		slices.Sort(unchanged)
 		fmt.Fprintf(&b, "Unchanged: %s.\n\n", strings.Join(unchanged, ", "))
 	}
 	s := p.Summary
+	var tagging string
+	if s.Mark > 0 {
+		tagging = fmt.Sprintf("%s to tag %s", count(s.Mark, "qube"), managedTag)
+	}
 	switch {
 	case !s.work():
 		verb := "match"
@@ -638,11 +659,21 @@ func printPlan(w io.Writer, p *plan) error {
 		}
 		fmt.Fprintf(&b, "No changes: %s %s the policy", count(s.Unchanged, "qube"), verb)
 	case s.Change == 0:
-		fmt.Fprintf(&b, "Plan: %s to provision; %s unchanged", count(s.Provision, "firewall qube"), count(s.Unchanged, "qube"))
+		var parts []string
+		if s.Provision > 0 {
+			parts = append(parts, count(s.Provision, "firewall qube")+" to provision")
+		}
+		if tagging != "" {
+			parts = append(parts, tagging)
+		}
+		fmt.Fprintf(&b, "Plan: %s; %s unchanged", strings.Join(parts, "; "), count(s.Unchanged, "qube"))
 	default:
 		fmt.Fprintf(&b, "Plan: %s to change, %d unchanged; %s to add, %d to remove", count(s.Change, "qube"), s.Unchanged, count(s.Add, "rule"), s.Remove)
 		if s.Provision > 0 {
 			fmt.Fprintf(&b, "; %s to provision", count(s.Provision, "firewall qube"))
+		}
+		if tagging != "" {
+			b.WriteString("; " + tagging)
 		}
 	}
 	if s.Left > 0 {

@@ -36,11 +36,11 @@ var (
 	planFields    = []string{"format_version", "qubes", "summary"}
 	planOptional  = []string{"firewalls", "left", "unmanaged"}
 	qubeFields    = []string{"name", "base_hash", "changed", "edits", "rules"}
-	qubeOptional  = []string{"netvm", "edited_outside_qfw_since"}
+	qubeOptional  = []string{"netvm", "edited_outside_qfw_since", "mark"}
 	editFields    = []string{"op", "line"}
 	editOptional  = []string{"rule", "position", "note"}
 	summaryFields = []string{"change", "unchanged", "add", "remove"}
-	summaryOpt    = []string{"provision", "left", "unmanaged"}
+	summaryOpt    = []string{"provision", "left", "unmanaged", "mark"}
 )
 
 // parsePlan reads a saved plan from data, the file name.
@@ -123,7 +123,7 @@ func parsePlan(name string, data []byte) (*plan, error) {
 		{"change", &p.Summary.Change, &want.Change}, {"unchanged", &p.Summary.Unchanged, &want.Unchanged},
 		{"add", &p.Summary.Add, &want.Add}, {"remove", &p.Summary.Remove, &want.Remove},
 		{"provision", &p.Summary.Provision, &want.Provision}, {"left", &p.Summary.Left, &want.Left},
-		{"unmanaged", &p.Summary.Unmanaged, &want.Unmanaged},
+		{"unmanaged", &p.Summary.Unmanaged, &want.Unmanaged}, {"mark", &p.Summary.Mark, &want.Mark},
 	} {
 		v, ok := sv.fields[f.key]
 		if !ok {
@@ -172,6 +172,11 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 			return q, err
 		}
 		q.EditedAt = &at
+	}
+	if mv, ok := v.fields["mark"]; ok {
+		if q.Mark, err = d.boolean(mv, path+".mark"); err != nil {
+			return q, err
+		}
 	}
 	cv := v.fields["changed"]
 	if q.Changed, err = d.boolean(cv, path+".changed"); err != nil {
@@ -337,6 +342,9 @@ func summarise(p *plan) planSummary {
 			s.Change++
 		} else {
 			s.Unchanged++
+		}
+		if q.Mark {
+			s.Mark++
 		}
 		for _, e := range q.Edits {
 			switch e.Op {
