@@ -31,6 +31,21 @@ at all. A failure on one qube does not stop the others: each is reported in
 the final table and together in the errors, and a qube whose Set failed
 keeps its previous list. A lock (--lock FILE) keeps two applies apart.
 
+A saved plan is applied exactly as it shows, or refused whole before
+anything is sent, naming the field that is wrong: its format version must
+be known; every field is one qfw writes; every rule passes the checks
+compile's output passes, written as qfw writes it; the rules it sends are
+the lines its edits keep and add, and its counts are its edits'; each qube
+exists in dom0; and for each qube still at its base_hash, the edits are
+exactly what replacing dom0's list with the rules does.
+
+Before it sets a qube's list, apply tags the qube qfw-managed
+(admin.vm.tag.Set), and it tags the managed qubes whose lists already
+match. A qube tagged so that the policy no longer names keeps its list,
+with a warning: --release QUBE removes its tag and keeps its list; --reset
+QUBE sets its list to action=drop, blocking all its traffic, and removes
+its tag.
+
 qfw records the hash of each list it sets (in --data-dir). A list changed
 since was edited by hand: apply warns and replaces it, or with
 --refuse-drift leaves that qube alone. With --confirm-timeout, apply waits
@@ -84,6 +99,9 @@ const applyExamples = `  # In dom0: show the plan, and set the lists that change
   # Apply the plan saved in review, refusing qubes changed since.
   qfw plan policy/ --out plan.json
   qfw apply --target qubes --plan plan.json --auto-approve
+
+  # Stop managing a qube taken out of the policy, keeping its list.
+  qfw apply --target qubes policy/ --release old-project
 
   # In sys-firewall: enforce the policy for its clients.
   qfw apply --target nftables --firewall sys-firewall

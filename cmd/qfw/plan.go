@@ -37,7 +37,21 @@ from files, so that CI can plan without Qubes: a directory holding
 QUBE.rules for each managed qube (the lines admin.vm.firewall.Get returns,
 or the output of qfw compile -o), or a JSON file {"qubes": {"QUBE":
 [lines]}}. (qvm-firewall --raw list leaves out dst4=0.0.0.0/0 and
-dst6=::/0, so rules kept to one family show as changed.)
+dst6=::/0, so rules kept to one family show as changed.) Each line, from
+a file or from dom0, is read with dom0's own grammar: one dom0 would refuse
+is an error at its file and line (and column, in JSON); one dom0 takes but
+qfw would never write (host bits set, a port written +80) is in force all
+the same, so the plan removes it and says where it is and why.
+
+apply tags each qube whose list it manages qfw-managed. plan lists the
+managed qubes not tagged yet (apply tags them), and each tagged qube that
+the policy no longer names: it has left the policy, and keeps the list qfw
+last set until qfw apply --release or --reset says what to do with it;
+until then it counts as a change for --detailed-exitcode. The summary also
+names the networked qubes of the inventory (those with a netvm) that the
+policy does not manage. The tags come from the Admin API
+(admin.vm.List and admin.vm.tag.List) or, with --state, from the
+inventory's tags, which qfw inventory writes.
 
 For a unikernel firewall qube, plan also shows the qube to create, or the
 properties and features to fix, and the kernel image to install; it reads
@@ -45,7 +59,8 @@ those through the Admin API only, so a plan from --state leaves them out.
 
 --json prints the plan as JSON, with a format_version; --out FILE saves it
 so, with each qube's current list hashed (base_hash), to tell later whether
-a list changed since the plan was made.
+a list changed since the plan was made. qfw apply --plan FILE applies it
+exactly as it shows, or refuses it.
 
 A qube whose list is not the one qfw apply last set (as recorded in
 --data-dir) is marked as edited outside qfw.

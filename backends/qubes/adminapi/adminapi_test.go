@@ -324,3 +324,37 @@ func FuzzParseResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestTags sets and removes a tag through the in-process qubesd, with
+// qubesd's answers to a tag it does not have and to one it refuses.
+func TestTags(t *testing.T) {
+	srv := adminapitest.New(t, map[string]adminapitest.Qube{"work": {Tags: []string{"audited"}}})
+	c := &adminapi.Client{Transport: adminapi.Socket{Path: srv.Path}}
+	ctx := context.Background()
+	if err := c.SetTag(ctx, "work", "qfw-managed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetTag(ctx, "work", "qfw-managed"); err != nil {
+		t.Errorf("setting a tag the qube has: %v", err)
+	}
+	if tags, err := c.Tags(ctx, "work"); err != nil || !slices.Equal(tags, []string{"audited", "qfw-managed"}) {
+		t.Errorf("tags %q, %v; want audited, qfw-managed", tags, err)
+	}
+	if err := c.RemoveTag(ctx, "work", "qfw-managed"); err != nil {
+		t.Fatal(err)
+	}
+	var exc *adminapi.Exception
+	if err := c.RemoveTag(ctx, "work", "qfw-managed"); !errors.As(err, &exc) || exc.Type != "QubesTagNotFoundError" || exc.Message != "Tag not set for domain work: qfw-managed" {
+		t.Errorf("removing a tag the qube has not: %v", err)
+	}
+	if err := c.SetTag(ctx, "work", "bad tag"); err == nil || err.Error() != `tag "bad tag": a tag is ASCII letters, digits, "-" and "_"` {
+		t.Errorf("a tag qubesd refuses: %v", err)
+	}
+	// Sent anyway, qubesd answers nothing.
+	if _, err := c.Call(ctx, "admin.vm.tag.Set", "bad.tag", "work", nil); !errors.Is(err, adminapi.ErrEmptyResponse) {
+		t.Errorf("a tag qubesd refuses, sent: %v; want no answer", err)
+	}
+	if _, err := c.Call(ctx, "admin.vm.tag.Set", "x", "work", []byte("payload")); !errors.As(err, &exc) || exc.Type != "ProtocolError" {
+		t.Errorf("a tag call with a payload: %v; want ProtocolError", err)
+	}
+}

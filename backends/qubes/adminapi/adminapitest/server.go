@@ -198,35 +198,8 @@ func (s *Server) handle(r *adminapi.Request) []byte {
 			b.WriteString(tag + "\n")
 		}
 		return adminapi.OK(b.Bytes())
-	case "admin.vm.tag.Get":
-		if !adminapi.ValidTag(r.Arg) || len(r.Payload) > 0 {
-			return nil // qubesd's ValueError or ProtocolError: no answer
-		}
-		if slices.Contains(q.Tags, r.Arg) {
-			return adminapi.OK([]byte("1"))
-		}
-		return adminapi.OK([]byte("0"))
-	case "admin.vm.tag.Set":
-		if !adminapi.ValidTag(r.Arg) || len(r.Payload) > 0 {
-			return nil
-		}
-		if strings.HasPrefix(r.Arg, "created-by-") {
-			return adminapi.Raise("PermissionDenied", "")
-		}
-		if !slices.Contains(q.Tags, r.Arg) {
-			q.Tags = append(q.Tags, r.Arg)
-		}
-		return adminapi.OK(nil)
-	case "admin.vm.tag.Remove":
-		if !adminapi.ValidTag(r.Arg) || len(r.Payload) > 0 {
-			return nil
-		}
-		i := slices.Index(q.Tags, r.Arg)
-		if i < 0 {
-			return adminapi.Raise("QubesTagNotFoundError", "Tag not set for domain "+r.Dest+": "+r.Arg)
-		}
-		q.Tags = slices.Delete(q.Tags, i, i+1)
-		return adminapi.OK(nil)
+	case "admin.vm.tag.Get", "admin.vm.tag.Set", "admin.vm.tag.Remove":
+		return s.tag(q, r)
 	case "admin.vm.firewall.Get":
 		var b bytes.Buffer
 		for _, line := range q.Firewall {
@@ -270,6 +243,41 @@ func (s *Server) handle(r *adminapi.Request) []byte {
 		return adminapi.OK(nil)
 	}
 	return adminapi.Raise("ProtocolError", "no such method: "+r.Method)
+}
+
+// tag answers the tag calls as qubesd does: they take no payload, and a
+// tag with characters other than ASCII letters, digits, "-" and "_" is a
+// ValueError, which qubesd does not answer at all.
+func (s *Server) tag(q *Qube, r *adminapi.Request) []byte {
+	if len(r.Payload) > 0 {
+		return adminapi.Raise("ProtocolError", "unexpected payload")
+	}
+	for _, c := range r.Arg {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return nil
+		}
+	}
+	i := slices.Index(q.Tags, r.Arg)
+	switch r.Method {
+	case "admin.vm.tag.Get":
+		if i >= 0 {
+			return adminapi.OK([]byte("1"))
+		}
+		return adminapi.OK([]byte("0"))
+	case "admin.vm.tag.Set":
+		if strings.HasPrefix(r.Arg, "created-by-") {
+			return adminapi.Raise("PermissionDenied", "")
+		}
+		if i < 0 {
+			q.Tags = append(q.Tags, r.Arg)
+		}
+		return adminapi.OK(nil)
+	}
+	if i < 0 {
+		return adminapi.Raise("QubesTagNotFoundError", "Tag not set for domain "+r.Dest+": "+r.Arg)
+	}
+	q.Tags = slices.Delete(q.Tags, i, i+1)
+	return adminapi.OK(nil)
 }
 
 // property answers admin.vm.property.Get as qubesd serialises it.
