@@ -118,6 +118,9 @@ Not managed by the policy: 1 networked qube (personal).
 	if code != exitOK {
 		t.Fatalf("apply: exit %d: %s", code, stderr)
 	}
+	if !strings.HasSuffix(stdout, "QUBE  RESULT\ndev   applied (+1 -2)\nwork  applied (+1 -1)\n") {
+		t.Errorf("apply: the table:\n%s", stdout)
+	}
 	if want := "qfw: warning: old left the policy; apply keeps its list as it is (--release old stops managing it, --reset old blocks its traffic)\n"; stderr != want {
 		t.Errorf("apply: stderr %q; want %q", stderr, want)
 	}
