@@ -192,11 +192,10 @@ func (d *jsonDoc) object(v *jsonValue, path string, required, optional []string)
 	}
 	for _, k := range required {
 		if _, ok := v.fields[k]; !ok {
-			where := path
-			if where == "" {
-				where = "the file"
+			if path == "" {
+				return d.errorf(v, "", "the file has no field %q", k)
 			}
-			return d.errorf(v, path, "%s has no field %q", where, k)
+			return d.errorf(v, path, "no field %q", k)
 		}
 	}
 	return nil

@@ -471,11 +471,9 @@ func readStateFiles(path string) (map[string]*currentList, error) {
 // each ended by a newline (or CRLF), as admin.vm.firewall.Get gives them.
 func parseStateRules(name string, data []byte) (*currentList, error) {
 	l := &currentList{lines: []string{}, where: []string{}}
+	// An empty file, or one holding only a newline, is an empty list.
 	text := strings.TrimSuffix(string(data), "\n")
 	if text == "" {
-		if len(data) > 1 {
-			return nil, fmt.Errorf("%s:1: an empty line, which dom0 never holds", name)
-		}
 		return l, nil
 	}
 	for i, line := range strings.Split(text, "\n") {
