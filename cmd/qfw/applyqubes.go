@@ -30,7 +30,11 @@ import (
 // "yes", checks every kernel image the plan installs, and sets each changed
 // qube's list with one admin.vm.firewall.Set, which dom0 applies whole or
 // not at all. Just before each Set it reads the qube's list again and
-// refuses to replace one that changed since the plan was made. Then it
+// refuses to replace one that changed since the plan was made; a saved
+// plan is checked against dom0 whole before anything is sent (see
+// checkSavedPlan). Each qube it sets is tagged qfw-managed first, and the
+// qubes that left the policy keep their lists unless --release or --reset
+// names them. Then it
 // provisions the unikernel firewall qubes whose clients' lists were all
 // set (after confirmation, with --confirm-timeout). A failure on one qube
 // does not stop the others; all are reported together, and a qube whose
@@ -328,8 +332,8 @@ func (a *qubesApply) release(ctx context.Context, qube string) (string, error) {
 	return "released, list kept", nil
 }
 
-// resetList is the list --reset sets: it blocks everything, so that a
-// qube out of the policy never keeps more access than the policy gave it.
+// resetList is the list --reset sets: it blocks everything, as a qube the
+// policy no longer names has no rule anyone reviews.
 var resetList = []string{"action=drop"}
 
 // reset sets the list of qube, which left the policy, to resetList, and

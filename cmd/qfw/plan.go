@@ -63,7 +63,8 @@ a list changed since the plan was made. qfw apply --plan FILE applies it
 exactly as it shows, or refuses it.
 
 A qube whose list is not the one qfw apply last set (as recorded in
---data-dir) is marked as edited outside qfw.
+--data-dir) is marked as edited outside qfw. A record that does not read
+is an error at its line and column, never taken for no record.
 
 The exit code is 0 when the plan succeeds and 1 on errors; with
 --detailed-exitcode it is 0 when nothing changes, 1 on errors and 2 when
