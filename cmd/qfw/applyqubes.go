@@ -34,9 +34,9 @@ import (
 // plan is checked against dom0 whole before anything is sent (see
 // checkSavedPlan). Each qube it sets is tagged qfw-managed first, and the
 // qubes that left the policy keep their lists unless --release or --reset
-// names them. Then it
-// provisions the unikernel firewall qubes whose clients' lists were all
-// set (after confirmation, with --confirm-timeout). A failure on one qube
+// names them. Then it provisions the unikernel firewall qubes whose
+// clients' lists were all set (after confirmation, with
+// --confirm-timeout). A failure on one qube
 // does not stop the others; all are reported together, and a qube whose
 // Set failed keeps its previous list.
 func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
