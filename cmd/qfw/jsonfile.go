@@ -234,8 +234,8 @@ func (d *jsonDoc) timestamp(v *jsonValue, path string) (time.Time, error) {
 	return t, nil
 }
 
-// strings returns v as a list of strings.
-func (d *jsonDoc) strings(v *jsonValue, path string) ([]string, error) {
+// stringList returns v as a list of strings.
+func (d *jsonDoc) stringList(v *jsonValue, path string) ([]string, error) {
 	if err := d.want(v, path, jsonArray); err != nil {
 		return nil, err
 	}

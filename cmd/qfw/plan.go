@@ -507,7 +507,7 @@ func parseStateJSON(name string, data []byte) (map[string]*currentList, error) {
 	for _, qube := range qv.keys {
 		path := join("qubes", qube)
 		v := qv.fields[qube]
-		lines, err := d.strings(v, path)
+		lines, err := d.stringList(v, path)
 		if err != nil {
 			return nil, err
 		}

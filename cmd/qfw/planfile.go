@@ -2,13 +2,14 @@ package main
 
 import (
 	"bytes"
-	cueerrors "cuelang.org/go/cue/errors"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
+
+	cueerrors "cuelang.org/go/cue/errors"
 
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/ir"
@@ -92,7 +93,7 @@ func parsePlan(name string, data []byte) (*plan, error) {
 		if !ok {
 			continue
 		}
-		names, err := d.strings(v, f.key)
+		names, err := d.stringList(v, f.key)
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +185,7 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 	}
 
 	rv := v.fields["rules"]
-	if q.Rules, err = d.strings(rv, path+".rules"); err != nil {
+	if q.Rules, err = d.stringList(rv, path+".rules"); err != nil {
 		return q, err
 	}
 	parsed := make([]ir.Rule, len(q.Rules))
