@@ -403,7 +403,7 @@ func readState(path string, managed []ir.Qube) (map[string]*currentList, error) 
 		return nil, err
 	}
 	for _, name := range slices.Sorted(maps.Keys(lists)) {
-		if !policy.IsQubeName(name) {
+		if !isQubeName(name) {
 			return nil, fmt.Errorf("%s: %q is not a qube name", lists[name].at, name)
 		}
 	}
