@@ -25,6 +25,8 @@ type Result struct {
 	// Warnings are findings that do not stop compilation: redundant rules,
 	// rules to DNS names, expired rules.
 	Warnings []errors.Error
+	// Inventory is the inventory the policy was compiled against.
+	Inventory *policy.Inventory
 }
 
 // Compile compiles p. It compiles every qube it can and returns all errors
@@ -52,7 +54,7 @@ func Compile(p *policy.Policy, opts Options) (*Result, errors.Error) {
 			errs = errors.Append(errs, e)
 		}
 	}
-	return &Result{Program: prog, Warnings: c.warnings}, errs
+	return &Result{Program: prog, Warnings: c.warnings, Inventory: p.Inventory}, errs
 }
 
 type compiler struct {
