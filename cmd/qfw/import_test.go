@@ -322,7 +322,7 @@ func TestImportGenerated(t *testing.T) {
 		if i%20 == 0 {
 			n = 0
 		}
-		var list []string
+		list := []string{} // an empty list, not JSON's null
 		for range n {
 			list = append(list, randomLine(rnd))
 		}

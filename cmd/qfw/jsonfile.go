@@ -187,7 +187,7 @@ func (d *jsonDoc) object(v *jsonValue, path string, required, optional []string)
 	for _, k := range v.keys {
 		if !contains(required, k) && !contains(optional, k) {
 			known := append(append([]string{}, required...), optional...)
-			return d.at(v.keyOff[k], join(path, k), "unknown field; want %s", orList(known))
+			return d.at(v.keyOff[k], join(path, k), "unknown field; want %s", orList(quoted(known)))
 		}
 	}
 	for _, k := range required {
@@ -282,14 +282,11 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// orList writes names as "a, b or c".
-func orList(names []string) string {
+// quoted returns each of names in Go's quotes.
+func quoted(names []string) []string {
 	q := make([]string, len(names))
 	for i, n := range names {
 		q[i] = strconv.Quote(n)
 	}
-	if len(q) == 1 {
-		return q[0]
-	}
-	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+	return q
 }
