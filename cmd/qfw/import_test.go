@@ -559,8 +559,8 @@ func TestImportSizeLimit(t *testing.T) {
 	}
 	stdout.Reset()
 	stderr.Reset()
-	if code := run([]string{"plan", out, "--socket", srv.Path, "--qube", "work"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "No changes: ") {
-		t.Errorf("qfw plan of the import: exit %d:\n%s%s\nwant no changes", code, stdout.String(), stderr.String())
+	if code := run([]string{"plan", out, "--socket", srv.Path, "--qube", "work"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "Plan: 1 qube to tag qfw-managed; 1 qube unchanged.") {
+		t.Errorf("qfw plan of the import: exit %d:\n%s%s\nwant the list unchanged, to be tagged", code, stdout.String(), stderr.String())
 	}
 
 	dir := t.TempDir()

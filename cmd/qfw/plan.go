@@ -41,7 +41,10 @@ dst6=::/0, so rules kept to one family show as changed.) Each line, from
 a file or from dom0, is read with dom0's own grammar: one dom0 would refuse
 is an error at its file and line (and column, in JSON); one dom0 takes but
 qfw would never write (host bits set, a port written +80) is in force all
-the same, so the plan removes it and says where it is and why.
+the same, so the plan removes it and says where it is and why. With
+--state, --qrexec says that a management qube will set the lists: each is
+then checked against qubesd's request limit for the longest name such a
+qube can have, not for dom0.
 
 apply tags each qube whose list it manages qfw-managed. plan lists the
 managed qubes not tagged yet (apply tags them), and each tagged qube that
