@@ -120,7 +120,8 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 			switch {
 			case !IsQubeName(name):
 				// (CUE gives no path to a value under an empty name.)
-				d.errs = errors.Append(d.errs, Errorf(qv.Pos(), Path("qubes", name), "%q is not a Qubes name: one that starts with a letter, then at most 30 letters, digits, '_', '.' and '-'", name))
+				format, args := qubeNameMsg(name)
+				d.errs = errors.Append(d.errs, Errorf(qv.Pos(), Path("qubes", name), format, args...))
 				continue
 			}
 			// The qube's shape is checked even when CUE found errors in
@@ -209,11 +210,16 @@ func (d *decoder) fail(v cue.Value, format string, args ...any) {
 	if v.Err() != nil {
 		return
 	}
-	pos := v.Pos()
+	d.report(v, valuePos(v), format, args...)
+}
+
+// valuePos returns the position of v as the user wrote it: that of its
+// value rather than of its field's name.
+func valuePos(v cue.Value) token.Pos {
 	if f, ok := v.Source().(*ast.Field); ok && f.Value != nil && f.Value.Pos().IsValid() {
-		pos = f.Value.Pos()
+		return f.Value.Pos()
 	}
-	d.report(v, pos, format, args...)
+	return v.Pos()
 }
 
 // failField reports a mistake in the field that holds v, at its name.
@@ -371,29 +377,6 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 	}
 	return q, ok
 }
-
-// IsRuleName reports whether s may name a rule (or a network, service or
-// profile): #Name in the schema.
-func IsRuleName(s string) bool {
-	if s == "" || !isAlnum(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if c := s[i]; !isAlnum(c) && c != '_' && c != '.' && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-// IsQubeName reports whether s is a Qubes name, as #QubeName in the
-// schema.
-func IsQubeName(s string) bool {
-	return len(s) <= 31 && s != "" && isLetter(s[0]) && IsRuleName(s)
-}
-
-func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
-func isAlnum(c byte) bool  { return isLetter(c) || '0' <= c && c <= '9' }
 
 // decodeRule decodes one rule, checking it against the shape of the
 // schema's #Rule. Walking its fields once costs less than looking up each
@@ -738,6 +721,7 @@ func (l *loader) userErrors(err error, user cue.Value) errors.Error {
 			continue
 		}
 		format, args := e.Msg()
+		format, args = plainMessage(paths[i], format, args)
 		ps := userPositions(errors.Positions(e))
 		if len(ps) == 0 {
 			if p := nearestPos(user, paths[i]); p.IsValid() {

@@ -41,6 +41,7 @@ func TestNamesMatchSchema(t *testing.T) {
 	names := []string{
 		"", "a", "A", "0", "_a", "-a", ".a", "a_b.c-d", "web01", "9lives", "a b", "a/b", "é",
 		"sys-firewall", "a234567890123456789012345678901", "a2345678901234567890123456789012",
+		"none", "default", "None", "nonex", "disp-dm", "dm", "a-dm-b", "sys-net-dm",
 	}
 	for _, c := range []struct {
 		def   string
