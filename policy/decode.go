@@ -104,6 +104,12 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 
 	d := decoder{user: user}
 	qubes := user.LookupPath(cue.MakePath(cue.Str("qubes")))
+	if !namesQube(qubes) && !namesQube(user.LookupPath(cue.MakePath(cue.Str("firewalls")))) {
+		// An empty directory, or files that hold nothing, would compile
+		// to nothing and plan no change: a policy that names no qube is
+		// most likely not the one meant.
+		report(Errorf(token.NoPos, "", "the policy names no qube: write qubes: NAME: {...} for each qube it manages, or firewalls: NAME: {...} for a firewall qube"))
+	}
 	if qubes.Exists() {
 		iter, err := structFields(qubes)
 		switch {
@@ -157,6 +163,16 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 		p.Resolve = decodeResolve(user.LookupPath(cue.MakePath(cue.Str("resolve"))))
 	}
 	return p, errs
+}
+
+// namesQube reports whether v, the policy's qubes or firewalls, names at
+// least one qube, even one in error.
+func namesQube(v cue.Value) bool {
+	if !v.Exists() {
+		return false
+	}
+	iter, err := structFields(v)
+	return err != nil || iter.Next()
 }
 
 // topLevelFields returns the fields the schema allows at the top level of
@@ -261,7 +277,18 @@ func (d *decoder) report(v cue.Value, pos token.Pos, format string, args ...any)
 // missing. An optional field with a type alone, as in a user's
 // definition, says nothing and is skipped.
 func (d *decoder) absent(iter *cue.Iterator) bool {
-	if iter.Selector().Type()&cue.StringLabel == 0 {
+	sel := iter.Selector()
+	switch {
+	case sel.Type()&(cue.HiddenLabel|cue.HiddenDefinitionLabel) != 0:
+		// A hidden field would be ignored: a user who wrote _deny
+		// expects a rule.
+		d.failField(iter.Value(), "%s is a hidden field, which qfw would ignore: no name of a qube, rule or service field starts with \"_\"", sel.String())
+		return true
+	case sel.IsDefinition():
+		d.failField(iter.Value(), "%s is a definition, which qfw would ignore: define it outside qubes", sel.String())
+		return true
+	}
+	if sel.Type()&cue.StringLabel == 0 {
 		// An index: CUE iterates a list in error as if it were a
 		// struct. The list's own error is CUE's to report.
 		return true
@@ -294,7 +321,7 @@ func withDefault(v cue.Value) cue.Value {
 // structFields iterates the fields of v, optional ones included. (It also
 // iterates the indices of a list in error: see absent.)
 func structFields(v cue.Value) (*cue.Iterator, error) {
-	return v.Fields(cue.Optional(true))
+	return v.Fields(cue.Optional(true), cue.Hidden(true), cue.Definitions(true))
 }
 
 // optionalMsg is the error of an optional field that holds a value.

@@ -4,13 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
-	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/encoding/yaml"
 
 	"github.com/qfw-dev/qfw/schema"
@@ -131,19 +130,15 @@ func (l *loader) buildUser(dir string, cueFiles, dataFiles []string, inv *Invent
 		if err != nil {
 			return cue.Value{}, err
 		}
-		pkg, files, err := packageClause(absDir, cueFiles)
+		wholeDir := cueFiles == nil
+		set, err := selectFiles(absDir, absAll(cueFiles))
 		if err != nil {
 			return cue.Value{}, err
 		}
-		if pkg == "" {
-			// Files without a package clause do not make a package that
-			// a directory can be loaded as; load them as files.
-			cueFiles = files
-		}
 		overlay := filepath.Join(absDir, inventoryOverlay)
 		src := "// The inventory, added by qfw.\n\n"
-		if pkg != "" {
-			src += "package " + pkg + "\n\n"
+		if set.pkg != "" {
+			src += "package " + set.pkg + "\n\n"
 		}
 		src += "inventory: " + inv.cue() + "\n"
 		cfg := &load.Config{
@@ -151,11 +146,16 @@ func (l *loader) buildUser(dir string, cueFiles, dataFiles []string, inv *Invent
 			Overlay: map[string]load.Source{overlay: load.FromString(src)},
 		}
 		loadArgs := []string{"."}
-		if cueFiles != nil {
-			loadArgs = append(absAll(cueFiles), overlay)
+		if !wholeDir || set.pkg == "" {
+			// Files without a package clause make no package that a
+			// directory can be loaded as: load them as files.
+			loadArgs = append(slices.Clone(set.files), overlay)
 		}
 		insts := load.Instances(loadArgs, cfg)
 		if err := insts[0].Err; err != nil {
+			return cue.Value{}, err
+		}
+		if err := set.checkLoaded(insts[0], wholeDir); err != nil {
 			return cue.Value{}, err
 		}
 		user = l.ctx.BuildInstance(insts[0])
@@ -197,38 +197,10 @@ func (l *loader) buildData(path string) (cue.Value, error) {
 	return l.ctx.BuildFile(f), nil
 }
 
-// packageClause returns the package name of the user's CUE files, which the
-// inventory overlay must share: that of the given files, or of the first
-// CUE file in dir that has one; and the files it looked at.
-func packageClause(dir string, files []string) (string, []string, error) {
-	if files == nil {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			return "", nil, fmt.Errorf("load policy: %w", err)
-		}
-		for _, e := range entries {
-			n := e.Name()
-			if !e.IsDir() && strings.HasSuffix(n, ".cue") && n != inventoryOverlay && !strings.HasPrefix(n, ".") && !strings.HasPrefix(n, "_") {
-				files = append(files, filepath.Join(dir, n))
-			}
-		}
-		if files == nil {
-			return "", nil, fmt.Errorf("load policy: no .cue files in %s", dir)
-		}
-	}
-	for _, f := range files {
-		file, err := parser.ParseFile(f, nil, parser.PackageClauseOnly)
-		if err != nil {
-			return "", nil, err
-		}
-		if name := file.PackageName(); name != "" {
-			return name, files, nil
-		}
-	}
-	return "", files, nil
-}
-
 func absAll(paths []string) []string {
+	if paths == nil {
+		return nil
+	}
 	out := make([]string, len(paths))
 	for i, p := range paths {
 		a, err := filepath.Abs(p)
