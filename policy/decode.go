@@ -318,9 +318,15 @@ func withDefault(v cue.Value) cue.Value {
 	return v
 }
 
-// structFields iterates the fields of v, optional ones included. (It also
+// structFields iterates the fields of v, optional, hidden and definition
+// ones included. (It also
 // iterates the indices of a list in error: see absent.)
 func structFields(v cue.Value) (*cue.Iterator, error) {
+	// Asked for hidden fields, CUE iterates a scalar as an empty struct:
+	// whether v is a struct is asked without them.
+	if _, err := v.Fields(cue.Optional(true)); err != nil {
+		return nil, err
+	}
 	return v.Fields(cue.Optional(true), cue.Hidden(true), cue.Definitions(true))
 }
 
