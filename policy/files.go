@@ -41,11 +41,10 @@ func selectFiles(dir string, files []string) (*fileSet, error) {
 	set := &fileSet{dir: dir}
 	var errs errors.Error
 	refuse := func(name string, pos token.Pos, format string, args ...any) {
-		e := Errorf(pos, "", "%s: "+format, append([]any{name}, args...)...)
-		if pos.IsValid() {
-			e = Errorf(pos, "", format, args...)
+		if !pos.IsValid() {
+			pos = fileStart(name)
 		}
-		errs = errors.Append(errs, e)
+		errs = errors.Append(errs, Errorf(pos, "", format, args...))
 	}
 	if files == nil {
 		entries, err := os.ReadDir(dir)
@@ -144,15 +143,32 @@ func selectFiles(dir string, files []string) (*fileSet, error) {
 	return set, nil
 }
 
-// cueFilesBelow returns the CUE files below dir, at any depth.
+// cueFilesBelow returns the CUE files below dir, at any depth, through
+// symbolic links too.
 func cueFilesBelow(dir string) []string {
 	var out []string
-	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".cue") {
-			out = append(out, path)
+	seen := map[string]bool{}
+	var walk func(dir string)
+	walk = func(dir string) {
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil || seen[real] {
+			return
 		}
-		return nil
-	})
+		seen[real] = true
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return
+		}
+		for _, e := range entries {
+			path := filepath.Join(dir, e.Name())
+			if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+				walk(path)
+			} else if strings.HasSuffix(path, ".cue") {
+				out = append(out, path)
+			}
+		}
+	}
+	walk(dir)
 	return out
 }
 
@@ -170,7 +186,7 @@ func (set *fileSet) checkLoaded(inst *build.Instance, wholeDir bool) error {
 			if f.ExcludeReason != nil {
 				why = "CUE left it out: " + f.ExcludeReason.Error()
 			}
-			errs = errors.Append(errs, Errorf(token.NoPos, "", "%s: %s", f.Filename, why))
+			errs = errors.Append(errs, Errorf(fileStart(f.Filename), "", "%s", why))
 		}
 	}
 	if wholeDir {
@@ -189,7 +205,7 @@ func (set *fileSet) checkLoaded(inst *build.Instance, wholeDir bool) error {
 		walk(inst)
 		for _, f := range set.sub {
 			if !imported[filepath.Dir(f)] {
-				errs = errors.Append(errs, Errorf(token.NoPos, "", "%s: a file in a subdirectory is not part of the policy; move it into %s, or out of it", f, set.dir))
+				errs = errors.Append(errs, Errorf(fileStart(f), "", "a file in a subdirectory is not part of the policy; move it into the policy directory, or out of it"))
 			}
 		}
 	}
@@ -203,4 +219,10 @@ func pathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// fileStart returns the position of the start of the file name, for an
+// error about the whole file.
+func fileStart(name string) token.Pos {
+	return token.NewFile(name, -1, 1).Pos(0, token.NoRelPos)
 }
