@@ -285,3 +285,28 @@ func (inv *Inventory) cue() string {
 	}
 	return string(b)
 }
+
+// CheckInventory checks an inventory read live, from qubesd, as Load
+// checks an inventory file: what qubesd says enters qfw here, and what a
+// file could not hold, qubesd may not either. Its errors name the qube and
+// field, at no position: the inventory has no file yet.
+func CheckInventory(f *InventoryFile) errors.Error {
+	b, err := stdjson.Marshal(f)
+	if err != nil {
+		return errors.Promote(err, "")
+	}
+	_, err = newLoader().parseInventory("", b)
+	if err == nil {
+		return nil
+	}
+	var out errors.Error
+	for _, e := range errors.Errors(err) {
+		if pe, ok := e.(*posError); ok {
+			c := *pe
+			c.pos, c.inputs = token.NoPos, nil
+			e = &c
+		}
+		out = errors.Append(out, e)
+	}
+	return out
+}
