@@ -104,12 +104,10 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 
 	d := decoder{user: user}
 	qubes := user.LookupPath(cue.MakePath(cue.Str("qubes")))
-	if !namesQube(qubes) && !namesQube(user.LookupPath(cue.MakePath(cue.Str("firewalls")))) {
-		// An empty directory, or files that hold nothing, would compile
-		// to nothing and plan no change: a policy that names no qube is
-		// most likely not the one meant.
-		report(Errorf(token.NoPos, "", "the policy names no qube: write qubes: NAME: {...} for each qube it manages, or firewalls: NAME: {...} for a firewall qube"))
-	}
+	// An empty directory, or files that hold nothing, would compile to
+	// nothing and plan no change: a policy that names no qube is most
+	// likely not the one meant. (Unless an error says why.)
+	noQube := !namesQube(qubes) && !namesQube(user.LookupPath(cue.MakePath(cue.Str("firewalls"))))
 	if qubes.Exists() {
 		iter, err := structFields(qubes)
 		switch {
@@ -153,6 +151,9 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 		}
 	}
 
+	if noQube && errs == nil {
+		report(Errorf(token.NoPos, "", "the policy names no qube: write qubes: NAME: {...} for each qube it manages, or firewalls: NAME: {...} for a firewall qube"))
+	}
 	if valid["firewalls"] {
 		p.Firewalls = decodeFirewalls(user.LookupPath(cue.MakePath(cue.Str("firewalls"))))
 	}

@@ -1,15 +1,19 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/token"
 	"cuelang.org/go/encoding/yaml"
 
 	"github.com/qfw-dev/qfw/schema"
@@ -192,7 +196,7 @@ func (l *loader) buildData(path string) (cue.Value, error) {
 	}
 	f, err := yaml.Extract(path, data)
 	if err != nil {
-		return cue.Value{}, err
+		return cue.Value{}, yamlError(path, data, err)
 	}
 	return l.ctx.BuildFile(f), nil
 }
@@ -210,4 +214,32 @@ func absAll(paths []string) []string {
 		out[i] = a
 	}
 	return out
+}
+
+// yamlLine matches a YAML syntax error as CUE gives it: file:line: message.
+var yamlLine = regexp.MustCompile(`^(.*):(\d+): (.*)$`)
+
+// yamlError gives a YAML syntax error a position. The YAML parser tells
+// only the line, so the column is where that line's text begins.
+func yamlError(path string, data []byte, err error) error {
+	m := yamlLine.FindStringSubmatch(err.Error())
+	if m == nil || m[1] != path {
+		return err
+	}
+	line, _ := strconv.Atoi(m[2])
+	off := 0
+	for n := 1; n < line && off < len(data); n++ {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			off = len(data)
+			break
+		}
+		off += i + 1
+	}
+	f := token.NewFile(path, -1, len(data)+1)
+	f.SetLinesForContent(data)
+	for off < len(data) && (data[off] == ' ' || data[off] == '\t') {
+		off++
+	}
+	return Errorf(f.Pos(off, token.NoRelPos), "", "invalid YAML: %s", m[3])
 }

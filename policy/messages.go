@@ -41,6 +41,21 @@ func plainMessage(path []string, format string, args []any) (string, []any) {
 		return "%q cannot combine %s and %s", []any{a[2], kindWord(a[3]), kindWord(a[4])}
 	case "cannot range over %s (incomplete type %s)", "cannot range over %s (incomplete)":
 		return "cannot loop over %s: it has no value yet", []any{a[0]}
+	case "cycle with field: %v", "cycle with field %v", "cyclic reference to field %s", "cyclic reference to field %[1]v":
+		return "%s depends on itself, through %s", []any{subject, a[0]}
+	case "structural cycle":
+		return "%s holds itself", []any{subject}
+	case "explicit error (_|_ literal) in source":
+		return "%s is written as an error, with no message", []any{subject}
+	case "key value of dynamic field must be concrete, found %v":
+		return "a field name computed here must be given a value, not only the type %s", []any{scrub(a[0])}
+	case "non-concrete value %v in operand to %s":
+		return "a value used in %q must be given, not only %s", []any{a[1], scrub(a[0])}
+	case "error in call to %s":
+		// The name of a function of CUE's standard library, such as
+		// strconv.Atoi, which the user called.
+		pkg, fn, _ := strings.Cut(a[0], ".")
+		return "the call to %s of package %s fails", []any{fn, pkg}
 	case "cannot range over %s (found %s, want list or struct)":
 		return "cannot loop over %s: it is %s, not a list or struct", []any{a[0], kindWord(a[1])}
 	}
@@ -90,10 +105,10 @@ func mismatch(subject, x, y, kx, ky string) (string, []any) {
 // rather than a value, such as string, [...string], {...} or >=0.
 func typeLike(s string) bool {
 	switch s {
-	case "int", "float", "number", "string", "bool", "bytes", "_", "{}", "[]":
+	case "int", "float", "number", "string", "bool", "bytes", "_":
 		return true
 	}
-	return strings.HasPrefix(s, "[") && strings.Contains(s, "...") || strings.HasPrefix(s, "{") ||
+	return strings.ContainsAny(s[:1], "[{") && strings.Contains(s, "...") ||
 		strings.HasPrefix(s, "#") || strings.ContainsAny(s[:1], "<>=!") || strings.Contains(s, " | ") || strings.Contains(s, " & ")
 }
 
