@@ -95,11 +95,32 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 			// A profile may leave fields open for the qubes that use it.
 			opts = []cue.Option{cue.Final()}
 		}
+		// A firewall's name that Qubes refuses is "not allowed" to CUE,
+		// which cannot say why.
+		badName := map[string]bool{}
+		if part == "firewalls" {
+			iter, err := u.Fields(cue.Optional(true))
+			for err == nil && iter.Next() {
+				if name := iter.Selector().Unquoted(); !IsQubeName(name) {
+					badName[name] = true
+					format, args := qubeNameMsg(name)
+					report(Errorf(iter.Value().Pos(), Path(part, name), format, args...))
+				}
+			}
+		}
 		if err := v.Validate(opts...); err != nil {
-			reportCUE(l.userErrors(err, user))
+			var keep errors.Error
+			for _, e := range errors.Errors(l.userErrors(err, user)) {
+				if p := e.Path(); len(p) < 2 || !badName[unquote(p[1])] {
+					keep = errors.Append(keep, e)
+				}
+			}
+			reportCUE(keep)
 			continue
 		}
-		valid[part] = true
+		if len(badName) == 0 {
+			valid[part] = true
+		}
 	}
 
 	d := decoder{user: user}

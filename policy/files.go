@@ -37,7 +37,8 @@ type fileSet struct {
 
 // selectFiles finds and checks the CUE files of the policy in dir, or, if
 // files is not nil, those files.
-func selectFiles(dir string, files []string) (*fileSet, error) {
+// shown is dir as the user gave it, for messages.
+func selectFiles(dir, shown string, files []string) (*fileSet, error) {
 	set := &fileSet{dir: dir}
 	var errs errors.Error
 	refuse := func(name string, pos token.Pos, format string, args ...any) {
@@ -81,11 +82,11 @@ func selectFiles(dir string, files []string) (*fileSet, error) {
 			}
 		}
 		if files == nil && errs == nil {
-			return nil, fmt.Errorf("load policy: no .cue files in %s", dir)
+			return nil, fmt.Errorf("load policy: no .cue files in %s", shown)
 		}
 	}
-	// The package is the first file's, by name, that has a package
-	// clause: every file must share it.
+	// The package is the one most files have, or of those that most
+	// have, the first file's by name: every file must share it.
 	type parsed struct {
 		path string
 		file *ast.File
@@ -104,8 +105,20 @@ func selectFiles(dir string, files []string) (*fileSet, error) {
 			continue
 		}
 		all = append(all, parsed{f, file})
-		if name := file.PackageName(); name != "" && set.pkg == "" {
-			set.pkg, pkgFile = name, f
+	}
+	count := map[string]int{}
+	for _, p := range all {
+		if name := p.file.PackageName(); name != "" {
+			count[name]++
+			if count[name] > count[set.pkg] {
+				set.pkg = name
+			}
+		}
+	}
+	for _, p := range all {
+		if p.file.PackageName() == set.pkg && set.pkg != "" {
+			pkgFile = p.path
+			break
 		}
 	}
 	for _, p := range all {
@@ -129,7 +142,7 @@ func selectFiles(dir string, files []string) (*fileSet, error) {
 			refuse(p.path, p.file.Pos(), "file has no package clause, so it would be left out of package %s (of %s); add \"package %s\"", set.pkg, filepath.Base(pkgFile), set.pkg)
 			ok = false
 		case name != set.pkg:
-			refuse(p.path, p.file.Pos(), "package %s is not the policy's package %s (of %s)", name, set.pkg, filepath.Base(pkgFile))
+			refuse(p.path, p.file.Pos(), "package %s here, but package %s in %s: a policy is one package", name, set.pkg, filepath.Base(pkgFile))
 			ok = false
 		}
 		if ok {

@@ -77,6 +77,14 @@ func (l *loader) parseInventory(path string, data []byte) (*Inventory, error) {
 		return nil, err
 	}
 	u := l.ctx.BuildExpr(expr)
+	// The shape of the whole is checked first: CUE would say it with the
+	// schema's words.
+	if u.Kind() != cue.StructKind {
+		return nil, Errorf(u.Pos(), "", `the inventory must be a JSON object such as {"qubes": {"work": {"ip": "10.137.0.11"}}}`)
+	}
+	if qv := u.LookupPath(cue.MakePath(cue.Str("qubes"))); qv.Exists() && qv.Kind() != cue.StructKind {
+		return nil, Errorf(valuePos(qv), "inventory.qubes", `qubes must be an object of qubes keyed by name, such as {"work": {"ip": "10.137.0.11"}}`)
+	}
 	// Unknown keys are found here rather than by the closed schema, so
 	// that a key that differs from a known one in case alone is named.
 	keyErrs := inventoryKeyErrors(u)

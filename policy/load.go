@@ -135,7 +135,7 @@ func (l *loader) buildUser(dir string, cueFiles, dataFiles []string, inv *Invent
 			return cue.Value{}, err
 		}
 		wholeDir := cueFiles == nil
-		set, err := selectFiles(absDir, absAll(cueFiles))
+		set, err := selectFiles(absDir, dir, absAll(cueFiles))
 		if err != nil {
 			return cue.Value{}, err
 		}
