@@ -203,6 +203,14 @@ func (set *fileSet) checkLoaded(inst *build.Instance, wholeDir bool) error {
 		}
 	}
 	if wholeDir {
+		// In a module, CUE loads the files of the same package in the
+		// directories above too: their rules would join the policy
+		// unseen.
+		for _, f := range inst.BuildFiles {
+			if filepath.Dir(f.Filename) != set.dir {
+				errs = errors.Append(errs, Errorf(fileStart(f.Filename), "", "a file of package %s in a directory above the policy would be loaded with it; qfw loads the policy's directory alone: move the file, or change its package", set.pkg))
+			}
+		}
 		// A subdirectory's files are loaded only as a package that the
 		// policy imports.
 		imported := map[string]bool{}
