@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
@@ -70,7 +71,7 @@ func Load(cfg Config) (*Policy, errors.Error) {
 
 	user, err := l.buildUser(dir, cueFiles, dataFiles, inv)
 	if err != nil {
-		return nil, errors.Promote(err, "")
+		return nil, loadErrors(err)
 	}
 	p, errs := l.decode(user)
 	p.Inventory = inv
@@ -242,4 +243,28 @@ func yamlError(path string, data []byte, err error) error {
 		off++
 	}
 	return Errorf(f.Pos(off, token.NoRelPos), "", "invalid YAML: %s", m[3])
+}
+
+// loadErrors returns the errors of loading the user's files, each at its
+// first position, with the message that CUE's loader wraps in its own
+// ("import failed") told whole, and positions not repeated in the text.
+func loadErrors(err error) errors.Error {
+	var out errors.Error
+	for _, e := range errors.Errors(err) {
+		if _, ok := e.(*posError); ok {
+			out = errors.Append(out, e)
+			continue
+		}
+		ps := errors.Positions(e)
+		msg := e.Error()
+		for _, p := range ps {
+			msg = strings.ReplaceAll(msg, p.String()+": ", "")
+		}
+		pos := token.NoPos
+		if len(ps) > 0 {
+			pos = ps[0]
+		}
+		out = errors.Append(out, Errorf(pos, "", "%s", scrub(msg)))
+	}
+	return out
 }
