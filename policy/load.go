@@ -199,6 +199,9 @@ func (l *loader) buildData(path string) (cue.Value, error) {
 	if err != nil {
 		return cue.Value{}, yamlError(path, data, err)
 	}
+	if err := duplicateKeys(f, "mapping"); err != nil {
+		return cue.Value{}, err
+	}
 	return l.ctx.BuildFile(f), nil
 }
 
