@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -65,7 +66,8 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 		name := fields.Selector().Unquoted()
 		switch {
 		case !allowed[name]:
-			report(Errorf(fields.Value().Pos(), Path(name), "field not allowed"))
+			format, args := notAllowed(name, slices.Sorted(maps.Keys(allowed)))
+			report(Errorf(fields.Value().Pos(), Path(name), format, args...))
 		case fields.IsOptional() && carriesValue(fields.Value()):
 			report(Errorf(fields.Value().Pos(), Path(name), optionalMsg, name))
 		}
@@ -195,6 +197,25 @@ func namesQube(v cue.Value) bool {
 	}
 	iter, err := structFields(v)
 	return err != nil || iter.Next()
+}
+
+// The fields of a qube, a rule and a service, as the schema's #Qube, #Rule
+// and #Service give them (TestRuleFieldsMatchSchema holds them to it).
+var (
+	qubeFields    = []string{"allow", "deny", "network"}
+	ruleFields    = []string{"comment", "dns", "expire", "icmp", "icmpv6", "priority", "service", "shadowed", "tcp", "to", "udp"}
+	serviceFields = []string{"icmp", "icmpv6", "tcp", "udp"}
+)
+
+// notAllowed is the error of a field the schema lacks, naming the field
+// meant when the two differ in case alone.
+func notAllowed(name string, known []string) (string, []any) {
+	for _, k := range known {
+		if strings.EqualFold(k, name) {
+			return "field not allowed; the field is %q", []any{k}
+		}
+	}
+	return "field not allowed", nil
 }
 
 // topLevelFields returns the fields the schema allows at the top level of
@@ -426,7 +447,8 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 				q.Rules = append(q.Rules, r)
 			}
 		default:
-			d.failField(f, "field not allowed")
+			format, args := notAllowed(fields.Selector().Unquoted(), qubeFields)
+			d.failField(f, format, args...)
 			ok = false
 		}
 	}
@@ -491,7 +513,8 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 		case "tcp", "udp", "icmp", "icmpv6":
 			d.serviceField(&own, name, f)
 		default:
-			d.failField(f, "field not allowed")
+			format, args := notAllowed(name, ruleFields)
+			d.failField(f, format, args...)
 		}
 	}
 	if own.TCP != nil || own.UDP != nil || own.AllTCP || own.AllUDP || own.ICMP || own.ICMPv6Types != nil {
@@ -562,7 +585,8 @@ func (d *decoder) service(v cue.Value) Service {
 			f := withDefault(fields.Value())
 			d.serviceField(&s, name, f)
 		default:
-			d.failField(fields.Value(), "field not allowed")
+			format, args := notAllowed(name, serviceFields)
+			d.failField(fields.Value(), format, args...)
 		}
 	}
 	return s

@@ -225,11 +225,9 @@ func netvmLoop(inv *Inventory, start string) []string {
 func inventoryKeyErrors(u cue.Value) errors.Error {
 	var errs errors.Error
 	unknown := func(v cue.Value, path []any, name string, known []string) {
-		format, args := "field not allowed", []any{}
-		for _, k := range known {
-			if strings.EqualFold(k, name) {
-				format, args = "field not allowed; the key is %q", []any{k}
-			}
+		format, args := notAllowed(name, known)
+		if format != "field not allowed" {
+			format = "field not allowed; the key is %q"
 		}
 		errs = errors.Append(errs, Errorf(v.Pos(), Path(append(path, name)...), format, args...))
 	}
