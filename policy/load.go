@@ -193,7 +193,11 @@ func (l *loader) buildData(path string) (cue.Value, error) {
 		if err != nil {
 			return cue.Value{}, err
 		}
-		return l.ctx.BuildExpr(expr), nil
+		v := l.ctx.BuildExpr(expr)
+		if k := v.IncompleteKind(); k != cue.StructKind {
+			return cue.Value{}, Errorf(v.Pos(), "", `a JSON policy file holds one object of policy fields, such as {"qubes": {...}}, not %s`, kindWord(k.String()))
+		}
+		return v, nil
 	}
 	f, err := yaml.Extract(path, data)
 	if err != nil {
@@ -202,7 +206,20 @@ func (l *loader) buildData(path string) (cue.Value, error) {
 	if err := duplicateKeys(f, "mapping"); err != nil {
 		return cue.Value{}, err
 	}
-	return l.ctx.BuildFile(f), nil
+	v := l.ctx.BuildFile(f)
+	pos := v.Pos()
+	if !pos.IsValid() {
+		pos = fileStart(path)
+	}
+	switch k := v.IncompleteKind(); {
+	case k == cue.StructKind, k == cue.TopKind:
+		// A mapping, or an empty file.
+	case k == cue.ListKind && bytes.Contains(data, []byte("\n---")):
+		return cue.Value{}, Errorf(pos, "", "a YAML policy file holds one document; this one holds several")
+	default:
+		return cue.Value{}, Errorf(pos, "", "a YAML policy file holds one mapping of policy fields, such as qubes: ..., not %s", kindWord(k.String()))
+	}
+	return v, nil
 }
 
 func absAll(paths []string) []string {
