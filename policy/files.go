@@ -35,9 +35,8 @@ type fileSet struct {
 	sub []string
 }
 
-// selectFiles finds and checks the CUE files of the policy in dir, or, if
-// files is not nil, those files.
-// shown is dir as the user gave it, for messages.
+// selectFiles finds and checks the CUE files of the policy in dir (shown
+// in messages as the user gave it), or, if files is not nil, those files.
 func selectFiles(dir, shown string, files []string) (*fileSet, error) {
 	set := &fileSet{dir: dir}
 	var errs errors.Error
@@ -61,6 +60,7 @@ func selectFiles(dir, shown string, files []string) (*fileSet, error) {
 			}
 			if fi.IsDir() {
 				if name == "cue.mod" || name == ".git" {
+					// The module's own files, and git's.
 					continue
 				}
 				set.sub = append(set.sub, cueFilesBelow(path)...)
