@@ -46,7 +46,7 @@ func plainMessage(path []string, format string, args []any) (string, []any) {
 	case "structural cycle":
 		return "%s holds itself", []any{subject}
 	case "explicit error (_|_ literal) in source":
-		return "%s is written as an error, with no message", []any{subject}
+		return "an error is written here, with no message", nil
 	case "key value of dynamic field must be concrete, found %v":
 		return "a field name computed here must be given a value, not only the type %s", []any{scrub(a[0])}
 	case "non-concrete value %v in operand to %s":
