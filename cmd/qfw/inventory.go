@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"cuelang.org/go/cue/errors"
 	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/policy"
 )
 
 const inventoryDoc = `inventory reads, through the Qubes Admin API, what qfw needs to know of every
@@ -55,6 +58,12 @@ func runInventory(cmd *cobra.Command, f *inventoryFlags) error {
 	inv, err := f.admin.client().Inventory(ctx)
 	if err != nil {
 		return fmt.Errorf("read the inventory: %w", err)
+	}
+	// What qubesd says is checked as an inventory file is: a file
+	// written here must load.
+	if errs := policy.CheckInventory(inv); errs != nil {
+		printDiagnostics(cmd.ErrOrStderr(), "", errors.Errors(errs))
+		return errPrinted
 	}
 	b, err := json.MarshalIndent(inv, "", "  ")
 	if err != nil {
