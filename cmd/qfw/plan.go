@@ -407,7 +407,7 @@ func readState(path string, managed []ir.Qube) (map[string]*currentList, error) 
 		return nil, err
 	}
 	for _, name := range slices.Sorted(maps.Keys(lists)) {
-		if !isQubeName(name) {
+		if !policy.IsQubeName(name) {
 			return nil, fmt.Errorf("%s: %q is not a qube name", lists[name].at, name)
 		}
 	}

@@ -100,7 +100,7 @@ func parsePlan(name string, data []byte) (*plan, error) {
 		for i, n := range names {
 			at := v.elems[i]
 			switch _, planned := seen[n]; {
-			case !isQubeName(n):
+			case !policy.IsQubeName(n):
 				return nil, d.errorf(at, index(f.key, i), "%q is not a qube name", n)
 			case slices.Contains(names[:i], n):
 				return nil, d.errorf(at, index(f.key, i), "qube %q is named twice", n)
@@ -287,13 +287,6 @@ func (d *jsonDoc) planEdit(v *jsonValue, path string) (planEdit, error) {
 	return pe, nil
 }
 
-// isQubeName reports whether dom0 would take s as a qube's name
-// (validate_name): the schema's #QubeName, but neither "none" nor
-// "default", nor ending in "-dm", which names a qube's device model.
-func isQubeName(s string) bool {
-	return policy.IsQubeName(s) && s != "none" && s != "default" && !strings.HasSuffix(s, "-dm")
-}
-
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f || 0x80 <= r && r < 0xa0 }
 
 // qubeName reads a qube's name.
@@ -302,7 +295,7 @@ func (d *jsonDoc) qubeName(v *jsonValue, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !isQubeName(s) {
+	if !policy.IsQubeName(s) {
 		return "", d.errorf(v, path, "%q is not a qube name: up to 31 letters, digits, \"_\", \".\" and \"-\", starting with a letter, neither none nor default, not ending in -dm", s)
 	}
 	return s, nil
@@ -329,7 +322,7 @@ func (d *jsonDoc) firewalls(v *jsonValue) ([]firewallPlan, error) {
 		return nil, d.errorf(v, "firewalls", "not a firewall plan qfw writes")
 	}
 	for i, fp := range fps {
-		if !isQubeName(fp.Name) {
+		if !policy.IsQubeName(fp.Name) {
 			return nil, d.errorf(v.elems[i], index("firewalls", i)+".name", "%q is not a qube name", fp.Name)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/policy"
 )
 
 // The data directory holds what qfw remembers between runs: the hash of
@@ -96,7 +98,7 @@ func parseRecord(name string, data []byte) (*appliedRecord, error) {
 	r := &appliedRecord{FormatVersion: recordFormatVersion, Qubes: make(map[string]appliedSet, len(qv.keys))}
 	for _, qube := range qv.keys {
 		path := join("qubes", qube)
-		if !isQubeName(qube) {
+		if !policy.IsQubeName(qube) {
 			return nil, recordError(d.at(qv.keyOff[qube], path, "%q is not a qube name", qube))
 		}
 		v := qv.fields[qube]
