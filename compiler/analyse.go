@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"cuelang.org/go/cue/token"
@@ -38,24 +39,25 @@ func (c *compiler) analyse(q *ir.Qube, shadowed map[ir.Origin]bool) {
 			coverers[i] = boxes[i]
 		}
 	}
+	cv := newCoverIndex(coverers)
 	for start := 0; start < len(q.Rules); {
 		end := start + 1
 		for end < len(q.Rules) && q.Rules[end].Origin == q.Rules[start].Origin {
 			end++
 		}
-		c.reportCovered(q, boxes, coverers, start, end, shadowed[q.Rules[start].Origin])
+		c.reportCovered(q, boxes, cv, start, end, shadowed[q.Rules[start].Origin])
 		start = end
 	}
 }
 
 // reportCovered reports the rules [start, end) of q, the parts of one
 // policy rule, that the coverers of earlier rules cover.
-func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, start, end int, shadowed bool) {
+func (c *compiler) reportCovered(q *ir.Qube, boxes [][]space.Box, cv *coverIndex, start, end int, shadowed bool) {
 	var parts []string
 	var by []int
 	conflict := false
 	for i := start; i < end; i++ {
-		covering, ok := cover(boxes[i], coverers[:i])
+		covering, ok := cv.cover(boxes[i], i)
 		if !ok {
 			continue
 		}
@@ -127,19 +129,49 @@ func containsOrigin(rules []ir.Rule, idx []int, o ir.Origin) bool {
 // one up.
 const maxPieces = 4096
 
-// cover reports whether the union of earlier covers all of target, and
-// which of the earlier rules it met.
-func cover(target []space.Box, earlier [][]space.Box) (covering []int, ok bool) {
+// coverIndex holds the boxes that the rules of a list cover, to find those
+// of the rules before a given one that meet a box.
+type coverIndex struct {
+	boxes []space.Box
+	rule  []int // the rule of each box
+	idx   *space.Index
+}
+
+// newCoverIndex indexes coverers, the boxes each rule covers.
+func newCoverIndex(coverers [][]space.Box) *coverIndex {
+	cv := &coverIndex{}
+	for j, bs := range coverers {
+		for _, b := range bs {
+			cv.boxes = append(cv.boxes, b)
+			cv.rule = append(cv.rule, j)
+		}
+	}
+	cv.idx = space.NewIndex(cv.boxes, cv.rule)
+	return cv
+}
+
+// cover reports whether the rules before rule i cover all of target, and
+// which of them it met: subtracting their boxes from target in order,
+// those whose boxes took something. Only the boxes that meet target can
+// take anything, so it subtracts those alone, in the same order.
+func (cv *coverIndex) cover(target []space.Box, i int) (covering []int, ok bool) {
+	var found []int
+	for _, t := range target {
+		found = cv.idx.Intersecting(t, i, found)
+	}
+	slices.Sort(found)
+	found = slices.Compact(found)
 	// rest is target, which must stay as it is, until a subtraction meets
 	// it; from then on it is one of bufs, and the next subtraction writes
 	// into the other.
 	rest := target
 	var bufs [2][]space.Box
 	next := 0
-	for j, eb := range earlier {
+	for k := 0; k < len(found); {
+		j := cv.rule[found[k]]
 		met := false
-		for _, e := range eb {
-			out, m := space.Minus(rest, e, bufs[next])
+		for ; k < len(found) && cv.rule[found[k]] == j; k++ {
+			out, m := space.Minus(rest, cv.boxes[found[k]], bufs[next])
 			if m {
 				met = true
 				bufs[next], rest = out, out
@@ -173,9 +205,10 @@ func Shadowed(rules []ir.Rule) []bool {
 			coverers[i] = boxes[i]
 		}
 	}
+	cv := newCoverIndex(coverers)
 	out := make([]bool, len(rules))
 	for i := range rules {
-		covering, ok := cover(boxes[i], coverers[:i])
+		covering, ok := cv.cover(boxes[i], i)
 		for _, j := range covering {
 			out[i] = out[i] || ok && rules[j].Action != rules[i].Action
 		}

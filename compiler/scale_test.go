@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/compiler/space"
 )
 
 // The steps of the compiler that see every destination of a rule are
@@ -67,6 +68,97 @@ func TestDropCoveredDifferential(t *testing.T) {
 		}
 		if got := dropCovered(slices.Clone(ts)); !slices.Equal(got, want) {
 			t.Fatalf("round %d: dropCovered(%v)\n = %v\nwant %v", round, ts, got, want)
+		}
+	}
+}
+
+// coverQuadratic is the coverage check as it is defined: target less the
+// boxes of every earlier rule in turn, and the rules whose boxes took
+// something; with maxPieces as the bound on the work.
+func coverQuadratic(target []space.Box, earlier [][]space.Box) (covering []int, ok bool) {
+	rest := target
+	for j, eb := range earlier {
+		met := false
+		for _, e := range eb {
+			out, m := space.Minus(rest, e, nil)
+			if m {
+				met, rest = true, out
+			}
+			if len(rest) > maxPieces {
+				return nil, false
+			}
+		}
+		if met {
+			covering = append(covering, j)
+		}
+		if len(rest) == 0 {
+			return covering, true
+		}
+	}
+	return nil, false
+}
+
+// randomRule returns a rule to a destination of randomDst (or any, or the
+// DNS servers), with a random protocol part, verdict and expiry.
+func randomRule(r *rand.Rand) ir.Rule {
+	m := ir.Match{Dst: randomDst(r)}
+	switch r.IntN(8) {
+	case 0:
+		m.Dst = ir.Dst{}
+	case 1:
+		m.Dst, m.DNS = ir.Dst{}, true
+	}
+	switch r.IntN(4) {
+	case 0:
+		m.Proto = ir.TCP
+	case 1:
+		m.Proto = ir.UDP
+	case 2:
+		m.Proto = ir.ICMP
+		if r.IntN(2) == 0 {
+			m.HasICMPType, m.ICMPType = true, uint8(r.IntN(4))
+		}
+	}
+	if (m.Proto == ir.TCP || m.Proto == ir.UDP) && r.IntN(3) > 0 {
+		first := uint16(r.IntN(8) * 100)
+		m.HasPorts, m.Ports = true, ir.PortRange{First: first, Last: first + uint16(r.IntN(300))}
+	}
+	rule := ir.Rule{Action: ir.Accept, Match: m}
+	if r.IntN(2) == 0 {
+		rule.Action = ir.Drop
+	}
+	if r.IntN(10) == 0 {
+		rule.Expire = 4102444800
+	}
+	return rule
+}
+
+// TestCoverDifferential checks the coverage analysis, which subtracts only
+// the earlier boxes that meet a rule, against the definition, which
+// subtracts them all, on random lists.
+func TestCoverDifferential(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for round := range 1500 {
+		rules := make([]ir.Rule, r.IntN(50))
+		for i := range rules {
+			rules[i] = randomRule(r)
+		}
+		sp := newSpace(rules)
+		boxes := make([][]space.Box, len(rules))
+		coverers := make([][]space.Box, len(rules))
+		for i := range rules {
+			boxes[i] = sp.boxes(rules[i].Match)
+			if rules[i].Expire == 0 {
+				coverers[i] = boxes[i]
+			}
+		}
+		cv := newCoverIndex(coverers)
+		for i := range rules {
+			gotBy, gotOK := cv.cover(boxes[i], i)
+			wantBy, wantOK := coverQuadratic(boxes[i], coverers[:i])
+			if gotOK != wantOK || !slices.Equal(gotBy, wantBy) {
+				t.Fatalf("round %d, rule %d of %v: cover = %v, %v; want %v, %v", round, i, rules, gotBy, gotOK, wantBy, wantOK)
+			}
 		}
 	}
 }
