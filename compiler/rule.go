@@ -178,6 +178,9 @@ func (c *compiler) targets(r *policy.Rule, fail func(policy.String, string, ...a
 // after all the prefixes that hold it: it is inside a wider one exactly
 // when that chain is not empty.
 func dropCovered(ts []target) []target {
+	if len(ts) <= fewTargets {
+		return dropCoveredPairs(ts)
+	}
 	drop := make([]bool, len(ts))
 	seen := make(map[ir.Dst]bool, len(ts))
 	type span struct {
@@ -230,6 +233,40 @@ func dropCovered(ts []target) []target {
 		}
 	}
 	return kept
+}
+
+// fewTargets is the number of destinations up to which comparing every
+// pair is faster than sorting.
+const fewTargets = 16
+
+// dropCoveredPairs is dropCovered for a few destinations: each is
+// compared with every other.
+func dropCoveredPairs(ts []target) []target {
+	var kept []target
+	for i, t := range ts {
+		if !covered(t.dst, i, ts) {
+			kept = append(kept, t)
+		}
+	}
+	return kept
+}
+
+// covered reports whether destination i of ts is matched in full by another
+// of them: an equal one earlier in the list, or a wider prefix.
+func covered(d ir.Dst, i int, ts []target) bool {
+	for j, o := range ts {
+		switch {
+		case j == i:
+		case o.dst == d:
+			if j < i {
+				return true
+			}
+		case d.Prefix.IsValid() && o.dst.Prefix.IsValid() &&
+			o.dst.Prefix.Bits() < d.Prefix.Bits() && o.dst.Prefix.Overlaps(d.Prefix):
+			return true
+		}
+	}
+	return false
 }
 
 // protos returns the protocol parts of r: the union of its services, with

@@ -17,7 +17,14 @@ import (
 // about log n for each box it finds, instead of n.
 type Index struct {
 	groups map[groupKey]*group
+	// A few boxes are faster to scan than to sort and search: then
+	// boxes and ranks hold them, and groups is nil.
+	boxes []Box
+	ranks []int
 }
+
+// scanBelow is the number of boxes up to which an index scans them all.
+const scanBelow = 256
 
 type groupKey struct {
 	space int
@@ -40,6 +47,9 @@ type group struct {
 // NewIndex returns an index of boxes; box i has rank ranks[i], and a query
 // returns it as i.
 func NewIndex(boxes []Box, ranks []int) *Index {
+	if len(boxes) <= scanBelow {
+		return &Index{boxes: boxes, ranks: ranks}
+	}
 	x := &Index{groups: map[groupKey]*group{}}
 	order := make([]int, len(boxes))
 	for i := range order {
@@ -100,6 +110,14 @@ func (g *group) build(node, lo, hi int) {
 // below below, as their positions in the list given to NewIndex, in no
 // particular order.
 func (x *Index) Intersecting(b Box, below int, out []int) []int {
+	if x.groups == nil {
+		for i, e := range x.boxes {
+			if x.ranks[i] < below && e.Intersects(b) {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
 	g := x.groups[groupKey{b.Space, b.Proto}]
 	if g == nil {
 		return out

@@ -28,8 +28,8 @@ func randomBoxes(r *rand.Rand, n int) []Box {
 
 func TestIndexIntersecting(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	for round := range 500 {
-		boxes := randomBoxes(r, r.IntN(80))
+	for round := range 200 {
+		boxes := randomBoxes(r, r.IntN(2*scanBelow))
 		ranks := make([]int, len(boxes))
 		for i := range ranks {
 			ranks[i] = r.IntN(20)
@@ -73,8 +73,8 @@ func disjointQuadratic(boxes []Box) []Box {
 // the definition, in the same order: the nftables sets list them.
 func TestDisjointDifferential(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for round := range 2000 {
-		boxes := randomBoxes(r, r.IntN(60))
+	for round := range 200 {
+		boxes := randomBoxes(r, r.IntN(scanBelow+64))
 		got, want := Disjoint(boxes), disjointQuadratic(boxes)
 		if !slices.Equal(got, want) && len(got)+len(want) > 0 {
 			t.Fatalf("round %d: Disjoint(%v)\n = %v\nwant %v", round, boxes, got, want)
