@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"cuelang.org/go/cue/token"
@@ -29,12 +30,13 @@ import (
 // effect after all.
 func (c *compiler) analyse(q *ir.Qube, shadowed map[ir.Origin]bool, dns DNS) {
 	boxes, coverers := ruleBoxes(q.Rules, dns)
+	cv := newCoverIndex(coverers)
 	for start := 0; start < len(q.Rules); {
 		end := start + 1
 		for end < len(q.Rules) && q.Rules[end].Origin == q.Rules[start].Origin {
 			end++
 		}
-		c.reportCovered(q, boxes, coverers, start, end, shadowed[q.Rules[start].Origin], dnsNote(q.Rules[start].Match, dns))
+		c.reportCovered(q, boxes, cv, start, end, shadowed[q.Rules[start].Origin], dnsNote(q.Rules[start].Match, dns))
 		start = end
 	}
 }
@@ -59,12 +61,12 @@ func dnsNote(m ir.Match, dns DNS) string {
 
 // reportCovered reports the rules [start, end) of q, the parts of one
 // policy rule, that the coverers of earlier rules cover.
-func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, start, end int, shadowed bool, note string) {
+func (c *compiler) reportCovered(q *ir.Qube, boxes [][]space.Box, cv *coverIndex, start, end int, shadowed bool, note string) {
 	var parts []string
 	var by []int
 	conflict := false
 	for i := start; i < end; i++ {
-		covering, ok := cover(boxes[i], coverers[:i])
+		covering, ok := cv.cover(boxes[i], i)
 		if !ok {
 			continue
 		}
@@ -155,24 +157,54 @@ func ruleBoxes(rules []ir.Rule, dns DNS) (boxes, coverers [][]space.Box) {
 	return boxes, coverers
 }
 
-// cover reports whether the union of earlier covers all of target, and
-// which of the earlier rules it met. A target of no packets, a rule that
-// matches nothing, is not covered: that it never takes effect is not for
-// earlier rules to say.
-func cover(target []space.Box, earlier [][]space.Box) (covering []int, ok bool) {
+// coverIndex holds the boxes that the rules of a list cover, to find those
+// of the rules before a given one that meet a box.
+type coverIndex struct {
+	boxes []space.Box
+	rule  []int // the rule of each box
+	idx   *space.Index
+}
+
+// newCoverIndex indexes coverers, the boxes each rule covers.
+func newCoverIndex(coverers [][]space.Box) *coverIndex {
+	cv := &coverIndex{}
+	for j, bs := range coverers {
+		for _, b := range bs {
+			cv.boxes = append(cv.boxes, b)
+			cv.rule = append(cv.rule, j)
+		}
+	}
+	cv.idx = space.NewIndex(cv.boxes, cv.rule)
+	return cv
+}
+
+// cover reports whether the rules before rule i cover all of target, and
+// which of them it met: subtracting their boxes from target in order,
+// those whose boxes took something. Only the boxes that meet target can
+// take anything, so it subtracts those alone, in the same order. A target
+// of no packets, a rule that matches nothing, is not covered: that it never
+// takes effect is not for earlier rules to say.
+func (cv *coverIndex) cover(target []space.Box, i int) (covering []int, ok bool) {
 	if len(target) == 0 {
 		return nil, false
 	}
+	var found []int
+	for _, t := range target {
+		found = cv.idx.Intersecting(t, i, found)
+	}
+	slices.Sort(found)
+	found = slices.Compact(found)
 	// rest is target, which must stay as it is, until a subtraction meets
 	// it; from then on it is one of bufs, and the next subtraction writes
 	// into the other.
 	rest := target
 	var bufs [2][]space.Box
 	next := 0
-	for j, eb := range earlier {
+	for k := 0; k < len(found); {
+		j := cv.rule[found[k]]
 		met := false
-		for _, e := range eb {
-			out, m := space.Minus(rest, e, bufs[next])
+		for ; k < len(found) && cv.rule[found[k]] == j; k++ {
+			out, m := space.Minus(rest, cv.boxes[found[k]], bufs[next])
 			if m {
 				met = true
 				bufs[next], rest = out, out
@@ -199,9 +231,10 @@ func cover(target []space.Box, earlier [][]space.Box) (covering []int, ok bool) 
 // unless it says shadowed: true.
 func Shadowed(rules []ir.Rule, dns DNS) []bool {
 	boxes, coverers := ruleBoxes(rules, dns)
+	cv := newCoverIndex(coverers)
 	out := make([]bool, len(rules))
 	for i := range rules {
-		covering, ok := cover(boxes[i], coverers[:i])
+		covering, ok := cv.cover(boxes[i], i)
 		for _, j := range covering {
 			out[i] = out[i] || ok && rules[j].Action != rules[i].Action
 		}

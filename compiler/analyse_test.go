@@ -60,9 +60,10 @@ func TestAnalysisAgreesWithEvaluator(t *testing.T) {
 			for range 3000 {
 				rules := randomRules(rng, dc.sem)
 				boxes, coverers := ruleBoxes(rules, dc.dns)
+				cv := newCoverIndex(coverers)
 				var isCovered []bool
 				for i := range rules {
-					_, ok := cover(boxes[i], coverers[:i])
+					_, ok := cv.cover(boxes[i], i)
 					isCovered = append(isCovered, ok)
 					if ok {
 						covered++

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/compiler/space"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -196,9 +197,84 @@ func (c *compiler) targets(r *policy.Rule, fail func(policy.String, string, ...a
 		}
 		out = append(out, target{dst: d, at: s})
 	}
+	return dropCovered(out)
+}
+
+// dropCovered returns ts, in order, without the destinations that another
+// of them matches in full: a repeat of an earlier one, or one inside a
+// wider prefix. Prefixes of one family are either nested or disjoint, so
+// once they are sorted by first address and then length, a sweep that
+// keeps the chain of prefixes around the current one meets each prefix
+// after all the prefixes that hold it: it is inside a wider one exactly
+// when that chain is not empty.
+func dropCovered(ts []target) []target {
+	if len(ts) <= fewTargets {
+		return dropCoveredPairs(ts)
+	}
+	drop := make([]bool, len(ts))
+	seen := make(map[ir.Dst]bool, len(ts))
+	type span struct {
+		is4    bool
+		lo, hi space.U128
+		bits   int
+		i      int
+	}
+	var spans []span
+	for i, t := range ts {
+		if seen[t.dst] {
+			drop[i] = true
+			continue
+		}
+		seen[t.dst] = true
+		if p := t.dst.Prefix; p.IsValid() {
+			lo, hi := space.PrefixRange(p)
+			spans = append(spans, span{p.Addr().Is4(), lo, hi, p.Bits(), i})
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int {
+		switch {
+		case a.is4 != b.is4:
+			if a.is4 {
+				return -1
+			}
+			return 1
+		case a.lo != b.lo:
+			if a.lo.Less(b.lo) {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.bits, b.bits)
+	})
+	var around []span
+	for _, s := range spans {
+		for n := len(around); n > 0 && (around[n-1].is4 != s.is4 || around[n-1].hi.Less(s.lo)); n-- {
+			around = around[:n-1]
+		}
+		if len(around) > 0 {
+			drop[s.i] = true
+		}
+		around = append(around, s)
+	}
 	var kept []target
-	for i, t := range out {
-		if !covered(t.dst, i, out) {
+	for i, t := range ts {
+		if !drop[i] {
+			kept = append(kept, t)
+		}
+	}
+	return kept
+}
+
+// fewTargets is the number of destinations up to which comparing every
+// pair is faster than sorting.
+const fewTargets = 16
+
+// dropCoveredPairs is dropCovered for a few destinations: each is
+// compared with every other.
+func dropCoveredPairs(ts []target) []target {
+	var kept []target
+	for i, t := range ts {
+		if !covered(t.dst, i, ts) {
 			kept = append(kept, t)
 		}
 	}

@@ -152,8 +152,9 @@ func Lower(client netip.Addr, rules []ir.Rule, rel Release, now int64) (*Lowerin
 	// voided is the first rule read that the unikernel cannot parse, or -1.
 	voided := -1
 	var parseErr error
+	ipv4 := newIPv4After(rules)
 	for i := range rules {
-		err := l.lowerRule(rules, i, gap, now)
+		err := l.lowerRule(rules, i, gap, ipv4, now)
 		if err != nil && i < gap && voided < 0 {
 			voided, parseErr = i, err
 		}
@@ -176,9 +177,10 @@ func Lower(client netip.Addr, rules []ir.Rule, rel Release, now int64) (*Lowerin
 }
 
 // lowerRule reports on rules[i] in l.Rules[i] and adds its diagnostics,
-// given the first gap in the IPv4 tree.
-// It returns why the unikernel cannot parse the rule, if it cannot.
-func (l *Lowering) lowerRule(rules []ir.Rule, i, gap int, now int64) error {
+// given the first gap in the IPv4 tree and the counts of IPv4 rules of
+// the list. It returns why the unikernel cannot parse the rule, if it
+// cannot.
+func (l *Lowering) lowerRule(rules []ir.Rule, i, gap int, ipv4 *ipv4After, now int64) error {
 	r := rules[i]
 	rep := &l.Rules[i]
 	rep.Index = i
@@ -189,7 +191,7 @@ func (l *Lowering) lowerRule(rules []ir.Rule, i, gap int, now int64) error {
 		}
 		rep.Status, rep.How = IPv6Only, "not read: dom0 writes IPv6 rules to the IPv6 tree only, and the unikernel drops all IPv6 traffic"
 		// Before IPv4 rules, checkOrder has reported the worse problem.
-		if n, _ := ipv4After(rules, i, now); r.Action == ir.Accept && n == 0 && !hasIPv4Part(rules, r.Origin, now) {
+		if n, _ := ipv4.after(i, now); r.Action == ir.Accept && n == 0 && !hasIPv4Part(rules, r.Origin, now) {
 			l.Diagnostics = append(l.Diagnostics, diagAt(rules, i, Warning,
 				"the unikernel has no IPv6 and drops all IPv6 traffic, so this IPv6 rule never accepts anything"))
 		}

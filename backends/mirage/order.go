@@ -27,23 +27,24 @@ import (
 // qubesd restart, which loses the expiry timer.
 func checkOrder(rules []ir.Rule, now int64) []Diagnostic {
 	var ds []Diagnostic
+	ipv4 := newIPv4After(rules)
 	for i, r := range rules {
 		key := ir.QubesDBIndex(i)
 		switch {
 		case r.Dst.Family() == 6:
-			if n, first := ipv4After(rules, i, now); n > 0 {
+			if n, first := ipv4.after(i, now); n > 0 {
 				ds = append(ds, diagAt(rules, i, Error,
 					"this IPv6 rule leaves key %s out of the client's IPv4 tree, and the unikernel stops reading at the gap, ignoring %s; put IPv6 rules after all others, in a rule of their own with a later priority",
 					key, following(rules, n, first)))
 			}
 		case r.Expire != 0 && r.Expire <= now:
-			if n, first := ipv4After(rules, i, now); n > 0 {
+			if n, first := ipv4.after(i, now); n > 0 {
 				ds = append(ds, diagAt(rules, i, Error,
 					"this rule expired at %s, so dom0 no longer writes key %s, and the unikernel stops reading at the gap, ignoring %s; remove the rule, or set the list again so that dom0 drops it",
 					formatTime(r.Expire), key, following(rules, n, first)))
 			}
 		case r.Expire != 0:
-			if n, first := ipv4After(rules, i, r.Expire); n > 0 {
+			if n, first := ipv4.after(i, r.Expire); n > 0 {
 				ds = append(ds, diagAt(rules, i, Warning,
 					"this rule expires at %s; if dom0 rewrites the client's entries after that before dropping it (a qubesd restart loses the expiry timer), key %s goes missing and the unikernel stops reading there, ignoring %s; where the rule can come last, give it the latest priority",
 					formatTime(r.Expire), key, following(rules, n, first)))
@@ -53,19 +54,44 @@ func checkOrder(rules []ir.Rule, now int64) []Diagnostic {
 	return ds
 }
 
-// ipv4After returns how many rules after rule i dom0 writes to the IPv4
-// tree at time now, and the index of the first.
-func ipv4After(rules []ir.Rule, i int, now int64) (n, first int) {
-	first = -1
-	for j := i + 1; j < len(rules); j++ {
-		if ir.InFamilyList(rules[j], 4, now) {
-			if n == 0 {
-				first = j
+// ipv4After answers, for one list, how many rules after rule i dom0
+// writes to the IPv4 tree at time t, and the index of the first. It counts
+// the list once for each time it is asked about, not once for each rule:
+// a list holds few distinct expiry times, while one policy rule can hold
+// thousands of IPv6 rules, each asking.
+type ipv4After struct {
+	rules []ir.Rule
+	at    map[int64]ipv4Counts
+}
+
+// ipv4Counts holds, for each index i of a list and at one time, how many
+// rules from i on dom0 writes to the IPv4 tree (n[i]), and the first of
+// them (first[i], -1 if none); both have a last entry for the list's end.
+type ipv4Counts struct {
+	n, first []int
+}
+
+func newIPv4After(rules []ir.Rule) *ipv4After {
+	return &ipv4After{rules: rules, at: map[int64]ipv4Counts{}}
+}
+
+// after returns how many rules after rule i dom0 writes to the IPv4 tree
+// at time t, and the index of the first (-1 if none).
+func (a *ipv4After) after(i int, t int64) (n, first int) {
+	c, ok := a.at[t]
+	if !ok {
+		c = ipv4Counts{n: make([]int, len(a.rules)+1), first: make([]int, len(a.rules)+1)}
+		c.first[len(a.rules)] = -1
+		for j := len(a.rules) - 1; j >= 0; j-- {
+			c.n[j], c.first[j] = c.n[j+1], c.first[j+1]
+			if ir.InFamilyList(a.rules[j], 4, t) {
+				c.n[j]++
+				c.first[j] = j
 			}
-			n++
 		}
+		a.at[t] = c
 	}
-	return n, first
+	return c.n[i+1], c.first[i+1]
 }
 
 // following names the n IPv4 rules after a gap, the first of which is

@@ -93,6 +93,20 @@ func Write(dir string, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	return writeFiles(dir, files)
+}
+
+// WriteBigRule writes the policy of BigRule(n) into dir, creating dir if
+// needed.
+func WriteBigRule(dir string, n int) error {
+	files, err := BigRule(n)
+	if err != nil {
+		return err
+	}
+	return writeFiles(dir, files)
+}
+
+func writeFiles(dir string, files []File) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write policy: %w", err)
 	}

@@ -9,6 +9,7 @@ package space
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 )
 
 // U128 is an unsigned 128-bit integer: an IPv6 address, or an IPv4 address
@@ -169,17 +170,38 @@ func Minus(rest []Box, e Box, buf []Box) (result []Box, met bool) {
 }
 
 // Disjoint returns boxes whose union is that of boxes and of which no two
-// intersect: each box adds only what the earlier ones did not cover.
+// intersect: each box adds only what the earlier ones did not cover, and
+// the parts come in the order of the boxes they are of.
 func Disjoint(boxes []Box) []Box {
-	var out []Box
-	for _, b := range boxes {
+	ranks := make([]int, len(boxes))
+	for i := range ranks {
+		ranks[i] = i
+	}
+	idx := NewIndex(boxes, ranks)
+	// parts[i] is what box i adds. Only the earlier boxes that intersect
+	// box i can take from it, and they take in their order, so the parts
+	// are those of subtracting every earlier part in turn.
+	parts := make([][]Box, len(boxes))
+	var earlier []int
+	n := 0
+	for i, b := range boxes {
 		piece := []Box{b}
-		for _, o := range out {
-			if piece, _ = Minus(piece, o, nil); len(piece) == 0 {
-				break
+		earlier = idx.Intersecting(b, i, earlier[:0])
+		slices.Sort(earlier)
+	subtract:
+		for _, j := range earlier {
+			for _, o := range parts[j] {
+				if piece, _ = Minus(piece, o, nil); len(piece) == 0 {
+					break subtract
+				}
 			}
 		}
-		out = append(out, piece...)
+		parts[i] = piece
+		n += len(piece)
+	}
+	out := make([]Box, 0, n)
+	for _, p := range parts {
+		out = append(out, p...)
 	}
 	return out
 }
