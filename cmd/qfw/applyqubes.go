@@ -53,6 +53,9 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 		if p, err = readPlan(f.plan); err != nil {
 			return err
 		}
+		if err := f.admin.provisioner().checkSavedFirewalls(f.plan, p); err != nil {
+			return err
+		}
 	} else {
 		var err error
 		p, err = policyPlan(cmd, args, &planFlags{policyFlags: f.policyFlags, admin: f.admin, qube: f.qube, dataDir: f.dataDir})
@@ -442,6 +445,44 @@ func checkSavedPlan(ctx context.Context, client *adminapi.Client, path string, p
 		}
 		if errs := qubes.Check(iq); len(errs) > 0 {
 			return fmt.Errorf("--plan %s: qubes[%d].rules: %s", path, i, diagMessage(errs[0]))
+		}
+	}
+	return nil
+}
+
+// checkSavedFirewalls checks, before the plan saved in path is shown, that
+// the kernel image of each of its firewall plans goes where this qfw keeps
+// kernels, and is installed as it shows: by qfw in dom0, where the plan
+// says whether it installs the image, or by the one step it gives from a
+// management qube. A plan made in one place is not applied in the other.
+func (pv *provisioner) checkSavedFirewalls(path string, p *plan) error {
+	for i := range p.Firewalls {
+		fp := &p.Firewalls[i]
+		k := fp.Kernel
+		if k == nil {
+			continue
+		}
+		at := fmt.Sprintf("--plan %s: firewalls[%d].kernel", path, i)
+		if dir := filepath.Dir(filepath.Dir(k.Target)); dir != filepath.Clean(pv.kernelsDir) {
+			return fmt.Errorf("%s.target: %s is not in %s, where this qfw keeps kernels (--kernels-dir)", at, k.Target, pv.kernelsDir)
+		}
+		var step string
+		if !pv.inDom0 && k.Path != "" {
+			step = dom0Step(k)
+		}
+		switch {
+		case pv.inDom0 && k.Dom0Step != "":
+			return fmt.Errorf("%s: the plan was made in a management qube (--qrexec), where dom0 installs the image; plan again here", at)
+		case !pv.inDom0 && k.Install:
+			return fmt.Errorf("%s: the plan was made in dom0, where qfw installs the image; plan again here", at)
+		case k.Dom0Step != step:
+			return fmt.Errorf("%s.dom0_step: not the step that installs the image %s from this qube; plan again here", at, k.Path)
+		}
+		if !pv.inDom0 || k.Path == "" {
+			continue
+		}
+		if install, err := pv.checkImage(k); err == nil && install != k.Install {
+			return fmt.Errorf("%s.install: %t, but the image in %s is %s; plan again", at, k.Install, k.Target, map[bool]string{true: "missing or another", false: "the one pinned"}[install])
 		}
 	}
 	return nil

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
 	cueerrors "cuelang.org/go/cue/errors"
 
+	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/policy"
@@ -321,19 +324,124 @@ func (d *jsonDoc) firewalls(v *jsonValue) ([]firewallPlan, error) {
 	if err := dec.Decode(&fps); err != nil {
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &typ) {
-			return nil, d.at(v.off+int(typ.Offset)-1, join("firewalls", typ.Field), "want %s", typ.Type.Kind())
+			off := v.off + int(typ.Offset) - 1
+			path := "firewalls"
+			for i, e := range v.elems {
+				if e.off <= off && off < e.end {
+					path = index(path, i)
+				}
+			}
+			if typ.Field != "" {
+				path = join(path, typ.Field)
+			}
+			return nil, d.at(off, path, "want %s", kindWords(typ.Type.Kind()))
 		}
 		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			return nil, d.errorf(v, "firewalls", "unknown field %s", field)
 		}
 		return nil, d.errorf(v, "firewalls", "not a firewall plan qfw writes")
 	}
-	for i, fp := range fps {
-		if !isQubeName(fp.Name) {
-			return nil, d.errorf(v.elems[i], index("firewalls", i)+".name", "%q is not a qube name", fp.Name)
+	// What the plan shows must not move the terminal's cursor or hide a
+	// line: the kernel's paths and the dom0 step are shown as they are.
+	if at, path, s, ok := d.controlString(v, "firewalls"); ok {
+		return nil, d.errorf(at, path, "%q holds the control character %q", s, s[strings.IndexFunc(s, isControl)])
+	}
+	for i := range fps {
+		if err := d.firewallPlan(v.elems[i], index("firewalls", i), &fps[i]); err != nil {
+			return nil, err
 		}
 	}
 	return fps, nil
+}
+
+// kindWords names the JSON values that decode into a Go value of kind k.
+func kindWords(k reflect.Kind) string {
+	switch k {
+	case reflect.Bool:
+		return jsonBool.String()
+	case reflect.String:
+		return jsonString.String()
+	case reflect.Slice, reflect.Array:
+		return jsonArray.String()
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		return jsonObject.String()
+	}
+	return jsonNumber.String()
+}
+
+// firewallPlan checks one unikernel firewall plan: apply brings the qube
+// it names to its wanted state, so that state must be the one qfw plans
+// for that qube, release, kernel, netvm and label, and its steps must be
+// written as qfw writes them. Apply plans the steps again, against the
+// qube as it is then, and refuses any that the plan does not show.
+func (d *jsonDoc) firewallPlan(v *jsonValue, path string, fp *firewallPlan) error {
+	if !isQubeName(fp.Name) {
+		return d.errorf(v.fields["name"], path+".name", "%q is not a qube name", fp.Name)
+	}
+	rel, err := mirage.LookupRelease(fp.Release)
+	if err != nil || rel.Version != fp.Release {
+		return d.errorf(v.fields["release"], path+".release", "%q is not a release qfw knows", fp.Release)
+	}
+	prop := func(name string) string {
+		for _, s := range fp.Want.Properties {
+			if s.Name == name {
+				return s.Value
+			}
+		}
+		return ""
+	}
+	want, err := mirage.Desired(fp.Name, prop("kernel"), prop("netvm"), fp.Want.Label, rel)
+	if err != nil || !reflect.DeepEqual(want, fp.Want) {
+		return d.errorf(v.fields["want"], path+".want", "not the state qfw plans for the firewall qube %s of release %s", fp.Name, fp.Release)
+	}
+	for i, st := range fp.Steps {
+		ms := mirage.Step{Name: st.Name, From: st.From, HasFrom: st.HasFrom, To: st.To}
+		for _, op := range []mirage.Op{mirage.CreateQube, mirage.SetFeature, mirage.SetProperty, mirage.RestartQube} {
+			if op.String() == st.Op {
+				ms.Op = op
+			}
+		}
+		if ms.Op == 0 || stepsJSON([]mirage.Step{ms})[0] != st {
+			return d.errorf(v.fields["steps"].elems[i], index(path+".steps", i), "not a step written as qfw writes it")
+		}
+	}
+	if k := fp.Kernel; k != nil {
+		kv := v.fields["kernel"]
+		switch {
+		case !sha256Hex(k.SHA256):
+			return d.errorf(kv, path+".kernel.sha256", "%q is not a SHA-256 hash in 64 lowercase hex digits", k.SHA256)
+		case k.Target != filepath.Clean(k.Target) || !filepath.IsAbs(k.Target) ||
+			filepath.Base(k.Target) != mirage.KernelFile || filepath.Base(filepath.Dir(k.Target)) != prop("kernel"):
+			return d.errorf(kv, path+".kernel.target", "%q is not where dom0 keeps the kernel %s", k.Target, prop("kernel"))
+		case k.Path == "" && (k.Install || k.Dom0Step != ""):
+			return d.errorf(kv, path+".kernel", "installs no image, but says to install one")
+		}
+	}
+	return nil
+}
+
+// controlString returns a string under v, and its path, that holds a
+// control character, if any.
+func (d *jsonDoc) controlString(v *jsonValue, path string) (*jsonValue, string, string, bool) {
+	switch v.kind {
+	case jsonString:
+		if strings.IndexFunc(v.str, isControl) >= 0 {
+			return v, path, v.str, true
+		}
+	case jsonArray:
+		for i, e := range v.elems {
+			if at, p, s, ok := d.controlString(e, index(path, i)); ok {
+				return at, p, s, ok
+			}
+		}
+	case jsonObject:
+		for _, k := range v.keys {
+			if at, p, s, ok := d.controlString(v.fields[k], join(path, k)); ok {
+				return at, p, s, ok
+			}
+		}
+	}
+	return nil, "", "", false
 }
 
 // diagMessage returns a diagnostic's message alone.
