@@ -298,3 +298,22 @@ func TestApplyTagsUnchanged(t *testing.T) {
 		t.Errorf("plan after apply: exit %d:\n%s", code, stdout)
 	}
 }
+
+// TestApplyResetReverted: a --reset that is not confirmed gives the qube
+// back its list and its tag qfw-managed, so that plan still shows it as
+// a qube that left the policy, not a list no one manages.
+func TestApplyResetReverted(t *testing.T) {
+	s := newApplySetup(t)
+	before, _ := s.srv.Qube("old")
+	code, _, stderr := s.run("apply", s.dir, "--auto-approve", "--reset", "old", "--confirm-timeout", "200ms")
+	if code != exitError || !strings.Contains(stderr, "not confirmed within 200ms; 3 qubes reverted") {
+		t.Fatalf("apply --reset old, unconfirmed: exit %d: %s", code, stderr)
+	}
+	old, _ := s.srv.Qube("old")
+	if !slices.Equal(old.Firewall, before.Firewall) || !slices.Equal(old.Tags, []string{managedTag}) {
+		t.Errorf("after the revert old holds %q, tags %q; want %q, tagged %s", old.Firewall, old.Tags, before.Firewall, managedTag)
+	}
+	if code, stdout, _ := s.run("plan", s.dir); code != exitOK || !strings.Contains(stdout, "old: left the policy;") {
+		t.Errorf("plan after the revert: exit %d:\n%s", code, stdout)
+	}
+}

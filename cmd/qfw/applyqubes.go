@@ -110,7 +110,7 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute+f.confirmTimeout)
 	defer cancel()
-	a := &qubesApply{client: f.admin.client(), record: record, refuseDrift: f.refuseDrift, stderr: cmd.ErrOrStderr(), previous: map[string][]string{}}
+	a := &qubesApply{client: f.admin.client(), record: record, refuseDrift: f.refuseDrift, stderr: cmd.ErrOrStderr(), previous: map[string][]string{}, released: map[string]bool{}}
 	if f.plan != "" {
 		// Nothing is sent before the whole plan checks out against dom0.
 		if err := checkSavedPlan(ctx, a.client, f.plan, p); err != nil {
@@ -272,6 +272,9 @@ type qubesApply struct {
 	// list from before, for a revert.
 	applied  []string
 	previous map[string][]string
+	// released holds the qubes --reset untagged: a revert tags them
+	// again, as their old lists come back.
+	released map[string]bool
 }
 
 // apply sets one qube's new list if dom0 still holds the list the plan was
@@ -362,6 +365,7 @@ func (a *qubesApply) reset(ctx context.Context, qube string) (string, error) {
 	if err := a.client.RemoveTag(ctx, qube, managedTag); err != nil {
 		return "reset, still tagged", err
 	}
+	a.released[qube] = true
 	return "reset, released", nil
 }
 
@@ -563,6 +567,15 @@ func (a *qubesApply) revert(ctx context.Context, qube string) (string, error) {
 	}
 	if last, ok := a.record.Qubes[qube]; !ok || qubes.ListHash(cur) != last.Hash {
 		return "changed since, not reverted", errors.New("its rules changed after the apply; not reverted")
+	}
+	// A qube --reset released gets its tag back before its list: a list
+	// qfw set is never left without it, and plan shows the qube again as
+	// one that left the policy.
+	if a.released[qube] {
+		if err := a.mark(ctx, qube); err != nil {
+			return "not reverted", fmt.Errorf("tag it %s again: %w", managedTag, err)
+		}
+		delete(a.released, qube)
 	}
 	if err := a.client.FirewallSet(ctx, qube, a.previous[qube]); err != nil {
 		return "not reverted", err
