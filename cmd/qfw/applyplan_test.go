@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -315,5 +316,46 @@ func TestApplyResetReverted(t *testing.T) {
 	}
 	if code, stdout, _ := s.run("plan", s.dir); code != exitOK || !strings.Contains(stdout, "old: left the policy;") {
 		t.Errorf("plan after the revert: exit %d:\n%s", code, stdout)
+	}
+}
+
+// TestApplyFailsEachCall refuses each call of an apply in turn, as dom0's
+// qrexec policy may: whichever fails, every qube holds its previous list
+// or its new one, a list qfw set is never left untagged, the qube --reset
+// names holds its list or action=drop, and the apply says it failed.
+func TestApplyFailsEachCall(t *testing.T) {
+	s := newApplySetup(t)
+	before := s.lists()
+	if code, _, stderr := s.run("apply", s.dir, "--auto-approve", "--reset", "old"); code != exitOK {
+		t.Fatalf("apply: exit %d: %s", code, stderr)
+	}
+	after, calls := s.lists(), len(s.srv.Requests())
+	for n := 1; n <= calls; n++ {
+		s := newApplySetup(t)
+		s.srv.FailCall(n)
+		code, _, stderr := s.run("apply", s.dir, "--auto-approve", "--reset", "old")
+		got := s.lists()
+		failed := s.srv.Requests()[n-1]
+		call := fmt.Sprintf("call %d (%s %s)", n, failed.Method, failed.Dest)
+		if code != exitError && (got["work"] != after["work"] || got["dev"] != after["dev"] || got["old"] != after["old"]) {
+			t.Errorf("%s refused: exit %d, and not all done: %q", call, code, got)
+		}
+		for name, list := range got {
+			rules, tags, _ := strings.Cut(list, "\ntags: ")
+			was, _, _ := strings.Cut(before[name], "\ntags: ")
+			switch {
+			case list == before[name] || list == after[name]:
+			case rules == was && tags == managedTag:
+				// Tagged before its Set, which failed.
+			case name == "old" && rules == "action=drop":
+				// Reset, tagged or not.
+			default:
+				t.Errorf("%s refused: %s holds %q; want %q or %q", call, name, list, before[name], after[name])
+			}
+		}
+		if t.Failed() {
+			t.Logf("stderr: %s", stderr)
+			break
+		}
 	}
 }
