@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +65,27 @@ func parseJSONDoc(name string, data []byte) (*jsonDoc, *jsonValue, error) {
 		return nil, nil, d.at(d.skip(int(dec.InputOffset())), "", "more after the JSON value")
 	}
 	return d, v, nil
+}
+
+// maxInputFile bounds the files qfw reads back, far above any it writes:
+// a device or a pipe given in their place could give bytes forever.
+const maxInputFile = 64 << 20
+
+// readInput reads the file at path, of at most maxInputFile bytes.
+func readInput(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxInputFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxInputFile {
+		return nil, fmt.Errorf("%s is over %d MiB, which no file qfw writes comes near", path, maxInputFile>>20)
+	}
+	return b, nil
 }
 
 // maxJSONDepth bounds nesting, which no file qfw writes comes near.

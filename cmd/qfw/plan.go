@@ -447,7 +447,7 @@ func readStateFiles(path string) (map[string]*currentList, error) {
 		return nil, fmt.Errorf("--state: %w", err)
 	}
 	if !fi.IsDir() {
-		b, err := os.ReadFile(path)
+		b, err := readInput(path)
 		if err != nil {
 			return nil, fmt.Errorf("--state: %w", err)
 		}
@@ -460,7 +460,7 @@ func readStateFiles(path string) (map[string]*currentList, error) {
 	lists := map[string]*currentList{}
 	for _, name := range files {
 		qube := strings.TrimSuffix(filepath.Base(name), ".rules")
-		b, err := os.ReadFile(name)
+		b, err := readInput(name)
 		if err != nil {
 			return nil, fmt.Errorf("--state: %w", err)
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -29,7 +28,7 @@ import (
 
 // readPlan reads the plan that plan --out saved in path.
 func readPlan(path string) (*plan, error) {
-	b, err := os.ReadFile(path)
+	b, err := readInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("--plan: %w", err)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -147,4 +149,34 @@ func FuzzParseRecord(f *testing.F) {
 			t.Fatalf("a record saved again reads back otherwise:\n%s\nthen\n%s", b, b2)
 		}
 	})
+}
+
+// TestReadBounded gives a device that never ends where qfw reads back a
+// file of its own: a saved plan, a state file, a QUBE.rules file of a
+// state directory and an apply record are each refused once past
+// maxInputFile, not read until memory runs out.
+func TestReadBounded(t *testing.T) {
+	dir := t.TempDir()
+	for _, link := range []string{"state/work.rules", "data/applied.json"} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(link)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("/dev/zero", filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		read func() error
+		want string
+	}{
+		{"plan", func() error { _, err := readPlan("/dev/zero"); return err }, "--plan: /dev/zero is over 64 MiB, which no file qfw writes comes near"},
+		{"state file", func() error { _, err := readStateFiles("/dev/zero"); return err }, "--state: /dev/zero is over 64 MiB, which no file qfw writes comes near"},
+		{"state directory", func() error { _, err := readStateFiles(filepath.Join(dir, "state")); return err }, "--state: " + filepath.Join(dir, "state/work.rules") + " is over 64 MiB, which no file qfw writes comes near"},
+		{"record", func() error { _, err := readRecord(filepath.Join(dir, "data")); return err }, filepath.Join(dir, "data/applied.json") + " is over 64 MiB, which no file qfw writes comes near"},
+	} {
+		if err := tc.read(); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v; want %s", tc.name, err, tc.want)
+		}
+	}
 }

@@ -61,7 +61,7 @@ func (r *appliedRecord) editedSince(qube, hash string) (time.Time, bool) {
 func readRecord(dir string) (*appliedRecord, error) {
 	r := &appliedRecord{FormatVersion: recordFormatVersion, Qubes: map[string]appliedSet{}}
 	path := filepath.Join(dir, recordFile)
-	b, err := os.ReadFile(path)
+	b, err := readInput(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return r, nil
 	}
