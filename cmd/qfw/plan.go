@@ -484,13 +484,27 @@ func parseStateRules(name string, data []byte) (*currentList, error) {
 	for i, line := range strings.Split(text, "\n") {
 		line = strings.TrimSuffix(line, "\r")
 		where := fmt.Sprintf("%s:%d", name, i+1)
-		if _, err := qubes.ParseDom0Rule(line); err != nil {
-			return nil, fmt.Errorf("%s: dom0 refuses this line: %v", where, err)
+		if err := checkStateLine(line); err != nil {
+			return nil, fmt.Errorf("%s: %v", where, err)
 		}
 		l.lines = append(l.lines, line)
 		l.where = append(l.where, where)
 	}
 	return l, nil
+}
+
+// checkStateLine checks a line of a state file with dom0's grammar. dom0
+// strips the whitespace around a line's options, tabs and carriage returns
+// too, but admin.vm.firewall.Get gives none, and plan shows each line as
+// it is: a control character there could hide what the plan removes.
+func checkStateLine(line string) error {
+	if _, err := qubes.ParseDom0Rule(line); err != nil {
+		return fmt.Errorf("dom0 refuses this line: %v", err)
+	}
+	if i := strings.IndexFunc(line, isControl); i >= 0 {
+		return fmt.Errorf("the control character %q, which admin.vm.firewall.Get never gives", line[i])
+	}
+	return nil
 }
 
 // parseStateJSON reads a JSON state file, from name: {"qubes": {"QUBE":
@@ -518,8 +532,8 @@ func parseStateJSON(name string, data []byte) (map[string]*currentList, error) {
 		ln, col := d.pos(qv.keyOff[qube])
 		l := &currentList{lines: lines, where: make([]string, len(lines)), at: fmt.Sprintf("%s:%d:%d", name, ln, col)}
 		for i, line := range lines {
-			if _, err := qubes.ParseDom0Rule(line); err != nil {
-				return nil, d.errorf(v.elems[i], index(path, i), "dom0 refuses this line: %v", err)
+			if err := checkStateLine(line); err != nil {
+				return nil, d.errorf(v.elems[i], index(path, i), "%v", err)
 			}
 			ln, col := d.pos(v.elems[i].off)
 			l.where[i] = fmt.Sprintf("%s:%d:%d", name, ln, col)

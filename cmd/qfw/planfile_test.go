@@ -75,7 +75,7 @@ func FuzzParseStateRules(f *testing.F) {
 			if _, err := qubes.ParseDom0Rule(line); err != nil {
 				t.Fatalf("line %q read, which dom0 refuses: %v", line, err)
 			}
-			if strings.ContainsAny(line, "\n") || l.where[i] == "" {
+			if strings.IndexFunc(line, isControl) >= 0 || l.where[i] == "" {
 				t.Fatalf("line %q, at %q", line, l.where[i])
 			}
 			b.WriteString(line + "\n")
@@ -103,6 +103,9 @@ func FuzzParseStateJSON(f *testing.F) {
 			for _, line := range l.lines {
 				if _, err := qubes.ParseDom0Rule(line); err != nil {
 					t.Fatalf("%s: line %q read, which dom0 refuses: %v", name, line, err)
+				}
+				if strings.IndexFunc(line, isControl) >= 0 {
+					t.Fatalf("%s: line %q read, with a control character plan would show", name, line)
 				}
 			}
 			plain[name] = l.lines
