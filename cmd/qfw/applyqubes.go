@@ -601,8 +601,10 @@ func editCounts(q qubePlan) string {
 // two at once could each set a list made against what the other replaced.
 func lockApply(path string) (unlock func(), err error) {
 	if path == "" {
+		// A relative $XDG_RUNTIME_DIR is ignored, as for dataDir: two
+		// applies run from two directories would not exclude each other.
 		dir := os.Getenv("XDG_RUNTIME_DIR")
-		if dir == "" {
+		if !filepath.IsAbs(dir) {
 			dir = os.TempDir()
 		}
 		path = filepath.Join(dir, "qfw-apply.lock")

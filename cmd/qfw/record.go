@@ -21,12 +21,14 @@ const (
 )
 
 // dataDir returns dir, or by default $XDG_STATE_HOME/qfw, or
-// ~/.local/state/qfw.
+// ~/.local/state/qfw. A relative $XDG_STATE_HOME is ignored, as the XDG
+// specification says: the record would follow the working directory, and
+// an apply run elsewhere would not see what the last one set.
 func dataDir(dir string) string {
 	if dir != "" {
 		return dir
 	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
 		return filepath.Join(d, "qfw")
 	}
 	home, err := os.UserHomeDir()
