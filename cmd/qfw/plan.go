@@ -501,8 +501,8 @@ func checkStateLine(line string) error {
 	if _, err := qubes.ParseDom0Rule(line); err != nil {
 		return fmt.Errorf("dom0 refuses this line: %v", err)
 	}
-	if i := strings.IndexFunc(line, isControl); i >= 0 {
-		return fmt.Errorf("the control character %q, which admin.vm.firewall.Get never gives", line[i])
+	if c, ok := controlIn(line); ok {
+		return fmt.Errorf("the control character %q, which admin.vm.firewall.Get never gives", c)
 	}
 	return nil
 }

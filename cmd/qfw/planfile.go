@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	cueerrors "cuelang.org/go/cue/errors"
 
@@ -193,8 +195,8 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 	parsed := make([]ir.Rule, len(q.Rules))
 	for i, line := range q.Rules {
 		at, p := rv.elems[i], index(path+".rules", i)
-		if j := strings.IndexFunc(line, isControl); j >= 0 {
-			return q, d.errorf(at, p, "%q holds the control character %q; a rule is one line", line, line[j])
+		if c, ok := controlIn(line); ok {
+			return q, d.errorf(at, p, "%q holds the control character %q; a rule is one line", line, c)
 		}
 		r, err := qubes.ParseRule(line)
 		if err != nil {
@@ -271,8 +273,8 @@ func (d *jsonDoc) planEdit(v *jsonValue, path string) (planEdit, error) {
 		}
 		// What the plan shows must not move the terminal's cursor or
 		// hide a line.
-		if i := strings.IndexFunc(s, isControl); i >= 0 {
-			return pe, d.errorf(fv, path+"."+f.key, "%q holds the control character %q", s, s[i])
+		if c, ok := controlIn(s); ok {
+			return pe, d.errorf(fv, path+"."+f.key, "%q holds the control character %q", s, c)
 		}
 		*f.into = s
 	}
@@ -296,7 +298,22 @@ func isQubeName(s string) bool {
 	return policy.IsQubeName(s) && s != "none" && s != "default" && !strings.HasSuffix(s, "-dm")
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || 0x80 <= r && r < 0xa0 }
+// isControl reports whether r, shown, could move the terminal's cursor,
+// reorder or hide text: a C0 or C1 control, or a format character such as
+// a bidirectional override or a zero-width space.
+func isControl(r rune) bool {
+	return r < 0x20 || r == 0x7f || 0x80 <= r && r < 0xa0 || unicode.Is(unicode.Cf, r)
+}
+
+// controlIn returns the first control character in s, if any.
+func controlIn(s string) (rune, bool) {
+	i := strings.IndexFunc(s, isControl)
+	if i < 0 {
+		return 0, false
+	}
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	return r, true
+}
 
 // qubeName reads a qube's name.
 func (d *jsonDoc) qubeName(v *jsonValue, path string) (string, error) {
@@ -343,7 +360,8 @@ func (d *jsonDoc) firewalls(v *jsonValue) ([]firewallPlan, error) {
 	// What the plan shows must not move the terminal's cursor or hide a
 	// line: the kernel's paths and the dom0 step are shown as they are.
 	if at, path, s, ok := d.controlString(v, "firewalls"); ok {
-		return nil, d.errorf(at, path, "%q holds the control character %q", s, s[strings.IndexFunc(s, isControl)])
+		c, _ := controlIn(s)
+		return nil, d.errorf(at, path, "%q holds the control character %q", s, c)
 	}
 	for i := range fps {
 		if err := d.firewallPlan(v.elems[i], index("firewalls", i), &fps[i]); err != nil {
