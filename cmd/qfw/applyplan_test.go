@@ -322,7 +322,7 @@ func TestApplyResetReverted(t *testing.T) {
 // TestApplyFailsEachCall refuses each call of an apply in turn, as dom0's
 // qrexec policy may: whichever fails, every qube holds its previous list
 // or its new one, a list qfw set is never left untagged, the qube --reset
-// names holds its list or action=drop, and the apply says it failed.
+// names holds its list or action=drop, and the apply says what failed.
 func TestApplyFailsEachCall(t *testing.T) {
 	s := newApplySetup(t)
 	before := s.lists()
@@ -339,6 +339,9 @@ func TestApplyFailsEachCall(t *testing.T) {
 		call := fmt.Sprintf("call %d (%s %s)", n, failed.Method, failed.Dest)
 		if code != exitError && (got["work"] != after["work"] || got["dev"] != after["dev"] || got["old"] != after["old"]) {
 			t.Errorf("%s refused: exit %d, and not all done: %q", call, code, got)
+		}
+		if !strings.Contains(stderr, "qfw: ") {
+			t.Errorf("%s refused: exit %d, and nothing said", call, code)
 		}
 		for name, list := range got {
 			rules, tags, _ := strings.Cut(list, "\ntags: ")

@@ -505,6 +505,7 @@ func (a *qubesApply) remember(ctx context.Context, qube string) {
 		// Without a hash the next apply cannot tell drift; forget the
 		// old one rather than report drift that is not there.
 		delete(a.record.Qubes, qube)
+		fmt.Fprintf(a.stderr, "qfw: warning: %s: read its rules after the change: %v; the next apply cannot tell whether they are edited outside qfw\n", qube, err)
 		return
 	}
 	a.record.Qubes[qube] = appliedSet{Hash: qubes.ListHash(now), At: time.Now().UTC()}
