@@ -364,8 +364,18 @@ func (d *jsonDoc) firewalls(v *jsonValue) ([]firewallPlan, error) {
 		return nil, d.errorf(at, path, "%q holds the control character %q", s, c)
 	}
 	for i := range fps {
-		if err := d.firewallPlan(v.elems[i], index("firewalls", i), &fps[i]); err != nil {
+		path := index("firewalls", i)
+		if err := d.firewallPlan(v.elems[i], path, &fps[i]); err != nil {
 			return nil, err
+		}
+		for j := range fps[:i] {
+			switch ki, kj := fps[i].Kernel, fps[j].Kernel; {
+			case fps[j].Name == fps[i].Name:
+				return nil, d.errorf(v.elems[i].fields["name"], path+".name", "firewall qube %q is planned twice, also at firewalls[%d]", fps[i].Name, j)
+			case ki != nil && kj != nil && ki.Target == kj.Target && ki.SHA256 != kj.SHA256:
+				// Each would replace the other's image.
+				return nil, d.errorf(v.elems[i].fields["kernel"], path+".kernel", "another image in %s than firewalls[%d] wants there", ki.Target, j)
+			}
 		}
 	}
 	return fps, nil

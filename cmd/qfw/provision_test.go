@@ -488,3 +488,55 @@ func TestProvisionSavedPlanEdited(t *testing.T) {
 		})
 	}
 }
+
+// A saved plan that plans one firewall qube twice, or two images into one
+// kernel directory, is refused: the second would undo the first.
+func TestProvisionSavedPlanTwice(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(fws []any) []any
+		err  string
+	}{{
+		name: "one qube twice",
+		edit: func(fws []any) []any { return append(fws, fws[0]) },
+		err:  `PLAN:160:15: firewalls[1].name: firewall qube "mirage-fw" is planned twice, also at firewalls[0]`,
+	}, {
+		name: "two images in one directory",
+		edit: func(fws []any) []any {
+			var other map[string]any
+			b, _ := json.Marshal(fws[0])
+			json.Unmarshal(b, &other)
+			other["name"] = "other-fw"
+			other["want"].(map[string]any)["Name"] = "other-fw"
+			other["kernel"].(map[string]any)["sha256"] = strings.Repeat("ab", 32)
+			return append(fws, other)
+		},
+		err: "PLAN:154:17: firewalls[1].kernel: another image in KERNELS/mirage-firewall/vmlinuz than firewalls[0] wants there",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newProvisionSetup(t, nil, "")
+			saved := filepath.Join(s.dir, "plan.json")
+			if code, _, stderr := s.run(t, "plan", "--out", saved); code != 0 {
+				t.Fatalf("plan: exit %d: %s", code, stderr)
+			}
+			var p map[string]any
+			if err := json.Unmarshal([]byte(readFile(t, saved)), &p); err != nil {
+				t.Fatal(err)
+			}
+			p["firewalls"] = tc.edit(p["firewalls"].([]any))
+			p["summary"].(map[string]any)["provision"] = 2
+			b, _ := json.MarshalIndent(p, "", "  ")
+			writeTestFiles(t, s.dir, map[string]string{"plan.json": string(b)})
+			var out, errOut bytes.Buffer
+			code := runIn([]string{"apply", "--plan", saved, "--socket", s.srv.Path, "--kernels-dir", s.kernels, "--auto-approve",
+				"--lock", filepath.Join(s.dir, "lock"), "--data-dir", filepath.Join(s.dir, "data")}, strings.NewReader(""), &out, &errOut)
+			got := strings.NewReplacer(saved, "PLAN", s.kernels, "KERNELS").Replace(errOut.String())
+			if code != 1 || got != "qfw: "+tc.err+"\n" {
+				t.Errorf("apply: exit %d:\n%s\nwant:\nqfw: %s", code, got, tc.err)
+			}
+			if w := writes(s.srv); w != nil {
+				t.Errorf("calls made: %v", w)
+			}
+		})
+	}
+}
