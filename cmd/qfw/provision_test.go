@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -538,5 +540,37 @@ func TestProvisionSavedPlanTwice(t *testing.T) {
 				t.Errorf("calls made: %v", w)
 			}
 		})
+	}
+}
+
+// A saved plan's kernel is installed where it was planned: a plan made in
+// a management qube, which leaves a step to run in dom0, is applied there
+// and refused in dom0, where qfw would install the image without the plan
+// showing it; a plan made in dom0 is refused in a management qube.
+func TestProvisionSavedPlanWhere(t *testing.T) {
+	s := newProvisionSetup(t, nil, "")
+	client := &adminapi.Client{Transport: adminapi.Socket{Path: s.srv.Path}}
+	mgmt := &provisioner{client: client, kernelsDir: s.kernels}
+	dom0 := &provisioner{client: client, kernelsDir: s.kernels, inDom0: true}
+	fw := ir.Firewall{Name: "mirage-fw", Netvm: "sys-net", MirageVersion: "0.9.5", Backend: ir.Mirage,
+		Provision: &ir.Provision{KernelPath: s.img, KernelSHA256: s.imgSHA}}
+	for _, tc := range []struct {
+		name        string
+		made, check *provisioner
+		err         string
+	}{
+		{"management qube, applied there", mgmt, mgmt, ""},
+		{"dom0, applied there", dom0, dom0, ""},
+		{"management qube, applied in dom0", mgmt, dom0, "--plan p.json: firewalls[0].kernel: the plan was made in a management qube (--qrexec), where dom0 installs the image; plan again here"},
+		{"dom0, applied in a management qube", dom0, mgmt, "--plan p.json: firewalls[0].kernel: the plan was made in dom0, where qfw installs the image; plan again here"},
+	} {
+		fp, err := tc.made.plan(context.Background(), fw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = tc.check.checkSavedFirewalls("p.json", &plan{Firewalls: []firewallPlan{fp}})
+		if got := fmt.Sprint(err); tc.err == "" && err != nil || tc.err != "" && got != tc.err {
+			t.Errorf("%s: %v; want %s", tc.name, err, cmp.Or(tc.err, "<nil>"))
+		}
 	}
 }
