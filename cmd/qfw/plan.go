@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -188,11 +190,38 @@ const managedTag = "qfw-managed"
 // a qube that left the policy keeps a list nobody reviews.
 func (s planSummary) changes() bool { return s.work() || s.Left > 0 }
 
+// checkPlanOut checks that --out, if it exists, is a plan qfw saved,
+// of any format: given the policy, the inventory or a state file in its
+// place, plan would replace it.
+func checkPlanOut(path string) error {
+	if path == "" {
+		return nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	b, err := readInput(path)
+	if err == nil {
+		var d *jsonDoc
+		var root *jsonValue
+		if d, root, err = parseJSONDoc(path, b); err == nil {
+			err = d.want(root, "", jsonObject)
+		}
+		if err == nil && root.fields["format_version"] != nil && root.fields["qubes"] != nil && root.fields["summary"] != nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("--out %s: the file exists and is not a plan qfw saved, which is all plan replaces", path)
+}
+
 // work reports whether applying the plan changes anything.
 func (s planSummary) work() bool { return s.Change > 0 || s.Provision > 0 || s.Mark > 0 }
 
 func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 	f.dataDir = dataDir(f.dataDir)
+	if err := checkPlanOut(f.out); err != nil {
+		return err
+	}
 	p, err := policyPlan(cmd, args, f)
 	if err != nil {
 		return err
