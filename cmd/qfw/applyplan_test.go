@@ -201,6 +201,7 @@ func TestApplySavedPlanRefused(t *testing.T) {
 			p.Qubes[1].Edits[0].Line = "action=drop"
 		}, "qubes[1].edits: not the edits from work's list, which still hashes to base_hash, to the plan's rules; the plan would make other changes than it shows"},
 		{"bad hash", func(p *plan) { p.Qubes[0].BaseHash = "abc" }, `qubes[0].base_hash: "abc" is not a SHA-256 hash in 64 lowercase hex digits`},
+		{"another netvm", func(p *plan) { p.Qubes[1].Netvm = "sys-net" }, `qubes[1].netvm: "sys-net", but the netvm of work is "sys-firewall"; plan again`},
 		{"left qube in the plan too", func(p *plan) { p.Left = append(p.Left, "work") }, `left[1]: qube "work" is planned in qubes too`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -391,8 +391,9 @@ func checkRelease(p *plan, release, reset []string) error {
 }
 
 // checkSavedPlan checks the plan saved in path against dom0 before
-// anything changes: every qube it plans exists, and for each qube that
-// still holds the list the plan was made against, its edits are exactly
+// anything changes: every qube it plans exists, each qube it changes has
+// the netvm the plan says, and for each qube that still holds the list
+// the plan was made against, its edits are exactly
 // what replacing that list with its rules does, and the rules keep within
 // the limits its addresses set. A qube whose list changed since is left to
 // apply, which refuses it alone as a stale plan.
@@ -415,6 +416,15 @@ func checkSavedPlan(ctx context.Context, client *adminapi.Client, path string, p
 	for i, q := range p.Qubes {
 		if !q.Changed {
 			continue
+		}
+		// A firewall qube waits for its clients' lists: the plan's
+		// netvm says which qubes are its clients.
+		netvm, err := client.Property(ctx, q.Name, "netvm")
+		if err != nil {
+			return fmt.Errorf("--plan %s: read the netvm of %s: %w", path, q.Name, err)
+		}
+		if netvm != q.Netvm {
+			return fmt.Errorf("--plan %s: qubes[%d].netvm: %q, but the netvm of %s is %q; plan again", path, i, q.Netvm, q.Name, netvm)
 		}
 		cur, err := client.FirewallGet(ctx, q.Name)
 		if err != nil {
