@@ -45,7 +45,14 @@ var (
 	editFields    = []string{"op", "line"}
 	editOptional  = []string{"rule", "position", "note"}
 	summaryFields = []string{"change", "unchanged", "add", "remove"}
-	summaryOpt    = []string{"provision", "left", "unmanaged", "mark"}
+	// A firewall plan's fields, as firewallPlan's JSON names them.
+	firewallFields = []string{"name", "release", "want", "steps"}
+	wantFields     = []string{"Name", "Class", "Label", "Features", "Properties", "NetvmRestart"}
+	kernelFields   = []string{"sha256", "target", "install"}
+	kernelOptional = []string{"path", "dom0_step"}
+	stepFields     = []string{"op", "text"}
+	stepOptional   = []string{"name", "from", "has_from", "to"}
+	summaryOpt     = []string{"provision", "left", "unmanaged", "mark"}
 )
 
 // parsePlan reads a saved plan from data, the file name.
@@ -333,6 +340,40 @@ func (d *jsonDoc) qubeName(v *jsonValue, path string) (string, error) {
 func (d *jsonDoc) firewalls(v *jsonValue) ([]firewallPlan, error) {
 	if err := d.want(v, "firewalls", jsonArray); err != nil {
 		return nil, err
+	}
+	// The fields first, by their exact names: Go's decoder would also
+	// take "Name" or "NAME" for "name".
+	for i, e := range v.elems {
+		path := index("firewalls", i)
+		if err := d.object(e, path, firewallFields, []string{"kernel"}); err != nil {
+			return nil, err
+		}
+		if err := d.object(e.fields["want"], path+".want", wantFields, nil); err != nil {
+			return nil, err
+		}
+		if k, ok := e.fields["kernel"]; ok {
+			if err := d.object(k, path+".kernel", kernelFields, kernelOptional); err != nil {
+				return nil, err
+			}
+		}
+		for _, list := range []struct{ key, path string }{{"steps", path + ".steps"}, {"Features", path + ".want.Features"}, {"Properties", path + ".want.Properties"}} {
+			lv := e.fields[list.key]
+			if lv == nil {
+				lv = e.fields["want"].fields[list.key]
+			}
+			if err := d.want(lv, list.path, jsonArray); err != nil {
+				return nil, err
+			}
+			for j, sv := range lv.elems {
+				required, optional := []string{"Name", "Value"}, []string(nil)
+				if list.key == "steps" {
+					required, optional = stepFields, stepOptional
+				}
+				if err := d.object(sv, index(list.path, j), required, optional); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(d.data[v.off:v.end]))
 	dec.DisallowUnknownFields()
