@@ -275,6 +275,13 @@ func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*plan, error) 
 	if err != nil {
 		return nil, err
 	}
+	// A list for a qube the inventory does not know says the state and
+	// the inventory are from different times, or machines.
+	for _, name := range slices.Sorted(maps.Keys(current)) {
+		if _, ok := res.Inventory.Qubes[name]; !ok && f.state != "" {
+			fmt.Fprintf(cmd.ErrOrStderr(), "qfw: warning: %s: qube %s is not in the inventory; plan leaves its list out\n", current[name].at, name)
+		}
+	}
 	p := makePlan(managed, current)
 	if err := markDrift(p, f.dataDir); err != nil {
 		return nil, err
