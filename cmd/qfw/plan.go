@@ -197,8 +197,14 @@ func checkPlanOut(path string) error {
 	if path == "" {
 		return nil
 	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil
+	case err == nil && !fi.Mode().IsRegular():
+		// Reading a pipe or a terminal would wait for ever; plan
+		// --json writes the plan to the standard output.
+		return fmt.Errorf("--out %s: not a regular file; plan --json writes the plan to the standard output", path)
 	}
 	b, err := readInput(path)
 	if err == nil {

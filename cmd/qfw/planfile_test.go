@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/qfw-dev/qfw/backends/qubes"
@@ -180,6 +182,36 @@ func TestReadBounded(t *testing.T) {
 	} {
 		if err := tc.read(); err == nil || err.Error() != tc.want {
 			t.Errorf("%s: %v; want %s", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestCheckPlanOut: plan --out replaces a plan qfw saved, or creates the
+// file; it refuses any other file, and a pipe, which reading would wait
+// on for ever.
+func TestCheckPlanOut(t *testing.T) {
+	dir := t.TempDir()
+	writeTestFiles(t, dir, map[string]string{
+		"old.json":    `{"format_version": 0, "qubes": [], "summary": {}}` + "\n",
+		"policy.cue":  "package policy\n",
+		"state.json":  `{"qubes": {}}` + "\n",
+		"broken.json": "{",
+	})
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"new.json":    "<nil>",
+		"old.json":    "<nil>",
+		"policy.cue":  "--out DIR/policy.cue: the file exists and is not a plan qfw saved, which is all plan replaces",
+		"state.json":  "--out DIR/state.json: the file exists and is not a plan qfw saved, which is all plan replaces",
+		"broken.json": "--out DIR/broken.json: the file exists and is not a plan qfw saved, which is all plan replaces",
+		"fifo":        "--out DIR/fifo: not a regular file; plan --json writes the plan to the standard output",
+	} {
+		err := checkPlanOut(filepath.Join(dir, name))
+		if got := strings.ReplaceAll(fmt.Sprint(err), dir, "DIR"); got != want {
+			t.Errorf("%s: %s; want %s", name, got, want)
 		}
 	}
 }
