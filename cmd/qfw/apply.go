@@ -36,8 +36,15 @@ anything is sent, naming the field that is wrong: its format version must
 be known; every field is one qfw writes; every rule passes the checks
 compile's output passes, written as qfw writes it; the rules it sends are
 the lines its edits keep and add, and its counts are its edits'; each qube
-exists in dom0; and for each qube still at its base_hash, the edits are
-exactly what replacing dom0's list with the rules does.
+exists in dom0, and each qube it changes has the netvm the plan says; and
+for each qube still at its base_hash, the edits are exactly what replacing
+dom0's list with the rules does. A unikernel firewall qube's plan must
+want the state qfw plans for it, its kernel image must go into
+--kernels-dir and be installed as the plan shows (a plan made in a
+management qube is not applied in dom0, nor the other way round), and
+only the steps it shows are taken: a qube changed since is refused as a
+stale plan. With --reset and --confirm-timeout, a qube whose list goes
+back gets its tag qfw-managed back too.
 
 Before it sets a qube's list, apply tags the qube qfw-managed
 (admin.vm.tag.Set), and it tags the managed qubes whose lists already

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -200,6 +201,7 @@ func TestApplySavedPlanRefused(t *testing.T) {
 			p.Qubes[1].Edits[0].Line = "action=drop"
 		}, "qubes[1].edits: not the edits from work's list, which still hashes to base_hash, to the plan's rules; the plan would make other changes than it shows"},
 		{"bad hash", func(p *plan) { p.Qubes[0].BaseHash = "abc" }, `qubes[0].base_hash: "abc" is not a SHA-256 hash in 64 lowercase hex digits`},
+		{"another netvm", func(p *plan) { p.Qubes[1].Netvm = "sys-net" }, `qubes[1].netvm: "sys-net", but the netvm of work is "sys-firewall"; plan again`},
 		{"left qube in the plan too", func(p *plan) { p.Left = append(p.Left, "work") }, `left[1]: qube "work" is planned in qubes too`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -296,5 +298,68 @@ func TestApplyTagsUnchanged(t *testing.T) {
 	}
 	if code, stdout, _ = s.run("plan", dir, "--detailed-exitcode"); code != exitOK || stdout != "Unchanged: work.\n\nNo changes: 1 qube matches the policy.\n" {
 		t.Errorf("plan after apply: exit %d:\n%s", code, stdout)
+	}
+}
+
+// TestApplyResetReverted: a --reset that is not confirmed gives the qube
+// back its list and its tag qfw-managed, so that plan still shows it as
+// a qube that left the policy, not a list no one manages.
+func TestApplyResetReverted(t *testing.T) {
+	s := newApplySetup(t)
+	before, _ := s.srv.Qube("old")
+	code, _, stderr := s.run("apply", s.dir, "--auto-approve", "--reset", "old", "--confirm-timeout", "200ms")
+	if code != exitError || !strings.Contains(stderr, "not confirmed within 200ms; 3 qubes reverted") {
+		t.Fatalf("apply --reset old, unconfirmed: exit %d: %s", code, stderr)
+	}
+	old, _ := s.srv.Qube("old")
+	if !slices.Equal(old.Firewall, before.Firewall) || !slices.Equal(old.Tags, []string{managedTag}) {
+		t.Errorf("after the revert old holds %q, tags %q; want %q, tagged %s", old.Firewall, old.Tags, before.Firewall, managedTag)
+	}
+	if code, stdout, _ := s.run("plan", s.dir); code != exitOK || !strings.Contains(stdout, "old: left the policy;") {
+		t.Errorf("plan after the revert: exit %d:\n%s", code, stdout)
+	}
+}
+
+// TestApplyFailsEachCall refuses each call of an apply in turn, as dom0's
+// qrexec policy may: whichever fails, every qube holds its previous list
+// or its new one, a list qfw set is never left untagged, the qube --reset
+// names holds its list or action=drop, and the apply says what failed.
+func TestApplyFailsEachCall(t *testing.T) {
+	s := newApplySetup(t)
+	before := s.lists()
+	if code, _, stderr := s.run("apply", s.dir, "--auto-approve", "--reset", "old"); code != exitOK {
+		t.Fatalf("apply: exit %d: %s", code, stderr)
+	}
+	after, calls := s.lists(), len(s.srv.Requests())
+	for n := 1; n <= calls; n++ {
+		s := newApplySetup(t)
+		s.srv.FailCall(n)
+		code, _, stderr := s.run("apply", s.dir, "--auto-approve", "--reset", "old")
+		got := s.lists()
+		failed := s.srv.Requests()[n-1]
+		call := fmt.Sprintf("call %d (%s %s)", n, failed.Method, failed.Dest)
+		if code != exitError && (got["work"] != after["work"] || got["dev"] != after["dev"] || got["old"] != after["old"]) {
+			t.Errorf("%s refused: exit %d, and not all done: %q", call, code, got)
+		}
+		if !strings.Contains(stderr, "qfw: ") {
+			t.Errorf("%s refused: exit %d, and nothing said", call, code)
+		}
+		for name, list := range got {
+			rules, tags, _ := strings.Cut(list, "\ntags: ")
+			was, _, _ := strings.Cut(before[name], "\ntags: ")
+			switch {
+			case list == before[name] || list == after[name]:
+			case rules == was && tags == managedTag:
+				// Tagged before its Set, which failed.
+			case name == "old" && rules == "action=drop":
+				// Reset, tagged or not.
+			default:
+				t.Errorf("%s refused: %s holds %q; want %q or %q", call, name, list, before[name], after[name])
+			}
+		}
+		if t.Failed() {
+			t.Logf("stderr: %s", stderr)
+			break
+		}
 	}
 }

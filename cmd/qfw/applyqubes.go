@@ -53,6 +53,9 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 		if p, err = readPlan(f.plan); err != nil {
 			return err
 		}
+		if err := f.admin.provisioner().checkSavedFirewalls(f.plan, p); err != nil {
+			return err
+		}
 	} else {
 		var err error
 		p, err = policyPlan(cmd, args, &planFlags{policyFlags: f.policyFlags, admin: f.admin, qube: f.qube, dataDir: f.dataDir})
@@ -107,7 +110,7 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute+f.confirmTimeout)
 	defer cancel()
-	a := &qubesApply{client: f.admin.client(), record: record, refuseDrift: f.refuseDrift, stderr: cmd.ErrOrStderr(), previous: map[string][]string{}}
+	a := &qubesApply{client: f.admin.client(), record: record, refuseDrift: f.refuseDrift, stderr: cmd.ErrOrStderr(), previous: map[string][]string{}, released: map[string]bool{}}
 	if f.plan != "" {
 		// Nothing is sent before the whole plan checks out against dom0.
 		if err := checkSavedPlan(ctx, a.client, f.plan, p); err != nil {
@@ -269,6 +272,9 @@ type qubesApply struct {
 	// list from before, for a revert.
 	applied  []string
 	previous map[string][]string
+	// released holds the qubes --reset untagged: a revert tags them
+	// again, as their old lists come back.
+	released map[string]bool
 }
 
 // apply sets one qube's new list if dom0 still holds the list the plan was
@@ -359,6 +365,7 @@ func (a *qubesApply) reset(ctx context.Context, qube string) (string, error) {
 	if err := a.client.RemoveTag(ctx, qube, managedTag); err != nil {
 		return "reset, still tagged", err
 	}
+	a.released[qube] = true
 	return "reset, released", nil
 }
 
@@ -384,8 +391,9 @@ func checkRelease(p *plan, release, reset []string) error {
 }
 
 // checkSavedPlan checks the plan saved in path against dom0 before
-// anything changes: every qube it plans exists, and for each qube that
-// still holds the list the plan was made against, its edits are exactly
+// anything changes: every qube it plans exists, each qube it changes has
+// the netvm the plan says, and for each qube that still holds the list
+// the plan was made against, its edits are exactly
 // what replacing that list with its rules does, and the rules keep within
 // the limits its addresses set. A qube whose list changed since is left to
 // apply, which refuses it alone as a stale plan.
@@ -408,6 +416,15 @@ func checkSavedPlan(ctx context.Context, client *adminapi.Client, path string, p
 	for i, q := range p.Qubes {
 		if !q.Changed {
 			continue
+		}
+		// A firewall qube waits for its clients' lists: the plan's
+		// netvm says which qubes are its clients.
+		netvm, err := client.Property(ctx, q.Name, "netvm")
+		if err != nil {
+			return fmt.Errorf("--plan %s: read the netvm of %s: %w", path, q.Name, err)
+		}
+		if netvm != q.Netvm {
+			return fmt.Errorf("--plan %s: qubes[%d].netvm: %q, but the netvm of %s is %q; plan again", path, i, q.Netvm, q.Name, netvm)
 		}
 		cur, err := client.FirewallGet(ctx, q.Name)
 		if err != nil {
@@ -447,6 +464,44 @@ func checkSavedPlan(ctx context.Context, client *adminapi.Client, path string, p
 	return nil
 }
 
+// checkSavedFirewalls checks, before the plan saved in path is shown, that
+// the kernel image of each of its firewall plans goes where this qfw keeps
+// kernels, and is installed as it shows: by qfw in dom0, where the plan
+// says whether it installs the image, or by the one step it gives from a
+// management qube. A plan made in one place is not applied in the other.
+func (pv *provisioner) checkSavedFirewalls(path string, p *plan) error {
+	for i := range p.Firewalls {
+		fp := &p.Firewalls[i]
+		k := fp.Kernel
+		if k == nil {
+			continue
+		}
+		at := fmt.Sprintf("--plan %s: firewalls[%d].kernel", path, i)
+		if dir := filepath.Dir(filepath.Dir(k.Target)); dir != filepath.Clean(pv.kernelsDir) {
+			return fmt.Errorf("%s.target: %s is not in %s, where this qfw keeps kernels (--kernels-dir)", at, k.Target, pv.kernelsDir)
+		}
+		var step string
+		if !pv.inDom0 && k.Path != "" {
+			step = dom0Step(k)
+		}
+		switch {
+		case pv.inDom0 && k.Dom0Step != "":
+			return fmt.Errorf("%s: the plan was made in a management qube (--qrexec), where dom0 installs the image; plan again here", at)
+		case !pv.inDom0 && k.Install:
+			return fmt.Errorf("%s: the plan was made in dom0, where qfw installs the image; plan again here", at)
+		case k.Dom0Step != step:
+			return fmt.Errorf("%s.dom0_step: not the step that installs the image %s from this qube; plan again here", at, k.Path)
+		}
+		if !pv.inDom0 || k.Path == "" {
+			continue
+		}
+		if install, err := pv.checkImage(k); err == nil && install != k.Install {
+			return fmt.Errorf("%s.install: %t, but the image in %s is %s; plan again", at, k.Install, k.Target, map[bool]string{true: "missing or another", false: "the one pinned"}[install])
+		}
+	}
+	return nil
+}
+
 // sameEdits reports whether a and b make the same edits, line for line.
 func sameEdits(a, b []planEdit) bool {
 	return slices.EqualFunc(a, b, func(x, y planEdit) bool { return x.Op == y.Op && x.Line == y.Line })
@@ -460,6 +515,7 @@ func (a *qubesApply) remember(ctx context.Context, qube string) {
 		// Without a hash the next apply cannot tell drift; forget the
 		// old one rather than report drift that is not there.
 		delete(a.record.Qubes, qube)
+		fmt.Fprintf(a.stderr, "qfw: warning: %s: read its rules after the change: %v; the next apply cannot tell whether they are edited outside qfw\n", qube, err)
 		return
 	}
 	a.record.Qubes[qube] = appliedSet{Hash: qubes.ListHash(now), At: time.Now().UTC()}
@@ -523,6 +579,15 @@ func (a *qubesApply) revert(ctx context.Context, qube string) (string, error) {
 	if last, ok := a.record.Qubes[qube]; !ok || qubes.ListHash(cur) != last.Hash {
 		return "changed since, not reverted", errors.New("its rules changed after the apply; not reverted")
 	}
+	// A qube --reset released gets its tag back before its list: a list
+	// qfw set is never left without it, and plan shows the qube again as
+	// one that left the policy.
+	if a.released[qube] {
+		if err := a.mark(ctx, qube); err != nil {
+			return "not reverted", fmt.Errorf("tag it %s again: %w", managedTag, err)
+		}
+		delete(a.released, qube)
+	}
 	if err := a.client.FirewallSet(ctx, qube, a.previous[qube]); err != nil {
 		return "not reverted", err
 	}
@@ -547,8 +612,10 @@ func editCounts(q qubePlan) string {
 // two at once could each set a list made against what the other replaced.
 func lockApply(path string) (unlock func(), err error) {
 	if path == "" {
+		// A relative $XDG_RUNTIME_DIR is ignored, as for dataDir: two
+		// applies run from two directories would not exclude each other.
 		dir := os.Getenv("XDG_RUNTIME_DIR")
-		if dir == "" {
+		if !filepath.IsAbs(dir) {
 			dir = os.TempDir()
 		}
 		path = filepath.Join(dir, "qfw-apply.lock")

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/policy"
 )
 
 // targetValue is the --target flag: it accepts only the targets that exist,
@@ -255,6 +256,9 @@ var durationRanges = map[string]struct {
 	"confirm-timeout": {time.Nanosecond, 24 * time.Hour, "above 0s and at most 24h"},
 }
 
+// qubeFlags are the flags whose values name qubes, each a name dom0 takes.
+var qubeFlags = []string{"qube", "release", "reset"}
+
 // checkFlagValues checks the values of the flags cmd was given, each on
 // its own: paths of the right kind, durations and times in range.
 func checkFlagValues(cmd *cobra.Command) error {
@@ -287,6 +291,18 @@ func checkFlagValue(f *pflag.Flag) error {
 			return fmt.Errorf("%s %s: want a duration %s", name, val, r.text)
 		case !ok && d <= 0:
 			return fmt.Errorf("%s %s: want a positive duration", name, val)
+		}
+		return nil
+	}
+	if slices.Contains(qubeFlags, f.Name) {
+		vals := []string{val}
+		if list, ok := f.Value.(pflag.SliceValue); ok {
+			vals = list.GetSlice()
+		}
+		for _, v := range vals {
+			if !policy.IsQubeName(v) {
+				return fmt.Errorf("%s %q: not a qube name: up to 31 letters, digits, \"_\", \".\" and \"-\", starting with a letter, neither none nor default, not ending in -dm", name, v)
+			}
 		}
 		return nil
 	}

@@ -121,6 +121,12 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 	if err := decompile.CheckPackage(f.pkg); err != nil {
 		return fmt.Errorf("--package: %w", err)
 	}
+	// The inventory import writes is JSON: as a .cue file beside the
+	// policy it would join the policy's package, or take the place of
+	// one of its files.
+	if inv := inventoryPath(f); f.state == "" && filepath.Ext(inv) == ".cue" && filepath.Clean(filepath.Dir(inv)) == filepath.Clean(f.out) {
+		return fmt.Errorf("--inventory %s: a .cue file beside the policy would join its package; write the inventory to %s", inv, filepath.Join(f.out, policy.DefaultInventory))
+	}
 	firewalls, err := parseFirewalls(f.firewalls)
 	if err != nil {
 		return err
@@ -307,6 +313,14 @@ func (im *importer) files(qs []decompile.Qube) (map[string][]byte, []string, err
 		return nil
 	}
 	if im.flags.perQube {
+		// Qube names differ in case alone where file names may not.
+		folded := map[string]string{}
+		for _, q := range qs {
+			if o, ok := folded[strings.ToLower(q.Name)]; ok {
+				return nil, nil, fmt.Errorf("--per-qube: qubes %s and %s would go to files whose names differ only in case, which a case-insensitive file system keeps as one; import them into one file, without --per-qube", o, q.Name)
+			}
+			folded[strings.ToLower(q.Name)] = q.Name
+		}
 		for _, q := range qs {
 			if err := add("qube-"+q.Name+".cue", []decompile.Qube{q}); err != nil {
 				return nil, nil, err

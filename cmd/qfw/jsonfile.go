@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +65,27 @@ func parseJSONDoc(name string, data []byte) (*jsonDoc, *jsonValue, error) {
 		return nil, nil, d.at(d.skip(int(dec.InputOffset())), "", "more after the JSON value")
 	}
 	return d, v, nil
+}
+
+// maxInputFile bounds the files qfw reads back, far above any it writes:
+// a device or a pipe given in their place could give bytes forever.
+const maxInputFile = 64 << 20
+
+// readInput reads the file at path, of at most maxInputFile bytes.
+func readInput(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxInputFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxInputFile {
+		return nil, fmt.Errorf("%s is over %d MiB, which no file qfw writes comes near", path, maxInputFile>>20)
+	}
+	return b, nil
 }
 
 // maxJSONDepth bounds nesting, which no file qfw writes comes near.
@@ -139,8 +161,22 @@ func (d *jsonDoc) syntax(err error, off int) error {
 	var syntax *json.SyntaxError
 	switch {
 	case errors.As(err, &syntax):
-		// The decoder's offset is just past the offending byte.
-		return d.at(max(int(syntax.Offset)-1, 0), "", "invalid JSON: %v", syntax)
+		// A decoder reading token by token gives the offset of the
+		// token it was in; a whole-document check gives the offset just
+		// past the offending byte, which it names as a Latin-1
+		// character even where it starts a UTF-8 one.
+		var raw json.RawMessage
+		if errors.As(json.Unmarshal(d.data, &raw), &syntax) {
+			err = syntax
+		}
+		off := max(int(syntax.Offset)-1, 0)
+		switch {
+		case off == 0 && bytes.HasPrefix(d.data, []byte("\ufeff")):
+			return d.at(off, "", "invalid JSON: the file starts with a byte order mark; save it as UTF-8 without one")
+		case off < len(d.data) && d.data[off] >= 0x80:
+			return d.at(off, "", "invalid JSON: a non-ASCII character outside a string")
+		}
+		return d.at(off, "", "invalid JSON: %v", err)
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		return d.at(len(d.data), "", "invalid JSON: the file ends before the JSON value does")
 	}

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -188,11 +190,44 @@ const managedTag = "qfw-managed"
 // a qube that left the policy keeps a list nobody reviews.
 func (s planSummary) changes() bool { return s.work() || s.Left > 0 }
 
+// checkPlanOut checks that --out, if it exists, is a plan qfw saved,
+// of any format: given the policy, the inventory or a state file in its
+// place, plan would replace it.
+func checkPlanOut(path string) error {
+	if path == "" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err == nil && !fi.Mode().IsRegular():
+		// Reading a pipe or a terminal would wait for ever; plan
+		// --json writes the plan to the standard output.
+		return fmt.Errorf("--out %s: not a regular file; plan --json writes the plan to the standard output", path)
+	}
+	b, err := readInput(path)
+	if err == nil {
+		var d *jsonDoc
+		var root *jsonValue
+		if d, root, err = parseJSONDoc(path, b); err == nil {
+			err = d.want(root, "", jsonObject)
+		}
+		if err == nil && root.fields["format_version"] != nil && root.fields["qubes"] != nil && root.fields["summary"] != nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("--out %s: the file exists and is not a plan qfw saved, which is all plan replaces", path)
+}
+
 // work reports whether applying the plan changes anything.
 func (s planSummary) work() bool { return s.Change > 0 || s.Provision > 0 || s.Mark > 0 }
 
 func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 	f.dataDir = dataDir(f.dataDir)
+	if err := checkPlanOut(f.out); err != nil {
+		return err
+	}
 	p, err := policyPlan(cmd, args, f)
 	if err != nil {
 		return err
@@ -245,6 +280,13 @@ func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*plan, error) 
 	current, err := currentLists(cmd.Context(), f, managed)
 	if err != nil {
 		return nil, err
+	}
+	// A list for a qube the inventory does not know says the state and
+	// the inventory are from different times, or machines.
+	for _, name := range slices.Sorted(maps.Keys(current)) {
+		if _, ok := res.Inventory.Qubes[name]; !ok && f.state != "" {
+			fmt.Fprintf(cmd.ErrOrStderr(), "qfw: warning: %s: qube %s is not in the inventory; plan leaves its list out\n", current[name].at, name)
+		}
 	}
 	p := makePlan(managed, current)
 	if err := markDrift(p, f.dataDir); err != nil {
@@ -447,7 +489,7 @@ func readStateFiles(path string) (map[string]*currentList, error) {
 		return nil, fmt.Errorf("--state: %w", err)
 	}
 	if !fi.IsDir() {
-		b, err := os.ReadFile(path)
+		b, err := readInput(path)
 		if err != nil {
 			return nil, fmt.Errorf("--state: %w", err)
 		}
@@ -460,7 +502,7 @@ func readStateFiles(path string) (map[string]*currentList, error) {
 	lists := map[string]*currentList{}
 	for _, name := range files {
 		qube := strings.TrimSuffix(filepath.Base(name), ".rules")
-		b, err := os.ReadFile(name)
+		b, err := readInput(name)
 		if err != nil {
 			return nil, fmt.Errorf("--state: %w", err)
 		}
@@ -484,13 +526,27 @@ func parseStateRules(name string, data []byte) (*currentList, error) {
 	for i, line := range strings.Split(text, "\n") {
 		line = strings.TrimSuffix(line, "\r")
 		where := fmt.Sprintf("%s:%d", name, i+1)
-		if _, err := qubes.ParseDom0Rule(line); err != nil {
-			return nil, fmt.Errorf("%s: dom0 refuses this line: %v", where, err)
+		if err := checkStateLine(line); err != nil {
+			return nil, fmt.Errorf("%s: %v", where, err)
 		}
 		l.lines = append(l.lines, line)
 		l.where = append(l.where, where)
 	}
 	return l, nil
+}
+
+// checkStateLine checks a line of a state file with dom0's grammar. dom0
+// strips the whitespace around a line's options, tabs and carriage returns
+// too, but admin.vm.firewall.Get gives none, and plan shows each line as
+// it is: a control character there could hide what the plan removes.
+func checkStateLine(line string) error {
+	if _, err := qubes.ParseDom0Rule(line); err != nil {
+		return fmt.Errorf("dom0 refuses this line: %v", err)
+	}
+	if c, ok := controlIn(line); ok {
+		return fmt.Errorf("the control character %q, which admin.vm.firewall.Get never gives", c)
+	}
+	return nil
 }
 
 // parseStateJSON reads a JSON state file, from name: {"qubes": {"QUBE":
@@ -518,8 +574,8 @@ func parseStateJSON(name string, data []byte) (map[string]*currentList, error) {
 		ln, col := d.pos(qv.keyOff[qube])
 		l := &currentList{lines: lines, where: make([]string, len(lines)), at: fmt.Sprintf("%s:%d:%d", name, ln, col)}
 		for i, line := range lines {
-			if _, err := qubes.ParseDom0Rule(line); err != nil {
-				return nil, d.errorf(v.elems[i], index(path, i), "dom0 refuses this line: %v", err)
+			if err := checkStateLine(line); err != nil {
+				return nil, d.errorf(v.elems[i], index(path, i), "%v", err)
 			}
 			ln, col := d.pos(v.elems[i].off)
 			l.where[i] = fmt.Sprintf("%s:%d:%d", name, ln, col)

@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	cueerrors "cuelang.org/go/cue/errors"
 
+	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/policy"
@@ -26,7 +30,7 @@ import (
 
 // readPlan reads the plan that plan --out saved in path.
 func readPlan(path string) (*plan, error) {
-	b, err := os.ReadFile(path)
+	b, err := readInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("--plan: %w", err)
 	}
@@ -41,7 +45,14 @@ var (
 	editFields    = []string{"op", "line"}
 	editOptional  = []string{"rule", "position", "note"}
 	summaryFields = []string{"change", "unchanged", "add", "remove"}
-	summaryOpt    = []string{"provision", "left", "unmanaged", "mark"}
+	// A firewall plan's fields, as firewallPlan's JSON names them.
+	firewallFields = []string{"name", "release", "want", "steps"}
+	wantFields     = []string{"Name", "Class", "Label", "Features", "Properties", "NetvmRestart"}
+	kernelFields   = []string{"sha256", "target", "install"}
+	kernelOptional = []string{"path", "dom0_step"}
+	stepFields     = []string{"op", "text"}
+	stepOptional   = []string{"name", "from", "has_from", "to"}
+	summaryOpt     = []string{"provision", "left", "unmanaged", "mark"}
 )
 
 // parsePlan reads a saved plan from data, the file name.
@@ -191,8 +202,8 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 	parsed := make([]ir.Rule, len(q.Rules))
 	for i, line := range q.Rules {
 		at, p := rv.elems[i], index(path+".rules", i)
-		if j := strings.IndexFunc(line, isControl); j >= 0 {
-			return q, d.errorf(at, p, "%q holds the control character %q; a rule is one line", line, line[j])
+		if c, ok := controlIn(line); ok {
+			return q, d.errorf(at, p, "%q holds the control character %q; a rule is one line", line, c)
 		}
 		r, err := qubes.ParseRule(line)
 		if err != nil {
@@ -269,8 +280,8 @@ func (d *jsonDoc) planEdit(v *jsonValue, path string) (planEdit, error) {
 		}
 		// What the plan shows must not move the terminal's cursor or
 		// hide a line.
-		if i := strings.IndexFunc(s, isControl); i >= 0 {
-			return pe, d.errorf(fv, path+"."+f.key, "%q holds the control character %q", s, s[i])
+		if c, ok := controlIn(s); ok {
+			return pe, d.errorf(fv, path+"."+f.key, "%q holds the control character %q", s, c)
 		}
 		*f.into = s
 	}
@@ -287,7 +298,22 @@ func (d *jsonDoc) planEdit(v *jsonValue, path string) (planEdit, error) {
 	return pe, nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || 0x80 <= r && r < 0xa0 }
+// isControl reports whether r, shown, could move the terminal's cursor,
+// reorder or hide text: a C0 or C1 control, or a format character such as
+// a bidirectional override or a zero-width space.
+func isControl(r rune) bool {
+	return r < 0x20 || r == 0x7f || 0x80 <= r && r < 0xa0 || unicode.Is(unicode.Cf, r)
+}
+
+// controlIn returns the first control character in s, if any.
+func controlIn(s string) (rune, bool) {
+	i := strings.IndexFunc(s, isControl)
+	if i < 0 {
+		return 0, false
+	}
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	return r, true
+}
 
 // qubeName reads a qube's name.
 func (d *jsonDoc) qubeName(v *jsonValue, path string) (string, error) {
@@ -308,25 +334,175 @@ func (d *jsonDoc) firewalls(v *jsonValue) ([]firewallPlan, error) {
 	if err := d.want(v, "firewalls", jsonArray); err != nil {
 		return nil, err
 	}
+	// The fields first, by their exact names: Go's decoder would also
+	// take "Name" or "NAME" for "name".
+	for i, e := range v.elems {
+		path := index("firewalls", i)
+		if err := d.object(e, path, firewallFields, []string{"kernel"}); err != nil {
+			return nil, err
+		}
+		if err := d.object(e.fields["want"], path+".want", wantFields, nil); err != nil {
+			return nil, err
+		}
+		if k, ok := e.fields["kernel"]; ok {
+			if err := d.object(k, path+".kernel", kernelFields, kernelOptional); err != nil {
+				return nil, err
+			}
+		}
+		for _, list := range []struct{ key, path string }{{"steps", path + ".steps"}, {"Features", path + ".want.Features"}, {"Properties", path + ".want.Properties"}} {
+			lv := e.fields[list.key]
+			if lv == nil {
+				lv = e.fields["want"].fields[list.key]
+			}
+			if err := d.want(lv, list.path, jsonArray); err != nil {
+				return nil, err
+			}
+			for j, sv := range lv.elems {
+				required, optional := []string{"Name", "Value"}, []string(nil)
+				if list.key == "steps" {
+					required, optional = stepFields, stepOptional
+				}
+				if err := d.object(sv, index(list.path, j), required, optional); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(d.data[v.off:v.end]))
 	dec.DisallowUnknownFields()
 	var fps []firewallPlan
 	if err := dec.Decode(&fps); err != nil {
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &typ) {
-			return nil, d.at(v.off+int(typ.Offset)-1, join("firewalls", typ.Field), "want %s", typ.Type.Kind())
+			off := v.off + int(typ.Offset) - 1
+			path := "firewalls"
+			for i, e := range v.elems {
+				if e.off <= off && off < e.end {
+					path = index(path, i)
+				}
+			}
+			if typ.Field != "" {
+				path = join(path, typ.Field)
+			}
+			return nil, d.at(off, path, "want %s", kindWords(typ.Type.Kind()))
 		}
 		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			return nil, d.errorf(v, "firewalls", "unknown field %s", field)
 		}
 		return nil, d.errorf(v, "firewalls", "not a firewall plan qfw writes")
 	}
-	for i, fp := range fps {
-		if !policy.IsQubeName(fp.Name) {
-			return nil, d.errorf(v.elems[i], index("firewalls", i)+".name", "%q is not a qube name", fp.Name)
+	// What the plan shows must not move the terminal's cursor or hide a
+	// line: the kernel's paths and the dom0 step are shown as they are.
+	if at, path, s, ok := d.controlString(v, "firewalls"); ok {
+		c, _ := controlIn(s)
+		return nil, d.errorf(at, path, "%q holds the control character %q", s, c)
+	}
+	for i := range fps {
+		path := index("firewalls", i)
+		if err := d.firewallPlan(v.elems[i], path, &fps[i]); err != nil {
+			return nil, err
+		}
+		for j := range fps[:i] {
+			switch ki, kj := fps[i].Kernel, fps[j].Kernel; {
+			case fps[j].Name == fps[i].Name:
+				return nil, d.errorf(v.elems[i].fields["name"], path+".name", "firewall qube %q is planned twice, also at firewalls[%d]", fps[i].Name, j)
+			case ki != nil && kj != nil && ki.Target == kj.Target && ki.SHA256 != kj.SHA256:
+				// Each would replace the other's image.
+				return nil, d.errorf(v.elems[i].fields["kernel"], path+".kernel", "another image in %s than firewalls[%d] wants there", ki.Target, j)
+			}
 		}
 	}
 	return fps, nil
+}
+
+// kindWords names the JSON values that decode into a Go value of kind k.
+func kindWords(k reflect.Kind) string {
+	switch k {
+	case reflect.Bool:
+		return jsonBool.String()
+	case reflect.String:
+		return jsonString.String()
+	case reflect.Slice, reflect.Array:
+		return jsonArray.String()
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		return jsonObject.String()
+	}
+	return jsonNumber.String()
+}
+
+// firewallPlan checks one unikernel firewall plan: apply brings the qube
+// it names to its wanted state, so that state must be the one qfw plans
+// for that qube, release, kernel, netvm and label, and its steps must be
+// written as qfw writes them. Apply plans the steps again, against the
+// qube as it is then, and refuses any that the plan does not show.
+func (d *jsonDoc) firewallPlan(v *jsonValue, path string, fp *firewallPlan) error {
+	if !policy.IsQubeName(fp.Name) {
+		return d.errorf(v.fields["name"], path+".name", "%q is not a qube name", fp.Name)
+	}
+	rel, err := mirage.LookupRelease(fp.Release)
+	if err != nil || rel.Version != fp.Release {
+		return d.errorf(v.fields["release"], path+".release", "%q is not a release qfw knows", fp.Release)
+	}
+	prop := func(name string) string {
+		for _, s := range fp.Want.Properties {
+			if s.Name == name {
+				return s.Value
+			}
+		}
+		return ""
+	}
+	want, err := mirage.Desired(fp.Name, prop("kernel"), prop("netvm"), fp.Want.Label, rel)
+	if err != nil || !reflect.DeepEqual(want, fp.Want) {
+		return d.errorf(v.fields["want"], path+".want", "not the state qfw plans for the firewall qube %s of release %s", fp.Name, fp.Release)
+	}
+	for i, st := range fp.Steps {
+		ms := mirage.Step{Name: st.Name, From: st.From, HasFrom: st.HasFrom, To: st.To}
+		for _, op := range []mirage.Op{mirage.CreateQube, mirage.SetFeature, mirage.SetProperty, mirage.RestartQube} {
+			if op.String() == st.Op {
+				ms.Op = op
+			}
+		}
+		if ms.Op == 0 || stepsJSON([]mirage.Step{ms})[0] != st {
+			return d.errorf(v.fields["steps"].elems[i], index(path+".steps", i), "not a step written as qfw writes it")
+		}
+	}
+	if k := fp.Kernel; k != nil {
+		kv := v.fields["kernel"]
+		switch {
+		case !sha256Hex(k.SHA256):
+			return d.errorf(kv, path+".kernel.sha256", "%q is not a SHA-256 hash in 64 lowercase hex digits", k.SHA256)
+		case k.Target != filepath.Clean(k.Target) || !filepath.IsAbs(k.Target) ||
+			filepath.Base(k.Target) != mirage.KernelFile || filepath.Base(filepath.Dir(k.Target)) != prop("kernel"):
+			return d.errorf(kv, path+".kernel.target", "%q is not where dom0 keeps the kernel %s", k.Target, prop("kernel"))
+		case k.Path == "" && (k.Install || k.Dom0Step != ""):
+			return d.errorf(kv, path+".kernel", "installs no image, but says to install one")
+		}
+	}
+	return nil
+}
+
+// controlString returns a string under v, and its path, that holds a
+// control character, if any.
+func (d *jsonDoc) controlString(v *jsonValue, path string) (*jsonValue, string, string, bool) {
+	switch v.kind {
+	case jsonString:
+		if strings.IndexFunc(v.str, isControl) >= 0 {
+			return v, path, v.str, true
+		}
+	case jsonArray:
+		for i, e := range v.elems {
+			if at, p, s, ok := d.controlString(e, index(path, i)); ok {
+				return at, p, s, ok
+			}
+		}
+	case jsonObject:
+		for _, k := range v.keys {
+			if at, p, s, ok := d.controlString(v.fields[k], join(path, k)); ok {
+				return at, p, s, ok
+			}
+		}
+	}
+	return nil, "", "", false
 }
 
 // diagMessage returns a diagnostic's message alone.

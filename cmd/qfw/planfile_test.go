@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/qfw-dev/qfw/backends/qubes"
@@ -73,7 +77,7 @@ func FuzzParseStateRules(f *testing.F) {
 			if _, err := qubes.ParseDom0Rule(line); err != nil {
 				t.Fatalf("line %q read, which dom0 refuses: %v", line, err)
 			}
-			if strings.ContainsAny(line, "\n") || l.where[i] == "" {
+			if strings.IndexFunc(line, isControl) >= 0 || l.where[i] == "" {
 				t.Fatalf("line %q, at %q", line, l.where[i])
 			}
 			b.WriteString(line + "\n")
@@ -101,6 +105,9 @@ func FuzzParseStateJSON(f *testing.F) {
 			for _, line := range l.lines {
 				if _, err := qubes.ParseDom0Rule(line); err != nil {
 					t.Fatalf("%s: line %q read, which dom0 refuses: %v", name, line, err)
+				}
+				if strings.IndexFunc(line, isControl) >= 0 {
+					t.Fatalf("%s: line %q read, with a control character plan would show", name, line)
 				}
 			}
 			plain[name] = l.lines
@@ -147,4 +154,64 @@ func FuzzParseRecord(f *testing.F) {
 			t.Fatalf("a record saved again reads back otherwise:\n%s\nthen\n%s", b, b2)
 		}
 	})
+}
+
+// TestReadBounded gives a device that never ends where qfw reads back a
+// file of its own: a saved plan, a state file, a QUBE.rules file of a
+// state directory and an apply record are each refused once past
+// maxInputFile, not read until memory runs out.
+func TestReadBounded(t *testing.T) {
+	dir := t.TempDir()
+	for _, link := range []string{"state/work.rules", "data/applied.json"} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(link)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("/dev/zero", filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		read func() error
+		want string
+	}{
+		{"plan", func() error { _, err := readPlan("/dev/zero"); return err }, "--plan: /dev/zero is over 64 MiB, which no file qfw writes comes near"},
+		{"state file", func() error { _, err := readStateFiles("/dev/zero"); return err }, "--state: /dev/zero is over 64 MiB, which no file qfw writes comes near"},
+		{"state directory", func() error { _, err := readStateFiles(filepath.Join(dir, "state")); return err }, "--state: " + filepath.Join(dir, "state/work.rules") + " is over 64 MiB, which no file qfw writes comes near"},
+		{"record", func() error { _, err := readRecord(filepath.Join(dir, "data")); return err }, filepath.Join(dir, "data/applied.json") + " is over 64 MiB, which no file qfw writes comes near"},
+	} {
+		if err := tc.read(); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v; want %s", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestCheckPlanOut: plan --out replaces a plan qfw saved, or creates the
+// file; it refuses any other file, and a pipe, which reading would wait
+// on for ever.
+func TestCheckPlanOut(t *testing.T) {
+	dir := t.TempDir()
+	writeTestFiles(t, dir, map[string]string{
+		"old.json":    `{"format_version": 0, "qubes": [], "summary": {}}` + "\n",
+		"policy.cue":  "package policy\n",
+		"state.json":  `{"qubes": {}}` + "\n",
+		"broken.json": "{",
+	})
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"new.json":    "<nil>",
+		"old.json":    "<nil>",
+		"policy.cue":  "--out DIR/policy.cue: the file exists and is not a plan qfw saved, which is all plan replaces",
+		"state.json":  "--out DIR/state.json: the file exists and is not a plan qfw saved, which is all plan replaces",
+		"broken.json": "--out DIR/broken.json: the file exists and is not a plan qfw saved, which is all plan replaces",
+		"fifo":        "--out DIR/fifo: not a regular file; plan --json writes the plan to the standard output",
+	} {
+		err := checkPlanOut(filepath.Join(dir, name))
+		if got := strings.ReplaceAll(fmt.Sprint(err), dir, "DIR"); got != want {
+			t.Errorf("%s: %s; want %s", name, got, want)
+		}
+	}
 }

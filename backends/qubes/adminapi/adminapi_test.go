@@ -88,6 +88,7 @@ func TestParseResponse(t *testing.T) {
 		{"0\x00action=accept\n", "action=accept\n", ""},
 		{"0\x00", "", ""},
 		{"2\x00QubesVMNotFoundError\x00\x00No such domain: 'x'\x00", "", "QubesVMNotFoundError: No such domain: 'x'"},
+		{"2\x00PermissionDenied\x00\x00\x00", "", "PermissionDenied"},
 		{"2\x00ProtocolError\x00Traceback...\x00expected payload\x00", "", "ProtocolError: expected payload"},
 		{"", "", adminapi.ErrEmptyResponse.Error()},
 		{"0", "", `malformed answer from qubesd: "0"`},

@@ -94,7 +94,13 @@ type Exception struct {
 	Message string
 }
 
-func (e *Exception) Error() string { return e.Type + ": " + e.Message }
+func (e *Exception) Error() string {
+	// qubesd raises some, PermissionDenied among them, without a message.
+	if e.Message == "" {
+		return e.Type
+	}
+	return e.Type + ": " + e.Message
+}
 
 // ErrEmptyResponse is qubesd's empty answer: it aborted the call without
 // saying why (the dom0 journal does). For admin.vm.firewall.Set it means

@@ -57,6 +57,8 @@ type Server struct {
 	// setsLeft counts the Set calls answered before the server stops
 	// answering anything; negative for no limit.
 	setsLeft int
+	// failIn counts the requests left before the one refused; 0 for none.
+	failIn int
 	// kernelsDir, if set, is dom0's vm-kernels directory: setting a
 	// qube's kernel property to a directory not in it is refused.
 	kernelsDir string
@@ -92,6 +94,15 @@ func (s *Server) DieAfterSets(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.setsLeft = n
+}
+
+// FailCall makes the server refuse the nth request from now (n from 1)
+// with qubesd's PermissionDenied, changing nothing, as dom0's qrexec
+// policy may refuse any call; the others are answered as usual.
+func (s *Server) FailCall(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failIn = n
 }
 
 // New starts a server with the given qubes, and dom0; it stops when the
@@ -157,7 +168,11 @@ func (s *Server) serve(c net.Conn) {
 		return
 	}
 	s.requests = append(s.requests, *r)
-	answer := s.handle(r)
+	answer := adminapi.Raise("PermissionDenied", "")
+	if s.failIn--; s.failIn != 0 {
+		s.failIn = max(s.failIn, 0)
+		answer = s.handle(r)
+	}
 	if r.Method == "admin.vm.firewall.Set" && s.setsLeft > 0 {
 		s.setsLeft--
 	}
