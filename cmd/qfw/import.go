@@ -606,6 +606,11 @@ func importSource(ctx context.Context, f *importFlags) (map[string][]string, []b
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the inventory: %w", err)
 	}
+	// What qubesd says is checked as an inventory file is, before import
+	// writes it as one.
+	if errs := policy.CheckInventory(inv); errs != nil {
+		return nil, nil, errs
+	}
 	lists := map[string][]string{}
 	for _, name := range slices.Sorted(maps.Keys(inv.Qubes)) {
 		if f.qubes != nil && !slices.Contains(f.qubes, name) {

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"time"
 
-	"cuelang.org/go/cue/errors"
+	cueerrors "cuelang.org/go/cue/errors"
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/policy"
@@ -53,6 +56,9 @@ func newInventoryCmd() *cobra.Command {
 }
 
 func runInventory(cmd *cobra.Command, f *inventoryFlags) error {
+	if err := checkInventoryOut(f.out); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 	defer cancel()
 	inv, err := f.admin.client().Inventory(ctx)
@@ -62,7 +68,7 @@ func runInventory(cmd *cobra.Command, f *inventoryFlags) error {
 	// What qubesd says is checked as an inventory file is: a file
 	// written here must load.
 	if errs := policy.CheckInventory(inv); errs != nil {
-		printDiagnostics(cmd.ErrOrStderr(), "", errors.Errors(errs))
+		printDiagnostics(cmd.ErrOrStderr(), "", cueerrors.Errors(errs))
 		return errPrinted
 	}
 	b, err := json.MarshalIndent(inv, "", "  ")
@@ -75,4 +81,32 @@ func runInventory(cmd *cobra.Command, f *inventoryFlags) error {
 	}
 	_, err = cmd.OutOrStdout().Write(b)
 	return err
+}
+
+// checkInventoryOut checks that --out, if it exists, is an inventory file:
+// given the policy, a plan or a state file in its place, inventory would
+// replace it.
+func checkInventoryOut(path string) error {
+	if path == "" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err == nil && !fi.Mode().IsRegular():
+		return fmt.Errorf("--out %s: not a regular file; without -o the inventory goes to the standard output", path)
+	}
+	b, err := readInput(path)
+	if err == nil {
+		var d *jsonDoc
+		var root *jsonValue
+		if d, root, err = parseJSONDoc(path, b); err == nil {
+			err = d.want(root, "", jsonObject)
+		}
+		if err == nil && len(root.fields) == 1 && root.fields["qubes"] != nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("--out %s: the file exists and is not an inventory, which is all inventory replaces", path)
 }

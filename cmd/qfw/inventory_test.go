@@ -70,3 +70,37 @@ qfw: inventory.qubes.work.ip: ip 10.137.0.11 is also the address of qube "person
 		t.Errorf("qfw inventory wrote %s despite errors", out)
 	}
 }
+
+// TestInventoryOut refuses to write the inventory over a file that is not
+// one (the policy, a plan given by mistake), and replaces an inventory.
+func TestInventoryOut(t *testing.T) {
+	srv := adminapitest.New(t, map[string]adminapitest.Qube{
+		"sys-firewall": {IP: "10.137.0.6", ProvidesNetwork: true},
+		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall"},
+	})
+	dir := t.TempDir()
+	const policy = "package policy\n\nqubes: work: allow: web: {to: \"any\", tcp: [443]}\n"
+	pol := filepath.Join(dir, "policy.cue")
+	inv := filepath.Join(dir, "inventory.json")
+	for name, content := range map[string]string{pol: policy, inv: `{"qubes": {}}`} {
+		if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"inventory", "--socket", srv.Path, "-o", pol}, &stdout, &stderr)
+	want := "qfw: --out " + pol + ": the file exists and is not an inventory, which is all inventory replaces\n"
+	if code != 1 || stderr.String() != want {
+		t.Errorf("qfw inventory -o policy.cue: exit %d, stderr %q; want exit 1, stderr %q", code, stderr.String(), want)
+	}
+	if b, err := os.ReadFile(pol); err != nil || string(b) != policy {
+		t.Errorf("the policy is now %q, %v; want it unchanged", b, err)
+	}
+	stderr.Reset()
+	if code := run([]string{"inventory", "--socket", srv.Path, "-o", inv}, &stdout, &stderr); code != 0 {
+		t.Fatalf("qfw inventory -o inventory.json over an inventory: exit %d: %s", code, stderr.String())
+	}
+	if b, err := os.ReadFile(inv); err != nil || !bytes.Contains(b, []byte(`"work"`)) {
+		t.Errorf("the inventory is now %q, %v; want the qubes read", b, err)
+	}
+}
