@@ -91,6 +91,14 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 		if !u.Exists() {
 			continue
 		}
+		if part == "networks" && networksWellFormed(u) {
+			// Unifying a long list with the schema's [...#Dest] costs CUE
+			// time that grows with the square of the list's length, as
+			// evaluating it did once already; the shape is checked here
+			// instead, and the schema is left to say what is wrong.
+			valid[part] = true
+			continue
+		}
 		v := l.schema.LookupPath(cue.MakePath(cue.Def("#Policy"), cue.Str(part).Optional())).Unify(u)
 		opts := []cue.Option{cue.Concrete(true), cue.Final()}
 		if part == "profiles" {
@@ -905,4 +913,35 @@ func unquote(elem string) string {
 		return u
 	}
 	return elem
+}
+
+// networksWellFormed reports whether v, the networks section, is what the
+// schema's networks field takes: names that are #Name, each naming a list
+// of concrete strings. Destinations themselves are checked where a rule
+// uses them.
+func networksWellFormed(v cue.Value) bool {
+	iter, err := v.Fields()
+	if err != nil {
+		return false
+	}
+	for iter.Next() {
+		if !IsRuleName(iter.Selector().Unquoted()) {
+			return false
+		}
+		n := iter.Value()
+		if n.Err() != nil || n.IncompleteKind() != cue.ListKind {
+			return false
+		}
+		items, err := n.List()
+		if err != nil {
+			return false
+		}
+		for items.Next() {
+			e := items.Value()
+			if e.Err() != nil || e.IncompleteKind() != cue.StringKind || !e.IsConcrete() {
+				return false
+			}
+		}
+	}
+	return true
 }
