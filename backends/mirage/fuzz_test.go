@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -244,4 +245,55 @@ func domainNameHost(name string) error {
 		return errors.New("all-numeric last label")
 	}
 	return nil
+}
+
+// Shapes of the names a unikernel firewall qube's plan sends to qubesd: a
+// qube name as qubesd's validate_name takes it, and a kernel that is one
+// entry of the vm-kernels directory.
+var (
+	qubeNameRE   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,30}$`)
+	kernelNameRE = regexp.MustCompile(`^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$`)
+	sha256RE     = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// FuzzProvisionInput checks what the policy and the flags give for a
+// unikernel firewall qube: a release, a kernel hash, and the names Desired
+// puts into properties. What is accepted has the shape qubesd and dom0's
+// file system need, so that no name can reach outside the vm-kernels
+// directory and no hash can match two spellings.
+func FuzzProvisionInput(f *testing.F) {
+	f.Add("0.9.5", "2BFB49696E59A8FFBB660399E52BD82FFADBD02437D282EB8DAAB568B3261999", "sys-mirage", "mirage-firewall", "sys-net", "green")
+	f.Add("v0.9.1", "", "1fw", "..", "sys-fw", "red")
+	f.Add("0.9", "xyz", "fw", "a/b", "fw", "")
+	f.Add("v", strings.Repeat("0", 65), strings.Repeat("a", 32), ".hidden", "sys-net", "green")
+	f.Fuzz(func(t *testing.T, version, sha, name, kernel, netvm, label string) {
+		if rel, err := LookupRelease(version); err == nil {
+			if rel.Version != strings.TrimPrefix(version, "v") {
+				t.Fatalf("LookupRelease(%q) = %s", version, rel.Version)
+			}
+		} else if strings.Contains(err.Error(), "strconv.") {
+			t.Fatalf("LookupRelease(%q): %v", version, err)
+		}
+		if got, err := parseSHA256(sha); err == nil {
+			if !sha256RE.MatchString(got) || got != strings.ToLower(sha) {
+				t.Fatalf("parseSHA256(%q) = %q", sha, got)
+			}
+		}
+		rel := Releases()[len(Releases())-1]
+		q, err := Desired(name, kernel, netvm, label, rel)
+		if err != nil {
+			return
+		}
+		for _, s := range []string{name, netvm, label} {
+			if !qubeNameRE.MatchString(s) {
+				t.Fatalf("Desired accepts the qube or label name %q", s)
+			}
+		}
+		if !kernelNameRE.MatchString(kernel) || strings.Contains(kernel, "/") {
+			t.Fatalf("Desired accepts the kernel name %q", kernel)
+		}
+		if q.Name != name || name == netvm {
+			t.Fatalf("Desired(%q, netvm %q) = qube %q", name, netvm, q.Name)
+		}
+	})
 }
