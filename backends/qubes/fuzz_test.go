@@ -3,6 +3,7 @@ package qubes
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,6 +91,10 @@ func FuzzParseRule(f *testing.F) {
 		if got := Canonical(line); got != canon {
 			t.Fatalf("Canonical(%q) = %q; want %q", line, got, canon)
 		}
+		// An option lost on the way would widen the rule.
+		if got, want := optionKeys(canon), optionKeys(line); got != want {
+			t.Fatalf("ParseRule(%q) formats as %q, with options %s; want %s", line, canon, got, want)
+		}
 
 		q := fuzzQube
 		q.Rules = []ir.Rule{r}
@@ -159,6 +164,27 @@ func FuzzQubesDBLine(f *testing.F) {
 			}
 		}
 	})
+}
+
+// optionKeys returns the keys of the options of line, an API line that
+// ParseRule accepts, sorted and without an empty comment, with the
+// aliases of dsthost written as dsthost.
+func optionKeys(line string) string {
+	opts, comment, _ := strings.Cut(line, " comment=")
+	var keys []string
+	for tok := range strings.SplitSeq(opts, " ") {
+		key, _, _ := strings.Cut(tok, "=")
+		switch key {
+		case "dst4", "dst6", "dstname":
+			key = "dsthost"
+		}
+		keys = append(keys, key)
+	}
+	if comment != "" {
+		keys = append(keys, "comment")
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, " ")
 }
 
 // checkMessage fails t if msg, the error of parsing in, shows Go internals
