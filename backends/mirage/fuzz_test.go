@@ -47,72 +47,140 @@ func FuzzLower(f *testing.F) {
 				rules = append(rules, r)
 			}
 		}
-		rel := rels[int(which)%len(rels)]
-		l, err := Lower(client, rules, rel, now)
-		if err != nil {
-			t.Fatalf("Lower: %v", err)
-		}
-
-		// What dom0 writes, and what the unikernel reads of it.
-		written := map[string]string{}
-		for _, e := range qubes.Entries(client, rules, now) {
-			if e.Op == qubes.Write {
-				written[e.Path] = e.Value
-			}
-		}
-		dir := ir.QubesDBDir(client)
-		want := []Entry{{Key: dir + "/policy", Value: "drop"}}
-		var read []ir.Rule
-		var parseErr error
-		voided := -1
-		for i := 0; ; i++ {
-			key := ir.QubesDBKey(client, i)
-			v, ok := written[key]
-			if !ok {
-				break
-			}
-			want = append(want, Entry{Key: key, Value: v})
-			got, err := parseUnikernel(v)
-			if err != nil && voided < 0 {
-				voided, parseErr = i, err
-			}
-			read = append(read, got)
-		}
-		want = append(want, Entry{Key: dir})
-		if got, w := fmt.Sprint(l.Entries), fmt.Sprint(want); got != w {
-			t.Fatalf("Lower(%q).Entries =\n%s\nwant what the unikernel reads of dom0's writes:\n%s", list, got, w)
-		}
-
-		for i, rep := range l.Rules {
-			r := rules[i]
-			var status Status
-			switch {
-			case i < len(read) && voided >= 0:
-				status = Voided
-			case i < len(read):
-				status = Enforced
-				if got, w := read[i], stripped(r); got != w {
-					t.Fatalf("rule %d %q: the unikernel parses %+v; want %+v", i, FormatRule(r), got, w)
-				}
-			case r.Dst.Family() == 6:
-				status = IPv6Only
-			case r.Expire != 0 && r.Expire <= now:
-				status = Expired
-			default:
-				status = Unread
-			}
-			if rep.Status != status {
-				t.Fatalf("rule %d %q of %q at %d: status %s; want %s (%s)", i, FormatRule(r), list, now, rep.Status, status, rep.How)
-			}
-		}
-		lerr := l.Err()
-		switch {
-		case voided >= 0 && lerr == nil:
-			t.Fatalf("Lower(%q): the unikernel cannot parse rule %d (%v), but Lower reports no error", list, voided, parseErr)
-		case len(read) < len(rules) && hasStatus(l.Rules, Unread) && lerr == nil:
-			t.Fatalf("Lower(%q): rules go unread, but Lower reports no error", list)
-		}
+		checkLower(t, client, rules, rels[int(which)%len(rels)], now)
 	})
+}
+
+// FuzzLowerShapes checks Lower as FuzzLower does, on lists built from shape,
+// five bytes a rule, so that every run is a list of valid rules: the
+// mixes of families, expiry, names the unikernel refuses and
+// specialtarget=dns that decide how the unikernel reads a list.
+func FuzzLowerShapes(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 0, 0, 1, 2, 1, 1, 0}, int64(1700000000), uint8(12))
+	f.Add([]byte{0, 3, 2, 0, 1, 0, 0, 0, 0, 0, 1, 5, 0, 0, 0}, int64(1700000000), uint8(12))
+	f.Add([]byte{1, 4, 1, 2, 0, 0, 6, 3, 1, 2, 0, 0, 0, 0, 0}, int64(1700000000), uint8(8))
+	client := netip.MustParseAddr("10.137.0.16")
+	rels := Releases()
+	f.Fuzz(func(t *testing.T, shape []byte, now int64, which uint8) {
+		var rules []ir.Rule
+		for ; len(shape) >= 5 && len(rules) < 64; shape = shape[5:] {
+			if r := shapedRule(shape, now); r.Validate() == nil {
+				rules = append(rules, r)
+			}
+		}
+		checkLower(t, client, rules, rels[int(which)%len(rels)], now)
+	})
+}
+
+// Destinations, protocols and expiries a shaped rule picks from.
+var (
+	shapeDsts = []ir.Dst{
+		{}, pfx("192.0.2.0/24"), pfx("2001:db8::/32"), pfx("10.137.0.0/16"), host("example.com"),
+		host("a_b.example"), host("1.example.123"), pfx("0.0.0.0/0"), pfx("::/0"), host("dns.example"),
+	}
+	shapeProtos = []ir.Proto{ir.AnyProto, ir.TCP, ir.UDP, ir.ICMP}
+)
+
+// shapedRule returns the rule that b[:5] stands for at time now: action,
+// destination, protocol with ports or ICMP type, DNS, and an expiry
+// before, at or after now. It may be invalid.
+func shapedRule(b []byte, now int64) ir.Rule {
+	r := ir.Rule{Action: ir.Accept + ir.Action(b[0]%2)}
+	r.Dst = shapeDsts[int(b[1])%len(shapeDsts)]
+	r.Proto = shapeProtos[int(b[2])%len(shapeProtos)]
+	switch {
+	case (r.Proto == ir.TCP || r.Proto == ir.UDP) && b[3]%3 != 0:
+		r.HasPorts, r.Ports = true, ir.PortRange{First: 53, Last: 53 + uint16(b[3]%3-1)*400}
+	case r.Proto == ir.ICMP && b[3]%2 == 1:
+		r.HasICMPType, r.ICMPType = true, b[3]
+	}
+	r.DNS = b[4]&1 != 0
+	switch b[4] >> 1 % 4 {
+	case 1:
+		r.Expire = now
+	case 2:
+		r.Expire = now + 1
+	}
+	if r.Expire < 1 || r.Expire > ir.MaxExpire {
+		r.Expire = 0
+	}
+	r.Origin = ir.Origin{Kind: ir.Allow, Name: "r" + strconv.Itoa(int(b[0]))}
+	return r
+}
+
+// checkLower fails t unless Lower's report on rules agrees with what the
+// model of the unikernel reads of dom0's writes for client at time now.
+func checkLower(t *testing.T, client netip.Addr, rules []ir.Rule, rel Release, now int64) {
+	t.Helper()
+	var lines []string
+	for _, r := range rules {
+		lines = append(lines, qubes.FormatRule(r))
+	}
+	list := strings.Join(lines, "\n")
+	l, err := Lower(client, rules, rel, now)
+	if err != nil {
+		t.Fatalf("Lower: %v", err)
+	}
+
+	// What dom0 writes, and what the unikernel reads of it.
+	written := map[string]string{}
+	for _, e := range qubes.Entries(client, rules, now) {
+		if e.Op == qubes.Write {
+			written[e.Path] = e.Value
+		}
+	}
+	dir := ir.QubesDBDir(client)
+	want := []Entry{{Key: dir + "/policy", Value: "drop"}}
+	var read []ir.Rule
+	var parseErr error
+	voided := -1
+	for i := 0; ; i++ {
+		key := ir.QubesDBKey(client, i)
+		v, ok := written[key]
+		if !ok {
+			break
+		}
+		want = append(want, Entry{Key: key, Value: v})
+		got, err := parseUnikernel(v)
+		if err != nil && voided < 0 {
+			voided, parseErr = i, err
+		}
+		read = append(read, got)
+	}
+	want = append(want, Entry{Key: dir})
+	if got, w := fmt.Sprint(l.Entries), fmt.Sprint(want); got != w {
+		t.Fatalf("Lower(%q).Entries =\n%s\nwant what the unikernel reads of dom0's writes:\n%s", list, got, w)
+	}
+
+	for i, rep := range l.Rules {
+		r := rules[i]
+		var status Status
+		switch {
+		case i < len(read) && voided >= 0:
+			status = Voided
+		case i < len(read):
+			status = Enforced
+			if got, w := read[i], stripped(r); got != w {
+				t.Fatalf("rule %d %q: the unikernel parses %+v; want %+v", i, FormatRule(r), got, w)
+			}
+		case r.Dst.Family() == 6:
+			status = IPv6Only
+		case r.Expire != 0 && r.Expire <= now:
+			status = Expired
+		default:
+			status = Unread
+		}
+		if rep.Status != status {
+			t.Fatalf("rule %d %q of %q at %d: status %s; want %s (%s)", i, FormatRule(r), list, now, rep.Status, status, rep.How)
+		}
+	}
+	lerr := l.Err()
+	switch {
+	case voided >= 0 && lerr == nil:
+		t.Fatalf("Lower(%q): the unikernel cannot parse rule %d (%v), but Lower reports no error", list, voided, parseErr)
+	case len(read) < len(rules) && hasStatus(l.Rules, Unread) && lerr == nil:
+		t.Fatalf("Lower(%q): rules go unread, but Lower reports no error", list)
+	}
 }
 
 // hasStatus reports whether a rule of reps has status s.
