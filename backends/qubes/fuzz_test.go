@@ -1,9 +1,11 @@
 package qubes
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -199,4 +201,184 @@ func checkMessage(t *testing.T, in, msg string) {
 	if msg == "" || 'A' <= msg[0] && msg[0] <= 'Z' && !strings.HasPrefix(msg, "IPv") && !strings.HasPrefix(msg, "ICMP") {
 		t.Fatalf("ParseRule(%q): error %q does not start lowercase", in, msg)
 	}
+}
+
+// FuzzDom0 checks ParseRule and FormatRule against a model of dom0's
+// parser and serialiser (qubes-core-admin Rule.from_api_string and
+// api_rule, as the reference gives them): every line ParseRule accepts,
+// dom0 accepts too, and every line FormatRule writes, dom0 accepts and
+// returns from admin.vm.firewall.Get byte for byte, so that a Set is never
+// refused and never reads back as drift.
+func FuzzDom0(f *testing.F) {
+	for _, s := range ruleSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		r, err := ParseRule(line)
+		if err != nil {
+			return
+		}
+		if _, err := dom0Rule(line); err != nil {
+			t.Fatalf("ParseRule(%q) accepts a line dom0 refuses: %v", line, err)
+		}
+		canon := FormatRule(r)
+		got, err := dom0Rule(canon)
+		if err != nil {
+			t.Fatalf("dom0 refuses %q, the line of ParseRule(%q): %v", canon, line, err)
+		}
+		if got != canon {
+			t.Fatalf("dom0 returns %q for %q", got, canon)
+		}
+	})
+}
+
+// dom0Chars are the characters dom0 allows in a value other than a
+// comment, which also allows space.
+const dom0Chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:;,./_[]-"
+
+// dom0Rule parses line as dom0 does and returns the line dom0 then returns
+// for it (api_rule), or why dom0 refuses it.
+func dom0Rule(line string) (string, error) {
+	opts, comment, _ := strings.Cut(line, "comment=")
+	opts = strings.TrimSpace(opts)
+	vals := map[string]string{}
+	for tok := range strings.SplitSeq(opts, " ") {
+		k, v, ok := strings.Cut(tok, "=")
+		if !ok {
+			return "", fmt.Errorf("token %q has no =", tok)
+		}
+		switch k {
+		case "dst4", "dst6", "dstname":
+			k = "dsthost"
+		case "action", "proto", "dsthost", "dstports", "icmptype", "specialtarget", "expire":
+		default:
+			return "", fmt.Errorf("unknown firewall option %q", k)
+		}
+		if _, dup := vals[k]; dup {
+			return "", fmt.Errorf("option %q already set", k)
+		}
+		if strings.Trim(v, dom0Chars) != "" {
+			return "", fmt.Errorf("strange characters in %q", v)
+		}
+		vals[k] = v
+	}
+	if strings.Trim(comment, dom0Chars+" ") != "" {
+		return "", fmt.Errorf("strange characters in comment %q", comment)
+	}
+	isDigits := func(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
+	// pyInt is what Python's int() takes of the digits dom0 allows.
+	pyInt := func(s string) (int, bool) {
+		s = strings.TrimPrefix(s, "+")
+		if strings.HasPrefix(s, "_") || strings.HasSuffix(s, "_") || strings.Contains(s, "__") {
+			return 0, false
+		}
+		s = strings.ReplaceAll(s, "_", "")
+		if !isDigits(s) || len(s) > 9 {
+			return 0, false
+		}
+		n, _ := strconv.Atoi(s)
+		return n, true
+	}
+
+	var b strings.Builder
+	switch a := vals["action"]; a {
+	case "accept", "drop":
+		b.WriteString("action=" + a)
+	default:
+		return "", fmt.Errorf("action %q", a)
+	}
+	if e, ok := vals["expire"]; ok {
+		if !isDigits(e) {
+			return "", fmt.Errorf("bad expiration time %q", e)
+		}
+		b.WriteString(" expire=" + e)
+	}
+	if h, ok := vals["dsthost"]; ok {
+		kind, value, err := dom0Host(h)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(" " + kind + "=" + value)
+	}
+	proto, hasProto := vals["proto"]
+	if hasProto {
+		if proto != "tcp" && proto != "udp" && proto != "icmp" {
+			return "", fmt.Errorf("proto %q", proto)
+		}
+		b.WriteString(" proto=" + proto)
+	}
+	if s, ok := vals["specialtarget"]; ok {
+		if s != "dns" {
+			return "", fmt.Errorf("specialtarget %q", s)
+		}
+		b.WriteString(" specialtarget=dns")
+	}
+	if p, ok := vals["dstports"]; ok {
+		if proto != "tcp" && proto != "udp" {
+			return "", errors.New("dstports valid only for 'tcp' and 'udp' protocols")
+		}
+		lo, hi, isRange := strings.Cut(p, "-")
+		if !isRange {
+			hi = lo
+		}
+		l, ok1 := pyInt(lo)
+		h, ok2 := pyInt(hi)
+		switch {
+		case strings.Count(p, "-") > 1 || !ok1 || !ok2:
+			return "", fmt.Errorf("dstports %q", p)
+		case l > 65535 || h > 65535:
+			return "", errors.New("ports out of range")
+		case l > h:
+			return "", errors.New("invalid port range")
+		}
+		fmt.Fprintf(&b, " dstports=%d-%d", l, h)
+	}
+	if i, ok := vals["icmptype"]; ok {
+		if proto != "icmp" {
+			return "", errors.New("icmptype valid only for 'icmp' protocol")
+		}
+		n, err := strconv.Atoi(i)
+		if len(i) > 3 || !isDigits(i) || err != nil || n > 255 {
+			return "", fmt.Errorf("bad ICMP type %q", i)
+		}
+		fmt.Fprintf(&b, " icmptype=%d", n)
+	}
+	if comment != "" {
+		b.WriteString(" comment=" + comment)
+	}
+	return b.String(), nil
+}
+
+// dom0Host returns the option under which dom0 returns the destination h
+// (dst4, dst6 or dsthost) and its value, as typed with the full-length
+// prefix added to an address.
+func dom0Host(h string) (kind, value string, err error) {
+	host, length, hasLength := strings.Cut(h, "/")
+	if strings.Contains(length, "/") {
+		return "", "", fmt.Errorf("too many /: %q", h)
+	}
+	addr, aerr := netip.ParseAddr(host)
+	if !hasLength {
+		switch {
+		case aerr == nil && addr.Is6():
+			return "dst6", h + "/128", nil
+		case aerr == nil:
+			return "dst4", h + "/32", nil
+		case strings.Trim(h, "abcdefghijklmnopqrstuvwxyz0123456789-._") != "":
+			return "", "", fmt.Errorf("invalid hostname %q", h)
+		}
+		return "dsthost", h, nil
+	}
+	n, lerr := strconv.Atoi(length)
+	switch {
+	case length == "" || strings.Trim(length, "0123456789") != "" || lerr != nil:
+		return "", "", fmt.Errorf("bad prefix length %q", length)
+	case aerr != nil:
+		return "", "", fmt.Errorf("invalid IP address %q", host)
+	case addr.Is6() && n > 128, addr.Is4() && n > 32:
+		return "", "", fmt.Errorf("netmask of %q", h)
+	case addr.Is6():
+		return "dst6", h, nil
+	}
+	return "dst4", h, nil
 }
