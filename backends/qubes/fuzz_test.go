@@ -123,7 +123,8 @@ func FuzzParseRule(f *testing.F) {
 // FuzzQubesDBLine checks the QubesDB form of a rule that ParseRule accepts
 // at time now: dom0 writes it, without expire and comment, for the client's
 // family and only until it expires; it parses to the rule without them,
-// fits QubesDB, and writing it in the API form changes nothing.
+// fits QubesDB, passes the Linux agent's checks, and writing it in the API
+// form changes nothing.
 func FuzzQubesDBLine(f *testing.F) {
 	for _, s := range ruleSeeds {
 		f.Add(s, int64(1700000000))
@@ -163,6 +164,11 @@ func FuzzQubesDBLine(f *testing.F) {
 				if len(e.Path) >= QubesDBPathLimit {
 					t.Fatalf("QubesDB path %q is too long", e.Path)
 				}
+				if e.Op == Write && strings.HasPrefix(e.Path, dir+"/0") {
+					if err := agentPreCheck(e.Value, family(ip)); err != nil {
+						t.Fatalf("the Linux agent refuses %q, written for %s: %v", e.Value, ip, err)
+					}
+				}
 			}
 		}
 	})
@@ -187,6 +193,40 @@ func optionKeys(line string) string {
 	}
 	slices.Sort(keys)
 	return strings.Join(keys, " ")
+}
+
+// agentPreCheck reports why the Linux agent would refuse the QubesDB rule
+// v in the tree of the given family, or crash on it (qubesagent
+// firewall.py: dict(elem.split('=')), then prepare_rules' checks).
+func agentPreCheck(v string, family int) error {
+	if v == "" {
+		return errors.New("empty rule string")
+	}
+	keys := map[string]string{}
+	for tok := range strings.SplitSeq(v, " ") {
+		parts := strings.Split(tok, "=")
+		if len(parts) != 2 {
+			return fmt.Errorf("token %q does not split into a key and a value", tok)
+		}
+		keys[parts[0]] = parts[1]
+	}
+	for k := range keys {
+		switch k {
+		case "action", "proto", "dst4", "dst6", "dsthost", "dstports", "specialtarget", "icmptype":
+		default:
+			return fmt.Errorf("unsupported option %q", k)
+		}
+	}
+	if _, ok := keys["dst4"]; ok && family == 6 {
+		return errors.New("dst4 in the IPv6 tree")
+	}
+	if _, ok := keys["dst6"]; ok && family == 4 {
+		return errors.New("dst6 in the IPv4 tree")
+	}
+	if a := keys["action"]; a != "accept" && a != "drop" {
+		return fmt.Errorf("invalid action %q", a)
+	}
+	return nil
 }
 
 // checkMessage fails t if msg, the error of parsing in, shows Go internals
