@@ -1,9 +1,17 @@
 package compiler
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"cuelang.org/go/cue/errors"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/policy"
@@ -160,4 +168,114 @@ func FuzzParseTime(f *testing.F) {
 			t.Fatalf("ParseTime(%q) = %v, but its RFC 3339 form parses to %v", s, tm, again)
 		}
 	})
+}
+
+// fuzzInventory is the inventory FuzzPolicyRule compiles against.
+const fuzzInventory = `{"qubes": {
+	"work": {"ip": "10.137.0.11", "ip6": "fd09:24ef:4179::a89:b", "netvm": "sys-firewall"},
+	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
+	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
+}}`
+
+// FuzzPolicyRule compiles a policy of one rule, to (a CUE string) with tcp
+// port port (any CUE value written in place of one): from the file to the
+// Qubes rules, the destination and ports read, and their errors. The
+// errors have positions, speak of the policy and quote only what the
+// user wrote; a rule that compiles matches exactly the destination and the
+// port written, never more.
+func FuzzPolicyRule(f *testing.F) {
+	for _, s := range [][2]string{
+		{"192.0.2.1", "443"}, {"192.0.2.0/24", `"1000-2000"`}, {"example.com", "0"}, {"2001:db8::/32", "65535"},
+		{"any", "22"}, {"10.0.0.1/8", "80"}, {"192.0.2.1", "99999999999999999999"}, {"192.0.2.1", "-1"},
+		{"192.0.2.1", `"80"`}, {"192.0.2.1", "80.5"}, {"192.0.2.1", "1e3"}, {"192.0.2.1", "0x50"},
+		{"192.0.2.1", `"443-80"`}, {"192.0.2.1", "true"}, {"192.0.2.1", "null"}, {"Example.COM", "8_0"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, to, port string) {
+		if port == "" || strings.ContainsAny(port, "[]{}(),:\n\r/\\#") || !utf8.ValidString(to) {
+			return // a port that ends the list, or a comment, is another policy
+		}
+		src := fmt.Sprintf("package policy\n\nqubes: work: allow: r: {to: %s, tcp: [%s]}\n", strconv.Quote(to), port)
+		dir := t.TempDir()
+		for name, data := range map[string]string{"policy.cue": src, "inventory.json": fuzzInventory} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, errs := policy.Load(policy.Config{Args: []string{dir}})
+		var res *Result
+		if errs == nil {
+			res, errs = Compile(p, Options{})
+		}
+		if errs != nil {
+			checkPolicyErrors(t, src, errs)
+			return
+		}
+
+		// What the rule says, where the fuzzer wrote a plain port.
+		want, ok := portOf(port)
+		if !ok {
+			return
+		}
+		dst := ir.Dst{}
+		if to != "any" {
+			d, err := ir.ParseDst(to)
+			if err != nil {
+				t.Fatalf("to %q compiles, but ParseDst refuses it: %v", to, err)
+			}
+			dst = d
+		}
+		q := res.Program.Qubes[slices.IndexFunc(res.Program.Qubes, func(q ir.Qube) bool { return q.Name == "work" })]
+		for _, r := range q.Rules {
+			if r.Origin.Name != "r" {
+				continue
+			}
+			if r.Action != ir.Accept || r.Proto != ir.TCP || !r.HasPorts || r.Ports != want || !within(r.Dst, dst) && !(dst.IsAny() && r.Dst.Prefix.Bits() == 0) {
+				t.Fatalf("%s compiles to %q; want tcp %d-%d to %v", src, r.Match.String(), want.First, want.Last, dst)
+			}
+		}
+	})
+}
+
+// portOf returns the port range that port, as written in the policy,
+// stands for: a decimal number, or a quoted "N" or "N-M".
+func portOf(port string) (ir.PortRange, bool) {
+	if s, err := strconv.Unquote(port); err == nil && strings.HasPrefix(port, `"`) {
+		r, err := ir.ParsePortRange(s)
+		return r, err == nil
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || len(port) > 1 && port[0] == '0' {
+		return ir.PortRange{}, false
+	}
+	return ir.PortRange{First: uint16(n), Last: uint16(n)}, true
+}
+
+// checkPolicyErrors fails t unless every error of compiling src has a
+// position and a message in the policy's words, and a message about a port
+// or destination quotes it as src has it.
+func checkPolicyErrors(t *testing.T, src string, errs errors.Error) {
+	t.Helper()
+	for _, e := range errors.Errors(errs) {
+		format, args := e.Msg()
+		msg := fmt.Sprintf(format, args...)
+		if !e.Position().IsValid() {
+			t.Fatalf("%s: error without a position: %s", src, msg)
+		}
+		for _, bad := range []string{"_|_", "#Qube", "#Rule", "incomplete value", "non-concrete", "mismatched types", "strconv.", "Go struct field"} {
+			if strings.Contains(msg, bad) {
+				t.Fatalf("%s: error shows internals (%q): %s", src, bad, msg)
+			}
+		}
+		if rest, ok := strings.CutPrefix(msg, "port "); ok && strings.HasPrefix(rest, `"`) {
+			quoted, err := strconv.QuotedPrefix(rest)
+			if err != nil {
+				continue
+			}
+			if v, _ := strconv.Unquote(quoted); !strings.Contains(src, v) {
+				t.Fatalf("%s: error quotes a port the policy does not have: %s", src, msg)
+			}
+		}
+	}
 }
