@@ -193,8 +193,10 @@ func FuzzPolicyRule(f *testing.F) {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, to, port string) {
-		if port == "" || strings.ContainsAny(port, "[]{}(),:\n\r/\\#") || !utf8.ValidString(to) {
-			return // a port that ends the list, or a comment, is another policy
+		if port == "" || strings.ContainsAny(port, "[]{}(),:\n\r/\\#") || !utf8.ValidString(to) || !utf8.ValidString(port) {
+			// A port that ends the list or starts a comment makes another
+			// policy; CUE reads bytes that are not UTF-8 as U+FFFD.
+			return
 		}
 		src := fmt.Sprintf("package policy\n\nqubes: work: allow: r: {to: %s, tcp: [%s]}\n", strconv.Quote(to), port)
 		dir := t.TempDir()
