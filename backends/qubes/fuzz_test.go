@@ -272,9 +272,9 @@ func FuzzDom0(f *testing.F) {
 	})
 }
 
-// dom0Chars are the characters dom0 allows in a value other than a
+// dom0ModelChars are the characters dom0 allows in a value other than a
 // comment, which also allows space.
-const dom0Chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:;,./_[]-"
+const dom0ModelChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:;,./_[]-"
 
 // dom0Rule parses line as dom0 does and returns the line dom0 then returns
 // for it (api_rule), or why dom0 refuses it.
@@ -297,12 +297,12 @@ func dom0Rule(line string) (string, error) {
 		if _, dup := vals[k]; dup {
 			return "", fmt.Errorf("option %q already set", k)
 		}
-		if strings.Trim(v, dom0Chars) != "" {
+		if strings.Trim(v, dom0ModelChars) != "" {
 			return "", fmt.Errorf("strange characters in %q", v)
 		}
 		vals[k] = v
 	}
-	if strings.Trim(comment, dom0Chars+" ") != "" {
+	if strings.Trim(comment, dom0ModelChars+" ") != "" {
 		return "", fmt.Errorf("strange characters in comment %q", comment)
 	}
 	isDigits := func(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
