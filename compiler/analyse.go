@@ -6,6 +6,7 @@ import (
 
 	"cuelang.org/go/cue/token"
 
+	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/space"
 	"github.com/qfw-dev/qfw/policy"
@@ -17,40 +18,48 @@ import (
 // warning); one whose packets meet an earlier rule of the other verdict
 // never does what it says (an error).
 //
-// Destinations that are names (host names, the DNS servers) are opaque: a
-// name is covered only by "any" or by the same name, never by prefixes,
-// since qfw cannot know what it resolves to.
+// Host names are opaque: a name is covered only by "any" or by the same
+// name, never by prefixes, since qfw cannot know what it resolves to. The
+// DNS target is what dns says: the servers' addresses on port 53 over tcp
+// and udp when they are known, so that a deny of their network shadows a
+// DNS allow, or else a destination as opaque as a name.
 //
 // A rule in shadowed, one that says shadowed: true, is known to take no
 // effect: that is a warning, and it is one too if the rule does take
 // effect after all.
-func (c *compiler) analyse(q *ir.Qube, shadowed map[ir.Origin]bool) {
-	sp := newSpace(q.Rules)
-	boxes := make([][]space.Box, len(q.Rules))
-	for i := range q.Rules {
-		boxes[i] = sp.boxes(q.Rules[i].Match)
-	}
-	// A rule that expires covers nothing for good: once it is gone, the
-	// rules after it take its packets.
-	coverers := make([][]space.Box, len(q.Rules))
-	for i := range q.Rules {
-		if q.Rules[i].Expire == 0 {
-			coverers[i] = boxes[i]
-		}
-	}
+func (c *compiler) analyse(q *ir.Qube, shadowed map[ir.Origin]bool, dns DNS) {
+	boxes, coverers := ruleBoxes(q.Rules, dns)
 	for start := 0; start < len(q.Rules); {
 		end := start + 1
 		for end < len(q.Rules) && q.Rules[end].Origin == q.Rules[start].Origin {
 			end++
 		}
-		c.reportCovered(q, boxes, coverers, start, end, shadowed[q.Rules[start].Origin])
+		c.reportCovered(q, boxes, coverers, start, end, shadowed[q.Rules[start].Origin], dnsNote(q.Rules[start].Match, dns))
 		start = end
 	}
 }
 
+// dnsNote returns what the finding about a rule with match m adds, in
+// parentheses, to say which packets the DNS target stands for when they are
+// addresses the rule does not name.
+func dnsNote(m ir.Match, dns DNS) string {
+	if !m.DNS || len(dns.Servers) == 0 || dns.Semantics == eval.Mirage && m.Proto != ir.AnyProto {
+		return ""
+	}
+	addrs := make([]string, len(dns.Servers))
+	for i, a := range dns.Servers {
+		addrs[i] = a.String()
+	}
+	list := addrs[0]
+	if len(addrs) > 1 {
+		list = strings.Join(addrs[:len(addrs)-1], ", ") + " and " + addrs[len(addrs)-1]
+	}
+	return " (the qube's DNS servers are " + list + ")"
+}
+
 // reportCovered reports the rules [start, end) of q, the parts of one
 // policy rule, that the coverers of earlier rules cover.
-func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, start, end int, shadowed bool) {
+func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, start, end int, shadowed bool, note string) {
 	var parts []string
 	var by []int
 	conflict := false
@@ -99,18 +108,18 @@ func (c *compiler) reportCovered(q *ir.Qube, boxes, coverers [][]space.Box, star
 	}
 	if conflict && shadowed {
 		c.warn(policy.ErrorfAlso(r.Origin.Pos, also, path,
-			"%s never %s effect, as shadowed: true says: %s match%s all its packets first",
-			subject, takes, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1)))
+			"%s never %s effect, as shadowed: true says: %s match%s all its packets first%s",
+			subject, takes, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1), note))
 		return
 	}
 	if conflict {
 		c.errorf(policy.ErrorfAlso(r.Origin.Pos, also, path,
-			"%s never %s effect: %s match%s all its packets first; to make it an exception, give it a lower priority",
-			subject, takes, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1)))
+			"%s never %s effect: %s match%s all its packets first%s; to make it an exception, give it a lower priority",
+			subject, takes, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1), note))
 		return
 	}
-	c.warn(policy.ErrorfAlso(r.Origin.Pos, also, path, "%s %s redundant: %s already %s%s all its packets",
-		subject, is, strings.Join(names, ", "), r.Action, s))
+	c.warn(policy.ErrorfAlso(r.Origin.Pos, also, path, "%s %s redundant: %s already %s%s all its packets%s",
+		subject, is, strings.Join(names, ", "), r.Action, s, note))
 }
 
 func containsOrigin(rules []ir.Rule, idx []int, o ir.Origin) bool {
@@ -127,9 +136,33 @@ func containsOrigin(rules []ir.Rule, idx []int, o ir.Origin) bool {
 // one up.
 const maxPieces = 4096
 
+// ruleBoxes returns the packet space of each rule, and the part of it the
+// rule takes from the rules after it for good.
+func ruleBoxes(rules []ir.Rule, dns DNS) (boxes, coverers [][]space.Box) {
+	sp := newSpace(rules, dns)
+	boxes = make([][]space.Box, len(rules))
+	coverers = make([][]space.Box, len(rules))
+	for i := range rules {
+		var exact bool
+		boxes[i], exact = sp.boxes(rules[i].Match)
+		// A rule that expires covers nothing for good: once it is gone,
+		// the rules after it take its packets. Nor does one whose packets
+		// the boxes only hold.
+		if exact && rules[i].Expire == 0 {
+			coverers[i] = boxes[i]
+		}
+	}
+	return boxes, coverers
+}
+
 // cover reports whether the union of earlier covers all of target, and
-// which of the earlier rules it met.
+// which of the earlier rules it met. A target of no packets, a rule that
+// matches nothing, is not covered: that it never takes effect is not for
+// earlier rules to say.
 func cover(target []space.Box, earlier [][]space.Box) (covering []int, ok bool) {
+	if len(target) == 0 {
+		return nil, false
+	}
 	// rest is target, which must stay as it is, until a subtraction meets
 	// it; from then on it is one of bufs, and the next subtraction writes
 	// into the other.
@@ -160,19 +193,12 @@ func cover(target []space.Box, earlier [][]space.Box) (covering []int, ok bool) 
 }
 
 // Shadowed reports, for each rule of a list read as it stands (each line a
-// rule of its own), whether earlier rules of the other verdict take all of
-// its packets first, as the compiler judges it: a policy rule written for
-// such a line is refused unless it says shadowed: true.
-func Shadowed(rules []ir.Rule) []bool {
-	sp := newSpace(rules)
-	boxes := make([][]space.Box, len(rules))
-	coverers := make([][]space.Box, len(rules))
-	for i := range rules {
-		boxes[i] = sp.boxes(rules[i].Match)
-		if rules[i].Expire == 0 {
-			coverers[i] = boxes[i]
-		}
-	}
+// rule of its own) with dns the DNS target of its qube, whether earlier
+// rules of the other verdict take all of its packets first, as the
+// compiler judges it: a policy rule written for such a line is refused
+// unless it says shadowed: true.
+func Shadowed(rules []ir.Rule, dns DNS) []bool {
+	boxes, coverers := ruleBoxes(rules, dns)
 	out := make([]bool, len(rules))
 	for i := range rules {
 		covering, ok := cover(boxes[i], coverers[:i])
@@ -181,4 +207,51 @@ func Shadowed(rules []ir.Rule) []bool {
 		}
 	}
 	return out
+}
+
+// dnsBehind returns the DNS target of the qubes whose netvm is netvm, as
+// its backend, c.backend, reads it.
+func (c *compiler) dnsBehind(netvm string) DNS {
+	switch c.backend {
+	case "nftables":
+		// The table's DNS sets are given when it is built (--dns), so
+		// they may hold any address.
+		return DNS{Semantics: eval.Nftables}
+	case "mirage":
+		if c.upstreamOf(netvm) == "" {
+			// Without a netvm the unikernel passes nothing; the opaque
+			// DNS target says no more than that.
+			return DNS{Semantics: eval.Mirage}
+		}
+		return DNS{Servers: eval.QubesDNS(), Semantics: eval.Mirage}
+	}
+	if c.upstreamOf(netvm) == "" {
+		// A firewall qube without a netvm, such as sys-net, forwards DNS
+		// to its upstream servers, whose addresses are not known, before
+		// its rules see it.
+		return DNS{}
+	}
+	return QubesDNS()
+}
+
+// upstreamOf returns the netvm of firewall qube fw: the one the policy
+// gives a unikernel firewall qube (sys-net if it gives none and the qube
+// is yet to create), or the inventory's.
+func (c *compiler) upstreamOf(fw string) string {
+	inv, ok := c.pol.Inventory.Qubes[fw]
+	for _, f := range c.pol.Firewalls {
+		if f.Name != fw || f.Backend != "mirage" {
+			continue
+		}
+		switch {
+		case f.MirageNetvm != "":
+			return f.MirageNetvm
+		case !ok:
+			return "sys-net"
+		}
+	}
+	if !ok {
+		return ""
+	}
+	return inv.Netvm
 }

@@ -25,6 +25,8 @@ type Result struct {
 	// Warnings are findings that do not stop compilation: redundant rules,
 	// rules to DNS names, expired rules.
 	Warnings []errors.Error
+	// Inventory is the inventory the policy was compiled against.
+	Inventory *policy.Inventory
 }
 
 // Compile compiles p. It compiles every qube it can and returns all errors
@@ -52,7 +54,7 @@ func Compile(p *policy.Policy, opts Options) (*Result, errors.Error) {
 			errs = errors.Append(errs, e)
 		}
 	}
-	return &Result{Program: prog, Warnings: c.warnings}, errs
+	return &Result{Program: prog, Warnings: c.warnings, Inventory: p.Inventory}, errs
 }
 
 type compiler struct {
@@ -154,7 +156,7 @@ func (c *compiler) qube(pq *policy.Qube) (ir.Qube, bool) {
 			c.errorf(policy.Errorf(q.Rules[i].Origin.Pos, path, "internal error: compiled rule %s is invalid: %v", q.Rules[i].Match, err))
 		}
 	}
-	c.analyse(&q, shadowedOrigins(pq))
+	c.analyse(&q, shadowedOrigins(pq), c.dnsBehind(inv.Netvm))
 	c.checkResolved(&q)
 	return q, len(errors.Errors(c.errs)) == before
 }
@@ -223,9 +225,9 @@ func (c *compiler) firewalls(qubes []ir.Qube) []ir.Firewall {
 			c.errorf(policy.Errorf(f.Pos, path, "qube %q does not provide network, so it enforces no firewall", f.Name))
 			continue
 		}
-		fw := &ir.Firewall{Name: f.Name, MirageVersion: f.MirageVersion, Pos: f.Pos}
+		fw := &ir.Firewall{Name: f.Name, Netvm: c.upstreamOf(f.Name), MirageVersion: f.MirageVersion, Pos: f.Pos}
 		if ok {
-			fw.Netvm, fw.IP = inv.Netvm, inv.IP
+			fw.IP = inv.IP
 		}
 		switch f.Backend {
 		case "nftables":
@@ -233,12 +235,6 @@ func (c *compiler) firewalls(qubes []ir.Qube) []ir.Firewall {
 		case "mirage":
 			fw.Backend = ir.Mirage
 			fw.Provision = &ir.Provision{KernelSHA256: f.KernelSHA256, KernelPath: f.KernelPath, KernelDir: f.KernelDir, Label: f.MirageLabel, NetvmSet: f.MirageNetvm != ""}
-			switch {
-			case f.MirageNetvm != "":
-				fw.Netvm = f.MirageNetvm
-			case !ok:
-				fw.Netvm = "sys-net"
-			}
 		default:
 			fw.Backend = ir.QubesAgent
 		}

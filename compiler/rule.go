@@ -63,6 +63,13 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 	}
 
 	protos := c.protos(r, c.backend == "qubes", fail)
+	for _, s := range r.Services {
+		for _, p := range slices.Concat(s.TCP, s.UDP) {
+			if pr, err := ir.ParsePortRange(p.S); err == nil && pr.Last == 0 {
+				c.warn(policy.Errorf(p.Pos, path, "port 0 matches nothing real: dom0 accepts it, but no connection goes to port 0"))
+			}
+		}
+	}
 	if r.DNS {
 		for _, p := range protos {
 			if p.proto == ir.ICMP || (p.hasPorts && p.ports != ir.PortRange{First: 53, Last: 53}) {
@@ -89,9 +96,23 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 		return nil
 	}
 
+	// A host name is for both families, and every backend reads an ICMP
+	// type beside it as the Linux agent does, as a number in each family;
+	// so a type listed in both icmp and icmpv6 is one rule for a host.
+	hostProtos := protos
+	if c.backend != "qubes" && slices.ContainsFunc(targets, func(t target) bool { return t.dst.Host != "" }) {
+		hostProtos = c.protos(r, true, func(policy.String, string, ...any) {})
+	}
+
+	allICMP := slices.ContainsFunc(protos, func(p protoMatch) bool { return p.proto == ir.ICMP && !p.hasICMPType })
+
 	origin := ir.Origin{Kind: kind, Name: r.Name, Pos: r.Pos}
 	out := make([]ir.Rule, 0, len(targets)*len(protos))
 	for _, t := range targets {
+		protos := protos
+		if t.dst.Host != "" {
+			protos = hostProtos
+		}
 		if t.dst.Host != "" && c.backend != "mirage" {
 			// (The unikernel resolves names otherwise; backends/mirage
 			// says how.)
@@ -104,8 +125,17 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 				// packet is both, so the part matches nothing.
 				continue
 			}
+			if t.dst.Host != "" && p.family != 0 && allICMP {
+				// icmp: true already matches the type in both
+				// families, to the same host, with the same verdict.
+				continue
+			}
 			if t.dst.Host != "" && p.family != 0 {
-				fail(p.at, "an ICMP type needs a destination of one family, but %s resolves in both, and in IPv6 the agent reads ICMP types as ICMPv6 types; use addresses or prefixes", t.dst.Host)
+				other := "icmpv6"
+				if p.family == 6 {
+					other = "icmp"
+				}
+				fail(p.at, "%s is for both families, and an ICMP type beside a host name matches that number in both, as an ICMP type in IPv4 and an ICMPv6 type in IPv6; list %d in %s too to match both, or use addresses or prefixes", t.dst.Host, p.icmpType, other)
 				return nil
 			}
 			out = append(out, ir.Rule{
@@ -201,8 +231,9 @@ func covered(d ir.Dst, i int, ts []target) bool {
 // mergeICMP says that an ICMP type listed both in icmp and in icmpv6 is
 // one part for both families, as the Linux agent reads proto=icmp
 // icmptype=N: type N in IPv4, ICMPv6 type N in IPv6. qfw's nftables
-// backend reads such a rule otherwise (the type's ICMPv6 counterpart), so
-// for its clients the part stays split by family.
+// backend reads such a rule otherwise unless it is to a host name (the
+// type's ICMPv6 counterpart), so for its clients the part stays split by
+// family where the destination can be.
 func (c *compiler) protos(r *policy.Rule, mergeICMP bool, fail func(policy.String, string, ...any)) []protoMatch {
 	if !r.HasService {
 		return []protoMatch{{proto: ir.AnyProto}}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -65,7 +66,8 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 		name := fields.Selector().Unquoted()
 		switch {
 		case !allowed[name]:
-			report(Errorf(fields.Value().Pos(), Path(name), "field not allowed"))
+			format, args := notAllowed(name, slices.Sorted(maps.Keys(allowed)))
+			report(Errorf(fields.Value().Pos(), Path(name), format, args...))
 		case fields.IsOptional() && carriesValue(fields.Value()):
 			report(Errorf(fields.Value().Pos(), Path(name), optionalMsg, name))
 		}
@@ -95,15 +97,40 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 			// A profile may leave fields open for the qubes that use it.
 			opts = []cue.Option{cue.Final()}
 		}
+		// A firewall's name that Qubes refuses is "not allowed" to CUE,
+		// which cannot say why.
+		badName := map[string]bool{}
+		if part == "firewalls" {
+			iter, err := u.Fields(cue.Optional(true))
+			for err == nil && iter.Next() {
+				if name := iter.Selector().Unquoted(); !IsQubeName(name) {
+					badName[name] = true
+					format, args := qubeNameMsg(name)
+					report(Errorf(iter.Value().Pos(), Path(part, name), format, args...))
+				}
+			}
+		}
 		if err := v.Validate(opts...); err != nil {
-			reportCUE(l.userErrors(err, user))
+			var keep errors.Error
+			for _, e := range errors.Errors(l.userErrors(err, user)) {
+				if p := e.Path(); len(p) < 2 || !badName[unquote(p[1])] {
+					keep = errors.Append(keep, e)
+				}
+			}
+			reportCUE(keep)
 			continue
 		}
-		valid[part] = true
+		if len(badName) == 0 {
+			valid[part] = true
+		}
 	}
 
 	d := decoder{user: user}
 	qubes := user.LookupPath(cue.MakePath(cue.Str("qubes")))
+	// An empty directory, or files that hold nothing, would compile to
+	// nothing and plan no change: a policy that names no qube is most
+	// likely not the one meant. (Unless an error says why.)
+	noQube := !namesQube(qubes) && !namesQube(user.LookupPath(cue.MakePath(cue.Str("firewalls"))))
 	if qubes.Exists() {
 		iter, err := structFields(qubes)
 		switch {
@@ -120,7 +147,8 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 			switch {
 			case !IsQubeName(name):
 				// (CUE gives no path to a value under an empty name.)
-				d.errs = errors.Append(d.errs, Errorf(qv.Pos(), Path("qubes", name), "%q is not a Qubes name: one that starts with a letter, then at most 30 letters, digits, '_', '.' and '-'", name))
+				format, args := qubeNameMsg(name)
+				d.errs = errors.Append(d.errs, Errorf(qv.Pos(), Path("qubes", name), format, args...))
 				continue
 			}
 			// The qube's shape is checked even when CUE found errors in
@@ -146,6 +174,9 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 		}
 	}
 
+	if noQube && errs == nil {
+		report(Errorf(token.NoPos, "", "the policy names no qube: write qubes: NAME: {...} for each qube it manages, or firewalls: NAME: {...} for a firewall qube"))
+	}
 	if valid["firewalls"] {
 		p.Firewalls = decodeFirewalls(user.LookupPath(cue.MakePath(cue.Str("firewalls"))))
 	}
@@ -156,6 +187,35 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 		p.Resolve = decodeResolve(user.LookupPath(cue.MakePath(cue.Str("resolve"))))
 	}
 	return p, errs
+}
+
+// namesQube reports whether v, the policy's qubes or firewalls, names at
+// least one qube, even one in error.
+func namesQube(v cue.Value) bool {
+	if !v.Exists() {
+		return false
+	}
+	iter, err := structFields(v)
+	return err != nil || iter.Next()
+}
+
+// The fields of a qube, a rule and a service, as the schema's #Qube, #Rule
+// and #Service give them (TestRuleFieldsMatchSchema holds them to it).
+var (
+	qubeFields    = []string{"allow", "deny", "network"}
+	ruleFields    = []string{"comment", "dns", "expire", "icmp", "icmpv6", "priority", "service", "shadowed", "tcp", "to", "udp"}
+	serviceFields = []string{"icmp", "icmpv6", "tcp", "udp"}
+)
+
+// notAllowed is the error of a field the schema lacks, naming the field
+// meant when the two differ in case alone.
+func notAllowed(name string, known []string) (string, []any) {
+	for _, k := range known {
+		if strings.EqualFold(k, name) {
+			return "field not allowed; the field is %q", []any{k}
+		}
+	}
+	return "field not allowed", nil
 }
 
 // topLevelFields returns the fields the schema allows at the top level of
@@ -209,11 +269,16 @@ func (d *decoder) fail(v cue.Value, format string, args ...any) {
 	if v.Err() != nil {
 		return
 	}
-	pos := v.Pos()
+	d.report(v, valuePos(v), format, args...)
+}
+
+// valuePos returns the position of v as the user wrote it: that of its
+// value rather than of its field's name.
+func valuePos(v cue.Value) token.Pos {
 	if f, ok := v.Source().(*ast.Field); ok && f.Value != nil && f.Value.Pos().IsValid() {
-		pos = f.Value.Pos()
+		return f.Value.Pos()
 	}
-	d.report(v, pos, format, args...)
+	return v.Pos()
 }
 
 // failField reports a mistake in the field that holds v, at its name.
@@ -255,7 +320,18 @@ func (d *decoder) report(v cue.Value, pos token.Pos, format string, args ...any)
 // missing. An optional field with a type alone, as in a user's
 // definition, says nothing and is skipped.
 func (d *decoder) absent(iter *cue.Iterator) bool {
-	if iter.Selector().Type()&cue.StringLabel == 0 {
+	sel := iter.Selector()
+	switch {
+	case sel.Type()&(cue.HiddenLabel|cue.HiddenDefinitionLabel) != 0:
+		// A hidden field would be ignored: a user who wrote _deny
+		// expects a rule.
+		d.failField(iter.Value(), "%s is a hidden field, which qfw would ignore: no name of a qube, rule or service field starts with \"_\"", sel.String())
+		return true
+	case sel.IsDefinition():
+		d.failField(iter.Value(), "%s is a definition, which qfw would ignore: define it outside qubes", sel.String())
+		return true
+	}
+	if sel.Type()&cue.StringLabel == 0 {
 		// An index: CUE iterates a list in error as if it were a
 		// struct. The list's own error is CUE's to report.
 		return true
@@ -285,10 +361,16 @@ func withDefault(v cue.Value) cue.Value {
 	return v
 }
 
-// structFields iterates the fields of v, optional ones included. (It also
+// structFields iterates the fields of v, optional, hidden and definition
+// ones included. (It also
 // iterates the indices of a list in error: see absent.)
 func structFields(v cue.Value) (*cue.Iterator, error) {
-	return v.Fields(cue.Optional(true))
+	// Asked for hidden fields, CUE iterates a scalar as an empty struct:
+	// whether v is a struct is asked without them.
+	if _, err := v.Fields(cue.Optional(true)); err != nil {
+		return nil, err
+	}
+	return v.Fields(cue.Optional(true), cue.Hidden(true), cue.Definitions(true))
 }
 
 // optionalMsg is the error of an optional field that holds a value.
@@ -365,35 +447,13 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 				q.Rules = append(q.Rules, r)
 			}
 		default:
-			d.failField(f, "field not allowed")
+			format, args := notAllowed(fields.Selector().Unquoted(), qubeFields)
+			d.failField(f, format, args...)
 			ok = false
 		}
 	}
 	return q, ok
 }
-
-// IsRuleName reports whether s may name a rule (or a network, service or
-// profile): #Name in the schema.
-func IsRuleName(s string) bool {
-	if s == "" || !isAlnum(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if c := s[i]; !isAlnum(c) && c != '_' && c != '.' && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-// IsQubeName reports whether s is a Qubes name, as #QubeName in the
-// schema.
-func IsQubeName(s string) bool {
-	return len(s) <= 31 && s != "" && isLetter(s[0]) && IsRuleName(s)
-}
-
-func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
-func isAlnum(c byte) bool  { return isLetter(c) || '0' <= c && c <= '9' }
 
 // decodeRule decodes one rule, checking it against the shape of the
 // schema's #Rule. Walking its fields once costs less than looking up each
@@ -453,7 +513,8 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 		case "tcp", "udp", "icmp", "icmpv6":
 			d.serviceField(&own, name, f)
 		default:
-			d.failField(f, "field not allowed")
+			format, args := notAllowed(name, ruleFields)
+			d.failField(f, format, args...)
 		}
 	}
 	if own.TCP != nil || own.UDP != nil || own.AllTCP || own.AllUDP || own.ICMP || own.ICMPv6Types != nil {
@@ -524,7 +585,8 @@ func (d *decoder) service(v cue.Value) Service {
 			f := withDefault(fields.Value())
 			d.serviceField(&s, name, f)
 		default:
-			d.failField(fields.Value(), "field not allowed")
+			format, args := notAllowed(name, serviceFields)
+			d.failField(fields.Value(), format, args...)
 		}
 	}
 	return s
@@ -740,6 +802,7 @@ func (l *loader) userErrors(err error, user cue.Value) errors.Error {
 			continue
 		}
 		format, args := e.Msg()
+		format, args = plainMessage(paths[i], format, args)
 		ps := userPositions(errors.Positions(e))
 		if len(ps) == 0 {
 			if p := nearestPos(user, paths[i]); p.IsValid() {

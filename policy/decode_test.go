@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,6 +42,7 @@ func TestNamesMatchSchema(t *testing.T) {
 	names := []string{
 		"", "a", "A", "0", "_a", "-a", ".a", "a_b.c-d", "web01", "9lives", "a b", "a/b", "é",
 		"sys-firewall", "a234567890123456789012345678901", "a2345678901234567890123456789012",
+		"none", "default", "None", "nonex", "disp-dm", "dm", "a-dm-b", "sys-net-dm",
 	}
 	for _, c := range []struct {
 		def   string
@@ -52,6 +54,26 @@ func TestNamesMatchSchema(t *testing.T) {
 			if got := c.check(n); got != inSchema {
 				t.Errorf("%s: %q: the decoder says %v, the schema %v", c.def, n, got, inSchema)
 			}
+		}
+	}
+}
+
+// The field lists that name the field meant in an error are the schema's.
+func TestFieldListsMatchSchema(t *testing.T) {
+	ctx := cuecontext.New()
+	s := ctx.CompileString(schema.Source(), cue.Filename(schema.Filename))
+	for def, list := range map[string][]string{"#Qube": qubeFields, "#Rule": ruleFields, "#Service": serviceFields} {
+		iter, err := s.LookupPath(cue.ParsePath(def)).Fields(cue.Optional(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fields []string
+		for iter.Next() {
+			fields = append(fields, iter.Selector().Unquoted())
+		}
+		slices.Sort(fields)
+		if !slices.Equal(fields, list) {
+			t.Errorf("%s has fields %q; the decoder lists %q", def, fields, list)
 		}
 	}
 }

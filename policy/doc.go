@@ -4,6 +4,12 @@
 // positions.
 //
 // Loading checks the structure of a policy (field names, types, required
-// fields, conflicting definitions). The meaning of its values (addresses,
-// ports, names of qubes) is checked by the compiler.
+// fields, conflicting definitions), and that every file meant to be part
+// of it is: a CUE file that CUE's loader would leave out, a hidden field
+// or definition inside a qube, a key given twice in JSON or YAML, are
+// refused at their position rather than ignored. The inventory is checked
+// as closely: its keys, its qube names as Qubes takes them, its netvms and
+// addresses. CUE's messages are restated in the policy's words. The
+// meaning of a policy's values (addresses, ports, host names) is checked
+// by the compiler.
 package policy

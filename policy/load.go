@@ -1,16 +1,20 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
-	"cuelang.org/go/cue/parser"
+	"cuelang.org/go/cue/token"
 	"cuelang.org/go/encoding/yaml"
 
 	"github.com/qfw-dev/qfw/schema"
@@ -67,7 +71,7 @@ func Load(cfg Config) (*Policy, errors.Error) {
 
 	user, err := l.buildUser(dir, cueFiles, dataFiles, inv)
 	if err != nil {
-		return nil, errors.Promote(err, "")
+		return nil, loadErrors(err)
 	}
 	p, errs := l.decode(user)
 	p.Inventory = inv
@@ -131,19 +135,15 @@ func (l *loader) buildUser(dir string, cueFiles, dataFiles []string, inv *Invent
 		if err != nil {
 			return cue.Value{}, err
 		}
-		pkg, files, err := packageClause(absDir, cueFiles)
+		wholeDir := cueFiles == nil
+		set, err := selectFiles(absDir, dir, absAll(cueFiles))
 		if err != nil {
 			return cue.Value{}, err
 		}
-		if pkg == "" {
-			// Files without a package clause do not make a package that
-			// a directory can be loaded as; load them as files.
-			cueFiles = files
-		}
 		overlay := filepath.Join(absDir, inventoryOverlay)
 		src := "// The inventory, added by qfw.\n\n"
-		if pkg != "" {
-			src += "package " + pkg + "\n\n"
+		if set.pkg != "" {
+			src += "package " + set.pkg + "\n\n"
 		}
 		src += "inventory: " + inv.cue() + "\n"
 		cfg := &load.Config{
@@ -151,11 +151,16 @@ func (l *loader) buildUser(dir string, cueFiles, dataFiles []string, inv *Invent
 			Overlay: map[string]load.Source{overlay: load.FromString(src)},
 		}
 		loadArgs := []string{"."}
-		if cueFiles != nil {
-			loadArgs = append(absAll(cueFiles), overlay)
+		if !wholeDir || set.pkg == "" {
+			// Files without a package clause make no package that a
+			// directory can be loaded as: load them as files.
+			loadArgs = append(slices.Clone(set.files), overlay)
 		}
 		insts := load.Instances(loadArgs, cfg)
 		if err := insts[0].Err; err != nil {
+			return cue.Value{}, err
+		}
+		if err := set.checkLoaded(insts[0], wholeDir); err != nil {
 			return cue.Value{}, err
 		}
 		user = l.ctx.BuildInstance(insts[0])
@@ -188,47 +193,39 @@ func (l *loader) buildData(path string) (cue.Value, error) {
 		if err != nil {
 			return cue.Value{}, err
 		}
-		return l.ctx.BuildExpr(expr), nil
+		v := l.ctx.BuildExpr(expr)
+		if k := v.IncompleteKind(); k != cue.StructKind {
+			return cue.Value{}, Errorf(v.Pos(), "", `a JSON policy file holds one object of policy fields, such as {"qubes": {...}}, not %s`, kindWord(k.String()))
+		}
+		return v, nil
 	}
 	f, err := yaml.Extract(path, data)
 	if err != nil {
+		return cue.Value{}, yamlError(path, data, err)
+	}
+	if err := duplicateKeys(f, "mapping"); err != nil {
 		return cue.Value{}, err
 	}
-	return l.ctx.BuildFile(f), nil
-}
-
-// packageClause returns the package name of the user's CUE files, which the
-// inventory overlay must share: that of the given files, or of the first
-// CUE file in dir that has one; and the files it looked at.
-func packageClause(dir string, files []string) (string, []string, error) {
-	if files == nil {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			return "", nil, fmt.Errorf("load policy: %w", err)
-		}
-		for _, e := range entries {
-			n := e.Name()
-			if !e.IsDir() && strings.HasSuffix(n, ".cue") && n != inventoryOverlay && !strings.HasPrefix(n, ".") && !strings.HasPrefix(n, "_") {
-				files = append(files, filepath.Join(dir, n))
-			}
-		}
-		if files == nil {
-			return "", nil, fmt.Errorf("load policy: no .cue files in %s", dir)
-		}
+	v := l.ctx.BuildFile(f)
+	pos := v.Pos()
+	if !pos.IsValid() {
+		pos = fileStart(path)
 	}
-	for _, f := range files {
-		file, err := parser.ParseFile(f, nil, parser.PackageClauseOnly)
-		if err != nil {
-			return "", nil, err
-		}
-		if name := file.PackageName(); name != "" {
-			return name, files, nil
-		}
+	switch k := v.IncompleteKind(); {
+	case k == cue.StructKind, k == cue.TopKind:
+		// A mapping, or an empty file.
+	case k == cue.ListKind && bytes.Contains(data, []byte("\n---")):
+		return cue.Value{}, Errorf(pos, "", "a YAML policy file holds one document; this one holds several")
+	default:
+		return cue.Value{}, Errorf(pos, "", "a YAML policy file holds one mapping of policy fields, such as qubes: ..., not %s", kindWord(k.String()))
 	}
-	return "", files, nil
+	return v, nil
 }
 
 func absAll(paths []string) []string {
+	if paths == nil {
+		return nil
+	}
 	out := make([]string, len(paths))
 	for i, p := range paths {
 		a, err := filepath.Abs(p)
@@ -236,6 +233,58 @@ func absAll(paths []string) []string {
 			a = p
 		}
 		out[i] = a
+	}
+	return out
+}
+
+// yamlLine matches a YAML syntax error as CUE gives it: file:line: message.
+var yamlLine = regexp.MustCompile(`^(.*):(\d+): (.*)$`)
+
+// yamlError gives a YAML syntax error a position. The YAML parser tells
+// only the line, so the column is where that line's text begins.
+func yamlError(path string, data []byte, err error) error {
+	m := yamlLine.FindStringSubmatch(err.Error())
+	if m == nil || m[1] != path {
+		return err
+	}
+	line, _ := strconv.Atoi(m[2])
+	off := 0
+	for n := 1; n < line && off < len(data); n++ {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			off = len(data)
+			break
+		}
+		off += i + 1
+	}
+	f := token.NewFile(path, -1, len(data)+1)
+	f.SetLinesForContent(data)
+	for off < len(data) && (data[off] == ' ' || data[off] == '\t') {
+		off++
+	}
+	return Errorf(f.Pos(off, token.NoRelPos), "", "invalid YAML: %s", m[3])
+}
+
+// loadErrors returns the errors of loading the user's files, each at its
+// first position, with the message that CUE's loader wraps in its own
+// ("import failed") told whole, and positions not repeated in the text.
+func loadErrors(err error) errors.Error {
+	var out errors.Error
+	for _, e := range errors.Errors(err) {
+		if _, ok := e.(*posError); ok {
+			out = errors.Append(out, e)
+			continue
+		}
+		ps := errors.Positions(e)
+		msg := e.Error()
+		for _, p := range ps {
+			msg = strings.ReplaceAll(msg, p.String()+": ", "")
+		}
+		pos := token.NoPos
+		if len(ps) > 0 {
+			pos = ps[0]
+		}
+		out = errors.Append(out, Errorf(pos, "", "%s", scrub(msg)))
 	}
 	return out
 }

@@ -27,6 +27,10 @@
 //     one (echo, echo reply, unreachable, time exceeded, parameter problem)
 //     and not at all where there is none (the agent compares the number
 //     with ICMPv6 types); in a rule to an IPv6 prefix it is an ICMPv6 type.
+//     In a rule to a host name it is the number in each family, as the
+//     agent reads it: dom0 puts such a rule in both families' lists, and
+//     qfw's policy says it as the type listed in both icmp and icmpv6, so
+//     the rule means what it says.
 //
 // qfw's compiler writes neither kind of DNS rule; a list from another tool
 // may. As with the agent, a host name is resolved when the table is built, and

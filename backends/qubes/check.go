@@ -1,6 +1,7 @@
 package qubes
 
 import (
+	"fmt"
 	"net/netip"
 
 	"cuelang.org/go/cue/errors"
@@ -49,8 +50,13 @@ var qubesLimits = limits{
 	dnsCrash: AgentDNSPathCrashLen,
 }
 
-// Check reports where q's rules exceed a limit of Qubes: more than MaxRules
-// rules; an admin.vm.firewall.Set request over MaxRequestLen bytes; a
+// Check reports where q's rules exceed a limit of Qubes, for a request sent
+// by a caller whose name is not known: see CheckFrom.
+func Check(q ir.Qube) []errors.Error { return check(q, "", qubesLimits) }
+
+// CheckFrom reports where q's rules exceed a limit of Qubes: more than
+// MaxRules rules; an admin.vm.firewall.Set request over MaxRequestLen
+// bytes, sent by caller; a
 // QubesDB key or rule string too long for QubesDB; a host name that makes
 // the Linux agent's /dns/<ip>/<host> key exactly AgentDNSPathCrashLen bytes
 // long for q.IP or q.IP6.
@@ -59,9 +65,14 @@ var qubesLimits = limits{
 // qubes.<name>.<allow|deny>.<rule>, or at the qube for rules without an
 // origin and for errors about the whole list. Rules count whether or not
 // they have expired: Set sends them all.
-func Check(q ir.Qube) []errors.Error { return check(q, qubesLimits) }
+//
+// qubesd's limit counts the request's header, which holds the caller's
+// name: dom0 through the qubesd socket, the management qube's through
+// qrexec. caller is that name, or "" when it is not known, which counts
+// the longest name a qube can have, so that the list fits from any caller.
+func CheckFrom(q ir.Qube, caller string) []errors.Error { return check(q, caller, qubesLimits) }
 
-func check(q ir.Qube, l limits) []errors.Error {
+func check(q ir.Qube, caller string, l limits) []errors.Error {
 	var errs []errors.Error
 	errorf := func(r *ir.Rule, format string, args ...any) {
 		pos, path := q.Pos, policy.Path("qubes", q.Name)
@@ -80,16 +91,19 @@ func check(q ir.Qube, l limits) []errors.Error {
 		errorf(nil, "qube %q has %d rules; at most %d are allowed, as QubesDB rule keys have four digits", q.Name, n, l.rules)
 	}
 
-	// The request as sent from whichever qube calls, the longest header
-	// it can have; the rules follow it.
-	set := &adminapi.Request{Method: "admin.vm.firewall.Set", Dest: q.Name, Payload: []byte(Payload(q.Rules))}
-	size := set.WorstCaseLen()
+	// The request as the caller sends it, or with the longest header any
+	// caller's can be; the rules follow it.
+	set := &adminapi.Request{Method: "admin.vm.firewall.Set", Source: caller, Dest: q.Name, Payload: []byte(Payload(q.Rules))}
+	size, from := set.WorstCaseLen(), fmt.Sprintf("sent from a qube with a %d-character name", adminapi.MaxNameLen)
+	if caller != "" {
+		size, from = len(set.Encode()), "sent from "+caller
+	}
 	if size > l.request {
 		// Point at the first rule that does not fit.
 		n := size - len(set.Payload)
 		for i := range q.Rules {
 			if n += len(FormatRule(q.Rules[i])) + 1; n > l.request {
-				errorf(&q.Rules[i], "the admin.vm.firewall.Set request for qube %q is %d bytes, over qubesd's limit of %d; this is the first rule that does not fit", q.Name, size, l.request)
+				errorf(&q.Rules[i], "the admin.vm.firewall.Set request for qube %q is %d bytes %s, over qubesd's limit of %d; this is the first rule that does not fit (rule %d of the list)", q.Name, size, from, l.request, i+1)
 				break
 			}
 		}

@@ -44,34 +44,51 @@ func TestCheck(t *testing.T) {
 	h48 := strings.Repeat("a", 40) + ".example" // /dns/10.137.0.3/ + h48 is 64 bytes
 	h37 := strings.Repeat("b", 29) + ".example" // /dns/fd09:24ef:4179::a89:3/ + h37 is 64 bytes
 	tests := []struct {
-		name string
-		q    ir.Qube
-		want []string
+		name   string
+		q      ir.Qube
+		caller string
+		want   []string
 	}{
 		{"fine", ir.Qube{Name: "work", IP: ip4, IP6: ip6, Pos: line(1), Rules: []ir.Rule{
 			{Action: ir.Accept, Match: ir.Match{DNS: true}, Origin: allow("dns", 2)},
 			{Action: ir.Accept, Match: ir.Match{Dst: host("github.com")}, Origin: allow("git", 3)},
 			{Action: ir.Drop},
-		}}, nil},
+		}}, "", nil},
 
 		// 9,999 rules fit the count but not the request: 65 + 12*5455 is
 		// 65525 bytes, one more line does not fit.
-		{"rules 9999", ir.Qube{Name: "work", Pos: line(1), Rules: drops(9999)}, []string{
-			`policy.cue:1:3: qubes.work: the admin.vm.firewall.Set request for qube "work" is 120053 bytes, over qubesd's limit of 65536; this is the first rule that does not fit`,
+		{"rules 9999", ir.Qube{Name: "work", Pos: line(1), Rules: drops(9999)}, "", []string{
+			`policy.cue:1:3: qubes.work: the admin.vm.firewall.Set request for qube "work" is 120053 bytes sent from a qube with a 31-character name, over qubesd's limit of 65536; this is the first rule that does not fit (rule 5456 of the list)`,
 		}},
-		{"rules 10000", ir.Qube{Name: "work", Pos: line(1), Rules: drops(10000)}, []string{
+		{"rules 10000", ir.Qube{Name: "work", Pos: line(1), Rules: drops(10000)}, "", []string{
 			`policy.cue:1:3: qubes.work: qube "work" has 10000 rules; at most 9999 are allowed, as QubesDB rule keys have four digits`,
-			`policy.cue:1:3: qubes.work: the admin.vm.firewall.Set request for qube "work" is 120065 bytes, over qubesd's limit of 65536; this is the first rule that does not fit`,
+			`policy.cue:1:3: qubes.work: the admin.vm.firewall.Set request for qube "work" is 120065 bytes sent from a qube with a 31-character name, over qubesd's limit of 65536; this is the first rule that does not fit (rule 5456 of the list)`,
 		}},
 
 		// The request limit is inclusive.
 		{"request 65536", ir.Qube{Name: "work", Pos: line(1), Rules: []ir.Rule{
 			padded(allow("a", 2), 40000), padded(allow("b", 3), 25425),
-		}}, nil},
+		}}, "", nil},
 		{"request 65537", ir.Qube{Name: "work", Pos: line(1), Rules: []ir.Rule{
 			padded(allow("a", 2), 40000), padded(deny("b", 3), 25426), padded(allow("c", 4), 1),
-		}}, []string{
-			`policy.cue:3:3: qubes.work.deny.b: the admin.vm.firewall.Set request for qube "work" is 65561 bytes, over qubesd's limit of 65536; this is the first rule that does not fit`,
+		}}, "", []string{
+			`policy.cue:3:3: qubes.work.deny.b: the admin.vm.firewall.Set request for qube "work" is 65561 bytes sent from a qube with a 31-character name, over qubesd's limit of 65536; this is the first rule that does not fit (rule 2 of the list)`,
+		}},
+
+		// From dom0 the header is 27 bytes shorter: "dom0" is the caller
+		// through the qubesd socket, not a 31-character name.
+		{"request 65537 from dom0", ir.Qube{Name: "work", Pos: line(1), Rules: []ir.Rule{
+			padded(allow("a", 2), 40000), padded(deny("b", 3), 25426), padded(allow("c", 4), 1),
+		}}, "dom0", nil},
+		{"request 65537 exactly from dom0", ir.Qube{Name: "work", Pos: line(1), Rules: []ir.Rule{
+			padded(allow("a", 2), 40000), padded(deny("b", 3), 25453),
+		}}, "dom0", []string{
+			`policy.cue:3:3: qubes.work.deny.b: the admin.vm.firewall.Set request for qube "work" is 65537 bytes sent from dom0, over qubesd's limit of 65536; this is the first rule that does not fit (rule 2 of the list)`,
+		}},
+		{"request from a management qube", ir.Qube{Name: "work", Pos: line(1), Rules: []ir.Rule{
+			padded(allow("a", 2), 40000), padded(deny("b", 3), 25453),
+		}}, "mgmt", []string{
+			`policy.cue:3:3: qubes.work.deny.b: the admin.vm.firewall.Set request for qube "work" is 65537 bytes sent from mgmt, over qubesd's limit of 65536; this is the first rule that does not fit (rule 2 of the list)`,
 		}},
 
 		// The agent's /dns/<ip>/<host> key crashes it at exactly 64 bytes,
@@ -81,17 +98,17 @@ func TestCheck(t *testing.T) {
 			{Action: ir.Accept, Match: ir.Match{Dst: host("a" + h48)}, Origin: allow("longer", 3)},
 			{Action: ir.Accept, Match: ir.Match{Dst: host(h48[1:])}, Origin: allow("shorter", 4)},
 			{Action: ir.Accept, Match: ir.Match{Dst: host(h37), Proto: ir.TCP}},
-		}}, []string{
+		}}, "", []string{
 			`policy.cue:2:3: qubes.work.allow.four: host name "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example" makes the Linux agent's QubesDB key "/dns/10.137.0.3/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example" exactly 64 bytes long, which crashes the agent's qubes-firewall service; use the host's IP addresses instead`,
 			`policy.cue:1:3: qubes.work: host name "bbbbbbbbbbbbbbbbbbbbbbbbbbbbb.example" makes the Linux agent's QubesDB key "/dns/fd09:24ef:4179::a89:3/bbbbbbbbbbbbbbbbbbbbbbbbbbbbb.example" exactly 64 bytes long, which crashes the agent's qubes-firewall service; use the host's IP addresses instead`,
 		}},
 		{"dns key without ipv6", ir.Qube{Name: "work", IP: ip4, Pos: line(1), Rules: []ir.Rule{
 			{Action: ir.Accept, Match: ir.Match{Dst: host(h37)}, Origin: allow("six", 2)},
-		}}, nil},
+		}}, "", nil},
 	}
 	for _, tt := range tests {
-		if got := errorLines(Check(tt.q)); !slices.Equal(got, tt.want) {
-			t.Errorf("%s: Check:\n%s\nwant:\n%s", tt.name, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+		if got := errorLines(CheckFrom(tt.q, tt.caller)); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: CheckFrom:\n%s\nwant:\n%s", tt.name, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 		}
 	}
 }
@@ -112,7 +129,7 @@ func TestCheckQubesDB(t *testing.T) {
 		`policy.cue:3:3: qubes.work.allow.lan6: QubesDB key "/qubes-firewall/fd09:24ef:4179::a89:3/0001" is 42 bytes; QubesDB allows at most 31`,
 		`policy.cue:4:3: qubes.work.allow.git: QubesDB rule "action=accept dsthost=github.com" is 32 bytes; QubesDB allows at most 31`,
 	}
-	if got := errorLines(check(q, l)); !slices.Equal(got, want) {
+	if got := errorLines(check(q, "", l)); !slices.Equal(got, want) {
 		t.Errorf("check:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
@@ -127,11 +144,11 @@ func TestCheckRuleCount(t *testing.T) {
 	l.rules = 2
 	q := ir.Qube{Name: "work", Pos: line(7), Rules: drops(3)}
 	want := []string{`policy.cue:7:3: qubes.work: qube "work" has 3 rules; at most 2 are allowed, as QubesDB rule keys have four digits`}
-	if got := errorLines(check(q, l)); !slices.Equal(got, want) {
+	if got := errorLines(check(q, "", l)); !slices.Equal(got, want) {
 		t.Errorf("check:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	q.Rules = drops(2)
-	if got := errorLines(check(q, l)); got != nil {
+	if got := errorLines(check(q, "", l)); got != nil {
 		t.Errorf("check of 2 rules:\n%s\nwant no errors", strings.Join(got, "\n"))
 	}
 }

@@ -16,9 +16,9 @@ type adminFlags struct {
 }
 
 func (f *adminFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.socket, "socket", adminapi.SocketPath, "qubesd's Admin API `SOCKET`, in dom0")
+	cmd.Flags().StringVar(&f.socket, "socket", adminapi.SocketPath, "qubesd's Admin API `SOCKET`, in dom0 (not with --qrexec)")
 	cmd.Flags().BoolVar(&f.qrexec, "qrexec", false, "call through qrexec-client-vm, from a management qube")
-	cmd.Flags().StringVar(&f.qrexecClient, "qrexec-client", "qrexec-client-vm", "the qrexec client `PROGRAM`")
+	cmd.Flags().StringVar(&f.qrexecClient, "qrexec-client", "qrexec-client-vm", "the qrexec client `PROGRAM` (with --qrexec)")
 }
 
 // registerKernels adds the flag of dom0's kernels directory, for the

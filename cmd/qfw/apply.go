@@ -31,6 +31,21 @@ at all. A failure on one qube does not stop the others: each is reported in
 the final table and together in the errors, and a qube whose Set failed
 keeps its previous list. A lock (--lock FILE) keeps two applies apart.
 
+A saved plan is applied exactly as it shows, or refused whole before
+anything is sent, naming the field that is wrong: its format version must
+be known; every field is one qfw writes; every rule passes the checks
+compile's output passes, written as qfw writes it; the rules it sends are
+the lines its edits keep and add, and its counts are its edits'; each qube
+exists in dom0; and for each qube still at its base_hash, the edits are
+exactly what replacing dom0's list with the rules does.
+
+Before it sets a qube's list, apply tags the qube qfw-managed
+(admin.vm.tag.Set), and it tags the managed qubes whose lists already
+match. A qube tagged so that the policy no longer names keeps its list,
+with a warning: --release QUBE removes its tag and keeps its list; --reset
+QUBE sets its list to action=drop, blocking all its traffic, and removes
+its tag.
+
 qfw records the hash of each list it sets (in --data-dir). A list changed
 since was edited by hand: apply warns and replaces it, or with
 --refuse-drift leaves that qube alone. With --confirm-timeout, apply waits
@@ -85,6 +100,9 @@ const applyExamples = `  # In dom0: show the plan, and set the lists that change
   qfw plan policy/ --out plan.json
   qfw apply --target qubes --plan plan.json --auto-approve
 
+  # Stop managing a qube taken out of the policy, keeping its list.
+  qfw apply --target qubes policy/ --release old-project
+
   # In sys-firewall: enforce the policy for its clients.
   qfw apply --target nftables --firewall sys-firewall
 
@@ -103,7 +121,10 @@ type applyFlags struct {
 	dataDir     string
 	// refuseDrift refuses, rather than warns about, qubes edited by hand
 	// since qfw last set them.
-	refuseDrift    bool
+	refuseDrift bool
+	// release and reset name the qubes, left the policy, to stop
+	// managing, keeping their lists or blocking all their traffic.
+	release, reset []string
 	confirmTimeout time.Duration
 	target         targetValue
 	firewall       string
@@ -130,6 +151,8 @@ func newApplyCmd() *cobra.Command {
 	f.admin.register(cmd)
 	f.admin.registerKernels(cmd)
 	cmd.Flags().StringVar(&f.plan, "plan", "", "apply the plan saved in `FILE` by qfw plan --out (target qubes)")
+	cmd.Flags().StringArrayVar(&f.release, "release", nil, "stop managing `QUBE`, which left the policy: remove its tag qfw-managed and keep its list (target qubes; repeatable)")
+	cmd.Flags().StringArrayVar(&f.reset, "reset", nil, "set the list of `QUBE`, which left the policy, to action=drop, blocking all its traffic, and stop managing it (target qubes; repeatable)")
 	cmd.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "apply without asking (target qubes)")
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "keep what qfw applied in `DIR`, to detect hand edits (target qubes; default $XDG_STATE_HOME/qfw or ~/.local/state/qfw)")
 	cmd.Flags().BoolVar(&f.refuseDrift, "refuse-drift", false, "leave unchanged the qubes whose rules were edited outside qfw since it last set them, instead of warning (target qubes)")
@@ -148,7 +171,7 @@ var targetFlags = []struct {
 	target targetValue
 	names  []string
 }{
-	{targetQubes, []string{"plan", "auto-approve", "data-dir", "refuse-drift", "confirm-timeout", "lock", "socket", "qrexec", "qrexec-client", "kernels-dir"}},
+	{targetQubes, []string{"plan", "auto-approve", "data-dir", "refuse-drift", "confirm-timeout", "lock", "release", "reset", "socket", "qrexec", "qrexec-client", "kernels-dir"}},
 	{targetNftables, []string{"firewall", "netns", "dns", "resolve"}},
 }
 

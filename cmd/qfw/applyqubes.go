@@ -3,13 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
+	"github.com/qfw-dev/qfw/compiler/ir"
 )
 
 // applyQubes puts each managed qube's rule list in force through the Admin
@@ -28,9 +30,13 @@ import (
 // "yes", checks every kernel image the plan installs, and sets each changed
 // qube's list with one admin.vm.firewall.Set, which dom0 applies whole or
 // not at all. Just before each Set it reads the qube's list again and
-// refuses to replace one that changed since the plan was made. Then it
-// provisions the unikernel firewall qubes whose clients' lists were all
-// set (after confirmation, with --confirm-timeout). A failure on one qube
+// refuses to replace one that changed since the plan was made; a saved
+// plan is checked against dom0 whole before anything is sent (see
+// checkSavedPlan). Each qube it sets is tagged qfw-managed first, and the
+// qubes that left the policy keep their lists unless --release or --reset
+// names them. Then it provisions the unikernel firewall qubes whose
+// clients' lists were all set (after confirmation, with
+// --confirm-timeout). A failure on one qube
 // does not stop the others; all are reported together, and a qube whose
 // Set failed keeps its previous list.
 func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
@@ -54,11 +60,24 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 			return err
 		}
 	}
+	if err := checkRelease(p, f.release, f.reset); err != nil {
+		return err
+	}
 	stdout := cmd.OutOrStdout()
 	if err := printPlan(stdout, p); err != nil {
 		return err
 	}
-	if !p.Summary.changes() {
+	for _, name := range p.Left {
+		switch {
+		case slices.Contains(f.release, name):
+			fmt.Fprintf(stdout, "%s: --release: its tag %s goes, its list stays as it is.\n", name, managedTag)
+		case slices.Contains(f.reset, name):
+			fmt.Fprintf(stdout, "%s: --reset: its list becomes %q, which blocks all its traffic, and its tag %s goes.\n", name, strings.Join(resetList, "\n"), managedTag)
+		default:
+			fmt.Fprintf(cmd.ErrOrStderr(), "qfw: warning: %s left the policy; apply keeps its list as it is (--release %s stops managing it, --reset %s blocks its traffic)\n", name, name, name)
+		}
+	}
+	if !p.Summary.work() && len(f.release)+len(f.reset) == 0 {
 		return nil
 	}
 	if err := f.admin.provisioner().checkImages(p.Firewalls); err != nil {
@@ -89,7 +108,27 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute+f.confirmTimeout)
 	defer cancel()
 	a := &qubesApply{client: f.admin.client(), record: record, refuseDrift: f.refuseDrift, stderr: cmd.ErrOrStderr(), previous: map[string][]string{}}
+	if f.plan != "" {
+		// Nothing is sent before the whole plan checks out against dom0.
+		if err := checkSavedPlan(ctx, a.client, f.plan, p); err != nil {
+			return err
+		}
+	}
 	var results []outcome
+	for _, name := range f.release {
+		result, err := a.release(ctx, name)
+		if err != nil {
+			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: %w", name, err))
+		}
+		results = append(results, outcome{name, result})
+	}
+	for _, name := range f.reset {
+		result, err := a.reset(ctx, name)
+		if err != nil {
+			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: %w", name, err))
+		}
+		results = append(results, outcome{name, result})
+	}
 	progress := isTerminal(cmd.ErrOrStderr())
 	// Client lists first: a firewall qube's new settings, its netvm above
 	// all, must not reach clients that are still on their old lists.
@@ -105,6 +144,18 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 		if err != nil {
 			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: %w", q.Name, err))
 			failed[q.Name] = true
+		}
+		results = append(results, outcome{q.Name, result})
+	}
+	// The qubes whose lists already match: apply only tags them.
+	for _, q := range p.Qubes {
+		if q.Changed || !q.Mark {
+			continue
+		}
+		result := "tagged " + managedTag
+		if err := a.mark(ctx, q.Name); err != nil {
+			a.errs = multierror.Append(a.errs, fmt.Errorf("%s: tag it %s: %w", q.Name, managedTag, err))
+			result = "failed, not tagged"
 		}
 		results = append(results, outcome{q.Name, result})
 	}
@@ -238,6 +289,11 @@ func (a *qubesApply) apply(ctx context.Context, q qubePlan) (string, error) {
 		}
 		fmt.Fprintf(a.stderr, "qfw: warning: %s: its rules were edited outside qfw since qfw set them at %s; apply replaces those edits\n", q.Name, at)
 	}
+	// The mark first: a list qfw set is never left without it, and
+	// dom0's qrexec policy may allow a Set only on qubes that carry it.
+	if err := a.mark(ctx, q.Name); err != nil {
+		return "failed, unchanged", fmt.Errorf("mark it %s: %w", managedTag, err)
+	}
 	if err := a.client.FirewallSet(ctx, q.Name, q.Rules); err != nil {
 		return "failed, unchanged", err
 	}
@@ -245,6 +301,155 @@ func (a *qubesApply) apply(ctx context.Context, q qubePlan) (string, error) {
 	a.previous[q.Name] = cur
 	a.remember(ctx, q.Name)
 	return fmt.Sprintf("applied (%s)", editCounts(q)), nil
+}
+
+// mark tags qube qfw-managed, unless it is already.
+func (a *qubesApply) mark(ctx context.Context, qube string) error {
+	tags, err := a.client.Tags(ctx, qube)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(tags, managedTag) {
+		return nil
+	}
+	return a.client.SetTag(ctx, qube, managedTag)
+}
+
+// release stops qfw managing qube, which left the policy: it removes the
+// tag qfw-managed and leaves the list as it is.
+func (a *qubesApply) release(ctx context.Context, qube string) (string, error) {
+	tags, err := a.client.Tags(ctx, qube)
+	if err != nil {
+		return "failed, still managed", err
+	}
+	if !slices.Contains(tags, managedTag) {
+		return "not managed, unchanged", fmt.Errorf("not tagged %s: qfw does not manage it", managedTag)
+	}
+	if err := a.client.RemoveTag(ctx, qube, managedTag); err != nil {
+		return "failed, still managed", err
+	}
+	delete(a.record.Qubes, qube)
+	return "released, list kept", nil
+}
+
+// resetList is the list --reset sets: it blocks everything, as a qube the
+// policy no longer names has no rule anyone reviews.
+var resetList = []string{"action=drop"}
+
+// reset sets the list of qube, which left the policy, to resetList, and
+// then stops managing it. Its previous list is kept for a revert.
+func (a *qubesApply) reset(ctx context.Context, qube string) (string, error) {
+	tags, err := a.client.Tags(ctx, qube)
+	if err != nil {
+		return "failed, unchanged", err
+	}
+	if !slices.Contains(tags, managedTag) {
+		return "not managed, unchanged", fmt.Errorf("not tagged %s: qfw does not manage it", managedTag)
+	}
+	cur, err := a.client.FirewallGet(ctx, qube)
+	if err != nil {
+		return "failed, unchanged", fmt.Errorf("read its rules before the change: %w", err)
+	}
+	if err := a.client.FirewallSet(ctx, qube, resetList); err != nil {
+		return "failed, unchanged", err
+	}
+	a.applied = append(a.applied, qube)
+	a.previous[qube] = cur
+	a.remember(ctx, qube)
+	if err := a.client.RemoveTag(ctx, qube, managedTag); err != nil {
+		return "reset, still tagged", err
+	}
+	return "reset, released", nil
+}
+
+// checkRelease checks that each qube to release or reset is one that left
+// the policy, as the plan says, and is named once.
+func checkRelease(p *plan, release, reset []string) error {
+	all := append(slices.Clip(release), reset...)
+	for i, name := range all {
+		flag := "--release"
+		if i >= len(release) {
+			flag = "--reset"
+		}
+		switch {
+		case slices.Contains(all[:i], name):
+			return fmt.Errorf("%s %s: %s is given twice to --release and --reset", flag, name, name)
+		case slices.ContainsFunc(p.Qubes, func(q qubePlan) bool { return q.Name == name }):
+			return fmt.Errorf("%s %s: the policy manages %s; take it out of the policy first", flag, name, name)
+		case !slices.Contains(p.Left, name):
+			return fmt.Errorf("%s %s: not a qube that left the policy; qfw plan lists those", flag, name)
+		}
+	}
+	return nil
+}
+
+// checkSavedPlan checks the plan saved in path against dom0 before
+// anything changes: every qube it plans exists, and for each qube that
+// still holds the list the plan was made against, its edits are exactly
+// what replacing that list with its rules does, and the rules keep within
+// the limits its addresses set. A qube whose list changed since is left to
+// apply, which refuses it alone as a stale plan.
+func checkSavedPlan(ctx context.Context, client *adminapi.Client, path string, p *plan) error {
+	vms, err := client.List(ctx)
+	if err != nil {
+		return fmt.Errorf("--plan %s: list the qubes: %w", path, err)
+	}
+	exists := map[string]bool{}
+	for _, vm := range vms {
+		if vm.Class != "AdminVM" && vm.Class != "RemoteVM" {
+			exists[vm.Name] = true
+		}
+	}
+	for i, q := range p.Qubes {
+		if !exists[q.Name] {
+			return fmt.Errorf("--plan %s: qubes[%d].name: dom0 has no qube %q", path, i, q.Name)
+		}
+	}
+	for i, q := range p.Qubes {
+		if !q.Changed {
+			continue
+		}
+		cur, err := client.FirewallGet(ctx, q.Name)
+		if err != nil {
+			return fmt.Errorf("--plan %s: read the rules of %s: %w", path, q.Name, err)
+		}
+		if qubes.ListHash(cur) != q.BaseHash {
+			continue
+		}
+		edits, _ := listEdits(cur, q.Rules)
+		if !sameEdits(edits, q.Edits) {
+			return fmt.Errorf("--plan %s: qubes[%d].edits: not the edits from %s's list, which still hashes to base_hash, to the plan's rules; the plan would make other changes than it shows", path, i, q.Name)
+		}
+		iq := ir.Qube{Name: q.Name, Rules: make([]ir.Rule, len(q.Rules))}
+		for j, line := range q.Rules {
+			// readPlan checked every line.
+			iq.Rules[j], _ = qubes.ParseRule(line)
+		}
+		for _, f := range []struct {
+			name string
+			into *netip.Addr
+		}{{"ip", &iq.IP}, {"ip6", &iq.IP6}} {
+			v, err := client.Property(ctx, q.Name, f.name)
+			if err != nil {
+				return fmt.Errorf("--plan %s: read the %s of %s: %w", path, f.name, q.Name, err)
+			}
+			if v == "" {
+				continue
+			}
+			if *f.into, err = netip.ParseAddr(v); err != nil {
+				return fmt.Errorf("--plan %s: %s of %s is %q, not an address", path, f.name, q.Name, v)
+			}
+		}
+		if errs := qubes.Check(iq); len(errs) > 0 {
+			return fmt.Errorf("--plan %s: qubes[%d].rules: %s", path, i, diagMessage(errs[0]))
+		}
+	}
+	return nil
+}
+
+// sameEdits reports whether a and b make the same edits, line for line.
+func sameEdits(a, b []planEdit) bool {
+	return slices.EqualFunc(a, b, func(x, y planEdit) bool { return x.Op == y.Op && x.Line == y.Line })
 }
 
 // remember records the hash of the list dom0 now holds for qube, as dom0
@@ -336,27 +541,6 @@ func editCounts(q qubePlan) string {
 		}
 	}
 	return fmt.Sprintf("+%d -%d", add, remove)
-}
-
-// readPlan reads a plan that plan --out saved.
-func readPlan(path string) (*plan, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--plan: %w", err)
-	}
-	var p plan
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("--plan %s: %w", path, err)
-	}
-	if p.FormatVersion != planFormatVersion {
-		return nil, fmt.Errorf("--plan %s: format_version %d; this qfw reads %d", path, p.FormatVersion, planFormatVersion)
-	}
-	for _, q := range p.Qubes {
-		if q.Changed && len(q.Rules) == 0 {
-			return nil, fmt.Errorf("--plan %s: qube %s has no rules; dom0 refuses an empty list", path, q.Name)
-		}
-	}
-	return &p, nil
 }
 
 // lockApply takes the lock that keeps two applies apart, without waiting:

@@ -117,12 +117,13 @@ qubes: dev: allow: git: {to: "192.0.2.0/24", tcp: [22]}
 	if err := os.WriteFile(bad, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	n := sets()
 	code, _, stderr = apply("", "--plan", bad, "--auto-approve")
-	if code != exitError || !strings.Contains(stderr, "dev: admin.vm.firewall.Set for dev: qubesd refused the list") {
-		t.Errorf("apply of a list dom0 refuses: exit %d, stderr %q", code, stderr)
+	if code != exitError || !strings.Contains(stderr, "qubes[0].rules[0]: dstports valid only for 'tcp' and 'udp' protocols") || sets() != n {
+		t.Errorf("apply of a plan with a list dom0 refuses: exit %d, stderr %q, %d Set calls", code, stderr, sets()-n)
 	}
 	if got := srv.Firewall("dev"); !slices.Equal(got, edited) {
-		t.Errorf("after a refused Set dev holds %q; want %q, as before", got, edited)
+		t.Errorf("after a refused plan dev holds %q; want %q, as before", got, edited)
 	}
 
 	// Another apply holds the lock.
@@ -130,7 +131,7 @@ qubes: dev: allow: git: {to: "192.0.2.0/24", tcp: [22]}
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := sets()
+	n = sets()
 	code, _, stderr = apply("", dir, "--auto-approve")
 	unlock()
 	if code != exitError || !strings.Contains(stderr, "another qfw apply holds the lock") || sets() != n {

@@ -20,6 +20,11 @@ type policyFlags struct {
 	// skipTests is set by --skip-tests, for the commands that run the
 	// policy's tests on the way.
 	skipTests bool
+	// qrexec says that the lists go to qubesd through qrexec, whose
+	// requests carry the calling qube's name, which qfw does not know, in
+	// place of dom0's: qubesd's size limit is then checked for the
+	// longest name.
+	qrexec bool
 }
 
 func (f *policyFlags) register(cmd *cobra.Command) {
@@ -57,7 +62,11 @@ func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*
 	// The program holds the qubes that compiled; check them even if
 	// others did not.
 	checks := make([][]errors.Error, len(res.Program.Qubes))
-	par.Each(len(checks), func(i int) { checks[i] = qubes.Check(res.Program.Qubes[i]) })
+	caller := "dom0"
+	if f.qrexec {
+		caller = ""
+	}
+	par.Each(len(checks), func(i int) { checks[i] = qubes.CheckFrom(res.Program.Qubes[i], caller) })
 	for _, c := range checks {
 		all = append(all, c...)
 	}

@@ -38,6 +38,10 @@ With -o DIR each qube (target qubes) or firewall qube gets a file of its own
 in DIR instead: <qube>.rules, <firewall>.qubesdb, <firewall>.nft or
 <firewall>.mirage.
 
+--qube is for --target qubes, --firewall for the other targets, and --dns
+for --target nftables: given with another target, each is an error rather
+than ignored.
+
 Errors and warnings are those of vet. Output is byte-identical for the same
 policy, inventory and --now.`
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -24,10 +25,12 @@ unikernel firewall's clients, as its QubesDB entry, which it reads).
 
 DEST is an address, a host name or "any", with an optional port and
 protocol: 192.0.2.1, github.com:22, [2001:db8::1]:443/tcp, 10.0.0.1/icmp.
-The protocol is tcp unless given; without a port, every port is considered
-and the answer is given per range of ports that share it (likewise ICMP
-types without --icmp-type, which is an ICMPv6 type for an IPv6 address
-and an ICMP type otherwise).
+An IPv6 address followed by a port goes in brackets. The protocol is tcp
+unless given, and a port is from 1 to 65535; without one, every port is
+considered and the answer is given per range of ports that share it.
+--icmp-type, 0 to 255, goes with an /icmp destination only: an ICMPv6
+type for an IPv6 address and an ICMP type otherwise; without it, every
+type is considered likewise.
 
 A host name resolves as the policy's resolve section says. Where a verdict
 depends on what a name resolves to, explain says it is possible, not
@@ -46,7 +49,7 @@ type explainFlags struct {
 	policyFlags
 	from     string
 	to       string
-	icmpType int
+	icmpType icmpTypeValue
 }
 
 func newExplainCmd() *cobra.Command {
@@ -64,19 +67,21 @@ func newExplainCmd() *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().StringVar(&f.from, "from", "", "the `QUBE` the connection comes from")
 	cmd.Flags().StringVar(&f.to, "to", "", "where it goes: `DEST[:PORT][/PROTO]`")
-	cmd.Flags().IntVar(&f.icmpType, "icmp-type", -1, "the ICMP `TYPE`, with /icmp")
-	// -1 stands for none given; help need not show it.
-	cmd.Flags().Lookup("icmp-type").DefValue = "0"
+	cmd.Flags().Var(&f.icmpType, "icmp-type", "the ICMP `TYPE`, 0 to 255, with --to DEST/icmp (default: every type)")
 	cmd.MarkFlagRequired("from")
 	cmd.MarkFlagRequired("to")
 	return cmd
 }
 
 func runExplain(cmd *cobra.Command, args []string, f *explainFlags) error {
-	probe, err := parseDest(f.to, f.icmpType)
+	d, err := parseDest(f.to)
 	if err != nil {
 		return fmt.Errorf("--to %s: %w", f.to, err)
 	}
+	if f.icmpType.set && d.proto != ir.ICMP {
+		return fmt.Errorf("--icmp-type is for --to DEST/icmp only, not %s", d.proto)
+	}
+	probe := d.probe(f.icmpType)
 	res, err := build(cmd, args, &f.policyFlags, false)
 	if err != nil {
 		return err
@@ -217,79 +222,153 @@ func portOf(p eval.Packet) int {
 	return int(p.Port)
 }
 
-// parseDest parses DEST[:PORT][/PROTO] into the packets it stands for.
-func parseDest(s string, icmpType int) (policytest.Probe, error) {
-	var p policytest.Probe
-	proto := ir.TCP
+// dest is explain's --to: where a connection goes.
+type dest struct {
+	// to is the address or host name; the zero Dst for any.
+	to    ir.Dst
+	proto ir.Proto // tcp, udp or icmp
+	// port is the destination port, 1 to 65535; 0 for every port.
+	port uint16
+}
+
+// parseDest parses DEST[:PORT][/PROTO], where DEST is "any", one IPv4 or
+// IPv6 address (in brackets when a port follows), or a host name. It
+// takes each part as written, or refuses it: a prefix, an address with a
+// zone or IPv4 mapping, port 0 or a port out of range, a protocol other
+// than tcp, udp and icmp.
+func parseDest(s string) (dest, error) {
+	d := dest{proto: ir.TCP}
+	if s == "" {
+		return d, errors.New("empty destination; want DEST[:PORT][/PROTO]")
+	}
 	if i := strings.LastIndexByte(s, '/'); i >= 0 {
-		switch s[i+1:] {
+		switch suffix := s[i+1:]; suffix {
 		case "tcp":
 		case "udp":
-			proto = ir.UDP
+			d.proto = ir.UDP
 		case "icmp":
-			proto = ir.ICMP
+			d.proto = ir.ICMP
+		case "":
+			return d, errors.New(`no protocol after "/": want tcp, udp or icmp`)
 		default:
-			if suffix := s[i+1:]; suffix != "" && strings.Trim(suffix, "0123456789:") == "" {
-				return p, fmt.Errorf("want one address or a host name, not a prefix")
+			if strings.Trim(suffix, "0123456789:]") == "" {
+				return d, errors.New("want one address or a host name, not a prefix")
 			}
-			return p, fmt.Errorf("unknown protocol %q: want tcp, udp or icmp", s[i+1:])
+			return d, fmt.Errorf("unknown protocol %q: want tcp, udp or icmp", suffix)
 		}
 		s = s[:i]
 	}
-	p.Protos = []ir.Proto{proto}
-	host, port := s, ""
+	host, port, hasPort := s, "", false
+	bracketed := strings.HasPrefix(s, "[")
 	switch {
-	case strings.HasPrefix(s, "["):
-		end := strings.Index(s, "]")
+	case bracketed:
+		end := strings.IndexByte(s, ']')
 		if end < 0 {
-			return p, fmt.Errorf("missing ] after the IPv6 address")
+			return d, errors.New("missing ] after the IPv6 address")
 		}
-		host, port = s[1:end], strings.TrimPrefix(s[end+1:], ":")
-		if rest := s[end+1:]; rest != "" && !strings.HasPrefix(rest, ":") {
-			return p, fmt.Errorf("want [ADDRESS]:PORT")
+		host, port = s[1:end], s[end+1:]
+		if port != "" && !strings.HasPrefix(port, ":") {
+			return d, errors.New("want [IPV6-ADDRESS]:PORT")
 		}
+		port, hasPort = strings.CutPrefix(port, ":")
 	case strings.Count(s, ":") == 1:
-		host, port, _ = strings.Cut(s, ":")
+		// More colons make an IPv6 address, whose port needs brackets.
+		host, port, hasPort = strings.Cut(s, ":")
 	}
-	switch a, err := netip.ParseAddr(host); {
+	if host == "" {
+		return d, errors.New("no address or host name")
+	}
+	a, err := netip.ParseAddr(host)
+	switch {
+	case bracketed && (err != nil || !a.Is6()):
+		return d, errors.New("brackets hold an IPv6 address only")
 	case host == "any":
 		// Every destination: the zero Dst.
 	case err == nil && (a.Zone() != "" || a.Is4In6()):
-		return p, fmt.Errorf("%s: want a plain IPv4 or IPv6 address, without zone or IPv4 mapping", host)
+		return d, errors.New("want a plain IPv4 or IPv6 address, without zone or IPv4 mapping")
 	case err == nil:
-		p.To = ir.Dst{Prefix: netip.PrefixFrom(a, a.BitLen())}
-		p.ICMPv6 = a.Is6()
+		d.to = ir.Dst{Prefix: netip.PrefixFrom(a, a.BitLen())}
 	default:
-		d, err := ir.ParseDst(host)
+		to, err := ir.ParseDst(host)
 		if err != nil {
-			return p, err
+			return d, err
 		}
-		if d.Host == "" {
-			return p, fmt.Errorf("want one address or a host name, not a prefix")
+		if to.Host == "" {
+			return d, errors.New("want one address or a host name, not a prefix")
 		}
-		p.To = d
+		d.to = to
 	}
-	if strings.HasSuffix(s, ":") {
-		return p, fmt.Errorf("empty port after %q", s)
+	if !hasPort {
+		return d, nil
 	}
-	if port != "" {
-		if proto == ir.ICMP {
-			return p, fmt.Errorf("icmp has no ports; use --icmp-type")
-		}
-		n, err := strconv.ParseUint(port, 10, 16)
-		if err != nil {
-			return p, fmt.Errorf("port %q is not a number from 0 to 65535", port)
-		}
-		p.HasPort, p.Port = true, uint16(n)
+	if d.proto == ir.ICMP {
+		return d, errors.New("icmp has no ports; give the ICMP type with --icmp-type")
 	}
-	if icmpType >= 0 {
-		if proto != ir.ICMP || icmpType > 255 {
-			return p, fmt.Errorf("--icmp-type takes 0 to 255, with /icmp")
-		}
-		p.HasICMPType, p.ICMPType = true, uint8(icmpType)
+	n, err := strconv.ParseUint(port, 10, 16)
+	switch {
+	case port == "":
+		return d, errors.New(`no port after ":"`)
+	case err != nil || port[0] == '0' && port != "0":
+		return d, fmt.Errorf("port %q: want a number from 1 to 65535", port)
+	case n == 0:
+		return d, errors.New("port 0: no connection goes to port 0; want a port from 1 to 65535")
 	}
-	return p, nil
+	d.port = uint16(n)
+	return d, nil
 }
+
+// String formats d as parseDest reads it back.
+func (d dest) String() string {
+	host := "any"
+	if !d.to.IsAny() {
+		host = d.to.String()
+	}
+	var b strings.Builder
+	switch {
+	case d.port == 0:
+		b.WriteString(host)
+	case d.to.Family() == 6:
+		fmt.Fprintf(&b, "[%s]:%d", host, d.port)
+	default:
+		fmt.Fprintf(&b, "%s:%d", host, d.port)
+	}
+	if d.proto != ir.TCP {
+		b.WriteString("/" + d.proto.String())
+	}
+	return b.String()
+}
+
+// probe returns the packets d stands for, of the ICMP type t if set.
+func (d dest) probe(t icmpTypeValue) policytest.Probe {
+	p := policytest.Probe{To: d.to, Protos: []ir.Proto{d.proto}, HasPort: d.port != 0, Port: d.port}
+	p.ICMPv6 = d.to.Family() == 6
+	p.HasICMPType, p.ICMPType = t.set, t.n
+	return p
+}
+
+// icmpTypeValue is explain's --icmp-type.
+type icmpTypeValue struct {
+	set bool
+	n   uint8
+}
+
+func (v *icmpTypeValue) String() string {
+	if !v.set {
+		return ""
+	}
+	return strconv.Itoa(int(v.n))
+}
+
+func (v *icmpTypeValue) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 8)
+	if err != nil || s[0] == '0' && s != "0" {
+		return errors.New("want an ICMP type from 0 to 255")
+	}
+	v.set, v.n = true, uint8(n)
+	return nil
+}
+
+func (v *icmpTypeValue) Type() string { return "TYPE" }
 
 // enforcedLine returns r as e's firewall qube reads it: as dom0 writes it
 // into QubesDB, in the unikernel's dialect for the unikernel.

@@ -17,9 +17,11 @@ import (
 	cueerrors "cuelang.org/go/cue/errors"
 	"github.com/spf13/cobra"
 
+	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler"
 	"github.com/qfw-dev/qfw/compiler/decompile"
+	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -30,10 +32,25 @@ or the Qube Manager.
 Each line of a qube's list becomes one rule, kept in place by its priority
 (10, 20, 30, ...), so the policy compiles back to exactly the same lists:
 order, destinations, ports, ICMP types, expiry and comments. import checks
-that before it writes anything, by compiling what it wrote; a qube holding
-a line the policy language cannot say is left out and reported, with the
-reason. A rule that earlier rules leave without effect is kept, marked
-shadowed: true.
+that before it writes anything, by compiling what it wrote, behind the
+backend each firewall qube runs: the Linux agent unless --firewall says
+otherwise (the section goes into the policy). A qube holding a line the
+policy language cannot say, or that its firewall's backend would write
+otherwise, is left out and reported at that line, with the reason. A rule
+that earlier rules leave without effect is kept, marked shadowed: true.
+
+An empty list (dom0 holds one when every rule has expired, or after an edit
+of its firewall.xml) blocks all the qube's traffic: import writes the qube
+with no rules, which blocks it too and compiles to action=drop
+comment=no-rules, since dom0 takes no empty list; plan shows that line to
+add.
+
+qubesd takes at most 65536 bytes for one request, header and list, and the
+header holds the caller's name: dom0 through the socket, the management
+qube's through qrexec. A list over the limit for the caller that will set
+it (dom0, or with --qrexec, also beside --state, a qube whose name has the
+longest length, 31 characters) is reported at the first rule that does not
+fit.
 
 The lists come from the Admin API (the qubesd socket in dom0, or
 qrexec-client-vm with --qrexec from a management qube), which also gives the
@@ -54,13 +71,17 @@ const importExamples = `  # In dom0: import every qube's list, and the inventory
   qfw import --state state/ --inventory inventory.json --per-qube -o policy/
 
   # Only two qubes, from a management qube.
-  qfw import --qrexec --qube work --qube banking -o policy/`
+  qfw import --qrexec --qube work --qube banking -o policy/
+
+  # Checked behind the backends the firewall qubes run.
+  qfw import --firewall sys-firewall=nftables --firewall mirage-fw=mirage:0.9.5 -o policy/`
 
 type importFlags struct {
 	admin     adminFlags
 	state     string
 	inventory string
 	qubes     []string
+	firewalls []string
 	out       string
 	perQube   bool
 	pkg       string
@@ -83,6 +104,7 @@ func newImportCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.state, "state", "", "read the lists from `PATH`, a directory of QUBE.rules files or a JSON file, instead of the Admin API")
 	cmd.Flags().StringVar(&f.inventory, "inventory", "", "the inventory `FILE`: read with --state, written from the Admin API otherwise (default DIR/inventory.json)")
 	cmd.Flags().StringArrayVar(&f.qubes, "qube", nil, "import the qube `NAME` only (repeatable)")
+	cmd.Flags().StringArrayVar(&f.firewalls, "firewall", nil, "the backend a firewall qube runs, as `NAME=BACKEND`: qubes (the Linux agent, the default), nftables, or mirage:VERSION (repeatable)")
 	cmd.Flags().StringVarP(&f.out, "out", "o", "", "write the policy into `DIR`")
 	cmd.Flags().BoolVar(&f.perQube, "per-qube", false, "write one file per qube, qube-NAME.cue, instead of qubes.cue")
 	cmd.Flags().StringVar(&f.pkg, "package", "policy", "the CUE `NAME` of the policy's package")
@@ -99,6 +121,10 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 	if err := decompile.CheckPackage(f.pkg); err != nil {
 		return fmt.Errorf("--package: %w", err)
 	}
+	firewalls, err := parseFirewalls(f.firewalls)
+	if err != nil {
+		return err
+	}
 	lists, invJSON, err := importSource(cmd.Context(), f)
 	if ce, ok := err.(cueerrors.Error); ok {
 		printDiagnostics(cmd.ErrOrStderr(), "", cueerrors.Errors(ce))
@@ -109,6 +135,18 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 	inv := &policy.InventoryFile{}
 	if err := json.Unmarshal(invJSON, inv); err != nil {
 		return fmt.Errorf("inventory: %w", err)
+	}
+	for _, fw := range firewalls {
+		e, ok := inv.Qubes[fw.Name]
+		switch {
+		case fw.Backend == "mirage":
+			// qfw provisions a unikernel firewall qube: it may be yet to
+			// create.
+		case !ok:
+			return fmt.Errorf("--firewall %s=%s: qube %s is not in the inventory", fw.Name, fw.Backend, fw.Name)
+		case !e.ProvidesNetwork:
+			return fmt.Errorf("--firewall %s=%s: qube %s does not provide network, so it enforces no firewall", fw.Name, fw.Backend, fw.Name)
+		}
 	}
 	names := slices.Sorted(maps.Keys(lists))
 	if f.qubes != nil {
@@ -123,7 +161,11 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 	// Lines are read as qfw reads them. A qube whose name, inventory entry
 	// or lines qfw refuses is left out, and so is one whose policy does
 	// not compile back to its list.
-	im := &importer{flags: f, inv: invJSON, lists: lists, want: map[string][]string{}}
+	im := &importer{flags: f, inv: invJSON, lists: lists, firewalls: firewalls, want: map[string][]string{}, names: map[string]map[string]int{}, caller: "dom0"}
+	if f.admin.qrexec {
+		// dom0 writes the management qube's name into the request.
+		im.caller = ""
+	}
 	var qs []decompile.Qube
 	for _, name := range names {
 		if q, ok := im.read(name, inv); ok {
@@ -151,12 +193,19 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 
 // importer is one import's progress.
 type importer struct {
-	flags *importFlags
-	inv   []byte
-	lists map[string][]string
+	flags     *importFlags
+	inv       []byte
+	lists     map[string][]string
+	firewalls []decompile.Firewall
 	// want holds each qube's lines as qfw writes them, which the policy
 	// must compile back to.
-	want     map[string][]string
+	want map[string][]string
+	// names holds, for each qube, the index of each rule by the name the
+	// policy gives it.
+	names map[string]map[string]int
+	// caller is who sends the lists to qubesd, for its size limit: dom0,
+	// or "" for a management qube, whose name qfw does not know.
+	caller   string
 	problems []error
 	warnings int
 }
@@ -173,6 +222,11 @@ func (im *importer) read(name string, inv *policy.InventoryFile) (decompile.Qube
 		return decompile.Qube{}, false
 	}
 	q := decompile.Qube{Name: name}
+	if netvm, ok := inv.Qubes[inv.Qubes[name].Netvm]; ok && netvm.Netvm != "" {
+		// The policy is compiled back with the stock agent: behind a
+		// firewall qube with a netvm, the DNS target is Qubes' servers.
+		q.DNS = compiler.QubesDNS()
+	}
 	ok := true
 	for i, line := range im.lists[name] {
 		r, err := qubes.ParseRule(line)
@@ -183,6 +237,10 @@ func (im *importer) read(name string, inv *policy.InventoryFile) (decompile.Qube
 		}
 		q.Rules = append(q.Rules, r)
 		im.want[name] = append(im.want[name], qubes.FormatRule(r))
+	}
+	im.names[name] = map[string]int{}
+	for i, n := range decompile.RuleNames(q.Rules) {
+		im.names[name][n] = i
 	}
 	return q, ok
 }
@@ -222,7 +280,7 @@ func (im *importer) files(qs []decompile.Qube) (map[string][]byte, []string, err
 	files := map[string][]byte{}
 	var written []string
 	add := func(name string, group []decompile.Qube) error {
-		b, err := decompile.File(im.flags.pkg, importHeader, group)
+		b, err := decompile.File(im.flags.pkg, importHeader, im.firewalls, group)
 		skipped := map[string]bool{}
 		for _, e := range flatten(err) {
 			var re *decompile.RuleError
@@ -279,9 +337,10 @@ func flatten(err error) []error {
 }
 
 // verify loads and compiles the files, with the inventory, in a directory
-// of their own, as qfw compile would, and returns, for each of the qubes
-// that does not compile back to exactly its lines, why. An error that
-// belongs to no qube is returned as an error.
+// of their own, as qfw compile would, under the firewalls' backends, and
+// returns, for each of the qubes that does not compile back to exactly its
+// lines, why: at the first rule that does not, where there is one. An
+// error that belongs to no qube is returned as an error.
 func (im *importer) verify(files map[string][]byte, qubeNames []string) (map[string]string, error) {
 	dir, err := os.MkdirTemp("", "qfw-import-*")
 	if err != nil {
@@ -299,17 +358,23 @@ func (im *importer) verify(files map[string][]byte, qubeNames []string) (map[str
 	fail := func(errs []cueerrors.Error) error {
 		for _, e := range errs {
 			p := e.Path()
+			if len(p) >= 2 && p[0] == "firewalls" {
+				return fmt.Errorf("--firewall: %s", errorText(e))
+			}
 			if len(p) < 2 || p[0] != "qubes" {
 				return fmt.Errorf("internal error: the imported policy does not compile: %v", cueerrors.Details(e, nil))
 			}
-			name := p[1]
-			if u, err := strconv.Unquote(name); err == nil {
-				name = u
+			name := unquote(p[1])
+			if _, ok := failed[name]; ok {
+				continue
 			}
-			if _, ok := failed[name]; !ok {
-				format, args := e.Msg()
-				failed[name] = "its policy would not compile: " + fmt.Sprintf(format, args...)
+			if len(p) >= 4 {
+				if i, ok := im.names[name][unquote(p[3])]; ok {
+					failed[name] = im.ruleReason(name, i, errorText(e))
+					continue
+				}
 			}
+			failed[name] = "its policy would not compile: " + errorText(e)
 		}
 		return nil
 	}
@@ -321,32 +386,150 @@ func (im *importer) verify(files map[string][]byte, qubeNames []string) (map[str
 		return nil, err
 	}
 	// Expired rules compile as they are, with a warning, whatever the time.
-	res, cerrs := compiler.Compile(p, compiler.Options{Now: time.Now()})
+	now := time.Now()
+	res, cerrs := compiler.Compile(p, compiler.Options{Now: now})
 	if err := fail(cueerrors.Errors(cerrs)); err != nil {
 		return nil, err
 	}
+	// What a unikernel firewall refuses of its clients' lists, or would
+	// reorder, as compile does.
+	merrs, mwarnings := prepareMirage(res.Program, now.Unix())
+	if err := fail(merrs); err != nil {
+		return nil, err
+	}
 	got := map[string][]string{}
+	netvm := map[string]string{}
 	for _, q := range res.Program.Qubes {
 		// What compile refuses, such as a request over qubesd's size
-		// limit, import must not write either.
-		if err := fail(qubes.Check(q)); err != nil {
+		// limit from the caller import reads the lists as, import must
+		// not write either.
+		if err := fail(qubes.CheckFrom(q, im.caller)); err != nil {
 			return nil, err
 		}
+		netvm[q.Name] = q.Netvm
+		got[q.Name] = []string{}
 		for _, r := range q.Rules {
 			got[q.Name] = append(got[q.Name], qubes.FormatRule(r))
 		}
 	}
 	for _, name := range qubeNames {
-		if _, ok := failed[name]; !ok && !slices.Equal(got[name], im.want[name]) {
-			failed[name] = "its policy would compile to another list; this is a bug in qfw"
+		if _, ok := failed[name]; ok || slices.Equal(got[name], im.want[name]) || isEmptyList(im.want[name], got[name]) {
+			continue
 		}
+		failed[name] = im.mismatch(name, got[name], netvm[name], res.Program)
 	}
-	im.warnings = len(res.Warnings)
+	im.warnings = len(res.Warnings) + len(mwarnings)
 	return failed, nil
 }
 
+// isEmptyList says whether want, a list, is empty and got is what a qube
+// without rules compiles to: one line that drops everything, as dom0 sets
+// no empty list, and enforces an empty one as dropping everything.
+func isEmptyList(want, got []string) bool {
+	return len(want) == 0 && slices.Equal(got, []string{emptyListLine})
+}
+
+// emptyListLine is the list compile writes for a qube without rules.
+const emptyListLine = "action=drop comment=no-rules"
+
+// mismatch says why qube name's policy compiles to got rather than its
+// list: at the first line that differs, where a backend writes lists in a
+// form of its own.
+func (im *importer) mismatch(name string, got []string, netvm string, prog *ir.Program) string {
+	want := im.want[name]
+	i := 0
+	for i < len(want) && i < len(got) && want[i] == got[i] {
+		i++
+	}
+	if i == len(want) {
+		return "its policy would compile to another list; this is a bug in qfw"
+	}
+	instead := "nothing"
+	if i < len(got) {
+		instead = fmt.Sprintf("%q", got[i])
+	}
+	backend := ir.QubesAgent
+	for _, fw := range prog.Firewalls {
+		if fw.Name == netvm {
+			backend = fw.Backend
+		}
+	}
+	why := "this is a bug in qfw"
+	switch {
+	case backend == ir.Mirage:
+		why = fmt.Sprintf("behind the unikernel firewall %s qfw writes lists in the unikernel's form: the rules it must read before any IPv6 rule, whose gap in dom0's numbering stops it reading, and an ICMP type as one rule per family", netvm)
+	case backend == ir.Nftables && isFamilyLessICMPType(want[i]):
+		why = fmt.Sprintf("behind %s, whose nftables backend reads an ICMP type in a rule for both families as its ICMPv6 counterpart in IPv6 (not the number the Linux agent compares), qfw writes an ICMP type as one rule per family", netvm)
+	}
+	return im.ruleReason(name, i, fmt.Sprintf("its policy would compile to another list from this rule on, with %s in its place: %s", instead, why))
+}
+
+// isFamilyLessICMPType says whether line, as qfw writes it, is an ICMP
+// type for both families: without a destination of one family or a host
+// name.
+func isFamilyLessICMPType(line string) bool {
+	r, err := qubes.ParseRule(line)
+	return err == nil && r.HasICMPType && r.Dst.Host == "" && r.Dst.Family() == 0
+}
+
+// ruleReason says why rule i of qube name's list cannot be imported.
+func (im *importer) ruleReason(name string, i int, reason string) string {
+	line := ""
+	if i < len(im.lists[name]) {
+		line = im.lists[name][i] + ": "
+	}
+	return fmt.Sprintf("rule %d: %s%s", i+1, line, reason)
+}
+
+// errorText is e's message, without its position.
+func errorText(e cueerrors.Error) string {
+	format, args := e.Msg()
+	return fmt.Sprintf(format, args...)
+}
+
+// unquote returns a path element as the name it stands for.
+func unquote(s string) string {
+	if u, err := strconv.Unquote(s); err == nil {
+		return u
+	}
+	return s
+}
+
+// parseFirewalls parses the --firewall flags, NAME=BACKEND each.
+func parseFirewalls(flags []string) ([]decompile.Firewall, error) {
+	var out []decompile.Firewall
+	seen := map[string]bool{}
+	for _, fl := range flags {
+		name, backend, ok := strings.Cut(fl, "=")
+		if !ok || !policy.IsQubeName(name) {
+			return nil, fmt.Errorf("--firewall %q: want NAME=BACKEND, such as sys-firewall=nftables", fl)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("--firewall %q: %s is given twice", fl, name)
+		}
+		seen[name] = true
+		fw := decompile.Firewall{Name: name, Backend: backend}
+		switch {
+		case backend == "qubes" || backend == "nftables":
+		case backend == "mirage" || strings.HasPrefix(backend, "mirage:"):
+			fw.Backend, fw.MirageVersion = "mirage", strings.TrimPrefix(strings.TrimPrefix(backend, "mirage"), ":")
+			if fw.MirageVersion == "" {
+				fw.MirageVersion = mirage.Latest
+			}
+			if _, err := mirage.LookupRelease(fw.MirageVersion); err != nil {
+				return nil, fmt.Errorf("--firewall %q: %w", fl, err)
+			}
+		default:
+			return nil, fmt.Errorf("--firewall %q: the backend is qubes, nftables or mirage:VERSION", fl)
+		}
+		out = append(out, fw)
+	}
+	slices.SortFunc(out, func(a, b decompile.Firewall) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
 // summary says what was imported, and whether the lines came back as they
-// were read or in dom0's own form.
+// were read or in canonical form.
 func (im *importer) summary(w io.Writer, written []string) {
 	rules, reformed := 0, 0
 	for _, q := range written {
@@ -358,10 +541,21 @@ func (im *importer) summary(w io.Writer, written []string) {
 		}
 	}
 	how := "each compiles back to its exact list."
+	if rules == 0 {
+		how = "each blocks all traffic, as its empty list does."
+	}
 	if reformed > 0 {
-		how = fmt.Sprintf("each compiles back to its list, %s in dom0's own form (as admin.vm.firewall.Get returns them) rather than as read.", count(reformed, "line"))
+		// As dom0 writes ports (LO-HI) and addresses (with their prefix
+		// length), and IPv6 in lower case, which dom0 keeps as typed;
+		// plan compares lines as they parse.
+		how = fmt.Sprintf("each compiles back to its list, %s in canonical form rather than as read, which plan counts as unchanged.", count(reformed, "line"))
 	}
 	fmt.Fprintf(w, "Imported %s (%s) into %s; %s\n", count(len(written), "qube"), count(rules, "rule"), im.flags.out, how)
+	for _, q := range written {
+		if len(im.want[q]) == 0 {
+			fmt.Fprintf(w, "Qube %s holds an empty list, which blocks all its traffic; its policy has no rules, which blocks it too, and compiles to %q, as dom0 takes no empty list: qfw plan shows that line to add.\n", q, emptyListLine)
+		}
+	}
 	if im.warnings > 0 {
 		vet := "qfw vet " + im.flags.out
 		if im.flags.inventory != "" {

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/qfw-dev/qfw/backends/qubes"
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi/adminapitest"
 )
 
@@ -281,15 +284,15 @@ func TestImportRefusals(t *testing.T) {
 		`qfw: not imported: qube any-host: rule 1: action=accept dsthost=any proto=tcp dstports=443-443: dsthost=any names a host called "any"`,
 		`qfw: not imported: qube two-bad: rule 1: action=accept dsthost=any`,
 		`qfw: not imported: qube two-bad: rule 2: action=accept dst4=10.139.1.1/32 specialtarget=dns: specialtarget=dns with a destination`,
-		`qfw: not imported: qube key-64: its policy would not compile: `,
-		`qfw: not imported: qube too-long: its policy would not compile: `,
+		`qfw: not imported: qube key-64: rule 1: action=accept dsthost=aaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbb.com: host name "aaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbb.com" makes the Linux agent's QubesDB key`,
+		`qfw: not imported: qube too-long: rule 666: action=accept dst4=10.3.65.0/24 comment=one of many rules, which together are too long for qubesd: the admin.vm.firewall.Set request for qube "too-long" is 118279 bytes sent from dom0, over qubesd's limit of 65536; this is the first rule that does not fit (rule 666 of the list)`,
 		`qfw: not imported: qube not-in-inventory: not in the inventory`,
 	} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 		}
 	}
-	if want := "Imported 1 qube (2 rules) into " + out + "; each compiles back to its list, 1 line in dom0's own form (as admin.vm.firewall.Get returns them) rather than as read.\n"; stdout.String() != want {
+	if want := "Imported 1 qube (2 rules) into " + out + "; each compiles back to its list, 1 line in canonical form rather than as read, which plan counts as unchanged.\n"; stdout.String() != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", stdout.String(), want)
 	}
 	entries, _ := os.ReadDir(out)
@@ -298,5 +301,301 @@ func TestImportRefusals(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "etc")); err == nil {
 		t.Error("a qube name wrote outside the output directory")
+	}
+}
+
+// importBackends are the backends a qube's netvm may run, as --firewall
+// gives them.
+var importBackends = []string{"qubes", "nftables", "mirage"}
+
+// TestImportGenerated imports lists of lines that dom0 accepts, made up
+// from the grammar (qubes-firewall.md §2–§3), behind a firewall qube of
+// each backend: each list either comes back byte for byte in dom0's own
+// form when the policy import wrote is compiled, or is refused at one of
+// its rules, naming the line and a reason. An empty list comes back as
+// the one line that blocks everything.
+func TestImportGenerated(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(6, 9))
+	lists := map[string][]string{}
+	for i := range 120 {
+		n := rnd.IntN(7)
+		if i%20 == 0 {
+			n = 0
+		}
+		list := []string{} // an empty list, not JSON's null
+		for range n {
+			list = append(list, randomLine(rnd))
+		}
+		lists[fmt.Sprintf("g%03d", i)] = list
+	}
+	for _, backend := range importBackends {
+		t.Run(backend, func(t *testing.T) { checkImport(t, lists, backend) })
+	}
+}
+
+// TestImportEveryBackend imports the varied lists of importLists behind
+// a firewall qube of each backend: each comes back byte for byte, or is
+// refused at a rule with the reason.
+func TestImportEveryBackend(t *testing.T) {
+	for _, backend := range importBackends {
+		t.Run(backend, func(t *testing.T) { checkImport(t, importLists, backend) })
+	}
+}
+
+// checkImport imports lists from a state file behind sys-firewall running
+// backend, and checks that every qube was imported and compiles back to
+// its list in dom0's form, or was refused at one of its rules.
+func checkImport(t *testing.T, lists map[string][]string, backend string) {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := json.Marshal(map[string]any{"qubes": lists})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv strings.Builder
+	inv.WriteString(`{"qubes": {` + "\n")
+	for i, name := range slicesSortedKeys(lists) {
+		ip6 := ""
+		if i%3 != 0 {
+			ip6 = fmt.Sprintf(`, "ip6": "fd09:24ef:4179::a89:%x"`, 10+i)
+		}
+		fmt.Fprintf(&inv, "\t%q: {\"ip\": \"10.137.%d.%d\"%s, \"netvm\": \"sys-firewall\"},\n", name, 1+i/200, 10+i%200, ip6)
+	}
+	inv.WriteString(`	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},` + "\n")
+	inv.WriteString(`	"sys-net": {"ip": "10.137.0.5", "provides_network": true}` + "\n}}\n")
+	writeTestFiles(t, dir, map[string]string{"state.json": string(b), "inventory.json": inv.String()})
+	out := filepath.Join(dir, "out")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"import", "--state", filepath.Join(dir, "state.json"), "--inventory", filepath.Join(dir, "inventory.json"), "-o", out, "--firewall", "sys-firewall=" + backend}, &stdout, &stderr)
+	if code != 0 && code != 1 {
+		t.Fatalf("import: exit %d: %s", code, stderr.String())
+	}
+	refused := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		rest, ok := strings.CutPrefix(line, "qfw: not imported: qube ")
+		if !ok {
+			t.Errorf("import said %q; want only qubes not imported", line)
+			continue
+		}
+		qube, rest, _ := strings.Cut(rest, ": ")
+		var n int
+		if _, err := fmt.Sscanf(rest, "rule %d: ", &n); err != nil || n < 1 || n > len(lists[qube]) {
+			t.Errorf("qube %s refused without naming one of its rules: %s", qube, line)
+			continue
+		}
+		prefix := fmt.Sprintf("rule %d: %s: ", n, lists[qube][n-1])
+		switch {
+		case !strings.HasPrefix(rest, prefix) || len(rest) == len(prefix):
+			t.Errorf("qube %s refused at rule %d without its line and a reason: %s", qube, n, line)
+		case strings.Contains(rest, "bug in qfw") || strings.Contains(rest, "internal error"):
+			t.Errorf("qube %s refused for a bug: %s", qube, line)
+		}
+		t.Log(line)
+		refused[qube] = true
+	}
+	if t.Failed() {
+		return
+	}
+	compiled := filepath.Join(dir, "compiled")
+	if code := run([]string{"compile", out, "--inventory", filepath.Join(dir, "inventory.json"), "-o", compiled}, &stdout, &stderr); code != 0 {
+		t.Fatalf("compile of the import: exit %d: %s", code, stderr.String())
+	}
+	imported := 0
+	for _, qube := range slicesSortedKeys(lists) {
+		if refused[qube] {
+			continue
+		}
+		imported++
+		want := ""
+		for _, line := range lists[qube] {
+			r, err := qubes.ParseRule(line)
+			if err != nil {
+				t.Fatalf("qube %s imported with line %q, which qfw refuses: %v", qube, line, err)
+			}
+			want += qubes.FormatRule(r) + "\n"
+		}
+		if want == "" {
+			want = "action=drop comment=no-rules\n"
+		}
+		got, err := os.ReadFile(filepath.Join(compiled, qube+".rules"))
+		if err != nil {
+			t.Errorf("qube %s neither refused nor compiled: %v", qube, err)
+			continue
+		}
+		if string(got) != want {
+			t.Errorf("qube %s: compiles back to\n%s\nwant\n%s", qube, got, want)
+		}
+	}
+	t.Logf("%s: %d of %d lists imported", backend, imported, len(lists))
+
+	// plan finds the lists in force unchanged, but for an empty one, to
+	// which it adds the line that drops everything.
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"plan", out, "--inventory", filepath.Join(dir, "inventory.json"), "--state", filepath.Join(dir, "state.json"), "--json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("plan of the import: exit %d: %s", code, stderr.String())
+	}
+	var plan struct {
+		Qubes []struct {
+			Name    string
+			Changed bool
+		}
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Qubes) != imported {
+		t.Errorf("plan shows %d qubes; want the %d imported", len(plan.Qubes), imported)
+	}
+	for _, q := range plan.Qubes {
+		if want := len(lists[q.Name]) == 0; q.Changed != want {
+			t.Errorf("plan: qube %s changed %v; want %v", q.Name, q.Changed, want)
+		}
+	}
+}
+
+// randomLine returns a line that dom0 accepts (qubes-firewall.md §2–§3),
+// in dom0's order or not, favouring the forms qfw reads with care:
+// expiry past and future, /0 prefixes, host names and IP literals as
+// dsthost, IPv6 in several spellings, host bits, the DNS target with and
+// without ports, ICMP with and without a type, and odd comments.
+func randomLine(rnd *rand.Rand) string {
+	pick := func(s ...string) string { return s[rnd.IntN(len(s))] }
+	f := []string{"action=" + pick("accept", "drop")}
+	if rnd.IntN(6) == 0 {
+		f = append(f, "expire="+pick("1000000000", "1900000000", "4102444800"))
+	}
+	switch rnd.IntN(9) {
+	case 1:
+		f = append(f, "dst4="+pick("10.0.0.0/8", "192.0.2.1/32", "0.0.0.0/0", "198.51.100.0/24", "10.1.2.3/8"))
+	case 2:
+		f = append(f, "dst6="+pick("2001:db8::/32", "::/0", "2001:DB8::1/128", "fd00::/8", "2001:0db8:0:0::/64"))
+	case 3, 4:
+		f = append(f, "dsthost="+pick("example.com", "gw.example.net", "a-b.example.org", "time.example.com"))
+	case 5:
+		f = append(f, pick("dsthost=192.0.2.7", "dsthost=2001:db8::7", "dst4=192.0.2.8", "dstname=example.com"))
+	}
+	proto := pick("", "", "tcp", "udp", "icmp")
+	if proto != "" {
+		f = append(f, "proto="+proto)
+	}
+	dns := proto != "icmp" && rnd.IntN(5) == 0 || proto == "icmp" && rnd.IntN(40) == 0
+	if dns {
+		f = append(f, "specialtarget=dns")
+	}
+	switch {
+	case (proto == "tcp" || proto == "udp") && dns && rnd.IntN(2) == 0:
+		f = append(f, "dstports="+pick("53-53", "53", "1-1024"))
+	case (proto == "tcp" || proto == "udp") && rnd.IntN(2) == 0:
+		f = append(f, "dstports="+pick("443-443", "80", "0-65535", "1000-2000", "0-0", "65535"))
+	case proto == "icmp" && rnd.IntN(3) != 0:
+		f = append(f, "icmptype="+pick("0", "3", "8", "11", "128", "5", "255"))
+	}
+	if rnd.IntN(3) == 0 {
+		rnd.Shuffle(len(f)-1, func(i, j int) { f[i+1], f[j+1] = f[j+1], f[i+1] })
+	}
+	if rnd.IntN(3) == 0 {
+		f = append(f, "comment="+pick("web", "rule-1", "two  spaces", "a:b;c,d./_[x]-y", "priority", "dns", strings.Repeat("x", 2000), "ends ", "UPPER case 9"))
+	}
+	return strings.Join(f, " ")
+}
+
+// sizedList returns a list whose admin.vm.firewall.Set request for qube
+// work, sent from dom0, is exactly size bytes: the rules dom0 takes at the
+// edge of qubesd's limit.
+func sizedList(size int) []string {
+	header := len("admin.vm.firewall.Set+ dom0 name work\x00")
+	var list []string
+	n := header
+	for i := 0; n < size-200; i++ {
+		line := fmt.Sprintf("action=accept dst4=10.%d.%d.0/24 proto=tcp dstports=443-443 comment=r%d", i/250, i%250, i)
+		list = append(list, line)
+		n += len(line) + 1
+	}
+	last := "action=drop comment="
+	return append(list, last+strings.Repeat("y", size-n-len(last)-1))
+}
+
+// TestImportSizeLimit imports lists at the edge of qubesd's limit on one
+// request: one that fits when sent from dom0 (through the qubesd socket)
+// imports and compiles back, and plan finds nothing to change; the same
+// list read from a management qube, whose name dom0 writes into the
+// request, is refused at the first rule that does not fit, and so is one
+// byte more from dom0.
+func TestImportSizeLimit(t *testing.T) {
+	fits := sizedList(adminapi.MaxRequest)
+	if n := len("admin.vm.firewall.Set+ dom0 name work\x00") + len(strings.Join(fits, "\n")) + 1; n != adminapi.MaxRequest {
+		t.Fatalf("sizedList made a request of %d bytes", n)
+	}
+	srv := adminapitest.New(t, map[string]adminapitest.Qube{
+		"sys-firewall": {IP: "10.137.0.6", Netvm: "sys-net", ProvidesNetwork: true},
+		"sys-net":      {IP: "10.137.0.5", ProvidesNetwork: true},
+		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: fits},
+		"blocked":      {IP: "10.137.0.12", Netvm: "sys-firewall", Firewall: []string{}},
+	})
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"import", "--socket", srv.Path, "--qube", "work", "--qube", "blocked", "-o", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("qfw import of %d rules that fit from dom0: exit %d: %s", len(fits), code, stderr.String())
+	}
+	compiled := t.TempDir()
+	if code := run([]string{"compile", out, "-o", compiled}, &stdout, &stderr); code != 0 {
+		t.Fatalf("qfw compile of the import: exit %d: %s", code, stderr.String())
+	}
+	got, err := os.ReadFile(filepath.Join(compiled, "work.rules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Join(fits, "\n") + "\n"; string(got) != want {
+		t.Errorf("the list of %d rules compiles back otherwise", len(fits))
+	}
+	// The empty list dom0 holds for blocked blocks everything; so does its
+	// policy, in the one line dom0 can be given.
+	if got, err := os.ReadFile(filepath.Join(compiled, "blocked.rules")); err != nil || string(got) != "action=drop comment=no-rules\n" {
+		t.Errorf("blocked, whose list was empty, compiles to %q, %v; want the line that drops everything", got, err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"plan", out, "--socket", srv.Path, "--qube", "work"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "Plan: 1 qube to tag qfw-managed; 1 qube unchanged.") {
+		t.Errorf("qfw plan of the import: exit %d:\n%s%s\nwant the list unchanged, to be tagged", code, stdout.String(), stderr.String())
+	}
+
+	dir := t.TempDir()
+	over := slices.Clone(fits)
+	over[len(over)-1] += "y"
+	for name, list := range map[string][]string{"fits": fits, "over": over} {
+		b, err := json.Marshal(map[string]any{"qubes": map[string][]string{"work": list}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeTestFiles(t, dir, map[string]string{name + ".json": string(b)})
+	}
+	inv := filepath.Join(out, "inventory.json")
+	last := fmt.Sprintf("qfw: not imported: qube work: rule %d: %s: the admin.vm.firewall.Set request for qube \"work\" is ", len(fits), over[len(over)-1])
+	for _, tt := range []struct {
+		state string
+		flags []string
+		want  string
+	}{
+		{"over", nil, last + "65537 bytes sent from dom0, over qubesd's limit of 65536; this is the first rule that does not fit (rule " + fmt.Sprint(len(fits)) + " of the list)\n"},
+		{"fits", []string{"--qrexec"}, strings.Replace(last, over[len(over)-1], fits[len(fits)-1], 1) + "65563 bytes sent from a qube with a 31-character name, over qubesd's limit of 65536; this is the first rule that does not fit (rule " + fmt.Sprint(len(fits)) + " of the list)\n"},
+	} {
+		stdout.Reset()
+		stderr.Reset()
+		args := append([]string{"import", "--state", filepath.Join(dir, tt.state+".json"), "--inventory", inv, "-o", t.TempDir()}, tt.flags...)
+		if code := run(args, &stdout, &stderr); code != 1 || stderr.String() != tt.want || stdout.Len() != 0 {
+			t.Errorf("qfw import of %s %v: exit %d\n%s%s\nwant exit 1 and\n%s", tt.state, tt.flags, code, stdout.String(), stderr.String(), tt.want)
+		}
+	}
+
+	// plan, for a management qube, refuses the list imported in dom0 at
+	// the same rule: it could not set it.
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"plan", out, "--state", filepath.Join(dir, "fits.json"), "--qrexec"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "65563 bytes sent from a qube with a 31-character name, over qubesd's limit of 65536; this is the first rule that does not fit (rule "+fmt.Sprint(len(fits))+" of the list)") {
+		t.Errorf("qfw plan --qrexec of the import: exit %d\n%s%s\nwant the list refused at its last rule", code, stdout.String(), stderr.String())
 	}
 }

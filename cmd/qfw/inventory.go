@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"cuelang.org/go/cue/errors"
 	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/policy"
 )
 
 const inventoryDoc = `inventory reads, through the Qubes Admin API, what qfw needs to know of every
@@ -18,7 +21,8 @@ In dom0 it asks qubesd on its socket. In a management qube, --qrexec asks
 through qrexec-client-vm; dom0's qrexec policy must allow admin.vm.List,
 admin.vm.property.Get and admin.vm.tag.List to it, with target=dom0. The
 qubes the policy does not let it see are left out, as are dom0 and remote
-qubes.`
+qubes. --socket and --qrexec do not go together, and --qrexec-client goes
+with --qrexec only: a flag that would be ignored is an error.`
 
 const inventoryExamples = `  # In dom0: refresh the inventory beside the policy.
   qfw inventory -o policy/inventory.json
@@ -54,6 +58,12 @@ func runInventory(cmd *cobra.Command, f *inventoryFlags) error {
 	inv, err := f.admin.client().Inventory(ctx)
 	if err != nil {
 		return fmt.Errorf("read the inventory: %w", err)
+	}
+	// What qubesd says is checked as an inventory file is: a file
+	// written here must load.
+	if errs := policy.CheckInventory(inv); errs != nil {
+		printDiagnostics(cmd.ErrOrStderr(), "", errors.Errors(errs))
+		return errPrinted
 	}
 	b, err := json.MarshalIndent(inv, "", "  ")
 	if err != nil {

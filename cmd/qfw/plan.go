@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +15,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/backends/qubes"
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/policy"
 )
 
 const planDoc = `plan compiles the policy and compares each managed qube's rule list with
@@ -34,7 +37,24 @@ from files, so that CI can plan without Qubes: a directory holding
 QUBE.rules for each managed qube (the lines admin.vm.firewall.Get returns,
 or the output of qfw compile -o), or a JSON file {"qubes": {"QUBE":
 [lines]}}. (qvm-firewall --raw list leaves out dst4=0.0.0.0/0 and
-dst6=::/0, so rules kept to one family show as changed.)
+dst6=::/0, so rules kept to one family show as changed.) Each line, from
+a file or from dom0, is read with dom0's own grammar: one dom0 would refuse
+is an error at its file and line (and column, in JSON); one dom0 takes but
+qfw would never write (host bits set, a port written +80) is in force all
+the same, so the plan removes it and says where it is and why. With
+--state, --qrexec says that a management qube will set the lists: each is
+then checked against qubesd's request limit for the longest name such a
+qube can have, not for dom0.
+
+apply tags each qube whose list it manages qfw-managed. plan lists the
+managed qubes not tagged yet (apply tags them), and each tagged qube that
+the policy no longer names: it has left the policy, and keeps the list qfw
+last set until qfw apply --release or --reset says what to do with it;
+until then it counts as a change for --detailed-exitcode. The summary also
+names the networked qubes of the inventory (those with a netvm) that the
+policy does not manage. The tags come from the Admin API
+(admin.vm.List and admin.vm.tag.List) or, with --state, from the
+inventory's tags, which qfw inventory writes.
 
 For a unikernel firewall qube, plan also shows the qube to create, or the
 properties and features to fix, and the kernel image to install; it reads
@@ -42,10 +62,12 @@ those through the Admin API only, so a plan from --state leaves them out.
 
 --json prints the plan as JSON, with a format_version; --out FILE saves it
 so, with each qube's current list hashed (base_hash), to tell later whether
-a list changed since the plan was made.
+a list changed since the plan was made. qfw apply --plan FILE applies it
+exactly as it shows, or refuses it.
 
 A qube whose list is not the one qfw apply last set (as recorded in
---data-dir) is marked as edited outside qfw.
+--data-dir) is marked as edited outside qfw. A record that does not read
+is an error at its line and column, never taken for no record.
 
 The exit code is 0 when the plan succeeds and 1 on errors; with
 --detailed-exitcode it is 0 when nothing changes, 1 on errors and 2 when
@@ -105,7 +127,14 @@ type plan struct {
 	Qubes         []qubePlan `json:"qubes"`
 	// Firewalls are the unikernel firewall qubes qfw provisions.
 	Firewalls []firewallPlan `json:"firewalls,omitempty"`
-	Summary   planSummary    `json:"summary"`
+	// Left names the qubes qfw set a list on (tagged qfw-managed) that
+	// the policy no longer names: their lists are kept.
+	Left []string `json:"left,omitempty"`
+	// Unmanaged names the networked qubes of the inventory (those with a
+	// netvm) that the policy does not manage, so that a reviewer sees
+	// what the policy leaves out.
+	Unmanaged []string    `json:"unmanaged,omitempty"`
+	Summary   planSummary `json:"summary"`
 }
 
 // qubePlan is one qube's part of a plan.
@@ -118,7 +147,9 @@ type qubePlan struct {
 	// qfw since; nil if not, or if qfw has no record of it.
 	EditedAt *time.Time `json:"edited_outside_qfw_since,omitempty"`
 	Changed  bool       `json:"changed"`
-	Edits    []planEdit `json:"edits"`
+	// Mark says the qube is not tagged qfw-managed yet: apply tags it.
+	Mark  bool       `json:"mark,omitempty"`
+	Edits []planEdit `json:"edits"`
 	// Rules is the new list, as admin.vm.firewall.Set would send it.
 	Rules []string `json:"rules"`
 }
@@ -128,6 +159,9 @@ type planEdit struct {
 	Line     string `json:"line"`
 	Rule     string `json:"rule,omitempty"`
 	Position string `json:"position,omitempty"`
+	// Note says, of a current line that qfw would never write, where it
+	// is and why qfw would not write it.
+	Note string `json:"note,omitempty"`
 }
 
 type planSummary struct {
@@ -137,10 +171,25 @@ type planSummary struct {
 	Remove    int `json:"remove"`
 	// Provision counts the unikernel firewall qubes to create or fix.
 	Provision int `json:"provision,omitempty"`
+	// Left counts the qubes that left the policy; Unmanaged the networked
+	// qubes it does not manage.
+	Left      int `json:"left,omitempty"`
+	Unmanaged int `json:"unmanaged,omitempty"`
+	// Mark counts the managed qubes apply tags qfw-managed.
+	Mark int `json:"mark,omitempty"`
 }
 
-// changes reports whether the plan changes anything.
-func (s planSummary) changes() bool { return s.Change > 0 || s.Provision > 0 }
+// managedTag marks each qube whose list qfw apply set; dom0's qrexec
+// policy may use it too (@tag:qfw-managed) to let a management qube set
+// only those qubes' lists.
+const managedTag = "qfw-managed"
+
+// changes reports whether the plan changes anything, or needs a decision:
+// a qube that left the policy keeps a list nobody reviews.
+func (s planSummary) changes() bool { return s.work() || s.Left > 0 }
+
+// work reports whether applying the plan changes anything.
+func (s planSummary) work() bool { return s.Change > 0 || s.Provision > 0 || s.Mark > 0 }
 
 func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 	f.dataDir = dataDir(f.dataDir)
@@ -177,6 +226,7 @@ func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 // policyPlan compiles the policy that args name and plans it against the
 // current lists, as f says where to read them; plan and apply share it.
 func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*plan, error) {
+	f.policyFlags.qrexec = f.admin.qrexec
 	res, err := build(cmd, args, &f.policyFlags, true)
 	if err != nil {
 		return nil, err
@@ -200,10 +250,88 @@ func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*plan, error) 
 	if err := markDrift(p, f.dataDir); err != nil {
 		return nil, err
 	}
+	if err := planCoverage(cmd.Context(), f, res.Program, res.Inventory, p); err != nil {
+		return nil, err
+	}
 	if err := planFirewalls(cmd, f, res.Program, p); err != nil {
 		return nil, err
 	}
+	p.Summary = summarise(p)
 	return p, nil
+}
+
+// planCoverage marks in p the managed qubes not yet tagged qfw-managed,
+// which apply tags, and adds the qubes tagged so that the policy no longer
+// names, and the networked qubes of the inventory that it does not manage.
+// The tags are read through the Admin API, or with --state from the
+// inventory (qfw inventory writes them). A plan for one qube says nothing
+// of the others.
+func planCoverage(ctx context.Context, f *planFlags, prog *ir.Program, inv *policy.Inventory, p *plan) error {
+	var tagged []string
+	if f.state != "" {
+		for _, name := range inv.Names() {
+			if slices.Contains(inv.Qubes[name].Tags, managedTag) {
+				tagged = append(tagged, name)
+			}
+		}
+	} else {
+		var err error
+		if tagged, err = taggedQubes(ctx, f.admin.client()); err != nil {
+			return err
+		}
+	}
+	for i := range p.Qubes {
+		p.Qubes[i].Mark = !slices.Contains(tagged, p.Qubes[i].Name)
+	}
+	if f.qube != "" {
+		return nil
+	}
+	inPolicy := make(map[string]bool, len(prog.Qubes))
+	for _, q := range prog.Qubes {
+		inPolicy[q.Name] = true
+	}
+	for _, name := range tagged {
+		if !inPolicy[name] {
+			p.Left = append(p.Left, name)
+		}
+	}
+	// A firewall qube the policy names, or that serves a managed qube,
+	// is the policy's even though its own list is not.
+	for _, fw := range prog.Firewalls {
+		inPolicy[fw.Name] = true
+	}
+	for _, name := range inv.Names() {
+		if inv.Qubes[name].Netvm != "" && !inPolicy[name] && !slices.Contains(p.Left, name) {
+			p.Unmanaged = append(p.Unmanaged, name)
+		}
+	}
+	return nil
+}
+
+// taggedQubes returns the qubes tagged qfw-managed, sorted, of those the
+// caller may see.
+func taggedQubes(ctx context.Context, client *adminapi.Client) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	vms, err := client.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the qubes: %w", err)
+	}
+	var tagged []string
+	for _, vm := range vms {
+		if vm.Class == "AdminVM" || vm.Class == "RemoteVM" {
+			continue
+		}
+		tags, err := client.Tags(ctx, vm.Name)
+		if err != nil {
+			return nil, fmt.Errorf("read the tags of %s: %w", vm.Name, err)
+		}
+		if slices.Contains(tags, managedTag) {
+			tagged = append(tagged, vm.Name)
+		}
+	}
+	slices.Sort(tagged)
+	return tagged, nil
 }
 
 // planFirewalls adds to p the provisioning of the unikernel firewall
@@ -231,30 +359,41 @@ func planFirewalls(cmd *cobra.Command, f *planFlags, prog *ir.Program, p *plan) 
 		return err
 	}
 	p.Firewalls = fps
-	for i := range fps {
-		if fps[i].changes() {
-			p.Summary.Provision++
-		}
-	}
 	return nil
 }
 
+// currentList is one qube's list as dom0 holds it, from the Admin API or
+// a state file.
+type currentList struct {
+	lines []string
+	// where says where each line was read, as file:line, for a state
+	// file; nil for the Admin API.
+	where []string
+	// at says where the qube's name was read, for a state file.
+	at string
+}
+
 // currentLists returns the list each managed qube holds now, from the
-// state files or the Admin API.
-func currentLists(ctx context.Context, f *planFlags, managed []ir.Qube) (map[string][]string, error) {
+// state files or the Admin API. Every line must be one dom0 takes.
+func currentLists(ctx context.Context, f *planFlags, managed []ir.Qube) (map[string]*currentList, error) {
 	if f.state != "" {
 		return readState(f.state, managed)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	client := f.admin.client()
-	lists := make(map[string][]string, len(managed))
+	lists := make(map[string]*currentList, len(managed))
 	for _, q := range managed {
 		lines, err := client.FirewallGet(ctx, q.Name)
 		if err != nil {
 			return nil, fmt.Errorf("read the rules of %s: %w", q.Name, err)
 		}
-		lists[q.Name] = lines
+		for i, l := range lines {
+			if _, err := qubes.ParseDom0Rule(l); err != nil {
+				return nil, fmt.Errorf("the rules of %s, line %d, as dom0 gives them: %q: %v", q.Name, i+1, l, err)
+			}
+		}
+		lists[q.Name] = &currentList{lines: lines}
 	}
 	return lists, nil
 }
@@ -262,10 +401,15 @@ func currentLists(ctx context.Context, f *planFlags, managed []ir.Qube) (map[str
 // readState reads the current lists from path: a directory holding
 // QUBE.rules for each managed qube, or a JSON file. A managed qube
 // missing from it is an error: a plan against a guess is worse than none.
-func readState(path string, managed []ir.Qube) (map[string][]string, error) {
-	lists, err := readStateLists(path)
+func readState(path string, managed []ir.Qube) (map[string]*currentList, error) {
+	lists, err := readStateFiles(path)
 	if err != nil {
 		return nil, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(lists)) {
+		if !policy.IsQubeName(name) {
+			return nil, fmt.Errorf("%s: %q is not a qube name", lists[name].at, name)
+		}
 	}
 	var missing []string
 	for _, q := range managed {
@@ -279,51 +423,110 @@ func readState(path string, managed []ir.Qube) (map[string][]string, error) {
 	return lists, nil
 }
 
-// readStateLists reads every list in path: the QUBE.rules files of a
-// directory, or the qubes of a JSON file {"qubes": {"QUBE": [lines]}}.
+// readStateLists reads every list in path, as readStateFiles does; the
+// caller checks the qubes' names.
 func readStateLists(path string) (map[string][]string, error) {
+	lists, err := readStateFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]string, len(lists))
+	for name, l := range lists {
+		out[name] = l.lines
+	}
+	return out, nil
+}
+
+// readStateFiles reads every list in path: the QUBE.rules files of a
+// directory, or the qubes of a JSON file {"qubes": {"QUBE": [lines]}}.
+// The lines stand for what dom0 holds, so each is read with dom0's own
+// grammar, and one dom0 would refuse is an error at its line.
+func readStateFiles(path string) (map[string]*currentList, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("--state: %w", err)
 	}
-	lists := map[string][]string{}
 	if !fi.IsDir() {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("--state: %w", err)
 		}
-		var state struct {
-			Qubes map[string][]string `json:"qubes"`
-		}
-		if err := json.Unmarshal(b, &state); err != nil {
-			return nil, fmt.Errorf("--state %s: %w", path, err)
-		}
-		return state.Qubes, nil
+		return parseStateJSON(path, b)
 	}
 	files, err := filepath.Glob(filepath.Join(path, "*.rules"))
 	if err != nil {
 		return nil, fmt.Errorf("--state: %w", err)
 	}
+	lists := map[string]*currentList{}
 	for _, name := range files {
+		qube := strings.TrimSuffix(filepath.Base(name), ".rules")
 		b, err := os.ReadFile(name)
 		if err != nil {
 			return nil, fmt.Errorf("--state: %w", err)
 		}
-		lists[strings.TrimSuffix(filepath.Base(name), ".rules")] = stateLines(string(b))
+		if lists[qube], err = parseStateRules(name, b); err != nil {
+			return nil, err
+		}
+		lists[qube].at = name
 	}
 	return lists, nil
 }
 
-// stateLines splits a rule list file into its lines, leaving out blank
-// ones.
-func stateLines(s string) []string {
-	var lines []string
-	for l := range strings.Lines(s) {
-		if l = strings.TrimRight(l, "\r\n"); strings.TrimSpace(l) != "" {
-			lines = append(lines, l)
-		}
+// parseStateRules reads a rule list file, from name: one line per rule,
+// each ended by a newline (or CRLF), as admin.vm.firewall.Get gives them.
+func parseStateRules(name string, data []byte) (*currentList, error) {
+	l := &currentList{lines: []string{}, where: []string{}}
+	// An empty file, or one holding only a newline, is an empty list.
+	text := strings.TrimSuffix(string(data), "\n")
+	if text == "" {
+		return l, nil
 	}
-	return lines
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		where := fmt.Sprintf("%s:%d", name, i+1)
+		if _, err := qubes.ParseDom0Rule(line); err != nil {
+			return nil, fmt.Errorf("%s: dom0 refuses this line: %v", where, err)
+		}
+		l.lines = append(l.lines, line)
+		l.where = append(l.where, where)
+	}
+	return l, nil
+}
+
+// parseStateJSON reads a JSON state file, from name: {"qubes": {"QUBE":
+// [lines]}}.
+func parseStateJSON(name string, data []byte) (map[string]*currentList, error) {
+	d, root, err := parseJSONDoc(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.object(root, "", []string{"qubes"}, nil); err != nil {
+		return nil, err
+	}
+	qv := root.fields["qubes"]
+	if err := d.want(qv, "qubes", jsonObject); err != nil {
+		return nil, err
+	}
+	lists := make(map[string]*currentList, len(qv.keys))
+	for _, qube := range qv.keys {
+		path := join("qubes", qube)
+		v := qv.fields[qube]
+		lines, err := d.stringList(v, path)
+		if err != nil {
+			return nil, err
+		}
+		ln, col := d.pos(qv.keyOff[qube])
+		l := &currentList{lines: lines, where: make([]string, len(lines)), at: fmt.Sprintf("%s:%d:%d", name, ln, col)}
+		for i, line := range lines {
+			if _, err := qubes.ParseDom0Rule(line); err != nil {
+				return nil, d.errorf(v.elems[i], index(path, i), "dom0 refuses this line: %v", err)
+			}
+			ln, col := d.pos(v.elems[i].off)
+			l.where[i] = fmt.Sprintf("%s:%d:%d", name, ln, col)
+		}
+		lists[qube] = l
+	}
+	return lists, nil
 }
 
 // markDrift marks the qubes whose current list is not the one qfw apply
@@ -343,47 +546,62 @@ func markDrift(p *plan, dir string) error {
 }
 
 // makePlan compares each managed qube's compiled list with current.
-func makePlan(managed []ir.Qube, current map[string][]string) *plan {
+func makePlan(managed []ir.Qube, current map[string]*currentList) *plan {
 	p := &plan{FormatVersion: planFormatVersion, Qubes: []qubePlan{}}
 	for _, q := range managed {
 		cur := current[q.Name]
-		canon := make([]string, len(cur))
-		for i, l := range cur {
-			canon[i] = qubes.Canonical(l)
-		}
 		want := make([]string, len(q.Rules))
 		for i, r := range q.Rules {
 			want[i] = qubes.FormatRule(r)
 		}
-		qp := qubePlan{Name: q.Name, Netvm: q.Netvm, BaseHash: qubes.ListHash(cur), Rules: want, Edits: []planEdit{}}
-		for _, e := range qubes.Diff(canon, want) {
-			pe := planEdit{Op: e.Op.Symbol(), Line: e.Line}
+		qp := qubePlan{Name: q.Name, Netvm: q.Netvm, BaseHash: qubes.ListHash(cur.lines), Rules: want}
+		edits, diff := listEdits(cur.lines, want)
+		for i, e := range diff {
+			pe := &edits[i]
 			switch e.Op {
-			case qubes.AddRule:
-				p.Summary.Add++
-				qp.Changed = true
 			case qubes.RemoveRule:
-				p.Summary.Remove++
 				qp.Changed = true
-				pe.Line = cur[e.Index]
-			}
-			if e.Op != qubes.RemoveRule {
-				o := q.Rules[e.Index].Origin
-				pe.Rule = o.String()
-				if o.Pos.IsValid() {
-					pe.Position = relPos(o.Pos)
+				// A line qfw would not write is said so, with where
+				// it was read.
+				if _, err := qubes.ParseRule(strings.TrimSpace(pe.Line)); err != nil {
+					pe.Note = fmt.Sprintf("qfw would not write this line: %v", err)
+					if cur.where != nil {
+						pe.Note = cur.where[e.Index] + ": " + pe.Note
+					}
 				}
+				continue
+			case qubes.AddRule:
+				qp.Changed = true
 			}
-			qp.Edits = append(qp.Edits, pe)
+			o := q.Rules[e.Index].Origin
+			pe.Rule = o.String()
+			if o.Pos.IsValid() {
+				pe.Position = relPos(o.Pos)
+			}
 		}
-		if qp.Changed {
-			p.Summary.Change++
-		} else {
-			p.Summary.Unchanged++
-		}
+		qp.Edits = edits
 		p.Qubes = append(p.Qubes, qp)
 	}
 	return p
+}
+
+// listEdits returns the edits from cur, a list as dom0 holds it, to want,
+// the lines to send: kept and added lines as sent, removed ones as dom0
+// holds them. Lines compare by meaning (see qubes.Canonical).
+func listEdits(cur, want []string) ([]planEdit, []qubes.Edit) {
+	canon := make([]string, len(cur))
+	for i, l := range cur {
+		canon[i] = qubes.Canonical(l)
+	}
+	diff := qubes.Diff(canon, want)
+	edits := make([]planEdit, len(diff))
+	for i, e := range diff {
+		edits[i] = planEdit{Op: e.Op.Symbol(), Line: e.Line}
+		if e.Op == qubes.RemoveRule {
+			edits[i].Line = cur[e.Index]
+		}
+	}
+	return edits, diff
 }
 
 func marshalPlan(p *plan) ([]byte, error) {
@@ -411,42 +629,77 @@ func printPlan(w io.Writer, p *plan) error {
 		b.WriteByte('\n')
 		width := 0
 		for _, e := range q.Edits {
-			if e.Rule != "" {
+			if e.Rule != "" || e.Note != "" {
 				width = max(width, len(e.Line))
 			}
 		}
 		for _, e := range q.Edits {
-			if e.Rule == "" {
+			switch {
+			case e.Rule != "":
+				fmt.Fprintf(&b, "  %s %-*s  # %s\n", e.Op, width, e.Line, e.Rule)
+			case e.Note != "":
+				fmt.Fprintf(&b, "  %s %-*s  # %s\n", e.Op, width, e.Line, e.Note)
+			default:
 				fmt.Fprintf(&b, "  %s %s\n", e.Op, e.Line)
-				continue
 			}
-			fmt.Fprintf(&b, "  %s %-*s  # %s\n", e.Op, width, e.Line, e.Rule)
 		}
 		b.WriteByte('\n')
 	}
 	for _, fp := range p.Firewalls {
 		printFirewallPlan(&b, &fp)
 	}
+	for _, name := range p.Left {
+		fmt.Fprintf(&b, "%s: left the policy; qfw set its list and keeps it as it is. To stop managing it: qfw apply --release %s\n\n", name, name)
+	}
+	var mark []string
+	for _, q := range p.Qubes {
+		if q.Mark {
+			mark = append(mark, q.Name)
+		}
+	}
+	if mark != nil {
+		fmt.Fprintf(&b, "To tag %s: %s.\n\n", managedTag, strings.Join(mark, ", "))
+	}
 	if unchanged != nil {
 		slices.Sort(unchanged)
 		fmt.Fprintf(&b, "Unchanged: %s.\n\n", strings.Join(unchanged, ", "))
 	}
 	s := p.Summary
+	var tagging string
+	if s.Mark > 0 {
+		tagging = fmt.Sprintf("%s to tag %s", count(s.Mark, "qube"), managedTag)
+	}
 	switch {
-	case !s.changes():
+	case !s.work():
 		verb := "match"
 		if s.Unchanged == 1 {
 			verb = "matches"
 		}
-		fmt.Fprintf(&b, "No changes: %s %s the policy.\n", count(s.Unchanged, "qube"), verb)
+		fmt.Fprintf(&b, "No changes: %s %s the policy", count(s.Unchanged, "qube"), verb)
 	case s.Change == 0:
-		fmt.Fprintf(&b, "Plan: %s to provision; %s unchanged.\n", count(s.Provision, "firewall qube"), count(s.Unchanged, "qube"))
+		var parts []string
+		if s.Provision > 0 {
+			parts = append(parts, count(s.Provision, "firewall qube")+" to provision")
+		}
+		if tagging != "" {
+			parts = append(parts, tagging)
+		}
+		fmt.Fprintf(&b, "Plan: %s; %s unchanged", strings.Join(parts, "; "), count(s.Unchanged, "qube"))
 	default:
 		fmt.Fprintf(&b, "Plan: %s to change, %d unchanged; %s to add, %d to remove", count(s.Change, "qube"), s.Unchanged, count(s.Add, "rule"), s.Remove)
 		if s.Provision > 0 {
 			fmt.Fprintf(&b, "; %s to provision", count(s.Provision, "firewall qube"))
 		}
-		b.WriteString(".\n")
+		if tagging != "" {
+			b.WriteString("; " + tagging)
+		}
+	}
+	if s.Left > 0 {
+		fmt.Fprintf(&b, "; %s left the policy, %s kept", count(s.Left, "qube"), map[bool]string{true: "its list", false: "their lists"}[s.Left == 1])
+	}
+	b.WriteString(".\n")
+	if len(p.Unmanaged) > 0 {
+		fmt.Fprintf(&b, "Not managed by the policy: %s (%s).\n", count(len(p.Unmanaged), "networked qube"), strings.Join(p.Unmanaged, ", "))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

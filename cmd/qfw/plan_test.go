@@ -16,7 +16,7 @@ func TestPlanLive(t *testing.T) {
 	srv := adminapitest.New(t, map[string]adminapitest.Qube{
 		"sys-firewall": {IP: "10.137.0.6", Netvm: "sys-net", ProvidesNetwork: true},
 		"sys-net":      {IP: "10.137.0.5", ProvidesNetwork: true},
-		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: []string{"action=accept"}},
+		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: []string{"action=accept"}, Tags: []string{"qfw-managed"}},
 		"mail":         {IP: "10.137.0.12", Netvm: "sys-firewall", Firewall: []string{"dstports=993-993 proto=tcp action=accept comment=imap"}},
 	})
 	dir := t.TempDir()
@@ -43,15 +43,17 @@ qubes: mail: allow: imap: {to: "any", tcp: [993]}
   - action=accept
   + action=accept proto=tcp dstports=443-443 comment=web  # allow.web
 
+To tag qfw-managed: mail.
+
 Unchanged: mail.
 
-Plan: 1 qube to change, 1 unchanged; 1 rule to add, 1 to remove.
+Plan: 1 qube to change, 1 unchanged; 1 rule to add, 1 to remove; 1 qube to tag qfw-managed.
 `
 	if stdout.String() != want {
 		t.Errorf("qfw plan:\n%s\nwant:\n%s", stdout.String(), want)
 	}
 	for _, r := range srv.Requests() {
-		if r.Method != "admin.vm.firewall.Get" {
+		if !strings.HasSuffix(r.Method, ".Get") && !strings.HasSuffix(r.Method, ".List") {
 			t.Errorf("plan made the call %s; it must only read", r.Method)
 		}
 	}

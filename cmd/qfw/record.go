@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/policy"
 )
 
 // The data directory holds what qfw remembers between runs: the hash of
@@ -55,22 +57,74 @@ func (r *appliedRecord) editedSince(qube, hash string) (time.Time, bool) {
 	return last.At, ok && last.Hash != hash
 }
 
+// readRecord reads what qfw last set, from dir. A record that does not
+// read is an error, never an empty record: without it apply could not tell
+// a hand edit from its own.
 func readRecord(dir string) (*appliedRecord, error) {
-	r := &appliedRecord{FormatVersion: 1, Qubes: map[string]appliedSet{}}
-	b, err := os.ReadFile(filepath.Join(dir, recordFile))
+	r := &appliedRecord{FormatVersion: recordFormatVersion, Qubes: map[string]appliedSet{}}
+	path := filepath.Join(dir, recordFile)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return r, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(b, r); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, recordFile), err)
+	return parseRecord(path, b)
+}
+
+const recordFormatVersion = 1
+
+// parseRecord reads an apply record from data, the file name.
+func parseRecord(name string, data []byte) (*appliedRecord, error) {
+	d, root, err := parseJSONDoc(name, data)
+	if err != nil {
+		return nil, recordError(err)
 	}
-	if r.Qubes == nil {
-		r.Qubes = map[string]appliedSet{}
+	if err := d.object(root, "", []string{"format_version", "qubes"}, nil); err != nil {
+		return nil, recordError(err)
+	}
+	fv := root.fields["format_version"]
+	if err := d.want(fv, "format_version", jsonNumber); err != nil {
+		return nil, recordError(err)
+	}
+	if fv.num != fmt.Sprint(recordFormatVersion) {
+		return nil, recordError(d.errorf(fv, "format_version", "%s; this qfw reads records of format %d", fv.num, recordFormatVersion))
+	}
+	qv := root.fields["qubes"]
+	if err := d.want(qv, "qubes", jsonObject); err != nil {
+		return nil, recordError(err)
+	}
+	r := &appliedRecord{FormatVersion: recordFormatVersion, Qubes: make(map[string]appliedSet, len(qv.keys))}
+	for _, qube := range qv.keys {
+		path := join("qubes", qube)
+		if !policy.IsQubeName(qube) {
+			return nil, recordError(d.at(qv.keyOff[qube], path, "%q is not a qube name", qube))
+		}
+		v := qv.fields[qube]
+		if err := d.object(v, path, []string{"hash", "at"}, nil); err != nil {
+			return nil, recordError(err)
+		}
+		hv := v.fields["hash"]
+		hash, err := d.str(hv, path+".hash")
+		if err != nil {
+			return nil, recordError(err)
+		}
+		if !sha256Hex(hash) {
+			return nil, recordError(d.errorf(hv, path+".hash", "%q is not a SHA-256 hash in 64 lowercase hex digits", hash))
+		}
+		at, err := d.timestamp(v.fields["at"], path+".at")
+		if err != nil {
+			return nil, recordError(err)
+		}
+		r.Qubes[qube] = appliedSet{Hash: hash, At: at}
 	}
 	return r, nil
+}
+
+// recordError says what to do about a record that does not read.
+func recordError(err error) error {
+	return fmt.Errorf("%w (apply's record of the lists it set: fix it, or remove it and qfw forgets them)", err)
 }
 
 func writeRecord(dir string, r *appliedRecord) error {

@@ -63,6 +63,11 @@ A policy is a directory holding one CUE package (or CUE, JSON and YAML files
 given one by one) and an inventory of the machine's qubes, inventory.json
 beside the policy unless --inventory names another file.
 
+Flags are checked before a command reads anything: a flag given twice, an
+empty value, a value out of range, a directory where a file is wanted, or a
+flag the command would ignore beside the others is an error, and nothing is
+written. Each command's help says which flags go together.
+
 Exit codes: 0 success, 1 errors (printed as file:line:col: path: message),
 2 changes found (plan --detailed-exitcode only).`
 
@@ -79,5 +84,10 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newVetCmd(), newCompileCmd(), newTestCmd(), newExplainCmd(), newPlanCmd(), newApplyCmd(), newConfirmCmd(), newInventoryCmd(), newImportCmd())
+	// Every command's flags are checked, alone and together, before it
+	// runs: a flag given twice, out of range or ignored is an error.
+	guardFlags(root)
+	root.SetFlagErrorFunc(flagErrorFunc)
+	root.PersistentPreRunE = checkFlags
 	return root
 }

@@ -25,6 +25,9 @@ It prints one line per failing test, saying what was expected, what
 happened and which rule decided, then a summary. It exits 0 when every test
 passes and 1 when one fails or the policy has errors.
 
+--json prints every test, passed or failed, as JSON, and --format chooses
+how the text output shows failures: give one or the other.
+
 vet and compile run the tests too, unless given --skip-tests.`
 
 const testExamples = `  # Check the tests of the policy in the current directory.
@@ -54,8 +57,8 @@ func newTestCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
-	cmd.Flags().Var(&f.format, "format", "print failures as `FORMAT`: text or github (workflow annotations)")
+	cmd.Flags().BoolVar(&f.json, "json", false, "print every test as JSON (not with --format)")
+	cmd.Flags().Var(&f.format, "format", "print failures as `FORMAT`: text or github (workflow annotations; not with --json)")
 	return cmd
 }
 

@@ -20,6 +20,9 @@ import (
 type Qube struct {
 	Name  string
 	Rules []ir.Rule
+	// DNS is what the DNS target means behind the qube's netvm, for the
+	// rules that the compiler will find shadowed.
+	DNS compiler.DNS
 }
 
 // RuleError is a line that the policy language cannot say.
@@ -34,11 +37,22 @@ func (e *RuleError) Error() string {
 	return fmt.Sprintf("qube %s: rule %d: %s", e.Qube, e.Index+1, e.Reason)
 }
 
-// File returns a CUE file of package pkg that declares qubes, in their
-// order, with header as its leading comment (one "// " line per line of
-// it). The error joins a *RuleError for each line that cannot be written;
-// the qubes those lines are in are left out of the file.
-func File(pkg, header string, qubes []Qube) ([]byte, error) {
+// Firewall is a firewall qube and the backend that enforces its clients'
+// rules.
+type Firewall struct {
+	Name string
+	// Backend is "qubes", "nftables" or "mirage".
+	Backend string
+	// MirageVersion is the unikernel's release, for "mirage".
+	MirageVersion string
+}
+
+// File returns a CUE file of package pkg that declares firewalls, if any,
+// and qubes, in their order, with header as its leading comment (one "// "
+// line per line of it). The error joins a *RuleError for each line that
+// cannot be written; the qubes those lines are in are left out of the
+// file.
+func File(pkg, header string, firewalls []Firewall, qubes []Qube) ([]byte, error) {
 	var b bytes.Buffer
 	for line := range strings.Lines(header) {
 		b.WriteString("// " + line)
@@ -46,7 +60,19 @@ func File(pkg, header string, qubes []Qube) ([]byte, error) {
 	if header != "" {
 		b.WriteString("\n\n")
 	}
-	fmt.Fprintf(&b, "package %s\n\nqubes: {\n", pkg)
+	fmt.Fprintf(&b, "package %s\n\n", pkg)
+	if len(firewalls) > 0 {
+		b.WriteString("firewalls: {\n")
+		for _, f := range firewalls {
+			backend := quote(f.Backend)
+			if f.Backend == "mirage" {
+				backend = "{mirage: {version: " + quote(f.MirageVersion) + "}}"
+			}
+			fmt.Fprintf(&b, "\t%s: backend: %s\n", label(f.Name), backend)
+		}
+		b.WriteString("}\n\n")
+	}
+	b.WriteString("qubes: {\n")
 	var errs []error
 	written := 0
 	for _, q := range qubes {
@@ -74,9 +100,14 @@ func File(pkg, header string, qubes []Qube) ([]byte, error) {
 // Entry returns the CUE text of q's entry in qubes: its name and its
 // rules, one per line of its list. The error joins a *RuleError for each
 // line that cannot be written.
+//
+// An empty list, which dom0 holds when all its rules have expired or its
+// firewall.xml was edited, blocks all traffic: the entry has no rules,
+// which blocks all traffic too, and compiles to a list of one line that
+// drops everything (as dom0 refuses to set an empty one).
 func Entry(q Qube) ([]byte, error) {
 	if len(q.Rules) == 0 {
-		return nil, &RuleError{Qube: q.Name, Index: 0, Reason: "the list is empty, which dom0 never holds"}
+		return []byte("\t// The list was empty: dom0 blocks all traffic, as this does.\n\t" + label(q.Name) + ": {}\n"), nil
 	}
 	if len(q.Rules) > policy.MaxPriority {
 		return nil, &RuleError{Qube: q.Name, Index: policy.MaxPriority, Reason: fmt.Sprintf("the list has %d rules; a qube may have at most %d", len(q.Rules), policy.MaxPriority)}
@@ -85,8 +116,8 @@ func Entry(q Qube) ([]byte, error) {
 	if len(q.Rules)*step > policy.MaxPriority {
 		step = 1
 	}
-	names := ruleNames(q.Rules)
-	shadowed := compiler.Shadowed(q.Rules)
+	names := RuleNames(q.Rules)
+	shadowed := compiler.Shadowed(q.Rules, q.DNS)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "\t%s: {\n", label(q.Name))
 	var errs []error
@@ -185,11 +216,12 @@ func ports(r ir.Rule) string {
 
 func icmpType(r ir.Rule) string { return "[" + strconv.Itoa(int(r.ICMPType)) + "]" }
 
-// ruleNames names the rules of a list. A comment that is a valid rule name
+// RuleNames names the rules of a list, as Entry writes them, each unique in
+// the list. A comment that is a valid rule name
 // and unique in the list names its rule, and the comment then goes
 // without saying (a rule's comment defaults to its name). Other rules are
 // named after their comment, or "rule", and their place in the list.
-func ruleNames(rules []ir.Rule) []string {
+func RuleNames(rules []ir.Rule) []string {
 	count := map[string]int{}
 	for _, r := range rules {
 		count[r.Comment]++

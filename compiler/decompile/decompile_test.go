@@ -16,13 +16,13 @@ func TestRuleNames(t *testing.T) {
 		{Comment: "no mail"}, {Comment: "rule-6"}, {Comment: "web"}, {Comment: "web-8"},
 	}
 	want := []string{"dns", "lan-2", "lan-3", "rule-4", "rule-5", "rule-6", "web", "web-8"}
-	if got := ruleNames(rules); !slices.Equal(got, want) {
-		t.Errorf("ruleNames = %q; want %q", got, want)
+	if got := RuleNames(rules); !slices.Equal(got, want) {
+		t.Errorf("RuleNames = %q; want %q", got, want)
 	}
 	// A generated name never takes one that a comment gave.
 	clash := []ir.Rule{{Comment: ""}, {Comment: "rule-1"}}
-	if got := ruleNames(clash); got[0] == got[1] {
-		t.Errorf("ruleNames gave %q twice", got[0])
+	if got := RuleNames(clash); got[0] == got[1] {
+		t.Errorf("RuleNames gave %q twice", got[0])
 	}
 }
 
@@ -51,7 +51,40 @@ func TestRuleErrors(t *testing.T) {
 			t.Errorf("%s: Entry error %v; want a RuleError for rule 2 about %s", name, err, name)
 		}
 	}
-	if _, err := Entry(Qube{Name: "work"}); err == nil {
-		t.Error("Entry of an empty list: no error")
+	// An empty list blocks everything; so does an entry with no rules.
+	want := "\t// The list was empty: dom0 blocks all traffic, as this does.\n\twork: {}\n"
+	if b, err := Entry(Qube{Name: "work"}); err != nil || string(b) != want {
+		t.Errorf("Entry of an empty list = %q, %v; want %q", b, err, want)
+	}
+}
+
+func TestFileFirewalls(t *testing.T) {
+	fws := []Firewall{{Name: "mirage-fw", Backend: "mirage", MirageVersion: "0.9.5"}, {Name: "sys-firewall", Backend: "nftables"}}
+	qs := []Qube{
+		{Name: "work", Rules: []ir.Rule{{Action: ir.Accept, Match: ir.Match{Dst: ir.Dst{Host: "example.com"}, Proto: ir.ICMP, HasICMPType: true, ICMPType: 8}, Comment: "ping"}}},
+		{Name: "blocked"},
+	}
+	got, err := File("policy", "", fws, qs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `package policy
+
+firewalls: {
+	"mirage-fw": backend: {mirage: {version: "0.9.5"}}
+	"sys-firewall": backend: "nftables"
+}
+
+qubes: {
+	work: {
+		allow: ping: {to: "example.com", icmp: [8], icmpv6: [8], priority: 10}
+	}
+
+	// The list was empty: dom0 blocks all traffic, as this does.
+	blocked: {}
+}
+`
+	if string(got) != want {
+		t.Errorf("File =\n%s\nwant\n%s", got, want)
 	}
 }

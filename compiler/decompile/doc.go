@@ -7,5 +7,7 @@
 // it came from: destinations, protocols, ports, ICMP types, expiry and
 // comments. A line the policy language cannot say is reported, with the
 // reason, rather than written as something that would compile to another
-// rule.
+// rule. An empty list, which blocks everything, becomes a qube without
+// rules, which blocks everything too. The file may also say which backend
+// each firewall qube runs, as the compilation it is checked by assumed.
 package decompile

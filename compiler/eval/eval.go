@@ -107,7 +107,9 @@ const (
 	// as they say instead of as the agent does (see backends/nftables): a
 	// DNS rule with ports matches port 53 if they include it; a DNS rule
 	// with proto=icmp matches nothing; an ICMP type in a rule for both
-	// families is matched in IPv6 as its ICMPv6 counterpart, or not at all.
+	// families without a host name is matched in IPv6 as its ICMPv6
+	// counterpart, or not at all (beside a host name it is ICMPv6 type N,
+	// as the agent reads it).
 	Nftables
 	// Mirage is the MirageOS unikernel firewall (see backends/mirage),
 	// given the IPv4 list as it reads it: specialtarget=dns counts only in
@@ -282,9 +284,10 @@ func prepare(rules []ir.Rule, family int, dns []netip.Addr, opts *Options) famil
 			pr.skip = DNSMatchesNothing(r.Match, opts.Semantics)
 			pr.hasPorts, pr.ports = true, ir.PortRange{First: 53, Last: 53}
 		}
-		if r.HasICMPType && family == 6 && r.Dst.Family() != 6 && opts.Semantics == Nftables {
+		if r.HasICMPType && family == 6 && r.Dst.Family() != 6 && r.Dst.Host == "" && opts.Semantics == Nftables {
 			// An ICMP type for both families is an ICMP type: in IPv6,
-			// its counterpart or nothing.
+			// its counterpart or nothing. Beside a host name it is the
+			// number in each family, as the agent reads it.
 			t, ok := ICMPv6For(r.ICMPType)
 			pr.icmpType, pr.skip = t, pr.skip || !ok
 		}

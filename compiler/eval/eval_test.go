@@ -130,6 +130,13 @@ var nftablesTests = []evalTest{
 	{"not the same number", []ir.Rule{accept(ir.Match{Proto: ir.ICMP, HasICMPType: true, ICMPType: 8})}, icmpTo("2001:db8::1", 8), Result{ir.Drop, -1, -1, -1, -1}},
 	{"no counterpart, no match", []ir.Rule{accept(ir.Match{Proto: ir.ICMP, HasICMPType: true, ICMPType: 5})}, icmpTo("2001:db8::1", 5), Result{ir.Drop, -1, -1, -1, -1}},
 	{"to an IPv6 prefix, an ICMPv6 type", []ir.Rule{accept(to(pfx("::/0"), ir.Match{Proto: ir.ICMP, HasICMPType: true, ICMPType: 128}))}, icmpTo("2001:db8::1", 128), Result{ir.Accept, 0, -1, -1, -1}},
+
+	// Beside a host name an ICMP type is the number in each family, as
+	// the agent reads it: ICMPv6 type 8 in IPv6, not echo request.
+	{"to a name, the number in IPv6", []ir.Rule{accept(to(host("example.org"), ir.Match{Proto: ir.ICMP, HasICMPType: true, ICMPType: 8}))}, icmpTo("2001:db8::10", 8), Result{ir.Accept, 0, -1, -1, -1}},
+	{"to a name, not the counterpart", []ir.Rule{accept(to(host("example.org"), ir.Match{Proto: ir.ICMP, HasICMPType: true, ICMPType: 8}))}, icmpTo("2001:db8::10", 128), Result{ir.Drop, -1, -1, -1, -1}},
+	{"to a name, a type without counterpart", []ir.Rule{accept(to(host("example.org"), ir.Match{Proto: ir.ICMP, HasICMPType: true, ICMPType: 5}))}, icmpTo("2001:db8::10", 5), Result{ir.Accept, 0, -1, -1, -1}},
+	{"to a name, the number in IPv4", []ir.Rule{accept(to(host("example.org"), ir.Match{Proto: ir.ICMP, HasICMPType: true, ICMPType: 8}))}, icmpTo("192.0.2.10", 8), Result{ir.Accept, 0, -1, -1, -1}},
 }
 
 // TestEvalDNSUnknown: in a firewall qube without a netvm, a query to the

@@ -92,6 +92,8 @@ func TestParseResponse(t *testing.T) {
 		{"", "", adminapi.ErrEmptyResponse.Error()},
 		{"0", "", `malformed answer from qubesd: "0"`},
 		{"1\x00event", "", `unexpected answer type '1' from qubesd`},
+		{"2\x00QubesException\x00\x00cut short", "", `malformed exception from qubesd: "2\x00QubesException\x00\x00cut short"`},
+		{"2\x00\x00\x00no type\x00", "", `malformed exception from qubesd: "2\x00\x00\x00no type\x00"`},
 	} {
 		got, err := adminapi.ParseResponse([]byte(tt.in))
 		if tt.err != "" {
@@ -154,17 +156,27 @@ func TestFirewallCalls(t *testing.T) {
 				t.Error("FirewallSet of an empty list succeeded; dom0 refuses it")
 			}
 			huge := []string{"action=accept comment=" + strings.Repeat("x", adminapi.MaxRequest)}
-			const tooLong = "admin.vm.firewall.Set for work: the request takes up to 65624 bytes, over qubesd's limit of 65536"
+			tooLong := "admin.vm.firewall.Set for work: the request takes 65597 bytes, over qubesd's limit of 65536"
+			if transport == "qrexec" {
+				tooLong = "admin.vm.firewall.Set for work: the request takes up to 65624 bytes, over qubesd's limit of 65536"
+			}
 			if err := client.FirewallSet(ctx, "work", huge); err == nil || err.Error() != tooLong {
 				t.Errorf("FirewallSet of an oversized list: %v; want %q, before sending", err, tooLong)
 			}
-			// A list that would fit from dom0 but not from a management
-			// qube with the longest name: refused whoever calls, as over
-			// qrexec dom0 fills in the caller.
+			// A list that fits from dom0 exactly but not from a management
+			// qube with the longest name: sent through the socket, whose
+			// requests come from dom0; refused over qrexec, where dom0
+			// fills in the caller, whose name the client does not know.
 			header := len("admin.vm.firewall.Set+ dom0 name work\x00")
 			edge := []string{"action=accept comment=" + strings.Repeat("x", adminapi.MaxRequest-header-len("action=accept comment=\n"))}
-			if err := client.FirewallSet(ctx, "work", edge); err == nil || !strings.Contains(err.Error(), "over qubesd's limit") {
-				t.Errorf("FirewallSet of a list that fits from dom0 only: %v; want it refused before sending", err)
+			err = client.FirewallSet(ctx, "work", edge)
+			switch {
+			case transport == "socket" && err != nil:
+				t.Errorf("FirewallSet through the socket of a list that fits from dom0: %v", err)
+			case transport == "socket" && !slices.Equal(srv.Firewall("work"), edge):
+				t.Errorf("after a Set of a list that fits from dom0 the server holds %d lines; want the list", len(srv.Firewall("work")))
+			case transport == "qrexec" && (err == nil || !strings.Contains(err.Error(), "over qubesd's limit")):
+				t.Errorf("FirewallSet over qrexec of a list that fits from dom0 only: %v; want it refused before sending", err)
 			}
 
 			wantSource := "dom0"
@@ -253,5 +265,106 @@ func TestInventory(t *testing.T) {
 }`
 	if string(got) != want {
 		t.Errorf("Inventory:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// FuzzParseRequest reads requests as the test server does: one that
+// parses re-encodes to the same bytes, or, when dom0 is named by keyword,
+// to a request that parses the same.
+func FuzzParseRequest(f *testing.F) {
+	for _, s := range []string{
+		"admin.vm.List+ dom0 name dom0\x00",
+		"admin.vm.firewall.Set+ mgmt name work\x00action=accept\n",
+		"admin.vm.property.Get+netvm dom0 keyword adminvm\x00",
+		"admin.vm.tag.Set+qfw-managed dom0 name work\x00",
+		"a+b+c d name e\x00\x00payload",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := adminapi.ParseRequest(b)
+		if err != nil {
+			return
+		}
+		enc := r.Encode()
+		if !bytes.Contains(b[:bytes.IndexByte(b, 0)], []byte(" keyword ")) && !bytes.Equal(enc, b) {
+			t.Fatalf("ParseRequest(%q) re-encodes as %q", b, enc)
+		}
+		again, err := adminapi.ParseRequest(enc)
+		if err != nil {
+			t.Fatalf("the encoding %q of %q does not parse: %v", enc, b, err)
+		}
+		if again.Method != r.Method || again.Arg != r.Arg || again.Source != r.Source || again.Dest != r.Dest || !bytes.Equal(again.Payload, r.Payload) {
+			t.Fatalf("%q parses as %+v, its encoding as %+v", b, r, again)
+		}
+		if strings.Contains(r.Method, "+") {
+			t.Fatalf("method %q of %q holds the argument's +", r.Method, b)
+		}
+	})
+}
+
+// FuzzParseResponse reads qubesd's answers: an OK answer re-encodes to the
+// same bytes, and an exception keeps its type and message through Raise.
+func FuzzParseResponse(f *testing.F) {
+	for _, s := range []string{
+		"0\x00", "0\x00action=accept\n", "2\x00QubesVMNotFoundError\x00\x00No such domain: 'x'\x00",
+		"2\x00ProtocolError\x00Traceback...\x00expected payload\x00field\x00", "1\x00x\x00", "",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		content, err := adminapi.ParseResponse(b)
+		var exc *adminapi.Exception
+		switch {
+		case err == nil:
+			if !bytes.Equal(adminapi.OK(content), b) {
+				t.Fatalf("ParseResponse(%q) = %q, which encodes as %q", b, content, adminapi.OK(content))
+			}
+		case errors.As(err, &exc):
+			if b[0] != '2' || exc.Type == "" || strings.Contains(exc.Type+exc.Message, "\x00") {
+				t.Fatalf("ParseResponse(%q) = exception %+v", b, exc)
+			}
+			_, again := adminapi.ParseResponse(adminapi.Raise(exc.Type, exc.Message))
+			var exc2 *adminapi.Exception
+			if !errors.As(again, &exc2) || *exc2 != *exc {
+				t.Fatalf("exception %+v of %q does not survive Raise: %v", exc, b, again)
+			}
+		case len(b) > 0 && b[0] == '0' && len(b) > 1 && b[1] == 0:
+			t.Fatalf("ParseResponse(%q) refuses an OK frame: %v", b, err)
+		}
+	})
+}
+
+// TestTags sets and removes a tag through the in-process qubesd, with
+// qubesd's answers to a tag it does not have and to one it refuses.
+func TestTags(t *testing.T) {
+	srv := adminapitest.New(t, map[string]adminapitest.Qube{"work": {Tags: []string{"audited"}}})
+	c := &adminapi.Client{Transport: adminapi.Socket{Path: srv.Path}}
+	ctx := context.Background()
+	if err := c.SetTag(ctx, "work", "qfw-managed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetTag(ctx, "work", "qfw-managed"); err != nil {
+		t.Errorf("setting a tag the qube has: %v", err)
+	}
+	if tags, err := c.Tags(ctx, "work"); err != nil || !slices.Equal(tags, []string{"audited", "qfw-managed"}) {
+		t.Errorf("tags %q, %v; want audited, qfw-managed", tags, err)
+	}
+	if err := c.RemoveTag(ctx, "work", "qfw-managed"); err != nil {
+		t.Fatal(err)
+	}
+	var exc *adminapi.Exception
+	if err := c.RemoveTag(ctx, "work", "qfw-managed"); !errors.As(err, &exc) || exc.Type != "QubesTagNotFoundError" || exc.Message != "Tag not set for domain work: qfw-managed" {
+		t.Errorf("removing a tag the qube has not: %v", err)
+	}
+	if err := c.SetTag(ctx, "work", "bad tag"); err == nil || err.Error() != `tag "bad tag": a tag is ASCII letters, digits, "-" and "_"` {
+		t.Errorf("a tag qubesd refuses: %v", err)
+	}
+	// Sent anyway, qubesd answers nothing.
+	if _, err := c.Call(ctx, "admin.vm.tag.Set", "bad.tag", "work", nil); !errors.Is(err, adminapi.ErrEmptyResponse) {
+		t.Errorf("a tag qubesd refuses, sent: %v; want no answer", err)
+	}
+	if _, err := c.Call(ctx, "admin.vm.tag.Set", "x", "work", []byte("payload")); !errors.As(err, &exc) || exc.Type != "ProtocolError" {
+		t.Errorf("a tag call with a payload: %v; want ProtocolError", err)
 	}
 }

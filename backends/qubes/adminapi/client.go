@@ -104,8 +104,14 @@ func (c *Client) Call(ctx context.Context, method, arg, dest string, payload []b
 		source = "dom0"
 	}
 	r := &Request{Method: method, Arg: arg, Source: source, Dest: dest, Payload: payload}
-	if n := r.WorstCaseLen(); n > MaxRequest {
-		return nil, fmt.Errorf("%s for %s: the request takes up to %d bytes, over qubesd's limit of %d", method, dest, n, MaxRequest)
+	n, upTo := r.WorstCaseLen(), "up to "
+	if _, local := c.Transport.(Socket); local {
+		// Through the socket the request is sent as it is, from dom0;
+		// through qrexec dom0 writes the caller's name into it.
+		n, upTo = len(r.Encode()), ""
+	}
+	if n > MaxRequest {
+		return nil, fmt.Errorf("%s for %s: the request takes %s%d bytes, over qubesd's limit of %d", method, dest, upTo, n, MaxRequest)
 	}
 	b, err := c.Transport.RoundTrip(ctx, r)
 	if err != nil {

@@ -56,6 +56,12 @@ func ParseRequest(b []byte) (*Request, error) {
 	if !ok {
 		return nil, errors.New("framing error: no NUL after the header")
 	}
+	// qubesd decodes the header as ASCII.
+	for _, c := range header {
+		if c >= 0x80 {
+			return nil, fmt.Errorf("framing error: header %q is not ASCII", header)
+		}
+	}
 	// qubesd splits on single spaces, so a doubled one is an empty field.
 	f := bytes.Split(header, []byte(" "))
 	if len(f) != 4 {
@@ -108,8 +114,9 @@ func ParseResponse(b []byte) ([]byte, error) {
 	case '0':
 		return b[2:], nil
 	case '2':
-		parts := bytes.SplitN(b[2:], []byte{0}, 4)
-		if len(parts) < 3 {
+		// Type, traceback, message and any fields, each ended by NUL.
+		parts := bytes.Split(b[2:], []byte{0})
+		if len(parts) < 4 || len(parts[len(parts)-1]) != 0 || len(parts[0]) == 0 {
 			return nil, fmt.Errorf("malformed exception from qubesd: %q", head(b))
 		}
 		return nil, &Exception{Type: string(parts[0]), Message: string(parts[2])}

@@ -45,3 +45,44 @@ func (c *Client) Create(ctx context.Context, class, name, label string) error {
 	_, err := c.Call(ctx, "admin.vm.Create."+class, "", "dom0", []byte("name="+name+" label="+label))
 	return err
 }
+
+// SetTag tags qube with tag; a tag it has already stays.
+func (c *Client) SetTag(ctx context.Context, qube, tag string) error {
+	if err := checkTag(tag); err != nil {
+		return err
+	}
+	_, err := c.Call(ctx, "admin.vm.tag.Set", tag, qube, nil)
+	return err
+}
+
+// RemoveTag removes tag from qube; qubesd refuses a tag the qube does not
+// have (QubesTagNotFoundError).
+func (c *Client) RemoveTag(ctx context.Context, qube, tag string) error {
+	if err := checkTag(tag); err != nil {
+		return err
+	}
+	_, err := c.Call(ctx, "admin.vm.tag.Remove", tag, qube, nil)
+	return err
+}
+
+// checkTag refuses a tag qubesd would refuse: it takes ASCII letters,
+// digits, "-" and "_", and answers nothing at all to anything else.
+func checkTag(tag string) error {
+	if !ValidTag(tag) {
+		return fmt.Errorf("tag %q: a tag is ASCII letters, digits, \"-\" and \"_\"", tag)
+	}
+	return nil
+}
+
+// ValidTag reports whether qubesd takes tag as a tag.
+func ValidTag(tag string) bool {
+	if tag == "" {
+		return false
+	}
+	for i := 0; i < len(tag); i++ {
+		if c := tag[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

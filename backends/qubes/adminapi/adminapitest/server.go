@@ -1,6 +1,6 @@
 // Package adminapitest is an in-process qubesd for tests: it listens on a
 // Unix socket, reads requests and writes answers in qubesd's exact
-// framing, validates firewall rules and keeps each qube's list, as dom0
+// framing, validates firewall rules with dom0's grammar and keeps each qube's list, as dom0
 // does for the calls qfw makes.
 package adminapitest
 
@@ -81,6 +81,7 @@ func (s *Server) Qube(name string) (Qube, bool) {
 	}
 	out := *q
 	out.Properties, out.Features = maps.Clone(q.Properties), maps.Clone(q.Features)
+	out.Firewall, out.Tags = slices.Clone(q.Firewall), slices.Clone(q.Tags)
 	return out, true
 }
 
@@ -100,6 +101,7 @@ func New(t testing.TB, qubes map[string]Qube) *Server {
 	s := &Server{Path: filepath.Join(t.TempDir(), "qubesd.sock"), qubes: map[string]*Qube{"dom0": {Class: "AdminVM"}}, setsLeft: -1}
 	for name, q := range qubes {
 		q.Firewall = slices.Clone(q.Firewall)
+		q.Tags = slices.Clone(q.Tags)
 		q.Properties, q.Features = maps.Clone(q.Properties), maps.Clone(q.Features)
 		if q.Class == "" {
 			q.Class = "AppVM"
@@ -196,6 +198,8 @@ func (s *Server) handle(r *adminapi.Request) []byte {
 			b.WriteString(tag + "\n")
 		}
 		return adminapi.OK(b.Bytes())
+	case "admin.vm.tag.Get", "admin.vm.tag.Set", "admin.vm.tag.Remove":
+		return s.tag(q, r)
 	case "admin.vm.firewall.Get":
 		var b bytes.Buffer
 		for _, line := range q.Firewall {
@@ -207,14 +211,17 @@ func (s *Server) handle(r *adminapi.Request) []byte {
 			return adminapi.Raise("ProtocolError", "expected payload")
 		}
 		var list []string
+		// dom0's own grammar, wider than what qfw writes: the server
+		// takes what dom0 takes, so that only qfw's checks keep a line
+		// out.
 		for _, line := range strings.Split(strings.TrimSuffix(string(r.Payload), "\n"), "\n") {
-			parsed, err := qubes.ParseRule(line)
+			parsed, err := qubes.ParseDom0Rule(line)
 			if err != nil {
 				// dom0 raises a plain ValueError, which qubesd does not
 				// answer at all.
 				return nil
 			}
-			list = append(list, qubes.FormatRule(parsed))
+			list = append(list, parsed.String())
 		}
 		q.Firewall = list
 		return adminapi.OK(nil)
@@ -236,6 +243,41 @@ func (s *Server) handle(r *adminapi.Request) []byte {
 		return adminapi.OK(nil)
 	}
 	return adminapi.Raise("ProtocolError", "no such method: "+r.Method)
+}
+
+// tag answers the tag calls as qubesd does: they take no payload, and a
+// tag with characters other than ASCII letters, digits, "-" and "_" is a
+// ValueError, which qubesd does not answer at all.
+func (s *Server) tag(q *Qube, r *adminapi.Request) []byte {
+	if len(r.Payload) > 0 {
+		return adminapi.Raise("ProtocolError", "unexpected payload")
+	}
+	for _, c := range r.Arg {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return nil
+		}
+	}
+	i := slices.Index(q.Tags, r.Arg)
+	switch r.Method {
+	case "admin.vm.tag.Get":
+		if i >= 0 {
+			return adminapi.OK([]byte("1"))
+		}
+		return adminapi.OK([]byte("0"))
+	case "admin.vm.tag.Set":
+		if strings.HasPrefix(r.Arg, "created-by-") {
+			return adminapi.Raise("PermissionDenied", "")
+		}
+		if i < 0 {
+			q.Tags = append(q.Tags, r.Arg)
+		}
+		return adminapi.OK(nil)
+	}
+	if i < 0 {
+		return adminapi.Raise("QubesTagNotFoundError", "Tag not set for domain "+r.Dest+": "+r.Arg)
+	}
+	q.Tags = slices.Delete(q.Tags, i, i+1)
+	return adminapi.OK(nil)
 }
 
 // property answers admin.vm.property.Get as qubesd serialises it.

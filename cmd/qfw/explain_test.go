@@ -1,0 +1,94 @@
+package main
+
+import (
+	"testing"
+)
+
+func TestParseDest(t *testing.T) {
+	tests := []struct {
+		in, want, err string
+	}{
+		{in: "192.0.2.1", want: "192.0.2.1"},
+		{in: "192.0.2.1:443", want: "192.0.2.1:443"},
+		{in: "192.0.2.1:443/tcp", want: "192.0.2.1:443"},
+		{in: "192.0.2.1:53/udp", want: "192.0.2.1:53/udp"},
+		{in: "192.0.2.1/icmp", want: "192.0.2.1/icmp"},
+		{in: "any", want: "any"},
+		{in: "any:22", want: "any:22"},
+		{in: "any/udp", want: "any/udp"},
+		{in: "github.com:22", want: "github.com:22"},
+		{in: "2001:db8::1", want: "2001:db8::1"},
+		{in: "2001:DB8::1", want: "2001:db8::1"},
+		{in: "[2001:db8::1]", want: "2001:db8::1"},
+		{in: "[2001:db8::1]:443/tcp", want: "[2001:db8::1]:443"},
+		{in: "192.0.2.1:65535", want: "192.0.2.1:65535"},
+
+		{in: "", err: "empty destination; want DEST[:PORT][/PROTO]"},
+		{in: "192.0.2.1/", err: `no protocol after "/": want tcp, udp or icmp`},
+		{in: "192.0.2.1/sctp", err: `unknown protocol "sctp": want tcp, udp or icmp`},
+		{in: "192.0.2.1/TCP", err: `unknown protocol "TCP": want tcp, udp or icmp`},
+		{in: "192.0.2.0/24", err: "want one address or a host name, not a prefix"},
+		{in: "192.0.2.0/24:80", err: "want one address or a host name, not a prefix"},
+		{in: "[2001:db8::/32]", err: "want one address or a host name, not a prefix"},
+		{in: "192.0.2.1:0", err: "port 0: no connection goes to port 0; want a port from 1 to 65535"},
+		{in: "192.0.2.1:65536", err: `port "65536": want a number from 1 to 65535`},
+		{in: "192.0.2.1:-1", err: `port "-1": want a number from 1 to 65535`},
+		{in: "192.0.2.1:+1", err: `port "+1": want a number from 1 to 65535`},
+		{in: "192.0.2.1:080", err: `port "080": want a number from 1 to 65535`},
+		{in: "192.0.2.1:", err: `no port after ":"`},
+		{in: "192.0.2.1:22/icmp", err: "icmp has no ports; give the ICMP type with --icmp-type"},
+		{in: ":22", err: "no address or host name"},
+		{in: "/udp", err: "no address or host name"},
+		{in: "[2001:db8::1", err: "missing ] after the IPv6 address"},
+		{in: "[2001:db8::1]443", err: "want [IPV6-ADDRESS]:PORT"},
+		{in: "[192.0.2.1]:80", err: "brackets hold an IPv6 address only"},
+		{in: "[any]", err: "brackets hold an IPv6 address only"},
+		{in: "fe80::1%eth0", err: "want a plain IPv4 or IPv6 address, without zone or IPv4 mapping"},
+		{in: "::ffff:192.0.2.1", err: "want a plain IPv4 or IPv6 address, without zone or IPv4 mapping"},
+		{in: "300.1.1.1", err: `"300.1.1.1" is neither an IPv4 address nor a host name; an IPv4 address is four decimal numbers from 0 to 255 without leading zeros`},
+		{in: "GitHub.com", err: `host name "GitHub.com" has uppercase letters; write "github.com"`},
+	}
+	for _, tt := range tests {
+		d, err := parseDest(tt.in)
+		switch {
+		case tt.err != "" && err == nil:
+			t.Errorf("parseDest(%q) = %q; want error %q", tt.in, d, tt.err)
+		case tt.err != "" && err.Error() != tt.err:
+			t.Errorf("parseDest(%q): error %q; want %q", tt.in, err, tt.err)
+		case tt.err == "" && err != nil:
+			t.Errorf("parseDest(%q): error %q; want %q", tt.in, err, tt.want)
+		case tt.err == "" && d.String() != tt.want:
+			t.Errorf("parseDest(%q) = %q; want %q", tt.in, d, tt.want)
+		}
+	}
+}
+
+// FuzzExplainDest checks that parseDest reads back what dest.String
+// writes: a destination explain accepts has one meaning, which its
+// formatting keeps.
+func FuzzExplainDest(f *testing.F) {
+	for _, s := range []string{
+		"192.0.2.1", "192.0.2.1:443", "192.0.2.1:53/udp", "10.0.0.1/icmp", "any", "any:22/udp",
+		"github.com:22", "2001:db8::1", "[2001:db8::1]:443/tcp", "[::1]", "::1:443",
+		"192.0.2.0/24", "192.0.2.1:0", "192.0.2.1:65536", "[192.0.2.1]:80", "fe80::1%eth0",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseDest(s)
+		if err != nil {
+			return
+		}
+		text := d.String()
+		again, err := parseDest(text)
+		if err != nil {
+			t.Fatalf("parseDest(%q) = %q, which it refuses: %v", s, text, err)
+		}
+		if again != d {
+			t.Fatalf("parseDest(%q) = %+v, formatted %q, read back as %+v", s, d, text, again)
+		}
+		if again.String() != text {
+			t.Fatalf("parseDest(%q) formatted %q, then %q", s, text, again.String())
+		}
+	})
+}

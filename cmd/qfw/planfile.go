@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	cueerrors "cuelang.org/go/cue/errors"
+
+	"github.com/qfw-dev/qfw/backends/qubes"
+	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/policy"
+)
+
+// A saved plan is applied exactly as it shows, or not at all. readPlan
+// checks every field of the file on its own: each rule line passes the
+// parser and the limits compile's output passes and is written as qfw
+// writes it; the lines it sends are the lines its edits keep and add; its
+// counts are its edits'. Apply then checks it against dom0 before any
+// change: every qube exists, and for each qube still at its base_hash the
+// edits are what replacing the live list with the rules does.
+
+// readPlan reads the plan that plan --out saved in path.
+func readPlan(path string) (*plan, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--plan: %w", err)
+	}
+	return parsePlan(path, b)
+}
+
+var (
+	planFields    = []string{"format_version", "qubes", "summary"}
+	planOptional  = []string{"firewalls", "left", "unmanaged"}
+	qubeFields    = []string{"name", "base_hash", "changed", "edits", "rules"}
+	qubeOptional  = []string{"netvm", "edited_outside_qfw_since", "mark"}
+	editFields    = []string{"op", "line"}
+	editOptional  = []string{"rule", "position", "note"}
+	summaryFields = []string{"change", "unchanged", "add", "remove"}
+	summaryOpt    = []string{"provision", "left", "unmanaged", "mark"}
+)
+
+// parsePlan reads a saved plan from data, the file name.
+func parsePlan(name string, data []byte) (*plan, error) {
+	d, root, err := parseJSONDoc(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.object(root, "", planFields, planOptional); err != nil {
+		return nil, err
+	}
+	p := &plan{}
+	fv := root.fields["format_version"]
+	if err := d.want(fv, "format_version", jsonNumber); err != nil {
+		return nil, err
+	}
+	if fv.num != fmt.Sprint(planFormatVersion) {
+		return nil, d.errorf(fv, "format_version", "%s; this qfw reads plans of format %d: plan again with it", fv.num, planFormatVersion)
+	}
+	p.FormatVersion = planFormatVersion
+	qs := root.fields["qubes"]
+	if err := d.want(qs, "qubes", jsonArray); err != nil {
+		return nil, err
+	}
+	p.Qubes = []qubePlan{}
+	seen := map[string]int{}
+	for i, qv := range qs.elems {
+		path := index("qubes", i)
+		q, err := d.qubePlan(qv, path)
+		if err != nil {
+			return nil, err
+		}
+		if j, dup := seen[q.Name]; dup {
+			return nil, d.errorf(qv.fields["name"], path+".name", "qube %q is planned twice, also at qubes[%d]", q.Name, j)
+		}
+		seen[q.Name] = i
+		p.Qubes = append(p.Qubes, q)
+	}
+	if fw, ok := root.fields["firewalls"]; ok {
+		if p.Firewalls, err = d.firewalls(fw); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range []struct {
+		key  string
+		into *[]string
+	}{{"left", &p.Left}, {"unmanaged", &p.Unmanaged}} {
+		v, ok := root.fields[f.key]
+		if !ok {
+			continue
+		}
+		names, err := d.stringList(v, f.key)
+		if err != nil {
+			return nil, err
+		}
+		for i, n := range names {
+			at := v.elems[i]
+			switch _, planned := seen[n]; {
+			case !policy.IsQubeName(n):
+				return nil, d.errorf(at, index(f.key, i), "%q is not a qube name", n)
+			case slices.Contains(names[:i], n):
+				return nil, d.errorf(at, index(f.key, i), "qube %q is named twice", n)
+			case planned:
+				return nil, d.errorf(at, index(f.key, i), "qube %q is planned in qubes too", n)
+			case f.key == "unmanaged" && slices.Contains(p.Left, n):
+				return nil, d.errorf(at, index(f.key, i), "qube %q is in left too", n)
+			}
+		}
+		*f.into = names
+	}
+	sv := root.fields["summary"]
+	if err := d.object(sv, "summary", summaryFields, summaryOpt); err != nil {
+		return nil, err
+	}
+	want := summarise(p)
+	for _, f := range []struct {
+		key       string
+		into, was *int
+	}{
+		{"change", &p.Summary.Change, &want.Change}, {"unchanged", &p.Summary.Unchanged, &want.Unchanged},
+		{"add", &p.Summary.Add, &want.Add}, {"remove", &p.Summary.Remove, &want.Remove},
+		{"provision", &p.Summary.Provision, &want.Provision}, {"left", &p.Summary.Left, &want.Left},
+		{"unmanaged", &p.Summary.Unmanaged, &want.Unmanaged}, {"mark", &p.Summary.Mark, &want.Mark},
+	} {
+		v, ok := sv.fields[f.key]
+		if !ok {
+			if *f.was != 0 {
+				return nil, d.errorf(sv, "summary", "no field %q, but the plan counts %d", f.key, *f.was)
+			}
+			continue
+		}
+		n, err := d.integer(v, "summary."+f.key, 0, 1<<31-1)
+		if err != nil {
+			return nil, err
+		}
+		if n != *f.was {
+			return nil, d.errorf(v, "summary."+f.key, "%d, but the plan counts %d", n, *f.was)
+		}
+		*f.into = n
+	}
+	return p, nil
+}
+
+// qubePlan reads and checks one qube of a saved plan.
+func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
+	var q qubePlan
+	if err := d.object(v, path, qubeFields, qubeOptional); err != nil {
+		return q, err
+	}
+	var err error
+	if q.Name, err = d.qubeName(v.fields["name"], path+".name"); err != nil {
+		return q, err
+	}
+	if nv, ok := v.fields["netvm"]; ok {
+		if q.Netvm, err = d.qubeName(nv, path+".netvm"); err != nil {
+			return q, err
+		}
+	}
+	hv := v.fields["base_hash"]
+	if q.BaseHash, err = d.str(hv, path+".base_hash"); err != nil {
+		return q, err
+	}
+	if !sha256Hex(q.BaseHash) {
+		return q, d.errorf(hv, path+".base_hash", "%q is not a SHA-256 hash in 64 lowercase hex digits", q.BaseHash)
+	}
+	if ev, ok := v.fields["edited_outside_qfw_since"]; ok {
+		at, err := d.timestamp(ev, path+".edited_outside_qfw_since")
+		if err != nil {
+			return q, err
+		}
+		q.EditedAt = &at
+	}
+	if mv, ok := v.fields["mark"]; ok {
+		if q.Mark, err = d.boolean(mv, path+".mark"); err != nil {
+			return q, err
+		}
+	}
+	cv := v.fields["changed"]
+	if q.Changed, err = d.boolean(cv, path+".changed"); err != nil {
+		return q, err
+	}
+
+	rv := v.fields["rules"]
+	if q.Rules, err = d.stringList(rv, path+".rules"); err != nil {
+		return q, err
+	}
+	parsed := make([]ir.Rule, len(q.Rules))
+	for i, line := range q.Rules {
+		at, p := rv.elems[i], index(path+".rules", i)
+		if j := strings.IndexFunc(line, isControl); j >= 0 {
+			return q, d.errorf(at, p, "%q holds the control character %q; a rule is one line", line, line[j])
+		}
+		r, err := qubes.ParseRule(line)
+		if err != nil {
+			return q, d.errorf(at, p, "%v", err)
+		}
+		if f := qubes.FormatRule(r); f != line {
+			return q, d.errorf(at, p, "%q is not written as qfw writes it; want %q", line, f)
+		}
+		parsed[i] = r
+	}
+	// The limits that hold without the qube's addresses; apply checks
+	// the rest with the addresses dom0 gives.
+	for _, e := range qubes.Check(ir.Qube{Name: q.Name, Rules: parsed}) {
+		return q, d.errorf(rv, path+".rules", "%s", diagMessage(e))
+	}
+
+	ev := v.fields["edits"]
+	if err := d.want(ev, path+".edits", jsonArray); err != nil {
+		return q, err
+	}
+	q.Edits = []planEdit{}
+	changes, sent := false, 0
+	for i, e := range ev.elems {
+		p := index(path+".edits", i)
+		pe, err := d.planEdit(e, p)
+		if err != nil {
+			return q, err
+		}
+		if pe.Op == qubes.RemoveRule.Symbol() {
+			changes = true
+		} else {
+			if pe.Op == qubes.AddRule.Symbol() {
+				changes = true
+			}
+			if sent >= len(q.Rules) {
+				return q, d.errorf(e, p, "the edits keep and add more lines than the %s the plan sends", count(len(q.Rules), "rule"))
+			}
+			if pe.Line != q.Rules[sent] {
+				return q, d.errorf(e, p+".line", "%q is shown, but rules[%d], which the plan sends in its place, is %q", pe.Line, sent, q.Rules[sent])
+			}
+			sent++
+		}
+		q.Edits = append(q.Edits, pe)
+	}
+	if sent < len(q.Rules) {
+		return q, d.errorf(rv.elems[sent], index(path+".rules", sent), "the plan sends %q, which no edit shows", q.Rules[sent])
+	}
+	switch {
+	case q.Changed != changes:
+		return q, d.errorf(cv, path+".changed", "%t, but the edits %s", q.Changed, map[bool]string{true: "add or remove lines", false: "only keep lines"}[changes])
+	case q.Changed && len(q.Rules) == 0:
+		return q, d.errorf(rv, path+".rules", "no rules; dom0 refuses an empty list")
+	}
+	return q, nil
+}
+
+// planEdit reads one edit of a saved plan.
+func (d *jsonDoc) planEdit(v *jsonValue, path string) (planEdit, error) {
+	var pe planEdit
+	if err := d.object(v, path, editFields, editOptional); err != nil {
+		return pe, err
+	}
+	for _, f := range []struct {
+		key  string
+		into *string
+	}{{"op", &pe.Op}, {"line", &pe.Line}, {"rule", &pe.Rule}, {"position", &pe.Position}, {"note", &pe.Note}} {
+		fv, ok := v.fields[f.key]
+		if !ok {
+			continue
+		}
+		s, err := d.str(fv, path+"."+f.key)
+		if err != nil {
+			return pe, err
+		}
+		// What the plan shows must not move the terminal's cursor or
+		// hide a line.
+		if i := strings.IndexFunc(s, isControl); i >= 0 {
+			return pe, d.errorf(fv, path+"."+f.key, "%q holds the control character %q", s, s[i])
+		}
+		*f.into = s
+	}
+	switch pe.Op {
+	case qubes.KeepRule.Symbol(), qubes.AddRule.Symbol(), qubes.RemoveRule.Symbol():
+	default:
+		return pe, d.errorf(v.fields["op"], path+".op", "%q; want \"~\" (keep), \"+\" (add) or \"-\" (remove)", pe.Op)
+	}
+	if pe.Op == qubes.RemoveRule.Symbol() {
+		if _, err := qubes.ParseDom0Rule(pe.Line); err != nil {
+			return pe, d.errorf(v.fields["line"], path+".line", "dom0 refuses this line, so no list holds it: %v", err)
+		}
+	}
+	return pe, nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || 0x80 <= r && r < 0xa0 }
+
+// qubeName reads a qube's name.
+func (d *jsonDoc) qubeName(v *jsonValue, path string) (string, error) {
+	s, err := d.str(v, path)
+	if err != nil {
+		return "", err
+	}
+	if !policy.IsQubeName(s) {
+		return "", d.errorf(v, path, "%q is not a qube name: up to 31 letters, digits, \"_\", \".\" and \"-\", starting with a letter, neither none nor default, not ending in -dm", s)
+	}
+	return s, nil
+}
+
+// firewalls reads the unikernel firewall plans of a saved plan, refusing
+// fields qfw does not write; apply plans their steps again from their
+// wanted state.
+func (d *jsonDoc) firewalls(v *jsonValue) ([]firewallPlan, error) {
+	if err := d.want(v, "firewalls", jsonArray); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(d.data[v.off:v.end]))
+	dec.DisallowUnknownFields()
+	var fps []firewallPlan
+	if err := dec.Decode(&fps); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			return nil, d.at(v.off+int(typ.Offset)-1, join("firewalls", typ.Field), "want %s", typ.Type.Kind())
+		}
+		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return nil, d.errorf(v, "firewalls", "unknown field %s", field)
+		}
+		return nil, d.errorf(v, "firewalls", "not a firewall plan qfw writes")
+	}
+	for i, fp := range fps {
+		if !policy.IsQubeName(fp.Name) {
+			return nil, d.errorf(v.elems[i], index("firewalls", i)+".name", "%q is not a qube name", fp.Name)
+		}
+	}
+	return fps, nil
+}
+
+// diagMessage returns a diagnostic's message alone.
+func diagMessage(e cueerrors.Error) string {
+	format, args := e.Msg()
+	return fmt.Sprintf(format, args...)
+}
+
+// summarise counts what p does.
+func summarise(p *plan) planSummary {
+	var s planSummary
+	for _, q := range p.Qubes {
+		if q.Changed {
+			s.Change++
+		} else {
+			s.Unchanged++
+		}
+		if q.Mark {
+			s.Mark++
+		}
+		for _, e := range q.Edits {
+			switch e.Op {
+			case qubes.AddRule.Symbol():
+				s.Add++
+			case qubes.RemoveRule.Symbol():
+				s.Remove++
+			}
+		}
+	}
+	for i := range p.Firewalls {
+		if p.Firewalls[i].changes() {
+			s.Provision++
+		}
+	}
+	s.Left, s.Unmanaged = len(p.Left), len(p.Unmanaged)
+	return s
+}
