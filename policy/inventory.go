@@ -77,6 +77,16 @@ func (l *loader) parseInventory(path string, data []byte) (*Inventory, error) {
 		return nil, err
 	}
 	u := l.ctx.BuildExpr(expr)
+	if err := u.Err(); err != nil {
+		// JSON that CUE cannot hold, such as a string with a lone
+		// surrogate: CUE's error has the position, the shape check
+		// below would have none.
+		var errs errors.Error
+		for _, e := range errors.Errors(l.userErrors(err, u)) {
+			errs = errors.Append(errs, prefixInventory(e))
+		}
+		return nil, errs
+	}
 	// The shape of the whole is checked first: CUE would say it with the
 	// schema's words.
 	if u.Kind() != cue.StructKind {
