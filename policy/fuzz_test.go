@@ -35,6 +35,8 @@ func FuzzLoadInventory(f *testing.F) {
 		`{"qubes": {"work": {"ip": "10.137.0.11",}}}`,
 		`{"qubes": {"work": {}, "work": {"ip": "10.137.0.1"}}}`,
 		`{"qubes": {"work": {"extra": [1, {"a": null}]}}}`,
+		`{"qubes": {"work": {"tags": "corp"}}}`, `{"qubes": {"work": {"provides_network": "yes"}}}`,
+		`{"qubes": null}`, `[]`, `0`, `{"quBes": {"0000": {"00000": "0"}, "00000": {}}}`,
 		`{}`, ``, `{"qubes": {"work": {"label": "\u00e9\ud800"}}}`,
 	} {
 		f.Add([]byte(s))
