@@ -674,8 +674,10 @@ func (d *decoder) ports(v cue.Value) (ports []String, all bool) {
 
 func scalarString(v cue.Value) string {
 	if v.Kind() == cue.IntKind {
-		n, _ := v.Int64()
-		return strconv.FormatInt(n, 10)
+		// Any size: a port past int64 is refused as the user wrote it.
+		if n, err := v.Int(nil); err == nil {
+			return n.String()
+		}
 	}
 	s, _ := v.String()
 	return s

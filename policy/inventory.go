@@ -77,6 +77,16 @@ func (l *loader) parseInventory(path string, data []byte) (*Inventory, error) {
 		return nil, err
 	}
 	u := l.ctx.BuildExpr(expr)
+	if err := u.Err(); err != nil {
+		// JSON that CUE cannot hold, such as a string with a lone
+		// surrogate: CUE's error has the position, the shape check
+		// below would have none.
+		var errs errors.Error
+		for _, e := range errors.Errors(l.userErrors(err, u)) {
+			errs = errors.Append(errs, prefixInventory(e))
+		}
+		return nil, errs
+	}
 	// The shape of the whole is checked first: CUE would say it with the
 	// schema's words.
 	if u.Kind() != cue.StructKind {
@@ -107,6 +117,35 @@ func (l *loader) parseInventory(path string, data []byte) (*Inventory, error) {
 	if err := u.Decode(&raw); err != nil {
 		// The schema has checked every type Decode could refuse.
 		panic("qfw: decoding a checked inventory: " + err.Error())
+	}
+	// Decode matches keys as encoding/json does, whatever their case. A
+	// key that differs from the format's in case alone is reported above;
+	// its value is not the format's, and has no position under its name.
+	// An address under such a key still counts as given.
+	addrGiven := map[string]bool{}
+	for name, e := range raw.Qubes {
+		addrGiven[name] = e.IP != "" || e.IP6 != ""
+		qv := u.LookupPath(cue.MakePath(cue.Str("qubes"), cue.Str(name)))
+		if !qv.Exists() {
+			delete(raw.Qubes, name)
+			continue
+		}
+		has := func(key string) bool { return qv.LookupPath(cue.MakePath(cue.Str(key))).Exists() }
+		for _, f := range []struct {
+			key   string
+			value *string
+		}{{"class", &e.Class}, {"ip", &e.IP}, {"ip6", &e.IP6}, {"netvm", &e.Netvm}, {"label", &e.Label}} {
+			if !has(f.key) {
+				*f.value = ""
+			}
+		}
+		if !has("tags") {
+			e.Tags = nil
+		}
+		if !has("provides_network") {
+			e.ProvidesNetwork = false
+		}
+		raw.Qubes[name] = e
 	}
 	inv := &Inventory{Path: path, Qubes: make(map[string]*InventoryQube, len(raw.Qubes))}
 	qubePos := func(name string, field ...string) token.Pos {
@@ -163,7 +202,7 @@ func (l *loader) parseInventory(path string, data []byte) (*Inventory, error) {
 	}
 	for _, name := range inv.Names() {
 		q := inv.Qubes[name]
-		if (q.Netvm != "" || q.ProvidesNetwork) && !q.IP.IsValid() && !q.IP6.IsValid() && raw.Qubes[name].IP == "" && raw.Qubes[name].IP6 == "" {
+		if (q.Netvm != "" || q.ProvidesNetwork) && !q.IP.IsValid() && !q.IP6.IsValid() && !addrGiven[name] {
 			why := "has a netvm"
 			if q.Netvm == "" {
 				why = "provides network"

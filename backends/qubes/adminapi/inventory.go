@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/qfw-dev/qfw/policy"
 )
@@ -22,12 +23,18 @@ func (c *Client) List(ctx context.Context) ([]VM, error) {
 		return nil, err
 	}
 	var out []VM
+	seen := make(map[string]bool)
 	for _, line := range lines(string(b)) {
 		fields := strings.Fields(line)
 		if len(fields) == 0 {
 			continue
 		}
 		vm := VM{Name: fields[0]}
+		if seen[vm.Name] {
+			// One of the two would be dropped from what qfw reads.
+			return nil, fmt.Errorf("admin.vm.List: qubesd lists qube %q twice", vm.Name)
+		}
+		seen[vm.Name] = true
 		// Unknown fields, such as uuid= on 4.3, are skipped.
 		for _, f := range fields[1:] {
 			k, v, _ := strings.Cut(f, "=")
@@ -101,6 +108,14 @@ func (c *Client) Inventory(ctx context.Context) (*policy.InventoryFile, error) {
 		}
 		if e.Tags == nil {
 			e.Tags = []string{}
+		}
+		// JSON cannot write such a string: it would put U+FFFD in its
+		// place, and the inventory would silently differ from dom0.
+		for _, v := range append([]string{vm.Name, e.Class, e.IP, e.IP6, e.Netvm, e.Label}, e.Tags...) {
+			if !utf8.ValidString(v) {
+				errs = append(errs, fmt.Errorf("qube %q: qubesd answered %q, which is not UTF-8", vm.Name, v))
+				break
+			}
 		}
 		inv.Qubes[vm.Name] = e
 	}
