@@ -8,7 +8,10 @@
 # so vet refuses them, with one error per qube and limit; the time is that
 # of reaching the verdict (the whole analysis runs first), and the script
 # checks that the verdict is that one. It runs each size once to warm up,
-# then ROUNDS rounds (3 unless set), and takes the medians.
+# then ROUNDS rounds (3 unless set), and takes the medians. Beside it, the
+# CPU time of `cue export` of the same files is the floor any CUE-based
+# compiler stands on: CUE's own evaluation of a long list literal grows with
+# the square of its length, so the column "x cue" says how much qfw adds.
 #
 # Usage: bash bench/bigrule.sh   (from anywhere; ROUNDS=N, SIZES="N...")
 set -euo pipefail
@@ -37,19 +40,27 @@ vet_ms() {
 	awk '{printf "%d %d\n", $1 * 1000, ($2 + $3) * 1000}' <<<"$t"
 }
 
+# cue_ms P prints the CPU time, in ms, of cue export of policy P.
+cue_ms() {
+	local t TIMEFORMAT='%3U %3S'
+	t=$( { time ./cue export "./$1" --out json --outfile "$work/cue.json" --force >/dev/null; } 2>&1)
+	awk '{printf "%d\n", ($1 + $2) * 1000}' <<<"$t"
+}
+
 echo "timing $ROUNDS rounds on $(nproc) cores..." >&2
-declare -A wall cpu
+declare -A wall cpu cuecpu
 for n in $SIZES; do
 	./genpolicy -destinations "$n" "big$n"
 	vet_ms "big$n" >/dev/null
-	w=() c=()
+	w=() c=() e=()
 	for ((r = 0; r < ROUNDS; r++)); do
 		read -r a b < <(vet_ms "big$n")
-		w+=("$a") c+=("$b")
+		w+=("$a") c+=("$b") e+=("$(cue_ms "big$n")")
 	done
-	echo "$n destinations: qfw vet wall ms: ${w[*]}; cpu ms: ${c[*]}" >&2
+	echo "$n destinations: qfw vet wall ms: ${w[*]}; cpu ms: ${c[*]}; cue export cpu ms: ${e[*]}" >&2
 	wall[$n]=$(median "${w[@]}")
 	cpu[$n]=$(median "${c[@]}")
+	cuecpu[$n]=$(median "${e[@]}")
 done
 
 # per N MS prints MS per destination in µs. growth N M TIMES prints the
@@ -63,11 +74,12 @@ growth() {
 
 echo
 echo "$(go version | cut -d' ' -f3-), $(nproc) cores, median of $ROUNDS rounds"
-printf '%-13s %10s %10s %8s %10s %10s %8s\n' destinations wall "µs/dst" growth cpu "µs/dst" growth
+printf '%-13s %10s %10s %8s %10s %10s %8s %13s %8s\n' destinations wall "µs/dst" growth cpu "µs/dst" growth "cue cpu" "x cue"
 prev=
 for n in $SIZES; do
-	printf '%-13s %7s ms %10s %8s %7s ms %10s %8s\n' "$n" \
+	printf '%-13s %7s ms %10s %8s %7s ms %10s %8s %10s ms %8s\n' "$n" \
 		"${wall[$n]}" "$(per "$n" "${wall[$n]}")" "$(growth "$n" "$prev" wall)" \
-		"${cpu[$n]}" "$(per "$n" "${cpu[$n]}")" "$(growth "$n" "$prev" cpu)"
+		"${cpu[$n]}" "$(per "$n" "${cpu[$n]}")" "$(growth "$n" "$prev" cpu)" \
+		"${cuecpu[$n]}" "$(ratio "${cpu[$n]}" "${cuecpu[$n]}")"
 	prev=$n
 done
