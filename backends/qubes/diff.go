@@ -30,40 +30,66 @@ type Edit struct {
 	Index int
 }
 
+// maxDiffCells bounds the table Diff fills: lists a qube can hold are far
+// smaller, but a state file is outside input, and two lists of 100,000 and
+// 10,000 lines would want 4 GB.
+const maxDiffCells = 1 << 25
+
 // Diff returns the shortest edit from current to desired: a longest
 // common subsequence of lines kept, the rest removed or added. Order
 // matters in a rule list, so a moved rule is removed and added again.
 // Where several edits are as short, removals come before additions, so a
-// reader sees what goes before what replaces it.
+// reader sees what goes before what replaces it. Lines the two lists start
+// with are kept as they are; past them, lists too long to compare in
+// bounded memory (more than maxDiffCells pairs of lines) are shown as the
+// whole of one removed and the whole of the other added, which is an edit
+// too, only not the shortest.
 func Diff(current, desired []string) []Edit {
-	// lcs[i][j] is the length of a longest common subsequence of
-	// current[i:] and desired[j:].
-	n, m := len(current), len(desired)
-	lcs := make([][]int, n+1)
-	for i := range lcs {
-		lcs[i] = make([]int, m+1)
+	// A common first line is kept by the walk below whatever follows, so
+	// the prefix needs no table.
+	p := 0
+	for p < len(current) && p < len(desired) && current[p] == desired[p] {
+		p++
 	}
+	edits := make([]Edit, 0, max(len(current), len(desired)))
+	for k := range p {
+		edits = append(edits, Edit{KeepRule, desired[k], k})
+	}
+	n, m := len(current)-p, len(desired)-p
+	if (n+1)*(m+1) > maxDiffCells {
+		for i := p; i < len(current); i++ {
+			edits = append(edits, Edit{RemoveRule, current[i], i})
+		}
+		for j := p; j < len(desired); j++ {
+			edits = append(edits, Edit{AddRule, desired[j], j})
+		}
+		return edits
+	}
+	cur, des := current[p:], desired[p:]
+	// lcs[i*w+j] is the length of a longest common subsequence of cur[i:]
+	// and des[j:].
+	w := m + 1
+	lcs := make([]int32, (n+1)*w)
 	for i := n - 1; i >= 0; i-- {
 		for j := m - 1; j >= 0; j-- {
-			if current[i] == desired[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
+			if cur[i] == des[j] {
+				lcs[i*w+j] = lcs[(i+1)*w+j+1] + 1
 			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+				lcs[i*w+j] = max(lcs[(i+1)*w+j], lcs[i*w+j+1])
 			}
 		}
 	}
-	edits := make([]Edit, 0, max(n, m))
 	i, j := 0, 0
 	for i < n || j < m {
 		switch {
-		case i < n && j < m && current[i] == desired[j]:
-			edits = append(edits, Edit{KeepRule, desired[j], j})
+		case i < n && j < m && cur[i] == des[j]:
+			edits = append(edits, Edit{KeepRule, des[j], p + j})
 			i, j = i+1, j+1
-		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
-			edits = append(edits, Edit{RemoveRule, current[i], i})
+		case i < n && (j == m || lcs[(i+1)*w+j] >= lcs[i*w+j+1]):
+			edits = append(edits, Edit{RemoveRule, cur[i], p + i})
 			i++
 		default:
-			edits = append(edits, Edit{AddRule, desired[j], j})
+			edits = append(edits, Edit{AddRule, des[j], p + j})
 			j++
 		}
 	}
