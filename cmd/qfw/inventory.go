@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"time"
 
 	cueerrors "cuelang.org/go/cue/errors"
@@ -87,26 +84,7 @@ func runInventory(cmd *cobra.Command, f *inventoryFlags) error {
 // given the policy, a plan or a state file in its place, inventory would
 // replace it.
 func checkInventoryOut(path string) error {
-	if path == "" {
-		return nil
-	}
-	fi, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err == nil && !fi.Mode().IsRegular():
-		return fmt.Errorf("--out %s: not a regular file; without -o the inventory goes to the standard output", path)
-	}
-	b, err := readInput(path)
-	if err == nil {
-		var d *jsonDoc
-		var root *jsonValue
-		if d, root, err = parseJSONDoc(path, b); err == nil {
-			err = d.want(root, "", jsonObject)
-		}
-		if err == nil && len(root.fields) == 1 && root.fields["qubes"] != nil {
-			return nil
-		}
-	}
-	return fmt.Errorf("--out %s: the file exists and is not an inventory, which is all inventory replaces", path)
+	return checkOutFile(path, "an inventory, which is all inventory replaces", "without -o the inventory goes to the standard output", func(root *jsonValue) bool {
+		return len(root.fields) == 1 && root.fields["qubes"] != nil
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -325,4 +326,34 @@ func quoted(names []string) []string {
 		q[i] = strconv.Quote(n)
 	}
 	return q
+}
+
+// checkOutFile checks that path, the --out of a command, is absent or a
+// regular file that holds what the command writes, a JSON object that
+// ours accepts; what says what that is, in the error.
+// stdout says where the output goes without --out, for a pipe or a
+// device, which reading would wait on.
+func checkOutFile(path, what, stdout string, ours func(root *jsonValue) bool) error {
+	if path == "" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err == nil && !fi.Mode().IsRegular():
+		return fmt.Errorf("--out %s: not a regular file; %s", path, stdout)
+	}
+	b, err := readInput(path)
+	if err == nil {
+		var d *jsonDoc
+		var root *jsonValue
+		if d, root, err = parseJSONDoc(path, b); err == nil {
+			err = d.want(root, "", jsonObject)
+		}
+		if err == nil && ours(root) {
+			return nil
+		}
+	}
+	return fmt.Errorf("--out %s: the file exists and is not %s", path, what)
 }

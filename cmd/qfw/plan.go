@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -190,34 +188,13 @@ const managedTag = "qfw-managed"
 // a qube that left the policy keeps a list nobody reviews.
 func (s planSummary) changes() bool { return s.work() || s.Left > 0 }
 
-// checkPlanOut checks that --out, if it exists, is a plan qfw saved,
-// of any format: given the policy, the inventory or a state file in its
+// checkPlanOut checks that --out, if it exists, is a plan qfw saved, of
+// any format: given the policy, the inventory or a state file in its
 // place, plan would replace it.
 func checkPlanOut(path string) error {
-	if path == "" {
-		return nil
-	}
-	fi, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err == nil && !fi.Mode().IsRegular():
-		// Reading a pipe or a terminal would wait for ever; plan
-		// --json writes the plan to the standard output.
-		return fmt.Errorf("--out %s: not a regular file; plan --json writes the plan to the standard output", path)
-	}
-	b, err := readInput(path)
-	if err == nil {
-		var d *jsonDoc
-		var root *jsonValue
-		if d, root, err = parseJSONDoc(path, b); err == nil {
-			err = d.want(root, "", jsonObject)
-		}
-		if err == nil && root.fields["format_version"] != nil && root.fields["qubes"] != nil && root.fields["summary"] != nil {
-			return nil
-		}
-	}
-	return fmt.Errorf("--out %s: the file exists and is not a plan qfw saved, which is all plan replaces", path)
+	return checkOutFile(path, "a plan qfw saved, which is all plan replaces", "plan --json writes the plan to the standard output", func(root *jsonValue) bool {
+		return root.fields["format_version"] != nil && root.fields["qubes"] != nil && root.fields["summary"] != nil
+	})
 }
 
 // work reports whether applying the plan changes anything.
