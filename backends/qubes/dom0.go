@@ -63,11 +63,7 @@ func ParseDom0Rule(line string) (Dom0Rule, error) {
 			}
 			return Dom0Rule{}, fmt.Errorf("option %q has no \"=\"; want key=value", tok)
 		}
-		switch key {
-		case "dst4", "dst6", "dstname":
-			key = "dsthost"
-		case "action", "proto", "dsthost", "dstports", "icmptype", "specialtarget", "expire":
-		default:
+		if key, ok = optionKey(key); !ok {
 			return Dom0Rule{}, fmt.Errorf("unknown firewall option %q", key)
 		}
 		if seen[key] {

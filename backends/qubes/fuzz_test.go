@@ -181,10 +181,7 @@ func optionKeys(line string) string {
 	var keys []string
 	for tok := range strings.SplitSeq(opts, " ") {
 		key, _, _ := strings.Cut(tok, "=")
-		switch key {
-		case "dst4", "dst6", "dstname":
-			key = "dsthost"
-		}
+		key, _ = optionKey(key)
 		keys = append(keys, key)
 	}
 	if comment != "" {
