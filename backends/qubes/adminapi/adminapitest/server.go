@@ -267,10 +267,10 @@ func (s *Server) tag(q *Qube, r *adminapi.Request) []byte {
 	if len(r.Payload) > 0 {
 		return adminapi.Raise("ProtocolError", "unexpected payload")
 	}
-	for _, c := range r.Arg {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return nil
-		}
+	// The characters are ValidTag's; the empty tag, which it refuses,
+	// passes this check.
+	if r.Arg != "" && !adminapi.ValidTag(r.Arg) {
+		return nil
 	}
 	i := slices.Index(q.Tags, r.Arg)
 	switch r.Method {
