@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/qfw-dev/qfw/compiler/ir"
 )
 
 // Dom0Rule is one rule as dom0 holds it: each option's value as dom0
@@ -86,15 +88,17 @@ func ParseDom0Rule(line string) (Dom0Rule, error) {
 }
 
 // set checks one option's value as dom0 does and stores it as dom0 keeps it.
+// dom0 takes the actions and protocols [ir] parses, but more numbers and
+// destinations than ir's parsers do, so those are read here.
 func (r *Dom0Rule) set(key, value string) error {
 	switch key {
 	case "action":
-		if value != "accept" && value != "drop" {
+		if _, err := ir.ParseAction(value); err != nil {
 			return fmt.Errorf("action %q; want accept or drop", value)
 		}
 		r.Action = value
 	case "proto":
-		if value != "tcp" && value != "udp" && value != "icmp" {
+		if _, err := ir.ParseProto(value); err != nil {
 			return fmt.Errorf("proto %q; want tcp, udp or icmp", value)
 		}
 		r.Proto = value
