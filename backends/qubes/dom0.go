@@ -21,10 +21,6 @@ type Dom0Rule struct {
 	hasDst, hasPorts, hasICMPType bool
 }
 
-// dom0Chars are the characters dom0 allows in an option's value; a comment
-// may hold spaces too.
-const dom0Chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:;,./_[]-"
-
 // ParseDom0Rule parses one Admin API line with dom0's own grammar
 // (Rule.from_api_string), which is wider than [ParseRule]'s: it takes what
 // dom0 stores even where the firewall agents mishandle it (host bits set,
@@ -47,7 +43,7 @@ func ParseDom0Rule(line string) (Dom0Rule, error) {
 		rest = line[:i]
 		comment := line[i+len(commentKey):]
 		for j := 0; j < len(comment); j++ {
-			if c := comment[j]; c != ' ' && !strings.ContainsRune(dom0Chars, rune(c)) {
+			if c := comment[j]; c != ' ' && !ir.IsValueChar(c) {
 				return Dom0Rule{}, fmt.Errorf("comment %q holds %s; a comment takes letters, digits, spaces and :;,./_[]-", comment, quoteByte(c))
 			}
 		}
@@ -161,7 +157,7 @@ func dom0Dst(v string) (key, value string, err error) {
 			return dom0Value("dst4", v+"/32")
 		}
 		for i := 0; i < len(v); i++ {
-			if c := v[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			if c := v[i]; !ir.IsHostChar(c) {
 				return "", "", fmt.Errorf("host name %q holds %s; a host name takes a-z, 0-9, \"-\", \".\" and \"_\"", v, quoteByte(c))
 			}
 		}
@@ -201,7 +197,7 @@ func inetPton(s string) (netip.Addr, bool) {
 // dom0Value returns key and v, or dom0's refusal of a character in v.
 func dom0Value(key, v string) (string, string, error) {
 	for i := 0; i < len(v); i++ {
-		if !strings.ContainsRune(dom0Chars, rune(v[i])) {
+		if !ir.IsValueChar(v[i]) {
 			return "", "", fmt.Errorf("destination %q holds %s", v, quoteByte(v[i]))
 		}
 	}
