@@ -168,11 +168,13 @@ func (s *Server) serve(c net.Conn) {
 		return
 	}
 	s.requests = append(s.requests, *r)
-	answer := adminapi.Raise("PermissionDenied", "")
-	if s.failIn--; s.failIn != 0 {
-		s.failIn = max(s.failIn, 0)
+	var answer []byte
+	if s.failIn == 1 {
+		answer = adminapi.Raise("PermissionDenied", "")
+	} else {
 		answer = s.handle(r)
 	}
+	s.failIn = max(s.failIn-1, 0)
 	if r.Method == "admin.vm.firewall.Set" && s.setsLeft > 0 {
 		s.setsLeft--
 	}
