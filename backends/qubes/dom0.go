@@ -14,11 +14,11 @@ import (
 // stores and returns it, "" for an option not set.
 type Dom0Rule struct {
 	Action, Expire string
-	// DstKey is dst4, dst6 or dsthost, as the value's type decides.
-	DstKey, Dst                   string
-	Proto, SpecialTarget          string
-	DstPorts, ICMPType, Comment   string
-	hasDst, hasPorts, hasICMPType bool
+	// DstKey is dst4, dst6 or dsthost, as the value's type decides, or ""
+	// without a destination; Dst may be empty under dsthost.
+	DstKey, Dst                 string
+	Proto, SpecialTarget        string
+	DstPorts, ICMPType, Comment string
 }
 
 // ParseDom0Rule parses one Admin API line with dom0's own grammar
@@ -75,9 +75,9 @@ func ParseDom0Rule(line string) (Dom0Rule, error) {
 	switch {
 	case r.Action == "":
 		return Dom0Rule{}, errors.New("no action; want action=accept or action=drop")
-	case r.hasPorts && r.Proto != "tcp" && r.Proto != "udp":
+	case r.DstPorts != "" && r.Proto != "tcp" && r.Proto != "udp":
 		return Dom0Rule{}, errors.New("dstports without proto=tcp or proto=udp")
-	case r.hasICMPType && r.Proto != "icmp":
+	case r.ICMPType != "" && r.Proto != "icmp":
 		return Dom0Rule{}, errors.New("icmptype without proto=icmp")
 	}
 	return r, nil
@@ -108,13 +108,13 @@ func (r *Dom0Rule) set(key, value string) error {
 		if err != nil {
 			return err
 		}
-		r.DstKey, r.Dst, r.hasDst = k, v, true
+		r.DstKey, r.Dst = k, v
 	case "dstports":
 		lo, hi, err := dom0Ports(value)
 		if err != nil {
 			return err
 		}
-		r.DstPorts, r.hasPorts = strconv.Itoa(lo)+"-"+strconv.Itoa(hi), true
+		r.DstPorts = strconv.Itoa(lo) + "-" + strconv.Itoa(hi)
 	case "icmptype":
 		if len(value) > 3 || !isDigits(value) {
 			return fmt.Errorf("icmptype %q; want at most 3 digits", value)
@@ -123,7 +123,7 @@ func (r *Dom0Rule) set(key, value string) error {
 		if n > 255 {
 			return fmt.Errorf("icmptype %q is over 255", value)
 		}
-		r.ICMPType, r.hasICMPType = strconv.Itoa(n), true
+		r.ICMPType = strconv.Itoa(n)
 	case "expire":
 		if !isDigits(value) {
 			return fmt.Errorf("expire %q; want UNIX seconds, in digits", value)
@@ -290,7 +290,7 @@ func (r Dom0Rule) String() string {
 		{"expire", r.Expire}, {r.DstKey, r.Dst}, {"proto", r.Proto}, {"specialtarget", r.SpecialTarget},
 		{"dstports", r.DstPorts}, {"icmptype", r.ICMPType},
 	} {
-		if o.v != "" || o.k == r.DstKey && r.hasDst {
+		if o.v != "" || o.k == r.DstKey && r.DstKey != "" {
 			b.WriteString(" " + o.k + "=" + o.v)
 		}
 	}
