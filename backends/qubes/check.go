@@ -96,7 +96,7 @@ func check(q ir.Qube, caller string, l limits) []errors.Error {
 	set := &adminapi.Request{Method: "admin.vm.firewall.Set", Source: caller, Dest: q.Name, Payload: []byte(Payload(q.Rules))}
 	size, from := set.WorstCaseLen(), fmt.Sprintf("sent from a qube with a %d-character name", adminapi.MaxNameLen)
 	if caller != "" {
-		size, from = len(set.Encode()), "sent from "+caller
+		size, from = set.Len(), "sent from "+caller
 	}
 	if size > l.request {
 		// Point at the first rule that does not fit.

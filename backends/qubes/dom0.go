@@ -6,22 +6,20 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/qfw-dev/qfw/compiler/ir"
 )
 
 // Dom0Rule is one rule as dom0 holds it: each option's value as dom0
 // stores and returns it, "" for an option not set.
 type Dom0Rule struct {
 	Action, Expire string
-	// DstKey is dst4, dst6 or dsthost, as the value's type decides.
-	DstKey, Dst                   string
-	Proto, SpecialTarget          string
-	DstPorts, ICMPType, Comment   string
-	hasDst, hasPorts, hasICMPType bool
+	// DstKey is dst4, dst6 or dsthost, as the value's type decides, or ""
+	// without a destination; Dst may be empty under dsthost.
+	DstKey, Dst                 string
+	Proto, SpecialTarget        string
+	DstPorts, ICMPType, Comment string
 }
-
-// dom0Chars are the characters dom0 allows in an option's value; a comment
-// may hold spaces too.
-const dom0Chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:;,./_[]-"
 
 // ParseDom0Rule parses one Admin API line with dom0's own grammar
 // (Rule.from_api_string), which is wider than [ParseRule]'s: it takes what
@@ -45,7 +43,7 @@ func ParseDom0Rule(line string) (Dom0Rule, error) {
 		rest = line[:i]
 		comment := line[i+len(commentKey):]
 		for j := 0; j < len(comment); j++ {
-			if c := comment[j]; c != ' ' && !strings.ContainsRune(dom0Chars, rune(c)) {
+			if c := comment[j]; c != ' ' && !ir.IsValueChar(c) {
 				return Dom0Rule{}, fmt.Errorf("comment %q holds %s; a comment takes letters, digits, spaces and :;,./_[]-", comment, quoteByte(c))
 			}
 		}
@@ -63,11 +61,7 @@ func ParseDom0Rule(line string) (Dom0Rule, error) {
 			}
 			return Dom0Rule{}, fmt.Errorf("option %q has no \"=\"; want key=value", tok)
 		}
-		switch key {
-		case "dst4", "dst6", "dstname":
-			key = "dsthost"
-		case "action", "proto", "dsthost", "dstports", "icmptype", "specialtarget", "expire":
-		default:
+		if key, ok = optionKey(key); !ok {
 			return Dom0Rule{}, fmt.Errorf("unknown firewall option %q", key)
 		}
 		if seen[key] {
@@ -81,24 +75,26 @@ func ParseDom0Rule(line string) (Dom0Rule, error) {
 	switch {
 	case r.Action == "":
 		return Dom0Rule{}, errors.New("no action; want action=accept or action=drop")
-	case r.hasPorts && r.Proto != "tcp" && r.Proto != "udp":
+	case r.DstPorts != "" && r.Proto != "tcp" && r.Proto != "udp":
 		return Dom0Rule{}, errors.New("dstports without proto=tcp or proto=udp")
-	case r.hasICMPType && r.Proto != "icmp":
+	case r.ICMPType != "" && r.Proto != "icmp":
 		return Dom0Rule{}, errors.New("icmptype without proto=icmp")
 	}
 	return r, nil
 }
 
 // set checks one option's value as dom0 does and stores it as dom0 keeps it.
+// dom0 takes the actions and protocols [ir] parses, but more numbers and
+// destinations than ir's parsers do, so those are read here.
 func (r *Dom0Rule) set(key, value string) error {
 	switch key {
 	case "action":
-		if value != "accept" && value != "drop" {
+		if _, err := ir.ParseAction(value); err != nil {
 			return fmt.Errorf("action %q; want accept or drop", value)
 		}
 		r.Action = value
 	case "proto":
-		if value != "tcp" && value != "udp" && value != "icmp" {
+		if _, err := ir.ParseProto(value); err != nil {
 			return fmt.Errorf("proto %q; want tcp, udp or icmp", value)
 		}
 		r.Proto = value
@@ -112,13 +108,13 @@ func (r *Dom0Rule) set(key, value string) error {
 		if err != nil {
 			return err
 		}
-		r.DstKey, r.Dst, r.hasDst = k, v, true
+		r.DstKey, r.Dst = k, v
 	case "dstports":
 		lo, hi, err := dom0Ports(value)
 		if err != nil {
 			return err
 		}
-		r.DstPorts, r.hasPorts = strconv.Itoa(lo)+"-"+strconv.Itoa(hi), true
+		r.DstPorts = strconv.Itoa(lo) + "-" + strconv.Itoa(hi)
 	case "icmptype":
 		if len(value) > 3 || !isDigits(value) {
 			return fmt.Errorf("icmptype %q; want at most 3 digits", value)
@@ -127,7 +123,7 @@ func (r *Dom0Rule) set(key, value string) error {
 		if n > 255 {
 			return fmt.Errorf("icmptype %q is over 255", value)
 		}
-		r.ICMPType, r.hasICMPType = strconv.Itoa(n), true
+		r.ICMPType = strconv.Itoa(n)
 	case "expire":
 		if !isDigits(value) {
 			return fmt.Errorf("expire %q; want UNIX seconds, in digits", value)
@@ -161,7 +157,7 @@ func dom0Dst(v string) (key, value string, err error) {
 			return dom0Value("dst4", v+"/32")
 		}
 		for i := 0; i < len(v); i++ {
-			if c := v[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			if c := v[i]; !ir.IsHostChar(c) {
 				return "", "", fmt.Errorf("host name %q holds %s; a host name takes a-z, 0-9, \"-\", \".\" and \"_\"", v, quoteByte(c))
 			}
 		}
@@ -201,7 +197,7 @@ func inetPton(s string) (netip.Addr, bool) {
 // dom0Value returns key and v, or dom0's refusal of a character in v.
 func dom0Value(key, v string) (string, string, error) {
 	for i := 0; i < len(v); i++ {
-		if !strings.ContainsRune(dom0Chars, rune(v[i])) {
+		if !ir.IsValueChar(v[i]) {
 			return "", "", fmt.Errorf("destination %q holds %s", v, quoteByte(v[i]))
 		}
 	}
@@ -294,7 +290,7 @@ func (r Dom0Rule) String() string {
 		{"expire", r.Expire}, {r.DstKey, r.Dst}, {"proto", r.Proto}, {"specialtarget", r.SpecialTarget},
 		{"dstports", r.DstPorts}, {"icmptype", r.ICMPType},
 	} {
-		if o.v != "" || o.k == r.DstKey && r.hasDst {
+		if o.v != "" || o.k == r.DstKey && r.DstKey != "" {
 			b.WriteString(" " + o.k + "=" + o.v)
 		}
 	}

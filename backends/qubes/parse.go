@@ -57,11 +57,8 @@ func ParseRule(line string) (ir.Rule, error) {
 		if !ok {
 			return ir.Rule{}, fmt.Errorf(`option %q has no "="; want key=value`, tok)
 		}
-		switch key {
-		case "dst4", "dst6", "dstname":
-			key = "dsthost"
-		case "action", "proto", "dsthost", "dstports", "icmptype", "specialtarget", "expire":
-		default:
+		key, ok = optionKey(key)
+		if !ok {
 			return ir.Rule{}, fmt.Errorf("unknown firewall option %q; want action, proto, dsthost (or dst4, dst6, dstname), dstports, icmptype, specialtarget, expire or comment", key)
 		}
 		if seen[key] {
@@ -108,6 +105,19 @@ func ParseRule(line string) (ir.Rule, error) {
 		return ir.Rule{}, err
 	}
 	return r, nil
+}
+
+// optionKey returns the option key as dom0 files it, dst4, dst6 and dstname
+// as dsthost, and whether dom0 knows it; comment is cut off the line before
+// the options are read.
+func optionKey(key string) (string, bool) {
+	switch key {
+	case "dst4", "dst6", "dstname":
+		return "dsthost", true
+	case "action", "proto", "dsthost", "dstports", "icmptype", "specialtarget", "expire":
+		return key, true
+	}
+	return key, false
 }
 
 var errNoAction = errors.New("rule has no action; want action=accept or action=drop")

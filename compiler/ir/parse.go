@@ -116,7 +116,7 @@ func checkHost(host string, addrErr error) error {
 	}
 	for i := 0; i < len(host); i++ {
 		switch c := host[i]; {
-		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '.', c == '_':
+		case IsHostChar(c):
 		case 'A' <= c && c <= 'Z':
 			// dom0 rejects uppercase names too; DNS ignores case, so the
 			// lowercase spelling is what the user wants.
@@ -149,6 +149,12 @@ func checkHost(host string, addrErr error) error {
 		return fmt.Errorf("%q is neither an IPv4 address nor a host name; an IPv4 address is four decimal numbers from 0 to 255 without leading zeros", host)
 	}
 	return nil
+}
+
+// IsHostChar reports whether dom0 allows c in a host name: a-z, 0-9, "-",
+// "." and "_".
+func IsHostChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_'
 }
 
 // addrReason returns netip's reason for rejecting s, without the
@@ -302,9 +308,16 @@ func ParseProto(s string) (Proto, error) {
 	return 0, fmt.Errorf("invalid proto %q; want tcp, udp or icmp", s)
 }
 
-// commentPunct is the punctuation dom0 allows in a comment, besides letters,
-// digits and space.
+// commentPunct is the punctuation dom0 allows in an option's value, and in
+// a comment, besides letters, digits and (in a comment) space.
 const commentPunct = ":;,./_[]-"
+
+// IsValueChar reports whether dom0 allows c in the value of a rule's option
+// (RuleOption's safe set): ASCII letters, digits and :;,./_[]-. A comment
+// also allows space.
+func IsValueChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(commentPunct, c) >= 0
+}
 
 // CheckComment reports whether s may be a rule's comment: dom0 allows
 // ASCII letters, digits, space and :;,./_[]- (so never "=", which would end
@@ -313,9 +326,7 @@ const commentPunct = ":;,./_[]-"
 // comment could silently differ from the policy's.
 func CheckComment(s string) error {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == ' ' || strings.IndexByte(commentPunct, c) >= 0 {
+		if c := s[i]; IsValueChar(c) || c == ' ' {
 			continue
 		}
 		return fmt.Errorf("comment %q contains %q; allowed are letters, digits, space and %s", s, charAt(s, i), commentPunct)

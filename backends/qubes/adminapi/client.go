@@ -108,7 +108,7 @@ func (c *Client) Call(ctx context.Context, method, arg, dest string, payload []b
 	if _, local := c.Transport.(Socket); local {
 		// Through the socket the request is sent as it is, from dom0;
 		// through qrexec dom0 writes the caller's name into it.
-		n, upTo = len(r.Encode()), ""
+		n, upTo = r.Len(), ""
 	}
 	if n > MaxRequest {
 		return nil, fmt.Errorf("%s for %s: the request takes %s%d bytes, over qubesd's limit of %d", method, dest, upTo, n, MaxRequest)

@@ -37,6 +37,9 @@ func (r *Request) Header() []byte {
 // Encode returns the request as qubesd reads it.
 func (r *Request) Encode() []byte { return append(r.Header(), r.Payload...) }
 
+// Len returns the bytes r takes on the wire as it is, without encoding it.
+func (r *Request) Len() int { return len(r.Header()) + len(r.Payload) }
+
 // WorstCaseLen returns the most bytes r can take on the wire from any
 // caller. Over qrexec dom0 writes the caller's name into the header, so the
 // length counts a source of MaxNameLen characters unless r's is longer: a
@@ -47,7 +50,7 @@ func (r *Request) WorstCaseLen() int {
 	if len(w.Source) < MaxNameLen {
 		w.Source = longestSource
 	}
-	return len(w.Header()) + len(w.Payload)
+	return w.Len()
 }
 
 // ParseRequest parses a request as qubesd does; it is for the test server.

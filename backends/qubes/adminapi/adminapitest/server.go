@@ -168,11 +168,13 @@ func (s *Server) serve(c net.Conn) {
 		return
 	}
 	s.requests = append(s.requests, *r)
-	answer := adminapi.Raise("PermissionDenied", "")
-	if s.failIn--; s.failIn != 0 {
-		s.failIn = max(s.failIn, 0)
+	var answer []byte
+	if s.failIn == 1 {
+		answer = adminapi.Raise("PermissionDenied", "")
+	} else {
 		answer = s.handle(r)
 	}
+	s.failIn = max(s.failIn-1, 0)
 	if r.Method == "admin.vm.firewall.Set" && s.setsLeft > 0 {
 		s.setsLeft--
 	}
@@ -267,10 +269,10 @@ func (s *Server) tag(q *Qube, r *adminapi.Request) []byte {
 	if len(r.Payload) > 0 {
 		return adminapi.Raise("ProtocolError", "unexpected payload")
 	}
-	for _, c := range r.Arg {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return nil
-		}
+	// The characters are ValidTag's; the empty tag, which it refuses,
+	// passes this check.
+	if r.Arg != "" && !adminapi.ValidTag(r.Arg) {
+		return nil
 	}
 	i := slices.Index(q.Tags, r.Arg)
 	switch r.Method {
