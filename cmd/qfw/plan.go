@@ -341,11 +341,11 @@ func taggedQubes(ctx context.Context, client *adminapi.Client) ([]string, error)
 		if vm.Class == "AdminVM" || vm.Class == "RemoteVM" {
 			continue
 		}
-		tags, err := client.Tags(ctx, vm.Name)
+		ok, err := isManaged(ctx, client, vm.Name)
 		if err != nil {
 			return nil, fmt.Errorf("read the tags of %s: %w", vm.Name, err)
 		}
-		if slices.Contains(tags, managedTag) {
+		if ok {
 			tagged = append(tagged, vm.Name)
 		}
 	}
