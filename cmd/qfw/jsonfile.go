@@ -288,6 +288,18 @@ func (d *jsonDoc) stringList(v *jsonValue, path string) ([]string, error) {
 	return out, nil
 }
 
+// sha256 returns v as a SHA-256 hash, written as qfw writes them.
+func (d *jsonDoc) sha256(v *jsonValue, path string) (string, error) {
+	s, err := d.str(v, path)
+	if err != nil {
+		return "", err
+	}
+	if !sha256Hex(s) {
+		return "", d.errorf(v, path, "%q is not a SHA-256 hash in 64 lowercase hex digits", s)
+	}
+	return s, nil
+}
+
 // sha256Hex reports whether s is a SHA-256 digest in lowercase hex, as
 // qfw writes them.
 func sha256Hex(s string) bool {

@@ -171,12 +171,8 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 			return q, err
 		}
 	}
-	hv := v.fields["base_hash"]
-	if q.BaseHash, err = d.str(hv, path+".base_hash"); err != nil {
+	if q.BaseHash, err = d.sha256(v.fields["base_hash"], path+".base_hash"); err != nil {
 		return q, err
-	}
-	if !sha256Hex(q.BaseHash) {
-		return q, d.errorf(hv, path+".base_hash", "%q is not a SHA-256 hash in 64 lowercase hex digits", q.BaseHash)
 	}
 	if ev, ok := v.fields["edited_outside_qfw_since"]; ok {
 		at, err := d.timestamp(ev, path+".edited_outside_qfw_since")

@@ -117,13 +117,9 @@ func decodeRecord(name string, data []byte) (*appliedRecord, error) {
 		if err := d.object(v, path, []string{"hash", "at"}, nil); err != nil {
 			return nil, err
 		}
-		hv := v.fields["hash"]
-		hash, err := d.str(hv, path+".hash")
+		hash, err := d.sha256(v.fields["hash"], path+".hash")
 		if err != nil {
 			return nil, err
-		}
-		if !sha256Hex(hash) {
-			return nil, d.errorf(hv, path+".hash", "%q is not a SHA-256 hash in 64 lowercase hex digits", hash)
 		}
 		at, err := d.timestamp(v.fields["at"], path+".at")
 		if err != nil {
