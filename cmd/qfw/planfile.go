@@ -52,7 +52,9 @@ var (
 	kernelOptional = []string{"path", "dom0_step"}
 	stepFields     = []string{"op", "text"}
 	stepOptional   = []string{"name", "from", "has_from", "to"}
-	summaryOpt     = []string{"provision", "left", "unmanaged", "mark"}
+	// A feature's or property's fields, in a firewall plan's want.
+	settingFields = []string{"Name", "Value"}
+	summaryOpt    = []string{"provision", "left", "unmanaged", "mark"}
 )
 
 // parsePlan reads a saved plan from data, the file name.
@@ -345,20 +347,21 @@ func (d *jsonDoc) firewalls(v *jsonValue) ([]firewallPlan, error) {
 				return nil, err
 			}
 		}
-		for _, list := range []struct{ key, path string }{{"steps", path + ".steps"}, {"Features", path + ".want.Features"}, {"Properties", path + ".want.Properties"}} {
-			lv := e.fields[list.key]
-			if lv == nil {
-				lv = e.fields["want"].fields[list.key]
-			}
-			if err := d.want(lv, list.path, jsonArray); err != nil {
+		want := e.fields["want"]
+		for _, list := range []struct {
+			v                  *jsonValue
+			path               string
+			required, optional []string
+		}{
+			{e.fields["steps"], path + ".steps", stepFields, stepOptional},
+			{want.fields["Features"], path + ".want.Features", settingFields, nil},
+			{want.fields["Properties"], path + ".want.Properties", settingFields, nil},
+		} {
+			if err := d.want(list.v, list.path, jsonArray); err != nil {
 				return nil, err
 			}
-			for j, sv := range lv.elems {
-				required, optional := []string{"Name", "Value"}, []string(nil)
-				if list.key == "steps" {
-					required, optional = stepFields, stepOptional
-				}
-				if err := d.object(sv, index(list.path, j), required, optional); err != nil {
+			for j, sv := range list.v.elems {
+				if err := d.object(sv, index(list.path, j), list.required, list.optional); err != nil {
 					return nil, err
 				}
 			}
