@@ -306,7 +306,8 @@ func (a *qubesApply) apply(ctx context.Context, q qubePlan) (string, error) {
 	a.applied = append(a.applied, q.Name)
 	a.previous[q.Name] = cur
 	a.remember(ctx, q.Name)
-	return fmt.Sprintf("applied (%s)", editCounts(q)), nil
+	add, remove := q.editCounts()
+	return fmt.Sprintf("applied (+%d -%d)", add, remove), nil
 }
 
 // mark tags qube qfw-managed, unless it is already.
@@ -599,19 +600,6 @@ func (a *qubesApply) revert(ctx context.Context, qube string) (string, error) {
 	}
 	a.remember(ctx, qube)
 	return "reverted", nil
-}
-
-func editCounts(q qubePlan) string {
-	add, remove := 0, 0
-	for _, e := range q.Edits {
-		switch e.Op {
-		case qubes.AddRule.Symbol():
-			add++
-		case qubes.RemoveRule.Symbol():
-			remove++
-		}
-	}
-	return fmt.Sprintf("+%d -%d", add, remove)
 }
 
 // lockApply takes the lock that keeps two applies apart, without waiting:

@@ -164,6 +164,19 @@ type planEdit struct {
 	Note string `json:"note,omitempty"`
 }
 
+// editCounts returns how many lines q's edits add and remove.
+func (q qubePlan) editCounts() (add, remove int) {
+	for _, e := range q.Edits {
+		switch e.Op {
+		case qubes.AddRule.Symbol():
+			add++
+		case qubes.RemoveRule.Symbol():
+			remove++
+		}
+	}
+	return add, remove
+}
+
 type planSummary struct {
 	Change    int `json:"change"`
 	Unchanged int `json:"unchanged"`

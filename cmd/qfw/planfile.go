@@ -522,14 +522,9 @@ func summarise(p *plan) planSummary {
 		if q.Mark {
 			s.Mark++
 		}
-		for _, e := range q.Edits {
-			switch e.Op {
-			case qubes.AddRule.Symbol():
-				s.Add++
-			case qubes.RemoveRule.Symbol():
-				s.Remove++
-			}
-		}
+		add, remove := q.editCounts()
+		s.Add += add
+		s.Remove += remove
 	}
 	for i := range p.Firewalls {
 		if p.Firewalls[i].changes() {
