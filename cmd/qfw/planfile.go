@@ -214,8 +214,8 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 	}
 	// The limits that hold without the qube's addresses; apply checks
 	// the rest with the addresses dom0 gives.
-	for _, e := range qubes.Check(ir.Qube{Name: q.Name, Rules: parsed}) {
-		return q, d.errorf(rv, path+".rules", "%s", diagMessage(e))
+	if errs := qubes.Check(ir.Qube{Name: q.Name, Rules: parsed}); len(errs) > 0 {
+		return q, d.errorf(rv, path+".rules", "%s", diagMessage(errs[0]))
 	}
 
 	ev := v.fields["edits"]
