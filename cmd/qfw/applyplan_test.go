@@ -357,3 +357,39 @@ func TestApplyFailsEachCall(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyReleaseNotManaged applies a saved plan that says personal,
+// which dom0 does not tag qfw-managed, left the policy: neither --release
+// nor --reset touches it.
+func TestApplyReleaseNotManaged(t *testing.T) {
+	for _, flag := range []string{"--release", "--reset"} {
+		s := newApplySetup(t)
+		saved := filepath.Join(s.dir, "plan.json")
+		if code, _, stderr := s.run("plan", s.dir, "--out", saved); code != exitOK {
+			t.Fatalf("plan --out: exit %d: %s", code, stderr)
+		}
+		var p plan
+		if err := json.Unmarshal([]byte(readFile(t, saved)), &p); err != nil {
+			t.Fatal(err)
+		}
+		p.Left, p.Unmanaged = []string{"personal"}, nil
+		p.Summary = summarise(&p)
+		b, err := marshalPlan(&p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeTestFiles(t, s.dir, map[string]string{"plan.json": string(b)})
+		code, stdout, stderr := s.run("apply", "--plan", saved, "--auto-approve", flag, "personal")
+		if want := "qfw: personal: not tagged qfw-managed: qfw does not manage it\n"; code != exitError || stderr != want {
+			t.Errorf("apply %s personal: exit %d, stderr %q; want exit 1, %q", flag, code, stderr, want)
+		}
+		if !strings.Contains(stdout, "personal  not managed, unchanged\n") {
+			t.Errorf("apply %s personal: the table:\n%s", flag, stdout)
+		}
+		for _, w := range s.writes() {
+			if strings.Contains(w, " personal ") {
+				t.Errorf("apply %s personal wrote %q", flag, w)
+			}
+		}
+	}
+}
