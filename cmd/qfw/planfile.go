@@ -223,33 +223,30 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 		return q, err
 	}
 	q.Edits = []planEdit{}
-	changes, sent := false, 0
+	sent := 0
 	for i, e := range ev.elems {
 		p := index(path+".edits", i)
 		pe, err := d.planEdit(e, p)
 		if err != nil {
 			return q, err
 		}
-		if pe.Op == qubes.RemoveRule.Symbol() {
-			changes = true
-		} else {
-			if pe.Op == qubes.AddRule.Symbol() {
-				changes = true
-			}
-			if sent >= len(q.Rules) {
-				return q, d.errorf(e, p, "the edits keep and add more lines than the %s the plan sends", count(len(q.Rules), "rule"))
-			}
-			if pe.Line != q.Rules[sent] {
-				return q, d.errorf(e, p+".line", "%q is shown, but rules[%d], which the plan sends in its place, is %q", pe.Line, sent, q.Rules[sent])
-			}
-			sent++
-		}
 		q.Edits = append(q.Edits, pe)
+		if pe.Op == qubes.RemoveRule.Symbol() {
+			continue
+		}
+		if sent >= len(q.Rules) {
+			return q, d.errorf(e, p, "the edits keep and add more lines than the %s the plan sends", count(len(q.Rules), "rule"))
+		}
+		if pe.Line != q.Rules[sent] {
+			return q, d.errorf(e, p+".line", "%q is shown, but rules[%d], which the plan sends in its place, is %q", pe.Line, sent, q.Rules[sent])
+		}
+		sent++
 	}
 	if sent < len(q.Rules) {
 		return q, d.errorf(rv.elems[sent], index(path+".rules", sent), "the plan sends %q, which no edit shows", q.Rules[sent])
 	}
-	switch {
+	add, remove := q.editCounts()
+	switch changes := add+remove > 0; {
 	case q.Changed != changes:
 		return q, d.errorf(cv, path+".changed", "%t, but the edits %s", q.Changed, map[bool]string{true: "add or remove lines", false: "only keep lines"}[changes])
 	case q.Changed && len(q.Rules) == 0:
