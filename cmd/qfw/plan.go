@@ -604,9 +604,7 @@ func makePlan(managed []ir.Qube, current map[string]*currentList) *plan {
 		edits, diff := listEdits(cur.lines, want)
 		for i, e := range diff {
 			pe := &edits[i]
-			switch e.Op {
-			case qubes.RemoveRule:
-				qp.Changed = true
+			if e.Op == qubes.RemoveRule {
 				// A line qfw would not write is said so, with where
 				// it was read.
 				if _, err := qubes.ParseRule(strings.TrimSpace(pe.Line)); err != nil {
@@ -616,8 +614,6 @@ func makePlan(managed []ir.Qube, current map[string]*currentList) *plan {
 					}
 				}
 				continue
-			case qubes.AddRule:
-				qp.Changed = true
 			}
 			o := q.Rules[e.Index].Origin
 			pe.Rule = o.String()
@@ -626,6 +622,8 @@ func makePlan(managed []ir.Qube, current map[string]*currentList) *plan {
 			}
 		}
 		qp.Edits = edits
+		add, remove := qp.editCounts()
+		qp.Changed = add+remove > 0
 		p.Qubes = append(p.Qubes, qp)
 	}
 	return p
