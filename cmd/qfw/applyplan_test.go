@@ -31,24 +31,21 @@ var applySetupQubes = map[string]adminapitest.Qube{
 	"personal":     {IP: "10.137.0.14", Netvm: "sys-firewall", Firewall: []string{"action=accept"}},
 }
 
+// workDevPolicy is the policy of applySetup and TestApplyQubes: work
+// reaches the web, dev one git server.
+const workDevPolicy = `package policy
+
+qubes: work: allow: web: {to: "any", tcp: [443]}
+qubes: dev: allow: git: {to: "192.0.2.0/24", tcp: [22]}
+`
+
 func newApplySetup(t *testing.T) *applySetup {
 	t.Helper()
 	s := &applySetup{srv: adminapitest.New(t, applySetupQubes), dir: t.TempDir()}
 	s.data, s.lock = filepath.Join(s.dir, "data"), filepath.Join(s.dir, "apply.lock")
 	writeTestFiles(t, s.dir, map[string]string{
-		"policy.cue": `package policy
-
-qubes: work: allow: web: {to: "any", tcp: [443]}
-qubes: dev: allow: git: {to: "192.0.2.0/24", tcp: [22]}
-`,
-		"inventory.json": `{"qubes": {
-	"work": {"ip": "10.137.0.11", "netvm": "sys-firewall"},
-	"dev": {"ip": "10.137.0.12", "netvm": "sys-firewall"},
-	"old": {"ip": "10.137.0.13", "netvm": "sys-firewall"},
-	"personal": {"ip": "10.137.0.14", "netvm": "sys-firewall"},
-	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
-	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
-}}`,
+		"policy.cue":     workDevPolicy,
+		"inventory.json": inventoryOf(applySetupQubes),
 	})
 	return s
 }
@@ -270,19 +267,16 @@ func TestApplyReset(t *testing.T) {
 // the policy, as after qfw import: without the tag, its leaving the
 // policy later would go unseen.
 func TestApplyTagsUnchanged(t *testing.T) {
-	srv := adminapitest.New(t, map[string]adminapitest.Qube{
+	qs := map[string]adminapitest.Qube{
 		"sys-firewall": {IP: "10.137.0.6", Netvm: "sys-net", ProvidesNetwork: true},
 		"sys-net":      {IP: "10.137.0.5", ProvidesNetwork: true},
 		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: []string{"action=accept proto=tcp dstports=443-443 comment=web"}},
-	})
+	}
+	srv := adminapitest.New(t, qs)
 	dir := t.TempDir()
 	writeTestFiles(t, dir, map[string]string{
-		"policy.cue": "package policy\n\nqubes: work: allow: web: {to: \"any\", tcp: [443]}\n",
-		"inventory.json": `{"qubes": {
-	"work": {"ip": "10.137.0.11", "netvm": "sys-firewall"},
-	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
-	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
-}}`,
+		"policy.cue":     "package policy\n\nqubes: work: allow: web: {to: \"any\", tcp: [443]}\n",
+		"inventory.json": inventoryOf(qs),
 	})
 	s := &applySetup{srv: srv, dir: dir, data: filepath.Join(dir, "data"), lock: filepath.Join(dir, "lock")}
 	code, stdout, _ := s.run("plan", dir, "--detailed-exitcode")
@@ -360,6 +354,42 @@ func TestApplyFailsEachCall(t *testing.T) {
 		if t.Failed() {
 			t.Logf("stderr: %s", stderr)
 			break
+		}
+	}
+}
+
+// TestApplyReleaseNotManaged applies a saved plan that says personal,
+// which dom0 does not tag qfw-managed, left the policy: neither --release
+// nor --reset touches it.
+func TestApplyReleaseNotManaged(t *testing.T) {
+	for _, flag := range []string{"--release", "--reset"} {
+		s := newApplySetup(t)
+		saved := filepath.Join(s.dir, "plan.json")
+		if code, _, stderr := s.run("plan", s.dir, "--out", saved); code != exitOK {
+			t.Fatalf("plan --out: exit %d: %s", code, stderr)
+		}
+		var p plan
+		if err := json.Unmarshal([]byte(readFile(t, saved)), &p); err != nil {
+			t.Fatal(err)
+		}
+		p.Left, p.Unmanaged = []string{"personal"}, nil
+		p.Summary = summarise(&p)
+		b, err := marshalPlan(&p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeTestFiles(t, s.dir, map[string]string{"plan.json": string(b)})
+		code, stdout, stderr := s.run("apply", "--plan", saved, "--auto-approve", flag, "personal")
+		if want := "qfw: personal: not tagged qfw-managed: qfw does not manage it\n"; code != exitError || stderr != want {
+			t.Errorf("apply %s personal: exit %d, stderr %q; want exit 1, %q", flag, code, stderr, want)
+		}
+		if !strings.Contains(stdout, "personal  not managed, unchanged\n") {
+			t.Errorf("apply %s personal: the table:\n%s", flag, stdout)
+		}
+		for _, w := range s.writes() {
+			if strings.Contains(w, " personal ") {
+				t.Errorf("apply %s personal wrote %q", flag, w)
+			}
 		}
 	}
 }

@@ -306,30 +306,38 @@ func (a *qubesApply) apply(ctx context.Context, q qubePlan) (string, error) {
 	a.applied = append(a.applied, q.Name)
 	a.previous[q.Name] = cur
 	a.remember(ctx, q.Name)
-	return fmt.Sprintf("applied (%s)", editCounts(q)), nil
+	add, remove := q.editCounts()
+	return fmt.Sprintf("applied (+%d -%d)", add, remove), nil
 }
 
 // mark tags qube qfw-managed, unless it is already.
 func (a *qubesApply) mark(ctx context.Context, qube string) error {
-	tags, err := a.client.Tags(ctx, qube)
-	if err != nil {
+	if ok, err := isManaged(ctx, a.client, qube); err != nil || ok {
 		return err
-	}
-	if slices.Contains(tags, managedTag) {
-		return nil
 	}
 	return a.client.SetTag(ctx, qube, managedTag)
 }
 
+// isManaged reports whether qube is tagged qfw-managed.
+func isManaged(ctx context.Context, client *adminapi.Client, qube string) (bool, error) {
+	tags, err := client.Tags(ctx, qube)
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(tags, managedTag), nil
+}
+
+// errNotManaged refuses to release or reset a qube qfw does not manage.
+var errNotManaged = fmt.Errorf("not tagged %s: qfw does not manage it", managedTag)
+
 // release stops qfw managing qube, which left the policy: it removes the
 // tag qfw-managed and leaves the list as it is.
 func (a *qubesApply) release(ctx context.Context, qube string) (string, error) {
-	tags, err := a.client.Tags(ctx, qube)
-	if err != nil {
+	switch ok, err := isManaged(ctx, a.client, qube); {
+	case err != nil:
 		return "failed, still managed", err
-	}
-	if !slices.Contains(tags, managedTag) {
-		return "not managed, unchanged", fmt.Errorf("not tagged %s: qfw does not manage it", managedTag)
+	case !ok:
+		return "not managed, unchanged", errNotManaged
 	}
 	if err := a.client.RemoveTag(ctx, qube, managedTag); err != nil {
 		return "failed, still managed", err
@@ -345,12 +353,11 @@ var resetList = []string{"action=drop"}
 // reset sets the list of qube, which left the policy, to resetList, and
 // then stops managing it. Its previous list is kept for a revert.
 func (a *qubesApply) reset(ctx context.Context, qube string) (string, error) {
-	tags, err := a.client.Tags(ctx, qube)
-	if err != nil {
+	switch ok, err := isManaged(ctx, a.client, qube); {
+	case err != nil:
 		return "failed, unchanged", err
-	}
-	if !slices.Contains(tags, managedTag) {
-		return "not managed, unchanged", fmt.Errorf("not tagged %s: qfw does not manage it", managedTag)
+	case !ok:
+		return "not managed, unchanged", errNotManaged
 	}
 	cur, err := a.client.FirewallGet(ctx, qube)
 	if err != nil {
@@ -593,19 +600,6 @@ func (a *qubesApply) revert(ctx context.Context, qube string) (string, error) {
 	}
 	a.remember(ctx, qube)
 	return "reverted", nil
-}
-
-func editCounts(q qubePlan) string {
-	add, remove := 0, 0
-	for _, e := range q.Edits {
-		switch e.Op {
-		case qubes.AddRule.Symbol():
-			add++
-		case qubes.RemoveRule.Symbol():
-			remove++
-		}
-	}
-	return fmt.Sprintf("+%d -%d", add, remove)
 }
 
 // lockApply takes the lock that keeps two applies apart, without waiting:

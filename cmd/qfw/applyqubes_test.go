@@ -21,27 +21,19 @@ import (
 // dom0 rejects left as it was, the lock, and a plan with nothing to do
 // after a full apply.
 func TestApplyQubes(t *testing.T) {
-	srv := adminapitest.New(t, map[string]adminapitest.Qube{
+	qs := map[string]adminapitest.Qube{
 		"sys-firewall": {IP: "10.137.0.6", Netvm: "sys-net", ProvidesNetwork: true},
 		"sys-net":      {IP: "10.137.0.5", ProvidesNetwork: true},
 		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: []string{"action=accept"}},
 		"dev":          {IP: "10.137.0.12", Netvm: "sys-firewall", Firewall: []string{"action=accept"}},
-	})
+	}
+	srv := adminapitest.New(t, qs)
 	client := &adminapi.Client{Transport: adminapi.Socket{Path: srv.Path}}
 	ctx := context.Background()
 	dir := t.TempDir()
 	writeTestFiles(t, dir, map[string]string{
-		"policy.cue": `package policy
-
-qubes: work: allow: web: {to: "any", tcp: [443]}
-qubes: dev: allow: git: {to: "192.0.2.0/24", tcp: [22]}
-`,
-		"inventory.json": `{"qubes": {
-	"work": {"ip": "10.137.0.11", "netvm": "sys-firewall"},
-	"dev": {"ip": "10.137.0.12", "netvm": "sys-firewall"},
-	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
-	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
-}}`,
+		"policy.cue":     workDevPolicy,
+		"inventory.json": inventoryOf(qs),
 	})
 	lock := filepath.Join(dir, "apply.lock")
 	data := filepath.Join(dir, "data")
@@ -177,19 +169,16 @@ qubes: dev: allow: git: {to: "192.0.2.0/24", tcp: [22]}
 // changes stay.
 func TestApplyQubesConfirmTimeout(t *testing.T) {
 	before := []string{"action=accept dst4=198.51.100.0/24 comment=old", "action=drop"}
-	srv := adminapitest.New(t, map[string]adminapitest.Qube{
+	qs := map[string]adminapitest.Qube{
 		"sys-firewall": {IP: "10.137.0.6", Netvm: "sys-net", ProvidesNetwork: true},
 		"sys-net":      {IP: "10.137.0.5", ProvidesNetwork: true},
 		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: before},
-	})
+	}
+	srv := adminapitest.New(t, qs)
 	dir := t.TempDir()
 	writeTestFiles(t, dir, map[string]string{
-		"policy.cue": "package policy\n\nqubes: work: allow: web: {to: \"any\", tcp: [443]}\n",
-		"inventory.json": `{"qubes": {
-	"work": {"ip": "10.137.0.11", "netvm": "sys-firewall"},
-	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
-	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
-}}`,
+		"policy.cue":     "package policy\n\nqubes: work: allow: web: {to: \"any\", tcp: [443]}\n",
+		"inventory.json": inventoryOf(qs),
 	})
 	data := filepath.Join(dir, "data")
 	args := []string{"apply", dir, "--target", "qubes", "--socket", srv.Path, "--lock", filepath.Join(dir, "lock"), "--data-dir", data, "--auto-approve", "--confirm-timeout", "300ms"}
@@ -242,23 +231,18 @@ func TestApplyQubesConfirmTimeout(t *testing.T) {
 // reported.
 func TestApplyQubesDiesMidway(t *testing.T) {
 	old := []string{"action=accept dst4=198.51.100.0/24 comment=old", "action=drop"}
-	srv := adminapitest.New(t, map[string]adminapitest.Qube{
+	qs := map[string]adminapitest.Qube{
 		"sys-firewall": {IP: "10.137.0.6", Netvm: "sys-net", ProvidesNetwork: true},
 		"sys-net":      {IP: "10.137.0.5", ProvidesNetwork: true},
 		"a":            {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: old},
 		"b":            {IP: "10.137.0.12", Netvm: "sys-firewall", Firewall: old},
 		"c":            {IP: "10.137.0.13", Netvm: "sys-firewall", Firewall: old},
-	})
+	}
+	srv := adminapitest.New(t, qs)
 	dir := t.TempDir()
 	writeTestFiles(t, dir, map[string]string{
-		"policy.cue": "package policy\n\nqubes: [\"a\" | \"b\" | \"c\"]: allow: web: {to: \"any\", tcp: [443]}\nqubes: {a: {}, b: {}, c: {}}\n",
-		"inventory.json": `{"qubes": {
-	"a": {"ip": "10.137.0.11", "netvm": "sys-firewall"},
-	"b": {"ip": "10.137.0.12", "netvm": "sys-firewall"},
-	"c": {"ip": "10.137.0.13", "netvm": "sys-firewall"},
-	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
-	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
-}}`,
+		"policy.cue":     "package policy\n\nqubes: [\"a\" | \"b\" | \"c\"]: allow: web: {to: \"any\", tcp: [443]}\nqubes: {a: {}, b: {}, c: {}}\n",
+		"inventory.json": inventoryOf(qs),
 	})
 	srv.DieAfterSets(1)
 	var stdout, stderr bytes.Buffer

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -222,8 +223,8 @@ func (d *jsonDoc) object(v *jsonValue, path string, required, optional []string)
 		return err
 	}
 	for _, k := range v.keys {
-		if !contains(required, k) && !contains(optional, k) {
-			known := append(append([]string{}, required...), optional...)
+		if !slices.Contains(required, k) && !slices.Contains(optional, k) {
+			known := slices.Concat(required, optional)
 			return d.at(v.keyOff[k], join(path, k), "unknown field; want %s", orList(quoted(known)))
 		}
 	}
@@ -287,6 +288,18 @@ func (d *jsonDoc) stringList(v *jsonValue, path string) ([]string, error) {
 	return out, nil
 }
 
+// sha256 returns v as a SHA-256 hash, written as qfw writes them.
+func (d *jsonDoc) sha256(v *jsonValue, path string) (string, error) {
+	s, err := d.str(v, path)
+	if err != nil {
+		return "", err
+	}
+	if !sha256Hex(s) {
+		return "", d.errorf(v, path, "%q is not a SHA-256 hash in 64 lowercase hex digits", s)
+	}
+	return s, nil
+}
+
 // sha256Hex reports whether s is a SHA-256 digest in lowercase hex, as
 // qfw writes them.
 func sha256Hex(s string) bool {
@@ -309,15 +322,6 @@ func join(path, key string) string {
 }
 
 func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
 
 // quoted returns each of names in Go's quotes.
 func quoted(names []string) []string {

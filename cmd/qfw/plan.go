@@ -164,6 +164,19 @@ type planEdit struct {
 	Note string `json:"note,omitempty"`
 }
 
+// editCounts returns how many lines q's edits add and remove.
+func (q qubePlan) editCounts() (add, remove int) {
+	for _, e := range q.Edits {
+		switch e.Op {
+		case qubes.AddRule.Symbol():
+			add++
+		case qubes.RemoveRule.Symbol():
+			remove++
+		}
+	}
+	return add, remove
+}
+
 type planSummary struct {
 	Change    int `json:"change"`
 	Unchanged int `json:"unchanged"`
@@ -341,11 +354,11 @@ func taggedQubes(ctx context.Context, client *adminapi.Client) ([]string, error)
 		if vm.Class == "AdminVM" || vm.Class == "RemoteVM" {
 			continue
 		}
-		tags, err := client.Tags(ctx, vm.Name)
+		ok, err := isManaged(ctx, client, vm.Name)
 		if err != nil {
 			return nil, fmt.Errorf("read the tags of %s: %w", vm.Name, err)
 		}
-		if slices.Contains(tags, managedTag) {
+		if ok {
 			tagged = append(tagged, vm.Name)
 		}
 	}
@@ -591,9 +604,7 @@ func makePlan(managed []ir.Qube, current map[string]*currentList) *plan {
 		edits, diff := listEdits(cur.lines, want)
 		for i, e := range diff {
 			pe := &edits[i]
-			switch e.Op {
-			case qubes.RemoveRule:
-				qp.Changed = true
+			if e.Op == qubes.RemoveRule {
 				// A line qfw would not write is said so, with where
 				// it was read.
 				if _, err := qubes.ParseRule(strings.TrimSpace(pe.Line)); err != nil {
@@ -603,8 +614,6 @@ func makePlan(managed []ir.Qube, current map[string]*currentList) *plan {
 					}
 				}
 				continue
-			case qubes.AddRule:
-				qp.Changed = true
 			}
 			o := q.Rules[e.Index].Origin
 			pe.Rule = o.String()
@@ -613,6 +622,8 @@ func makePlan(managed []ir.Qube, current map[string]*currentList) *plan {
 			}
 		}
 		qp.Edits = edits
+		add, remove := qp.editCounts()
+		qp.Changed = add+remove > 0
 		p.Qubes = append(p.Qubes, qp)
 	}
 	return p

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,12 +15,13 @@ import (
 // TestPlanLive plans against the lists an in-process qubesd holds, read
 // with admin.vm.firewall.Get, and checks that planning changes nothing.
 func TestPlanLive(t *testing.T) {
-	srv := adminapitest.New(t, map[string]adminapitest.Qube{
+	qs := map[string]adminapitest.Qube{
 		"sys-firewall": {IP: "10.137.0.6", Netvm: "sys-net", ProvidesNetwork: true},
 		"sys-net":      {IP: "10.137.0.5", ProvidesNetwork: true},
 		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: []string{"action=accept"}, Tags: []string{"qfw-managed"}},
 		"mail":         {IP: "10.137.0.12", Netvm: "sys-firewall", Firewall: []string{"dstports=993-993 proto=tcp action=accept comment=imap"}},
-	})
+	}
+	srv := adminapitest.New(t, qs)
 	dir := t.TempDir()
 	files := map[string]string{
 		"policy.cue": `package policy
@@ -26,12 +29,7 @@ func TestPlanLive(t *testing.T) {
 qubes: work: allow: web: {to: "any", tcp: [443]}
 qubes: mail: allow: imap: {to: "any", tcp: [993]}
 `,
-		"inventory.json": `{"qubes": {
-	"work": {"ip": "10.137.0.11", "netvm": "sys-firewall"},
-	"mail": {"ip": "10.137.0.12", "netvm": "sys-firewall"},
-	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
-	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
-}}`,
+		"inventory.json": inventoryOf(qs),
 	}
 	writeTestFiles(t, dir, files)
 	var stdout, stderr bytes.Buffer
@@ -61,13 +59,9 @@ Plan: 1 qube to change, 1 unchanged; 1 rule to add, 1 to remove; 1 qube to tag q
 	// A qube dom0 does not know is an error, with dom0's words.
 	stdout.Reset()
 	stderr.Reset()
-	writeTestFiles(t, dir, map[string]string{"inventory.json": `{"qubes": {
-	"work": {"ip": "10.137.0.11", "netvm": "sys-firewall"},
-	"mail": {"ip": "10.137.0.12", "netvm": "sys-firewall"},
-	"gone": {"ip": "10.137.0.13", "netvm": "sys-firewall"},
-	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
-	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
-}}`,
+	withGone := maps.Clone(qs)
+	withGone["gone"] = adminapitest.Qube{IP: "10.137.0.13", Netvm: "sys-firewall"}
+	writeTestFiles(t, dir, map[string]string{"inventory.json": inventoryOf(withGone),
 		"gone.cue": "package policy\n\nqubes: gone: allow: web: {to: \"any\", tcp: [443]}\n",
 	})
 	if code := run([]string{"plan", dir, "--socket", srv.Path, "--data-dir", t.TempDir()}, &stdout, &stderr); code != exitError {
@@ -79,6 +73,30 @@ Plan: 1 qube to change, 1 unchanged; 1 rule to add, 1 to remove; 1 qube to tag q
 	if stdout.Len() != 0 {
 		t.Errorf("qfw plan that failed printed a plan:\n%s", stdout.String())
 	}
+}
+
+// inventoryOf returns an inventory file of qs, the qubes of an in-process
+// qubesd: each one's class, addresses, netvm and provides_network, as
+// they are given there, and no tags.
+func inventoryOf(qs map[string]adminapitest.Qube) string {
+	inv := map[string]map[string]any{}
+	for name, q := range qs {
+		e := map[string]any{}
+		for k, v := range map[string]string{"class": q.Class, "ip": q.IP, "ip6": q.IP6, "netvm": q.Netvm} {
+			if v != "" {
+				e[k] = v
+			}
+		}
+		if q.ProvidesNetwork {
+			e["provides_network"] = true
+		}
+		inv[name] = e
+	}
+	b, err := json.Marshal(map[string]any{"qubes": inv})
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
 
 func writeTestFiles(t *testing.T, dir string, files map[string]string) {

@@ -52,7 +52,9 @@ var (
 	kernelOptional = []string{"path", "dom0_step"}
 	stepFields     = []string{"op", "text"}
 	stepOptional   = []string{"name", "from", "has_from", "to"}
-	summaryOpt     = []string{"provision", "left", "unmanaged", "mark"}
+	// A feature's or property's fields, in a firewall plan's want.
+	settingFields = []string{"Name", "Value"}
+	summaryOpt    = []string{"provision", "left", "unmanaged", "mark"}
 )
 
 // parsePlan reads a saved plan from data, the file name.
@@ -171,12 +173,8 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 			return q, err
 		}
 	}
-	hv := v.fields["base_hash"]
-	if q.BaseHash, err = d.str(hv, path+".base_hash"); err != nil {
+	if q.BaseHash, err = d.sha256(v.fields["base_hash"], path+".base_hash"); err != nil {
 		return q, err
-	}
-	if !sha256Hex(q.BaseHash) {
-		return q, d.errorf(hv, path+".base_hash", "%q is not a SHA-256 hash in 64 lowercase hex digits", q.BaseHash)
 	}
 	if ev, ok := v.fields["edited_outside_qfw_since"]; ok {
 		at, err := d.timestamp(ev, path+".edited_outside_qfw_since")
@@ -216,8 +214,8 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 	}
 	// The limits that hold without the qube's addresses; apply checks
 	// the rest with the addresses dom0 gives.
-	for _, e := range qubes.Check(ir.Qube{Name: q.Name, Rules: parsed}) {
-		return q, d.errorf(rv, path+".rules", "%s", diagMessage(e))
+	if errs := qubes.Check(ir.Qube{Name: q.Name, Rules: parsed}); len(errs) > 0 {
+		return q, d.errorf(rv, path+".rules", "%s", diagMessage(errs[0]))
 	}
 
 	ev := v.fields["edits"]
@@ -225,33 +223,30 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 		return q, err
 	}
 	q.Edits = []planEdit{}
-	changes, sent := false, 0
+	sent := 0
 	for i, e := range ev.elems {
 		p := index(path+".edits", i)
 		pe, err := d.planEdit(e, p)
 		if err != nil {
 			return q, err
 		}
-		if pe.Op == qubes.RemoveRule.Symbol() {
-			changes = true
-		} else {
-			if pe.Op == qubes.AddRule.Symbol() {
-				changes = true
-			}
-			if sent >= len(q.Rules) {
-				return q, d.errorf(e, p, "the edits keep and add more lines than the %s the plan sends", count(len(q.Rules), "rule"))
-			}
-			if pe.Line != q.Rules[sent] {
-				return q, d.errorf(e, p+".line", "%q is shown, but rules[%d], which the plan sends in its place, is %q", pe.Line, sent, q.Rules[sent])
-			}
-			sent++
-		}
 		q.Edits = append(q.Edits, pe)
+		if pe.Op == qubes.RemoveRule.Symbol() {
+			continue
+		}
+		if sent >= len(q.Rules) {
+			return q, d.errorf(e, p, "the edits keep and add more lines than the %s the plan sends", count(len(q.Rules), "rule"))
+		}
+		if pe.Line != q.Rules[sent] {
+			return q, d.errorf(e, p+".line", "%q is shown, but rules[%d], which the plan sends in its place, is %q", pe.Line, sent, q.Rules[sent])
+		}
+		sent++
 	}
 	if sent < len(q.Rules) {
 		return q, d.errorf(rv.elems[sent], index(path+".rules", sent), "the plan sends %q, which no edit shows", q.Rules[sent])
 	}
-	switch {
+	add, remove := q.editCounts()
+	switch changes := add+remove > 0; {
 	case q.Changed != changes:
 		return q, d.errorf(cv, path+".changed", "%t, but the edits %s", q.Changed, map[bool]string{true: "add or remove lines", false: "only keep lines"}[changes])
 	case q.Changed && len(q.Rules) == 0:
@@ -349,20 +344,21 @@ func (d *jsonDoc) firewalls(v *jsonValue) ([]firewallPlan, error) {
 				return nil, err
 			}
 		}
-		for _, list := range []struct{ key, path string }{{"steps", path + ".steps"}, {"Features", path + ".want.Features"}, {"Properties", path + ".want.Properties"}} {
-			lv := e.fields[list.key]
-			if lv == nil {
-				lv = e.fields["want"].fields[list.key]
-			}
-			if err := d.want(lv, list.path, jsonArray); err != nil {
+		want := e.fields["want"]
+		for _, list := range []struct {
+			v                  *jsonValue
+			path               string
+			required, optional []string
+		}{
+			{e.fields["steps"], path + ".steps", stepFields, stepOptional},
+			{want.fields["Features"], path + ".want.Features", settingFields, nil},
+			{want.fields["Properties"], path + ".want.Properties", settingFields, nil},
+		} {
+			if err := d.want(list.v, list.path, jsonArray); err != nil {
 				return nil, err
 			}
-			for j, sv := range lv.elems {
-				required, optional := []string{"Name", "Value"}, []string(nil)
-				if list.key == "steps" {
-					required, optional = stepFields, stepOptional
-				}
-				if err := d.object(sv, index(list.path, j), required, optional); err != nil {
+			for j, sv := range list.v.elems {
+				if err := d.object(sv, index(list.path, j), list.required, list.optional); err != nil {
 					return nil, err
 				}
 			}
@@ -523,14 +519,9 @@ func summarise(p *plan) planSummary {
 		if q.Mark {
 			s.Mark++
 		}
-		for _, e := range q.Edits {
-			switch e.Op {
-			case qubes.AddRule.Symbol():
-				s.Add++
-			case qubes.RemoveRule.Symbol():
-				s.Remove++
-			}
-		}
+		add, remove := q.editCounts()
+		s.Add += add
+		s.Remove += remove
 	}
 	for i := range p.Firewalls {
 		if p.Firewalls[i].changes() {

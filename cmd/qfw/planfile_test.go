@@ -14,6 +14,16 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes"
 )
 
+// refused reports whether err refuses a file, failing t unless it says
+// where in the file, name, it is.
+func refused(t *testing.T, name string, err error) bool {
+	t.Helper()
+	if err != nil && !strings.HasPrefix(err.Error(), name+":") {
+		t.Fatalf("error without a position: %v", err)
+	}
+	return err != nil
+}
+
 // FuzzParsePlan reads saved plans: a plan that reads is one whose every
 // rule qfw would write, whose edits keep and add exactly the rules it
 // sends, and whose summary is its edits'; it saves again to a file that
@@ -21,10 +31,7 @@ import (
 func FuzzParsePlan(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := parsePlan("plan.json", data)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "plan.json:") {
-				t.Fatalf("error without a position: %v", err)
-			}
+		if refused(t, "plan.json", err) {
 			return
 		}
 		if p.Summary != summarise(p) {
@@ -66,10 +73,7 @@ func FuzzParsePlan(f *testing.F) {
 func FuzzParseStateRules(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		l, err := parseStateRules("state/work.rules", data)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "state/work.rules:") {
-				t.Fatalf("error without a position: %v", err)
-			}
+		if refused(t, "state/work.rules", err) {
 			return
 		}
 		var b strings.Builder
@@ -94,10 +98,7 @@ func FuzzParseStateRules(f *testing.F) {
 func FuzzParseStateJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		lists, err := parseStateJSON("state.json", data)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "state.json:") {
-				t.Fatalf("error without a position: %v", err)
-			}
+		if refused(t, "state.json", err) {
 			return
 		}
 		plain := map[string][]string{}
@@ -136,10 +137,7 @@ func FuzzParseStateJSON(f *testing.F) {
 func FuzzParseRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := parseRecord("applied.json", data)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "applied.json:") {
-				t.Fatalf("error without a position: %v", err)
-			}
+		if refused(t, "applied.json", err) {
 			return
 		}
 		b, err := json.Marshal(r)

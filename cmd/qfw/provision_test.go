@@ -68,6 +68,42 @@ func (s *provisionSetup) run(t *testing.T, args ...string) (code int, stdout, st
 	return code, out.String(), errOut.String()
 }
 
+// savePlan saves the plan of s.dir's policy, as plan --out does, and
+// returns the file.
+func (s *provisionSetup) savePlan(t *testing.T) string {
+	t.Helper()
+	saved := filepath.Join(s.dir, "plan.json")
+	if code, _, stderr := s.run(t, "plan", "--out", saved); code != 0 {
+		t.Fatalf("plan: exit %d: %s", code, stderr)
+	}
+	return saved
+}
+
+// applyPlan applies the plan saved in path, as s.run applies the policy.
+func (s *provisionSetup) applyPlan(path string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = runIn([]string{"apply", "--plan", path, "--socket", s.srv.Path, "--kernels-dir", s.kernels, "--auto-approve",
+		"--lock", filepath.Join(s.dir, "lock"), "--data-dir", filepath.Join(s.dir, "data")}, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// editJSON rewrites the JSON object in path as edit changes it.
+func editJSON(t *testing.T, path string, edit func(map[string]any)) {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal([]byte(readFile(t, path)), &v); err != nil {
+		t.Fatal(err)
+	}
+	edit(v)
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // writes returns the methods of the calls that change something.
 func writes(srv *adminapitest.Server) []string {
 	var out []string
@@ -273,16 +309,10 @@ func TestProvisionImageChangedAfterPlan(t *testing.T) {
 		"inventory.json": `{"qubes": {"sys-net": {"ip": "10.137.0.5", "provides_network": true},
 	"work": {"ip": "10.137.0.11", "netvm": "sys-net"}}}`,
 	})
-	saved := filepath.Join(s.dir, "plan.json")
-	if code, _, stderr := s.run(t, "plan", "--out", saved); code != 0 {
-		t.Fatalf("plan: exit %d: %s", code, stderr)
-	}
+	saved := s.savePlan(t)
 	writeTestFiles(t, s.dir, map[string]string{"qubes-firewall.xen": "another image\n"})
-	var out, errOut bytes.Buffer
-	code := runIn([]string{"apply", "--plan", saved, "--socket", s.srv.Path, "--kernels-dir", s.kernels, "--auto-approve",
-		"--lock", filepath.Join(s.dir, "lock"), "--data-dir", filepath.Join(s.dir, "data")}, strings.NewReader(""), &out, &errOut)
-	if code != 1 || !strings.Contains(errOut.String(), "nothing changed") {
-		t.Errorf("apply: exit %d: %s", code, errOut.String())
+	if code, _, stderr := s.applyPlan(saved); code != 1 || !strings.Contains(stderr, "nothing changed") {
+		t.Errorf("apply: exit %d: %s", code, stderr)
 	}
 	if w := writes(s.srv); w != nil {
 		t.Errorf("calls made: %v", w)
@@ -360,11 +390,8 @@ func TestProvisionAfterClients(t *testing.T) {
 	if err := client.FirewallSet(context.Background(), "work", []string{"action=drop"}); err != nil {
 		t.Fatal(err)
 	}
-	var out, errOut bytes.Buffer
-	code := runIn([]string{"apply", "--plan", saved, "--socket", s.srv.Path, "--kernels-dir", s.kernels, "--auto-approve",
-		"--lock", filepath.Join(s.dir, "lock"), "--data-dir", filepath.Join(s.dir, "data")}, strings.NewReader(""), &out, &errOut)
-	if code != 1 || !strings.Contains(out.String(), "mirage-fw  skipped, unchanged") {
-		t.Errorf("apply: exit %d:\n%s%s", code, out.String(), errOut.String())
+	if code, stdout, stderr := s.applyPlan(saved); code != 1 || !strings.Contains(stdout, "mirage-fw  skipped, unchanged") {
+		t.Errorf("apply: exit %d:\n%s%s", code, stdout, stderr)
 	}
 	if q, _ := s.srv.Qube("mirage-fw"); q.Netvm != "" {
 		t.Errorf("mirage-fw got the netvm %q although its client's list was not set", q.Netvm)
@@ -459,21 +486,10 @@ func TestProvisionSavedPlanEdited(t *testing.T) {
 			s := newProvisionSetup(t, map[string]adminapitest.Qube{
 				"work": {Class: "StandaloneVM", IP: "10.137.0.11", Netvm: "sys-net"},
 			}, "")
-			saved := filepath.Join(s.dir, "plan.json")
-			if code, _, stderr := s.run(t, "plan", "--out", saved); code != 0 {
-				t.Fatalf("plan: exit %d: %s", code, stderr)
-			}
-			var p map[string]any
-			if err := json.Unmarshal([]byte(readFile(t, saved)), &p); err != nil {
-				t.Fatal(err)
-			}
-			tc.edit(p["firewalls"].([]any)[0].(map[string]any))
-			b, _ := json.MarshalIndent(p, "", "  ")
-			writeTestFiles(t, s.dir, map[string]string{"plan.json": string(b)})
-			var out, errOut bytes.Buffer
-			code := runIn([]string{"apply", "--plan", saved, "--socket", s.srv.Path, "--kernels-dir", s.kernels, "--auto-approve",
-				"--lock", filepath.Join(s.dir, "lock"), "--data-dir", filepath.Join(s.dir, "data")}, strings.NewReader(""), &out, &errOut)
-			got := strings.NewReplacer(saved, "PLAN", s.kernels, "KERNELS").Replace(errOut.String())
+			saved := s.savePlan(t)
+			editJSON(t, saved, func(p map[string]any) { tc.edit(p["firewalls"].([]any)[0].(map[string]any)) })
+			code, _, stderr := s.applyPlan(saved)
+			got := strings.NewReplacer(saved, "PLAN", s.kernels, "KERNELS").Replace(stderr)
 			if tc.err == "" {
 				if code != 1 || !strings.Contains(got, "mirage-fw: the qube changed since the plan was made; plan again") {
 					t.Errorf("apply: exit %d: %s", code, got)
@@ -517,22 +533,13 @@ func TestProvisionSavedPlanTwice(t *testing.T) {
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newProvisionSetup(t, nil, "")
-			saved := filepath.Join(s.dir, "plan.json")
-			if code, _, stderr := s.run(t, "plan", "--out", saved); code != 0 {
-				t.Fatalf("plan: exit %d: %s", code, stderr)
-			}
-			var p map[string]any
-			if err := json.Unmarshal([]byte(readFile(t, saved)), &p); err != nil {
-				t.Fatal(err)
-			}
-			p["firewalls"] = tc.edit(p["firewalls"].([]any))
-			p["summary"].(map[string]any)["provision"] = 2
-			b, _ := json.MarshalIndent(p, "", "  ")
-			writeTestFiles(t, s.dir, map[string]string{"plan.json": string(b)})
-			var out, errOut bytes.Buffer
-			code := runIn([]string{"apply", "--plan", saved, "--socket", s.srv.Path, "--kernels-dir", s.kernels, "--auto-approve",
-				"--lock", filepath.Join(s.dir, "lock"), "--data-dir", filepath.Join(s.dir, "data")}, strings.NewReader(""), &out, &errOut)
-			got := strings.NewReplacer(saved, "PLAN", s.kernels, "KERNELS").Replace(errOut.String())
+			saved := s.savePlan(t)
+			editJSON(t, saved, func(p map[string]any) {
+				p["firewalls"] = tc.edit(p["firewalls"].([]any))
+				p["summary"].(map[string]any)["provision"] = 2
+			})
+			code, _, stderr := s.applyPlan(saved)
+			got := strings.NewReplacer(saved, "PLAN", s.kernels, "KERNELS").Replace(stderr)
 			if code != 1 || got != "qfw: "+tc.err+"\n" {
 				t.Errorf("apply: exit %d:\n%s\nwant:\nqfw: %s", code, got, tc.err)
 			}

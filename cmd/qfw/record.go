@@ -77,56 +77,57 @@ func readRecord(dir string) (*appliedRecord, error) {
 
 const recordFormatVersion = 1
 
-// parseRecord reads an apply record from data, the file name.
+// parseRecord reads an apply record from data, the file name; an error
+// also says what to do about a record that does not read.
 func parseRecord(name string, data []byte) (*appliedRecord, error) {
+	r, err := decodeRecord(name, data)
+	if err != nil {
+		return nil, fmt.Errorf("%w (apply's record of the lists it set: fix it, or remove it and qfw forgets them)", err)
+	}
+	return r, nil
+}
+
+// decodeRecord reads an apply record from data, the file name.
+func decodeRecord(name string, data []byte) (*appliedRecord, error) {
 	d, root, err := parseJSONDoc(name, data)
 	if err != nil {
-		return nil, recordError(err)
+		return nil, err
 	}
 	if err := d.object(root, "", []string{"format_version", "qubes"}, nil); err != nil {
-		return nil, recordError(err)
+		return nil, err
 	}
 	fv := root.fields["format_version"]
 	if err := d.want(fv, "format_version", jsonNumber); err != nil {
-		return nil, recordError(err)
+		return nil, err
 	}
 	if fv.num != fmt.Sprint(recordFormatVersion) {
-		return nil, recordError(d.errorf(fv, "format_version", "%s; this qfw reads records of format %d", fv.num, recordFormatVersion))
+		return nil, d.errorf(fv, "format_version", "%s; this qfw reads records of format %d", fv.num, recordFormatVersion)
 	}
 	qv := root.fields["qubes"]
 	if err := d.want(qv, "qubes", jsonObject); err != nil {
-		return nil, recordError(err)
+		return nil, err
 	}
 	r := &appliedRecord{FormatVersion: recordFormatVersion, Qubes: make(map[string]appliedSet, len(qv.keys))}
 	for _, qube := range qv.keys {
 		path := join("qubes", qube)
 		if !policy.IsQubeName(qube) {
-			return nil, recordError(d.at(qv.keyOff[qube], path, "%q is not a qube name", qube))
+			return nil, d.at(qv.keyOff[qube], path, "%q is not a qube name", qube)
 		}
 		v := qv.fields[qube]
 		if err := d.object(v, path, []string{"hash", "at"}, nil); err != nil {
-			return nil, recordError(err)
+			return nil, err
 		}
-		hv := v.fields["hash"]
-		hash, err := d.str(hv, path+".hash")
+		hash, err := d.sha256(v.fields["hash"], path+".hash")
 		if err != nil {
-			return nil, recordError(err)
-		}
-		if !sha256Hex(hash) {
-			return nil, recordError(d.errorf(hv, path+".hash", "%q is not a SHA-256 hash in 64 lowercase hex digits", hash))
+			return nil, err
 		}
 		at, err := d.timestamp(v.fields["at"], path+".at")
 		if err != nil {
-			return nil, recordError(err)
+			return nil, err
 		}
 		r.Qubes[qube] = appliedSet{Hash: hash, At: at}
 	}
 	return r, nil
-}
-
-// recordError says what to do about a record that does not read.
-func recordError(err error) error {
-	return fmt.Errorf("%w (apply's record of the lists it set: fix it, or remove it and qfw forgets them)", err)
 }
 
 func writeRecord(dir string, r *appliedRecord) error {
