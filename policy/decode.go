@@ -208,7 +208,7 @@ func namesQube(v cue.Value) bool {
 }
 
 // The fields of a qube, a rule and a service, as the schema's #Qube, #Rule
-// and #Service give them (TestRuleFieldsMatchSchema holds them to it).
+// and #Service give them (TestFieldListsMatchSchema holds them to it).
 var (
 	qubeFields    = []string{"allow", "deny", "network"}
 	ruleFields    = []string{"comment", "dns", "expire", "icmp", "icmpv6", "priority", "service", "shadowed", "tcp", "to", "udp"}
