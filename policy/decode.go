@@ -374,9 +374,13 @@ func withDefault(v cue.Value) cue.Value {
 // iterates the indices of a list in error: see absent.)
 func structFields(v cue.Value) (*cue.Iterator, error) {
 	// Asked for hidden fields, CUE iterates a scalar as an empty struct:
-	// whether v is a struct is asked without them.
-	if _, err := v.Fields(cue.Optional(true)); err != nil {
-		return nil, err
+	// whether v is a struct is asked without them. A concrete struct, as
+	// nearly every value here is, needs no asking: listing its fields
+	// twice would double the cost of each rule.
+	if v.Kind() != cue.StructKind {
+		if _, err := v.Fields(cue.Optional(true)); err != nil {
+			return nil, err
+		}
 	}
 	return v.Fields(cue.Optional(true), cue.Hidden(true), cue.Definitions(true))
 }
