@@ -152,8 +152,7 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 				continue
 			}
 			name, qv := iter.Selector().Unquoted(), iter.Value()
-			switch {
-			case !IsQubeName(name):
+			if !IsQubeName(name) {
 				// (CUE gives no path to a value under an empty name.)
 				format, args := qubeNameMsg(name)
 				d.errs = errors.Append(d.errs, Errorf(qv.Pos(), Path("qubes", name), format, args...))
@@ -442,8 +441,7 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 					continue
 				}
 				ruleName := rules.Selector().Unquoted()
-				switch {
-				case !IsRuleName(ruleName):
+				if !IsRuleName(ruleName) {
 					d.errs = errors.Append(d.errs, Errorf(rules.Value().Pos(), Path("qubes", name, kind, ruleName),
 						"%q is not a rule name: one that starts with a letter or digit, then letters, digits, '_', '.' and '-'", ruleName))
 					ok = false
