@@ -152,8 +152,7 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 				continue
 			}
 			name, qv := iter.Selector().Unquoted(), iter.Value()
-			switch {
-			case !IsQubeName(name):
+			if !IsQubeName(name) {
 				// (CUE gives no path to a value under an empty name.)
 				format, args := qubeNameMsg(name)
 				d.errs = errors.Append(d.errs, Errorf(qv.Pos(), Path("qubes", name), format, args...))
@@ -208,7 +207,7 @@ func namesQube(v cue.Value) bool {
 }
 
 // The fields of a qube, a rule and a service, as the schema's #Qube, #Rule
-// and #Service give them (TestRuleFieldsMatchSchema holds them to it).
+// and #Service give them (TestFieldListsMatchSchema holds them to it).
 var (
 	qubeFields    = []string{"allow", "deny", "network"}
 	ruleFields    = []string{"comment", "dns", "expire", "icmp", "icmpv6", "priority", "service", "shadowed", "tcp", "to", "udp"}
@@ -374,9 +373,13 @@ func withDefault(v cue.Value) cue.Value {
 // iterates the indices of a list in error: see absent.)
 func structFields(v cue.Value) (*cue.Iterator, error) {
 	// Asked for hidden fields, CUE iterates a scalar as an empty struct:
-	// whether v is a struct is asked without them.
-	if _, err := v.Fields(cue.Optional(true)); err != nil {
-		return nil, err
+	// whether v is a struct is asked without them. A concrete struct, as
+	// nearly every value here is, needs no asking: listing its fields
+	// twice would double the cost of each rule.
+	if v.Kind() != cue.StructKind {
+		if _, err := v.Fields(cue.Optional(true)); err != nil {
+			return nil, err
+		}
 	}
 	return v.Fields(cue.Optional(true), cue.Hidden(true), cue.Definitions(true))
 }
@@ -438,8 +441,7 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 					continue
 				}
 				ruleName := rules.Selector().Unquoted()
-				switch {
-				case !IsRuleName(ruleName):
+				if !IsRuleName(ruleName) {
 					d.errs = errors.Append(d.errs, Errorf(rules.Value().Pos(), Path("qubes", name, kind, ruleName),
 						"%q is not a rule name: one that starts with a letter or digit, then letters, digits, '_', '.' and '-'", ruleName))
 					ok = false

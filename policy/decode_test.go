@@ -77,3 +77,42 @@ func TestFieldListsMatchSchema(t *testing.T) {
 		}
 	}
 }
+
+// networksWellFormed takes the common networks sections without the
+// schema, and none that the schema would refuse.
+func TestNetworksWellFormedMatchesSchema(t *testing.T) {
+	l := newLoader()
+	schemaNetworks := l.schema.LookupPath(cue.MakePath(cue.Def("#Policy"), cue.Str("networks").Optional()))
+	for _, c := range []struct {
+		src  string
+		fast bool // whether networksWellFormed takes it
+	}{
+		{`networks: {}`, true},
+		{`networks: lan: ["10.0.0.0/8", "fd00::/8", "example.com"]`, true},
+		{`networks: lan: [], wan: ["a" + "b"]`, true},
+		{`networks: lan: [for x in ["a"] {x}]`, true},
+		{`networks: lan: *["a"] | ["b"]`, true},
+		{`networks: lan: ["a", ...]`, true},
+		{`networks: lan: ["a", *"b" | "c"]`, false}, // valid, but left to the schema
+		{`networks: 5`, false},
+		{`networks: "-lan": []`, false},
+		{`networks: lan: "10.0.0.1"`, false},
+		{`networks: lan: {}`, false},
+		{`networks: lan: ["a", 1]`, false},
+		{`networks: lan: [null]`, false},
+		{`networks: lan: [string]`, false},
+		{`networks: lan: [=~"x"]`, false},
+		{`networks: lan: ["a", "b" | "c"]`, false},
+		{`networks: lan: ["a"] | ["b"]`, false},
+		{`networks: lan: [1 & 2]`, false},
+		{`networks: lan: ["a"], networks: lan: ["a", "b"]`, false},
+	} {
+		u := l.ctx.CompileString(c.src).LookupPath(cue.ParsePath("networks"))
+		if got := networksWellFormed(u); got != c.fast {
+			t.Errorf("networksWellFormed(%s) = %v, want %v", c.src, got, c.fast)
+		}
+		if err := schemaNetworks.Unify(u).Validate(cue.Concrete(true), cue.Final()); c.fast && err != nil {
+			t.Errorf("networksWellFormed takes %s, which the schema refuses: %v", c.src, err)
+		}
+	}
+}

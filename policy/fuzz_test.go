@@ -64,7 +64,7 @@ func FuzzLoadInventory(f *testing.F) {
 			}
 		}
 
-		out, jerr := stdjson.Marshal(inventoryFile(inv))
+		out, jerr := stdjson.Marshal(inv.file())
 		if jerr != nil {
 			t.Fatal(jerr)
 		}
@@ -97,26 +97,6 @@ func checkErrors(t *testing.T, data []byte, err errors.Error) {
 			t.Fatalf("loading %q: error without a position:\n%s", data, details)
 		}
 	}
-}
-
-// inventoryFile returns inv in the file format, as qfw inventory writes it.
-func inventoryFile(inv *Inventory) InventoryFile {
-	f := InventoryFile{Qubes: make(map[string]InventoryEntry, len(inv.Qubes))}
-	for name, q := range inv.Qubes {
-		e := InventoryEntry{Class: q.Class, Netvm: q.Netvm, Label: q.Label, Tags: q.Tags, ProvidesNetwork: q.ProvidesNetwork}
-		if e.Tags == nil {
-			// As qfw inventory writes it: the format has no null.
-			e.Tags = []string{}
-		}
-		if q.IP.IsValid() {
-			e.IP = q.IP.String()
-		}
-		if q.IP6.IsValid() {
-			e.IP6 = q.IP6.String()
-		}
-		f.Qubes[name] = e
-	}
-	return f
 }
 
 // sameInventory reports whether a and b hold the same qubes, whatever

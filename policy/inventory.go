@@ -306,10 +306,10 @@ func prefixInventory(e errors.Error) errors.Error {
 	return &c
 }
 
-// cue returns the inventory as CUE source for the policy to read, with every
-// field present so that a comprehension can test any field of any qube.
-func (inv *Inventory) cue() string {
-	qubes := make(map[string]InventoryEntry, len(inv.Qubes))
+// file returns the inventory in the file format, as qfw inventory writes
+// it: tags always given, as the format has no null.
+func (inv *Inventory) file() InventoryFile {
+	f := InventoryFile{Qubes: make(map[string]InventoryEntry, len(inv.Qubes))}
 	for name, q := range inv.Qubes {
 		e := InventoryEntry{Class: q.Class, Netvm: q.Netvm, Label: q.Label, Tags: q.Tags, ProvidesNetwork: q.ProvidesNetwork}
 		if e.Tags == nil {
@@ -321,10 +321,16 @@ func (inv *Inventory) cue() string {
 		if q.IP6.IsValid() {
 			e.IP6 = q.IP6.String()
 		}
-		qubes[name] = e
+		f.Qubes[name] = e
 	}
+	return f
+}
+
+// cue returns the inventory as CUE source for the policy to read, with every
+// field present so that a comprehension can test any field of any qube.
+func (inv *Inventory) cue() string {
 	// Marshalling a map sorts its keys, so the source is deterministic.
-	b, err := stdjson.MarshalIndent(InventoryFile{Qubes: qubes}, "", "\t")
+	b, err := stdjson.MarshalIndent(inv.file(), "", "\t")
 	if err != nil {
 		panic(err) // only strings, bools and slices of strings
 	}

@@ -2,7 +2,13 @@ package policy
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/errors"
 )
 
 // CUE's messages are restated in the policy's words; the table holds the
@@ -44,6 +50,49 @@ func TestPlainMessage(t *testing.T) {
 		format, args := plainMessage(c.path, c.format, c.args)
 		if got := fmt.Sprintf(format, args...); got != c.want {
 			t.Errorf("%q %q: got %q, want %q", c.format, c.args, got, c.want)
+		}
+	}
+}
+
+// The messages CUE gives for mistakes in a policy's expressions are
+// restated: CUE itself makes them here, so that a change of its wording
+// between versions fails this test rather than reaching the user.
+func TestPlainMessageOfCUE(t *testing.T) {
+	for _, c := range []struct {
+		src  string
+		want []string // path: message, sorted
+	}{
+		{"a: int\nx: -a\n", []string{
+			"a: a must be given a value, not only the type int",
+			`x: a is used in "-" before it has a value`,
+		}},
+		{"a: string\nx: -a\n", []string{"x: invalid operation -a"}},
+		{"a: int\nx: a + 1\n", []string{
+			"a: a must be given a value, not only the type int",
+			`x: a value used in "+" must be given, not only int`,
+		}},
+		{"a: 1 + \"x\"\n", []string{`a: "+" cannot combine a whole number and a string`}},
+		{"a: _\nx: [for e in a {e}]\n", []string{
+			"a: a must be given a value, not only the type _",
+			"x: cannot loop over a: it has no value yet",
+		}},
+		{"a: b+1\nb: a+1\n", []string{"a: a depends on itself, through b", "b: b depends on itself, through a"}},
+		{"x: *1 | *2\n", []string{"x: x must be one value, not the choice 1 | 2"}},
+		{"x: =~\"a\"\nx: 5\n", []string{"x: x must be a string, not 5"}},
+		{"import \"strings\"\nx: strings.MinRunes(3) & \"ab\"\n", []string{
+			`x: x "ab" is out of range: it must be strings.MinRunes(3)`,
+		}},
+	} {
+		v := cuecontext.New().CompileString(c.src)
+		var got []string
+		for _, e := range errors.Errors(v.Validate(cue.Concrete(true), cue.Final())) {
+			format, args := e.Msg()
+			format, args = plainMessage(e.Path(), format, args)
+			got = append(got, strings.Join(e.Path(), ".")+": "+fmt.Sprintf(format, args...))
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%q: got %q, want %q", c.src, got, c.want)
 		}
 	}
 }
