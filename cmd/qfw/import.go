@@ -589,13 +589,15 @@ func importSource(ctx context.Context, f *importFlags) (map[string][]string, []b
 		if len(lists) == 0 {
 			return nil, nil, fmt.Errorf("--state %s holds no rule list: a directory of QUBE.rules files, or a JSON file {\"qubes\": {\"QUBE\": [lines]}}", f.state)
 		}
-		// The inventory's mistakes are the user's, at its own lines.
-		if _, errs := policy.LoadInventory(inventoryPath(f)); errs != nil {
-			return nil, nil, errs
-		}
-		inv, err := os.ReadFile(inventoryPath(f))
+		// Read once: the bytes checked are the bytes imported. The
+		// inventory's mistakes are the user's, at its own lines.
+		path := inventoryPath(f)
+		inv, err := os.ReadFile(path)
 		if err != nil {
-			return nil, nil, fmt.Errorf("inventory: %w", err)
+			return nil, nil, fmt.Errorf("read inventory: %w", err)
+		}
+		if _, errs := policy.ParseInventory(path, inv); errs != nil {
+			return nil, nil, errs
 		}
 		return lists, inv, nil
 	}
