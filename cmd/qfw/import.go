@@ -373,7 +373,7 @@ func (im *importer) verify(files map[string][]byte, qubeNames []string) (map[str
 		for _, e := range errs {
 			p := e.Path()
 			if len(p) >= 2 && p[0] == "firewalls" {
-				return fmt.Errorf("--firewall: %s", errorText(e))
+				return fmt.Errorf("--firewall: %s", diagMessage(e))
 			}
 			if len(p) < 2 || p[0] != "qubes" {
 				return fmt.Errorf("internal error: the imported policy does not compile: %v", cueerrors.Details(e, nil))
@@ -384,11 +384,11 @@ func (im *importer) verify(files map[string][]byte, qubeNames []string) (map[str
 			}
 			if len(p) >= 4 {
 				if i, ok := im.names[name][unquote(p[3])]; ok {
-					failed[name] = im.ruleReason(name, i, errorText(e))
+					failed[name] = im.ruleReason(name, i, diagMessage(e))
 					continue
 				}
 			}
-			failed[name] = "its policy would not compile: " + errorText(e)
+			failed[name] = "its policy would not compile: " + diagMessage(e)
 		}
 		return nil
 	}
@@ -493,12 +493,6 @@ func (im *importer) ruleReason(name string, i int, reason string) string {
 		line = im.lists[name][i] + ": "
 	}
 	return fmt.Sprintf("rule %d: %s%s", i+1, line, reason)
-}
-
-// errorText is e's message, without its position.
-func errorText(e cueerrors.Error) string {
-	format, args := e.Msg()
-	return fmt.Sprintf(format, args...)
 }
 
 // unquote returns a path element as the name it stands for.
