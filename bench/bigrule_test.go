@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"cuelang.org/go/cue/errors"
@@ -21,7 +22,7 @@ var bigSizes = []int{1000, 10000, 100000}
 
 // bigPolicy loads and compiles the policy of policygen.BigRule(n), written
 // into a fresh temporary directory; it returns the directory too.
-func bigPolicy(tb testing.TB, n int) (string, *policy.Policy, *ir.Program) {
+func bigPolicy(tb testing.TB, n int) (string, *policy.Policy, *compiler.Result) {
 	tb.Helper()
 	dir := tb.TempDir()
 	if err := policygen.WriteBigRule(dir, n); err != nil {
@@ -35,7 +36,7 @@ func bigPolicy(tb testing.TB, n int) (string, *policy.Policy, *ir.Program) {
 	if cerrs != nil {
 		tb.Fatal(errors.Details(cerrs, nil))
 	}
-	return dir, p, res.Program
+	return dir, p, res
 }
 
 func bigQube(tb testing.TB, prog *ir.Program, name string) *ir.Qube {
@@ -81,7 +82,8 @@ func BenchmarkBigRule(b *testing.B) {
 
 func benchmarkBigRule(b *testing.B, n int) {
 	{
-		dir, p, prog := bigPolicy(b, n)
+		dir, p, res := bigPolicy(b, n)
+		prog := res.Program
 		perDst := func(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/dst")
 		}
@@ -156,7 +158,21 @@ func benchmarkBigRule(b *testing.B, n int) {
 // 1,000 destinations it vets without errors, every backend takes it, and
 // its only warnings are about host names.
 func TestBigRulePolicy(t *testing.T) {
-	_, _, prog := bigPolicy(t, 1000)
+	_, _, res := bigPolicy(t, 1000)
+	prog := res.Program
+	// Each of the four host names, for the two qubes whose firewall
+	// qubes resolve names when their rules load.
+	if len(res.Warnings) != 8 {
+		t.Errorf("%d warnings; want 8, about host names", len(res.Warnings))
+	}
+	for _, w := range res.Warnings {
+		if !strings.Contains(w.Error(), ".example.net is resolved by the firewall qube when the rules load") {
+			t.Errorf("warning %v; want one about a host name", w)
+		}
+	}
+	if len(prog.Qubes) != 3 {
+		t.Errorf("%d qubes; want 3", len(prog.Qubes))
+	}
 	for _, q := range prog.Qubes {
 		for _, err := range qubes.Check(q) {
 			t.Errorf("qubes.Check: %v", err)

@@ -36,7 +36,7 @@ func (c *compiler) analyse(q *ir.Qube, shadowed map[ir.Origin]bool, dns DNS) {
 		for end < len(q.Rules) && q.Rules[end].Origin == q.Rules[start].Origin {
 			end++
 		}
-		c.reportCovered(q, boxes, cv, start, end, shadowed[q.Rules[start].Origin], dnsNote(q.Rules[start].Match, dns))
+		c.reportCovered(q, boxes, cv, start, end, shadowed[q.Rules[start].Origin], dns)
 		start = end
 	}
 }
@@ -60,8 +60,9 @@ func dnsNote(m ir.Match, dns DNS) string {
 }
 
 // reportCovered reports the rules [start, end) of q, the parts of one
-// policy rule, that the coverers of earlier rules cover.
-func (c *compiler) reportCovered(q *ir.Qube, boxes [][]space.Box, cv *coverIndex, start, end int, shadowed bool, note string) {
+// policy rule, that the coverers of earlier rules cover; dns is the DNS
+// target its finding names.
+func (c *compiler) reportCovered(q *ir.Qube, boxes [][]space.Box, cv *coverIndex, start, end int, shadowed bool, dns DNS) {
 	var parts []string
 	var by []int
 	conflict := false
@@ -88,6 +89,7 @@ func (c *compiler) reportCovered(q *ir.Qube, boxes [][]space.Box, cv *coverIndex
 		}
 		return
 	}
+	note := dnsNote(r.Match, dns)
 	subject, takes, is := "the rule", "takes", "is"
 	if len(parts) < end-start {
 		subject = "its part " + parts[0]

@@ -230,13 +230,18 @@ func FuzzPolicyRule(f *testing.F) {
 			dst = d
 		}
 		q := res.Program.Qubes[slices.IndexFunc(res.Program.Qubes, func(q ir.Qube) bool { return q.Name == "work" })]
+		found := false
 		for _, r := range q.Rules {
 			if r.Origin.Name != "r" {
 				continue
 			}
+			found = true
 			if r.Action != ir.Accept || r.Proto != ir.TCP || !r.HasPorts || r.Ports != want || !within(r.Dst, dst) && !(dst.IsAny() && r.Dst.Prefix.Bits() == 0) {
 				t.Fatalf("%s compiles to %q; want tcp %d-%d to %v", src, r.Match.String(), want.First, want.Last, dst)
 			}
+		}
+		if !found {
+			t.Fatalf("%s compiles to no rule of r; want tcp %d-%d to %v", src, want.First, want.Last, dst)
 		}
 	})
 }

@@ -211,6 +211,12 @@ func dropCovered(ts []target) []target {
 	if len(ts) <= fewTargets {
 		return dropCoveredPairs(ts)
 	}
+	return dropCoveredSweep(ts)
+}
+
+// dropCoveredSweep is dropCovered for many destinations, by the sort and
+// the sweep.
+func dropCoveredSweep(ts []target) []target {
 	drop := make([]bool, len(ts))
 	seen := make(map[ir.Dst]bool, len(ts))
 	type span struct {

@@ -43,8 +43,10 @@ func TestDropCoveredDifferential(t *testing.T) {
 		// dropCoveredPairs is the definition: each destination
 		// compared with every other.
 		want := dropCoveredPairs(ts)
-		if got := dropCovered(slices.Clone(ts)); !slices.Equal(got, want) {
-			t.Fatalf("round %d: dropCovered(%v)\n = %v\nwant %v", round, ts, got, want)
+		// The sweep at every length, the few that dropCovered
+		// compares pairwise included.
+		if got := dropCoveredSweep(slices.Clone(ts)); !slices.Equal(got, want) {
+			t.Fatalf("round %d: dropCoveredSweep(%v)\n = %v\nwant %v", round, ts, got, want)
 		}
 	}
 }
@@ -118,13 +120,23 @@ func randomRule(r *rand.Rand) ir.Rule {
 // subtracts them all, on random lists.
 func TestCoverDifferential(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
+	tree := 0
 	for round := range 1500 {
-		rules := make([]ir.Rule, r.IntN(50))
+		// One list in ten is long enough that the index searches its
+		// tree rather than scanning its boxes.
+		n := r.IntN(50)
+		if round%10 == 0 {
+			n = 100 + r.IntN(100)
+		}
+		rules := make([]ir.Rule, n)
 		for i := range rules {
 			rules[i] = randomRule(r)
 		}
 		boxes, coverers := ruleBoxes(rules, QubesDNS())
 		cv := newCoverIndex(coverers)
+		if len(cv.boxes) > 256 { // space.scanBelow
+			tree++
+		}
 		for i := range rules {
 			gotBy, gotOK := cv.cover(boxes[i], i)
 			wantBy, wantOK := coverQuadratic(boxes[i], coverers[:i])
@@ -132,5 +144,8 @@ func TestCoverDifferential(t *testing.T) {
 				t.Fatalf("round %d, rule %d of %v: cover = %v, %v; want %v, %v", round, i, rules, gotBy, gotOK, wantBy, wantOK)
 			}
 		}
+	}
+	if tree < 100 {
+		t.Fatalf("%d lists of more than 256 boxes, which the index searches by its tree; want 100 or more", tree)
 	}
 }

@@ -98,6 +98,16 @@ func LoadInventory(path string) (*Inventory, errors.Error) {
 	return inv, nil
 }
 
+// ParseInventory checks data, the inventory file read from path, as
+// LoadInventory does, for a caller that keeps the bytes it checked.
+func ParseInventory(path string, data []byte) (*Inventory, errors.Error) {
+	inv, err := newLoader().parseInventory(path, data)
+	if err != nil {
+		return nil, errors.Promote(err, "")
+	}
+	return inv, nil
+}
+
 // splitArgs sorts the arguments into a directory, CUE files and data files.
 // dir is where the default inventory is looked for.
 func splitArgs(args []string) (dir string, cueFiles, dataFiles []string, err error) {

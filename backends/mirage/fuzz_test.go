@@ -152,6 +152,9 @@ func checkLower(t *testing.T, client netip.Addr, rules []ir.Rule, rel Release, n
 		t.Fatalf("Lower(%q).Entries =\n%s\nwant what the unikernel reads of dom0's writes:\n%s", list, got, w)
 	}
 
+	if len(l.Rules) != len(rules) {
+		t.Fatalf("Lower(%q) reports on %d rules; want %d", list, len(l.Rules), len(rules))
+	}
 	for i, rep := range l.Rules {
 		r := rules[i]
 		var status Status

@@ -394,7 +394,7 @@ func (l *lowering) add(s *step, r ir.Rule) (string, bool) {
 		case ir.ICMP:
 			low, high := uint16(0), uint16(255)
 			if m.HasICMPType {
-				t, ok := l.icmpType(m)
+				t, ok := eval.NftablesICMPType(m, l.family)
 				if !ok {
 					continue
 				}
@@ -404,18 +404,6 @@ func (l *lowering) add(s *step, r ir.Rule) (string, bool) {
 		}
 	}
 	return "", true
-}
-
-// icmpType returns the type that m's ICMP type stands for in the family:
-// itself in IPv4, for a rule to an IPv6 prefix and for one to a host name
-// (as the Linux agent reads them all: dom0 writes a host name in both
-// families' lists, and qfw's policy says such a type in both icmp and
-// icmpv6), else its ICMPv6 counterpart, if there is one.
-func (l *lowering) icmpType(m ir.Match) (uint8, bool) {
-	if l.family == 4 || m.Dst.Family() == 6 || m.Dst.Host != "" {
-		return m.ICMPType, true
-	}
-	return eval.ICMPv6For(m.ICMPType)
 }
 
 // addDNS adds a DNS rule: port 53 over tcp and udp, or the one protocol it

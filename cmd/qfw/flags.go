@@ -259,6 +259,10 @@ var durationRanges = map[string]struct {
 // qubeFlags are the flags whose values name qubes, each a name dom0 takes.
 var qubeFlags = []string{"qube", "release", "reset"}
 
+// qubeNameRule says, after "not a qube name: ", which names dom0 takes,
+// for a name given on the command line or in a file qfw wrote.
+const qubeNameRule = `up to 31 letters, digits, "_", "." and "-", starting with a letter, neither none nor default, not ending in -dm`
+
 // checkFlagValues checks the values of the flags cmd was given, each on
 // its own: paths of the right kind, durations and times in range.
 func checkFlagValues(cmd *cobra.Command) error {
@@ -301,7 +305,7 @@ func checkFlagValue(f *pflag.Flag) error {
 		}
 		for _, v := range vals {
 			if !policy.IsQubeName(v) {
-				return fmt.Errorf("%s %q: not a qube name: up to 31 letters, digits, \"_\", \".\" and \"-\", starting with a letter, neither none nor default, not ending in -dm", name, v)
+				return fmt.Errorf("%s %q: not a qube name: %s", name, v, qubeNameRule)
 			}
 		}
 		return nil

@@ -373,7 +373,7 @@ func (im *importer) verify(files map[string][]byte, qubeNames []string) (map[str
 		for _, e := range errs {
 			p := e.Path()
 			if len(p) >= 2 && p[0] == "firewalls" {
-				return fmt.Errorf("--firewall: %s", errorText(e))
+				return fmt.Errorf("--firewall: %s", diagMessage(e))
 			}
 			if len(p) < 2 || p[0] != "qubes" {
 				return fmt.Errorf("internal error: the imported policy does not compile: %v", cueerrors.Details(e, nil))
@@ -384,11 +384,11 @@ func (im *importer) verify(files map[string][]byte, qubeNames []string) (map[str
 			}
 			if len(p) >= 4 {
 				if i, ok := im.names[name][unquote(p[3])]; ok {
-					failed[name] = im.ruleReason(name, i, errorText(e))
+					failed[name] = im.ruleReason(name, i, diagMessage(e))
 					continue
 				}
 			}
-			failed[name] = "its policy would not compile: " + errorText(e)
+			failed[name] = "its policy would not compile: " + diagMessage(e)
 		}
 		return nil
 	}
@@ -495,12 +495,6 @@ func (im *importer) ruleReason(name string, i int, reason string) string {
 	return fmt.Sprintf("rule %d: %s%s", i+1, line, reason)
 }
 
-// errorText is e's message, without its position.
-func errorText(e cueerrors.Error) string {
-	format, args := e.Msg()
-	return fmt.Sprintf(format, args...)
-}
-
 // unquote returns a path element as the name it stands for.
 func unquote(s string) string {
 	if u, err := strconv.Unquote(s); err == nil {
@@ -589,13 +583,15 @@ func importSource(ctx context.Context, f *importFlags) (map[string][]string, []b
 		if len(lists) == 0 {
 			return nil, nil, fmt.Errorf("--state %s holds no rule list: a directory of QUBE.rules files, or a JSON file {\"qubes\": {\"QUBE\": [lines]}}", f.state)
 		}
-		// The inventory's mistakes are the user's, at its own lines.
-		if _, errs := policy.LoadInventory(inventoryPath(f)); errs != nil {
-			return nil, nil, errs
-		}
-		inv, err := os.ReadFile(inventoryPath(f))
+		// Read once: the bytes checked are the bytes imported. The
+		// inventory's mistakes are the user's, at its own lines.
+		path := inventoryPath(f)
+		inv, err := os.ReadFile(path)
 		if err != nil {
-			return nil, nil, fmt.Errorf("inventory: %w", err)
+			return nil, nil, fmt.Errorf("read inventory: %w", err)
+		}
+		if _, errs := policy.ParseInventory(path, inv); errs != nil {
+			return nil, nil, errs
 		}
 		return lists, inv, nil
 	}

@@ -317,7 +317,7 @@ func (d *jsonDoc) qubeName(v *jsonValue, path string) (string, error) {
 		return "", err
 	}
 	if !policy.IsQubeName(s) {
-		return "", d.errorf(v, path, "%q is not a qube name: up to 31 letters, digits, \"_\", \".\" and \"-\", starting with a letter, neither none nor default, not ending in -dm", s)
+		return "", d.errorf(v, path, "%q is not a qube name: %s", s, qubeNameRule)
 	}
 	return s, nil
 }

@@ -251,6 +251,20 @@ func ProtoNumber(p ir.Proto, family int) uint8 {
 	return 0
 }
 
+// NftablesICMPType returns the type that m's ICMP type stands for in
+// family, as qfw's nftables backend reads it: itself in IPv4, for a rule
+// to an IPv6 prefix and for one to a host name (as the Linux agent reads
+// them all: dom0 writes a host name in both families' lists, and qfw's
+// policy says such a type in both icmp and icmpv6); else, for a rule for
+// both families, an ICMP type, so in IPv6 its ICMPv6 counterpart, or,
+// without one, nothing.
+func NftablesICMPType(m ir.Match, family int) (uint8, bool) {
+	if family == 4 || m.Dst.Family() == 6 || m.Dst.Host != "" {
+		return m.ICMPType, true
+	}
+	return ICMPv6For(m.ICMPType)
+}
+
 // ICMPv6For returns the ICMPv6 counterpart of ICMP type t, if it has one.
 func ICMPv6For(t uint8) (uint8, bool) {
 	switch t {
@@ -284,11 +298,8 @@ func prepare(rules []ir.Rule, family int, dns []netip.Addr, opts *Options) famil
 			pr.skip = DNSMatchesNothing(r.Match, opts.Semantics)
 			pr.hasPorts, pr.ports = true, ir.PortRange{First: 53, Last: 53}
 		}
-		if r.HasICMPType && family == 6 && r.Dst.Family() != 6 && r.Dst.Host == "" && opts.Semantics == Nftables {
-			// An ICMP type for both families is an ICMP type: in IPv6,
-			// its counterpart or nothing. Beside a host name it is the
-			// number in each family, as the agent reads it.
-			t, ok := ICMPv6For(r.ICMPType)
+		if r.HasICMPType && opts.Semantics == Nftables {
+			t, ok := NftablesICMPType(r.Match, family)
 			pr.icmpType, pr.skip = t, pr.skip || !ok
 		}
 		if pr.host != "" {
