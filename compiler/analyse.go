@@ -165,11 +165,19 @@ type coverIndex struct {
 	boxes []space.Box
 	rule  []int // the rule of each box
 	idx   *space.Index
+	// found and bufs are cover's scratch space, kept from one call to
+	// the next: it runs for every rule of every qube.
+	found []int
+	bufs  [2][]space.Box
 }
 
 // newCoverIndex indexes coverers, the boxes each rule covers.
 func newCoverIndex(coverers [][]space.Box) *coverIndex {
-	cv := &coverIndex{}
+	n := 0
+	for _, bs := range coverers {
+		n += len(bs)
+	}
+	cv := &coverIndex{boxes: make([]space.Box, 0, n), rule: make([]int, 0, n)}
 	for j, bs := range coverers {
 		for _, b := range bs {
 			cv.boxes = append(cv.boxes, b)
@@ -190,17 +198,18 @@ func (cv *coverIndex) cover(target []space.Box, i int) (covering []int, ok bool)
 	if len(target) == 0 {
 		return nil, false
 	}
-	var found []int
+	found := cv.found[:0]
 	for _, t := range target {
 		found = cv.idx.Intersecting(t, i, found)
 	}
 	slices.Sort(found)
 	found = slices.Compact(found)
+	cv.found = found
 	// rest is target, which must stay as it is, until a subtraction meets
 	// it; from then on it is one of bufs, and the next subtraction writes
 	// into the other.
 	rest := target
-	var bufs [2][]space.Box
+	bufs := &cv.bufs
 	next := 0
 	for k := 0; k < len(found); {
 		j := cv.rule[found[k]]
