@@ -44,13 +44,19 @@ const outputGrace = time.Second
 // returns an error only when ctx ends before the hooks do; the hook
 // running then is killed.
 func Run(ctx context.Context, cfg Config, log func(string)) error {
-	root := cfg.Root
-	if root == "" {
+	if cfg.Root == "" {
 		return errors.New("hooks: no root directory")
 	}
+	// Absolute, as exec reads a relative hook path from the hook's working
+	// directory, the root.
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return fmt.Errorf("hooks: %w", err)
+	}
+	cfg.Root = root
 	var paths []string
 	dirs := []string{SystemDir}
-	_, err := os.Stat(filepath.Join(root, CustomPersist))
+	_, err = os.Stat(filepath.Join(root, CustomPersist))
 	switch {
 	case err == nil:
 		log(fmt.Sprintf("custom-persist is on: not running /%s and /%s", UserDir, UserScript))

@@ -179,3 +179,18 @@ func TestCancel(t *testing.T) {
 		t.Errorf("ran %q; want the hanging hook only", ran)
 	}
 }
+
+// TestRelativeRoot checks that a root given as a relative path finds and
+// runs the hooks, though they run in the root.
+func TestRelativeRoot(t *testing.T) {
+	root := makeRoot(t, []file{{"rw/config/qubes-firewall-user-script", record("user-script"), 0o755}})
+	t.Chdir(filepath.Dir(root))
+	var logged []string
+	if err := hooks.Run(context.Background(), hooks.Config{Root: filepath.Base(root), Output: &bytes.Buffer{}}, func(s string) { logged = append(logged, s) }); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(root, "ran"))
+	if string(b) != "user-script\n" || logged != nil {
+		t.Errorf("ran %q, logged %q; want the user script run, nothing logged", b, logged)
+	}
+}
