@@ -297,10 +297,10 @@ func TestTTLClamped(t *testing.T) {
 		ttl  string
 		want time.Duration // when due
 	}{
-		{"0", 27 * time.Second},      // MinTTL 30 s
-		{"1", 27 * time.Second},      // MinTTL
-		{"600", 540 * time.Second},   // as given
-		{"86400", 54 * time.Minute},  // MaxTTL 1 h
+		{"0", 27 * time.Second},     // MinTTL 30 s
+		{"1", 27 * time.Second},     // MinTTL
+		{"600", 540 * time.Second},  // as given
+		{"86400", 54 * time.Minute}, // MaxTTL 1 h
 		{"4294967295", 54 * time.Minute},
 	} {
 		t.Run(tt.ttl, func(t *testing.T) {
