@@ -47,16 +47,15 @@ type Config struct {
 // network; Refresh looks names up. It is safe for concurrent use.
 //
 // Each name has, in each family, an answer now and a last good answer.
-// The answer now is the addresses of the latest lookup; a lookup that
-// fails (no such name, no records, a server failure, no answer, a
-// malformed name) before they expire keeps them, and one after leaves the
-// name without addresses now. The last good answer is
-// the addresses of the latest lookup that gave some: it outlives failures
-// and expiry, so that a deny rule is not lifted by a lookup that fails.
+// The answer now is the addresses of the latest lookup that gave some,
+// until they expire: a lookup that fails (no such name, no records, a
+// server failure, no answer, a malformed name) before then keeps them,
+// and one after leaves the name without addresses now. The last good
+// answer is the same addresses, but outlives failures and expiry, so that
+// a deny rule is not lifted by a lookup that fails.
 type Resolver struct {
-	cfg  Config
-	now  func() time.Time
-	path string
+	cfg Config
+	now func() time.Time
 
 	mu    sync.Mutex
 	conf  Conf
@@ -95,7 +94,7 @@ func New(cfg Config) (*Resolver, error) {
 	if cfg.Port == 0 {
 		cfg.Port = 53
 	}
-	r := &Resolver{cfg: cfg, now: cfg.Now, path: cfg.ResolvConf, names: map[string]*[2]answer{}}
+	r := &Resolver{cfg: cfg, now: cfg.Now, names: map[string]*[2]answer{}}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -109,7 +108,7 @@ func New(cfg Config) (*Resolver, error) {
 // agent does on SIGHUP). If it cannot be read, the servers read before
 // stay. What was kept of names stays too: Refresh asks the new servers.
 func (r *Resolver) Reload() error {
-	f, err := os.Open(r.path)
+	f, err := os.Open(r.cfg.ResolvConf)
 	if err != nil {
 		return fmt.Errorf("resolver: %w", err)
 	}
@@ -118,7 +117,7 @@ func (r *Resolver) Reload() error {
 	// long, and says so.
 	data, err := io.ReadAll(io.LimitReader(f, maxConfSize+1))
 	if err != nil {
-		return fmt.Errorf("resolver: read %s: %w", r.path, err)
+		return fmt.Errorf("resolver: read %s: %w", r.cfg.ResolvConf, err)
 	}
 	conf := ParseResolvConf(data)
 	r.mu.Lock()
@@ -203,9 +202,9 @@ func (r *Resolver) LastGood(host string, family int) []netip.Addr {
 	return nil
 }
 
-// Failure returns why host has no addresses in family now: the error of
-// its latest lookup, or, if that gave addresses, nil (even once they have
-// expired unrefreshed). It is nil for a name not looked up.
+// Failure returns why the latest lookup of host in family gave no
+// addresses (those of an earlier one may still hold, until they expire);
+// nil if it gave some, or if host was never looked up.
 func (r *Resolver) Failure(host string, family int) error {
 	i, ok := famIndex(family)
 	if !ok {

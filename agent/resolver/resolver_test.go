@@ -17,6 +17,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/qfw-dev/qfw/backends/nftables"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
 )
@@ -611,6 +612,56 @@ func TestConcurrent(t *testing.T) {
 				r.LastGood(h, 6)
 			}
 			r.NextRefresh()
+		}
+	}
+}
+
+// TestLowerWithResolver builds qfw's nftables table from a Resolver as
+// the agent does: when a name stops resolving and its answer expires, an
+// allow to it matches nothing and the client's other rules stand, while a
+// deny to it keeps the name's last good address; a deny to a name that
+// never resolved blocks the family.
+func TestLowerWithResolver(t *testing.T) {
+	r, z, c := newTest(t, "nameserver 127.0.0.1\n")
+	z.set(t, "svc.test. 60 IN A 192.0.2.1")
+	refresh(t, r, "svc.test", "never.test")
+	z.remove("svc.test")
+	c.advance(time.Hour)
+	refresh(t, r, r.Due()...)
+
+	svc := ir.Match{Dst: ir.Dst{Host: "svc.test"}}
+	web := ir.Match{Proto: ir.TCP, HasPorts: true, Ports: ir.PortRange{First: 443, Last: 443}}
+	clients := []nftables.Client{
+		{Name: "work", Addr4: netip.MustParseAddr("10.137.0.11"), Rules4: []ir.Rule{{Action: ir.Accept, Match: svc}, {Action: ir.Accept, Match: web}}},
+		{Name: "guard", Addr4: netip.MustParseAddr("10.137.0.12"), Rules4: []ir.Rule{{Action: ir.Drop, Match: svc}, {Action: ir.Accept}}},
+		{Name: "never", Addr4: netip.MustParseAddr("10.137.0.13"), Rules4: []ir.Rule{{Action: ir.Drop, Match: ir.Match{Dst: ir.Dst{Host: "never.test"}}}, {Action: ir.Accept}}},
+	}
+	opts := nftables.Options{Resolver: r}
+	table, blocked := nftables.Lower(clients, opts)
+	if got, want := fmt.Sprint(blocked), "[{never 4 never.test 0 false} {work 4 svc.test 0 true}]"; got != want {
+		t.Errorf("blocked = %s; want %s", got, want)
+	}
+	for _, tt := range []struct {
+		client int
+		dst    string
+		port   uint16
+		want   ir.Action
+	}{
+		{0, "192.0.2.1", 80, ir.Drop},       // the allow matches nothing
+		{0, "198.51.100.1", 443, ir.Accept}, // the other rule stands
+		{1, "192.0.2.1", 443, ir.Drop},      // the deny keeps the last good address
+		{1, "198.51.100.1", 443, ir.Accept},
+		{2, "198.51.100.1", 443, ir.Drop}, // never resolved: blocked
+	} {
+		p := eval.Packet{Dst: netip.MustParseAddr(tt.dst), Proto: eval.ProtoTCP, Port: tt.port}
+		if got := opts.Evaluator(clients[tt.client]).Eval(p).Action; got != tt.want {
+			t.Errorf("%s to %s:%d: %v; want %v", clients[tt.client].Name, tt.dst, tt.port, got, tt.want)
+		}
+	}
+	text := string(table.Text())
+	for _, want := range []string{"set c4-guard-0-a {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = {\n\t\t\t192.0.2.1\n", "chain c4-never {\n\t\treject"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the table lacks %q:\n%s", want, text)
 		}
 	}
 }
