@@ -665,3 +665,58 @@ func TestLowerWithResolver(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFollow reads answers from hostile servers: whatever the message,
+// following CNAMEs ends, and the addresses taken are of the asked type and
+// owned by the name the chain ends at.
+func FuzzFollow(f *testing.F) {
+	for _, rrs := range [][]string{
+		{"a.test. 60 IN A 192.0.2.1"},
+		{"a.test. 60 IN CNAME b.test.", "b.test. 30 IN A 192.0.2.2", "c.test. 30 IN A 192.0.2.3"},
+		{"a.test. 60 IN CNAME b.test.", "b.test. 60 IN CNAME a.test."},
+		{"a.test. 60 IN AAAA 2001:db8::1"},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion("a.test.", dns.TypeA)
+		for _, s := range rrs {
+			rr, _ := dns.NewRR(s)
+			m.Answer = append(m.Answer, rr)
+		}
+		b, _ := m.Pack()
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := new(dns.Msg)
+		if m.Unpack(data) != nil {
+			return
+		}
+		end, addrs, _ := follow(m, "a.test.", dns.TypeA, map[string]bool{})
+		for _, a := range addrs {
+			if !a.Is4() {
+				t.Errorf("A lookup gave %v", a)
+			}
+		}
+		if end == "" && addrs != nil {
+			t.Errorf("a loop gave addresses %v", addrs)
+		}
+		for _, rr := range m.Answer {
+			if a, ok := rr.(*dns.A); ok && !strings.EqualFold(rr.Header().Name, end) {
+				if ip, _ := netip.AddrFromSlice(a.A.To4()); slices.Contains(addrs, ip) && !ownedBy(m, ip, end) {
+					t.Errorf("took %v of %s; the chain ends at %s", ip, rr.Header().Name, end)
+				}
+			}
+		}
+	})
+}
+
+// ownedBy reports whether m's answer has an A record of ip owned by name.
+func ownedBy(m *dns.Msg, ip netip.Addr, name string) bool {
+	for _, rr := range m.Answer {
+		if a, ok := rr.(*dns.A); ok && strings.EqualFold(rr.Header().Name, name) {
+			if got, _ := netip.AddrFromSlice(a.A.To4()); got == ip {
+				return true
+			}
+		}
+	}
+	return false
+}
