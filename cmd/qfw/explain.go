@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -112,8 +113,34 @@ func runExplain(cmd *cobra.Command, args []string, f *explainFlags) error {
 			fmt.Fprintf(w, "  no packet: %s has no address in the destination's family\n", q.Name)
 		}
 		explainPackets(w, e, packets, probe)
+		explainUnresolved(w, e, packets)
 	}
 	return nil
+}
+
+// explainUnresolved notes, for qfw's nftables backend, the allows to names
+// without an address in a family of packets: such a rule matches nothing
+// there, where the Linux agent would block the whole list, and a user
+// reading why a packet is dropped should see that the allow did not count.
+func explainUnresolved(w io.Writer, e *policytest.Enforcer, packets []eval.Packet) {
+	if e.Options.Semantics != eval.Nftables {
+		return
+	}
+	for _, fam := range []int{4, 6} {
+		if !slices.ContainsFunc(packets, func(p eval.Packet) bool { return p.IPFamily() == fam }) {
+			continue
+		}
+		for i := range e.List(fam) {
+			r := &e.List(fam)[i]
+			if r.Action != ir.Accept || r.Dst.Host == "" {
+				continue
+			}
+			if addrs, known := eval.HostAddrs(e.Options.Resolver, r.Dst.Host, fam, r.Action); known && len(addrs) == 0 {
+				fmt.Fprintf(w, "  note: %s names %s, which has no IPv%d address, so it matches nothing in IPv%d; the rest of the list stands\n",
+					describeRule(r), r.Dst.Host, fam, fam)
+			}
+		}
+	}
 }
 
 // explainLine is one line of explain's answer: packets to a stretch of
