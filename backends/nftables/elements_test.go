@@ -194,3 +194,35 @@ func TestUpdateElementsRefused(t *testing.T) {
 		t.Errorf("after a refused update:\n%s\nbefore:\n%s", got, listing)
 	}
 }
+
+// TestUpdateElementsLarge moves a name between two sets of thousands of
+// addresses, more than one netlink message holds: every element must
+// arrive and go, or the read-back would lock the table down.
+func TestUpdateElementsLarge(t *testing.T) {
+	many := func(third byte) []netip.Addr {
+		var out []netip.Addr
+		for i := range 3000 {
+			out = append(out, netip.AddrFrom4([4]byte{10, third + byte(i>>8), byte(i), 1}))
+		}
+		return out
+	}
+	svc := ir.Match{Dst: ir.Dst{Host: "cdn.test"}}
+	web := svc
+	web.Proto, web.HasPorts, web.Ports = ir.TCP, true, ports(443, 443)
+	clients := []Client{{Name: "work", Addr4: addr("10.137.0.11"), Rules4: []ir.Rule{
+		{Action: ir.Drop, Match: svc}, {Action: ir.Accept, Match: web},
+	}}}
+	old, _ := Lower(clients, Options{Resolver: eval.Table{"cdn.test": many(0)}})
+	new, _ := Lower(clients, Options{Resolver: eval.Table{"cdn.test": many(100)}})
+	ns := netnstest.New(t)
+	if _, err := Apply(old, ns.File); err != nil {
+		t.Fatal(err)
+	}
+	change, err := UpdateElements(old, new, ns.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := change.String(), "changed c4-work; 1 chains unchanged"; got != want {
+		t.Errorf("change = %q; want %q", got, want)
+	}
+}
