@@ -287,32 +287,35 @@ func (r *Resolver) Refresh(ctx context.Context, hosts []string) ([]string, error
 		q.timeout = r.cfg.Timeout
 	}
 	changed := make([]bool, len(hosts))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, parallel)
-	for k, host := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
+	next := make(chan int)
+	var workers sync.WaitGroup
+	for range min(parallel, len(hosts)) {
+		workers.Go(func() {
+			for k := range next {
+				var res [2]result
+				var fams sync.WaitGroup
+				for i, family := range []int{4, 6} {
+					fams.Go(func() { res[i] = q.lookup(ctx, hosts[k], family) })
+				}
+				fams.Wait()
+				if ctx.Err() != nil {
+					// Our own deadline is not the name's failure.
+					continue
+				}
+				changed[k] = r.store(hosts[k], res)
 			}
-			defer func() { <-sem }()
-			var res [2]result
-			var fams sync.WaitGroup
-			for i, family := range []int{4, 6} {
-				fams.Go(func() { res[i] = q.lookup(ctx, host, family) })
-			}
-			fams.Wait()
-			if ctx.Err() != nil {
-				// Our own deadline is not the name's failure.
-				return
-			}
-			changed[k] = r.store(host, res)
-		}()
+		})
 	}
-	wg.Wait()
+feed:
+	for k := range hosts {
+		select {
+		case next <- k:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	workers.Wait()
 	var out []string
 	for k, host := range hosts {
 		if changed[k] {
