@@ -720,3 +720,26 @@ func ownedBy(m *dns.Msg, ip netip.Addr, name string) bool {
 	}
 	return false
 }
+
+// TestIPv6Server asks a server at an IPv6 address, after an IPv4 one that
+// is down.
+func TestIPv6Server(t *testing.T) {
+	if pc, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		pc.Close()
+	}
+	z := newZone()
+	port := serve(t, "::1", 0, z)
+	silent(t, "127.0.0.2", port)
+	z.set(t, "web.test. 300 IN A 192.0.2.1", "web.test. 300 IN AAAA 2001:db8::1")
+	r, _ := newResolver(t, "nameserver 127.0.0.2\nnameserver ::1\noptions attempts:1\n", port)
+	refresh(t, r, "web.test")
+	want := "v4 now [192.0.2.1] good [192.0.2.1]; v6 now [2001:db8::1] good [2001:db8::1]"
+	if got := answers(r, "web.test"); got != want {
+		t.Errorf("%s; want %s", got, want)
+	}
+	if v4, v6 := r.Servers(); fmt.Sprint(v4, v6) != "[127.0.0.2] [::1]" {
+		t.Errorf("Servers = %v %v", v4, v6)
+	}
+}
