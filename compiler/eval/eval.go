@@ -149,7 +149,7 @@ const (
 	// ports bring their own protocol match, meta l4proto), still matches it.
 	LinuxAgent Semantics = iota
 	// Nftables is qfw's nftables backend, which reads these rules
-	// or packet as they say instead of as the agent does (see
+	// and packets as they say instead of as the agent does (see
 	// backends/nftables): a DNS rule with ports matches port 53 if they
 	// include it; a DNS rule with proto=icmp matches nothing; an ICMP type
 	// in a rule for both families without a host name is matched in IPv6
