@@ -415,11 +415,12 @@ func (c *Client) read(cn *conn) {
 			return
 		}
 		if f.typ == respWatch {
-			if f.path == "" || len(f.data) != 0 {
-				cn.fail(protocolErr("malformed RESP_WATCH"))
+			ev, err := watchEvent(f)
+			if err != nil {
+				cn.fail(err)
 				return
 			}
-			c.events.push(Event{Path: f.path})
+			c.events.push(ev)
 			continue
 		}
 		cn.mu.Lock()
