@@ -533,3 +533,22 @@ func TestConcurrent(t *testing.T) {
 	c.Close()
 	<-drained
 }
+
+// Without watches the client reconnects when it next needs to, and sends
+// no Reconnected event: nothing watched was missed.
+func TestReconnectWithoutWatches(t *testing.T) {
+	srv := newServer(t)
+	c := open(t, srv.Path())
+	srv.FailWrite("/x")
+	if err := c.Write("/x", nil); err == nil {
+		t.Fatal("Write succeeded; want the failure in the database")
+	}
+	if err := c.Write("/x", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	srv.DropClients()
+	if got, err := c.Read("/x"); err != nil || string(got) != "2" {
+		t.Fatalf("Read after DropClients = %q, %v", got, err)
+	}
+	none(t, c)
+}

@@ -245,7 +245,7 @@ func TestLostBeforeReply(t *testing.T) {
 	})
 	c := open(t, path)
 	_, err := c.Read("/a")
-	if want := "qubesdb read /a: EOF"; err == nil || err.Error() != want {
+	if want := "qubesdb read /a: connection closed by the daemon"; err == nil || err.Error() != want {
 		t.Fatalf("error = %v; want %s", err, want)
 	}
 	if n := conns.Load(); n != 2 {
