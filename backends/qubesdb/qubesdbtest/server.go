@@ -218,7 +218,11 @@ func (s *Server) Write(path string, value []byte) error {
 func (s *Server) Rm(path string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.rm(path, nil)
+	if !s.remove(path) {
+		return false
+	}
+	s.fire(path) // once for a subtree, with its trailing '/'
+	return true
 }
 
 // Read returns the value at path and whether there is one.
@@ -259,30 +263,22 @@ func (s *Server) keys(prefix string) []string {
 	return ks
 }
 
-// rm is qubesdb_remove; it calls ok, if not nil, between the removal and
-// the events, as the daemon replies before it fires watches. s.mu is held.
-func (s *Server) rm(path string, ok func()) bool {
-	removed := false
+// remove is qubesdb_remove: a trailing '/' removes a subtree, anything
+// else one key. It reports whether anything was removed. s.mu is held.
+func (s *Server) remove(path string) bool {
 	if path == "" {
 		return false // the daemon reads path[-1]; nothing sane to mimic
 	}
-	if strings.HasSuffix(path, "/") {
-		for _, k := range s.keys(path) {
-			delete(s.db, k)
-			removed = true
-		}
-	} else if _, ok := s.db[path]; ok {
+	if !strings.HasSuffix(path, "/") {
+		_, ok := s.db[path]
 		delete(s.db, path)
-		removed = true
+		return ok
 	}
-	if removed {
-		if ok != nil {
-			ok()
-		}
-		// One event for a subtree, with its trailing '/'.
-		s.fire(path)
+	ks := s.keys(path)
+	for _, k := range ks {
+		delete(s.db, k)
 	}
-	return removed
+	return len(ks) > 0
 }
 
 // fire queues an event for every registration that matches path: a watch
@@ -423,7 +419,11 @@ func (s *Server) handle(sc *sconn, h [headerSize]byte, path string, data []byte)
 		switch {
 		case sc.ro:
 			sc.send(reply(h, respError, nil))
-		case s.rm(path, func() { sc.send(reply(h, respOK, nil)) }):
+		case s.remove(path):
+			// The reply, then the events, as for WRITE; a subtree fires
+			// once, with its trailing '/'.
+			sc.send(reply(h, respOK, nil))
+			s.fire(path)
 		default:
 			sc.send(reply(h, respNoEnt, nil))
 		}
