@@ -257,19 +257,22 @@ func TestLostBeforeReply(t *testing.T) {
 // request makes a new one.
 func TestUnsolicitedReply(t *testing.T) {
 	var first atomic.Bool
+	dropped := make(chan struct{})
 	path, conns := fake(t, func(c net.Conn) {
 		if first.CompareAndSwap(false, true) {
 			c.Write(msg(tOK, "/a", nil))
-			io.Copy(io.Discard, c)
+			io.Copy(io.Discard, c) // until the client hangs up
+			close(dropped)
 			return
 		}
 		answer(msg(tRead, "/a", []byte("v")))(c)
 	})
 	c := open(t, path)
-	for conns.Load() < 1 {
-		time.Sleep(time.Millisecond)
+	select {
+	case <-dropped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client kept the connection after a stray reply")
 	}
-	time.Sleep(20 * time.Millisecond) // let the reader see the stray reply
 	got, err := c.Read("/a")
 	if err != nil || string(got) != "v" {
 		t.Fatalf("Read = %q, %v", got, err)

@@ -130,9 +130,13 @@ func (s *Server) serve(rwc io.ReadWriteCloser, ro bool) {
 	go func() {
 		defer s.wg.Done()
 		s.readRequests(sc)
+		// Out of the set first, so that no event is queued behind the
+		// last reply and a client that reconnects finds its old watches
+		// gone, as the daemon removes them on disconnect.
 		s.mu.Lock()
 		delete(s.conns, sc)
 		s.mu.Unlock()
+		sc.closeWhenSent()
 	}()
 	go func() {
 		defer s.wg.Done()
@@ -160,6 +164,7 @@ func (s *Server) DropClients() {
 	conns := make([]*sconn, 0, len(s.conns))
 	for sc := range s.conns {
 		conns = append(conns, sc)
+		delete(s.conns, sc)
 	}
 	s.mu.Unlock()
 	for _, sc := range conns {
@@ -326,7 +331,6 @@ func (s *Server) readRequests(sc *sconn) {
 	for {
 		var h [headerSize]byte
 		if _, err := io.ReadFull(sc.rwc, h[:]); err != nil {
-			sc.sendAndClose()
 			return
 		}
 		// The daemon forces path[63] = 0: a 64-character path is cut to
@@ -348,8 +352,7 @@ func (s *Server) readRequests(sc *sconn) {
 		switch typ {
 		case cmdRead:
 			if n != 0 {
-				sc.sendAndClose() // handle_read gives up: no reply at all
-				return
+				return // handle_read gives up: no reply at all
 			}
 		case cmdMultiRead, cmdList, cmdRm:
 			if n != 0 {
@@ -362,7 +365,6 @@ func (s *Server) readRequests(sc *sconn) {
 		case cmdWrite:
 			data = make([]byte, n)
 			if _, err := io.ReadFull(sc.rwc, data); err != nil {
-				sc.sendAndClose()
 				return
 			}
 		case cmdWatch, cmdUnwatch:
@@ -378,7 +380,6 @@ func (s *Server) readRequests(sc *sconn) {
 // discard reads n bytes and drops them; false when the connection ended.
 func (sc *sconn) discard(n uint32) bool {
 	if _, err := io.CopyN(io.Discard, sc.rwc, int64(n)); err != nil {
-		sc.sendAndClose()
 		return false
 	}
 	return true
@@ -406,7 +407,8 @@ func (s *Server) handle(sc *sconn, h [headerSize]byte, path string, data []byte)
 			if s.failWrite[path] > 0 {
 				s.failWrite[path]--
 			}
-			sc.sendAndClose(reply(h, respError, nil))
+			delete(s.conns, sc)
+			sc.send(reply(h, respError, nil))
 			return false
 		default:
 			s.db[path] = data
@@ -500,12 +502,10 @@ func (sc *sconn) send(msgs ...[]byte) {
 	sc.poke()
 }
 
-// sendAndClose queues the last messages, after which the connection
-// closes. The replies already queued go out first, as the daemon wrote
-// them before it read further.
-func (sc *sconn) sendAndClose(msgs ...[]byte) {
+// closeWhenSent closes the connection once the messages queued have gone
+// out, as the daemon wrote them before it read further.
+func (sc *sconn) closeWhenSent() {
 	sc.qmu.Lock()
-	sc.queue = append(sc.queue, msgs...)
 	sc.closeAfter = true
 	sc.qmu.Unlock()
 	sc.poke()
