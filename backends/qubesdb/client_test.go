@@ -552,3 +552,17 @@ func TestReconnectWithoutWatches(t *testing.T) {
 	}
 	none(t, c)
 }
+
+func TestOpenFails(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/qubesdb.sock"
+	_, err := qubesdb.Open(path)
+	want := "qubesdb: connect: dial unix " + path + ": connect: no such file or directory" +
+		" (read-only socket: dial unix " + dir + "/qubesdb.ro.sock: connect: no such file or directory)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error = %v\nwant    %s", err, want)
+	}
+	if got := qubesdb.ROPath(qubesdb.DefaultPath); got != "/var/run/qubes/qubesdb.ro.sock" {
+		t.Fatalf("ROPath(DefaultPath) = %s", got)
+	}
+}
