@@ -112,6 +112,15 @@ func CreateChain(addr netip.Addr) string {
 // and the reason. On entries that crash the agent it returns "" and an
 // error that wraps ErrCrash.
 func Rules(t Target, cfg Config) (string, error) {
+	chain, err := chainText(t, cfg)
+	if chain == "" {
+		return "", err
+	}
+	return dnsText(t.Addr, cfg) + chain, err
+}
+
+// chainText returns the part of Rules that flushes and fills t's chain.
+func chainText(t Target, cfg Config) (string, error) {
 	rules, err := readRules(t.Entries)
 	if err == nil {
 		var text string
@@ -129,39 +138,81 @@ func Rules(t Target, cfg Config) (string, error) {
 	return text, fmt.Errorf("rules for %s blocked: %w", t.Addr, err)
 }
 
+// dnsText returns the part of Rules that refills the dns-addr set of
+// addr's family.
+func dnsText(addr netip.Addr, cfg Config) string {
+	fam, fnum := family(addr)
+	dns := cfg.DNS4
+	if fnum == 6 {
+		dns = cfg.DNS6
+	}
+	elems := make([]string, len(dns))
+	for i, a := range dns {
+		elems[i] = a.String()
+	}
+	comment := ""
+	if len(dns) == 0 {
+		// An empty element list is a syntax error; the agent comments
+		// the line out.
+		comment = "#"
+	}
+	return fmt.Sprintf("flush set %s %s dns-addr\n%sadd element %s %s dns-addr { %s }\n",
+		fam, tableName, comment, fam, tableName, strings.Join(elems, ", "))
+}
+
 // Start returns what the stock agent sends to nft from its start to the
 // end of its first handling of every target, in one text: Skeleton, then
-// for each target its CreateChain and Rules. The agent sends these as
-// separate transactions; nft -f of this text leaves the same ruleset. The
-// error joins the targets' errors; a target that crashes the agent is left
-// out.
+// for each target its CreateChain and Rules, except that the dns-addr set
+// of each family is refilled once, before the family's first chain (see
+// Reload). The agent sends these as separate transactions; nft -f of this
+// text leaves the same ruleset. The error joins the targets' errors; a
+// target that crashes the agent is left out.
 func Start(targets []Target, cfg Config) (string, error) {
 	var b strings.Builder
 	b.WriteString(Skeleton())
-	var errs []error
-	for _, t := range targets {
-		text, err := Rules(t, cfg)
-		errs = append(errs, err)
-		if text != "" {
-			b.WriteString(CreateChain(t.Addr))
-			b.WriteString(text)
-		}
-	}
-	return b.String(), errors.Join(errs...)
+	return join(&b, targets, cfg, true)
 }
 
 // Reload returns what the stock agent sends to nft when it handles every
 // target again (on SIGHUP, or dom0 rewriting every list), in one text:
-// each target's Rules. The chains must exist (see Start).
+// each target's Rules, except that the dns-addr set of each family is
+// refilled once, before the family's first chain. The agent refills it in
+// each target's transaction; in one transaction the kernel refuses
+// (EBUSY) the 65th flush and re-add of the same element, and once is the
+// same set. The chains must exist (see Start).
 func Reload(targets []Target, cfg Config) (string, error) {
 	var b strings.Builder
+	return join(&b, targets, cfg, false)
+}
+
+// join writes the chain of each target to b, after its CreateChain if
+// create, and the dns-addr set of each family before its first chain.
+func join(b *strings.Builder, targets []Target, cfg Config, create bool) (string, error) {
 	var errs []error
+	var dnsDone [2]bool
 	for _, t := range targets {
-		text, err := Rules(t, cfg)
+		chain, err := chainText(t, cfg)
 		errs = append(errs, err)
-		b.WriteString(text)
+		if chain == "" {
+			continue
+		}
+		if create {
+			b.WriteString(CreateChain(t.Addr))
+		}
+		if fi := btoi(t.Addr.Is6()); !dnsDone[fi] {
+			b.WriteString(dnsText(t.Addr, cfg))
+			dnsDone[fi] = true
+		}
+		b.WriteString(chain)
 	}
 	return b.String(), errors.Join(errs...)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // readRules reads a target's entries as the agent's read_rules does: the
@@ -207,12 +258,13 @@ func readRules(entries map[string]string) ([]map[string]string, error) {
 var supported = []string{"action", "proto", "dst4", "dst6", "dsthost", "dstports", "specialtarget", "icmptype"}
 
 // prepareRules lowers rules for source addr as the agent's prepare_rules
-// does, and returns the transaction.
+// does, and returns the part of its transaction that flushes and fills
+// addr's chain.
 func prepareRules(addr netip.Addr, rules []map[string]string, cfg Config) (string, error) {
 	fam, fnum := family(addr)
-	dns, mask := cfg.DNS4, "/32"
+	mask := "/32"
 	if fnum == 6 {
-		dns, mask = cfg.DNS6, "/128"
+		mask = "/128"
 	}
 	var out []string
 	for _, rule := range rules {
@@ -309,23 +361,9 @@ func prepareRules(addr netip.Addr, rules []map[string]string, cfg Config) (strin
 		}
 	}
 
-	var t strings.Builder
-	fmt.Fprintf(&t, "flush set %s %s dns-addr\n", fam, tableName)
-	elems := make([]string, len(dns))
-	for i, a := range dns {
-		elems[i] = a.String()
-	}
-	comment := ""
-	if len(dns) == 0 {
-		// An empty element list is a syntax error; the agent comments
-		// the line out.
-		comment = "#"
-	}
-	fmt.Fprintf(&t, "%sadd element %s %s dns-addr { %s }\n", comment, fam, tableName, strings.Join(elems, ", "))
 	chain := ChainName(addr)
-	fmt.Fprintf(&t, "flush chain %s %s %s\n", fam, tableName, chain)
-	fmt.Fprintf(&t, "table %s %s {\n  chain %s {\n   %s\n  }\n}\n", fam, tableName, chain, strings.Join(out, "\n   "))
-	return t.String(), nil
+	return fmt.Sprintf("flush chain %s %s %s\ntable %s %s {\n  chain %s {\n   %s\n  }\n}\n",
+		fam, tableName, chain, fam, tableName, chain, strings.Join(out, "\n   ")), nil
 }
 
 // resolve returns host's addresses in family fnum, sorted and without
