@@ -96,6 +96,8 @@ done
 
 # (c) the agent, where it exists.
 agent_status="not run"
+declare -A lat=()
+agent_reload=() rss_idle=() rss_reload=()
 if ! ./qfw agent --help >"$work/agent-help" 2>&1; then
 	agent_status="not run: this qfw has no agent command (qfw agent --help failed)"
 elif ! grep -q -- --qubesdb "$work/agent-help" || ! grep -q -- --netns "$work/agent-help"; then
@@ -107,21 +109,35 @@ elif ! (cd "$root" && go test -c -tags qfwagent -o "$work/agentbench-agent.test"
 else
 	agent_status=ran
 	ab=./agentbench-agent.test
-	declare -A lat
+	# agent_run PATTERN BENCHTIME UNIT runs an agent benchmark as run does,
+	# but a failure ends part (c) only: it writes the reason to
+	# $work/agent-status for agent_failed.
+	agent_run() {
+		if ! "$ab" -test.run '^$' -test.bench "$1" -test.benchtime "$2" -qfw "$work/qfw" >"$work/bench.out" 2>&1; then
+			echo "failed in $1: $(grep -v '^\(goos\|goarch\|pkg\|cpu\):' "$work/bench.out" | head -20)" >"$work/agent-status"
+			return 1
+		fi
+		awk -v unit="$3" '/^Benchmark/ {for (i = 2; i <= NF; i++) if ($i == unit) print $(i - 1)}' "$work/bench.out" | tail -1
+	}
+	agent_failed() { agent_status=$(cat "$work/agent-status"); }
 	for ((r = 0; r < ROUNDS; r++)); do
+		line=""
 		for c in 1x10 1x10000 100x100; do
 			for who in qfw stock; do
-				lat[$who-$c]+="$(awk -v n="$(run $ab "^BenchmarkCommit\$/^$who\$/^$c\$" 20x ns/op -qfw "$work/qfw")" 'BEGIN {printf "%.1f", n / 1e6}') "
+				ns=$(agent_run "^BenchmarkCommit\$/^$who\$/^$c\$" 20x ns/op) || { agent_failed; break 3; }
+				lat[$who-$c]+="$(awk -v n="$ns" 'BEGIN {printf "%.1f", n / 1e6}') "
+				line+="$who $c ${lat[$who-$c]##* } ms, "
 			done
 		done
-		echo "commit-to-enforced round $((r + 1)): $(for k in "${!lat[@]}"; do printf '%s %s ' "$k" "${lat[$k]##* }"; done)" >&2
+		echo "commit-to-enforced round $((r + 1)): ${line%, }" >&2
 	done
-	agent_reload=() rss_idle=() rss_reload=()
 	for ((r = 0; r < ROUNDS; r++)); do
-		run $ab '^BenchmarkAgentReload$' 3x ns/op -qfw "$work/qfw" >/dev/null
-		agent_reload+=("$(awk '/^Benchmark/ {for (i = 2; i <= NF; i++) if ($i == "ns/op") printf "%.0f", $(i - 1) / 1e6}' "$work/bench.out")")
+		[[ $agent_status == ran ]] || break
+		ns=$(agent_run '^BenchmarkAgentReload$' 3x ns/op) || { agent_failed; break; }
+		agent_reload+=("$(to_ms "$ns")")
 		rss_idle+=("$(awk '/^Benchmark/ {for (i = 2; i <= NF; i++) if ($i == "idle-RSS-MiB") print $(i - 1)}' "$work/bench.out")")
 		rss_reload+=("$(awk '/^Benchmark/ {for (i = 2; i <= NF; i++) if ($i == "reload-peak-RSS-MiB") print $(i - 1)}' "$work/bench.out")")
+		echo "agent reload round $((r + 1)): ${agent_reload[r]} ms, RSS idle ${rss_idle[r]} MiB, peak during reload ${rss_reload[r]} MiB" >&2
 	done
 fi
 
@@ -144,13 +160,19 @@ echo "  qfw:   10 rules $(median "${q10[@]}") /s, 10,000 rules $(median "${q10k[
 echo "  stock: 10 rules $(median "${s10[@]}") /s, 10,000 rules $(median "${s10k[@]}") /s: $(pct "$(median "${s10k[@]}")" "$(median "${s10[@]}")") (per round $(range "${sk[@]%\%}")%)"
 echo
 echo "(c) qfw agent: $agent_status"
-if [[ $agent_status == ran ]]; then
+if ((${#lat[@]} > 0)); then
 	for c in 1x10 1x10000 100x100; do
+		[[ -n ${lat[qfw-$c]:-} && -n ${lat[stock-$c]:-} ]] || continue
 		# shellcheck disable=SC2086
 		q=$(median ${lat[qfw-$c]}) s=$(median ${lat[stock-$c]})
 		echo "  commit-to-enforced, $c: qfw agent $q ms, stock floor $s ms: $(ratio "$q" "$s")"
 	done
-	echo "  goal < 50 ms for 1x10000: $(awk -v a="$(median ${lat[qfw-1x10000]})" 'BEGIN {print (a < 50) ? "met" : "NOT met"}')"
+	if [[ -n ${lat[qfw-1x10000]:-} ]]; then
+		# shellcheck disable=SC2086
+		echo "  goal < 50 ms for 1x10000: $(awk -v a="$(median ${lat[qfw-1x10000]})" 'BEGIN {print (a < 50) ? "met" : "NOT met"}')"
+	fi
+fi
+if ((${#agent_reload[@]} > 0)); then
 	echo "  full reload (SIGHUP), 100x100: $(median "${agent_reload[@]}") ms ($(range "${agent_reload[@]}")): $(ratio "$(median "${agent_reload[@]}")" "$m_s") the stock one-nft -f reload of (a)"
 	echo "  resident memory, 100x100: idle $(median "${rss_idle[@]}") MiB, peak during a reload $(median "${rss_reload[@]}") MiB"
 fi
