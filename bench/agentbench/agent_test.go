@@ -246,7 +246,7 @@ func startAgent(b *testing.B, srv *qubesdbtest.Server, fw *netnstest.NS) *agentP
 			}
 		}
 	}()
-	a.cmd = exec.Command(*qfwBin, "agent", "--qubesdb", srv.Path(), "--netns", "/run/netns/"+fw.Name)
+	a.cmd = exec.Command(*qfwBin, agentArgs(b, srv.Path(), fw)...)
 	a.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	a.cmd.Stdout, a.cmd.Stderr = a.stderr, a.stderr
 	if err := a.cmd.Start(); err != nil {
@@ -267,6 +267,39 @@ func startAgent(b *testing.B, srv *qubesdbtest.Server, fw *netnstest.NS) *agentP
 		}
 	})
 	return a
+}
+
+// agentArgs returns the arguments that run `qfw agent` on the QubesDB
+// socket sock, applying to fw. Beside the flags every agent has, it passes
+// those of the flags below that this agent lists in its help, so that it
+// keeps to files of the benchmark's own: the firewall qube's resolvers
+// are Qubes' virtual DNS servers, as in the stock agent's ruleset; its
+// status file is the benchmark's; no user hooks run.
+func agentArgs(b *testing.B, sock string, fw *netnstest.NS) []string {
+	args := []string{"agent", "--qubesdb", sock, "--netns", "/run/netns/" + fw.Name}
+	help, err := exec.Command(*qfwBin, "agent", "--help").CombinedOutput()
+	if err != nil {
+		b.Fatalf("%s agent --help: %v\n%s", *qfwBin, err, help)
+	}
+	dir := b.TempDir()
+	resolv := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(resolv, []byte("nameserver 10.139.1.1\nnameserver 10.139.1.2\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	hooks := filepath.Join(dir, "hooks")
+	if err := os.Mkdir(hooks, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range []struct{ flag, value string }{
+		{"--resolv-conf", resolv},
+		{"--status-file", filepath.Join(dir, "status")},
+		{"--hooks-root", hooks},
+	} {
+		if bytes.Contains(help, []byte(f.flag+" ")) {
+			args = append(args, f.flag, f.value)
+		}
+	}
+	return args
 }
 
 // waitState waits for the agent to notify state (such as READY=1).
