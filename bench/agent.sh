@@ -20,9 +20,12 @@
 #      during a reload. Run only where the agent and the QubesDB test
 #      server are in the tree; the script says which parts it ran.
 #
-# Each figure comes from the Go benchmarks of bench/agentbench, run one at a
-# time, alternating their order from round to round. Needs root, nft, ip
-# and sysctl (network namespaces). Takes about 3 minutes at ROUNDS=5.
+# Each figure comes from the Go benchmarks of bench/agentbench (see
+# bench/README.md), run one at a time. The two sides of a ratio alternate
+# within one benchmark, and the ratio is the median of the ratios of
+# neighbouring measurements, which the load of a shared machine moves far
+# less than the figures themselves. Needs root, nft, ip and sysctl
+# (network namespaces). Takes about 4 minutes at ROUNDS=5.
 #
 # Usage: bash bench/agent.sh   (ROUNDS=N rounds, 5 unless set)
 set -euo pipefail
@@ -39,65 +42,64 @@ fi
 export CI=true
 (cd "$root" && go test -c -o "$work/agentbench.test" ./bench/agentbench)
 
-# run BINARY PATTERN BENCHTIME UNIT [FLAGS...] runs one benchmark and
-# prints its figure in UNIT (ns/op or a metric the benchmark reports).
+# run PATTERN BENCHTIME runs one benchmark, its output in $work/bench.out;
+# a failure stops the script.
 run() {
-	local bin=$1 pattern=$2 benchtime=$3 unit=$4
-	shift 4
-	if ! "$bin" -test.run '^$' -test.bench "$pattern" -test.benchtime "$benchtime" "$@" >"$work/bench.out" 2>&1; then
+	local pattern=$1 benchtime=$2
+	if ! ./agentbench.test -test.run '^$' -test.bench "$pattern" -test.benchtime "$benchtime" >"$work/bench.out" 2>&1; then
 		echo "failed: $pattern" >&2
 		cat "$work/bench.out" >&2
 		exit 1
 	fi
-	awk -v unit="$unit" '/^Benchmark/ {for (i = 2; i <= NF; i++) if ($i == unit) print $(i - 1)}' "$work/bench.out" | tail -1
 }
 
-# ms NS prints NS nanoseconds in milliseconds.
-to_ms() { awk -v n="$1" 'BEGIN {printf "%.0f", n / 1e6}'; }
-# pct A B prints A/B as a percentage.
-pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100 * a / b}'; }
-# range prints the smallest and the largest of its arguments.
-range() { printf '%s\n' "$@" | sort -g | sed -n '1p;$p' | paste -sd- | sed 's/-/ to /'; }
-# ratios A... -- B... prints A[i]/B[i] for each round, with lead's format.
-ratios() {
-	local -n as=$1 bs=$2
-	local i
-	for i in "${!as[@]}"; do awk -v a="${as[i]}" -v b="${bs[i]}" -v f="$3" 'BEGIN {printf f "\n", (f ~ /%%/ ? 100 : 1) * a / b}'; done
-}
+# metric UNIT prints the figure the last benchmark run reported in UNIT
+# (ns/op, or a metric of its own).
+metric() { awk -v unit="$1" '/^Benchmark/ {for (i = 2; i <= NF; i++) if ($i == unit) print $(i - 1)}' "$work/bench.out" | tail -1; }
 
-tb=./agentbench.test
+# num FORMAT X prints X in the printf FORMAT.
+num() { awk -v f="$1" -v x="$2" 'BEGIN {printf f, x}'; }
+# med FORMAT X... prints the median of the Xs in FORMAT.
+med() { num "$1" "$(median "${@:2}")"; }
+# range FORMAT X... prints the smallest and the largest X in FORMAT.
+range() {
+	local f=$1
+	shift
+	printf '%s\n' "$@" | sort -g | sed -n '1p;$p' | while read -r x; do num "$f" "$x"; echo; done | paste -sd' ' | sed 's/ / to /'
+}
+# goal A OP B prints "met" if A OP B holds, "NOT met" otherwise.
+goal() { awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN {ok = (op == "<=") ? a <= b : (op == ">=") ? a >= b : a < b; print ok ? "met" : "NOT met"}'; }
+
 echo "timing $ROUNDS rounds on $(nproc) cores..." >&2
 
-# (a) full reload of 100 x 100.
-qr=() sr=() pr=()
-reload_qfw() { qr+=("$(to_ms "$(run $tb '^BenchmarkReload$/^qfw$' 5x ns/op)")"); }
-reload_stock() { sr+=("$(to_ms "$(run $tb '^BenchmarkReload$/^stock$' 5x ns/op)")"); }
-reload_per_client() { pr+=("$(to_ms "$(run $tb '^BenchmarkReload$/^stock-per-client$' 1x ns/op)")"); }
+# (a) full reload of 100 x 100, qfw and stock alternating within the run.
+qr=() sr=() rr=() pr=()
 for ((r = 0; r < ROUNDS; r++)); do
-	if ((r % 2 == 0)); then
-		reload_qfw; reload_stock; reload_per_client
-	else
-		reload_per_client; reload_stock; reload_qfw
-	fi
-	echo "reload round $((r + 1)): qfw ${qr[r]} ms, stock ${sr[r]} ms, stock per client ${pr[r]} ms" >&2
+	run '^BenchmarkReload$' 10x
+	qr+=("$(metric qfw-ms)") sr+=("$(metric stock-ms)") rr+=("$(metric qfw/stock)")
+	run '^BenchmarkReloadPerClient$' 1x
+	pr+=("$(metric ms)")
+	echo "reload round $((r + 1)): qfw ${qr[r]} ms, stock ${sr[r]} ms, qfw/stock ${rr[r]}; stock per client ${pr[r]} ms" >&2
 done
 
-# (b) new connections per second.
-q10=() q10k=() s10=() s10k=()
-conns() { run $tb "^BenchmarkConnRate\$/^$1\$/^rules=$2\$" 3000x conns/s; }
+# (b) new connections per second, 10 and 10,000 rules alternating.
+q10=() q10k=() qp=() s10=() s10k=() sp=()
 for ((r = 0; r < ROUNDS; r++)); do
-	if ((r % 2 == 0)); then
-		q10+=("$(conns qfw 10)") q10k+=("$(conns qfw 10000)") s10+=("$(conns stock 10)") s10k+=("$(conns stock 10000)")
-	else
-		s10k+=("$(conns stock 10000)") s10+=("$(conns stock 10)") q10k+=("$(conns qfw 10000)") q10+=("$(conns qfw 10)")
-	fi
-	echo "conns/s round $((r + 1)): qfw ${q10[r]} / ${q10k[r]}, stock ${s10[r]} / ${s10k[r]} (10 / 10,000 rules)" >&2
+	for who in qfw stock; do
+		run "^BenchmarkConnRate\$/^$who\$" 3000x
+		if [[ $who == qfw ]]; then
+			q10+=("$(metric conns/s-10)") q10k+=("$(metric conns/s-10000)") qp+=("$(metric 10000/10-%)")
+		else
+			s10+=("$(metric conns/s-10)") s10k+=("$(metric conns/s-10000)") sp+=("$(metric 10000/10-%)")
+		fi
+	done
+	echo "conns/s round $((r + 1)): qfw ${q10[r]} / ${q10k[r]} (${qp[r]}%), stock ${s10[r]} / ${s10k[r]} (${sp[r]}%) (10 / 10,000 rules)" >&2
 done
 
 # (c) the agent, where it exists.
 agent_status="not run"
 declare -A lat=()
-agent_reload=() rss_idle=() rss_reload=()
+ar=() rss_idle=() rss_reload=()
 if ! ./qfw agent --help >"$work/agent-help" 2>&1; then
 	agent_status="not run: this qfw has no agent command (qfw agent --help failed)"
 elif ! grep -q -- --qubesdb "$work/agent-help" || ! grep -q -- --netns "$work/agent-help"; then
@@ -108,71 +110,63 @@ elif ! (cd "$root" && go test -c -tags qfwagent -o "$work/agentbench-agent.test"
 	agent_status="not run: the agent benchmarks do not build: $(head -5 "$work/agent-build")"
 else
 	agent_status=ran
-	ab=./agentbench-agent.test
-	# agent_run PATTERN BENCHTIME UNIT runs an agent benchmark as run does,
-	# but a failure ends part (c) only: it writes the reason to
-	# $work/agent-status for agent_failed.
+	# agent_run PATTERN BENCHTIME runs an agent benchmark as run does, but
+	# a failure ends part (c) only, with the reason in agent_status.
 	agent_run() {
-		if ! "$ab" -test.run '^$' -test.bench "$1" -test.benchtime "$2" -qfw "$work/qfw" >"$work/bench.out" 2>&1; then
-			echo "failed in $1: $(grep -v '^\(goos\|goarch\|pkg\|cpu\):' "$work/bench.out" | head -20)" >"$work/agent-status"
+		if ! ./agentbench-agent.test -test.run '^$' -test.bench "$1" -test.benchtime "$2" -qfw "$work/qfw" >"$work/bench.out" 2>&1; then
+			agent_status="failed in $1:
+$(grep -v '^\(goos\|goarch\|pkg\|cpu\):' "$work/bench.out" | head -20)"
 			return 1
 		fi
-		awk -v unit="$3" '/^Benchmark/ {for (i = 2; i <= NF; i++) if ($i == unit) print $(i - 1)}' "$work/bench.out" | tail -1
 	}
-	agent_failed() { agent_status=$(cat "$work/agent-status"); }
 	for ((r = 0; r < ROUNDS; r++)); do
 		line=""
 		for c in 1x10 1x10000 100x100; do
 			for who in qfw stock; do
-				ns=$(agent_run "^BenchmarkCommit\$/^$who\$/^$c\$" 20x ns/op) || { agent_failed; break 3; }
-				lat[$who-$c]+="$(awk -v n="$ns" 'BEGIN {printf "%.1f", n / 1e6}') "
-				line+="$who $c ${lat[$who-$c]##* } ms, "
+				agent_run "^BenchmarkCommit\$/^$who\$/^$c\$" 20x || break 3
+				lat[$who-$c]+="$(metric commit-ms) "
+				line+="$who $c $(metric commit-ms) ms, "
 			done
 		done
 		echo "commit-to-enforced round $((r + 1)): ${line%, }" >&2
 	done
 	for ((r = 0; r < ROUNDS; r++)); do
 		[[ $agent_status == ran ]] || break
-		ns=$(agent_run '^BenchmarkAgentReload$' 3x ns/op) || { agent_failed; break; }
-		agent_reload+=("$(to_ms "$ns")")
-		rss_idle+=("$(awk '/^Benchmark/ {for (i = 2; i <= NF; i++) if ($i == "idle-RSS-MiB") print $(i - 1)}' "$work/bench.out")")
-		rss_reload+=("$(awk '/^Benchmark/ {for (i = 2; i <= NF; i++) if ($i == "reload-peak-RSS-MiB") print $(i - 1)}' "$work/bench.out")")
-		echo "agent reload round $((r + 1)): ${agent_reload[r]} ms, RSS idle ${rss_idle[r]} MiB, peak during reload ${rss_reload[r]} MiB" >&2
+		agent_run '^BenchmarkAgentReload$' 3x || break
+		ar+=("$(metric reload-ms)") rss_idle+=("$(metric idle-RSS-MiB)") rss_reload+=("$(metric reload-peak-RSS-MiB)")
+		echo "agent reload round $((r + 1)): ${ar[r]} ms, resident memory idle ${rss_idle[r]} MiB, peak during reloads ${rss_reload[r]} MiB" >&2
 	done
 fi
 
 echo
-echo "$(go version | cut -d' ' -f3-), $(nft --version), kernel $(uname -r), $(nproc) cores; medians of $ROUNDS rounds (range over rounds)"
+echo "$(go version | cut -d' ' -f3-), $(nft --version), kernel $(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "medians of $ROUNDS rounds (the range over rounds in brackets)"
 echo
-echo "(a) full reload, 100 clients x 100 rules"
-m_q=$(median "${qr[@]}") m_s=$(median "${sr[@]}") m_p=$(median "${pr[@]}")
-echo "  qfw Lower+Apply:           $m_q ms ($(range "${qr[@]}"))"
-echo "  stock, one nft -f:         $m_s ms ($(range "${sr[@]}"))"
-echo "  stock, nft -f per client:  $m_p ms ($(range "${pr[@]}"))"
-mapfile -t rr < <(ratios qr sr "%.2f")
-echo "  qfw / stock:               $(ratio "$m_q" "$m_s") (per round $(range "${rr[@]}")); goal <= 0.50x: $(awk -v a="$m_q" -v b="$m_s" 'BEGIN {print (a / b <= 0.5) ? "met" : "NOT met"}')"
-echo "  qfw / stock per client:    $(ratio "$m_q" "$m_p")"
+echo "(a) full reload, 100 clients x 100 rules, qfw and stock alternating"
+m_s=$(median "${sr[@]}") m_r=$(median "${rr[@]}")
+echo "  qfw Lower+Apply:            $(med %.0f "${qr[@]}") ms ($(range %.0f "${qr[@]}"))"
+echo "  stock, one nft -f:          $(num %.0f "$m_s") ms ($(range %.0f "${sr[@]}"))"
+echo "  qfw / stock:                $(num %.2f "$m_r")x ($(range %.2f "${rr[@]}")); goal <= 0.5x: $(goal "$m_r" '<=' 0.5)"
+echo "  stock, one nft -f a client: $(med %.0f "${pr[@]}") ms ($(range %.0f "${pr[@]}")), as the agent reloads on SIGHUP"
 echo
-echo "(b) new TCP connections per second, one client, allowed by the last rule"
-mapfile -t qk < <(ratios q10k q10 "%.0f%%")
-mapfile -t sk < <(ratios s10k s10 "%.0f%%")
-echo "  qfw:   10 rules $(median "${q10[@]}") /s, 10,000 rules $(median "${q10k[@]}") /s: $(pct "$(median "${q10k[@]}")" "$(median "${q10[@]}")") (per round $(range "${qk[@]%\%}")%); goal >= 90%: $(awk -v a="$(median "${q10k[@]}")" -v b="$(median "${q10[@]}")" 'BEGIN {print (a / b >= 0.9) ? "met" : "NOT met"}')"
-echo "  stock: 10 rules $(median "${s10[@]}") /s, 10,000 rules $(median "${s10k[@]}") /s: $(pct "$(median "${s10k[@]}")" "$(median "${s10[@]}")") (per round $(range "${sk[@]%\%}")%)"
+echo "(b) new TCP connections per second, one client, allowed by its last rule"
+m_qp=$(median "${qp[@]}")
+echo "  qfw:   $(med %.0f "${q10[@]}")/s at 10 rules, $(med %.0f "${q10k[@]}")/s at 10,000: $(num %.0f "$m_qp")% ($(range %.0f "${qp[@]}")); goal >= 90%: $(goal "$m_qp" '>=' 90)"
+echo "  stock: $(med %.0f "${s10[@]}")/s at 10 rules, $(med %.0f "${s10k[@]}")/s at 10,000: $(med %.0f "${sp[@]}")% ($(range %.0f "${sp[@]}"))"
 echo
 echo "(c) qfw agent: $agent_status"
-if ((${#lat[@]} > 0)); then
-	for c in 1x10 1x10000 100x100; do
-		[[ -n ${lat[qfw-$c]:-} && -n ${lat[stock-$c]:-} ]] || continue
-		# shellcheck disable=SC2086
-		q=$(median ${lat[qfw-$c]}) s=$(median ${lat[stock-$c]})
-		echo "  commit-to-enforced, $c: qfw agent $q ms, stock floor $s ms: $(ratio "$q" "$s")"
-	done
-	if [[ -n ${lat[qfw-1x10000]:-} ]]; then
-		# shellcheck disable=SC2086
-		echo "  goal < 50 ms for 1x10000: $(awk -v a="$(median ${lat[qfw-1x10000]})" 'BEGIN {print (a < 50) ? "met" : "NOT met"}')"
+for c in 1x10 1x10000 100x100; do
+	[[ -n ${lat[qfw-$c]:-} && -n ${lat[stock-$c]:-} ]] || continue
+	# shellcheck disable=SC2086 # the lists are space-separated figures
+	q=$(median ${lat[qfw-$c]}) s=$(median ${lat[stock-$c]})
+	line="  commit-to-enforced, $c: qfw agent $(num %.1f "$q") ms ($(range %.1f ${lat[qfw-$c]})), stock floor $(num %.1f "$s") ms: $(ratio "$q" "$s")"
+	if [[ $c == 1x10000 ]]; then
+		line+="; goal < 50 ms: $(goal "$q" '<' 50)"
 	fi
-fi
-if ((${#agent_reload[@]} > 0)); then
-	echo "  full reload (SIGHUP), 100x100: $(median "${agent_reload[@]}") ms ($(range "${agent_reload[@]}")): $(ratio "$(median "${agent_reload[@]}")" "$m_s") the stock one-nft -f reload of (a)"
-	echo "  resident memory, 100x100: idle $(median "${rss_idle[@]}") MiB, peak during a reload $(median "${rss_reload[@]}") MiB"
+	echo "$line"
+done
+if ((${#ar[@]} > 0)); then
+	m_a=$(median "${ar[@]}")
+	echo "  full reload (SIGHUP to READY=1), 100x100: $(num %.0f "$m_a") ms ($(range %.0f "${ar[@]}")), $(ratio "$m_a" "$m_s") the stock one-nft -f reload of (a)"
+	echo "  resident memory, 100x100: idle $(med %.1f "${rss_idle[@]}") MiB ($(range %.1f "${rss_idle[@]}")), peak during reloads $(med %.1f "${rss_reload[@]}") MiB ($(range %.1f "${rss_reload[@]}"))"
 fi

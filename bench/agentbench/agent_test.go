@@ -47,7 +47,7 @@ var shapes = []struct {
 
 // BenchmarkCommit times commit-to-enforced: from dom0's commit write for
 // the first client (after its rules are written) to the first connection
-// that the client's new list decides. Each commit moves the list's last
+// that the client's new list decides, and reports the median (commit-ms). Each commit moves the list's last
 // rule, the only one the probe can match, between port 80 and port 81, so
 // the probe is rejected until the new list is in force.
 //
@@ -65,17 +65,19 @@ func BenchmarkCommit(b *testing.B) {
 				clients := Clients(s.clients, s.rules)
 				topo := testnet.New(b, clients[:1])
 				probe := topo.Clients[clients[0].Name]
-				var commit func(list []ir.Rule)
+				// commit makes list the first client's and returns when
+				// the commit began.
+				var commit func(list []ir.Rule) time.Time
 				var agent *agentProc
 				if who == "qfw" {
 					srv := dom0(b, clients)
 					agent = startAgent(b, srv, topo.FW)
-					commit = func(list []ir.Rule) {
+					commit = func(list []ir.Rule) time.Time {
 						ops := qubes.Entries(clients[0].Addr4, list, 0)
-						b.StopTimer()
 						publish(b, srv, ops[:len(ops)-1])
-						b.StartTimer()
+						t0 := time.Now()
 						publish(b, srv, ops[len(ops)-1:])
+						return t0
 					}
 				} else {
 					start, err := Start(Targets(clients), stockConfig)
@@ -85,7 +87,8 @@ func BenchmarkCommit(b *testing.B) {
 					if err := nft(topo.FW, start); err != nil {
 						b.Fatal(err)
 					}
-					commit = func(list []ir.Rule) {
+					commit = func(list []ir.Rule) time.Time {
+						t0 := time.Now()
 						text, err := Rules(Target{Addr: clients[0].Addr4, Entries: Written(clients[0].Addr4, list)}, stockConfig)
 						if err != nil {
 							b.Fatal(err)
@@ -93,6 +96,7 @@ func BenchmarkCommit(b *testing.B) {
 						if err := nft(topo.FW, text); err != nil {
 							b.Fatal(err)
 						}
+						return t0
 					}
 				}
 				var exited chan struct{}
@@ -112,20 +116,21 @@ func BenchmarkCommit(b *testing.B) {
 					agent.waitState("READY=1", 10*time.Second)
 				}
 				list := clients[0].Rules4
+				var latencies []float64
 				b.ResetTimer()
 				for k := range b.N {
 					port := uint16(81 - k%2)
 					list[len(list)-1] = Allow(netip.AddrPortFrom(Dst, port))
-					commit(list)
+					t0 := commit(list)
 					if err := waitAccepted(probe, port, enforceTimeout, exited); err != nil {
 						b.Fatalf("commit %d: %v", k, err)
 					}
-					b.StopTimer()
+					latencies = append(latencies, ms(time.Since(t0)))
 					if err := rejected(probe, 161-port); err != nil {
 						b.Fatalf("commit %d: %v", k, err)
 					}
-					b.StartTimer()
 				}
+				b.ReportMetric(median(latencies), "commit-ms")
 			})
 		}
 	}
@@ -133,9 +138,10 @@ func BenchmarkCommit(b *testing.B) {
 
 // BenchmarkAgentReload times a full reload of `qfw agent` with 100
 // clients x 100 rules: from SIGHUP to its READY=1 after RELOADING=1 (the
-// systemd notify-reload protocol). It reports the agent's resident memory
-// once its first apply is done and it is idle (idle-RSS-MiB), and its
-// peak during the reloads (reload-peak-RSS-MiB).
+// systemd notify-reload protocol), reported as the median (reload-ms).
+// It reports the agent's resident memory once its first apply is done and
+// it is idle (idle-RSS-MiB), and its peak during the reloads
+// (reload-peak-RSS-MiB).
 func BenchmarkAgentReload(b *testing.B) {
 	clients := Clients(100, 100)
 	topo := testnet.New(b, clients[:1])
@@ -156,8 +162,10 @@ func BenchmarkAgentReload(b *testing.B) {
 	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", agent.cmd.Process.Pid), []byte("5"), 0); err != nil {
 		b.Fatal(err)
 	}
+	var reloads []float64
 	b.ResetTimer()
 	for range b.N {
+		t0 := time.Now()
 		if err := agent.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			b.Fatal(err)
 		}
@@ -167,12 +175,14 @@ func BenchmarkAgentReload(b *testing.B) {
 		if err := agent.waitState("READY=1", enforceTimeout); err != nil {
 			b.Fatalf("after RELOADING=1: %v", err)
 		}
+		reloads = append(reloads, ms(time.Since(t0)))
 	}
 	b.StopTimer()
 	peak, err := memory(agent.cmd.Process.Pid, "VmHWM")
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.ReportMetric(median(reloads), "reload-ms")
 	b.ReportMetric(idle, "idle-RSS-MiB")
 	b.ReportMetric(peak, "reload-peak-RSS-MiB")
 }
