@@ -146,7 +146,7 @@ echo "(a) full reload, 100 clients x 100 rules, qfw and stock alternating"
 m_s=$(median "${sr[@]}") m_r=$(median "${rr[@]}")
 echo "  qfw Lower+Apply:            $(med %.0f "${qr[@]}") ms ($(range %.0f "${qr[@]}"))"
 echo "  stock, one nft -f:          $(num %.0f "$m_s") ms ($(range %.0f "${sr[@]}"))"
-echo "  qfw / stock:                $(num %.2f "$m_r")x ($(range %.2f "${rr[@]}")); goal <= 0.5x: $(goal "$m_r" '<=' 0.5)"
+echo "  qfw / stock:                $(num %.3f "$m_r")x ($(range %.3f "${rr[@]}")); goal <= 0.5x: $(goal "$m_r" '<=' 0.5)"
 echo "  stock, one nft -f a client: $(med %.0f "${pr[@]}") ms ($(range %.0f "${pr[@]}")), as the agent reloads on SIGHUP"
 echo
 echo "(b) new TCP connections per second, one client, allowed by its last rule"
