@@ -103,10 +103,7 @@ func BenchmarkCommit(b *testing.B) {
 				if agent != nil {
 					exited = agent.exited
 				}
-				if err := waitAccepted(probe, 80, enforceTimeout, exited); err != nil {
-					b.Fatalf("the first lists are not enforced: %v", err)
-				}
-				if err := rejected(probe, 81); err != nil {
+				if err := waitEnforced(probe, enforceTimeout, exited); err != nil {
 					b.Fatalf("the first lists are not enforced: %v", err)
 				}
 				if agent != nil {
@@ -150,7 +147,7 @@ func BenchmarkAgentReload(b *testing.B) {
 	if err := agent.waitState("READY=1", enforceTimeout); err != nil {
 		b.Fatalf("after start: %v", err)
 	}
-	if err := waitAccepted(topo.Clients[clients[0].Name], 80, enforceTimeout, agent.exited); err != nil {
+	if err := waitEnforced(topo.Clients[clients[0].Name], enforceTimeout, agent.exited); err != nil {
 		b.Fatalf("the lists are not enforced: %v", err)
 	}
 	time.Sleep(time.Second)
@@ -355,6 +352,28 @@ func waitAccepted(c *testnet.Client, port uint16, timeout time.Duration, exited 
 			}
 		}
 	})
+}
+
+// waitEnforced waits until the first lists are in force for c: until
+// Dst:81 is rejected (before anything is applied, everything passes), then
+// Dst:80 accepted. It fails after timeout or once exited is closed.
+func waitEnforced(c *testnet.Client, timeout time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := rejected(c, 81)
+		if err == nil {
+			return waitAccepted(c, 80, time.Until(deadline), exited)
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("the agent exited: %w", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // rejected checks that the firewall rejects a TCP connection from c to
