@@ -189,7 +189,7 @@ func Reload(targets []Target, cfg Config) (string, error) {
 // create, and the dns-addr set of each family before its first chain.
 func join(b *strings.Builder, targets []Target, cfg Config, create bool) (string, error) {
 	var errs []error
-	var dnsDone [2]bool
+	dnsDone := map[int]bool{}
 	for _, t := range targets {
 		chain, err := chainText(t, cfg)
 		errs = append(errs, err)
@@ -199,20 +199,13 @@ func join(b *strings.Builder, targets []Target, cfg Config, create bool) (string
 		if create {
 			b.WriteString(CreateChain(t.Addr))
 		}
-		if fi := btoi(t.Addr.Is6()); !dnsDone[fi] {
+		if _, fnum := family(t.Addr); !dnsDone[fnum] {
 			b.WriteString(dnsText(t.Addr, cfg))
-			dnsDone[fi] = true
+			dnsDone[fnum] = true
 		}
 		b.WriteString(chain)
 	}
 	return b.String(), errors.Join(errs...)
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // readRules reads a target's entries as the agent's read_rules does: the
