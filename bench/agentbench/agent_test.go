@@ -47,9 +47,10 @@ var shapes = []struct {
 
 // BenchmarkCommit times commit-to-enforced: from dom0's commit write for
 // the first client (after its rules are written) to the first connection
-// that the client's new list decides, and reports the median (commit-ms). Each commit moves the list's last
-// rule, the only one the probe can match, between port 80 and port 81, so
-// the probe is rejected until the new list is in force.
+// that the client's new list decides, and reports the median (commit-ms).
+// Each commit moves the list's last rule, the only one the probe can
+// match, between port 80 and port 81, so the probe is rejected until the
+// new list is in force; then the old port must be rejected.
 //
 //   - qfw: `qfw agent` reads the commit from QubesDB and applies it;
 //   - stock: the floor of the stock agent's handling of the same commit:
