@@ -60,10 +60,19 @@ type batch struct {
 
 func (b *batch) addChain(ch *Chain) *nftables.Chain {
 	nc := &nftables.Chain{Name: ch.Name, Table: b.table}
-	if ch.Forward {
-		drop := nftables.ChainPolicyDrop
-		nc.Type, nc.Hooknum, nc.Priority, nc.Policy = nftables.ChainTypeFilter, nftables.ChainHookForward, nftables.ChainPriorityFilter, &drop
+	policy := nftables.ChainPolicyAccept
+	switch ch.Hook {
+	case Forward:
+		policy = nftables.ChainPolicyDrop
+		nc.Hooknum, nc.Priority = nftables.ChainHookForward, nftables.ChainPriorityFilter
+	case Prerouting:
+		nc.Hooknum, nc.Priority = nftables.ChainHookPrerouting, nftables.ChainPriorityRaw
+	case Postrouting:
+		nc.Hooknum, nc.Priority = nftables.ChainHookPostrouting, nftables.ChainPriorityRaw
+	default:
+		return b.c.AddChain(nc)
 	}
+	nc.Type, nc.Policy = nftables.ChainTypeFilter, &policy
 	return b.c.AddChain(nc)
 }
 

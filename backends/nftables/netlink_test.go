@@ -92,7 +92,7 @@ func TestUpdateClient(t *testing.T) {
 	clients[0].Addr6 = netip.Addr{}
 	updated, _ := Lower(clients, sampleOptions())
 
-	checkUpdateClient(t, old, updated, "work", "changed c4-work; removed c6-work; 3 chains unchanged")
+	checkUpdateClient(t, old, updated, "work", "changed c4-work; removed c6-work; 5 chains unchanged")
 }
 
 // checkUpdateClient applies old, updates client to updated, and checks
@@ -181,8 +181,18 @@ func TestSettleLocksDown(t *testing.T) {
 	const lockdown = `table inet qfw {
 	chain forward {
 		type filter hook forward priority filter; policy drop;
-		ct state established,related accept
+		ct state established,related ct direction original accept
+		ct state established,related meta l4proto tcp accept
+		iifname != "vif*" oifname "vif*" ct state new tcp flags ! syn drop
 		iifname != "vif*" accept comment "qfw:lockdown"
+	}
+
+	chain prerouting {
+		type filter hook prerouting priority raw; policy accept;
+	}
+
+	chain postrouting {
+		type filter hook postrouting priority raw; policy accept;
 	}
 }
 `
@@ -259,5 +269,59 @@ func TestUpdateClientNames(t *testing.T) {
 	old, _ := Lower(clients, Options{})
 	clients[0].Rules4 = rules(8443)
 	updated, _ := Lower(clients, Options{})
-	checkUpdateClient(t, old, updated, "work", "changed c4-work; 3 chains unchanged")
+	checkUpdateClient(t, old, updated, "work", "changed c4-work; 5 chains unchanged")
+}
+
+// TestBaseChainsStay applies tables one after another, through netlink and
+// as nft text, changed and unchanged, with clients coming and going: the
+// base chains keep the handles they were made with, so they were never
+// unhooked, and each apply leaves what a fresh namespace holds after the
+// same table (but for the empty, unused objects that nft text leaves).
+func TestBaseChainsStay(t *testing.T) {
+	clients := sampleClients()
+	first, _ := Lower(clients, sampleOptions())
+	withConnected := sampleOptions()
+	withConnected.Connected4 = []netip.Addr{addr("10.137.0.11"), addr("10.137.0.12")}
+	fewer, _ := Lower(clients[1:], withConnected)
+	ns := netnstest.New(t)
+	handles := func() string {
+		var out []string
+		for _, line := range strings.Split(ns.Exec(t, nil, "nft", "-a", "list", "table", "inet", TableName), "\n") {
+			if strings.HasPrefix(line, "\tchain ") && !strings.Contains(line, "chain c") {
+				out = append(out, strings.TrimSpace(line))
+			}
+		}
+		return strings.Join(out, "; ")
+	}
+	if _, err := Apply(first, ns.File); err != nil {
+		t.Fatal(err)
+	}
+	want := handles()
+	if strings.Count(want, "handle") != 3 {
+		t.Fatalf("base chains after the first apply: %s; want forward, prerouting and postrouting", want)
+	}
+	for i, step := range []struct {
+		table *Table
+		text  bool
+	}{{first, false}, {fewer, false}, {first, true}, {fewer, true}, {first, false}, {Lockdown(), false}, {fewer, false}} {
+		if step.text {
+			ns.Exec(t, step.table.Text(), "nft", "-f", "-")
+		} else if _, err := Apply(step.table, ns.File); err != nil {
+			t.Fatalf("apply %d: %v", i, err)
+		}
+		if got := handles(); got != want {
+			t.Errorf("apply %d: base chains %s; want %s as they were made", i, got, want)
+		}
+		if step.text {
+			continue
+		}
+		fresh := netnstest.New(t)
+		if _, err := Apply(step.table, fresh.File); err != nil {
+			t.Fatal(err)
+		}
+		got := normalize(ns.Exec(t, nil, "nft", "list", "table", "inet", TableName))
+		if w := normalize(fresh.Exec(t, nil, "nft", "list", "table", "inet", TableName)); got != w {
+			t.Errorf("apply %d:\n%s\nin a fresh namespace:\n%s", i, got, w)
+		}
+	}
 }
