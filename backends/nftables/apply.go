@@ -254,6 +254,7 @@ func replace(t *Table, netns *os.File) ([]string, error) {
 		// kernel keeps its hook and takes the policy.
 		chains[i] = b.addChain(ch)
 	}
+	// Lower puts the guard set last: its element is the last one queued.
 	for _, s := range t.Sets {
 		if err := b.addSet(s); err != nil {
 			return nil, err
@@ -524,7 +525,32 @@ func replaceClient(t *Table, client string, netns *os.File) (map[string]int, err
 			}
 		}
 	}
+	if err := b.renewGuard(t); err != nil {
+		return removed, err
+	}
 	return removed, c.Flush()
+}
+
+// renewGuard queues, last in a transaction that changes set elements, what
+// makes the guard set anew: the kernel puts its element in force after
+// those of every other set of the commit, and until then the guard chain
+// drops every packet from clients (see baseChains). Every transaction that
+// adds or deletes elements of a set with concatenated ranges (a port or
+// ICMP set) must end with it.
+func (b *batch) renewGuard(t *Table) error {
+	i := slices.IndexFunc(t.Sets, func(s *Set) bool { return s.Kind == GuardSet })
+	j := slices.IndexFunc(t.Chains, func(c *Chain) bool { return c.Name == GuardName })
+	if i < 0 || j < 0 {
+		return fmt.Errorf("the table has no guard chain and set")
+	}
+	chain := &nftables.Chain{Name: GuardName, Table: b.table}
+	b.c.FlushChain(chain)
+	b.c.DelSet(&nftables.Set{Name: GuardName, Table: b.table})
+	if err := b.addSet(t.Sets[i]); err != nil {
+		return err
+	}
+	b.addRules(t.Chains[j], chain)
+	return nil
 }
 
 // verdictChain returns the chain that a map element's verdict jumps to.

@@ -127,3 +127,31 @@ func (drop) text(int) string { return "drop" }
 func (drop) netlink(*ruleCtx) []expr.Any {
 	return []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}}
 }
+
+// guardMiss matches a packet that the guard set does not hold, which is
+// every packet while the set is new in a commit that is not over, and
+// none after: meta mark . meta mark != @guard.
+type guardMiss struct{ set string }
+
+func (e guardMiss) text(int) string { return "meta mark . meta mark != @" + e.set }
+
+func (e guardMiss) netlink(*ruleCtx) []expr.Any {
+	// An interval set holds its keys in network order; the mark is in the
+	// host's. The second mark goes in the 32-bit register after the first.
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 9},
+		&expr.Byteorder{SourceRegister: 9, DestRegister: 9, Op: expr.ByteorderHton, Len: 4, Size: 4},
+		&expr.Lookup{SourceRegister: 1, SetName: e.set, Invert: true},
+	}
+}
+
+// jump is the verdict jump to a regular chain.
+type jump struct{ chain string }
+
+func (e jump) text(int) string { return "jump " + e.chain }
+
+func (e jump) netlink(*ruleCtx) []expr.Any {
+	return []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: e.chain}}
+}

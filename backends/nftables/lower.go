@@ -123,11 +123,20 @@ func Lower(clients []Client, opts Options) (*Table, []Blocked) {
 	stamp(t.Chains[0], t.Sets[:2])
 	stamp(t.Chains[1], t.Sets[4:6])
 	stamp(t.Chains[2], t.Sets[4:6])
+	// The guard set goes last, so that its element is the last one the
+	// kernel puts in force (see baseChains).
+	guard := &Set{Name: GuardName, Kind: GuardSet, Elements: []Element{{}}}
+	t.Sets = append(t.Sets, guard)
+	stamp(t.Chains[3], []*Set{guard})
 	return t, blocked
 }
 
-// baseChains returns the base chains of qfw's table, in the order Lower
-// puts them first: forward, prerouting, postrouting.
+// GuardName is the name of the guard chain and of its set.
+const GuardName = "guard"
+
+// baseChains returns the base chains of qfw's table and the guard chain,
+// in the order Lower puts them first: forward, prerouting, postrouting,
+// guard.
 //
 // The forward chain lets a known connection's packets through in the
 // direction it started, and the other way only for TCP. A connection that
@@ -140,7 +149,19 @@ func Lower(clients []Client, opts Options) (*Table, []Blocked) {
 // would take up as a connection it missed (nf_conntrack_tcp_loose) is
 // dropped, so a purged TCP connection cannot come back that way either.
 // Then everything that does not come from a client passes, and the rest
-// goes to its client's chain by its source address.
+// goes through the guard chain to its client's chain by its source address.
+//
+// The guard chain drops every packet while an apply's commit is under way.
+// The kernel puts a commit in force in two steps: rules, and the elements
+// of most sets, at once; the elements of sets with concatenated ranges
+// (the port and ICMP sets, a pipapo set each) only at the end of the
+// commit, one set after the other. In between, a new port set is empty, and
+// a rule that denies by it denies nothing, while a later rule that accepts
+// by an address set already accepts: a packet that neither the old nor the
+// new rules allow would pass. The guard set is such a set too, made anew by
+// every change and filled last, so that the guard drops everything from
+// clients until every set of the commit is in force. Connections already
+// open go on; a new one waits for its first packet to be sent again.
 //
 // The prerouting and postrouting chains drop, as the Linux agent's do,
 // packets from outside that claim a client's address and packets to a
@@ -153,6 +174,7 @@ func baseChains() []*Chain {
 			{Exprs: []Expr{ctEstablished{}, l4Proto{eval.ProtoTCP}, accept{}}},
 			{Exprs: []Expr{notFromClient{}, toClient, ctNew{}, tcpNoSyn{}, drop{}}},
 			{Exprs: []Expr{notFromClient{}, accept{}}},
+			{Exprs: []Expr{jump{GuardName}}},
 			{Family: 4, Exprs: []Expr{sourceVmap{"clients4"}}},
 			{Family: 6, Exprs: []Expr{sourceVmap{"clients6"}}},
 		}},
@@ -163,6 +185,9 @@ func baseChains() []*Chain {
 		{Name: "postrouting", Hook: Postrouting, Rules: []Rule{
 			{Family: 4, Exprs: []Expr{notToClient, dstIn{"connected4"}, drop{}}},
 			{Family: 6, Exprs: []Expr{notToClient, dstIn{"connected6"}, drop{}}},
+		}},
+		{Name: GuardName, Rules: []Rule{
+			{Exprs: []Expr{guardMiss{GuardName}, drop{}}},
 		}},
 	}
 }

@@ -26,6 +26,9 @@ const (
 	HostSet
 	// VerdictMap maps single addresses to a jump to a chain: the clients.
 	VerdictMap
+	// GuardSet holds one element that every packet matches (mark . mark,
+	// each from 0 to 0xffffffff): see the guard chain in Lower.
+	GuardSet
 )
 
 // Set is a named set or map of one address family.

@@ -142,6 +142,9 @@ func netlinkSet(s *Set, table *nftables.Table) *nftables.Set {
 		ns.KeyType = nftables.MustConcatSetType(addr, icmp)
 	case VerdictMap:
 		ns.IsMap, ns.DataType = true, nftables.TypeVerdict
+	case GuardSet:
+		ns.Interval, ns.Concatenation = true, true
+		ns.KeyType = nftables.MustConcatSetType(nftables.TypeMark, nftables.TypeMark)
 	}
 	return ns
 }
@@ -176,6 +179,11 @@ func netlinkElements(s *Set) []nftables.SetElement {
 			out = append(out, nftables.SetElement{
 				Key:         e.First.AsSlice(),
 				VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: e.Jump},
+			})
+		case GuardSet:
+			out = append(out, nftables.SetElement{
+				Key:    make([]byte, 8),
+				KeyEnd: []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 			})
 		}
 	}

@@ -14,10 +14,11 @@ import (
 // atomically: nft applies a whole file as one transaction. The script works
 // whether the table exists or not, and never deletes the table or a base
 // chain, which would unhook it for a moment (see replace): it declares the
-// table and its sets, flushes every rule of the table and every one of its
-// sets, and declares the table again in full. A client's chain or set that
-// the table held and t has not stays, empty or unused; qfw apply removes
-// it. The same table renders to the same bytes.
+// table and its sets, flushes every rule of the table, deletes its sets,
+// and declares the table again in full, sets made anew and the guard set
+// last as Apply does (see baseChains). A client's chain or set that the
+// table held and t has not stays, empty or unused; qfw apply removes it.
+// The same table renders to the same bytes.
 func (t *Table) Text() []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "table inet %s {\n", TableName)
@@ -26,7 +27,7 @@ func (t *Table) Text() []byte {
 	}
 	fmt.Fprintf(&b, "}\nflush table inet %s\n", TableName)
 	for _, s := range t.Sets {
-		fmt.Fprintf(&b, "flush %s inet %s %s\n", s.keyword(), TableName, s.Name)
+		fmt.Fprintf(&b, "delete %s inet %s %s\n", s.keyword(), TableName, s.Name)
 	}
 	fmt.Fprintf(&b, "table inet %s {\n", TableName)
 	for _, s := range t.Sets {
@@ -87,6 +88,8 @@ func (s *Set) declare(b *bytes.Buffer) {
 		typ, interval = addr+" . "+icmp, true
 	case VerdictMap:
 		typ = addr + " : verdict"
+	case GuardSet:
+		typ, interval = "mark . mark", true
 	}
 	fmt.Fprintf(b, "\t%s %s {\n\t\ttype %s\n", s.keyword(), s.Name, typ)
 	if interval {
@@ -104,6 +107,8 @@ func (s *Set) elementText(e Element) string {
 		return addrRange(e.First, e.Last) + " . " + numRange(e.Low, e.High)
 	case VerdictMap:
 		return e.First.String() + " : jump " + e.Jump
+	case GuardSet:
+		return "0x00000000-0xffffffff . 0x00000000-0xffffffff"
 	}
 	return addrRange(e.First, e.Last)
 }
