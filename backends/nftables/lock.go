@@ -42,7 +42,7 @@ func withLock(netns *os.File, fn func() error) error {
 			return fmt.Errorf("lock %s: %w", f.Name(), err)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("another qfw has been changing this firewall for %s (it holds %s); nothing was changed", lockWait, f.Name())
+			return fmt.Errorf("another qfw has been changing this firewall for over %g seconds (it holds %s); nothing was changed", lockWait.Seconds(), f.Name())
 		}
 		time.Sleep(delay)
 	}
