@@ -1,10 +1,12 @@
 package nftables_test
 
 import (
+	"bufio"
 	"errors"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -224,8 +226,8 @@ func TestPurgedUDPStaysEnded(t *testing.T) {
 	}
 }
 
-// TestApplyAfterKilledPurge has an apply committed and its purge never
-// run, as when qfw is killed between the two: the flow the new list denies
+// TestApplyAfterKilledPurge has an apply, in a process of its own,
+// killed between its commit and its purge: the flow the new list denies
 // goes on. The next apply, which changes nothing, must end it, and a new
 // socket on the same source port must not pass.
 func TestApplyAfterKilledPurge(t *testing.T) {
@@ -238,9 +240,26 @@ func TestApplyAfterKilledPurge(t *testing.T) {
 		t.Fatal("the first datagram did not pass under the list that allows it")
 	}
 
-	deny, _ := nftables.Lower(work(), nftables.Options{})
-	if _, err := nftables.Apply(deny, topo.FW.File); err != nil {
+	// An apply of a list that denies all, killed between its commit and
+	// its purge.
+	exe, err := os.Executable()
+	if err != nil {
 		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), applyNetns+"=/run/netns/"+topo.FW.Name, applyList+"=deny", applyStall+"=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	cmd.Process.Kill()
+	cmd.Wait()
+	if line != "applied\n" {
+		t.Fatalf("the apply said %q, %v; want applied", line, err)
 	}
 	if !send(t, u, p, 9007, "unpurged") {
 		t.Fatal("without a purge, the flow did not go on; the test shows nothing")

@@ -1,6 +1,7 @@
 package nftables_test
 
 import (
+	"bufio"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -23,6 +24,9 @@ import (
 const (
 	applyNetns = "QFW_TEST_APPLY_NETNS"
 	applyList  = "QFW_TEST_APPLY_LIST"
+	// applyStall makes the process stop between the apply and the purge,
+	// after saying so on its standard output, to be killed there.
+	applyStall = "QFW_TEST_APPLY_STALL"
 )
 
 func TestMain(m *testing.M) {
@@ -32,20 +36,27 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// applyMain applies list in the namespace at path and purges, as qfw
-// apply does, and says how it went as qfw would: exit 0 only if the
-// kernel holds what it applied.
+// applyMain applies list (a prober list, or deny: work denied all) in
+// the namespace at path and purges, as qfw apply does, and says how it
+// went as qfw would: exit 0 only if the kernel holds what it applied.
 func applyMain(path, list string) int {
 	ns, err := os.Open(path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	clients := proberList(list)
+	clients := work()
+	if list != "deny" {
+		clients = proberList(list)
+	}
 	table, _ := nftables.Lower(clients, nftables.Options{})
 	if _, err := nftables.Apply(table, ns); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	if os.Getenv(applyStall) != "" {
+		fmt.Println("applied")
+		select {}
 	}
 	if _, err := nftables.Purge(clients, nftables.Options{}, ns); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -164,7 +175,7 @@ func TestApplyNeverOpens(t *testing.T) {
 
 	prober := c.StartProber(forbidden, 1, 300*time.Millisecond)
 	start := time.Now()
-	var applies, updates, texts, kills, completed, races int
+	var applies, updates, texts, kills, stalled, completed, races int
 	lists := []string{"a", "b"}
 
 	// In this process: changing, and unchanged every third time; of every
@@ -214,10 +225,26 @@ func TestApplyNeverOpens(t *testing.T) {
 	// the table is whole, old or new.
 	for i := range 40 {
 		cmd := process(lists[i%2])
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		if i%4 == 0 {
+			// Between the commit and the purge.
+			cmd.Env = append(cmd.Env, applyStall+"=1")
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if line, err := bufio.NewReader(out).ReadString('\n'); line != "applied\n" {
+				t.Fatalf("apply of list %s said %q, %v; want applied", lists[i%2], line, err)
+			}
+			stalled++
+		} else {
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Duration(rand.IntN(50)) * time.Millisecond)
 		}
-		time.Sleep(time.Duration(rand.IntN(50)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -264,9 +291,9 @@ func TestApplyNeverOpens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d forbidden probes (%d rejected, %d dropped, %d passed) in %s, during: %d applies here (and %d client updates, %d as nft text), %d applies in processes killed at random moments (%d of them finished first), %d races of two applies",
+	t.Logf("%d forbidden probes (%d rejected, %d dropped, %d passed) in %s, during: %d applies here (and %d client updates, %d as nft text), %d applies in processes killed at random moments (%d of them between commit and purge, %d finished first), %d races of two applies",
 		counts.Sent, counts.Rejected, counts.Dropped, counts.Passed, time.Since(start).Round(time.Millisecond),
-		applies, updates, texts, kills+completed, completed, races)
+		applies, updates, texts, kills+completed, stalled, completed, races)
 	if counts.Passed > 0 {
 		t.Errorf("%d forbidden probes passed:\n%s", counts.Passed, strings.Join(counts.Passes, "\n"))
 	}
