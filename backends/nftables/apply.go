@@ -327,13 +327,10 @@ func withKept(want *State, kept []string) *State {
 // Its prerouting and postrouting chains are there, empty, so that putting
 // it in force keeps every base chain of the table it replaces.
 func Lockdown() *Table {
+	forward := forwardHead()
+	forward[len(forward)-1].Comment = DigestPrefix + "lockdown"
 	return &Table{Chains: []*Chain{
-		{Name: "forward", Hook: Forward, Rules: []Rule{
-			{Exprs: []Expr{ctEstablished{}, ctOriginal{}, accept{}}},
-			{Exprs: []Expr{ctEstablished{}, l4Proto{unix.IPPROTO_TCP}, accept{}}},
-			{Exprs: []Expr{notFromClient{}, toClient, ctNew{}, tcpNoSyn{}, drop{}}},
-			{Exprs: []Expr{notFromClient{}, accept{}}, Comment: DigestPrefix + "lockdown"},
-		}},
+		{Name: "forward", Hook: Forward, Rules: forward},
 		{Name: "prerouting", Hook: Prerouting},
 		{Name: "postrouting", Hook: Postrouting},
 	}}

@@ -131,6 +131,17 @@ func Lower(clients []Client, opts Options) (*Table, []Blocked) {
 	return t, blocked
 }
 
+// forwardHead returns the forward chain's first rules, which the lockdown
+// table's has too: what passes without being judged by a client's list.
+func forwardHead() []Rule {
+	return []Rule{
+		{Exprs: []Expr{ctEstablished{}, ctOriginal{}, accept{}}},
+		{Exprs: []Expr{ctEstablished{}, l4Proto{eval.ProtoTCP}, accept{}}},
+		{Exprs: []Expr{notFromClient{}, toClient, ctNew{}, tcpNoSyn{}, drop{}}},
+		{Exprs: []Expr{notFromClient{}, accept{}}},
+	}
+}
+
 // GuardName is the name of the guard chain and of its set.
 const GuardName = "guard"
 
@@ -169,15 +180,11 @@ const GuardName = "guard"
 // and connected6, the addresses in /connected-ips and /connected-ips6).
 func baseChains() []*Chain {
 	return []*Chain{
-		{Name: "forward", Hook: Forward, Rules: []Rule{
-			{Exprs: []Expr{ctEstablished{}, ctOriginal{}, accept{}}},
-			{Exprs: []Expr{ctEstablished{}, l4Proto{eval.ProtoTCP}, accept{}}},
-			{Exprs: []Expr{notFromClient{}, toClient, ctNew{}, tcpNoSyn{}, drop{}}},
-			{Exprs: []Expr{notFromClient{}, accept{}}},
-			{Exprs: []Expr{jump{GuardName}}},
-			{Family: 4, Exprs: []Expr{sourceVmap{"clients4"}}},
-			{Family: 6, Exprs: []Expr{sourceVmap{"clients6"}}},
-		}},
+		{Name: "forward", Hook: Forward, Rules: append(forwardHead(),
+			Rule{Exprs: []Expr{jump{GuardName}}},
+			Rule{Family: 4, Exprs: []Expr{sourceVmap{"clients4"}}},
+			Rule{Family: 6, Exprs: []Expr{sourceVmap{"clients6"}}},
+		)},
 		{Name: "prerouting", Hook: Prerouting, Rules: []Rule{
 			{Family: 4, Exprs: []Expr{notFromClient{}, srcIn{"connected4"}, drop{}}},
 			{Family: 6, Exprs: []Expr{notFromClient{}, srcIn{"connected6"}, drop{}}},
