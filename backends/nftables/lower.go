@@ -162,17 +162,20 @@ const GuardName = "guard"
 // Then everything that does not come from a client passes, and the rest
 // goes through the guard chain to its client's chain by its source address.
 //
-// The guard chain drops every packet while an apply's commit is under way.
-// The kernel puts a commit in force in two steps: rules, and the elements
-// of most sets, at once; the elements of sets with concatenated ranges
-// (the port and ICMP sets, a pipapo set each) only at the end of the
-// commit, one set after the other. In between, a new port set is empty, and
+// The guard chain drops the clients' packets that reach it while a commit
+// is under way. The kernel puts a commit in force in two steps: rules, and
+// the elements of most sets, at once; the elements of sets with
+// concatenated ranges (the port and ICMP sets, pipapo sets) only at the
+// end of the commit, one set after the other, in the order the
+// transaction first touched them. In between, a new port set is empty, and
 // a rule that denies by it denies nothing, while a later rule that accepts
 // by an address set already accepts: a packet that neither the old nor the
-// new rules allow would pass. The guard set is such a set too, made anew by
-// every change and filled last, so that the guard drops everything from
-// clients until every set of the commit is in force. Connections already
-// open go on; a new one waits for its first packet to be sent again.
+// new rules allow passes (TestApplyNeverOpens saw dozens in a few hundred
+// thousand probes without the guard). The guard set is a pipapo set too,
+// made anew by every change and filled last, so the guard drops what
+// reaches it until every set of the commit is in force. Connections
+// already open go on; a new one waits for its first packet to be sent
+// again.
 //
 // The prerouting and postrouting chains drop, as the Linux agent's do,
 // packets from outside that claim a client's address and packets to a
