@@ -174,6 +174,7 @@ func TestApplyNeverOpens(t *testing.T) {
 	}
 
 	prober := c.StartProber(forbidden, 1, 300*time.Millisecond)
+	t.Cleanup(func() { prober.Stop() })
 	start := time.Now()
 	var applies, updates, texts, kills, stalled, completed, races int
 	lists := []string{"a", "b"}

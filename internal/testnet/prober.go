@@ -22,8 +22,9 @@ type Prober struct {
 	passes []string
 	err    error
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // ProberCounts says what became of a prober's probes.
@@ -118,9 +119,10 @@ func (p *Prober) Counts() ProberCounts {
 }
 
 // Stop stops the prober, waits for the probes under way, and says what
-// became of all of them; an error is a probe that could not be sent.
+// became of all of them; an error is a probe that could not be sent. It
+// may be called again, as by a test's cleanup after it failed.
 func (p *Prober) Stop() (ProberCounts, error) {
-	close(p.stop)
+	p.stopOnce.Do(func() { close(p.stop) })
 	p.wg.Wait()
 	p.mu.Lock()
 	err := p.err
