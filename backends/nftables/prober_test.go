@@ -123,14 +123,18 @@ func proberList(name string) []nftables.Client {
 	}}
 }
 
-// TestApplyNeverOpens sends forbidden probes from a client without pause
-// while qfw's table is applied over and over: changed and unchanged, in
+// TestApplyNeverOpens sends forbidden probes from a client without pause,
+// and any probe from a client that no list names, while qfw's table is
+// applied over and over: changed and unchanged, in
 // this process and in processes killed at random moments, and two at
 // once. No probe may pass: at every moment the kernel holds one list or
 // the other (or a lockdown), never nothing, and none of them allows them.
 // Every apply that reports success must leave the table it applied.
 func TestApplyNeverOpens(t *testing.T) {
-	topo := testnet.New(t, proberList("a"))
+	// A stranger is a client of the firewall that no list names: the
+	// forward chain's policy drops all it sends, silently.
+	stranger := nftables.Client{Name: "stranger", Addr4: netip.MustParseAddr("10.137.0.12")}
+	topo := testnet.New(t, append(proberList("a"), stranger))
 	c := topo.Clients["work"]
 	ns := topo.FW.File
 	path := "/run/netns/" + topo.FW.Name
@@ -173,8 +177,19 @@ func TestApplyNeverOpens(t *testing.T) {
 		return ""
 	}
 
+	strangers := []testnet.Probe{forbidden[0], forbidden[1], allowedByA}
+	for _, p := range strangers {
+		if f, err := topo.Clients["stranger"].Send(p); err != nil || f != testnet.Dropped {
+			t.Fatalf("%s from the stranger: %v, %v; want dropped", p, f, err)
+		}
+	}
+
 	prober := c.StartProber(forbidden, 1, 300*time.Millisecond)
 	t.Cleanup(func() { prober.Stop() })
+	// An answer comes within microseconds here: a probe that passed is not
+	// missed for a wait that short, and the drops come back soon.
+	strangerProber := topo.Clients["stranger"].StartProber(strangers, 3, 50*time.Millisecond)
+	t.Cleanup(func() { strangerProber.Stop() })
 	start := time.Now()
 	var applies, updates, texts, kills, stalled, completed, races int
 	lists := []string{"a", "b"}
@@ -292,13 +307,22 @@ func TestApplyNeverOpens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	strangerCounts, err := strangerProber.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("%d forbidden probes (%d rejected, %d dropped, %d passed) in %s, during: %d applies here (and %d client updates, %d as nft text), %d applies in processes killed at random moments (%d of them between commit and purge, %d finished first), %d races of two applies",
 		counts.Sent, counts.Rejected, counts.Dropped, counts.Passed, time.Since(start).Round(time.Millisecond),
 		applies, updates, texts, kills+completed, stalled, completed, races)
+	t.Logf("%d probes from the stranger (%d dropped, %d rejected, %d passed)",
+		strangerCounts.Sent, strangerCounts.Dropped, strangerCounts.Rejected, strangerCounts.Passed)
 	if counts.Passed > 0 {
 		t.Errorf("%d forbidden probes passed:\n%s", counts.Passed, strings.Join(counts.Passes, "\n"))
 	}
-	if counts.Sent < 5000 {
-		t.Errorf("only %d probes sent; too few to show a window", counts.Sent)
+	if strangerCounts.Passed > 0 {
+		t.Errorf("%d probes from the stranger passed:\n%s", strangerCounts.Passed, strings.Join(strangerCounts.Passes, "\n"))
+	}
+	if counts.Sent < 5000 || strangerCounts.Sent < 500 {
+		t.Errorf("only %d probes and %d from the stranger sent; too few to show a window", counts.Sent, strangerCounts.Sent)
 	}
 }
