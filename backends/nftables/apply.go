@@ -536,13 +536,13 @@ func replaceClient(t *Table, client string, netns *os.File) (map[string]int, err
 // ICMP set) must end with it.
 func (b *batch) renewGuard(t *Table) error {
 	i := slices.IndexFunc(t.Sets, func(s *Set) bool { return s.Kind == GuardSet })
-	j := slices.IndexFunc(t.Chains, func(c *Chain) bool { return c.Name == GuardName })
+	j := slices.IndexFunc(t.Chains, func(c *Chain) bool { return c.Name == guardName })
 	if i < 0 || j < 0 {
 		return fmt.Errorf("the table has no guard chain and set")
 	}
-	chain := &nftables.Chain{Name: GuardName, Table: b.table}
+	chain := &nftables.Chain{Name: guardName, Table: b.table}
 	b.c.FlushChain(chain)
-	b.c.DelSet(&nftables.Set{Name: GuardName, Table: b.table})
+	b.c.DelSet(&nftables.Set{Name: guardName, Table: b.table})
 	if err := b.addSet(t.Sets[i]); err != nil {
 		return err
 	}

@@ -125,7 +125,7 @@ func Lower(clients []Client, opts Options) (*Table, []Blocked) {
 	stamp(t.Chains[2], t.Sets[4:6])
 	// The guard set goes last, so that its element is the last one the
 	// kernel puts in force (see baseChains).
-	guard := &Set{Name: GuardName, Kind: GuardSet, Elements: []Element{{}}}
+	guard := &Set{Name: guardName, Kind: GuardSet, Elements: []Element{{}}}
 	t.Sets = append(t.Sets, guard)
 	stamp(t.Chains[3], []*Set{guard})
 	return t, blocked
@@ -142,8 +142,8 @@ func forwardHead() []Rule {
 	}
 }
 
-// GuardName is the name of the guard chain and of its set.
-const GuardName = "guard"
+// guardName is the name of the guard chain and of its set.
+const guardName = "guard"
 
 // baseChains returns the base chains of qfw's table and the guard chain,
 // in the order Lower puts them first: forward, prerouting, postrouting,
@@ -184,7 +184,7 @@ const GuardName = "guard"
 func baseChains() []*Chain {
 	return []*Chain{
 		{Name: "forward", Hook: Forward, Rules: append(forwardHead(),
-			Rule{Exprs: []Expr{jump{GuardName}}},
+			Rule{Exprs: []Expr{jump{guardName}}},
 			Rule{Family: 4, Exprs: []Expr{sourceVmap{"clients4"}}},
 			Rule{Family: 6, Exprs: []Expr{sourceVmap{"clients6"}}},
 		)},
@@ -196,8 +196,8 @@ func baseChains() []*Chain {
 			{Family: 4, Exprs: []Expr{notToClient, dstIn{"connected4"}, drop{}}},
 			{Family: 6, Exprs: []Expr{notToClient, dstIn{"connected6"}, drop{}}},
 		}},
-		{Name: GuardName, Rules: []Rule{
-			{Exprs: []Expr{guardMiss{GuardName}, drop{}}},
+		{Name: guardName, Rules: []Rule{
+			{Exprs: []Expr{guardMiss{guardName}, drop{}}},
 		}},
 	}
 }

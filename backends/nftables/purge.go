@@ -31,7 +31,8 @@ import (
 // outside to a client (a port forwarded to it, or a datagram of a server
 // that outlived its flow's purge) thus ends when the client's list would
 // not let it send to that peer and port: its destination is the peer, its
-// port the peer's source port. The connections judged not allowed are
+// port the peer's source port. So is a connection that the firewall qube
+// itself opens to a client. The connections judged not allowed are
 // deleted; Purge returns how many.
 func Purge(clients []Client, opts Options, netns *os.File) (int, error) {
 	var purged int
