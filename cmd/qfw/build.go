@@ -8,7 +8,7 @@ import (
 
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler"
-	"github.com/qfw-dev/qfw/internal/par"
+	"github.com/qfw-dev/qfw/compiler/par"
 	"github.com/qfw-dev/qfw/policy"
 	"github.com/qfw-dev/qfw/policytest"
 )

@@ -13,7 +13,7 @@ import (
 
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/ir"
-	"github.com/qfw-dev/qfw/internal/par"
+	"github.com/qfw-dev/qfw/compiler/par"
 )
 
 const compileDoc = `compile compiles the policy and prints what each target needs:
