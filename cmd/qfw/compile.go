@@ -111,7 +111,7 @@ func runCompile(cmd *cobra.Command, args []string, f *compileFlags) error {
 	case targetNftables:
 		files, err = nftablesFiles(cmd, prog, f.firewall, f.dns.addrs, now.Unix())
 	case targetMirage:
-		files, err = mirageFiles(prog, f.firewall, now.Unix())
+		files, err = mirageFiles(prog, f.firewall, res.mirage)
 	}
 	if err != nil {
 		return err
