@@ -27,12 +27,12 @@ const (
 	protoOther
 )
 
-// Spaces of destinations: somewhere, one point that stands for every
-// destination where a check takes the destinations of any two rules to
-// meet, and the IPv4 addresses.
+// Spaces of destinations: one point that stands for every destination,
+// for the checks that take the destinations of any two rules to meet, and
+// the IPv4 addresses.
 const (
-	somewhere = iota
-	ipv4Space
+	spaceAnywhere = iota
+	spaceIPv4
 )
 
 // reader is whose reading of a rule's protocol part to model.
@@ -93,7 +93,7 @@ func boxes(m ir.Match, rd reader, dsts []space.Box) []space.Box {
 
 // anywhere is the destination of a rule for a check that takes any two
 // destinations to meet.
-var anywhere = []space.Box{{Space: somewhere}}
+var anywhere = []space.Box{{Space: spaceAnywhere}}
 
 // meet reports whether some box of a intersects some box of b.
 func meet(a, b []space.Box) bool {
@@ -144,7 +144,7 @@ var clientRanges = []netip.Prefix{
 // prefixBox returns the IPv4 prefix p as a box without protocol.
 func prefixBox(p netip.Prefix) space.Box {
 	lo, hi := space.PrefixRange(p)
-	return space.Box{Space: ipv4Space, Lo: lo, Hi: hi}
+	return space.Box{Space: spaceIPv4, Lo: lo, Hi: hi}
 }
 
 // ipv4Dsts returns the destinations of m among the IPv4 addresses of the
@@ -156,7 +156,7 @@ func ipv4Dsts(m ir.Match) []space.Box {
 	case dnsOnly(m) || m.Dst.Host != "" || m.Dst.Family() == 6:
 		return nil
 	case m.Dst.IsAny():
-		return []space.Box{{Space: ipv4Space, Hi: space.Max32}}
+		return []space.Box{{Space: spaceIPv4, Hi: space.Max32}}
 	}
 	return []space.Box{prefixBox(m.Dst.Prefix)}
 }
