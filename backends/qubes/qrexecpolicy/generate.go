@@ -183,9 +183,9 @@ or provisions other firewall qubes.
 `)
 	}
 	fmt.Fprintf(&b, `
-Read it, then install it in dom0 as %[2]s, before the
-Admin API's defaults in 90-admin-default.policy; qrexec reads it at once.
-If %[1]s saved it as ~/30-qfw.policy:
+Read it, then install it in dom0 as %[2]s,
+which comes before the Admin API's defaults (90-admin-default.policy);
+qrexec reads it at once. If %[1]s saved it as ~/30-qfw.policy:
 
   qvm-run --pass-io --no-gui %[1]s 'cat 30-qfw.policy' > 30-qfw.policy
   sudo install -m 0644 30-qfw.policy %[2]s
