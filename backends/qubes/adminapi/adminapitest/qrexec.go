@@ -36,11 +36,39 @@ func (s *Server) SetPolicy(p *qrexecpolicy.Policy) {
 	s.policy = p
 }
 
+// Evaluation is one decision of the policy: on a call that came through
+// qrexec, or on a qube admin.vm.List lists to a qube.
+type Evaluation struct {
+	Call qrexecpolicy.Call
+	// Line is the line of the rule that decided; 0 if none matched.
+	Line    int
+	Allowed bool
+}
+
+// Evaluations returns the policy's decisions so far, in order.
+func (s *Server) Evaluations() []Evaluation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.evaluations)
+}
+
 // Refused returns the calls the policy refused so far, in order.
 func (s *Server) Refused() []qrexecpolicy.Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.refused)
+}
+
+// evaluate decides c by the policy, and records the decision. The caller
+// holds s.mu.
+func (s *Server) evaluate(c qrexecpolicy.Call) bool {
+	d := s.policy.Evaluate(c, s.system())
+	e := Evaluation{Call: c, Allowed: d.Allowed}
+	if d.Rule != nil {
+		e.Line = d.Rule.Line
+	}
+	s.evaluations = append(s.evaluations, e)
+	return d.Allowed
 }
 
 // QrexecClient returns a program that takes qrexec-client-vm's place in
@@ -125,7 +153,7 @@ func (s *Server) serveQrexec(c net.Conn) {
 	service, arg, _ := strings.Cut(rpc, "+")
 	call := qrexecpolicy.Call{Service: service, Arg: arg, Source: source, Target: target}
 	s.mu.Lock()
-	allowed := s.policy.Evaluate(call, s.system()).Allowed
+	allowed := s.evaluate(call)
 	if !allowed {
 		s.refused = append(s.refused, call)
 	}

@@ -65,13 +65,17 @@ type Server struct {
 	// kernelsDir, if set, is dom0's vm-kernels directory: setting a
 	// qube's kernel property to a directory not in it is refused.
 	kernelsDir string
+	// created counts the qubes created through admin.vm.Create.
+	created int
 	// qrexecPath is the socket the stand-in for qrexec-client-vm
 	// connects to; policy decides the calls that come through it, nil
 	// refusing them all, as dom0 refuses Admin API calls by default.
 	qrexecPath string
 	policy     *qrexecpolicy.Policy
-	// refused records the calls the policy refused, in order.
-	refused []qrexecpolicy.Call
+	// refused records the calls the policy refused, in order, and
+	// evaluations every decision it made.
+	refused     []qrexecpolicy.Call
+	evaluations []Evaluation
 }
 
 // CheckKernels makes the server refuse to set a qube's kernel to a
@@ -152,6 +156,24 @@ func (s *Server) listen(t testing.TB, path string, serve func(net.Conn)) {
 			go serve(c)
 		}
 	}()
+}
+
+// Qubes returns what the server holds of every qube but dom0, to start
+// another server from.
+func (s *Server) Qubes() map[string]Qube {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]Qube, len(s.qubes))
+	for name, q := range s.qubes {
+		if name == "dom0" {
+			continue
+		}
+		c := *q
+		c.Properties, c.Features = maps.Clone(q.Properties), maps.Clone(q.Features)
+		c.Firewall, c.Tags = slices.Clone(q.Firewall), slices.Clone(q.Tags)
+		out[name] = c
+	}
+	return out
 }
 
 // Update changes what the server holds of the qube name, as a change made
@@ -237,7 +259,7 @@ func (s *Server) handle(r *adminapi.Request) []byte {
 			// it to list, each as the target of admin.vm.List; ask does
 			// not count.
 			names = slices.DeleteFunc(names, func(n string) bool {
-				return !s.policy.Evaluate(qrexecpolicy.Call{Service: r.Method, Arg: r.Arg, Source: r.Source, Target: n}, s.system()).Allowed
+				return !s.evaluate(qrexecpolicy.Call{Service: r.Method, Arg: r.Arg, Source: r.Source, Target: n})
 			})
 		}
 		for _, n := range names {
@@ -441,6 +463,9 @@ func (s *Server) create(r *adminapi.Request, class string) []byte {
 	if _, ok := s.qubes[args["name"]]; ok {
 		return adminapi.Raise("QubesValueError", "VM "+args["name"]+" already exists")
 	}
-	s.qubes[args["name"]] = &Qube{Class: class, Label: args["label"]}
+	// dom0 gives each qube an address of its own in 10.137.0.0/24; the
+	// server counts from the top, away from the tests' addresses.
+	s.created++
+	s.qubes[args["name"]] = &Qube{Class: class, Label: args["label"], IP: fmt.Sprintf("10.137.0.%d", 255-s.created)}
 	return adminapi.OK(nil)
 }
