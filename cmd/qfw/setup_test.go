@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi/adminapitest"
 	"github.com/qfw-dev/qfw/backends/qubes/qrexecpolicy"
 )
@@ -38,13 +40,20 @@ firewalls: "mirage-fw": backend: mirage: {version: "0.9.5", netvm: "sys-net"}
 // inventory reads it in dom0, into a directory, and returns it.
 func mgmtPolicyDir(t *testing.T) string {
 	t.Helper()
+	return policyDirFor(t, mgmtQubes, mgmtPolicy)
+}
+
+// policyDirFor writes policy and the inventory of qubes into a directory,
+// and returns it.
+func policyDirFor(t *testing.T, qubes map[string]adminapitest.Qube, policy string) string {
+	t.Helper()
 	dir := t.TempDir()
-	srv := adminapitest.New(t, mgmtQubes)
+	srv := adminapitest.New(t, qubes)
 	var inv, stderr bytes.Buffer
 	if code := run([]string{"inventory", "--socket", srv.Path}, &inv, &stderr); code != 0 {
 		t.Fatalf("inventory in dom0: exit %d: %s", code, stderr.String())
 	}
-	for name, text := range map[string]string{"policy.cue": mgmtPolicy, "inventory.json": inv.String()} {
+	for name, text := range map[string]string{"policy.cue": policy, "inventory.json": inv.String()} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -297,5 +306,80 @@ func TestSetupQrexecPolicyEveryRule(t *testing.T) {
 			}
 			t.Logf("without %q, %s: exit %d (was %d), dom0 refused %v\n%s", rule, mgmtCommands[i].name, got.code, ref.steps[i].code, got.refused, got.stderr)
 		})
+	}
+}
+
+// The policy allows nothing qfw does not do: with it in force, dom0 refuses
+// every other call from mgmt, and changes nothing.
+func TestSetupQrexecPolicyRefusesTheRest(t *testing.T) {
+	dir := mgmtPolicyDir(t)
+	p, err := qrexecpolicy.Parse("30-qfw.policy", []byte(mgmtQrexecPolicy(t, dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qubes := maps.Clone(mgmtQubes)
+	qubes["personal"] = adminapitest.Qube{IP: "10.137.0.14", Netvm: "sys-firewall", Firewall: []string{"action=accept"}}
+	qubes["mirage-fw"] = adminapitest.Qube{Class: "StandaloneVM", IP: "10.137.0.15", Netvm: "sys-net", ProvidesNetwork: true}
+	srv := adminapitest.New(t, qubes)
+	srv.SetPolicy(p)
+	client := &adminapi.Client{Transport: adminapi.Qrexec{Path: srv.QrexecClient(t, "mgmt")}}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		what string
+		call func() error
+	}{
+		{"set the rules of a qube not tagged", func() error { return client.FirewallSet(ctx, "personal", []string{"action=accept"}) }},
+		{"tag a qube the policy does not manage", func() error { return client.SetTag(ctx, "personal", "qfw-managed") }},
+		{"give a managed qube another tag", func() error { return client.SetTag(ctx, "work", "other") }},
+		{"take another tag away", func() error { return client.RemoveTag(ctx, "old", "other") }},
+		{"change a qube's netvm", func() error { return client.SetProperty(ctx, "work", "netvm", "") }},
+		{"change a property of a qube the policy does not provision", func() error { return client.SetProperty(ctx, "personal", "kernel", "") }},
+		{"set a feature it does not set", func() error { return client.SetFeature(ctx, "mirage-fw", "service.sshd", "1") }},
+		{"set a firewall qube's property it does not set", func() error { return client.SetProperty(ctx, "mirage-fw", "template", "") }},
+		{"read a property it does not read", func() error { _, err := client.Property(ctx, "work", "kernel"); return err }},
+		{"read dom0's properties", func() error { _, err := client.Property(ctx, "dom0", "label"); return err }},
+		{"read a feature of another qube", func() error { _, _, err := client.Feature(ctx, "work", "qubes-firewall"); return err }},
+		{"create a qube of another class", func() error { return client.Create(ctx, "AppVM", "evil", "red") }},
+		{"reload a firewall", func() error { return client.FirewallReload(ctx, "work") }},
+		{"kill a qube", func() error { _, err := client.Call(ctx, "admin.vm.Kill", "", "work", nil); return err }},
+		{"set a global property", func() error {
+			_, err := client.Call(ctx, "admin.property.Set", "default_netvm", "dom0", []byte("work"))
+			return err
+		}},
+	} {
+		if err := tc.call(); err == nil || !strings.HasSuffix(err.Error(), ": refused by dom0's qrexec policy") {
+			t.Errorf("%s: %v; want refused by dom0's qrexec policy", tc.what, err)
+		}
+	}
+	for name, want := range qubes {
+		got, _ := srv.Qube(name)
+		if !slices.Equal(got.Firewall, want.Firewall) || !slices.Equal(got.Tags, want.Tags) || got.Netvm != want.Netvm || len(got.Properties)+len(got.Features) > 0 {
+			t.Errorf("%s changed: %+v", name, got)
+		}
+	}
+	if _, ok := srv.Qube("evil"); ok {
+		t.Error("qube evil was created")
+	}
+}
+
+// A policy that manages a qube the installed qrexec policy does not name
+// is applied to the others; that qube is refused before anything changes
+// it, and keeps its list.
+func TestSetupQrexecPolicyNewQubeRefused(t *testing.T) {
+	qubes := maps.Clone(mgmtQubes)
+	qubes["personal"] = adminapitest.Qube{IP: "10.137.0.14", Netvm: "sys-firewall", Firewall: []string{"action=accept"}}
+	installed := mgmtQrexecPolicy(t, policyDirFor(t, qubes, mgmtPolicy))
+	dir := policyDirFor(t, qubes, mgmtPolicy+`qubes: personal: allow: web: {to: "any", tcp: [443]}
+`)
+	step := runMgmtCommand(t, dir, installed, qubes, "", mgmtCommands[0])
+	want := "qfw: personal: mark it qfw-managed: personal admin.vm.tag.Set+qfw-managed: refused by dom0's qrexec policy\n"
+	if step.code != 1 || !strings.HasSuffix(step.stderr, want) || !strings.Contains(step.stdout, "personal   failed, unchanged\n") {
+		t.Errorf("apply: exit %d\n%s%s\nwant exit 1 and %q", step.code, step.stdout, step.stderr, want)
+	}
+	if got := step.after["personal"]; !slices.Equal(got.Firewall, []string{"action=accept"}) || got.Tags != nil {
+		t.Errorf("personal: %+v; want its list and tags as they were", got)
+	}
+	if got := step.after["work"]; !slices.Equal(got.Firewall, []string{"action=accept proto=tcp dstports=443-443 comment=web"}) {
+		t.Errorf("work: %q; want its new list", got.Firewall)
 	}
 }
