@@ -165,10 +165,10 @@ func sorted(s []string) []string {
 
 func header(g Grants) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, `qrexec policy (Qubes 4.2) for qfw in the management qube %[1]s, written by
-qfw setup qrexec-policy. It allows %[1]s the Admin API calls qfw makes, and
-no others; the calls it does not allow are left to the other policy files,
-which refuse Admin API calls unless told otherwise.
+	fmt.Fprintf(&b, `qrexec policy (Qubes 4.1 and later) for qfw in the management qube %[1]s,
+written by qfw setup qrexec-policy. It allows %[1]s the Admin API calls qfw
+makes, and no others; the calls it does not allow are left to the other
+policy files, which refuse Admin API calls unless told otherwise.
 `, g.Mgmt)
 	if !g.Manage {
 		fmt.Fprintf(&b, `
