@@ -73,7 +73,9 @@ func TestGenerateErrors(t *testing.T) {
 		{func(g *Grants) { g.Tag = "a+b" }, `tag "a+b": a tag is ASCII letters, digits, "-" and "_"`},
 		{func(g *Grants) { g.Tagged = []string{"@tag:x"} }, `qube "@tag:x": not a qube name`},
 		{func(g *Grants) { g.Firewalls = []Firewall{{Name: "fw", Class: "Standalone VM"}} }, `firewall qube fw: class "Standalone VM"`},
-		{func(g *Grants) { g.Firewalls = []Firewall{{Name: "fw", Class: "StandaloneVM", Features: []string{"a b"}}} }, `firewall qube fw: property or feature "a b"`},
+		{func(g *Grants) {
+			g.Firewalls = []Firewall{{Name: "fw", Class: "StandaloneVM", Features: []string{"a b"}}}
+		}, `firewall qube fw: property or feature "a b"`},
 		{func(g *Grants) { g.Properties = []string{""} }, `property ""`},
 	} {
 		g := fullGrants
