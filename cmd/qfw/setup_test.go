@@ -249,7 +249,7 @@ func TestSetupQrexecPolicy(t *testing.T) {
 			t.Errorf("inventory from mgmt:\n%s\nfrom dom0:\n%s", s.stdout, s.inventoryFromDom0)
 		}
 	}
-	wantState := `mirage-fw: StandaloneVM label=green netvm=sys-net tags=[] rules=[]
+	wantState := `mirage-fw: StandaloneVM label=green netvm=sys-net tags=["created-by-mgmt"] rules=[]
   property audiovm=""
   property kernel="mirage-firewall"
   property kernelopts=""

@@ -466,6 +466,7 @@ func (s *Server) create(r *adminapi.Request, class string) []byte {
 	// dom0 gives each qube an address of its own in 10.137.0.0/24; the
 	// server counts from the top, away from the tests' addresses.
 	s.created++
-	s.qubes[args["name"]] = &Qube{Class: class, Label: args["label"], IP: fmt.Sprintf("10.137.0.%d", 255-s.created)}
+	// qubesd tags each qube with its creator, which the qube cannot undo.
+	s.qubes[args["name"]] = &Qube{Class: class, Label: args["label"], IP: fmt.Sprintf("10.137.0.%d", 255-s.created), Tags: []string{"created-by-" + r.Source}}
 	return adminapi.OK(nil)
 }
