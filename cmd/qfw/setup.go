@@ -62,7 +62,14 @@ func newSetupCmd() *cobra.Command {
 		Use:   "setup",
 		Short: "Write what a machine needs to run qfw",
 		Long:  setupDoc,
-		Args:  cobra.NoArgs,
+		// Without this, cobra would show the help for a mistyped
+		// subcommand and exit 0.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("setup %s: no such setup; qrexec-policy is the one there is", args[0])
+			}
+			return cmd.Help()
+		},
 	}
 	cmd.AddCommand(newQrexecPolicyCmd())
 	return cmd
