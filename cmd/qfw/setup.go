@@ -106,55 +106,8 @@ func runQrexecPolicy(cmd *cobra.Command, args []string, f *qrexecPolicyFlags) er
 	}
 	g := qrexecpolicy.Grants{Mgmt: f.mgmt, Properties: adminapi.InventoryProperties}
 	if !f.readOnly {
-		// The lists will be set from a management qube: checked for the
-		// longest name it can have.
-		f.qrexec = true
-		// The policy's warnings are vet's to show: only its errors stop
-		// setup, and then they are shown with the warnings.
-		stderr := cmd.ErrOrStderr()
-		var diags bytes.Buffer
-		cmd.SetErr(&diags)
-		res, err := build(cmd, args, &f.policyFlags, false)
-		cmd.SetErr(stderr)
-		if err != nil {
-			stderr.Write(diags.Bytes())
+		if err := policyGrants(cmd, args, f, &g); err != nil {
 			return err
-		}
-		if _, ok := res.Inventory.Qubes[f.mgmt]; !ok {
-			fmt.Fprintf(cmd.ErrOrStderr(), "qfw: warning: --mgmt %s: no such qube in the inventory\n", f.mgmt)
-		}
-		g.Manage, g.Tag = true, managedTag
-		for _, q := range res.Program.Qubes {
-			g.Tagged = append(g.Tagged, q.Name)
-		}
-		// A qube that left the policy keeps its tag until apply --release
-		// or --reset; a revert of --reset tags it again.
-		for _, name := range res.Inventory.Names() {
-			if slices.Contains(res.Inventory.Qubes[name].Tags, managedTag) {
-				g.Tagged = append(g.Tagged, name)
-			}
-		}
-		for _, fw := range res.Program.Firewalls {
-			p := fw.Provision
-			if p == nil {
-				continue
-			}
-			rel, err := mirage.LookupRelease(fw.MirageVersion)
-			if err != nil {
-				return fmt.Errorf("firewall qube %s: %w", fw.Name, err)
-			}
-			want, err := mirage.Desired(fw.Name, cmp.Or(p.KernelDir, mirage.DefaultKernel), fw.Netvm, cmp.Or(p.Label, mirage.DefaultLabel), rel)
-			if err != nil {
-				return fmt.Errorf("firewall qube %s: %w", fw.Name, err)
-			}
-			q := qrexecpolicy.Firewall{Name: fw.Name, Class: want.Class}
-			for _, s := range want.Properties {
-				q.Properties = append(q.Properties, s.Name)
-			}
-			for _, s := range want.Features {
-				q.Features = append(q.Features, s.Name)
-			}
-			g.Firewalls = append(g.Firewalls, q)
 		}
 	}
 	file, err := qrexecpolicy.Generate(g)
@@ -163,4 +116,63 @@ func runQrexecPolicy(cmd *cobra.Command, args []string, f *qrexecPolicyFlags) er
 	}
 	_, err = cmd.OutOrStdout().Write(file.Format())
 	return err
+}
+
+// policyGrants adds to g what qfw does to the qubes of the policy that
+// args name: the qubes it tags and sets the lists of, and the unikernel
+// firewall qubes it provisions.
+func policyGrants(cmd *cobra.Command, args []string, f *qrexecPolicyFlags, g *qrexecpolicy.Grants) error {
+	// The lists will be set from a management qube: checked for the
+	// longest name it can have.
+	f.qrexec = true
+	// The policy's warnings are vet's to show: only its errors stop setup,
+	// and then they are shown with the warnings.
+	stderr := cmd.ErrOrStderr()
+	var diags bytes.Buffer
+	cmd.SetErr(&diags)
+	res, err := build(cmd, args, &f.policyFlags, false)
+	cmd.SetErr(stderr)
+	if err != nil {
+		stderr.Write(diags.Bytes())
+		return err
+	}
+	if _, ok := res.Inventory.Qubes[f.mgmt]; !ok {
+		fmt.Fprintf(stderr, "qfw: warning: --mgmt %s: no such qube in the inventory\n", f.mgmt)
+	}
+	g.Manage, g.Tag = true, managedTag
+	for _, q := range res.Program.Qubes {
+		g.Tagged = append(g.Tagged, q.Name)
+	}
+	// A qube that left the policy keeps its tag until apply --release or
+	// --reset; a revert of --reset tags it again.
+	for _, name := range res.Inventory.Names() {
+		if slices.Contains(res.Inventory.Qubes[name].Tags, managedTag) {
+			g.Tagged = append(g.Tagged, name)
+		}
+	}
+	for _, fw := range res.Program.Firewalls {
+		p := fw.Provision
+		if p == nil {
+			continue
+		}
+		// The state plan brings the qube to: its properties and features
+		// are those provisioning reads and sets.
+		rel, err := mirage.LookupRelease(fw.MirageVersion)
+		if err != nil {
+			return fmt.Errorf("firewall qube %s: %w", fw.Name, err)
+		}
+		want, err := mirage.Desired(fw.Name, cmp.Or(p.KernelDir, mirage.DefaultKernel), fw.Netvm, cmp.Or(p.Label, mirage.DefaultLabel), rel)
+		if err != nil {
+			return fmt.Errorf("firewall qube %s: %w", fw.Name, err)
+		}
+		q := qrexecpolicy.Firewall{Name: fw.Name, Class: want.Class}
+		for _, s := range want.Properties {
+			q.Properties = append(q.Properties, s.Name)
+		}
+		for _, s := range want.Features {
+			q.Features = append(q.Features, s.Name)
+		}
+		g.Firewalls = append(g.Firewalls, q)
+	}
+	return nil
 }

@@ -218,8 +218,7 @@ func (f *File) Format() []byte {
 		b.WriteByte('\n')
 		comment(&b, s.Comment)
 		for _, r := range s.Rules {
-			fmt.Fprintf(&b, "%-*s  %-*s  %-*s  %-*s  %s\n", w[0], r.Service, w[1], r.Arg, w[2], r.Source, w[3], r.Target,
-				strings.TrimPrefix(r.String(), strings.Join([]string{r.Service, r.Arg, r.Source, r.Target}, " ")+" "))
+			fmt.Fprintf(&b, "%-*s  %-*s  %-*s  %-*s  %s\n", w[0], r.Service, w[1], r.Arg, w[2], r.Source, w[3], r.Target, r.action())
 		}
 	}
 	return b.Bytes()

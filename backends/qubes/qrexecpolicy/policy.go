@@ -54,7 +54,12 @@ type Rule struct {
 
 // String returns the rule as a policy file line.
 func (r Rule) String() string {
-	s := strings.Join([]string{r.Service, r.Arg, r.Source, r.Target, r.Action.String()}, " ")
+	return strings.Join([]string{r.Service, r.Arg, r.Source, r.Target, r.action()}, " ")
+}
+
+// action returns the rule's action with its parameters.
+func (r Rule) action() string {
+	s := r.Action.String()
 	if r.Redirect != "" {
 		s += " target=dom0"
 	}
