@@ -84,18 +84,6 @@ func (u *Universe) Where(sp int) Where {
 	return Where{Family: 4 + 2*min(k%3, 1), Ext: k%3 == 2, Name: u.names[k/3]}
 }
 
-// plain returns the space of the packets that sp's packets are without
-// extension headers: sp itself, if they carry none.
-func plain(sp int) int {
-	switch {
-	case sp == SpaceIPv6Ext:
-		return SpaceIPv6
-	case sp >= numFixed && (sp-numFixed)%3 == 2:
-		return sp - 1
-	}
-	return sp
-}
-
 // spaceOf returns the space of w.
 func (u *Universe) spaceOf(w Where) int {
 	if w.Name == "" {
