@@ -115,27 +115,57 @@ func (n Name) String() string {
 // Dests are destinations: addresses, as the fewest prefixes that hold
 // them, and names whose addresses are not known.
 type Dests struct {
-	// Any says the destinations are all of them.
-	Any      bool
+	// Any says the destinations are all of them, but for Except.
+	Any bool
+	// Prefixes are the addresses, less those in Except. A family's
+	// addresses are said as all of them (0.0.0.0/0 or ::/0) but some
+	// where that takes fewer prefixes.
 	Prefixes []netip.Prefix
-	Names    []Name
+	// Except are the addresses left out of Any, or of the prefix of all
+	// addresses of their family.
+	Except []netip.Prefix
+	Names  []Name
 }
 
-// Strings returns each destination as people write it.
+// Strings returns each destination as people write it, as in
+// "10.0.0.0/8", "0.0.0.0/0 (except 192.168.0.0/16)", "github.com".
 func (d Dests) Strings() []string {
 	if d.Any {
+		if len(d.Except) > 0 {
+			return []string{"any destination except " + strings.Join(prefixStrings(d.Except), ", ")}
+		}
 		return []string{"any destination"}
 	}
 	var out []string
 	for _, p := range d.Prefixes {
-		if p.IsSingleIP() {
-			out = append(out, p.Addr().String())
-		} else {
-			out = append(out, p.String())
+		s := prefixStrings([]netip.Prefix{p})[0]
+		var except []netip.Prefix
+		for _, e := range d.Except {
+			if p.Bits() == 0 && e.Addr().Is4() == p.Addr().Is4() {
+				except = append(except, e)
+			}
 		}
+		if len(except) > 0 {
+			s += " (except " + strings.Join(prefixStrings(except), ", ") + ")"
+		}
+		out = append(out, s)
 	}
 	for _, n := range d.Names {
 		out = append(out, n.String())
+	}
+	return out
+}
+
+// prefixStrings returns ps as people write them: an address alone without
+// its length.
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		if p.IsSingleIP() {
+			out[i] = p.Addr().String()
+		} else {
+			out[i] = p.String()
+		}
 	}
 	return out
 }
@@ -468,29 +498,47 @@ func serviceKey(services []Service) string {
 // addresses as the fewest prefixes, and their names.
 func dests(u *Universe, segs []segment) Dests {
 	var d Dests
-	// The families of each name, and of the whole address spaces, as bit
-	// masks.
+	// The families of each name, as a bit mask.
 	bit := func(family int) int { return family/2 - 1 }
 	names := map[string]int{}
-	full := 0
+	var spans [2][]span
 	for _, s := range segs {
 		if s.at.name != "" {
 			names[s.at.name] |= bit(s.at.family)
 			continue
 		}
-		if s.lo == (space.U128{}) && s.hi == last(SpaceIPv4) && s.at.family == 4 ||
-			s.lo == (space.U128{}) && s.hi == space.Max128 && s.at.family == 6 {
-			full |= bit(s.at.family)
-		}
-		d.Prefixes = append(d.Prefixes, prefixes(s.lo, s.hi, s.at.family)...)
+		spans[s.at.family/6] = append(spans[s.at.family/6], span{s.lo, s.hi})
 	}
 	const both = 1 | 1<<1
-	all := full == both
+	all := true
+	for i, ss := range spans {
+		family := 4 + 2*i
+		slices.SortFunc(ss, func(a, b span) int { return cmpU(a.lo, b.lo) })
+		ss = joinSpans(ss)
+		var in, out []netip.Prefix
+		for _, s := range ss {
+			in = append(in, prefixes(s.lo, s.hi, family)...)
+		}
+		for _, s := range complement(ss, family) {
+			out = append(out, prefixes(s.lo, s.hi, family)...)
+		}
+		switch {
+		case len(ss) == 0:
+			all = false
+		case len(out)+1 < len(in) || len(out) == 0:
+			// All the family's addresses but a few.
+			d.Prefixes = append(d.Prefixes, netip.PrefixFrom(space.U128{}.Addr(family == 4), 0))
+			d.Except = append(d.Except, out...)
+		default:
+			all = false
+			d.Prefixes = append(d.Prefixes, in...)
+		}
+	}
 	for _, n := range u.Names() {
 		all = all && names[n] == both
 	}
 	if all {
-		return Dests{Any: true}
+		return Dests{Any: true, Except: d.Except}
 	}
 	for n, fams := range names {
 		f := 4
@@ -502,11 +550,46 @@ func dests(u *Universe, segs []segment) Dests {
 		}
 		d.Names = append(d.Names, Name{Name: n, Family: f})
 	}
-	slices.SortFunc(d.Prefixes, func(a, b netip.Prefix) int {
-		return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
-	})
 	slices.SortFunc(d.Names, func(a, b Name) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Family, b.Family)) })
 	return d
+}
+
+// joinSpans joins the sorted, disjoint spans ss where they are adjacent.
+func joinSpans(ss []span) []span {
+	var out []span
+	for _, s := range ss {
+		if n := len(out); n > 0 && out[n-1].hi.Inc() == s.lo {
+			out[n-1].hi = s.hi
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// complement returns the addresses of family outside the sorted, disjoint
+// spans ss.
+func complement(ss []span, family int) []span {
+	end := space.Max32
+	if family == 6 {
+		end = space.Max128
+	}
+	var out []span
+	next, done := space.U128{}, false
+	for _, s := range ss {
+		if next.Less(s.lo) {
+			out = append(out, span{next, s.lo.Dec()})
+		}
+		if s.hi == end {
+			done = true
+			break
+		}
+		next = s.hi.Inc()
+	}
+	if !done {
+		out = append(out, span{next, end})
+	}
+	return out
 }
 
 // prefixes returns the fewest prefixes that hold exactly the addresses lo

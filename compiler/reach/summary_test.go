@@ -20,6 +20,9 @@ func inLine(u *Universe, l *Line, pt space.Box) bool {
 		for _, p := range l.Dests.Prefixes {
 			dst = dst || p.Contains(a)
 		}
+		for _, p := range l.Dests.Except {
+			dst = dst && !p.Contains(a)
+		}
 	} else {
 		dst = dst || slices.Contains(l.Dests.Names, Name{w.Name, 0}) || slices.Contains(l.Dests.Names, Name{w.Name, w.Family})
 	}
