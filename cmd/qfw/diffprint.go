@@ -128,7 +128,10 @@ func (r *diffReport) counts() (widened, narrowed, qubesChanged int) {
 }
 
 func plural(n int, one, many string) string {
-	if n == 1 {
+	switch n {
+	case 0:
+		return "no " + one
+	case 1:
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
@@ -141,8 +144,8 @@ func (r *diffReport) summary() string {
 	if widened+narrowed == 0 {
 		parts = append(parts, "no change in reachability")
 	} else {
-		parts = append(parts, fmt.Sprintf("%s, %s in %s",
-			plural(widened, "widened", "widened"), plural(narrowed, "narrowed", "narrowed"), plural(changed, "qube", "qubes")))
+		parts = append(parts, fmt.Sprintf("%s and %s of access, in %s",
+			plural(widened, "widening", "widenings"), plural(narrowed, "narrowing", "narrowings"), plural(changed, "qube", "qubes")))
 	}
 	var added, removed, moved int
 	for _, q := range r.qubes {
@@ -297,6 +300,7 @@ type (
 		Text         string            `json:"text"`
 		Services     []diffServiceJSON `json:"services"`
 		Destinations []string          `json:"destinations"`
+		Except       []string          `json:"except,omitempty"`
 		Base         diffReasonJSON    `json:"base"`
 		Head         diffReasonJSON    `json:"head"`
 	}
@@ -350,8 +354,11 @@ func (r *diffReport) printJSON(w io.Writer) error {
 		}
 		for k := range q.lines {
 			l := &q.lines[k]
-			lj := diffLineJSON{Text: l.String(), Destinations: l.Dests.Strings(),
+			lj := diffLineJSON{Text: l.String(), Destinations: destsJSON(l.Dests),
 				Base: r.reasonJSON(q, l, 0), Head: r.reasonJSON(q, l, 1)}
+			for _, p := range l.Dests.Except {
+				lj.Except = append(lj.Except, p.String())
+			}
 			for _, s := range l.Services {
 				lj.Services = append(lj.Services, serviceJSON(s))
 			}
@@ -371,6 +378,22 @@ func (r *diffReport) printJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
+}
+
+// destsJSON returns d's destinations, "any", prefixes and names, without
+// the exceptions.
+func destsJSON(d reach.Dests) []string {
+	if d.Any {
+		return []string{"any"}
+	}
+	var out []string
+	for _, p := range d.Prefixes {
+		out = append(out, p.String())
+	}
+	for _, n := range d.Names {
+		out = append(out, n.String())
+	}
+	return out
 }
 
 func serviceJSON(s reach.Service) diffServiceJSON {

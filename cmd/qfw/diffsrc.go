@@ -94,7 +94,8 @@ func openSide(arg, which string) (*diffSide, error) {
 	if rev == "" || strings.HasPrefix(rev, "-") {
 		return nil, fmt.Errorf("%s %q: no such directory, nor a git revision", which, arg)
 	}
-	if _, err := git("rev-parse", "--show-toplevel"); err != nil {
+	top, err := git("rev-parse", "--show-toplevel")
+	if err != nil {
 		return nil, fmt.Errorf("%s %q: no such directory, and the working directory is in no git repository to read it as a revision from", which, arg)
 	}
 	commit, err := git("rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
@@ -122,7 +123,10 @@ func openSide(arg, which string) (*diffSide, error) {
 	if err != nil {
 		return nil, err
 	}
+	// From a subdirectory, git archive would read the tree's own
+	// subdirectory of that name.
 	cmd := exec.Command("git", "archive", "--format=tar", object)
+	cmd.Dir = top
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
