@@ -194,7 +194,7 @@ func (p *qubePlace) String() string {
 	if p.firewall == "" {
 		return "no netvm"
 	}
-	return fmt.Sprintf("%s, %s", p.firewall, p.backend)
+	return fmt.Sprintf("%s (%s)", p.firewall, p.backend)
 }
 
 func (q *qubeDiff) added() bool   { return q.at[0] == nil && q.at[1] != nil }

@@ -79,19 +79,23 @@ type qubeLines struct {
 }
 
 // place says where q's rules are enforced, on the head side if it has
-// one.
+// one: "behind sys-firewall (qubes)".
 func (q *qubeDiff) place() string {
-	if q.at[1] != nil {
-		return q.at[1].String()
+	at := q.at[1]
+	if at == nil {
+		at = q.at[0]
 	}
-	return q.at[0].String()
+	if at.firewall == "" {
+		return "no netvm"
+	}
+	return "behind " + at.String()
 }
 
 // qubeChange says what became of q itself, or "".
 func (r *diffReport) qubeChange(q *qubeDiff) string {
 	switch {
 	case q.added():
-		return fmt.Sprintf("added (%s)", q.at[1])
+		return "added, " + q.place()
 	case q.removed():
 		return "removed from the policy: it keeps the list it has until qfw apply --release"
 	case q.moved():
@@ -179,7 +183,7 @@ func (r *diffReport) printText(w io.Writer) {
 			fmt.Fprintf(w, "\nnarrowed access, no longer reachable:\n")
 		}
 		for _, ql := range sec {
-			fmt.Fprintf(w, "  %s (%s):\n", ql.q.name, ql.q.place())
+			fmt.Fprintf(w, "  %s, %s:\n", ql.q.name, ql.q.place())
 			for _, l := range ql.lines {
 				fmt.Fprintf(w, "    %s %s\n", mark, l)
 				fmt.Fprintf(w, "        now: %s\n", r.reasonText(ql.q, l, 1))
