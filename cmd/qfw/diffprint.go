@@ -305,8 +305,18 @@ type (
 		Services     []diffServiceJSON `json:"services"`
 		Destinations []string          `json:"destinations"`
 		Except       []string          `json:"except,omitempty"`
-		Base         diffReasonJSON    `json:"base"`
-		Head         diffReasonJSON    `json:"head"`
+		// Unless are packets left out of the services to the
+		// destinations.
+		Unless *diffPacketsJSON `json:"except_packets,omitempty"`
+		// DNS says the packets are DNS queries to the qube's servers.
+		DNS  bool           `json:"dns,omitempty"`
+		Base diffReasonJSON `json:"base"`
+		Head diffReasonJSON `json:"head"`
+	}
+	diffPacketsJSON struct {
+		Services     []diffServiceJSON `json:"services"`
+		Destinations []string          `json:"destinations"`
+		Except       []string          `json:"except,omitempty"`
 	}
 	diffServiceJSON struct {
 		Protocol string   `json:"protocol"`
@@ -360,11 +370,9 @@ func (r *diffReport) printJSON(w io.Writer) error {
 			l := &q.lines[k]
 			lj := diffLineJSON{Text: l.String(), Destinations: destsJSON(l.Dests),
 				Base: r.reasonJSON(q, l, 0), Head: r.reasonJSON(q, l, 1)}
-			for _, p := range l.Dests.Except {
-				lj.Except = append(lj.Except, p.String())
-			}
-			for _, s := range l.Services {
-				lj.Services = append(lj.Services, serviceJSON(s))
+			lj.Services, lj.Except, lj.DNS = servicesJSON(l.Services), exceptJSON(l.Dests), l.DNS
+			if len(l.ExceptServices) > 0 {
+				lj.Unless = &diffPacketsJSON{Services: servicesJSON(l.ExceptServices), Destinations: destsJSON(l.ExceptDests), Except: exceptJSON(l.ExceptDests)}
 			}
 			if l.Widened {
 				j.Widened = append(j.Widened, lj)
@@ -396,6 +404,22 @@ func destsJSON(d reach.Dests) []string {
 	}
 	for _, n := range d.Names {
 		out = append(out, n.String())
+	}
+	return out
+}
+
+func exceptJSON(d reach.Dests) []string {
+	var out []string
+	for _, p := range d.Except {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+func servicesJSON(services []reach.Service) []diffServiceJSON {
+	out := make([]diffServiceJSON, len(services))
+	for i, s := range services {
+		out[i] = serviceJSON(s)
 	}
 	return out
 }

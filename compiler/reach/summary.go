@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/space"
 )
@@ -224,11 +225,70 @@ type Line struct {
 	Base, Head Reason
 	Services   []Service
 	Dests      Dests
+	// ExceptServices to ExceptDests, if any, are packets left out of
+	// Services to Dests.
+	ExceptServices []Service
+	ExceptDests    Dests
+	// DNS says the packets are DNS queries to the qube's DNS servers:
+	// the services are tcp or udp port 53, or both, and the destinations
+	// some of the servers.
+	DNS bool
 }
 
-// String returns "SERVICES to DESTINATIONS".
+// String returns "SERVICES to DESTINATIONS", where the services of DNS
+// queries are "dns" (tcp and udp), "dns over udp" or "dns over tcp".
 func (l *Line) String() string {
-	return Services(l.Services) + " to " + strings.Join(l.Dests.Strings(), ", ")
+	svc := Services(l.Services)
+	if l.DNS {
+		switch len(l.Services) {
+		case 2:
+			svc = "dns"
+		default:
+			svc = "dns over " + protoNames[l.Services[0].Proto]
+		}
+	}
+	out := svc + " to " + strings.Join(l.Dests.Strings(), ", ")
+	if len(l.ExceptServices) > 0 {
+		out += ", except " + Services(l.ExceptServices) + " to " + strings.Join(l.ExceptDests.Strings(), ", ")
+	}
+	return out
+}
+
+// isDNS reports whether l is about DNS queries to servers alone.
+func (l *Line) isDNS(servers []netip.Addr) bool {
+	if len(l.ExceptServices) > 0 || l.Dests.Any || len(l.Dests.Names) > 0 || len(l.Dests.Except) > 0 || len(l.Dests.Prefixes) == 0 {
+		return false
+	}
+	for _, s := range l.Services {
+		if s.Proto != TCP && s.Proto != UDP || s.Headers != AnyHeaders || len(s.Ranges) != 1 || s.Ranges[0] != (ir.PortRange{First: 53, Last: 53}) {
+			return false
+		}
+	}
+	for _, p := range l.Dests.Prefixes {
+		if !p.IsSingleIP() || !slices.Contains(servers, p.Addr()) {
+			return false
+		}
+	}
+	return true
+}
+
+// dnsServers returns the addresses of the DNS servers of the clients of
+// sets, as their firewall qubes see them, or the virtual servers whose
+// queries go upstream.
+func dnsServers(sets ...*Set) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range sets {
+		if s == nil {
+			continue
+		}
+		o := &s.Input.Options
+		out = append(out, o.DNS4...)
+		out = append(out, o.DNS6...)
+		if o.DNSUnknown {
+			out = append(out, eval.QubesDNS()...)
+		}
+	}
+	return out
 }
 
 // Summarise returns changes, of universe u, as lines: for each pair of
@@ -258,10 +318,12 @@ func Summarise(u *Universe, base, head *Set, changes []Change) []Line {
 		}
 		g.changes = append(g.changes, c)
 	}
+	servers := dnsServers(base, head)
 	var out []Line
 	for k, g := range groups {
 		for _, l := range summariseGroup(u, g.changes) {
 			l.Widened, l.Base, l.Head = k.widened, g.base, g.head
+			l.DNS = l.isDNS(servers)
 			out = append(out, l)
 		}
 	}
@@ -323,12 +385,69 @@ func summariseGroup(u *Universe, cs []Change) []Line {
 		}
 		byKey[s.key] = append(byKey[s.key], s)
 	}
+	if len(keys) > 1 {
+		if l, ok := withExcept(u, segs); ok {
+			return []Line{l}
+		}
+	}
 	out := make([]Line, 0, len(keys))
 	for _, k := range keys {
 		ss := byKey[k]
 		out = append(out, Line{Services: ss[0].services, Dests: dests(u, ss)})
 	}
 	return out
+}
+
+// withExcept returns segs as one line with an exception, all their
+// services to all their destinations but some services to some
+// destinations, if that says them in one line rather than several: "udp to
+// 10.139.1.0/24, except udp 53 to 10.139.1.1, 10.139.1.2".
+func withExcept(u *Universe, segs []segment) (Line, bool) {
+	var all [numProtos][]ir.PortRange
+	for _, s := range segs {
+		for _, svc := range s.services {
+			if svc.Headers != AnyHeaders {
+				return Line{}, false
+			}
+			all[svc.Proto] = append(all[svc.Proto], svc.Ranges...)
+		}
+	}
+	var services []Service
+	for p := range numProtos {
+		if rs := merge(all[p]); len(rs) > 0 {
+			all[p] = rs
+			services = append(services, Service{Proto: p, Ranges: rs})
+		}
+	}
+	var missing []segment
+	for _, s := range segs {
+		var have [numProtos][]ir.PortRange
+		for _, svc := range s.services {
+			have[svc.Proto] = svc.Ranges
+		}
+		var m []Service
+		for p := range numProtos {
+			if rs := subtractRanges(all[p], have[p]); len(rs) > 0 {
+				m = append(m, Service{Proto: p, Ranges: rs})
+			}
+		}
+		if len(m) == 0 {
+			continue
+		}
+		key := serviceKey(m)
+		if n := len(missing); n > 0 && missing[n-1].at == s.at && missing[n-1].key == key && missing[n-1].hi.Inc() == s.lo {
+			missing[n-1].hi = s.hi
+			continue
+		}
+		if n := len(missing); n > 0 && missing[0].key != key {
+			return Line{}, false
+		}
+		missing = append(missing, segment{at: s.at, lo: s.lo, hi: s.hi, services: m, key: key})
+	}
+	if len(missing) == 0 {
+		return Line{}, false
+	}
+	return Line{Services: services, Dests: dests(u, segs), ExceptServices: missing[0].services, ExceptDests: dests(u, missing)}, true
 }
 
 // segments cuts the items of atom a where their destinations start and

@@ -13,6 +13,11 @@ import (
 
 // inLine reports whether line l speaks of the packet at point pt of u.
 func inLine(u *Universe, l *Line, pt space.Box) bool {
+	return inPart(u, l.Dests, l.Services, pt) && (len(l.ExceptServices) == 0 || !inPart(u, l.ExceptDests, l.ExceptServices, pt))
+}
+
+func inPart(u *Universe, d Dests, services []Service, pt space.Box) bool {
+	l := &Line{Dests: d, Services: services}
 	w := u.Where(pt.Space)
 	dst := l.Dests.Any
 	if w.Name == "" {
