@@ -102,7 +102,7 @@ func newDiffCmd() *cobra.Command {
 		Example: diffExamples,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {
-				return fmt.Errorf("diff takes two policies, BASE and HEAD, each a directory or a git revision; got %d arguments", len(args))
+				return fmt.Errorf("diff takes two policies, BASE and HEAD, each a directory or a git revision; got %d", len(args))
 			}
 			return nil
 		},
