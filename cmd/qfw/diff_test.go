@@ -110,4 +110,3 @@ func FuzzExtractTar(f *testing.F) {
 		})
 	})
 }
-
