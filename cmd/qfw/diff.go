@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -129,20 +132,36 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 		defer s.cleanup()
 		sides[i] = s
 	}
+	if f.now.t.IsZero() {
+		// Both sides judge expiry at the same time.
+		f.now.t = time.Now()
+	}
+	// The two policies build at once, each printing to a buffer of its
+	// own: its errors are printed with the revision's names for its
+	// files; its warnings are vet's to show.
 	var progs [2]*ir.Program
+	var errs [2]error
+	var bufs [2]bytes.Buffer
+	var wg sync.WaitGroup
 	for i, s := range sides {
-		// Warnings are vet's; errors are printed with the revision's
-		// names for its files.
-		stderr := cmd.ErrOrStderr()
-		var buf bytes.Buffer
-		cmd.SetErr(&buf)
-		res, err := build(cmd, []string{s.dir}, &f.policyFlags, false)
-		cmd.SetErr(stderr)
-		if err != nil {
-			fmt.Fprint(stderr, s.rewrite(buf.String()))
-			return err
+		wg.Go(func() {
+			c := &cobra.Command{}
+			c.SetErr(&bufs[i])
+			res, err := build(c, []string{s.dir}, &f.policyFlags, false)
+			if err == nil {
+				progs[i] = res.Program
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, s := range sides {
+		if errs[i] != nil {
+			fmt.Fprint(cmd.ErrOrStderr(), s.rewrite(bufs[i].String()))
 		}
-		progs[i] = res.Program
+	}
+	if err := cmp.Or(errs[0], errs[1]); err != nil {
+		return err
 	}
 	rep := diffPrograms(sides, progs, f.now.t.Unix())
 	w := cmd.OutOrStdout()
