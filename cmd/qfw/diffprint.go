@@ -307,7 +307,7 @@ type (
 		Except       []string          `json:"except,omitempty"`
 		// Unless are packets left out of the services to the
 		// destinations.
-		Unless *diffPacketsJSON `json:"except_packets,omitempty"`
+		Unless []diffPacketsJSON `json:"except_packets,omitempty"`
 		// DNS says the packets are DNS queries to the qube's servers.
 		DNS  bool           `json:"dns,omitempty"`
 		Base diffReasonJSON `json:"base"`
@@ -371,8 +371,8 @@ func (r *diffReport) printJSON(w io.Writer) error {
 			lj := diffLineJSON{Text: l.String(), Destinations: destsJSON(l.Dests),
 				Base: r.reasonJSON(q, l, 0), Head: r.reasonJSON(q, l, 1)}
 			lj.Services, lj.Except, lj.DNS = servicesJSON(l.Services), exceptJSON(l.Dests), l.DNS
-			if len(l.ExceptServices) > 0 {
-				lj.Unless = &diffPacketsJSON{Services: servicesJSON(l.ExceptServices), Destinations: destsJSON(l.ExceptDests), Except: exceptJSON(l.ExceptDests)}
+			for _, p := range l.Except {
+				lj.Unless = append(lj.Unless, diffPacketsJSON{Services: servicesJSON(p.Services), Destinations: destsJSON(p.Dests), Except: exceptJSON(p.Dests)})
 			}
 			if l.Widened {
 				j.Widened = append(j.Widened, lj)

@@ -218,6 +218,12 @@ func reason(s *Set, c Cause) Reason {
 	return r
 }
 
+// Part is services to destinations.
+type Part struct {
+	Services []Service
+	Dests    Dests
+}
+
 // Line is one line of a summary: services to destinations, all decided by
 // the same reasons.
 type Line struct {
@@ -225,10 +231,8 @@ type Line struct {
 	Base, Head Reason
 	Services   []Service
 	Dests      Dests
-	// ExceptServices to ExceptDests, if any, are packets left out of
-	// Services to Dests.
-	ExceptServices []Service
-	ExceptDests    Dests
+	// Except are packets left out of Services to Dests.
+	Except []Part
 	// DNS says the packets are DNS queries to the qube's DNS servers:
 	// the services are tcp or udp port 53, or both, and the destinations
 	// some of the servers.
@@ -248,15 +252,23 @@ func (l *Line) String() string {
 		}
 	}
 	out := svc + " to " + strings.Join(l.Dests.Strings(), ", ")
-	if len(l.ExceptServices) > 0 {
-		out += ", except " + Services(l.ExceptServices) + " to " + strings.Join(l.ExceptDests.Strings(), ", ")
+	for i, p := range l.Except {
+		switch {
+		case i == 0:
+			out += ", except "
+		case i == len(l.Except)-1:
+			out += " and "
+		default:
+			out += "; "
+		}
+		out += Services(p.Services) + " to " + strings.Join(p.Dests.Strings(), ", ")
 	}
 	return out
 }
 
 // isDNS reports whether l is about DNS queries to servers alone.
 func (l *Line) isDNS(servers []netip.Addr) bool {
-	if len(l.ExceptServices) > 0 || l.Dests.Any || len(l.Dests.Names) > 0 || len(l.Dests.Except) > 0 || len(l.Dests.Prefixes) == 0 {
+	if len(l.Except) > 0 || l.Dests.Any || len(l.Dests.Names) > 0 || len(l.Dests.Except) > 0 || len(l.Dests.Prefixes) == 0 {
 		return false
 	}
 	for _, s := range l.Services {
@@ -386,7 +398,7 @@ func summariseGroup(u *Universe, cs []Change) []Line {
 		byKey[s.key] = append(byKey[s.key], s)
 	}
 	if len(keys) > 1 {
-		if l, ok := withExcept(u, segs); ok {
+		if l, ok := withExcept(u, segs, len(keys)); ok {
 			return []Line{l}
 		}
 	}
@@ -398,11 +410,11 @@ func summariseGroup(u *Universe, cs []Change) []Line {
 	return out
 }
 
-// withExcept returns segs as one line with an exception, all their
-// services to all their destinations but some services to some
-// destinations, if that says them in one line rather than several: "udp to
-// 10.139.1.0/24, except udp 53 to 10.139.1.1, 10.139.1.2".
-func withExcept(u *Universe, segs []segment) (Line, bool) {
+// withExcept returns segs as one line with exceptions, all their services
+// to all their destinations but some services to some destinations, if
+// that takes fewer parts than the lines of each set of services, n: "udp
+// to 10.139.1.0/24, except udp 53 to 10.139.1.1, 10.139.1.2".
+func withExcept(u *Universe, segs []segment, n int) (Line, bool) {
 	var all [numProtos][]ir.PortRange
 	for _, s := range segs {
 		for _, svc := range s.services {
@@ -419,7 +431,8 @@ func withExcept(u *Universe, segs []segment) (Line, bool) {
 			services = append(services, Service{Proto: p, Ranges: rs})
 		}
 	}
-	var missing []segment
+	byKey := map[string][]segment{}
+	var keys []string
 	for _, s := range segs {
 		var have [numProtos][]ir.PortRange
 		for _, svc := range s.services {
@@ -435,19 +448,27 @@ func withExcept(u *Universe, segs []segment) (Line, bool) {
 			continue
 		}
 		key := serviceKey(m)
-		if n := len(missing); n > 0 && missing[n-1].at == s.at && missing[n-1].key == key && missing[n-1].hi.Inc() == s.lo {
-			missing[n-1].hi = s.hi
+		ms := byKey[key]
+		if k := len(ms); k > 0 && ms[k-1].at == s.at && ms[k-1].hi.Inc() == s.lo {
+			ms[k-1].hi = s.hi
 			continue
 		}
-		if n := len(missing); n > 0 && missing[0].key != key {
-			return Line{}, false
+		if ms == nil {
+			keys = append(keys, key)
 		}
-		missing = append(missing, segment{at: s.at, lo: s.lo, hi: s.hi, services: m, key: key})
+		byKey[key] = append(ms, segment{at: s.at, lo: s.lo, hi: s.hi, services: m, key: key})
 	}
-	if len(missing) == 0 {
+	if len(keys) == 0 || len(keys) >= n {
 		return Line{}, false
 	}
-	return Line{Services: services, Dests: dests(u, segs), ExceptServices: missing[0].services, ExceptDests: dests(u, missing)}, true
+	l := Line{Services: services, Dests: dests(u, segs)}
+	for _, k := range keys {
+		l.Except = append(l.Except, Part{Services: byKey[k][0].services, Dests: dests(u, byKey[k])})
+	}
+	slices.SortFunc(l.Except, func(a, b Part) int {
+		return cmp.Or(compareDests(a.Dests, b.Dests), strings.Compare(serviceKey(a.Services), serviceKey(b.Services)))
+	})
+	return l, true
 }
 
 // segments cuts the items of atom a where their destinations start and

@@ -13,7 +13,15 @@ import (
 
 // inLine reports whether line l speaks of the packet at point pt of u.
 func inLine(u *Universe, l *Line, pt space.Box) bool {
-	return inPart(u, l.Dests, l.Services, pt) && (len(l.ExceptServices) == 0 || !inPart(u, l.ExceptDests, l.ExceptServices, pt))
+	if !inPart(u, l.Dests, l.Services, pt) {
+		return false
+	}
+	for _, p := range l.Except {
+		if inPart(u, p.Dests, p.Services, pt) {
+			return false
+		}
+	}
+	return true
 }
 
 func inPart(u *Universe, d Dests, services []Service, pt space.Box) bool {
