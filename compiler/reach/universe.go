@@ -84,28 +84,6 @@ func (u *Universe) Where(sp int) Where {
 	return Where{Family: 4 + 2*min(k%3, 1), Ext: k%3 == 2, Name: u.names[k/3]}
 }
 
-// spaceOf returns the space of w.
-func (u *Universe) spaceOf(w Where) int {
-	if w.Name == "" {
-		switch {
-		case w.Family == 4:
-			return SpaceIPv4
-		case w.Ext:
-			return SpaceIPv6Ext
-		}
-		return SpaceIPv6
-	}
-	k, _ := slices.BinarySearch(u.names, w.Name)
-	sp := numFixed + 3*k
-	switch {
-	case w.Ext:
-		return sp + 2
-	case w.Family == 6:
-		return sp + 1
-	}
-	return sp
-}
-
 // last returns the last destination of space sp: the last address of its
 // family, or 0 for a name's single point.
 func last(sp int) space.U128 {
