@@ -48,7 +48,7 @@ loses. A qube the head policy adds gains all it can reach.
 
 Errors in either policy stop diff; warnings are vet's to show.
 
---json prints the changes as JSON (format_version 1); --format markdown
+--json prints the changes as JSON (format_version 1.0); --format markdown
 prints them as a comment for a pull request.
 
 Exit codes: 0 no change in reachability nor in the qubes (even if rule lines

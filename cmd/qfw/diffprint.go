@@ -335,7 +335,7 @@ type (
 )
 
 func (r *diffReport) printJSON(w io.Writer) error {
-	doc := diffJSON{FormatVersion: "1", Base: r.sides[0].arg, Head: r.sides[1].arg, Changed: r.changed(), Qubes: []diffQubeJSON{}}
+	doc := diffJSON{FormatVersion: "1.0", Base: r.sides[0].arg, Head: r.sides[1].arg, Changed: r.changed(), Qubes: []diffQubeJSON{}}
 	for _, q := range r.qubes {
 		if !q.interesting() {
 			continue

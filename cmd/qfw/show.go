@@ -23,7 +23,7 @@ backend or the unikernel's release). Host names resolve as the policy's
 resolve section says; a name it does not pin is shown as a name. ICMP
 types are ICMPv6 types for IPv6 destinations.
 
---json prints the lines as JSON (format_version 1).`
+--json prints the lines as JSON (format_version 1.0).`
 
 const showExamples = `  # What may work reach?
   qfw show work
@@ -132,7 +132,7 @@ func printShowJSON(w io.Writer, name string, at *qubePlace, u *reach.Universe, l
 		Firewall      *diffPlaceJSON `json:"firewall"`
 		Reaches       []lineJSON     `json:"reaches"`
 		Unpinned      []string       `json:"unpinned_names,omitempty"`
-	}{FormatVersion: "1", Qube: name, Reaches: []lineJSON{}, Unpinned: u.Names()}
+	}{FormatVersion: "1.0", Qube: name, Reaches: []lineJSON{}, Unpinned: u.Names()}
 	if at.firewall != "" {
 		doc.Firewall = &diffPlaceJSON{Firewall: at.firewall, Backend: at.backend.String()}
 	}
