@@ -269,7 +269,7 @@ func capitalise(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// The JSON form of diff's report, format_version 1.
+// The JSON form of diff's report, format_version 1.0.
 type (
 	diffJSON struct {
 		FormatVersion string         `json:"format_version"`

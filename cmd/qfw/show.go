@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -45,10 +46,10 @@ func newShowCmd() *cobra.Command {
 		Example: showExamples,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return fmt.Errorf("show takes the qube to show, then the policy")
+				return errors.New("show takes the qube to show, then the policy: qfw show QUBE [DIR | FILE...]")
 			}
 			if args[0] == "" {
-				return fmt.Errorf("QUBE is empty")
+				return errors.New("QUBE is empty: name the qube to show")
 			}
 			return nil
 		},
