@@ -94,6 +94,9 @@ func openSide(arg, which string) (*diffSide, error) {
 	if rev == "" || strings.HasPrefix(rev, "-") {
 		return nil, fmt.Errorf("%s %q: no such directory, nor a git revision", which, arg)
 	}
+	if _, err := exec.LookPath("git"); err != nil {
+		return nil, fmt.Errorf("%s %q: no such directory, and no git to read it as a revision with", which, arg)
+	}
 	top, err := git("rev-parse", "--show-toplevel")
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: no such directory, and the working directory is in no git repository to read it as a revision from", which, arg)
