@@ -230,3 +230,26 @@ func checkPartition(t *testing.T, s *Set) {
 		}
 	}
 }
+
+// BenchmarkDiff measures what diff does for one changed qube of 20 rules
+// per family: both sets, their difference and its summary.
+func BenchmarkDiff(b *testing.B) {
+	r := rand.New(rand.NewPCG(14, 5))
+	var rules []ir.Rule
+	for len(rules) < 20 {
+		rules = append(rules, randRule(r))
+	}
+	in := func(rules []ir.Rule) *Input {
+		return &Input{Lists: [2][]ir.Rule{ir.FamilyRules(rules, 4, 0), ir.FamilyRules(rules, 6, 0)}, Families: []int{4, 6},
+			Options: eval.Options{DNS4: eval.QubesDNS(), Resolver: testResolver}}
+	}
+	changed := slices.Clone(rules)
+	changed[10] = randRule(r)
+	a, c := in(rules), in(changed)
+	b.ReportAllocs()
+	for b.Loop() {
+		u := NewUniverse(append(Names(a), Names(c)...))
+		sa, sc := Compute(u, a), Compute(u, c)
+		Summarise(u, sa, sc, Diff(sa, sc))
+	}
+}
