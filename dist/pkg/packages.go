@@ -221,8 +221,11 @@ func (b *build) info(name, format, summary, holds string, contents files.Content
 		Overridables: nfpm.Overridables{
 			Contents: contents,
 			// An RPM names the host that built it; this one would
-			// differ from one builder to the next.
-			RPM: nfpm.RPM{Summary: summary, BuildHost: "localhost"},
+			// differ from one builder to the next. Zstandard packs qfw
+			// as small as gzip, four times faster; rpm reads it since
+			// 4.14 (Fedora 28), dpkg since 1.21.18 (Debian 12).
+			RPM: nfpm.RPM{Summary: summary, BuildHost: "localhost", Compression: "zstd"},
+			Deb: nfpm.Deb{Compression: "zstd"},
 		},
 	}
 }
