@@ -28,6 +28,9 @@ const (
 	// reloadScript has systemd read the drop-in again when it comes or
 	// goes.
 	reloadScript = "dist/pkg/scripts/systemd-reload.sh"
+	// saltSyncScript has Salt take the state module in when it comes or
+	// goes.
+	saltSyncScript = "dist/pkg/scripts/salt-sync.sh"
 	// saltDir holds the Salt state and its example files, installed under
 	// saltRoot in dom0.
 	saltDir  = "dist/salt"
@@ -85,6 +88,11 @@ func (b *build) dom0() (*nfpm.Info, error) {
 	}
 	info := b.info("qfw-dom0", "rpm", "Qubes OS firewall policy as code, for dom0", holds+".", contents)
 	info.Conflicts = []string{"qfw"}
+	if len(salt) > 0 {
+		script := filepath.Join(b.root, saltSyncScript)
+		info.Scripts.PostInstall = script
+		info.Scripts.PostRemove = script
+	}
 	return info, nil
 }
 

@@ -109,7 +109,7 @@ func testRoot(t *testing.T) string {
 	for name, data := range tree {
 		write(t, filepath.Join(root, name), data)
 	}
-	for _, name := range []string{dropIn, reloadScript} {
+	for _, name := range []string{dropIn, reloadScript, saltSyncScript} {
 		data, err := os.ReadFile(filepath.Join(real, name))
 		if err != nil {
 			t.Fatal(err)
@@ -181,8 +181,9 @@ type want struct {
 	name, format, pkgName, arch string
 	files                       []string
 	conflicts                   string
-	// scripts says that it has the postinstall and postremove scripts.
-	scripts bool
+	// script is the repository's file that is its postinstall and
+	// postremove script, "" for none.
+	script string
 }
 
 // TestPackages builds the packages twice, checks that the two builds are
@@ -211,9 +212,9 @@ func TestPackages(t *testing.T) {
 		root: testRoot(t),
 		bin:  &withAgent,
 		want: []want{
-			{name: "qfw-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw", arch: "x86_64", files: sorted(rpmBase, rpmDropIn), conflicts: "qfw-dom0", scripts: true},
-			{name: "qfw-dom0-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw-dom0", arch: "x86_64", files: sorted(rpmBase, rpmSalt), conflicts: "qfw"},
-			{name: "qfw_" + testPkgVersion + "-1_amd64.deb", format: "deb", pkgName: "qfw", arch: "amd64", files: sorted(debBase, debDropIn), conflicts: "qfw-dom0", scripts: true},
+			{name: "qfw-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw", arch: "x86_64", files: sorted(rpmBase, rpmDropIn), conflicts: "qfw-dom0", script: reloadScript},
+			{name: "qfw-dom0-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw-dom0", arch: "x86_64", files: sorted(rpmBase, rpmSalt), conflicts: "qfw", script: saltSyncScript},
+			{name: "qfw_" + testPkgVersion + "-1_amd64.deb", format: "deb", pkgName: "qfw", arch: "amd64", files: sorted(debBase, debDropIn), conflicts: "qfw-dom0", script: reloadScript},
 		},
 	}}
 	for _, tt := range tests {
@@ -263,15 +264,19 @@ func TestPackages(t *testing.T) {
 // and in the dom0 package, the repository's Salt state if it has one (the
 // case "agent and salt" checks where its files go).
 func wantAsBuilt(t *testing.T, root string) []want {
-	debFiles, rpmFiles := debBase, rpmBase
+	debFiles, rpmFiles, vmScript := debBase, rpmBase, ""
 	if testBin.agent {
-		debFiles, rpmFiles = sorted(debBase, debDropIn), sorted(rpmBase, rpmDropIn)
+		debFiles, rpmFiles, vmScript = sorted(debBase, debDropIn), sorted(rpmBase, rpmDropIn), reloadScript
 	}
 	salt, err := (&build{root: root, mtime: testTime}).salt()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var saltFiles []string
+	dom0Script := ""
+	if len(salt) > 0 {
+		dom0Script = saltSyncScript
+	}
 	for _, c := range salt {
 		mode, flags := "-rw-r--r--", "-"
 		switch c.Type {
@@ -283,9 +288,9 @@ func wantAsBuilt(t *testing.T, root string) []want {
 		saltFiles = append(saltFiles, fmt.Sprintf("%s root root %s %s", mode, flags, c.Destination))
 	}
 	return []want{
-		{name: "qfw-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw", arch: "x86_64", files: rpmFiles, conflicts: "qfw-dom0", scripts: testBin.agent},
-		{name: "qfw-dom0-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw-dom0", arch: "x86_64", files: sorted(rpmBase, saltFiles), conflicts: "qfw"},
-		{name: "qfw_" + testPkgVersion + "-1_amd64.deb", format: "deb", pkgName: "qfw", arch: "amd64", files: debFiles, conflicts: "qfw-dom0", scripts: testBin.agent},
+		{name: "qfw-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw", arch: "x86_64", files: rpmFiles, conflicts: "qfw-dom0", script: vmScript},
+		{name: "qfw-dom0-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw-dom0", arch: "x86_64", files: sorted(rpmBase, saltFiles), conflicts: "qfw", script: dom0Script},
+		{name: "qfw_" + testPkgVersion + "-1_amd64.deb", format: "deb", pkgName: "qfw", arch: "amd64", files: debFiles, conflicts: "qfw-dom0", script: vmScript},
 	}
 }
 
@@ -399,10 +404,10 @@ func checkDeb(t *testing.T, b *build, file string, w want) {
 		got = append(got, fmt.Sprintf("%s %s", info.Mode(), e.Name()))
 	}
 	wantCtrl := []string{"-rw-r--r-- control", "-rw-r--r-- md5sums"}
-	if w.scripts {
+	if w.script != "" {
 		wantCtrl = []string{"-rw-r--r-- control", "-rw-r--r-- md5sums", "-rwxr-xr-x postinst", "-rwxr-xr-x postrm"}
 		for _, s := range []string{"postinst", "postrm"} {
-			sameFile(t, filepath.Join(ctrl, s), filepath.Join(b.root, reloadScript))
+			sameFile(t, filepath.Join(ctrl, s), filepath.Join(b.root, w.script))
 		}
 	}
 	if !slices.Equal(got, wantCtrl) {
@@ -475,8 +480,8 @@ func checkRPM(t *testing.T, b *build, file string, w want) {
 
 	scripts := command(t, "", "rpm", "--query", "--package", "--queryformat", "%{POSTIN}\n--\n%{POSTUN}\n", file)
 	wantScripts := "(none)\n--\n(none)\n"
-	if w.scripts {
-		data, err := os.ReadFile(filepath.Join(b.root, reloadScript))
+	if w.script != "" {
+		data, err := os.ReadFile(filepath.Join(b.root, w.script))
 		if err != nil {
 			t.Fatal(err)
 		}
