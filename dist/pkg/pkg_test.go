@@ -192,7 +192,7 @@ type want struct {
 // architectures, files with their modes and owners, times, scripts and
 // contents.
 func TestPackages(t *testing.T) {
-	need(t, "dpkg-deb", "rpm")
+	need(t, "dpkg-deb", "dpkg", "rpm", "sha256sum")
 	withAgent := *testBin
 	withAgent.agent = true
 	tests := []struct {
@@ -429,6 +429,26 @@ func checkDeb(t *testing.T, b *build, file string, w want) {
 		t.Errorf("qfw version: %q; want version %s first", version, testVersion)
 	}
 	checkBashCompletion(t, dir)
+
+	// dpkg unpacks it into an empty system and finds every file as the
+	// package lists it. (Configuring it would run postinst in the new
+	// root, which has no shell.)
+	sys := t.TempDir()
+	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates"} {
+		if err := os.MkdirAll(filepath.Join(sys, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, filepath.Join(sys, "var/lib/dpkg/status"), "")
+	command(t, "", "dpkg", "--root="+sys, "--unpack", file)
+	command(t, "", "dpkg", "--root="+sys, "--verify", w.pkgName)
+	var paths []string
+	for _, line := range w.files {
+		paths = append(paths, strings.TrimSuffix(strings.TrimPrefix(line[strings.LastIndex(line, " ")+1:], "."), "/"))
+	}
+	if got := command(t, "", "dpkg", "--root="+sys, "--listfiles", w.pkgName); got != strings.Join(paths, "\n")+"\n" {
+		t.Errorf("dpkg --listfiles:\n%s\nwant:\n%s", got, strings.Join(paths, "\n"))
+	}
 }
 
 func checkRPM(t *testing.T, b *build, file string, w want) {
@@ -476,6 +496,21 @@ func checkRPM(t *testing.T, b *build, file string, w want) {
 	}
 	if !slices.Equal(listed, w.files) {
 		t.Errorf("rpm files:\n%s\nwant:\n%s", strings.Join(listed, "\n"), strings.Join(w.files, "\n"))
+	}
+
+	// rpm installs it into an empty system (scripts left out: the root
+	// has no shell), verifies every file, and erases it all again.
+	sys := t.TempDir()
+	command(t, "", "rpm", "--root", sys, "--install", "--nodeps", "--noscripts", file)
+	command(t, "", "rpm", "--root", sys, "--verify", w.pkgName)
+	command(t, "", "rpm", "--root", sys, "--erase", "--noscripts", w.pkgName)
+	if err := filepath.WalkDir(sys, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.Contains(p, "rpmdb") {
+			t.Errorf("%s is left after rpm --erase", p)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 
 	scripts := command(t, "", "rpm", "--query", "--package", "--queryformat", "%{POSTIN}\n--\n%{POSTUN}\n", file)
