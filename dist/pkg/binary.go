@@ -39,6 +39,8 @@ type binary struct {
 	agent bool
 	// completions maps each of shells to the file holding its script.
 	completions map[string]string
+	// man are the pages of qfw and its commands, read from their help.
+	man []*manPage
 }
 
 // buildBinary builds qfw from the repository at root into dir, for Qubes'
@@ -66,8 +68,8 @@ func buildBinary(ctx context.Context, root, dir, version string, stderr io.Write
 }
 
 // inspect runs the binary at path to learn what the packages need from
-// it: its version, its commit's time, whether it has the agent, and its
-// completion scripts, which it writes into dir.
+// it: its version, its commit's time, whether it has the agent, its
+// completion scripts, which it writes into dir, and its commands' help.
 func inspect(ctx context.Context, path, dir string) (*binary, error) {
 	if runtime.GOOS != goos || runtime.GOARCH != goarch {
 		return nil, fmt.Errorf("packages are built on %s/%s, where the qfw binary they hold runs to say its version and write its completion scripts; this is %s/%s", goos, goarch, runtime.GOOS, runtime.GOARCH)
@@ -99,6 +101,9 @@ func inspect(ctx context.Context, path, dir string) (*binary, error) {
 		b.completions[sh] = file
 	}
 	if b.agent, err = hasAgent(ctx, path); err != nil {
+		return nil, err
+	}
+	if b.man, err = readManPages(ctx, path); err != nil {
 		return nil, err
 	}
 	return b, nil

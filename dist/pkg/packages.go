@@ -49,6 +49,8 @@ type build struct {
 	// themselves.
 	mtime      time.Time
 	maintainer string
+	// man are the files of the man pages, written by writePackages.
+	man []string
 }
 
 // pkg is one package to write.
@@ -82,7 +84,7 @@ func (b *build) dom0() (*nfpm.Info, error) {
 		return nil, err
 	}
 	contents = append(contents, salt...)
-	holds := "This package is for dom0: the qfw command and its shell completions"
+	holds := "This package is for dom0: the qfw command, its manual and its shell completions"
 	if len(salt) > 0 {
 		holds += ", and the Salt state qfw.applied with which qubesctl applies a policy"
 	}
@@ -103,7 +105,7 @@ func (b *build) dom0() (*nfpm.Info, error) {
 // both.
 func (b *build) vm(format string) *nfpm.Info {
 	contents := b.common(format)
-	holds := "This package is for templates and qubes: the qfw command, to run it in a management qube, and its shell completions"
+	holds := "This package is for templates and qubes: the qfw command, to run it in a management qube, its manual and its shell completions"
 	agent := b.bin.agent
 	if agent {
 		contents = append(contents, b.file(filepath.Join(b.root, dropIn), "/usr/lib/systemd/system/qubes-firewall.service.d/50-qfw.conf", 0o644))
@@ -119,19 +121,24 @@ func (b *build) vm(format string) *nfpm.Info {
 	return info
 }
 
-// common is what every package holds: the binary and the completion
-// scripts, where each shell looks for them on Debian and Fedora.
+// common is what every package holds: the binary, the completion
+// scripts, where each shell looks for them on Debian and Fedora, and the
+// man pages.
 func (b *build) common(format string) files.Contents {
 	zsh := "/usr/share/zsh/site-functions/_qfw"
 	if format == "deb" {
 		zsh = "/usr/share/zsh/vendor-completions/_qfw"
 	}
-	return files.Contents{
+	contents := files.Contents{
 		b.file(b.bin.path, "/usr/bin/qfw", 0o755),
 		b.file(b.bin.completions["bash"], "/usr/share/bash-completion/completions/qfw", 0o644),
 		b.file(b.bin.completions["zsh"], zsh, 0o644),
 		b.file(b.bin.completions["fish"], "/usr/share/fish/vendor_completions.d/qfw.fish", 0o644),
 	}
+	for _, f := range b.man {
+		contents = append(contents, b.file(f, "/usr/share/man/man1/"+filepath.Base(f), 0o644))
+	}
+	return contents
 }
 
 // salt is what the dom0 package installs from saltDir, if the repository
@@ -273,6 +280,15 @@ func writePackages(b *build, out string) ([]string, error) {
 		// Old packages beside the new would be listed in no SHA256SUMS,
 		// or in a stale one.
 		return nil, fmt.Errorf("%s is not empty; give a new or empty directory", out)
+	}
+	// The man pages bear the packages' version and date.
+	stage, err := os.MkdirTemp("", "qfw-man-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(stage)
+	if b.man, err = writeManPages(b.bin.man, stage, b.mtime, b.version.String()); err != nil {
+		return nil, err
 	}
 	pkgs, err := b.packages()
 	if err != nil {

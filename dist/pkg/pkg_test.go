@@ -61,7 +61,7 @@ func need(t *testing.T, tools ...string) {
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is missing; CI installs it (apt-get install dpkg rpm bash-completion)", tool)
+				t.Fatalf("%s is missing; CI installs it (.ci/run)", tool)
 			}
 			t.Skipf("%s is missing", tool)
 		}
@@ -176,6 +176,24 @@ var (
 	}
 )
 
+// debMan and rpmMan are the man pages of testBin's commands, as dpkg-deb
+// and rpm list them.
+func debMan() []string {
+	l := []string{"drwxr-xr-x root/root ./usr/share/man/", "drwxr-xr-x root/root ./usr/share/man/man1/"}
+	for _, p := range testBin.man {
+		l = append(l, "-rw-r--r-- root/root ./usr/share/man/man1/"+p.name()+".1.gz")
+	}
+	return l
+}
+
+func rpmMan() []string {
+	var l []string
+	for _, p := range testBin.man {
+		l = append(l, "-rw-r--r-- root root - /usr/share/man/man1/"+p.name()+".1.gz")
+	}
+	return l
+}
+
 // want is what one package must be.
 type want struct {
 	name, format, pkgName, arch string
@@ -212,9 +230,9 @@ func TestPackages(t *testing.T) {
 		root: testRoot(t),
 		bin:  &withAgent,
 		want: []want{
-			{name: "qfw-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw", arch: "x86_64", files: sorted(rpmBase, rpmDropIn), conflicts: "qfw-dom0", script: reloadScript},
-			{name: "qfw-dom0-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw-dom0", arch: "x86_64", files: sorted(rpmBase, rpmSalt), conflicts: "qfw", script: saltSyncScript},
-			{name: "qfw_" + testPkgVersion + "-1_amd64.deb", format: "deb", pkgName: "qfw", arch: "amd64", files: sorted(debBase, debDropIn), conflicts: "qfw-dom0", script: reloadScript},
+			{name: "qfw-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw", arch: "x86_64", files: sorted(rpmBase, rpmMan(), rpmDropIn), conflicts: "qfw-dom0", script: reloadScript},
+			{name: "qfw-dom0-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw-dom0", arch: "x86_64", files: sorted(rpmBase, rpmMan(), rpmSalt), conflicts: "qfw", script: saltSyncScript},
+			{name: "qfw_" + testPkgVersion + "-1_amd64.deb", format: "deb", pkgName: "qfw", arch: "amd64", files: sorted(debBase, debMan(), debDropIn), conflicts: "qfw-dom0", script: reloadScript},
 		},
 	}}
 	for _, tt := range tests {
@@ -264,9 +282,9 @@ func TestPackages(t *testing.T) {
 // and in the dom0 package, the repository's Salt state if it has one (the
 // case "agent and salt" checks where its files go).
 func wantAsBuilt(t *testing.T, root string) []want {
-	debFiles, rpmFiles, vmScript := debBase, rpmBase, ""
+	debFiles, rpmFiles, vmScript := sorted(debBase, debMan()), sorted(rpmBase, rpmMan()), ""
 	if testBin.agent {
-		debFiles, rpmFiles, vmScript = sorted(debBase, debDropIn), sorted(rpmBase, rpmDropIn), reloadScript
+		debFiles, rpmFiles, vmScript = sorted(debFiles, debDropIn), sorted(rpmFiles, rpmDropIn), reloadScript
 	}
 	salt, err := (&build{root: root, mtime: testTime}).salt()
 	if err != nil {
@@ -289,7 +307,7 @@ func wantAsBuilt(t *testing.T, root string) []want {
 	}
 	return []want{
 		{name: "qfw-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw", arch: "x86_64", files: rpmFiles, conflicts: "qfw-dom0", script: vmScript},
-		{name: "qfw-dom0-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw-dom0", arch: "x86_64", files: sorted(rpmBase, saltFiles), conflicts: "qfw", script: dom0Script},
+		{name: "qfw-dom0-" + testPkgVersion + "-1.x86_64.rpm", format: "rpm", pkgName: "qfw-dom0", arch: "x86_64", files: sorted(rpmBase, rpmMan(), saltFiles), conflicts: "qfw", script: dom0Script},
 		{name: "qfw_" + testPkgVersion + "-1_amd64.deb", format: "deb", pkgName: "qfw", arch: "amd64", files: debFiles, conflicts: "qfw-dom0", script: vmScript},
 	}
 }
@@ -349,7 +367,7 @@ func checkSums(t *testing.T, dir string, names []string) {
 }
 
 // sources maps each path a package installs to the file it must hold.
-func sources(b *build) map[string]string {
+func sources(t *testing.T, b *build) map[string]string {
 	m := map[string]string{
 		"/usr/bin/qfw": b.bin.path,
 		"/usr/share/bash-completion/completions/qfw":                   b.bin.completions["bash"],
@@ -360,6 +378,15 @@ func sources(b *build) map[string]string {
 	}
 	for _, rel := range []string{"_states/qfw.py", "qfw/init.sls", "qfw/files/policy.cue", "qfw.top"} {
 		m["/srv/salt/"+rel] = filepath.Join(b.root, saltDir, rel)
+	}
+	// The man pages, written again: the same pages, version and date give
+	// the same bytes.
+	man, err := writeManPages(b.bin.man, t.TempDir(), b.mtime, b.version.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range man {
+		m["/usr/share/man/man1/"+filepath.Base(f)] = f
 	}
 	return m
 }
@@ -418,7 +445,7 @@ func checkDeb(t *testing.T, b *build, file string, w want) {
 	// package's version.
 	dir := t.TempDir()
 	command(t, "", "dpkg-deb", "--extract", file, dir)
-	src := sources(b)
+	src := sources(t, b)
 	for _, line := range w.files {
 		if p := strings.TrimPrefix(line[strings.LastIndex(line, " ")+1:], "."); !strings.HasSuffix(p, "/") {
 			sameFile(t, filepath.Join(dir, p), src[p])
@@ -468,7 +495,7 @@ func checkRPM(t *testing.T, b *build, file string, w want) {
 	// Every file with its mode, owner and flags; its time and digest.
 	out = command(t, "", "rpm", "--query", "--package", "--queryformat",
 		"[%{FILEMODES:perms}|%{FILEUSERNAME}|%{FILEGROUPNAME}|%{FILEFLAGS:fflags}|%{FILENAMES}|%{FILEMTIMES}|%{FILEDIGESTS}\n]", file)
-	src := sources(b)
+	src := sources(t, b)
 	var listed []string
 	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
 		f := strings.Split(line, "|")
