@@ -75,8 +75,9 @@ func (b *build) packages() ([]pkg, error) {
 // about says what qfw is, in every package's description.
 const about = `qfw compiles per-qube firewall policy written in CUE into the rules Qubes OS enforces, shows what applying it would change, and applies it across qubes through the Admin API.`
 
-// dom0 is the package for dom0: qfw, its completions and, when the
-// repository has it, the Salt state with which qubesctl applies a policy.
+// dom0 is the package for dom0: qfw, its man pages and completions and,
+// when the repository has it, the Salt state with which qubesctl applies
+// a policy.
 func (b *build) dom0() (*nfpm.Info, error) {
 	contents := b.common("rpm")
 	salt, err := b.salt()
