@@ -27,18 +27,27 @@ func TestManPages(t *testing.T) {
 	for _, f := range files {
 		names = append(names, filepath.Base(f))
 	}
-	root, err := runQfw(ctx, testBin.path, "--help")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"qfw.1.gz"}
-	_, list, _ := strings.Cut(string(root), "\nAvailable Commands:\n")
-	list, _, _ = strings.Cut(list, "\n\n")
-	for _, line := range strings.Split(list, "\n") {
-		if name := strings.Fields(line)[0]; name != "help" {
-			want = append(want, "qfw-"+name+".1.gz")
+	// qfw and every command its help lists, and theirs, depth first.
+	var want []string
+	var list func(path []string)
+	list = func(path []string) {
+		want = append(want, strings.Join(append([]string{"qfw"}, path...), "-")+".1.gz")
+		help, err := runQfw(ctx, testBin.path, append(slices.Clone(path), "--help")...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, cmds, ok := strings.Cut(string(help), "\nAvailable Commands:\n")
+		if !ok {
+			return
+		}
+		cmds, _, _ = strings.Cut(cmds, "\n\n")
+		for _, line := range strings.Split(cmds, "\n") {
+			if name := strings.Fields(line)[0]; name != "help" {
+				list(append(slices.Clone(path), name))
+			}
 		}
 	}
+	list(nil)
 	if !slices.Equal(names, want) {
 		t.Fatalf("man pages %q; want %q", names, want)
 	}
