@@ -208,9 +208,11 @@ type want struct {
 // the same bytes and that SHA256SUMS lists them, then opens each package
 // with its own format's tools, as a user's system would: names, versions,
 // architectures, files with their modes and owners, times, scripts and
-// contents.
+// contents, and that an RPM takes a signature, as a fleet's repository
+// signs them.
 func TestPackages(t *testing.T) {
-	need(t, "dpkg-deb", "dpkg", "rpm", "sha256sum")
+	need(t, "dpkg-deb", "dpkg", "rpm", "rpmsign", "gpg", "sha256sum")
+	signer := newSigner(t)
 	withAgent := *testBin
 	withAgent.agent = true
 	tests := []struct {
@@ -270,6 +272,7 @@ func TestPackages(t *testing.T) {
 						checkDeb(t, b, file, w)
 					} else {
 						checkRPM(t, b, file, w)
+						signer.check(t, file)
 					}
 				})
 			}
@@ -605,4 +608,65 @@ done`
 	if string(out) != want {
 		t.Errorf("bash completes:\n%s\nwant:\n%s", out, want)
 	}
+}
+
+// signer signs RPMs with a key of its own, in a GnuPG home of its own.
+type signer struct{ home string }
+
+// newSigner makes a throwaway signing key; its gpg-agent stops with the
+// test.
+func newSigner(t *testing.T) *signer {
+	t.Helper()
+	// A socket path must be short: t.TempDir's can be too long for one.
+	home, err := os.MkdirTemp("", "qfw-gpg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &signer{home: home}
+	t.Cleanup(func() {
+		s.gpg(t, "gpgconf", "--kill", "gpg-agent")
+		os.RemoveAll(home)
+	})
+	s.gpg(t, "gpg", "--batch", "--quiet", "--passphrase", "", "--quick-gen-key", "qfw test <test@example.org>", "ed25519", "sign", "never")
+	return s
+}
+
+func (s *signer) gpg(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "GNUPGHOME="+s.home)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	return string(out)
+}
+
+// check signs a copy of the RPM with rpmsign and verifies it with rpm in
+// a root that trusts the key, as dom0 does a package from a repository.
+func (s *signer) check(t *testing.T, file string) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := filepath.Join(t.TempDir(), filepath.Base(file))
+	write(t, signed, string(data))
+	s.gpg(t, "rpmsign", "--addsign", "--define", "__gpg "+mustLookPath(t, "gpg"), "--define", "_gpg_name qfw test", "--define", "_gpg_path "+s.home, signed)
+	key := filepath.Join(t.TempDir(), "key.asc")
+	write(t, key, s.gpg(t, "gpg", "--armor", "--export"))
+	sys := t.TempDir()
+	command(t, "", "rpm", "--root", sys, "--import", key)
+	if out := command(t, "", "rpm", "--root", sys, "--checksig", signed); out != signed+": digests signatures OK\n" {
+		t.Errorf("rpm --checksig of the signed package: %q", out)
+	}
+}
+
+func mustLookPath(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
