@@ -391,7 +391,7 @@ func TestExampleFleetSalt(t *testing.T) {
 		var state map[string]map[string][]map[string]string
 		decodeYAML(t, "salt/qfw-fleet/"+m+".sls", &state)
 		got, _ := json.Marshal(state)
-		if want := `{"qfw-fleet-policy":{"qfw.applied":[{"policy":"/usr/share/qfw-fleet/` + m + `"}]}}`; string(got) != want {
+		if want := `{"qfw-fleet-policy":{"qfw.applied":[{"policy":"/usr/share/qfw-fleet/` + m + `"},{"data_dir":"/var/lib/qfw"}]}}`; string(got) != want {
 			t.Errorf("salt/qfw-fleet/%s.sls: %s; want %s", m, got, want)
 		}
 	}

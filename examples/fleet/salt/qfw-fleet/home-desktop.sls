@@ -4,3 +4,6 @@
 qfw-fleet-policy:
   qfw.applied:
     - policy: /usr/share/qfw-fleet/home-desktop
+    # Where qfw records the lists it set, to tell lists edited outside qfw:
+    # the same on every run.
+    - data_dir: /var/lib/qfw
