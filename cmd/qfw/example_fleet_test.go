@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -69,43 +71,80 @@ type workflowStep struct {
 	Run  string         `json:"run"`
 }
 
+type workflowJob struct {
+	Name     string `json:"name"`
+	RunsOn   string `json:"runs-on"`
+	Strategy struct {
+		FailFast *bool `json:"fail-fast"`
+		Matrix   struct {
+			Machine []string `json:"machine"`
+		} `json:"matrix"`
+	} `json:"strategy"`
+	Env   map[string]string `json:"env"`
+	Steps []workflowStep    `json:"steps"`
+}
+
 type workflow struct {
-	Name        string            `json:"name"`
-	On          map[string]any    `json:"on"`
-	Permissions map[string]string `json:"permissions"`
-	Env         map[string]string `json:"env"`
-	Jobs        map[string]struct {
-		Name     string `json:"name"`
-		RunsOn   string `json:"runs-on"`
-		Strategy struct {
-			FailFast *bool `json:"fail-fast"`
-			Matrix   struct {
-				Machine []string `json:"machine"`
-			} `json:"matrix"`
-		} `json:"strategy"`
-		Env   map[string]string `json:"env"`
-		Steps []workflowStep    `json:"steps"`
-	} `json:"jobs"`
+	Name        string                 `json:"name"`
+	On          map[string]any         `json:"on"`
+	Permissions map[string]string      `json:"permissions"`
+	Env         map[string]string      `json:"env"`
+	Jobs        map[string]workflowJob `json:"jobs"`
+}
+
+// fleetJob returns the workflow, and its one job.
+func fleetJob(t *testing.T) (*workflow, *workflowJob) {
+	t.Helper()
+	var wf workflow
+	decodeYAML(t, ".github/workflows/policy.yml", &wf)
+	job, ok := wf.Jobs["check"]
+	if len(wf.Jobs) != 1 || !ok {
+		t.Fatalf("jobs %q; want one, check", slices.Sorted(maps.Keys(wf.Jobs)))
+	}
+	return &wf, &job
+}
+
+// step returns the job's step of that name.
+func (job *workflowJob) step(t *testing.T, name string) workflowStep {
+	t.Helper()
+	for _, s := range job.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("the workflow has no step %q", name)
+	return workflowStep{}
+}
+
+// runStep runs a step's script with bash in dir, as the runner does on
+// Linux, with env added to the test's environment. The qfw on $PATH is
+// this test binary (testscript.Main puts it there).
+func runStep(t *testing.T, dir, script string, env ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := exec.Command("bash", "-e", "-c", script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	return out.String(), errb.String(), err
 }
 
 // TestExampleFleetWorkflow checks the fleet's workflow: one job per
 // machine of the example, read-only, with the steps below in this order;
-// each single-line qfw step succeeds on each machine, as the workflow runs
-// it.
+// the steps that annotate, vet and test succeed on each machine, run as
+// the runner runs them from the repository's top.
 func TestExampleFleetWorkflow(t *testing.T) {
-	var wf workflow
-	decodeYAML(t, ".github/workflows/policy.yml", &wf)
-
+	wf, job := fleetJob(t)
 	if got := slices.Sorted(maps.Keys(wf.On)); !slices.Equal(got, []string{"pull_request", "push"}) {
 		t.Errorf("on: %q; want pull_request and push", got)
 	}
 	if want := map[string]string{"contents": "read"}; !maps.Equal(wf.Permissions, want) {
 		t.Errorf("permissions: %v; want %v", wf.Permissions, want)
 	}
-	if len(wf.Jobs) != 1 {
-		t.Fatalf("%d jobs; want 1", len(wf.Jobs))
+	if wf.Env["QFW_VERSION"] == "" {
+		t.Errorf("env.QFW_VERSION is empty")
 	}
-	job := wf.Jobs["check"]
 	machines := fleetMachines(t)
 	if got := job.Strategy.Matrix.Machine; !slices.Equal(got, machines) {
 		t.Errorf("matrix.machine: %q; want the example's machines %q", got, machines)
@@ -142,40 +181,32 @@ func TestExampleFleetWorkflow(t *testing.T) {
 			}
 		}
 	}
-	if len(got) > 0 {
-		// The diff step checks out the base branch beside the head.
-		if depth := got[0].With["fetch-depth"]; depth != int64(0) && depth != 0 {
-			t.Errorf("checkout fetch-depth: %v; want 0, for the base branch", depth)
-		}
-	}
-	if wf.Env["QFW_VERSION"] == "" {
-		t.Errorf("env.QFW_VERSION is empty")
+	// The diff step checks out the base branch beside the head.
+	if depth := job.step(t, "Check out").With["fetch-depth"]; fmt.Sprint(depth) != "0" {
+		t.Errorf("checkout fetch-depth: %v; want 0, for the base branch", depth)
 	}
 
-	// The matcher the workflow adds is the one beside it.
-	if _, err := os.Stat(filepath.Join(fleetDir, ".github/qfw-vet.json")); err != nil {
-		t.Error(err)
+	top, err := filepath.Abs(fleetDir)
+	if err != nil {
+		t.Fatal(err)
 	}
-
-	// Each qfw step, as the workflow runs it from the repository's top.
-	for _, s := range got {
-		run := strings.TrimSpace(s.Run)
-		if !strings.HasPrefix(run, "qfw ") || strings.Contains(run, "\n") {
-			continue
-		}
-		for _, m := range machines {
-			args := strings.Fields(strings.TrimPrefix(run, "qfw "))
-			for i, a := range args {
-				if a == `"$MACHINE"` {
-					args[i] = filepath.Join(fleetDir, m)
-				}
-			}
-			code, stdout, stderr := runArgs(args...)
-			if code != 0 {
-				t.Errorf("%s, for %s: exit %d\nstdout:\n%s\nstderr:\n%s", run, m, code, stdout, stderr)
+	out, _, err := runStep(t, top, job.step(t, "Annotate vet's diagnostics").Run)
+	matcher, ok := strings.CutPrefix(strings.TrimSpace(out), "::add-matcher::")
+	if _, serr := os.Stat(filepath.Join(top, matcher)); err != nil || !ok || serr != nil {
+		t.Errorf("the matcher step prints %q (%v); want ::add-matcher:: and the matcher's file", out, err)
+	}
+	out, _, err = runStep(t, top, job.step(t, "Stop annotating").Run)
+	if want := "::remove-matcher owner=qfw-vet::\n"; out != want || err != nil {
+		t.Errorf("the step that stops annotating prints %q (%v); want %q, the matcher's owner", out, err, want)
+	}
+	for _, m := range machines {
+		for _, name := range []string{"Vet", "Test"} {
+			stdout, stderr, err := runStep(t, top, job.step(t, name).Run, "MACHINE="+m)
+			if err != nil {
+				t.Errorf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", name, m, err, stdout, stderr)
 			}
 			if strings.Contains(stdout, "::error") {
-				t.Errorf("%s, for %s: annotates errors:\n%s", run, m, stdout)
+				t.Errorf("%s %s annotates errors:\n%s", name, m, stdout)
 			}
 		}
 	}
@@ -183,75 +214,91 @@ func TestExampleFleetWorkflow(t *testing.T) {
 
 // diffStep is the workflow's diff step.
 const diffStep = `base=".base/$MACHINE"
-git worktree add --detach .base "origin/$GITHUB_BASE_REF"
+git worktree add --quiet --detach .base "origin/$GITHUB_BASE_REF"
 if [ ! -d "$base" ]; then
   echo "$MACHINE is new in this pull request." >> "$GITHUB_STEP_SUMMARY"
   exit 0
 fi
 qfw diff --format markdown "$base" "$MACHINE" >> "$GITHUB_STEP_SUMMARY" || [ $? -eq 2 ]`
 
-// TestExampleFleetDiff does what the workflow's diff step does: the base
-// is a whole copy of the repository, here one whose shared web service
-// lacked port 80, and diff of a machine's base and head policies shows
-// the qubes whose shared profile widens. A base of the machine's
-// directory alone would not load: its policy imports the shared package.
+// TestExampleFleetDiff runs the workflow's diff step on a pull request
+// against a base branch that had no home-desktop yet and whose shared web
+// service lacked port 80: the laptop's summary shows the qubes whose
+// shared profile widens, the desktop's says it is new. The base is checked
+// out whole: a base of the machine's directory alone would not load, as
+// its policy imports the shared package.
 func TestExampleFleetDiff(t *testing.T) {
-	head := t.TempDir()
-	if err := os.CopyFS(head, os.DirFS(fleetDir)); err != nil {
-		t.Fatal(err)
-	}
-	base := filepath.Join(head, ".base")
-	if err := os.CopyFS(base, os.DirFS(fleetDir)); err != nil {
-		t.Fatal(err)
-	}
-	names := filepath.Join(base, "shared/names.cue")
-	src, err := os.ReadFile(names)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := strings.Replace(string(src), "web: tcp: [80, 443]", "web: tcp: [443]", 1)
-	if old == string(src) {
-		t.Fatal("shared/names.cue has no web service with ports 80 and 443")
-	}
-	if err := os.WriteFile(names, []byte(old), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	line := diffStep[strings.LastIndex(diffStep, "\nqfw diff ")+1:]
-	line = strings.TrimSpace(line[:strings.Index(line, ">>")])
+	_, job := fleetJob(t)
+	script := job.step(t, "Diff against the base branch").Run
 	for _, m := range fleetMachines(t) {
-		args := strings.Fields(strings.TrimPrefix(line, "qfw "))
-		for i, a := range args {
-			switch a {
-			case `"$base"`:
-				args[i] = filepath.Join(base, m)
-			case `"$MACHINE"`:
-				args[i] = filepath.Join(head, m)
+		t.Run(m, func(t *testing.T) {
+			repo := t.TempDir()
+			if err := os.CopyFS(repo, os.DirFS(fleetDir)); err != nil {
+				t.Fatal(err)
 			}
-		}
-		code, stdout, stderr := runArgs(args...)
-		if code != exitChanges || stderr != "" {
-			t.Errorf("%s: exit %d, stderr:\n%s", m, code, stderr)
-		}
-		stdout = strings.ReplaceAll(stdout, head+"/", "")
-		if stdout != wantFleetDiff[m] {
-			t.Errorf("%s: got\n%s\nwant\n%s", m, stdout, wantFleetDiff[m])
-		}
+			names := filepath.Join(repo, "shared/names.cue")
+			src, err := os.ReadFile(names)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := strings.Replace(string(src), "web: tcp: [80, 443]", "web: tcp: [443]", 1)
+			if old == string(src) {
+				t.Fatal("shared/names.cue has no web service with ports 80 and 443")
+			}
+			desktop := filepath.Join(t.TempDir(), "home-desktop")
+			git := func(args ...string) {
+				t.Helper()
+				cmd := exec.Command("git", args...)
+				cmd.Dir = repo
+				cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+					"GIT_AUTHOR_NAME=qfw", "GIT_AUTHOR_EMAIL=qfw@example.com",
+					"GIT_COMMITTER_NAME=qfw", "GIT_COMMITTER_EMAIL=qfw@example.com")
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+			}
+			// The base: the shared change undone, the desktop not there.
+			if err := os.WriteFile(names, []byte(old), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(filepath.Join(repo, "home-desktop"), desktop); err != nil {
+				t.Fatal(err)
+			}
+			git("init", "-q", "-b", "main")
+			git("add", ".")
+			git("commit", "-q", "-m", "base")
+			git("update-ref", "refs/remotes/origin/main", "HEAD")
+			// The head: the repository as it is.
+			if err := os.WriteFile(names, src, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(desktop, filepath.Join(repo, "home-desktop")); err != nil {
+				t.Fatal(err)
+			}
+			git("checkout", "-q", "-b", "change")
+			git("add", ".")
+			git("commit", "-q", "-m", "head")
+
+			summary := filepath.Join(t.TempDir(), "summary.md")
+			stdout, stderr, err := runStep(t, repo, script,
+				"MACHINE="+m, "GITHUB_BASE_REF=main", "GITHUB_STEP_SUMMARY="+summary,
+				"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
+			if err != nil || stdout != "" {
+				t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+			}
+			got, err := os.ReadFile(summary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != wantFleetDiff[m] {
+				t.Errorf("summary:\n%s\nwant:\n%s", got, wantFleetDiff[m])
+			}
+		})
 	}
 }
 
 var wantFleetDiff = map[string]string{
-	"home-desktop": "### qfw diff: `.base/home-desktop` → `home-desktop`\n" + `
-3 widenings and no narrowing of access, in 3 qubes.
-
-#### Widened access (now reachable)
-
-| qube | packets | now | was |
-|---|---|---|---|
-| default-dvm | tcp 80 to 0.0.0.0/0 (except 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) | accept by allow.web (shared/profiles.cue:17:10) | drop: no rule matches |
-| dev | tcp 80 to 0.0.0.0/0 (except 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) | accept by allow.web (shared/profiles.cue:17:10) | drop: no rule matches |
-| media | tcp 80 to 0.0.0.0/0 (except 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) | accept by allow.web (shared/profiles.cue:17:10) | drop: no rule matches |
-`,
+	"home-desktop": "home-desktop is new in this pull request.\n",
 	"work-laptop": "### qfw diff: `.base/work-laptop` → `work-laptop`\n" + `
 3 widenings and no narrowing of access, in 3 qubes.
 
