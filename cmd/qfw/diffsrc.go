@@ -26,6 +26,11 @@ type diffSide struct {
 	// the repository's top ("" for the top itself); both empty for a
 	// directory.
 	rev, tree string
+	// root is the temporary directory that holds what was read of the
+	// revision: the tree of its CUE module, from which the policy may
+	// import packages, or else tree alone. base is root's place in the
+	// revision, from the repository's top.
+	root, base string
 }
 
 // isRev reports whether s was read from a git revision.
@@ -46,11 +51,11 @@ func (s *diffSide) pos(p token.Pos) string {
 	if !s.isRev() {
 		return relPos(p)
 	}
-	rel, err := filepath.Rel(s.dir, p.Filename())
+	rel, err := filepath.Rel(s.root, p.Filename())
 	if err != nil || !filepath.IsLocal(rel) {
 		return relPos(p)
 	}
-	return fmt.Sprintf("%s%s:%d:%d", s.revPrefix(), filepath.ToSlash(rel), p.Line(), p.Column())
+	return fmt.Sprintf("%s:%s:%d:%d", s.rev, path.Join(s.base, filepath.ToSlash(rel)), p.Line(), p.Column())
 }
 
 // rewrite returns diagnostics text printed for s's policy with the
@@ -59,8 +64,12 @@ func (s *diffSide) rewrite(text string) string {
 	if !s.isRev() {
 		return text
 	}
-	for _, dir := range []string{s.dir, filepath.ToSlash(relFile(s.dir))} {
-		text = strings.ReplaceAll(text, dir+"/", s.revPrefix())
+	prefix := s.rev + ":"
+	if s.base != "" {
+		prefix += s.base + "/"
+	}
+	for _, dir := range []string{s.root, filepath.ToSlash(relFile(s.root))} {
+		text = strings.ReplaceAll(text, dir+"/", prefix)
 	}
 	return text
 }
@@ -68,7 +77,7 @@ func (s *diffSide) rewrite(text string) string {
 // cleanup removes what s read from git.
 func (s *diffSide) cleanup() {
 	if s.isRev() {
-		os.RemoveAll(s.dir)
+		os.RemoveAll(s.root)
 	}
 }
 
@@ -76,7 +85,10 @@ func (s *diffSide) cleanup() {
 // of that name, else a git revision of the repository of the working
 // directory, REV or REV:PATH, whose directory (PATH from the top of the
 // repository, or else the working directory's place in it) it copies into
-// a temporary directory, without touching the working tree.
+// a temporary directory, without touching the working tree. If the
+// directory is in a CUE module (a directory above it, or itself, holds
+// cue.mod), the whole module is copied, so that the policy's imports of
+// the module's packages resolve as in the working tree.
 func openSide(arg, which string) (*diffSide, error) {
 	s := &diffSide{arg: arg, which: which}
 	if arg == "" {
@@ -122,13 +134,16 @@ func openSide(arg, which string) (*diffSide, error) {
 		}
 		return nil, fmt.Errorf("%s %q: %s has no directory %s", which, arg, rev, displayTree(tree))
 	}
-	s.dir, err = os.MkdirTemp("", "qfw-diff-")
+	s.base = moduleRoot(commit, tree)
+	s.root, err = os.MkdirTemp("", "qfw-diff-")
 	if err != nil {
 		return nil, err
 	}
+	rel, _ := strings.CutPrefix(strings.TrimPrefix(tree, s.base), "/")
+	s.dir = filepath.Join(s.root, filepath.FromSlash(rel))
 	// From a subdirectory, git archive would read the tree's own
 	// subdirectory of that name.
-	cmd := exec.Command("git", "archive", "--format=tar", object)
+	cmd := exec.Command("git", "archive", "--format=tar", commit+":"+s.base)
 	cmd.Dir = top
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -140,7 +155,7 @@ func openSide(arg, which string) (*diffSide, error) {
 		s.cleanup()
 		return nil, fmt.Errorf("%s %q: git archive: %v", which, arg, err)
 	}
-	xerr := extractTar(out, s.dir)
+	xerr := extractTar(out, s.root)
 	io.Copy(io.Discard, out)
 	werr := cmd.Wait()
 	switch {
@@ -152,6 +167,24 @@ func openSide(arg, which string) (*diffSide, error) {
 		return nil, fmt.Errorf("%s %q: git archive: %s", which, arg, strings.TrimSpace(stderr.String()))
 	}
 	return s, nil
+}
+
+// moduleRoot returns the directory of commit, from the repository's top,
+// that holds the CUE module tree is in: the nearest of tree and the
+// directories above it with a cue.mod directory, or tree itself if none.
+func moduleRoot(commit, tree string) string {
+	for dir := tree; ; dir = path.Dir(dir) {
+		if dir == "." {
+			dir = ""
+		}
+		mod := path.Join(dir, "cue.mod")
+		if kind, err := git("cat-file", "-t", commit+":"+mod); err == nil && kind == "tree" {
+			return dir
+		}
+		if dir == "" {
+			return tree
+		}
+	}
 }
 
 func displayTree(tree string) string {
