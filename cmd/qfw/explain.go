@@ -32,6 +32,16 @@ considered and the answer is given per range of ports that share it.
 type for an IPv6 address and an ICMP type otherwise; without it, every
 type is considered likewise.
 
+--ext-headers asks about IPv6 packets that carry extension headers
+(hop-by-hop or destination options, routing) before their TCP, UDP or
+ICMPv6 header. The stock Linux agent matches a rule's protocol in the IPv6
+header's next-header field only, which then names the first extension
+header: such a packet misses every rule with a protocol (and so with ports
+or an ICMP type), and only rules without one decide it. qfw's nftables
+backend matches the protocol after the extension headers, as without them.
+Where the fate differs from that of the same packet without extension
+headers, explain gives both.
+
 A host name resolves as the policy's resolve section says. Where a verdict
 depends on what a name resolves to, explain says it is possible, not
 certain, and which rule could decide otherwise.`
@@ -43,13 +53,18 @@ const explainExamples = `  # May work reach the printer?
   qfw explain --from personal --to 192.0.2.1/udp
 
   # Ping, as ICMP echo request.
-  qfw explain --from work --to 1.1.1.1/icmp --icmp-type 8`
+  qfw explain --from work --to 1.1.1.1/icmp --icmp-type 8
+
+  # Does a deny rule hold against IPv6 packets with a hop-by-hop header?
+  qfw explain --from work --to [2001:db8::1]:22 --ext-headers`
 
 type explainFlags struct {
 	policyFlags
 	from     string
 	to       string
 	icmpType icmpTypeValue
+	// extHeaders asks about IPv6 packets with extension headers.
+	extHeaders bool
 }
 
 func newExplainCmd() *cobra.Command {
@@ -68,6 +83,7 @@ func newExplainCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.from, "from", "", "the `QUBE` the connection comes from")
 	cmd.Flags().StringVar(&f.to, "to", "", "where it goes: `DEST[:PORT][/PROTO]`")
 	cmd.Flags().Var(&f.icmpType, "icmp-type", "the ICMP `TYPE`, 0 to 255, with --to DEST/icmp (default: every type)")
+	cmd.Flags().BoolVar(&f.extHeaders, "ext-headers", false, "ask about IPv6 packets that carry extension headers before their TCP, UDP or ICMPv6 header")
 	cmd.MarkFlagRequired("from")
 	cmd.MarkFlagRequired("to")
 	return cmd
@@ -80,6 +96,9 @@ func runExplain(cmd *cobra.Command, args []string, f *explainFlags) error {
 	}
 	if f.icmpType.set && d.proto != ir.ICMP {
 		return fmt.Errorf("--icmp-type is for --to DEST/icmp only, not %s", d.proto)
+	}
+	if f.extHeaders && d.to.Family() == 4 {
+		return fmt.Errorf("--ext-headers is for IPv6 destinations only, not %s: IPv4 packets have no extension headers", d.to)
 	}
 	probe := d.probe(f.icmpType)
 	res, err := build(cmd, args, &f.policyFlags, false)
@@ -97,7 +116,11 @@ func runExplain(cmd *cobra.Command, args []string, f *explainFlags) error {
 		return fmt.Errorf("--from %s: no such qube in the policy", f.from)
 	}
 	w := cmd.OutOrStdout()
-	fmt.Fprintf(w, "%s → %s\n", q.Name, f.to)
+	if f.extHeaders {
+		fmt.Fprintf(w, "%s → %s, IPv6 packets with extension headers\n", q.Name, f.to)
+	} else {
+		fmt.Fprintf(w, "%s → %s\n", q.Name, f.to)
+	}
 	resolver := eval.Table(prog.Resolve)
 	enforcers := policytest.Enforcers(prog, q, resolver, f.now.t.Unix())
 	if len(enforcers) == 0 {
@@ -111,9 +134,29 @@ func runExplain(cmd *cobra.Command, args []string, f *explainFlags) error {
 		if len(packets) == 0 {
 			fmt.Fprintf(w, "  no packet: %s has no address in the destination's family\n", q.Name)
 		}
+		ext := false
+		for k := range packets {
+			if f.extHeaders && packets[k].IPFamily() == 6 {
+				packets[k].ExtHeaders, ext = true, true
+			}
+		}
 		explainPackets(w, e, packets, probe)
+		if ext {
+			explainExtHeaders(w, e)
+		}
 	}
 	return nil
+}
+
+// explainExtHeaders says how e's firewall qube reads IPv6 packets with
+// extension headers.
+func explainExtHeaders(w io.Writer, e *policytest.Enforcer) {
+	switch e.Options.Semantics {
+	case eval.LinuxAgent:
+		fmt.Fprintf(w, "  the stock agent in %s matches a rule's protocol in the IPv6 header's next-header field only, which names the first extension header: these packets miss every rule with a protocol (qfw's nftables backend matches it after the extension headers)\n", e.Firewall)
+	case eval.Nftables:
+		fmt.Fprintf(w, "  qfw's nftables ruleset matches the protocol after the extension headers: these packets meet the fate they meet without them (the stock agent's rules with a protocol would miss them)\n")
+	}
 }
 
 // explainLine is one line of explain's answer: packets to a stretch of
@@ -124,6 +167,20 @@ type explainLine struct {
 	lastDst  netip.Addr  // the last address; pkt.Dst's if the same
 	lastPort int         // the last port or type; -1 for pkt's alone
 	res      eval.Result
+	// plain is the fate of the packets without IPv6 extension headers:
+	// res, unless pkt has them.
+	plain eval.Result
+}
+
+// decide returns the fate of p at e, and that of p without IPv6 extension
+// headers.
+func decide(e *policytest.Enforcer, p eval.Packet) (res, plain eval.Result) {
+	res = e.Eval(p)
+	if !p.ExtHeaders || p.IPFamily() != 6 {
+		return res, res
+	}
+	p.ExtHeaders = false
+	return res, e.Eval(p)
 }
 
 // explainPackets prints the fate of packets at e, one line for each
@@ -134,9 +191,13 @@ func explainPackets(w io.Writer, e *policytest.Enforcer, packets []eval.Packet, 
 	// First the ports of each destination, then the destinations.
 	var lines []explainLine
 	for i := 0; i < len(packets); {
-		p, r := packets[i], e.Eval(packets[i])
+		p := packets[i]
+		r, plain := decide(e, p)
 		j := i + 1
-		for j < len(packets) && sameButPort(p, packets[j]) && e.Eval(packets[j]) == r {
+		for j < len(packets) && sameButPort(p, packets[j]) {
+			if r2, plain2 := decide(e, packets[j]); r2 != r || plain2 != plain {
+				break
+			}
 			j++
 		}
 		last := 65535
@@ -149,7 +210,7 @@ func explainPackets(w io.Writer, e *policytest.Enforcer, packets []eval.Packet, 
 		if portOf(p) == last || probe.HasPort || probe.HasICMPType {
 			last = -1
 		}
-		lines = append(lines, explainLine{pkt: p, lastDst: p.Dst, lastPort: last, res: r})
+		lines = append(lines, explainLine{pkt: p, lastDst: p.Dst, lastPort: last, res: r, plain: plain})
 		i = j
 	}
 	// Only "any" spans many addresses: a prefix is not a destination here.
@@ -165,6 +226,9 @@ func explainPackets(w io.Writer, e *policytest.Enforcer, packets []eval.Packet, 
 		fmt.Fprintf(w, "  %s: %s\n", desc, describeFate(e, l.pkt, l.res))
 		if l.res.Rule >= 0 && l.res.Blocked < 0 {
 			fmt.Fprintf(w, "      %s\n", enforcedLine(e, e.List(l.pkt.IPFamily())[l.res.Rule]))
+		}
+		if l.plain != l.res {
+			fmt.Fprintf(w, "      without extension headers: %s\n", describeFate(e, l.pkt, l.plain))
 		}
 	}
 }
@@ -199,7 +263,7 @@ func mergeStretches(lines []explainLine) []explainLine {
 		merged := false
 		for k := len(out) - 1; k >= 0; k-- {
 			o := &out[k]
-			if o.pkt.Proto == l.pkt.Proto && portOf(o.pkt) == portOf(l.pkt) && o.lastPort == l.lastPort && o.res == l.res && o.lastDst.Next() == l.pkt.Dst {
+			if o.pkt.Proto == l.pkt.Proto && portOf(o.pkt) == portOf(l.pkt) && o.lastPort == l.lastPort && o.res == l.res && o.plain == l.plain && o.lastDst.Next() == l.pkt.Dst {
 				o.lastDst, merged = l.lastDst, true
 				break
 			}
@@ -212,7 +276,7 @@ func mergeStretches(lines []explainLine) []explainLine {
 }
 
 func sameButPort(a, b eval.Packet) bool {
-	return a.Dst == b.Dst && a.Family == b.Family && a.Host == b.Host && a.Proto == b.Proto
+	return a.Dst == b.Dst && a.Family == b.Family && a.Host == b.Host && a.Proto == b.Proto && a.ExtHeaders == b.ExtHeaders
 }
 
 func portOf(p eval.Packet) int {

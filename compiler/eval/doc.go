@@ -7,7 +7,8 @@
 // the Linux qubes-firewall agent reads the first matching rule, drops (as
 // an ICMP admin-prohibited reject) what no rule accepts, matches the DNS
 // special target only on port 53 to the qube's DNS servers, compares ICMP
-// types numerically in both families, and resolves host names once per
+// types numerically in both families, matches a rule's protocol in IPv6
+// only before any extension headers, and resolves host names once per
 // family when it loads the list, blocking the whole family when a name has
 // no address in it.
 //

@@ -31,6 +31,11 @@ type Packet struct {
 	Port uint16
 	// ICMPType is the ICMP (or ICMPv6) type, for ICMP.
 	ICMPType uint8
+	// ExtHeaders says that the packet, an IPv6 one, carries extension
+	// headers (hop-by-hop or destination options, routing) before its
+	// upper-layer header: the IPv6 header's next-header field names the
+	// first of them, not Proto. Ignored in IPv4.
+	ExtHeaders bool
 }
 
 // IPFamily returns 4 or 6: the family of Dst, or Family if Dst is unknown.
@@ -101,15 +106,22 @@ func (t Table) Resolve(host string, family int) ([]netip.Addr, bool) {
 type Semantics uint8
 
 const (
-	// LinuxAgent is the stock qubes-firewall agent.
+	// LinuxAgent is the stock qubes-firewall agent. It matches a rule's
+	// protocol in IPv6 as the IPv6 header's next-header field (ip6
+	// nexthdr), which names the first extension header of a packet that
+	// has one, so such a packet misses every rule with a protocol (and so
+	// with ports or an ICMP type); a rule without one, a DNS rule too (its
+	// ports bring their own protocol match, meta l4proto), still matches it.
 	LinuxAgent Semantics = iota
-	// Nftables is qfw's nftables backend, which reads three kinds of rule
-	// as they say instead of as the agent does (see backends/nftables): a
-	// DNS rule with ports matches port 53 if they include it; a DNS rule
-	// with proto=icmp matches nothing; an ICMP type in a rule for both
-	// families without a host name is matched in IPv6 as its ICMPv6
-	// counterpart, or not at all (beside a host name it is ICMPv6 type N,
-	// as the agent reads it).
+	// Nftables is qfw's nftables backend, which reads four kinds of rule
+	// or packet as they say instead of as the agent does (see
+	// backends/nftables): a DNS rule with ports matches port 53 if they
+	// include it; a DNS rule with proto=icmp matches nothing; an ICMP type
+	// in a rule for both families without a host name is matched in IPv6
+	// as its ICMPv6 counterpart, or not at all (beside a host name it is
+	// ICMPv6 type N, as the agent reads it); and the protocol is matched
+	// after any IPv6 extension headers (meta l4proto), so they change
+	// nothing.
 	Nftables
 	// Mirage is the MirageOS unikernel firewall (see backends/mirage),
 	// given the IPv4 list as it reads it: specialtarget=dns counts only in
@@ -215,6 +227,9 @@ type rule struct {
 	hasPorts bool
 	hasType  bool
 	icmpType uint8
+	// firstHeader says that the protocol is matched in the IPv6 header's
+	// next-header field only: a packet with extension headers misses it.
+	firstHeader bool
 }
 
 // New prepares an evaluator for a client whose lists, as the firewall qube
@@ -290,6 +305,7 @@ func prepare(rules []ir.Rule, family int, dns []netip.Addr, opts *Options) famil
 			hasPorts: r.HasPorts, ports: r.Ports, hasType: r.HasICMPType, icmpType: r.ICMPType,
 			proto: ProtoNumber(r.Proto, family),
 		}
+		pr.firstHeader = opts.Semantics == LinuxAgent && family == 6 && pr.proto != 0
 		switch {
 		case r.DNS && opts.Semantics == Mirage && r.Proto != ir.AnyProto:
 			// The unikernel ignores the DNS target beside a protocol.

@@ -24,7 +24,7 @@ func (r *rule) match(p *Packet, f *familyRules) tri {
 	}
 	switch {
 	case r.proto != 0:
-		if p.Proto != r.proto {
+		if p.Proto != r.proto || r.firstHeader && p.ExtHeaders {
 			return no
 		}
 	case r.dns:
