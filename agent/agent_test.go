@@ -1,0 +1,379 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qfw-dev/qfw/backends/nftables"
+	"github.com/qfw-dev/qfw/backends/qubesdb"
+	"github.com/qfw-dev/qfw/compiler/eval"
+	"github.com/qfw-dev/qfw/compiler/ir"
+)
+
+var (
+	addrA = netip.MustParseAddr("10.137.0.5")
+	addrB = netip.MustParseAddr("fd09:24ef:4179::a89:6")
+	addrC = netip.MustParseAddr("10.137.0.7")
+
+	accept    = ir.Rule{Action: ir.Accept}
+	drop      = ir.Rule{Action: ir.Drop}
+	https     = ir.Rule{Action: ir.Accept, Match: ir.Match{Proto: ir.TCP, HasPorts: true, Ports: ir.PortRange{First: 443, Last: 443}}}
+	denyLAN6  = ir.Rule{Action: ir.Drop, Match: ir.Match{Dst: ir.Dst{Prefix: netip.MustParsePrefix("fd00::/8")}}}
+	toExample = ir.Rule{Action: ir.Accept, Match: ir.Match{Dst: ir.Dst{Host: "example.com"}}}
+)
+
+// harness runs the agent against the stand-ins until the test ends.
+type harness struct {
+	t      *testing.T
+	db     *fakeDB
+	k      *fakeKernel
+	res    *fakeResolver
+	n      *fakeNotifier
+	log    *logBuf
+	status string
+	reload chan struct{}
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs the agent on db, as set up, and waits until it is ready.
+func start(t *testing.T, db *fakeDB, k *fakeKernel) *harness {
+	t.Helper()
+	h := &harness{
+		t: t, db: db, k: k,
+		res: &fakeResolver{
+			table:   eval.Table{"example.com": {netip.MustParseAddr("93.184.216.34"), netip.MustParseAddr("2001:db8::34")}},
+			servers: eval.QubesDNS(),
+		},
+		n:      &fakeNotifier{ready: make(chan struct{}, 16)},
+		log:    &logBuf{},
+		status: filepath.Join(t.TempDir(), "run", "agent.json"),
+		reload: make(chan struct{}, 1),
+		done:   make(chan error, 1),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	cfg := Config{
+		DB: db, Kernel: k, Resolver: h.res, Notifier: h.n, StatusFile: h.status,
+		Log: h.log.log, RetryAfter: 10 * time.Millisecond,
+	}
+	go func() { h.done <- Run(ctx, cfg, h.reload) }()
+	t.Cleanup(func() {
+		cancel()
+		<-h.done
+		if t.Failed() {
+			t.Logf("agent's log:\n%s", h.log)
+		}
+	})
+	select {
+	case <-h.n.ready:
+	case err := <-h.done:
+		t.Fatalf("agent ended before it was ready: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent not ready after 10s")
+	}
+	return h
+}
+
+// wait waits until cond holds.
+func (h *harness) wait(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("after 10s: not %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// handled returns the counter of addr.
+func (h *harness) handled(addr netip.Addr) int {
+	n, _ := strconv.Atoi(h.db.read(handledDir + addr.String()))
+	return n
+}
+
+// waitHandled waits until addr's counter is n.
+func (h *harness) waitHandled(addr netip.Addr, n int) {
+	h.t.Helper()
+	h.wait("handled "+strconv.Itoa(n)+" times: "+addr.String(), func() bool { return h.handled(addr) >= n })
+	if got := h.handled(addr); got != n {
+		h.t.Fatalf("%s handled %d times; want %d", addr, got, n)
+	}
+}
+
+// digest returns the digest of the chain that rules, the list as the
+// agent reads it (policy included), give addr.
+func (h *harness) digest(addr netip.Addr, rules ...ir.Rule) string {
+	t, _ := nftables.Lower([]nftables.Client{nftClient(addr, rules)}, nftables.Options{Resolver: h.res, DNS4: h.res.servers})
+	return digests(t, func(string) bool { return true })[nftables.ChainName(clientName(addr), family(addr))]
+}
+
+// inForce checks that addr's chain is the one of rules, or that it has
+// none if rules is nil.
+func (h *harness) inForce(addr netip.Addr, rules ...ir.Rule) {
+	h.t.Helper()
+	want := ""
+	if rules != nil {
+		want = h.digest(addr, rules...)
+	}
+	if got := h.k.chain(addr); got != want {
+		h.t.Fatalf("%s: chain %q in force; want %q (%v)", addr, got, want, rules)
+	}
+}
+
+func (h *harness) readStatus() *Status {
+	h.t.Helper()
+	b, err := os.ReadFile(h.status)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var s Status
+	if err := json.Unmarshal(b, &s); err != nil {
+		h.t.Fatal(err)
+	}
+	return &s
+}
+
+// twoClients is a QubesDB with two clients, of both families.
+func twoClients(t *testing.T) *fakeDB {
+	db := newFakeDB()
+	db.publish(t, addrA, https)
+	db.publish(t, addrB, denyLAN6, accept)
+	db.Write(connected4, []byte(addrA.String()))
+	db.Write(connected6, []byte(addrB.String()))
+	return db
+}
+
+func TestStart(t *testing.T) {
+	h := start(t, twoClients(t), newFakeKernel())
+	h.inForce(addrA, https, drop)
+	h.inForce(addrB, denyLAN6, accept, drop)
+	h.waitHandled(addrA, 1)
+	h.waitHandled(addrB, 1)
+	if got := h.n.states(); !slices.Equal(got, []string{"READY=1"}) {
+		t.Errorf("notified %q; want READY=1", got)
+	}
+	if len(h.k.purged) != 1 || len(h.k.purged[0]) != 2 {
+		t.Errorf("purged %v; want both clients once, at start", h.k.purged)
+	}
+	s := h.readStatus()
+	if s.State != StateReady || len(s.Clients) != 2 {
+		t.Fatalf("status %+v; want ready with two clients", s)
+	}
+	if c := s.Clients[0]; c.Address != addrA || c.Family != 4 || c.Rules != 1 || c.Handled != 1 || c.Applied == nil || c.Failure != "" {
+		t.Errorf("status of %s: %+v", addrA, c)
+	}
+	if c := s.Clients[1]; c.Address != addrB || c.Family != 6 || c.Rules != 2 || c.Handled != 1 || c.Applied == nil || c.Failure != "" {
+		t.Errorf("status of %s: %+v", addrB, c)
+	}
+}
+
+func TestCommit(t *testing.T) {
+	h := start(t, twoClients(t), newFakeKernel())
+	h.db.publish(t, addrA, toExample, drop)
+	h.waitHandled(addrA, 2)
+	h.inForce(addrA, toExample, drop, drop)
+	h.inForce(addrB, denyLAN6, accept, drop)
+	if h.handled(addrB) != 1 {
+		t.Errorf("%s handled again; only %s changed", addrB, addrA)
+	}
+	if got := h.db.read("/dns/10.137.0.5/example.com"); got != "93.184.216.34" {
+		t.Errorf("/dns/10.137.0.5/example.com = %q; want 93.184.216.34", got)
+	}
+	if h.k.applies != 1 {
+		t.Errorf("%d applies of the whole table; want 1, at start", h.k.applies)
+	}
+}
+
+// A list that does not parse rejects all of its client's traffic, and
+// the others are not affected.
+func TestRefused(t *testing.T) {
+	h := start(t, twoClients(t), newFakeKernel())
+	dir := ir.QubesDBDir(addrA)
+	h.db.Rm(dir + "/")
+	h.db.Write(dir+"/policy", []byte("drop"))
+	h.db.Write(dir+"/0000", []byte("action=accept proto=tcp dstports=443-443"))
+	h.db.Write(dir+"/0001", []byte("action=accept expire=1700000000"))
+	h.db.Write(dir, nil)
+	h.waitHandled(addrA, 2)
+	h.inForce(addrA, drop)
+	h.inForce(addrB, denyLAN6, accept, drop)
+	const why = `/qubes-firewall/10.137.0.5/0001 "action=accept expire=1700000000": option "expire" is not one dom0 writes for a firewall qube; want action, proto, dst4, dst6, dsthost, dstports, specialtarget or icmptype`
+	if want := "<3>10.137.0.5: list refused, rejecting all its IPv4 traffic: " + why; !h.log.has(want) {
+		t.Errorf("log lacks %q", want)
+	}
+	h.wait("status of the refused list", func() bool {
+		s := h.readStatus()
+		return len(s.Clients) == 2 && s.Clients[0].Failure == "list refused, all traffic rejected: "+why && s.Clients[0].Rules == 2
+	})
+
+	// The next good list is in force again.
+	h.db.publish(t, addrA, accept)
+	h.waitHandled(addrA, 3)
+	h.inForce(addrA, accept, drop)
+}
+
+// A burst of commits converges on the last list, and each commit counts.
+func TestBurst(t *testing.T) {
+	h := start(t, twoClients(t), newFakeKernel())
+	var last ir.Rule
+	for i := range 100 {
+		last = ir.Rule{Action: ir.Accept, Match: ir.Match{Proto: ir.UDP, HasPorts: true, Ports: ir.PortRange{First: uint16(1000 + i), Last: uint16(1000 + i)}}}
+		h.db.publish(t, addrA, last)
+	}
+	h.waitHandled(addrA, 101)
+	h.inForce(addrA, last, drop)
+	h.inForce(addrB, denyLAN6, accept, drop)
+}
+
+// A list read at start while dom0 writes it is fixed by its commit.
+func TestHalfWritten(t *testing.T) {
+	db := twoClients(t)
+	dir := ir.QubesDBDir(addrA)
+	db.Rm(dir + "/")
+	db.Write(dir+"/policy", []byte("drop"))
+	db.Write(dir+"/0000", []byte("action=accept proto=tcp dstports=443-443"))
+	h := start(t, db, newFakeKernel())
+	h.inForce(addrA, https, drop)
+	db.Write(dir+"/0001", []byte("action=accept dsthost=example.com"))
+	db.Write(dir, nil)
+	h.waitHandled(addrA, 2)
+	h.inForce(addrA, https, toExample, drop)
+}
+
+// A client that leaves the connected ones loses its chains; one that
+// comes back gets them again.
+func TestConnected(t *testing.T) {
+	db := twoClients(t)
+	db.publish(t, addrC, accept)
+	db.Write(connected4, []byte(addrA.String()+" "+addrC.String()))
+	h := start(t, db, newFakeKernel())
+	h.inForce(addrC, accept, drop)
+
+	db.Write(connected4, []byte(addrA.String()))
+	h.wait("without "+addrC.String(), func() bool { return h.k.chain(addrC) == "" })
+	h.inForce(addrA, https, drop)
+	h.wait("purge of "+addrC.String(), func() bool {
+		h.k.mu.Lock()
+		defer h.k.mu.Unlock()
+		last := h.k.purged[len(h.k.purged)-1]
+		return len(last) == 1 && last[0].Addr4 == addrC && slices.Equal(last[0].Rules4, []ir.Rule{drop})
+	})
+	// A reload does not bring it back: it is still gone.
+	h.reload <- struct{}{}
+	h.wait("reloaded", func() bool { return len(h.n.states()) == 3 })
+	h.inForce(addrC)
+
+	db.Write(connected4, []byte(addrA.String()+" "+addrC.String()))
+	h.wait("with "+addrC.String(), func() bool { return h.k.chain(addrC) != "" })
+	h.inForce(addrC, accept, drop)
+}
+
+func TestReload(t *testing.T) {
+	h := start(t, twoClients(t), newFakeKernel())
+	h.reload <- struct{}{}
+	h.waitHandled(addrA, 2)
+	h.wait("ready again", func() bool { return len(h.n.states()) == 3 })
+	if got := h.n.states(); !slices.Equal(got, []string{"READY=1", "RELOADING=1", "READY=1"}) {
+		t.Errorf("notified %q", got)
+	}
+	if h.res.reloads != 1 || h.k.applies != 2 {
+		t.Errorf("%d reloads of the resolver and %d applies; want 1 and 2", h.res.reloads, h.k.applies)
+	}
+}
+
+// A lost connection to QubesDB may have lost events: all again.
+func TestReconnected(t *testing.T) {
+	h := start(t, twoClients(t), newFakeKernel())
+	h.db.events <- qubesdb.Event{Reconnected: true}
+	h.waitHandled(addrB, 2)
+	if h.k.applies != 2 {
+		t.Errorf("%d applies; want 2", h.k.applies)
+	}
+}
+
+// An apply the kernel refuses is retried with the whole table.
+func TestRetry(t *testing.T) {
+	k := newFakeKernel()
+	k.fail = 2
+	h := start(t, twoClients(t), k)
+	h.wait("applied", func() bool { return h.k.chain(addrA) != "" })
+	h.inForce(addrA, https, drop)
+	h.inForce(addrB, denyLAN6, accept, drop)
+	if !h.log.has("<3>the table: apply failed, the previous rules stay in force; retrying in 10ms: the kernel refused the transaction") {
+		t.Error("log does not report the failed apply")
+	}
+	h.wait("status without failure", func() bool {
+		s := h.readStatus()
+		return len(s.Clients) == 2 && s.Clients[0].Failure == ""
+	})
+
+	k.mu.Lock()
+	k.fail = 1
+	k.mu.Unlock()
+	h.db.publish(t, addrA, accept)
+	h.wait("retried", func() bool { return h.k.chain(addrA) == h.digest(addrA, accept, drop) })
+}
+
+// Stopping leaves the table in force.
+func TestStop(t *testing.T) {
+	h := start(t, twoClients(t), newFakeKernel())
+	h.cancel()
+	if err := <-h.done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	h.done <- nil // for the cleanup
+	h.inForce(addrA, https, drop)
+	if got := h.n.states(); !slices.Equal(got, []string{"READY=1", "STOPPING=1"}) {
+		t.Errorf("notified %q", got)
+	}
+	if s := h.readStatus(); s.State != StateStopped {
+		t.Errorf("state %s; want stopped", s.State)
+	}
+}
+
+// /dns/<ip>/<host> keys over QubesDB's path limit are left out, and said.
+func TestDNSKeys(t *testing.T) {
+	long := strings.Repeat("a", 40) + ".example"
+	db := twoClients(t)
+	db.publish(t, addrA, toExample, ir.Rule{Action: ir.Accept, Match: ir.Match{Dst: ir.Dst{Host: long}}})
+	h := start(t, db, newFakeKernel())
+	if got := db.read("/dns/10.137.0.5/example.com"); got != "93.184.216.34" {
+		t.Errorf("/dns/10.137.0.5/example.com = %q", got)
+	}
+	want := "<4>10.137.0.5: /dns/10.137.0.5/" + long + " not written: 64 characters, over QubesDB's 63"
+	if !h.log.has(want) {
+		t.Errorf("log lacks %q", want)
+	}
+}
+
+// A commit to a key that names no address is reported and ignored.
+func TestBadCommit(t *testing.T) {
+	h := start(t, twoClients(t), newFakeKernel())
+	h.db.Write("/qubes-firewall/10.137.0.05", nil)
+	h.db.publish(t, addrA, accept)
+	h.waitHandled(addrA, 2)
+	if want := `<4>commit /qubes-firewall/10.137.0.05 ignored: "10.137.0.05" is not a client address as dom0 writes them`; !h.log.has(want) {
+		t.Errorf("log lacks %q", want)
+	}
+}
+
+func TestClientName(t *testing.T) {
+	for _, tt := range []struct{ addr, want string }{
+		{"10.137.0.5", "10-137-0-5"},
+		{"fd09:24ef:4179::a89:6", "fd09-24ef-4179--a89-6"},
+	} {
+		if got := clientName(netip.MustParseAddr(tt.addr)); got != tt.want {
+			t.Errorf("clientName(%s) = %s; want %s", tt.addr, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,583 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/qfw-dev/qfw/backends/nftables"
+	"github.com/qfw-dev/qfw/backends/qubes"
+	"github.com/qfw-dev/qfw/backends/qubesdb"
+	"github.com/qfw-dev/qfw/compiler/ir"
+)
+
+// agent is the state of a running agent.
+type agent struct {
+	cfg Config
+	// clients are the clients whose lists are in the table, by address.
+	clients map[netip.Addr]*client
+	// connected holds the addresses of /connected-ips and
+	// /connected-ips6, the clients running now.
+	connected map[netip.Addr]bool
+	// left holds the addresses that left connected: their lists stay in
+	// QubesDB, but not in the table, until they come back.
+	left map[netip.Addr]bool
+	opts nftables.Options
+	// failed is the error of the last apply, if it failed: the kernel
+	// may not hold what the agent built, and the whole table is applied
+	// again after RetryAfter.
+	failed error
+	state  State
+
+	// Work that events, signals and timers ask for.
+	commits          map[netip.Addr]int
+	connectedChanged bool
+	rescan, reload   bool
+	refreshDue       bool
+	retryDue         bool
+}
+
+// client is one client address and its list.
+type client struct {
+	addr netip.Addr
+	// rules are the rules in force: the list as read, or drop-all if it
+	// did not parse.
+	rules []ir.Rule
+	// written is the number of rules dom0 wrote, without the policy.
+	written int
+	// refused says why the list is not in force, if it is not.
+	refused string
+	// blocked says which host names block the client's traffic.
+	blocked []string
+	hosts   []string
+	// applied is when the rules were put in force; zero before.
+	applied time.Time
+	handled int
+}
+
+func newAgent(cfg Config) *agent {
+	a := &agent{
+		cfg:       cfg,
+		clients:   map[netip.Addr]*client{},
+		connected: map[netip.Addr]bool{},
+		left:      map[netip.Addr]bool{},
+		commits:   map[netip.Addr]int{},
+		state:     StateStarting,
+	}
+	a.readServers()
+	return a
+}
+
+// family returns 4 or 6, the family of the client address addr.
+func family(addr netip.Addr) int {
+	if addr.Is4() {
+		return 4
+	}
+	return 6
+}
+
+// clientName names the nftables client of address addr: the address with
+// its dots and colons as dashes, so that the names of its chains and sets
+// are valid and unique (one address gives one name, and its family is in
+// the chain's name).
+func clientName(addr netip.Addr) string {
+	return strings.NewReplacer(".", "-", ":", "-").Replace(addr.String())
+}
+
+func (a *agent) readServers() {
+	a.opts.DNS4, a.opts.DNS6 = a.cfg.Resolver.Servers()
+	a.opts.Resolver = a.cfg.Resolver
+}
+
+// handleAll reads every client's list and the connected clients, and
+// applies the whole table: at start, on a reload, and when QubesDB lost
+// events.
+func (a *agent) handleAll(ctx context.Context, why string) {
+	a.rescan, a.reload, a.connectedChanged = false, false, false
+	clear(a.commits)
+	a.readServers()
+	a.readConnected()
+	addrs, err := a.listClients()
+	if err != nil {
+		// Nothing is changed: what is in force stays.
+		a.failed = err
+		a.logf(Error, "%s: %v; the table in force stays, retrying in %s", why, err, a.retryAfter())
+		return
+	}
+	old := a.clients
+	a.clients = map[netip.Addr]*client{}
+	for _, addr := range addrs {
+		if a.left[addr] {
+			continue
+		}
+		a.load(addr, old[addr])
+	}
+	var gone []netip.Addr
+	for addr := range old {
+		if a.clients[addr] == nil {
+			gone = append(gone, addr)
+			a.logf(Info, "%s: removed: its list is no longer in QubesDB", addr)
+		}
+	}
+	a.refresh(ctx, a.allHosts())
+	if ctx.Err() != nil {
+		return
+	}
+	if a.applyAll(why) {
+		a.purge(append(slices.Collect(maps.Keys(a.clients)), gone...))
+	}
+	// Handled, if not as asked: the counter says the agent acted.
+	for _, addr := range a.sorted() {
+		a.writeBack(a.clients[addr], 1)
+	}
+	a.writeStatus()
+}
+
+// handleCommits reads the lists of the clients that dom0 committed, and
+// replaces their part of the table.
+func (a *agent) handleCommits(ctx context.Context) {
+	commits := a.commits
+	a.commits = map[netip.Addr]int{}
+	addrs := slices.SortedFunc(maps.Keys(commits), netip.Addr.Compare)
+	var hosts []string
+	for _, addr := range addrs {
+		// A commit brings back a client that left.
+		delete(a.left, addr)
+		c := a.load(addr, a.clients[addr])
+		hosts = append(hosts, c.hosts...)
+	}
+	touched := a.withNames(addrs, a.refresh(ctx, hosts))
+	if ctx.Err() != nil {
+		return
+	}
+	if a.applyClients(touched) {
+		a.purge(touched)
+	}
+	for _, addr := range addrs {
+		a.writeBack(a.clients[addr], commits[addr])
+	}
+	a.writeStatus()
+}
+
+// handleConnected takes in a change of the connected clients: the
+// clients that left lose their part of the table, those that came back
+// get theirs again from QubesDB, and the anti-spoofing follows.
+func (a *agent) handleConnected(ctx context.Context) {
+	a.connectedChanged = false
+	before := maps.Clone(a.connected)
+	a.readConnected()
+	var changed []netip.Addr
+	for addr := range before {
+		if a.connected[addr] {
+			continue
+		}
+		a.left[addr] = true
+		if a.clients[addr] != nil {
+			delete(a.clients, addr)
+			changed = append(changed, addr)
+			a.logf(Info, "%s: removed: it left the connected clients", addr)
+		}
+	}
+	var hosts []string
+	for addr := range a.connected {
+		if before[addr] {
+			continue
+		}
+		delete(a.left, addr)
+		if a.clients[addr] != nil || a.commits[addr] > 0 || !a.hasList(addr) {
+			continue
+		}
+		c := a.load(addr, nil)
+		hosts = append(hosts, c.hosts...)
+		changed = append(changed, addr)
+	}
+	a.refresh(ctx, hosts)
+	if ctx.Err() != nil {
+		return
+	}
+	// The connected addresses are in the base chains: the whole table.
+	if a.applyAll("connected clients changed") {
+		a.purge(changed)
+	}
+	a.writeStatus()
+}
+
+// refreshNames looks up again the names whose answers are due, and
+// updates the clients whose names changed.
+func (a *agent) refreshNames(ctx context.Context) {
+	touched := a.withNames(nil, a.refresh(ctx, a.allHosts()))
+	if len(touched) == 0 || ctx.Err() != nil {
+		return
+	}
+	if a.applyClients(touched) {
+		a.purge(touched)
+	}
+	for _, addr := range touched {
+		if c := a.clients[addr]; c != nil {
+			a.writeDNS(c)
+		}
+	}
+	a.writeStatus()
+}
+
+// refresh looks hosts up and returns those whose addresses changed.
+func (a *agent) refresh(ctx context.Context, hosts []string) []string {
+	if len(hosts) == 0 {
+		return nil
+	}
+	slices.Sort(hosts)
+	hosts = slices.Compact(hosts)
+	changed, err := a.cfg.Resolver.Refresh(ctx, hosts)
+	if err != nil && ctx.Err() == nil {
+		a.logf(Warning, "resolve host names: %v", err)
+	}
+	return changed
+}
+
+// withNames returns addrs and the clients whose lists name one of hosts,
+// sorted.
+func (a *agent) withNames(addrs []netip.Addr, hosts []string) []netip.Addr {
+	out := slices.Clone(addrs)
+	for addr, c := range a.clients {
+		for _, h := range c.hosts {
+			if slices.Contains(hosts, h) {
+				out = append(out, addr)
+				break
+			}
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
+}
+
+func (a *agent) allHosts() []string {
+	var hosts []string
+	for _, c := range a.clients {
+		hosts = append(hosts, c.hosts...)
+	}
+	return hosts
+}
+
+// sorted returns the addresses of the clients in order.
+func (a *agent) sorted() []netip.Addr {
+	return slices.SortedFunc(maps.Keys(a.clients), netip.Addr.Compare)
+}
+
+// readConnected reads /connected-ips and /connected-ips6. A key that is
+// missing holds no address; an entry that is not an address of the key's
+// family is left out, and reported.
+func (a *agent) readConnected() {
+	a.connected = map[netip.Addr]bool{}
+	for _, p := range []struct {
+		path   string
+		family int
+	}{{connected4, 4}, {connected6, 6}} {
+		v, err := a.cfg.DB.Read(p.path)
+		if errors.Is(err, qubesdb.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			a.logf(Error, "read %s: %v", p.path, err)
+			continue
+		}
+		for _, s := range strings.Fields(string(v)) {
+			addr, err := parseClientAddr(s)
+			if err == nil && family(addr) != p.family {
+				err = fmt.Errorf("%s is not an IPv%d address", s, p.family)
+			}
+			if err != nil {
+				a.logf(Warning, "%s: %v; left out", p.path, err)
+				continue
+			}
+			a.connected[addr] = true
+		}
+	}
+}
+
+// connectedList returns the connected addresses of family, sorted.
+func (a *agent) connectedList(fam int) []netip.Addr {
+	var out []netip.Addr
+	for addr := range a.connected {
+		if family(addr) == fam {
+			out = append(out, addr)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// listClients returns the addresses that have a list or a commit key
+// under /qubes-firewall/. Keys that name no address are reported and
+// left out: no client's traffic comes from them.
+func (a *agent) listClients() ([]netip.Addr, error) {
+	paths, err := a.cfg.DB.List(firewallDir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", firewallDir, err)
+	}
+	seen := map[string]bool{}
+	var out []netip.Addr
+	for _, p := range paths {
+		name, _, _ := strings.Cut(strings.TrimPrefix(p, firewallDir), "/")
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		addr, err := parseClientAddr(name)
+		if err != nil {
+			a.logf(Warning, "%s%s ignored: %v", firewallDir, name, err)
+			continue
+		}
+		out = append(out, addr)
+	}
+	return out, nil
+}
+
+// hasList reports whether QubesDB holds anything for addr under
+// /qubes-firewall/.
+func (a *agent) hasList(addr netip.Addr) bool {
+	dir := ir.QubesDBDir(addr)
+	paths, err := a.cfg.DB.List(dir)
+	if err != nil {
+		a.logf(Error, "list %s: %v", dir, err)
+		return false
+	}
+	for _, p := range paths {
+		if p == dir || strings.HasPrefix(p, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// load reads the list of addr from QubesDB into the client, old being
+// what it was (nil for a new client). A list that does not read or parse
+// makes the client reject all its traffic.
+func (a *agent) load(addr netip.Addr, old *client) *client {
+	c := &client{addr: addr}
+	if old != nil {
+		c.applied, c.handled = old.applied, old.handled
+	}
+	a.clients[addr] = c
+	dir := ir.QubesDBDir(addr) + "/"
+	entries, err := a.cfg.DB.MultiRead(dir)
+	if err != nil {
+		err = fmt.Errorf("read %s: %w", dir, err)
+	} else {
+		list := make([]qubes.Entry, len(entries))
+		for i, e := range entries {
+			list[i] = qubes.Entry{Op: qubes.Write, Path: e.Path, Value: string(e.Value)}
+			if e.Path != dir+"policy" {
+				c.written++
+			}
+		}
+		c.rules, err = qubes.ParseQubesDBList(addr, list)
+	}
+	if err != nil {
+		c.rules = []ir.Rule{{Action: ir.Drop}}
+		c.refused = err.Error()
+		a.logf(Error, "%s: list refused, rejecting all its IPv%d traffic: %v", addr, family(addr), err)
+		return c
+	}
+	for _, r := range c.rules {
+		if r.Dst.Host != "" && !slices.Contains(c.hosts, r.Dst.Host) {
+			c.hosts = append(c.hosts, r.Dst.Host)
+		}
+	}
+	return c
+}
+
+// nftClient returns c as a client of the nftables backend.
+func nftClient(addr netip.Addr, rules []ir.Rule) nftables.Client {
+	nc := nftables.Client{Name: clientName(addr)}
+	if addr.Is4() {
+		nc.Addr4, nc.Rules4 = addr, rules
+	} else {
+		nc.Addr6, nc.Rules6 = addr, rules
+	}
+	return nc
+}
+
+// build lowers every client's list into the table, and notes in each
+// client the host names that block it.
+func (a *agent) build() *nftables.Table {
+	clients := make([]nftables.Client, 0, len(a.clients))
+	byName := map[string]*client{}
+	for _, addr := range a.sorted() {
+		c := a.clients[addr]
+		clients = append(clients, nftClient(addr, c.rules))
+		byName[clientName(addr)] = c
+		c.blocked = nil
+	}
+	t, blocked := nftables.Lower(clients, a.opts)
+	for _, b := range blocked {
+		if c := byName[b.Client]; c != nil {
+			c.blocked = append(c.blocked, b.Host)
+		}
+	}
+	return t
+}
+
+// applyAll applies the whole table, and reports whether it is in force.
+func (a *agent) applyAll(why string) bool {
+	t := a.build()
+	change, err := a.cfg.Kernel.Apply(t)
+	if err != nil {
+		a.fail("", err)
+		return false
+	}
+	a.failed = nil
+	now := a.now()
+	for _, addr := range a.sorted() {
+		a.applied(a.clients[addr], now)
+	}
+	a.logf(Info, "%s: table applied for %d clients: %s", why, len(a.clients), change)
+	return true
+}
+
+// applyClients replaces the part of the table of each client of addrs,
+// each in one transaction, and reports whether all are in force. A
+// client no longer in the agent's table loses its part. After a failure
+// the whole table is applied instead.
+func (a *agent) applyClients(addrs []netip.Addr) bool {
+	if a.failed != nil {
+		return a.applyAll("after a failed apply")
+	}
+	t := a.build()
+	now := a.now()
+	for _, addr := range addrs {
+		change, err := a.cfg.Kernel.UpdateClient(t, clientName(addr))
+		if err != nil {
+			a.fail(addr.String(), err)
+			return false
+		}
+		if c := a.clients[addr]; c != nil {
+			a.applied(c, now)
+			a.logf(Info, "%s: %d rules applied: %s", addr, c.written, change)
+		} else {
+			a.logf(Info, "%s: chains removed: %s", addr, change)
+		}
+	}
+	return true
+}
+
+// applied notes that c's rules are in force since now, and logs the
+// names that block it.
+func (a *agent) applied(c *client, now time.Time) {
+	c.applied = now
+	for _, h := range c.blocked {
+		a.logf(Error, "%s: %s has no IPv%d address: rejecting all its IPv%d traffic", c.addr, h, family(c.addr), family(c.addr))
+	}
+}
+
+// fail notes that an apply failed, for client (empty for the whole
+// table): the whole table is applied again after RetryAfter.
+func (a *agent) fail(client string, err error) {
+	a.failed = err
+	what := "the table"
+	if client != "" {
+		what = client
+	}
+	if errors.Is(err, nftables.ErrLockedDown) {
+		a.logf(Error, "%s: apply failed, all clients' traffic is blocked; retrying in %s: %v", what, a.retryAfter(), err)
+		return
+	}
+	a.logf(Error, "%s: apply failed, the previous rules stay in force; retrying in %s: %v", what, a.retryAfter(), err)
+}
+
+// purge ends the connections of the clients of addrs that their rules no
+// longer allow; a client no longer in the table keeps none.
+func (a *agent) purge(addrs []netip.Addr) {
+	if len(addrs) == 0 {
+		return
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	clients := make([]nftables.Client, 0, len(addrs))
+	for _, addr := range addrs {
+		rules := []ir.Rule{{Action: ir.Drop}}
+		if c := a.clients[addr]; c != nil {
+			rules = c.rules
+		}
+		clients = append(clients, nftClient(addr, rules))
+	}
+	n, err := a.cfg.Kernel.Purge(clients, a.opts)
+	if n > 0 {
+		a.logf(Info, "ended %d connections that the rules now forbid", n)
+	}
+	if err != nil {
+		a.logf(Error, "end the connections that the rules now forbid: %v", err)
+	}
+}
+
+// handledDir holds the counters of handled lists, which dom0's tools
+// wait on.
+const handledDir = "/qubes-firewall-handled/"
+
+// writeBack writes what the stock agent writes after handling c's list n
+// times: its counter, and what its names resolved to.
+func (a *agent) writeBack(c *client, n int) {
+	path := handledDir + c.addr.String()
+	count := 0
+	v, err := a.cfg.DB.Read(path)
+	switch {
+	case errors.Is(err, qubesdb.ErrNotFound):
+	case err != nil:
+		a.logf(Error, "%s: read %s: %v", c.addr, path, err)
+	default:
+		if count, err = strconv.Atoi(string(v)); err != nil || count < 0 {
+			a.logf(Warning, "%s: %s holds %q, not a count; counting from 0", c.addr, path, v)
+			count = 0
+		}
+	}
+	c.handled = count + n
+	if err := a.cfg.DB.Write(path, []byte(strconv.Itoa(c.handled))); err != nil {
+		a.logf(Error, "%s: write %s: %v", c.addr, path, err)
+	}
+	a.writeDNS(c)
+}
+
+// writeDNS writes /dns/<ip>/<host>: the addresses of the client's family
+// that each host name of its list resolved to, space-separated.
+func (a *agent) writeDNS(c *client) {
+	dir := "/dns/" + c.addr.String() + "/"
+	if err := a.cfg.DB.Rm(dir); err != nil {
+		a.logf(Error, "%s: remove %s: %v", c.addr, dir, err)
+		return
+	}
+	for _, h := range c.hosts {
+		path := dir + h
+		if len(path) > qubesdb.MaxPath {
+			a.logf(Warning, "%s: %s not written: %d characters, over QubesDB's %d", c.addr, path, len(path), qubesdb.MaxPath)
+			continue
+		}
+		addrs, _ := a.cfg.Resolver.Resolve(h, family(c.addr))
+		words := make([]string, len(addrs))
+		for i, addr := range addrs {
+			words[i] = addr.String()
+		}
+		if err := a.cfg.DB.Write(path, []byte(strings.Join(words, " "))); err != nil {
+			a.logf(Error, "%s: write %s: %v", c.addr, path, err)
+		}
+	}
+}
+
+// failure says what keeps c's list from being in force as written, if
+// anything.
+func (a *agent) failure(c *client) string {
+	var parts []string
+	if c.refused != "" {
+		parts = append(parts, "list refused, all traffic rejected: "+c.refused)
+	}
+	for _, h := range c.blocked {
+		parts = append(parts, fmt.Sprintf("%s has no IPv%d address, all traffic rejected", h, family(c.addr)))
+	}
+	if a.failed != nil {
+		parts = append(parts, "last apply failed: "+a.failed.Error())
+	}
+	return strings.Join(parts, "; ")
+}
