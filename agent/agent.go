@@ -34,6 +34,10 @@ type Resolver interface {
 	// NextRefresh is when the earliest answer is due to be looked up
 	// again; zero for none.
 	NextRefresh() time.Time
+	// Due returns the names due to be looked up again now.
+	Due() []string
+	// Retain forgets every name but hosts.
+	Retain(hosts []string)
 	// Servers returns the firewall qube's DNS servers, which
 	// specialtarget=dns matches.
 	Servers() (v4, v6 []netip.Addr)

@@ -220,6 +220,8 @@ func (r *fakeResolver) Resolve(host string, family int) ([]netip.Addr, bool) {
 
 func (r *fakeResolver) Refresh(_ context.Context, hosts []string) ([]string, error) { return nil, nil }
 func (r *fakeResolver) NextRefresh() time.Time                                      { return time.Time{} }
+func (r *fakeResolver) Due() []string                                               { return nil }
+func (r *fakeResolver) Retain([]string)                                             {}
 func (r *fakeResolver) Servers() (v4, v6 []netip.Addr)                              { return r.servers, nil }
 func (r *fakeResolver) Reload() error {
 	r.mu.Lock()

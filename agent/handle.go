@@ -211,7 +211,7 @@ func (a *agent) handleConnected(ctx context.Context) {
 // refreshNames looks up again the names whose answers are due, and
 // updates the clients whose names changed.
 func (a *agent) refreshNames(ctx context.Context) {
-	touched := a.withNames(nil, a.refresh(ctx, a.allHosts()))
+	touched := a.withNames(nil, a.refresh(ctx, a.cfg.Resolver.Due()))
 	if len(touched) == 0 || ctx.Err() != nil {
 		return
 	}
@@ -226,8 +226,10 @@ func (a *agent) refreshNames(ctx context.Context) {
 	a.writeStatus()
 }
 
-// refresh looks hosts up and returns those whose addresses changed.
+// refresh looks hosts up and returns those whose addresses changed. The
+// resolver forgets the names no client's list holds any more.
 func (a *agent) refresh(ctx context.Context, hosts []string) []string {
+	a.cfg.Resolver.Retain(a.allHosts())
 	if len(hosts) == 0 {
 		return nil
 	}
