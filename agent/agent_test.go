@@ -44,15 +44,25 @@ type harness struct {
 	done   chan error
 }
 
+// newResolver returns the resolver of the tests, which knows
+// example.com.
+func newResolver() *fakeResolver {
+	return &fakeResolver{
+		table:   eval.Table{"example.com": {netip.MustParseAddr("93.184.216.34"), netip.MustParseAddr("2001:db8::34")}},
+		servers: eval.QubesDNS(),
+	}
+}
+
 // start runs the agent on db, as set up, and waits until it is ready.
 func start(t *testing.T, db *fakeDB, k *fakeKernel) *harness {
 	t.Helper()
+	return startWith(t, db, k, newResolver())
+}
+
+func startWith(t *testing.T, db *fakeDB, k *fakeKernel, res *fakeResolver) *harness {
+	t.Helper()
 	h := &harness{
-		t: t, db: db, k: k,
-		res: &fakeResolver{
-			table:   eval.Table{"example.com": {netip.MustParseAddr("93.184.216.34"), netip.MustParseAddr("2001:db8::34")}},
-			servers: eval.QubesDNS(),
-		},
+		t: t, db: db, k: k, res: res,
 		n:      &fakeNotifier{ready: make(chan struct{}, 16)},
 		log:    &logBuf{},
 		status: filepath.Join(t.TempDir(), "run", "agent.json"),
@@ -162,9 +172,11 @@ func TestStart(t *testing.T) {
 	if got := h.n.states(); !slices.Equal(got, []string{"READY=1"}) {
 		t.Errorf("notified %q; want READY=1", got)
 	}
+	h.k.mu.Lock()
 	if len(h.k.purged) != 1 || len(h.k.purged[0]) != 2 {
 		t.Errorf("purged %v; want both clients once, at start", h.k.purged)
 	}
+	h.k.mu.Unlock()
 	s := h.readStatus()
 	if s.State != StateReady || len(s.Clients) != 2 {
 		t.Fatalf("status %+v; want ready with two clients", s)
@@ -189,8 +201,8 @@ func TestCommit(t *testing.T) {
 	if got := h.db.read("/dns/10.137.0.5/example.com"); got != "93.184.216.34" {
 		t.Errorf("/dns/10.137.0.5/example.com = %q; want 93.184.216.34", got)
 	}
-	if h.k.applies != 1 {
-		t.Errorf("%d applies of the whole table; want 1, at start", h.k.applies)
+	if applies, _ := h.k.counts(); applies != 1 {
+		t.Errorf("%d applies of the whole table; want 1, at start", applies)
 	}
 }
 
@@ -286,8 +298,11 @@ func TestReload(t *testing.T) {
 	if got := h.n.states(); !slices.Equal(got, []string{"READY=1", "RELOADING=1", "READY=1"}) {
 		t.Errorf("notified %q", got)
 	}
-	if h.res.reloads != 1 || h.k.applies != 2 {
-		t.Errorf("%d reloads of the resolver and %d applies; want 1 and 2", h.res.reloads, h.k.applies)
+	h.res.mu.Lock()
+	reloads := h.res.reloads
+	h.res.mu.Unlock()
+	if applies, _ := h.k.counts(); reloads != 1 || applies != 2 {
+		t.Errorf("%d reloads of the resolver and %d applies; want 1 and 2", reloads, applies)
 	}
 }
 
@@ -296,8 +311,8 @@ func TestReconnected(t *testing.T) {
 	h := start(t, twoClients(t), newFakeKernel())
 	h.db.events <- qubesdb.Event{Reconnected: true}
 	h.waitHandled(addrB, 2)
-	if h.k.applies != 2 {
-		t.Errorf("%d applies; want 2", h.k.applies)
+	if applies, _ := h.k.counts(); applies != 2 {
+		t.Errorf("%d applies; want 2", applies)
 	}
 }
 
@@ -375,5 +390,32 @@ func TestClientName(t *testing.T) {
 		if got := clientName(netip.MustParseAddr(tt.addr)); got != tt.want {
 			t.Errorf("clientName(%s) = %s; want %s", tt.addr, got, tt.want)
 		}
+	}
+}
+
+// Names are looked up again when due, and the clients whose names
+// changed are updated, without a commit.
+func TestNamesRefreshed(t *testing.T) {
+	db := twoClients(t)
+	db.publish(t, addrA, toExample)
+	db.publish(t, addrC, https)
+	db.Write(connected4, []byte(addrA.String()+" "+addrC.String()))
+	res := newResolver()
+	res.later = eval.Table{"example.com": {netip.MustParseAddr("93.184.216.99")}}
+	res.next = time.Now().Add(50 * time.Millisecond)
+	h := startWith(t, db, newFakeKernel(), res)
+	h.wait("the new address in force", func() bool {
+		res.mu.Lock()
+		defer res.mu.Unlock()
+		return res.later == nil
+	})
+	h.wait("the new address in force", func() bool { return h.k.chain(addrA) == h.digest(addrA, toExample, drop) })
+	h.wait("the new address in /dns", func() bool { return db.read("/dns/10.137.0.5/example.com") == "93.184.216.99" })
+	h.inForce(addrC, https, drop)
+	if applies, updates := h.k.counts(); applies != 1 || updates != 1 {
+		t.Errorf("%d applies and %d client updates; want 1 and 1", applies, updates)
+	}
+	if h.handled(addrA) != 1 {
+		t.Errorf("handled %d times; a refresh is no commit", h.handled(addrA))
 	}
 }

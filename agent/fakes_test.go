@@ -196,6 +196,13 @@ func (k *fakeKernel) Purge(clients []nftables.Client, _ nftables.Options) (int, 
 	return 0, nil
 }
 
+// counts returns the number of applies and client updates so far.
+func (k *fakeKernel) counts() (applies, updates int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.applies, k.updates
+}
+
 // chain returns the digest of the chain in force for addr, or "" if none.
 func (k *fakeKernel) chain(addr netip.Addr) string {
 	k.mu.Lock()
@@ -203,13 +210,17 @@ func (k *fakeKernel) chain(addr netip.Addr) string {
 	return k.chains[nftables.ChainName(clientName(addr), family(addr))]
 }
 
-// fakeResolver resolves from a table that tests change.
+// fakeResolver resolves from a table. A test that sets later has the
+// table become later at the first Refresh of names that are due, at next.
 type fakeResolver struct {
 	mu      sync.Mutex
 	table   eval.Table
-	next    time.Time
 	servers []netip.Addr
 	reloads int
+	later   eval.Table
+	next    time.Time
+	// refreshed are the names of each Refresh.
+	refreshed [][]string
 }
 
 func (r *fakeResolver) Resolve(host string, family int) ([]netip.Addr, bool) {
@@ -218,11 +229,43 @@ func (r *fakeResolver) Resolve(host string, family int) ([]netip.Addr, bool) {
 	return r.table.Resolve(host, family)
 }
 
-func (r *fakeResolver) Refresh(_ context.Context, hosts []string) ([]string, error) { return nil, nil }
-func (r *fakeResolver) NextRefresh() time.Time                                      { return time.Time{} }
-func (r *fakeResolver) Due() []string                                               { return nil }
-func (r *fakeResolver) Retain([]string)                                             {}
-func (r *fakeResolver) Servers() (v4, v6 []netip.Addr)                              { return r.servers, nil }
+func (r *fakeResolver) Refresh(_ context.Context, hosts []string) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refreshed = append(r.refreshed, slices.Clone(hosts))
+	if r.later == nil || time.Now().Before(r.next) {
+		return nil, nil
+	}
+	var changed []string
+	for _, h := range hosts {
+		if !slices.Equal(r.table[h], r.later[h]) {
+			changed = append(changed, h)
+		}
+	}
+	r.table, r.later = r.later, nil
+	return changed, nil
+}
+
+func (r *fakeResolver) NextRefresh() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.later == nil {
+		return time.Time{}
+	}
+	return r.next
+}
+
+func (r *fakeResolver) Due() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.later == nil || time.Now().Before(r.next) {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(r.later))
+}
+
+func (r *fakeResolver) Retain([]string)                {}
+func (r *fakeResolver) Servers() (v4, v6 []netip.Addr) { return r.servers, nil }
 func (r *fakeResolver) Reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
