@@ -159,6 +159,9 @@ func Run(ctx context.Context, cfg Config, reload <-chan struct{}) error {
 func Once(ctx context.Context, cfg Config) error {
 	a := newAgent(cfg)
 	a.handleAll(ctx, "once")
+	// Nothing keeps the lists up to date from now on.
+	a.state = StateStopped
+	a.writeStatus()
 	if a.failed != nil {
 		return a.failed
 	}
@@ -237,7 +240,7 @@ func (a *agent) runHooks(ctx context.Context) {
 	if a.cfg.Hooks == nil {
 		return
 	}
-	if err := a.cfg.Hooks(ctx, func(s string) { a.logf(Info, "%s", s) }); err != nil {
+	if err := a.cfg.Hooks(ctx, func(s string) { a.logf(Warning, "%s", s) }); err != nil {
 		a.logf(Error, "user hooks: %v", err)
 	}
 }

@@ -108,6 +108,7 @@ func (a *agent) handleAll(ctx context.Context, why string) {
 		// Nothing is changed: what is in force stays.
 		a.failed = err
 		a.logf(Error, "%s: %v; the table in force stays, retrying in %s", why, err, a.retryAfter())
+		a.writeStatus()
 		return
 	}
 	old := a.clients
@@ -460,7 +461,7 @@ func (a *agent) applyClients(addrs []netip.Addr) bool {
 		}
 		if c := a.clients[addr]; c != nil {
 			a.applied(c, now)
-			a.logf(Info, "%s: %d rules applied: %s", addr, c.written, change)
+			a.logf(Info, "%s: list of %s applied: %s", addr, nRules(c.written), change)
 		} else {
 			a.logf(Info, "%s: chains removed: %s", addr, change)
 		}
@@ -582,4 +583,12 @@ func (a *agent) failure(c *client) string {
 		parts = append(parts, "last apply failed: "+a.failed.Error())
 	}
 	return strings.Join(parts, "; ")
+}
+
+// nRules returns "1 rule" or "n rules".
+func nRules(n int) string {
+	if n == 1 {
+		return "1 rule"
+	}
+	return strconv.Itoa(n) + " rules"
 }
