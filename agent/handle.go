@@ -406,13 +406,21 @@ func nftClient(addr netip.Addr, rules []ir.Rule) nftables.Client {
 	return nc
 }
 
-// build lowers every client's list into the table, and notes in each
-// client the host names that block it.
-func (a *agent) build() *nftables.Table {
-	clients := make([]nftables.Client, 0, len(a.clients))
+// build lowers the lists of the clients of addrs (every client if nil;
+// an address that is not a client is left out) into a table, and notes
+// in each client the host names that block it. A table of some clients
+// is enough to update them: UpdateClient takes only their parts of it.
+func (a *agent) build(addrs []netip.Addr) *nftables.Table {
+	if addrs == nil {
+		addrs = a.sorted()
+	}
+	clients := make([]nftables.Client, 0, len(addrs))
 	byName := map[string]*client{}
-	for _, addr := range a.sorted() {
+	for _, addr := range addrs {
 		c := a.clients[addr]
+		if c == nil {
+			continue
+		}
 		clients = append(clients, nftClient(addr, c.rules))
 		byName[clientName(addr)] = c
 		c.blocked = nil
@@ -428,7 +436,7 @@ func (a *agent) build() *nftables.Table {
 
 // applyAll applies the whole table, and reports whether it is in force.
 func (a *agent) applyAll(why string) bool {
-	t := a.build()
+	t := a.build(nil)
 	change, err := a.cfg.Kernel.Apply(t)
 	if err != nil {
 		a.fail("", err)
@@ -451,7 +459,7 @@ func (a *agent) applyClients(addrs []netip.Addr) bool {
 	if a.failed != nil {
 		return a.applyAll("after a failed apply")
 	}
-	t := a.build()
+	t := a.build(addrs)
 	now := a.now()
 	for _, addr := range addrs {
 		change, err := a.cfg.Kernel.UpdateClient(t, clientName(addr))
