@@ -447,7 +447,7 @@ func (a *agent) applyAll(why string) bool {
 	for _, addr := range a.sorted() {
 		a.applied(a.clients[addr], now)
 	}
-	a.logf(Info, "%s: table applied for %d clients: %s", why, len(a.clients), change)
+	a.logf(Info, "%s: table applied for %s: %s", why, count(len(a.clients), "client"), change)
 	return true
 }
 
@@ -469,7 +469,7 @@ func (a *agent) applyClients(addrs []netip.Addr) bool {
 		}
 		if c := a.clients[addr]; c != nil {
 			a.applied(c, now)
-			a.logf(Info, "%s: list of %s applied: %s", addr, nRules(c.written), change)
+			a.logf(Info, "%s: list of %s applied: %s", addr, count(c.written, "rule"), change)
 		} else {
 			a.logf(Info, "%s: chains removed: %s", addr, change)
 		}
@@ -518,7 +518,7 @@ func (a *agent) purge(addrs []netip.Addr) {
 	}
 	n, err := a.cfg.Kernel.Purge(clients, a.opts)
 	if n > 0 {
-		a.logf(Info, "ended %d connections that the rules now forbid", n)
+		a.logf(Info, "ended %s that the rules now forbid", count(n, "connection"))
 	}
 	if err != nil {
 		a.logf(Error, "end the connections that the rules now forbid: %v", err)
@@ -529,23 +529,27 @@ func (a *agent) purge(addrs []netip.Addr) {
 // wait on.
 const handledDir = "/qubes-firewall-handled/"
 
+// maxHandled bounds the counter: a count above it starts again from 0.
+const maxHandled = 1 << 52
+
 // writeBack writes what the stock agent writes after handling c's list n
 // times: its counter, and what its names resolved to.
 func (a *agent) writeBack(c *client, n int) {
 	path := handledDir + c.addr.String()
-	count := 0
+	done := 0
 	v, err := a.cfg.DB.Read(path)
 	switch {
 	case errors.Is(err, qubesdb.ErrNotFound):
 	case err != nil:
 		a.logf(Error, "%s: read %s: %v", c.addr, path, err)
 	default:
-		if count, err = strconv.Atoi(string(v)); err != nil || count < 0 {
+		// Bounded, as a JSON number in the status file is exact.
+		if done, err = strconv.Atoi(string(v)); err != nil || done < 0 || done > maxHandled {
 			a.logf(Warning, "%s: %s holds %q, not a count; counting from 0", c.addr, path, v)
-			count = 0
+			done = 0
 		}
 	}
-	c.handled = count + n
+	c.handled = done + n
 	if err := a.cfg.DB.Write(path, []byte(strconv.Itoa(c.handled))); err != nil {
 		a.logf(Error, "%s: write %s: %v", c.addr, path, err)
 	}
@@ -593,10 +597,10 @@ func (a *agent) failure(c *client) string {
 	return strings.Join(parts, "; ")
 }
 
-// nRules returns "1 rule" or "n rules".
-func nRules(n int) string {
+// count returns "1 thing" or "n things".
+func count(n int, thing string) string {
 	if n == 1 {
-		return "1 rule"
+		return "1 " + thing
 	}
-	return strconv.Itoa(n) + " rules"
+	return strconv.Itoa(n) + " " + thing + "s"
 }
