@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"sort"
@@ -183,7 +184,8 @@ func shadowedOrigins(pq *policy.Qube) map[ir.Origin]bool {
 // checkResolved warns about the rules of q to names that the resolve
 // section says have no address in a family q has an address in: the Linux
 // agent refuses the whole list of that family when a name does not resolve
-// in it, and drops all of q's traffic of that family.
+// in it, and drops all of q's traffic of that family; qfw's nftables
+// backend does so for a deny to the name only.
 func (c *compiler) checkResolved(q *ir.Qube) {
 	warned := map[string]bool{}
 	for _, r := range q.Rules {
@@ -200,7 +202,18 @@ func (c *compiler) checkResolved(q *ir.Qube) {
 				continue
 			}
 			warned[r.Dst.Host] = true
-			c.warn(policy.Errorf(r.Origin.Pos, policy.Path("qubes", q.Name, r.Origin.Kind.String(), r.Origin.Name),
+			at := policy.Path("qubes", q.Name, r.Origin.Kind.String(), r.Origin.Name)
+			if c.backend == "nftables" {
+				what := fmt.Sprintf("an allow to it matches nothing in %s", fam.name)
+				if r.Action == ir.Drop {
+					what = fmt.Sprintf("a deny to it blocks qube %q's %s traffic", q.Name, fam.name)
+				}
+				c.warn(policy.Errorf(r.Origin.Pos, at,
+					"%s has no %s address in resolve: behind qfw's nftables backend %s; pin the name's %s addresses, or give the qube no %s address",
+					r.Dst.Host, fam.name, what, fam.name, fam.name))
+				continue
+			}
+			c.warn(policy.Errorf(r.Origin.Pos, at,
 				"%s has no %s address in resolve, and a name that does not resolve makes the Linux agent refuse qube %q's whole %s list and drop all its %s traffic; pin the name's %s addresses, or give the qube no %s address",
 				r.Dst.Host, fam.name, q.Name, fam.name, fam.name, fam.name, fam.name))
 		}

@@ -114,10 +114,8 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 		if t.dst.Host != "" {
 			protos = hostProtos
 		}
-		if t.dst.Host != "" && c.backend != "mirage" {
-			// (The unikernel resolves names otherwise; backends/mirage
-			// says how.)
-			c.warn(policy.Errorf(t.at.Pos, path, "%s is resolved by the firewall qube when the rules load, and enforced by address: later DNS changes are not followed, and a failed lookup blocks the qube", t.dst.Host))
+		if t.dst.Host != "" {
+			c.warnHost(t, path, kind)
 		}
 		for _, p := range protos {
 			dst, keep := familyDst(t.dst, p.family)
@@ -453,6 +451,22 @@ func ParseTime(s string) (time.Time, error) {
 		return time.Unix(n, 0), nil
 	}
 	return time.Parse(time.RFC3339, s)
+}
+
+// warnHost says how the firewall qube's backend resolves the name t
+// names, and what a failed lookup does to the rule of kind. (The unikernel
+// resolves names otherwise; backends/mirage says how.)
+func (c *compiler) warnHost(t target, path string, kind ir.Kind) {
+	switch c.backend {
+	case "nftables":
+		failed := "an allow to it matches nothing"
+		if kind == ir.Deny {
+			failed = "a deny to it keeps its last addresses, and blocks the qube if it never had any"
+		}
+		c.warn(policy.Errorf(t.at.Pos, path, "%s is resolved by the firewall qube and enforced by address: qfw agent follows its time to live, qfw apply resolves it when the table is built; while it does not resolve, %s", t.dst.Host, failed))
+	case "qubes":
+		c.warn(policy.Errorf(t.at.Pos, path, "%s is resolved by the firewall qube when the rules load, and enforced by address: later DNS changes are not followed, and a failed lookup blocks the qube", t.dst.Host))
+	}
 }
 
 // backendOf returns the backend of the firewall qube netvm, as the

@@ -109,11 +109,29 @@ func TestDifferential(t *testing.T) {
 	t.Logf("seed %d: %d real packets, no mismatch", seed, sent)
 }
 
-// diffHosts are the names the random lists use: one in both families, one
-// in IPv4 only (which blocks the IPv6 list that names it).
-var diffHosts = eval.Table{
-	"both.test":   {netip.MustParseAddr("192.0.2.77"), netip.MustParseAddr("2001:db8:77::1")},
-	"v4only.test": {netip.MustParseAddr("198.51.100.5")},
+// diffHosts are the names the random lists use: one in both families; one
+// in IPv4 only, which an IPv6 accept rule skips and an IPv6 drop rule
+// blocks the list for; one with no address, which fails now but resolved
+// before (a drop rule keeps those addresses); and one that never resolved.
+var diffHosts = keptTable{
+	Table: eval.Table{
+		"both.test":    {netip.MustParseAddr("192.0.2.77"), netip.MustParseAddr("2001:db8:77::1")},
+		"v4only.test":  {netip.MustParseAddr("198.51.100.5")},
+		"failing.test": {},
+		"nowhere.test": {},
+	},
+	last: eval.Table{"failing.test": {netip.MustParseAddr("192.0.2.200"), netip.MustParseAddr("2001:db8:77::2")}},
+}
+
+// keptTable is a resolver that remembers earlier answers in last.
+type keptTable struct {
+	eval.Table
+	last eval.Table
+}
+
+func (k keptTable) LastGood(host string, family int) []netip.Addr {
+	addrs, _ := k.last.Resolve(host, family)
+	return addrs
 }
 
 var diffPrefixes = map[int][]string{
@@ -141,7 +159,7 @@ func randomList(rnd *rand.Rand, family int) []ir.Rule {
 		case 1, 2:
 			// any destination
 		case 3:
-			r.Dst.Host = []string{"both.test", "v4only.test"}[rnd.IntN(2)]
+			r.Dst.Host = []string{"both.test", "v4only.test", "failing.test", "nowhere.test"}[rnd.IntN(4)]
 		default:
 			r.Dst.Prefix = netip.MustParsePrefix(diffPrefixes[family][rnd.IntN(len(diffPrefixes[family]))])
 		}

@@ -33,7 +33,22 @@
 //     the rule means what it says.
 //
 // qfw's compiler writes neither kind of DNS rule; a list from another tool
-// may. As with the agent, a host name is resolved when the table is built, and
-// a name with no address in a family makes the client's chain of that
-// family reject everything: fail closed.
+// may.
+//
+// Host names are resolved when the table is built, by the resolver the
+// caller gives (qfw agent's keeps each answer for its time to live, and
+// the last good one). Unlike the agent, which blocks a client's whole list
+// of a family when one name does not resolve in it, the lowering never
+// widens and blocks no more than it must:
+//
+//   - an accept rule to a name with no address in the family matches
+//     nothing, and the client's other rules stand (reported as Skipped);
+//   - a drop rule to a name with no address now takes the addresses the
+//     name last resolved to, so that a failed lookup does not lift a deny;
+//     a name that never had one makes the client's chain of that family
+//     reject everything: fail closed.
+//
+// When only a name's addresses change, the table differs from the one in
+// force in set elements and chains' digests alone, and UpdateElements
+// changes just those in one transaction.
 package nftables

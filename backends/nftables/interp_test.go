@@ -83,14 +83,19 @@ func inSet(s *Set, a netip.Addr, proto uint8, port uint16) bool {
 }
 
 // TestLowerMatchesEval lowers random lists, DNS rules with destinations,
-// names that do not resolve, ICMP types of both kinds and lists that
+// names that do not resolve (now, or ever), ICMP types of both kinds and lists that
 // alternate verdicts included, and checks every packet of a pool against
 // the reference evaluator with the nftables backend's semantics.
 func TestLowerMatchesEval(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(11, 29))
-	hosts := eval.Table{
-		"both.test":   {netip.MustParseAddr("192.0.2.77"), netip.MustParseAddr("2001:db8:77::1"), netip.MustParseAddr("10.139.1.1")},
-		"v4only.test": {netip.MustParseAddr("198.51.100.5")},
+	hosts := keptNames{
+		Table: eval.Table{
+			"both.test":    {netip.MustParseAddr("192.0.2.77"), netip.MustParseAddr("2001:db8:77::1"), netip.MustParseAddr("10.139.1.1")},
+			"v4only.test":  {netip.MustParseAddr("198.51.100.5")},
+			"failing.test": {},
+			"nowhere.test": {},
+		},
+		last: eval.Table{"failing.test": {netip.MustParseAddr("192.0.2.64"), netip.MustParseAddr("10.139.1.2"), netip.MustParseAddr("fd00::1")}},
 	}
 	dns := eval.QubesDNS()
 	opts := Options{DNS4: dns, Resolver: hosts}
@@ -111,7 +116,7 @@ func TestLowerMatchesEval(t *testing.T) {
 				r.Action = []ir.Action{ir.Accept, ir.Drop}[rnd.IntN(2)]
 				switch rnd.IntN(6) {
 				case 0:
-					r.Dst.Host = []string{"both.test", "v4only.test"}[rnd.IntN(2)]
+					r.Dst.Host = []string{"both.test", "v4only.test", "failing.test", "nowhere.test"}[rnd.IntN(4)]
 				case 1, 2, 3:
 					r.Dst.Prefix = netip.MustParsePrefix(prefixes[fam][rnd.IntN(len(prefixes[fam]))])
 				}
@@ -152,4 +157,15 @@ func TestLowerMatchesEval(t *testing.T) {
 			}
 		}
 	}
+}
+
+// keptNames is a resolver that remembers earlier answers in last.
+type keptNames struct {
+	eval.Table
+	last eval.Table
+}
+
+func (k keptNames) LastGood(host string, family int) []netip.Addr {
+	addrs, _ := k.last.Resolve(host, family)
+	return addrs
 }

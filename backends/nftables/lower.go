@@ -27,7 +27,9 @@ type Options struct {
 	// DNS4 and DNS6 are the DNS servers that specialtarget=dns matches.
 	DNS4, DNS6 []netip.Addr
 	// Resolver resolves host names when the table is built; a name it
-	// does not know blocks its family, as one that does not resolve.
+	// does not know is one that does not resolve. A drop rule takes a
+	// name's last good addresses when it has none now, if the resolver
+	// keeps them (see eval.HostAddrs).
 	Resolver eval.Resolver
 }
 
@@ -64,19 +66,26 @@ func DefaultOptions(fw ir.Firewall) Options {
 	return Options{DNS4: eval.QubesDNS()}
 }
 
-// Blocked says that a client's chain of one family rejects everything,
-// because a host name in its list has no address in that family.
+// Blocked reports a rule of a client's list of one family whose host name
+// has no address in that family. A drop rule's name makes the chain reject
+// everything of the family: a deny that cannot be enforced fails closed.
+// An accept rule's name (Skipped) makes that rule match nothing, and the
+// rest of the chain stands.
 type Blocked struct {
 	Client string
 	Family int
 	Host   string
 	// Rule is the index in the family's list of the rule that names Host.
 	Rule int
+	// Skipped says that the rule is an accept, left out of the chain;
+	// the chain is not blocked.
+	Skipped bool
 }
 
-// Lower builds qfw's table for the clients of one firewall qube. The
-// table is the same for the same clients and options (and resolver
-// answers), byte for byte once rendered.
+// Lower builds qfw's table for the clients of one firewall qube, and
+// reports the rules whose host names have no address. The table is the
+// same for the same clients and options (and resolver answers), byte for
+// byte once rendered.
 func Lower(clients []Client, opts Options) (*Table, []Blocked) {
 	maps := [2]*Set{
 		{Name: "clients4", Family: 4, Kind: VerdictMap},
@@ -107,9 +116,7 @@ func Lower(clients []Client, opts Options) (*Table, []Blocked) {
 			}
 			l := lowering{client: c.Name, family: fam, opts: &opts}
 			chain, sets, b := l.list(rules)
-			if b != nil {
-				blocked = append(blocked, *b)
-			}
+			blocked = append(blocked, b...)
 			maps[i].Elements = append(maps[i].Elements, Element{First: addr, Last: addr, Jump: chain.Name})
 			stamp(chain, sets)
 			t.Chains = append(t.Chains, chain)
@@ -266,17 +273,27 @@ func (l *lowering) footprint(s *step) []space.Box {
 	return fp
 }
 
-// list lowers one list into the client's chain and its sets.
-func (l *lowering) list(rules []ir.Rule) (*Chain, []*Set, *Blocked) {
+// list lowers one list into the client's chain and its sets, and reports
+// the rules to names without an address.
+func (l *lowering) list(rules []ir.Rule) (*Chain, []*Set, []Blocked) {
 	chain := &Chain{Name: ChainName(l.client, l.family)}
 	var steps []*step
+	var blocked []Blocked
 	for i, r := range rules {
 		one := &step{action: r.Action}
 		if host, ok := l.add(one, r); !ok {
-			// Fail closed, as the Linux agent does: a name that does not
-			// resolve leaves a chain that rejects everything.
+			b := Blocked{Client: l.client, Family: l.family, Host: host, Rule: i, Skipped: r.Action == ir.Accept}
+			blocked = append(blocked, b)
+			if b.Skipped {
+				// An accept that matches nothing: narrower, and the
+				// other rules keep their meaning.
+				continue
+			}
+			// Fail closed: a deny whose addresses are not known
+			// leaves a chain that rejects everything, as the Linux
+			// agent does for any name that does not resolve.
 			chain.Rules = []Rule{{Family: l.family, Exprs: []Expr{reject{}}}}
-			return chain, nil, &Blocked{Client: l.client, Family: l.family, Host: host, Rule: i}
+			return chain, nil, blocked
 		}
 		one.footprint = l.footprint(one)
 		k := place(steps, r.Action, one.footprint)
@@ -295,7 +312,7 @@ func (l *lowering) list(rules []ir.Rule) (*Chain, []*Set, *Blocked) {
 		if s.all {
 			// Nothing after this rule is reached.
 			chain.Rules = append(chain.Rules, Rule{Family: l.family, Exprs: []Expr{verdict}})
-			return chain, sets, nil
+			return chain, sets, blocked
 		}
 		prefix := chain.Name + "-" + strconv.Itoa(i) + "-"
 		for _, k := range []struct {
@@ -321,7 +338,7 @@ func (l *lowering) list(rules []ir.Rule) (*Chain, []*Set, *Blocked) {
 		}
 	}
 	chain.Rules = append(chain.Rules, Rule{Family: l.family, Exprs: []Expr{reject{}}})
-	return chain, sets, nil
+	return chain, sets, blocked
 }
 
 // elements turns boxes into the disjoint, sorted elements that an
@@ -348,19 +365,17 @@ func (l *lowering) elements(boxes []space.Box) []Element {
 }
 
 // add adds r to s. It reports false, with the name, when r names a host
-// that has no address in the family.
+// that has no address in the family (for a drop rule, none now and none
+// before: see eval.HostAddrs), and then leaves s as it was.
 func (l *lowering) add(s *step, r ir.Rule) (string, bool) {
 	m := r.Match
 	if m.DNS {
-		return l.addDNS(s, m)
+		return l.addDNS(s, m, r.Action)
 	}
 	var ranges [][2]space.U128
 	switch {
 	case m.Dst.Host != "":
-		var addrs []netip.Addr
-		if l.opts.Resolver != nil {
-			addrs, _ = l.opts.Resolver.Resolve(m.Dst.Host, l.family)
-		}
+		addrs, _ := eval.HostAddrs(l.opts.Resolver, m.Dst.Host, l.family, r.Action)
 		if len(addrs) == 0 {
 			return m.Dst.Host, false
 		}
@@ -410,12 +425,10 @@ func (l *lowering) add(s *step, r ir.Rule) (string, bool) {
 // names, to the DNS servers; or to those of them in its destination. Like
 // add, it reports false with the name when its destination is a name that
 // has no address in the family.
-func (l *lowering) addDNS(s *step, m ir.Match) (string, bool) {
+func (l *lowering) addDNS(s *step, m ir.Match, action ir.Action) (string, bool) {
 	var hostAddrs []netip.Addr
 	if m.Dst.Host != "" {
-		if l.opts.Resolver != nil {
-			hostAddrs, _ = l.opts.Resolver.Resolve(m.Dst.Host, l.family)
-		}
+		hostAddrs, _ = eval.HostAddrs(l.opts.Resolver, m.Dst.Host, l.family, action)
 		if len(hostAddrs) == 0 {
 			return m.Dst.Host, false
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -105,7 +106,8 @@ func Open(path string) (*Client, error) {
 // ReadOnly reports whether the client is connected to the read-only socket.
 func (c *Client) ReadOnly() bool { return c.ro.Load() }
 
-// Events returns the channel of watch events. It is closed by Close.
+// Events returns the channel of watch events, in the order the daemon sent
+// them, and of reconnections (see Event). It is closed by Close.
 func (c *Client) Events() <-chan Event { return c.events.out }
 
 // Read returns the value at path, or an error wrapping ErrNotFound.
@@ -410,16 +412,20 @@ func (c *Client) read(cn *conn) {
 	br := bufio.NewReader(cn.nc)
 	for {
 		f, err := readFrame(br)
+		if err == io.EOF {
+			err = errors.New("connection closed by the daemon")
+		}
 		if err != nil {
 			cn.fail(err)
 			return
 		}
 		if f.typ == respWatch {
-			if f.path == "" || len(f.data) != 0 {
-				cn.fail(protocolErr("malformed RESP_WATCH"))
+			ev, err := watchEvent(f)
+			if err != nil {
+				cn.fail(err)
 				return
 			}
-			c.events.push(Event{Path: f.path})
+			c.events.push(ev)
 			continue
 		}
 		cn.mu.Lock()

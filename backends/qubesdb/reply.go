@@ -133,3 +133,14 @@ func interpretEntries(o op, frames []frame) (reply, error) {
 	}
 	return r, nil
 }
+
+// watchEvent checks a RESP_WATCH: it names a path and carries no data.
+func watchEvent(f frame) (Event, error) {
+	if len(f.data) != 0 {
+		return Event{}, protocolErr("RESP_WATCH carries %d bytes of data", len(f.data))
+	}
+	if err := checkPath(f.path); err != nil {
+		return Event{}, protocolErr("RESP_WATCH for %q: %v", f.path, err)
+	}
+	return Event{Path: f.path}, nil
+}

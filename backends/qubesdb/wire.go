@@ -75,7 +75,7 @@ type frame struct {
 
 // errProtocol marks a message that breaks the protocol: the connection
 // cannot be trusted to be in step any more.
-var errProtocol = errors.New("qubesdb protocol violation")
+var errProtocol = errors.New("protocol violation")
 
 func protocolErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errProtocol, fmt.Sprintf(format, args...))

@@ -94,8 +94,9 @@ forbid, as the Linux agent does: otherwise they would go on.
 
 Host names are resolved when the table is built: --resolve live (the
 default) asks the system's resolver, as the Linux agent does; --resolve
-policy takes the policy's resolve section. A name with no address in a
-family blocks its client's traffic of that family, with a warning.
+policy takes the policy's resolve section. An allow to a name with no
+address in a family allows nothing of that family, and a deny to one blocks
+its client's traffic of that family, each with a warning.
 
 With --qube, only that client's chains, sets and map entries are replaced,
 in one transaction; the rest of the table stays as it is.`
@@ -230,8 +231,12 @@ func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
 			continue // compiling the policy warned about it already
 		}
 		r := blockedRule(clients, b)
+		what := fmt.Sprintf("%s rejects all of %s's IPv%d traffic", fw.Name, b.Client, b.Family)
+		if b.Skipped {
+			what = fmt.Sprintf("the rule allows none of %s's IPv%d traffic", b.Client, b.Family)
+		}
 		warnings = append(warnings, policy.Errorf(r.Origin.Pos, policy.Path("qubes", b.Client, r.Origin.Kind.String(), r.Origin.Name),
-			"%s has no IPv%d address, so %s rejects all of %s's IPv%d traffic", b.Host, b.Family, fw.Name, b.Client, b.Family))
+			"%s has no IPv%d address, so %s", b.Host, b.Family, what))
 	}
 	if at := earliestExpiry(clients); at != 0 {
 		warnings = append(warnings, policy.Errorf(token.NoPos, "", "a rule for %s expires at %s; run qfw apply again then, as the table does not expire it",

@@ -78,8 +78,9 @@ firewalls: "sys-firewall": backend: "nftables"
 	}
 }
 
-// A name pinned without an address in a family the client has blocks that
-// family: one warning says so, the compiler's, not a second from apply.
+// A name pinned without an address in a family the client has makes an
+// allow to it match nothing in that family: one warning says so, the
+// compiler's, not a second from apply.
 func TestApplyNftablesBlockedNameOnce(t *testing.T) {
 	ns := netnstest.New(t)
 	dir := t.TempDir()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -141,6 +142,7 @@ func runExplain(cmd *cobra.Command, args []string, f *explainFlags) error {
 			}
 		}
 		explainPackets(w, e, packets, probe)
+		explainUnresolved(w, e, packets)
 		if ext {
 			explainExtHeaders(w, e)
 		}
@@ -156,6 +158,31 @@ func explainExtHeaders(w io.Writer, e *policytest.Enforcer) {
 		fmt.Fprintf(w, "  the stock agent in %s matches a rule's protocol in the IPv6 header's next-header field only, which names the first extension header: these packets miss every rule with a protocol (qfw's nftables backend matches it after the extension headers)\n", e.Firewall)
 	case eval.Nftables:
 		fmt.Fprintf(w, "  qfw's nftables ruleset matches the protocol after the extension headers: these packets meet the fate they meet without them (the stock agent's rules with a protocol would miss them)\n")
+	}
+}
+
+// explainUnresolved notes, for qfw's nftables backend, the allows to names
+// without an address in a family of packets: such a rule matches nothing
+// there, where the Linux agent would block the whole list, and a user
+// reading why a packet is dropped should see that the allow did not count.
+func explainUnresolved(w io.Writer, e *policytest.Enforcer, packets []eval.Packet) {
+	if e.Options.Semantics != eval.Nftables {
+		return
+	}
+	for _, fam := range []int{4, 6} {
+		if !slices.ContainsFunc(packets, func(p eval.Packet) bool { return p.IPFamily() == fam }) {
+			continue
+		}
+		for i := range e.List(fam) {
+			r := &e.List(fam)[i]
+			if r.Action != ir.Accept || r.Dst.Host == "" {
+				continue
+			}
+			if addrs, known := eval.HostAddrs(e.Options.Resolver, r.Dst.Host, fam, r.Action); known && len(addrs) == 0 {
+				fmt.Fprintf(w, "  note: %s names %s, which has no IPv%d address, so it matches nothing in IPv%d; the rest of the list stands\n",
+					describeRule(r), r.Dst.Host, fam, fam)
+			}
+		}
 	}
 }
 

@@ -79,11 +79,15 @@ func nftablesFiles(cmd *cobra.Command, prog *ir.Program, only string, dns []neti
 		clients, opts := nftInput(prog, fw, dns, now, eval.Table(prog.Resolve))
 		warnNoDNS(cmd.ErrOrStderr(), fw.Name, opts)
 		table, blocked := nftables.Lower(clients, opts)
-		if len(blocked) > 0 {
-			var msgs []string
-			for _, b := range blocked {
+		var msgs []string
+		for _, b := range blocked {
+			// An allow to a pinned name without an address in the family
+			// matches nothing, as compiling the policy warned.
+			if _, pinned := prog.Resolve[b.Host]; !b.Skipped || !pinned {
 				msgs = append(msgs, fmt.Sprintf("%s (IPv%d): %s", b.Client, b.Family, b.Host))
 			}
+		}
+		if len(msgs) > 0 {
 			return nil, fmt.Errorf("%s: host names not pinned in resolve, or pinned without an address in a family the qube has: %s; pin them, or use qfw apply, which resolves them live", fw.Name, strings.Join(msgs, ", "))
 		}
 		text := table.Text()

@@ -10,7 +10,10 @@
 // types numerically in both families, matches a rule's protocol in IPv6
 // only before any extension headers, and resolves host names once per
 // family when it loads the list, blocking the whole family when a name has
-// no address in it.
+// no address in it. qfw's nftables backend (Semantics Nftables) blocks the
+// family only for a drop rule's name that has no address now and had none
+// before; an accept rule to such a name matches nothing, and the rest of
+// the list stands (see HostAddrs).
 //
 // Host names resolve through a [Resolver] the caller supplies. Where the
 // answer depends on an address that is not known (a name's, or the

@@ -58,8 +58,10 @@ type Result struct {
 	// or -1 when no rule matched and the list's implicit final drop did.
 	Rule int
 	// Blocked is the index of a rule whose host name has no address in
-	// the packet's family, which makes the agent refuse the whole list
-	// and drop every packet of that family; -1 if none.
+	// the packet's family, which makes the firewall refuse the whole list
+	// and drop every packet of that family; -1 if none. With Nftables
+	// semantics only a drop rule's name does: an accept rule to a name
+	// without an address matches nothing.
 	Blocked int
 	// Possible is the index of the first rule before Rule that may match
 	// the packet, depending on what a name resolves to, with the other
@@ -67,7 +69,8 @@ type Result struct {
 	Possible int
 	// MayBlock, for an accept, is the index of a rule to a name whose
 	// addresses are not known: if it had none in the packet's family, the
-	// list would be refused and the packet dropped. -1 if none.
+	// list would be refused and the packet dropped (with Nftables
+	// semantics, a drop rule's name only). -1 if none.
 	MayBlock int
 }
 
@@ -81,6 +84,38 @@ type Resolver interface {
 	// whether they are known at all. Known with no addresses means the
 	// name does not resolve in that family.
 	Resolve(host string, family int) (addrs []netip.Addr, known bool)
+}
+
+// LastGoodResolver is a Resolver that remembers what each name resolved
+// to before: a name that resolved and then failed (a timeout, a server
+// failure, an answer without records) has no addresses now, but had some.
+type LastGoodResolver interface {
+	Resolver
+	// LastGood returns the addresses host last resolved to in family, or
+	// none if it never resolved to any.
+	LastGood(host string, family int) []netip.Addr
+}
+
+// HostAddrs returns the addresses that a rule with action to host matches
+// in family as qfw's nftables backend reads it, and whether they are
+// known. An accept rule takes the name's addresses now: a name that does
+// not resolve now allows nothing. A drop rule takes them too, but if the
+// name has none now, the addresses it last resolved to (see
+// LastGoodResolver): a lookup that fails must not lift a deny.
+func HostAddrs(res Resolver, host string, family int, action ir.Action) ([]netip.Addr, bool) {
+	if res == nil {
+		return nil, false
+	}
+	addrs, known := res.Resolve(host, family)
+	if len(addrs) > 0 || action != ir.Drop {
+		return addrs, known
+	}
+	if lg, ok := res.(LastGoodResolver); ok {
+		if last := lg.LastGood(host, family); len(last) > 0 {
+			return last, true
+		}
+	}
+	return addrs, known
 }
 
 // Table is a Resolver from a fixed table: a name in the table resolves to
@@ -113,15 +148,18 @@ const (
 	// with ports or an ICMP type); a rule without one, a DNS rule too (its
 	// ports bring their own protocol match, meta l4proto), still matches it.
 	LinuxAgent Semantics = iota
-	// Nftables is qfw's nftables backend, which reads four kinds of rule
-	// or packet as they say instead of as the agent does (see
+	// Nftables is qfw's nftables backend, which reads these rules
+	// and packets as they say instead of as the agent does (see
 	// backends/nftables): a DNS rule with ports matches port 53 if they
 	// include it; a DNS rule with proto=icmp matches nothing; an ICMP type
 	// in a rule for both families without a host name is matched in IPv6
 	// as its ICMPv6 counterpart, or not at all (beside a host name it is
-	// ICMPv6 type N, as the agent reads it); and the protocol is matched
-	// after any IPv6 extension headers (meta l4proto), so they change
-	// nothing.
+	// ICMPv6 type N, as the agent reads it); an accept rule to a name
+	// without an address in the family matches nothing, rather than
+	// blocking the family, and a drop rule to one keeps the name's last
+	// good addresses (see HostAddrs), blocking the family only when it
+	// never had any; and the protocol is matched after any IPv6 extension
+	// headers (meta l4proto), so they change nothing.
 	Nftables
 	// Mirage is the MirageOS unikernel firewall (see backends/mirage),
 	// given the IPv4 list as it reads it: specialtarget=dns counts only in
@@ -320,7 +358,10 @@ func prepare(rules []ir.Rule, family int, dns []netip.Addr, opts *Options) famil
 		}
 		if pr.host != "" {
 			var addrs []netip.Addr
-			if opts.Resolver != nil {
+			switch {
+			case opts.Semantics == Nftables:
+				addrs, pr.hostKnown = HostAddrs(opts.Resolver, pr.host, family, r.Action)
+			case opts.Resolver != nil:
 				addrs, pr.hostKnown = opts.Resolver.Resolve(pr.host, family)
 			}
 			pr.hostAddrs = slices.Clone(addrs)
@@ -331,6 +372,12 @@ func prepare(rules []ir.Rule, family int, dns []netip.Addr, opts *Options) famil
 				// or in a release that cannot look names up, the rule
 				// is skipped, and the list stands.
 				pr.skip = pr.skip || opts.NoNames || pr.hostKnown && len(addrs) == 0
+			case opts.Semantics == Nftables && r.Action == ir.Accept:
+				// Without an address the rule allows nothing, and the
+				// list stands: narrower, never wider. Whether an
+				// unknown name matches is a maybe, but it blocks
+				// nothing.
+				pr.skip = pr.skip || pr.hostKnown && len(addrs) == 0
 			case pr.hostKnown && len(addrs) == 0 && f.blocked < 0:
 				f.blocked = i
 			case !pr.hostKnown && f.mayBlock < 0:

@@ -47,6 +47,24 @@ var resolver = Table{
 	"nowhere.test": {},
 }
 
+// keeping is the resolver of the Nftables rows: failing.test resolved to
+// addresses before, and resolves to none now.
+var keeping = lastGood{
+	Table: Table{"example.org": resolver["example.org"], "v4only.test": resolver["v4only.test"], "nowhere.test": {}, "failing.test": {}},
+	last:  Table{"failing.test": {addr("192.0.2.30"), addr("2001:db8::30")}},
+}
+
+// lastGood is a Table that remembers earlier answers in last.
+type lastGood struct {
+	Table
+	last Table
+}
+
+func (l lastGood) LastGood(host string, family int) []netip.Addr {
+	addrs, _ := l.last.Resolve(host, family)
+	return addrs
+}
+
 type evalTest struct {
 	name   string
 	rules  []ir.Rule // both families' list, as dom0 would split it
@@ -137,6 +155,20 @@ var nftablesTests = []evalTest{
 	{"to a name, not the counterpart", []ir.Rule{accept(to(host("example.org"), ir.Match{Proto: ir.ICMP, HasICMPType: true, ICMPType: 8}))}, icmpTo("2001:db8::10", 128), Result{ir.Drop, -1, -1, -1, -1}},
 	{"to a name, a type without counterpart", []ir.Rule{accept(to(host("example.org"), ir.Match{Proto: ir.ICMP, HasICMPType: true, ICMPType: 5}))}, icmpTo("2001:db8::10", 5), Result{ir.Accept, 0, -1, -1, -1}},
 	{"to a name, the number in IPv4", []ir.Rule{accept(to(host("example.org"), ir.Match{Proto: ir.ICMP, HasICMPType: true, ICMPType: 8}))}, icmpTo("192.0.2.10", 8), Result{ir.Accept, 0, -1, -1, -1}},
+
+	// An accept rule to a name without an address in the family matches
+	// nothing, and the list stands; a drop rule's name keeps its last good
+	// addresses, and without any blocks the family.
+	{"A but no AAAA, the IPv6 list stands", []ir.Rule{accept(to(host("v4only.test"), tcp(443))), accept(ir.Match{})}, tcpTo("2001:db8::1", 80), Result{ir.Accept, 1, -1, -1, -1}},
+	{"an accepted name without address matches nothing", []ir.Rule{accept(to(host("nowhere.test"), ir.Match{})), drop(ir.Match{})}, tcpTo("192.0.2.1", 80), Result{ir.Drop, 1, -1, -1, -1}},
+	{"not even a packet to the name", []ir.Rule{accept(to(host("v4only.test"), tcp(443)))}, Packet{Family: 6, Host: "v4only.test", Proto: ProtoTCP, Port: 443}, Result{ir.Drop, -1, -1, -1, -1}},
+	{"a denied name without address blocks", []ir.Rule{accept(ir.Match{}), drop(to(host("nowhere.test"), ir.Match{}))}, tcpTo("192.0.2.1", 80), Result{ir.Drop, -1, 1, -1, -1}},
+	{"a denied name without AAAA blocks IPv6", []ir.Rule{drop(to(host("v4only.test"), tcp(443))), accept(ir.Match{})}, tcpTo("2001:db8::1", 80), Result{ir.Drop, -1, 0, -1, -1}},
+	{"a denied name that fails keeps its last addresses", []ir.Rule{drop(to(host("failing.test"), ir.Match{})), accept(ir.Match{})}, tcpTo("192.0.2.30", 80), Result{ir.Drop, 0, -1, -1, -1}},
+	{"a denied name that fails, other address", []ir.Rule{drop(to(host("failing.test"), ir.Match{})), accept(ir.Match{})}, tcpTo("2001:db8::31", 80), Result{ir.Accept, 1, -1, -1, -1}},
+	{"an accepted name that fails allows nothing", []ir.Rule{accept(to(host("failing.test"), tcp(443)))}, tcpTo("192.0.2.30", 443), Result{ir.Drop, -1, -1, -1, -1}},
+	{"an unknown accepted name cannot block", []ir.Rule{accept(tcp(443)), accept(to(host("unknown.test"), tcp(8443)))}, tcpTo("2001:db8::1", 443), Result{ir.Accept, 0, -1, -1, -1}},
+	{"an unknown denied name may block", []ir.Rule{accept(tcp(443)), drop(to(host("unknown.test"), tcp(8443)))}, tcpTo("2001:db8::1", 443), Result{ir.Accept, 0, -1, -1, 1}},
 }
 
 // TestEvalDNSUnknown: in a firewall qube without a netvm, a query to the
@@ -200,7 +232,11 @@ func newForTestSemantics(rules []ir.Rule, s Semantics) *Evaluator {
 			r6 = append(r6, r)
 		}
 	}
-	return New(r4, r6, Options{Resolver: resolver, DNS4: QubesDNS(), Semantics: s})
+	var res Resolver = resolver
+	if s == Nftables {
+		res = keeping
+	}
+	return New(r4, r6, Options{Resolver: res, DNS4: QubesDNS(), Semantics: s})
 }
 
 func TestEvalNoAllocs(t *testing.T) {

@@ -130,9 +130,13 @@ func (s *Server) serve(rwc io.ReadWriteCloser, ro bool) {
 	go func() {
 		defer s.wg.Done()
 		s.readRequests(sc)
+		// Out of the set first, so that no event is queued behind the
+		// last reply and a client that reconnects finds its old watches
+		// gone, as the daemon removes them on disconnect.
 		s.mu.Lock()
 		delete(s.conns, sc)
 		s.mu.Unlock()
+		sc.closeWhenSent()
 	}()
 	go func() {
 		defer s.wg.Done()
@@ -160,6 +164,7 @@ func (s *Server) DropClients() {
 	conns := make([]*sconn, 0, len(s.conns))
 	for sc := range s.conns {
 		conns = append(conns, sc)
+		delete(s.conns, sc)
 	}
 	s.mu.Unlock()
 	for _, sc := range conns {
@@ -218,7 +223,11 @@ func (s *Server) Write(path string, value []byte) error {
 func (s *Server) Rm(path string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.rm(path, nil)
+	if !s.remove(path) {
+		return false
+	}
+	s.fire(path) // once for a subtree, with its trailing '/'
+	return true
 }
 
 // Read returns the value at path and whether there is one.
@@ -259,30 +268,22 @@ func (s *Server) keys(prefix string) []string {
 	return ks
 }
 
-// rm is qubesdb_remove; it calls ok, if not nil, between the removal and
-// the events, as the daemon replies before it fires watches. s.mu is held.
-func (s *Server) rm(path string, ok func()) bool {
-	removed := false
+// remove is qubesdb_remove: a trailing '/' removes a subtree, anything
+// else one key. It reports whether anything was removed. s.mu is held.
+func (s *Server) remove(path string) bool {
 	if path == "" {
 		return false // the daemon reads path[-1]; nothing sane to mimic
 	}
-	if strings.HasSuffix(path, "/") {
-		for _, k := range s.keys(path) {
-			delete(s.db, k)
-			removed = true
-		}
-	} else if _, ok := s.db[path]; ok {
+	if !strings.HasSuffix(path, "/") {
+		_, ok := s.db[path]
 		delete(s.db, path)
-		removed = true
+		return ok
 	}
-	if removed {
-		if ok != nil {
-			ok()
-		}
-		// One event for a subtree, with its trailing '/'.
-		s.fire(path)
+	ks := s.keys(path)
+	for _, k := range ks {
+		delete(s.db, k)
 	}
-	return removed
+	return len(ks) > 0
 }
 
 // fire queues an event for every registration that matches path: a watch
@@ -330,7 +331,6 @@ func (s *Server) readRequests(sc *sconn) {
 	for {
 		var h [headerSize]byte
 		if _, err := io.ReadFull(sc.rwc, h[:]); err != nil {
-			sc.sendAndClose()
 			return
 		}
 		// The daemon forces path[63] = 0: a 64-character path is cut to
@@ -352,8 +352,7 @@ func (s *Server) readRequests(sc *sconn) {
 		switch typ {
 		case cmdRead:
 			if n != 0 {
-				sc.sendAndClose() // handle_read gives up: no reply at all
-				return
+				return // handle_read gives up: no reply at all
 			}
 		case cmdMultiRead, cmdList, cmdRm:
 			if n != 0 {
@@ -366,7 +365,6 @@ func (s *Server) readRequests(sc *sconn) {
 		case cmdWrite:
 			data = make([]byte, n)
 			if _, err := io.ReadFull(sc.rwc, data); err != nil {
-				sc.sendAndClose()
 				return
 			}
 		case cmdWatch, cmdUnwatch:
@@ -382,7 +380,6 @@ func (s *Server) readRequests(sc *sconn) {
 // discard reads n bytes and drops them; false when the connection ended.
 func (sc *sconn) discard(n uint32) bool {
 	if _, err := io.CopyN(io.Discard, sc.rwc, int64(n)); err != nil {
-		sc.sendAndClose()
 		return false
 	}
 	return true
@@ -410,7 +407,8 @@ func (s *Server) handle(sc *sconn, h [headerSize]byte, path string, data []byte)
 			if s.failWrite[path] > 0 {
 				s.failWrite[path]--
 			}
-			sc.sendAndClose(reply(h, respError, nil))
+			delete(s.conns, sc)
+			sc.send(reply(h, respError, nil))
 			return false
 		default:
 			s.db[path] = data
@@ -423,7 +421,11 @@ func (s *Server) handle(sc *sconn, h [headerSize]byte, path string, data []byte)
 		switch {
 		case sc.ro:
 			sc.send(reply(h, respError, nil))
-		case s.rm(path, func() { sc.send(reply(h, respOK, nil)) }):
+		case s.remove(path):
+			// The reply, then the events, as for WRITE; a subtree fires
+			// once, with its trailing '/'.
+			sc.send(reply(h, respOK, nil))
+			s.fire(path)
 		default:
 			sc.send(reply(h, respNoEnt, nil))
 		}
@@ -500,12 +502,10 @@ func (sc *sconn) send(msgs ...[]byte) {
 	sc.poke()
 }
 
-// sendAndClose queues the last messages, after which the connection
-// closes. The replies already queued go out first, as the daemon wrote
-// them before it read further.
-func (sc *sconn) sendAndClose(msgs ...[]byte) {
+// closeWhenSent closes the connection once the messages queued have gone
+// out, as the daemon wrote them before it read further.
+func (sc *sconn) closeWhenSent() {
 	sc.qmu.Lock()
-	sc.queue = append(sc.queue, msgs...)
 	sc.closeAfter = true
 	sc.qmu.Unlock()
 	sc.poke()
