@@ -201,7 +201,7 @@ func TestCommit(t *testing.T) {
 	if got := h.db.read("/dns/10.137.0.5/example.com"); got != "93.184.216.34" {
 		t.Errorf("/dns/10.137.0.5/example.com = %q; want 93.184.216.34", got)
 	}
-	if applies, _ := h.k.counts(); applies != 1 {
+	if applies, _, _ := h.k.counts(); applies != 1 {
 		t.Errorf("%d applies of the whole table; want 1, at start", applies)
 	}
 }
@@ -301,7 +301,7 @@ func TestReload(t *testing.T) {
 	h.res.mu.Lock()
 	reloads := h.res.reloads
 	h.res.mu.Unlock()
-	if applies, _ := h.k.counts(); reloads != 1 || applies != 2 {
+	if applies, _, _ := h.k.counts(); reloads != 1 || applies != 2 {
 		t.Errorf("%d reloads of the resolver and %d applies; want 1 and 2", reloads, applies)
 	}
 }
@@ -311,7 +311,7 @@ func TestReconnected(t *testing.T) {
 	h := start(t, twoClients(t), newFakeKernel())
 	h.db.events <- qubesdb.Event{Reconnected: true}
 	h.waitHandled(addrB, 2)
-	if applies, _ := h.k.counts(); applies != 2 {
+	if applies, _, _ := h.k.counts(); applies != 2 {
 		t.Errorf("%d applies; want 2", applies)
 	}
 }
@@ -412,10 +412,62 @@ func TestNamesRefreshed(t *testing.T) {
 	h.wait("the new address in force", func() bool { return h.k.chain(addrA) == h.digest(addrA, toExample, drop) })
 	h.wait("the new address in /dns", func() bool { return db.read("/dns/10.137.0.5/example.com") == "93.184.216.99" })
 	h.inForce(addrC, https, drop)
-	if applies, updates := h.k.counts(); applies != 1 || updates != 1 {
-		t.Errorf("%d applies and %d client updates; want 1 and 1", applies, updates)
+	if applies, updates, elements := h.k.counts(); applies != 1 || updates != 0 || elements != 1 {
+		t.Errorf("%d applies, %d client updates and %d element updates; want 1, 0 and 1", applies, updates, elements)
 	}
 	if h.handled(addrA) != 1 {
 		t.Errorf("handled %d times; a refresh is no commit", h.handled(addrA))
+	}
+}
+
+// When more than elements change, the clients are updated whole.
+func TestNamesRefreshedWhole(t *testing.T) {
+	db := twoClients(t)
+	db.publish(t, addrA, toExample)
+	res := newResolver()
+	res.later = eval.Table{"example.com": {netip.MustParseAddr("93.184.216.99")}}
+	res.next = time.Now().Add(50 * time.Millisecond)
+	k := newFakeKernel()
+	k.notElements = true
+	h := startWith(t, db, k, res)
+	h.wait("the new address in force", func() bool {
+		res.mu.Lock()
+		defer res.mu.Unlock()
+		return res.later == nil
+	})
+	h.wait("the new address in force", func() bool { return h.k.chain(addrA) == h.digest(addrA, toExample, drop) })
+	if applies, updates, elements := h.k.counts(); applies != 1 || updates != 1 || elements != 1 {
+		t.Errorf("%d applies, %d client updates and %d element updates; want 1, 1 and 1", applies, updates, elements)
+	}
+}
+
+// A name with no address makes its allow rules match nothing, and a deny
+// to one reject all of its client's traffic; both are reported.
+func TestNamesWithoutAddress(t *testing.T) {
+	db := twoClients(t)
+	db.publish(t, addrA,
+		ir.Rule{Action: ir.Accept, Match: ir.Match{Dst: ir.Dst{Host: "nosuch.example"}}},
+		https)
+	db.publish(t, addrC, ir.Rule{Action: ir.Drop, Match: ir.Match{Dst: ir.Dst{Host: "gone.example"}}}, accept)
+	db.Write(connected4, []byte(addrA.String()+" "+addrC.String()))
+	res := newResolver()
+	res.table["nosuch.example"] = nil
+	res.table["gone.example"] = nil
+	h := startWith(t, db, newFakeKernel(), res)
+	for _, want := range []string{
+		"<4>10.137.0.5: nosuch.example has no IPv4 address: its allow rules match nothing",
+		"<3>10.137.0.7: gone.example, which a rule denies, has no IPv4 address: rejecting all its IPv4 traffic",
+	} {
+		if !h.log.has(want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	h.inForce(addrC, drop)
+	s := h.readStatus()
+	if got := s.Clients[0].Failure; got != "nosuch.example has no IPv4 address: its allow rules match nothing" {
+		t.Errorf("failure of %s: %q", s.Clients[0].Address, got)
+	}
+	if got := s.Clients[1].Failure; got != "gone.example, which a rule denies, has no IPv4 address: all traffic rejected" {
+		t.Errorf("failure of %s: %q", s.Clients[1].Address, got)
 	}
 }

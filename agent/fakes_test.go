@@ -144,9 +144,11 @@ type fakeKernel struct {
 	mu     sync.Mutex
 	chains map[string]string
 	// fail makes the next applies fail, while above zero.
-	fail             int
-	applies, updates int
-	purged           [][]nftables.Client
+	fail                       int
+	applies, updates, elements int
+	// notElements makes UpdateElements refuse every change.
+	notElements bool
+	purged      [][]nftables.Client
 }
 
 func newFakeKernel() *fakeKernel { return &fakeKernel{chains: map[string]string{}} }
@@ -189,6 +191,24 @@ func (k *fakeKernel) UpdateClient(t *nftables.Table, client string) (nftables.Ch
 	return nftables.Change{}, nil
 }
 
+// UpdateElements takes the new digests of the chains that old and new
+// both have, if they have the same chains.
+func (k *fakeKernel) UpdateElements(old, new *nftables.Table) (nftables.Change, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.elements++
+	if k.notElements || len(old.Chains) != len(new.Chains) {
+		return nftables.Change{}, fmt.Errorf("not the same chains: %w", nftables.ErrNotElementOnly)
+	}
+	for i, c := range old.Chains {
+		if c.Name != new.Chains[i].Name || c.Name != "forward" && k.chains[c.Name] != c.Rules[len(c.Rules)-1].Comment {
+			return nftables.Change{}, fmt.Errorf("not the chains in force: %w", nftables.ErrNotElementOnly)
+		}
+	}
+	maps.Copy(k.chains, digests(new, func(string) bool { return true }))
+	return nftables.Change{}, nil
+}
+
 func (k *fakeKernel) Purge(clients []nftables.Client, _ nftables.Options) (int, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -196,11 +216,12 @@ func (k *fakeKernel) Purge(clients []nftables.Client, _ nftables.Options) (int, 
 	return 0, nil
 }
 
-// counts returns the number of applies and client updates so far.
-func (k *fakeKernel) counts() (applies, updates int) {
+// counts returns the number of applies, client updates and element
+// updates so far.
+func (k *fakeKernel) counts() (applies, updates, elements int) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.applies, k.updates
+	return k.applies, k.updates, k.elements
 }
 
 // chain returns the digest of the chain in force for addr, or "" if none.

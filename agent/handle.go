@@ -53,8 +53,12 @@ type client struct {
 	written int
 	// refused says why the list is not in force, if it is not.
 	refused string
-	// blocked says which host names block the client's traffic.
+	// blocked are the host names that block the client's traffic: a
+	// deny to a name with no address, ever, rejects everything.
 	blocked []string
+	// skipped are the host names whose allow rules match nothing, as they
+	// have no address.
+	skipped []string
 	hosts   []string
 	// applied is when the rules were put in force; zero before.
 	applied time.Time
@@ -210,13 +214,24 @@ func (a *agent) handleConnected(ctx context.Context) {
 }
 
 // refreshNames looks up again the names whose answers are due, and
-// updates the clients whose names changed.
+// updates the clients whose names changed: in their sets' elements only,
+// if that is all that changed, or else their whole parts.
 func (a *agent) refreshNames(ctx context.Context) {
-	touched := a.withNames(nil, a.refresh(ctx, a.cfg.Resolver.Due()))
+	due := a.cfg.Resolver.Due()
+	if len(due) == 0 {
+		return
+	}
+	// What the kernel holds, if the last applies took: built before the
+	// answers change.
+	var old *nftables.Table
+	if a.failed == nil {
+		old = a.build(nil)
+	}
+	touched := a.withNames(nil, a.refresh(ctx, due))
 	if len(touched) == 0 || ctx.Err() != nil {
 		return
 	}
-	if a.applyClients(touched) {
+	if (old != nil && a.updateElements(old, touched)) || a.applyClients(touched) {
 		a.purge(touched)
 	}
 	for _, addr := range touched {
@@ -225,6 +240,28 @@ func (a *agent) refreshNames(ctx context.Context) {
 		}
 	}
 	a.writeStatus()
+}
+
+// updateElements changes the table from old to the one built now, if
+// they differ in set elements only, and reports whether it did; touched
+// are the clients whose names changed.
+func (a *agent) updateElements(old *nftables.Table, touched []netip.Addr) bool {
+	change, err := a.cfg.Kernel.UpdateElements(old, a.build(nil))
+	switch {
+	case errors.Is(err, nftables.ErrNotElementOnly):
+		return false
+	case err != nil:
+		a.fail("", err)
+		return false
+	}
+	now := a.now()
+	for _, addr := range touched {
+		if c := a.clients[addr]; c != nil {
+			a.applied(c, now)
+			a.logf(Info, "%s: new addresses of its host names applied: %s", addr, change)
+		}
+	}
+	return true
 }
 
 // refresh looks hosts up and returns those whose addresses changed. The
@@ -423,11 +460,16 @@ func (a *agent) build(addrs []netip.Addr) *nftables.Table {
 		}
 		clients = append(clients, nftClient(addr, c.rules))
 		byName[clientName(addr)] = c
-		c.blocked = nil
+		c.blocked, c.skipped = nil, nil
 	}
 	t, blocked := nftables.Lower(clients, a.opts)
 	for _, b := range blocked {
-		if c := byName[b.Client]; c != nil {
+		c := byName[b.Client]
+		switch {
+		case c == nil:
+		case b.Skipped:
+			c.skipped = append(c.skipped, b.Host)
+		default:
 			c.blocked = append(c.blocked, b.Host)
 		}
 	}
@@ -478,11 +520,15 @@ func (a *agent) applyClients(addrs []netip.Addr) bool {
 }
 
 // applied notes that c's rules are in force since now, and logs the
-// names that block it.
+// names that keep them from being in force as written.
 func (a *agent) applied(c *client, now time.Time) {
 	c.applied = now
+	fam := family(c.addr)
 	for _, h := range c.blocked {
-		a.logf(Error, "%s: %s has no IPv%d address: rejecting all its IPv%d traffic", c.addr, h, family(c.addr), family(c.addr))
+		a.logf(Error, "%s: %s, which a rule denies, has no IPv%d address: rejecting all its IPv%d traffic", c.addr, h, fam, fam)
+	}
+	for _, h := range c.skipped {
+		a.logf(Warning, "%s: %s has no IPv%d address: its allow rules match nothing", c.addr, h, fam)
 	}
 }
 
@@ -589,7 +635,10 @@ func (a *agent) failure(c *client) string {
 		parts = append(parts, "list refused, all traffic rejected: "+c.refused)
 	}
 	for _, h := range c.blocked {
-		parts = append(parts, fmt.Sprintf("%s has no IPv%d address, all traffic rejected", h, family(c.addr)))
+		parts = append(parts, fmt.Sprintf("%s, which a rule denies, has no IPv%d address: all traffic rejected", h, family(c.addr)))
+	}
+	for _, h := range c.skipped {
+		parts = append(parts, fmt.Sprintf("%s has no IPv%d address: its allow rules match nothing", h, family(c.addr)))
 	}
 	if a.failed != nil {
 		parts = append(parts, "last apply failed: "+a.failed.Error())

@@ -13,6 +13,10 @@ type Kernel interface {
 	// UpdateClient replaces one client's part of the table, as
 	// [nftables.UpdateClient].
 	UpdateClient(t *nftables.Table, client string) (nftables.Change, error)
+	// UpdateElements changes the table from old to new, which differ in
+	// set elements only, as [nftables.UpdateElements]: an error wrapping
+	// [nftables.ErrNotElementOnly] changed nothing.
+	UpdateElements(old, new *nftables.Table) (nftables.Change, error)
 	// Purge ends the connections that clients' lists forbid, as
 	// [nftables.Purge].
 	Purge(clients []nftables.Client, opts nftables.Options) (int, error)
@@ -26,6 +30,10 @@ func (n NetNS) Apply(t *nftables.Table) (nftables.Change, error) { return nftabl
 
 func (n NetNS) UpdateClient(t *nftables.Table, client string) (nftables.Change, error) {
 	return nftables.UpdateClient(t, client, n.File)
+}
+
+func (n NetNS) UpdateElements(old, new *nftables.Table) (nftables.Change, error) {
+	return nftables.UpdateElements(old, new, n.File)
 }
 
 func (n NetNS) Purge(clients []nftables.Client, opts nftables.Options) (int, error) {
