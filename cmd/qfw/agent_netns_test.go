@@ -748,3 +748,80 @@ func TestAgentQubesDBReconnects(t *testing.T) {
 	n.check(p, probe{"work", tcp("192.0.2.10", 80), testnet.Rejected})
 	waitLog(t, p, "QubesDB reconnected: table applied for 1 client")
 }
+
+// TestAgentServiceLifecycle runs the agent as systemd does, with
+// $NOTIFY_SOCKET: READY=1 once the lists are in force; on SIGHUP (a
+// reload, as qubes-setup-dnat-to-ns asks when the upstream servers
+// change) RELOADING=1 with the monotonic time, a new resolv.conf read,
+// the DNS servers that specialtarget=dns matches changed, and READY=1;
+// on SIGTERM STOPPING=1, exit 0, and the table still in force.
+func TestAgentServiceLifecycle(t *testing.T) {
+	n := newAgentNet(t, nftables.Client{Name: "work", Addr4: work4})
+	sock := filepath.Join(n.dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// next returns the next datagram but STATUS= ones.
+	next := func() string {
+		t.Helper()
+		buf := make([]byte, 4096)
+		for {
+			conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			k, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("no notification: %v", err)
+			}
+			if msg := string(buf[:k]); !strings.HasPrefix(msg, "STATUS=") {
+				return msg
+			}
+		}
+	}
+	n.connect(work4)
+	n.publish(work4, ir.Rule{Action: ir.Accept, Match: ir.Match{DNS: true}})
+	cmd := exec.Command("qfw", n.args("--netns", n.topo.FW.File.Name())...)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	p := n.run(cmd)
+	if msg := next(); msg != "READY=1" {
+		t.Fatalf("first notification %q; want READY=1", msg)
+	}
+	if n.handled(work4) != 1 {
+		t.Fatalf("ready before the lists are in force")
+	}
+	n.check(p,
+		probe{"work", udp("10.139.1.1", 53), testnet.Accepted},
+		probe{"work", udp("10.139.1.3", 53), testnet.Rejected},
+	)
+
+	if err := os.WriteFile(filepath.Join(n.dir, "resolv.conf"), []byte("nameserver 10.139.1.3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if msg := next(); !strings.HasPrefix(msg, "RELOADING=1\nMONOTONIC_USEC=") {
+		t.Fatalf("notification %q; want RELOADING=1 and MONOTONIC_USEC", msg)
+	}
+	if msg := next(); msg != "READY=1" {
+		t.Fatalf("notification %q; want READY=1", msg)
+	}
+	n.check(p,
+		probe{"work", udp("10.139.1.3", 53), testnet.Accepted},
+		probe{"work", udp("10.139.1.1", 53), testnet.Rejected},
+	)
+
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("the agent ended with %v after SIGTERM; want 0\n%s", err, p.log())
+	}
+	if msg := next(); msg != "STOPPING=1" {
+		t.Fatalf("notification %q; want STOPPING=1", msg)
+	}
+	n.check(p,
+		probe{"work", udp("10.139.1.3", 53), testnet.Accepted},
+		probe{"work", udp("10.139.1.1", 53), testnet.Rejected},
+		probe{"work", tcp("192.0.2.1", 80), testnet.Rejected},
+	)
+	out, err := exec.Command("qfw", "agent", "status", "--status-file", n.status).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "agent stopped, status of ") {
+		t.Errorf("qfw agent status: %v\n%s", err, out)
+	}
+}
