@@ -203,3 +203,24 @@ func FuzzQubesDBList(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseQubesDBList reads the longest list dom0 can write, 10,000
+// rules.
+func BenchmarkParseQubesDBList(b *testing.B) {
+	rules := make([]ir.Rule, 10000)
+	for i := range rules {
+		rules[i] = ir.Rule{Action: ir.Accept, Match: ir.Match{
+			Dst:   pfx(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24).String()),
+			Proto: ir.TCP, HasPorts: true, Ports: ports(uint16(i), uint16(i)),
+		}}
+	}
+	db := qubesDB{}
+	db.do(Entries(ip4, rules, 0))
+	entries := db.list(ip4)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseQubesDBList(ip4, entries); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
