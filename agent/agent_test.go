@@ -471,3 +471,25 @@ func TestNamesWithoutAddress(t *testing.T) {
 		t.Errorf("failure of %s: %q", s.Clients[1].Address, got)
 	}
 }
+
+// A client whose list and commit key dom0 removes is removed.
+func TestListRemoved(t *testing.T) {
+	db := twoClients(t)
+	db.publish(t, addrC, toExample)
+	h := start(t, db, newFakeKernel())
+	h.inForce(addrC, toExample, drop)
+	if db.read("/dns/10.137.0.7/example.com") == "" {
+		t.Fatal("no /dns/10.137.0.7/example.com")
+	}
+	dir := ir.QubesDBDir(addrC)
+	db.Rm(dir + "/")
+	db.Rm(dir)
+	h.wait("without "+addrC.String(), func() bool { return h.k.chain(addrC) == "" })
+	h.inForce(addrA, https, drop)
+	if _, err := db.Read("/dns/10.137.0.7/example.com"); err == nil {
+		t.Error("/dns/10.137.0.7/example.com left behind")
+	}
+	if !h.log.has("<6>10.137.0.7: removed: its list is no longer in QubesDB") {
+		t.Error("the log does not say the client was removed")
+	}
+}

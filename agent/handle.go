@@ -124,10 +124,11 @@ func (a *agent) handleAll(ctx context.Context, why string) {
 		a.load(addr, old[addr])
 	}
 	var gone []netip.Addr
-	for addr := range old {
+	for addr, c := range old {
 		if a.clients[addr] == nil {
 			gone = append(gone, addr)
-			a.logf(Info, "%s: removed: its list is no longer in QubesDB", addr)
+			a.clients[addr] = c
+			a.remove(addr, "its list is no longer in QubesDB")
 		}
 	}
 	a.refresh(ctx, a.allHosts())
@@ -154,6 +155,11 @@ func (a *agent) handleCommits(ctx context.Context) {
 	for _, addr := range addrs {
 		// A commit brings back a client that left.
 		delete(a.left, addr)
+		// The removal of the commit key with the list is a client gone.
+		if !a.committed(addr) && !a.hasList(addr) {
+			a.remove(addr, "its list is no longer in QubesDB")
+			continue
+		}
 		c := a.load(addr, a.clients[addr])
 		hosts = append(hosts, c.hosts...)
 	}
@@ -165,9 +171,34 @@ func (a *agent) handleCommits(ctx context.Context) {
 		a.purge(touched)
 	}
 	for _, addr := range addrs {
-		a.writeBack(a.clients[addr], commits[addr])
+		if c := a.clients[addr]; c != nil {
+			a.writeBack(c, commits[addr])
+		}
 	}
 	a.writeStatus()
+}
+
+// remove takes addr out of the agent's clients, and its names out of
+// QubesDB; its part of the table goes with the next apply of it.
+func (a *agent) remove(addr netip.Addr, why string) {
+	if a.clients[addr] == nil {
+		return
+	}
+	delete(a.clients, addr)
+	a.logf(Info, "%s: removed: %s", addr, why)
+	dir := "/dns/" + addr.String() + "/"
+	if err := a.cfg.DB.Rm(dir); err != nil {
+		a.logf(Error, "%s: remove %s: %v", addr, dir, err)
+	}
+}
+
+// committed reports whether QubesDB holds the commit key of addr.
+func (a *agent) committed(addr netip.Addr) bool {
+	_, err := a.cfg.DB.Read(ir.QubesDBDir(addr))
+	if err != nil && !errors.Is(err, qubesdb.ErrNotFound) {
+		a.logf(Error, "read %s: %v", ir.QubesDBDir(addr), err)
+	}
+	return err == nil
 }
 
 // handleConnected takes in a change of the connected clients: the
@@ -184,9 +215,8 @@ func (a *agent) handleConnected(ctx context.Context) {
 		}
 		a.left[addr] = true
 		if a.clients[addr] != nil {
-			delete(a.clients, addr)
+			a.remove(addr, "it left the connected clients")
 			changed = append(changed, addr)
-			a.logf(Info, "%s: removed: it left the connected clients", addr)
 		}
 	}
 	var hosts []string
