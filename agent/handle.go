@@ -104,7 +104,9 @@ func (a *agent) readServers() {
 // events.
 func (a *agent) handleAll(ctx context.Context, why string) {
 	a.rescan, a.reload, a.connectedChanged = false, false, false
-	clear(a.commits)
+	// The commits waiting are handled with the rest, and counted.
+	commits := a.commits
+	a.commits = map[netip.Addr]int{}
 	a.readServers()
 	a.readConnected()
 	addrs, err := a.listClients()
@@ -140,7 +142,7 @@ func (a *agent) handleAll(ctx context.Context, why string) {
 	}
 	// Handled, if not as asked: the counter says the agent acted.
 	for _, addr := range a.sorted() {
-		a.writeBack(a.clients[addr], 1)
+		a.writeBack(a.clients[addr], max(commits[addr], 1))
 	}
 	a.writeStatus()
 }
