@@ -10,7 +10,7 @@ import (
 	"cuelang.org/go/cue/errors"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
-	"github.com/qfw-dev/qfw/internal/par"
+	"github.com/qfw-dev/qfw/compiler/par"
 	"github.com/qfw-dev/qfw/policy"
 )
 

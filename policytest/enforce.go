@@ -38,6 +38,12 @@ func (e *Enforcer) Eval(p eval.Packet) eval.Result { return e.eval.Eval(p) }
 // Only the direct netvm enforces q's rules; an upstream firewall sees the
 // netvm's address, and enforces the netvm's own rules.
 func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enforcer {
+	return enforcersLowered(prog, q, res, now, nil)
+}
+
+// enforcersLowered is Enforcers with l, if not nil, as the unikernel's
+// reading of q's rules at time now, for when q's netvm is one.
+func enforcersLowered(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64, l *mirage.Lowering) []Enforcer {
 	if q.Netvm == "" {
 		return nil
 	}
@@ -72,7 +78,7 @@ func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enf
 		// An unknown release reads nothing (vet says so).
 		e.Lists = [2][]ir.Rule{}
 		if rel, err := mirage.LookupRelease(fw.MirageVersion); err == nil {
-			e.Lists = mirageLists(q, fw, rel, now)
+			e.Lists = mirageLists(q, fw, rel, now, l)
 			// Without a netvm, nothing goes on, DNS neither.
 			e.Options.NoNames, e.Options.GatewayDNS = !rel.NamesWork(), rel.GatewayDNS && fw.Netvm != ""
 		}
@@ -84,16 +90,19 @@ func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enf
 // mirageLists returns q's lists as the unikernel reads them: the IPv4
 // rules up to the first gap in dom0's numbering, or none (drop all) if it
 // cannot parse one of them, if q has no IPv4 address, or if the firewall
-// qube has no netvm; and no IPv6 list, as it drops all IPv6.
-func mirageLists(q *ir.Qube, fw ir.Firewall, rel mirage.Release, now int64) [2][]ir.Rule {
+// qube has no netvm; and no IPv6 list, as it drops all IPv6. l is the
+// lowering of q's rules at now, or nil to lower them here.
+func mirageLists(q *ir.Qube, fw ir.Firewall, rel mirage.Release, now int64, l *mirage.Lowering) [2][]ir.Rule {
 	if !q.IP.Is4() || fw.Netvm == "" {
 		// Without a netvm, the unikernel waits for its network forever,
 		// and passes nothing.
 		return [2][]ir.Rule{}
 	}
-	l, err := mirage.Lower(q.IP, q.Rules, rel, now)
-	if err != nil {
-		return [2][]ir.Rule{}
+	if l == nil {
+		var err error
+		if l, err = mirage.Lower(q.IP, q.Rules, rel, now); err != nil {
+			return [2][]ir.Rule{}
+		}
 	}
 	var read []ir.Rule
 	for _, rep := range l.Rules {

@@ -94,3 +94,36 @@ func TestRunMirageSelf(t *testing.T) {
 		}
 	}
 }
+
+// RunLowered reads the lowering it is given for a qube, and lowers the
+// list of a qube it is given none for.
+func TestRunLowered(t *testing.T) {
+	test := ir.Test{To: pfx("192.0.2.1/32"), Protos: []ir.Proto{ir.TCP}, HasPort: true, Port: 443, Expect: ir.Accept}
+	p := program(false, []ir.Rule{{Action: ir.Accept}}, test)
+	p.Firewalls[0].Backend, p.Firewalls[0].MirageVersion, p.Firewalls[0].Netvm = ir.Mirage, "0.9.5", "sys-net"
+	rel, err := mirage.LookupRelease("0.9.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lowering of another list of one rule, which the unikernel
+	// cannot parse: it drops all.
+	badName := ir.Rule{Action: ir.Accept, Match: ir.Match{Dst: ir.Dst{Host: "under_score.example"}}}
+	voided, err := mirage.Lower(p.Qubes[0].IP, []ir.Rule{badName}, rel, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		lowered map[string]*mirage.Lowering
+		passed  bool
+	}{
+		{"none given: lowered here", nil, true},
+		{"another qube's given: lowered here", map[string]*mirage.Lowering{"vault": voided}, true},
+		{"given: read as it is", map[string]*mirage.Lowering{"work": voided}, false},
+	} {
+		out := RunLowered(p, 0, tt.lowered)
+		if len(out) != 1 || out[0].Passed != tt.passed {
+			t.Errorf("%s: %+v; want passed=%v", tt.name, out, tt.passed)
+		}
+	}
+}

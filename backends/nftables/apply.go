@@ -187,11 +187,17 @@ var ErrLockedDown = errors.New("the kernel does not hold what was applied; qfw's
 // replaces the table with one that drops all traffic from clients, and
 // returns an error that wraps ErrLockedDown.
 func Apply(t *Table, netns *os.File) (Change, error) {
-	before, err := read(netns, false)
-	if err != nil {
-		return Change{}, err
-	}
-	return settle(netns, before, t.State(), replace(t, netns), "apply qfw's table")
+	var change Change
+	err := withLock(netns, func() error {
+		before, err := read(netns, false)
+		if err != nil {
+			return err
+		}
+		kept, flushErr := replace(t, netns)
+		change, err = settle(netns, before, withKept(t.State(), kept), flushErr, "apply qfw's table")
+		return err
+	})
+	return change, err
 }
 
 // settle reads back what a transaction left, expected to be want, and
@@ -210,7 +216,7 @@ func settle(netns *os.File, before, want *State, flushErr error, what string) (C
 		return Change{}, fmt.Errorf("%s: %w; the previous table stays in force", what, flushErr)
 	}
 	cause := errors.Join(flushErr, readErr)
-	if err := replace(Lockdown(), netns); err != nil {
+	if _, err := replace(Lockdown(), netns); err != nil {
 		return Change{}, fmt.Errorf("%s: %w, and locking down failed too: %w", what, ErrLockedDown, errors.Join(cause, err))
 	}
 	// The lockdown table lets known connections go on: forget them all.
@@ -223,40 +229,111 @@ func settle(netns *os.File, before, want *State, flushErr error, what string) (C
 	return Change{}, fmt.Errorf("%s: %w", what, ErrLockedDown)
 }
 
-// replace sends the transaction that replaces qfw's table with t.
-func replace(t *Table, netns *os.File) error {
+// replace sends the transaction that puts t in force, and returns the
+// base chains that the kernel holds and t has not: they stay, without
+// rules. If qfw's table is not there, the transaction makes it whole.
+// If it is, the table and its base chains stay as they are, hooked in all
+// along, and only what they hold changes: their rules are flushed, every
+// map, set and regular chain is deleted, and t's are added. Deleting the
+// table or a base chain and adding it again would unhook the chain for a
+// moment within the commit, in which the kernel lets packets through that
+// neither the old nor the new rules allow.
+func replace(t *Table, netns *os.File) ([]string, error) {
 	c, err := dial(netns, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b := &batch{c: c, table: nftTable(), sets: map[string]*nftables.Set{}}
-	// Add, delete and add again: this replaces the table whether or not
-	// it exists, in one transaction.
-	c.AddTable(b.table)
-	c.DelTable(b.table)
-	c.AddTable(b.table)
+	kept, err := b.clear(t)
+	if err != nil {
+		return nil, err
+	}
 	chains := make([]*nftables.Chain, len(t.Chains))
 	for i, ch := range t.Chains {
+		// A base chain that is there is updated, not made again: the
+		// kernel keeps its hook and takes the policy.
 		chains[i] = b.addChain(ch)
 	}
+	// Lower puts the guard set last: its element is the last one queued.
 	for _, s := range t.Sets {
 		if err := b.addSet(s); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for i, ch := range t.Chains {
 		b.addRules(ch, chains[i])
 	}
-	return c.Flush()
+	return kept, c.Flush()
+}
+
+// clear queues what empties qfw's table but for its base chains, in the
+// order the kernel accepts: rules first (they look sets up), then the
+// maps (their elements jump to chains), then the regular chains and the
+// sets. It returns the base chains the kernel holds that t has not.
+func (b *batch) clear(t *Table) ([]string, error) {
+	tables, err := b.c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("read nftables: %w", err)
+	}
+	b.c.AddTable(b.table)
+	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == TableName }) {
+		return nil, nil
+	}
+	all, err := b.c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("read nftables chains: %w", err)
+	}
+	chains := slices.DeleteFunc(all, func(ch *nftables.Chain) bool { return ch.Table.Name != TableName })
+	sets, err := b.c.GetSets(b.table)
+	if err != nil {
+		return nil, fmt.Errorf("read nftables sets: %w", err)
+	}
+	for _, ch := range chains {
+		b.c.FlushChain(&nftables.Chain{Name: ch.Name, Table: b.table})
+	}
+	for _, s := range sets {
+		if s.IsMap {
+			b.c.DelSet(&nftables.Set{Name: s.Name, Table: b.table})
+		}
+	}
+	var kept []string
+	for _, ch := range chains {
+		switch {
+		case ch.Hooknum == nil:
+			b.c.DelChain(&nftables.Chain{Name: ch.Name, Table: b.table})
+		case !slices.ContainsFunc(t.Chains, func(c *Chain) bool { return c.Name == ch.Name }):
+			kept = append(kept, ch.Name)
+		}
+	}
+	for _, s := range sets {
+		if !s.IsMap {
+			b.c.DelSet(&nftables.Set{Name: s.Name, Table: b.table})
+		}
+	}
+	slices.Sort(kept)
+	return kept, nil
+}
+
+// withKept returns want with the base chains kept, empty.
+func withKept(want *State, kept []string) *State {
+	for _, name := range kept {
+		want.Chains[name] = ChainState{}
+	}
+	return want
 }
 
 // Lockdown returns qfw's table that drops everything from clients: only
-// established connections and traffic from other interfaces pass.
+// their established connections and traffic from other interfaces pass.
+// Its prerouting and postrouting chains are there, empty, so that putting
+// it in force keeps every base chain of the table it replaces.
 func Lockdown() *Table {
-	return &Table{Chains: []*Chain{{Name: "forward", Forward: true, Rules: []Rule{
-		{Exprs: []Expr{ctEstablished{}, accept{}}},
-		{Exprs: []Expr{notFromClient{}, accept{}}, Comment: DigestPrefix + "lockdown"},
-	}}}}
+	forward := forwardHead()
+	forward[len(forward)-1].Comment = DigestPrefix + "lockdown"
+	return &Table{Chains: []*Chain{
+		{Name: "forward", Hook: Forward, Rules: forward},
+		{Name: "prerouting", Hook: Prerouting},
+		{Name: "postrouting", Hook: Postrouting},
+	}}
 }
 
 // UpdateClient replaces, in one netlink transaction, the chains and sets
@@ -264,21 +341,29 @@ func Lockdown() *Table {
 // client maps, leaving every other client's as they are. The table must
 // exist. Like Apply, it reads the result back and fails closed.
 func UpdateClient(t *Table, client string, netns *os.File) (Change, error) {
-	before, err := Read(netns)
-	if err != nil {
-		return Change{}, err
-	}
-	if before == nil {
-		return Change{}, fmt.Errorf("update client %s: qfw's table is not there; apply the whole table first", client)
-	}
-	// The client's steps were laid out for t's DNS servers, which the
-	// forward chain's digest covers: the kernel must hold the same.
-	want := t.State()
-	if before.Chains["forward"] != want.Chains["forward"] {
-		return Change{}, fmt.Errorf("update client %s: the table in force differs from this one beyond the client (its DNS servers or base chain); apply the whole table", client)
-	}
-	removed, flushErr := replaceClient(t, client, netns)
-	return settle(netns, before, clientState(t, want, client, before, removed), flushErr, "update client "+client)
+	var change Change
+	err := withLock(netns, func() error {
+		before, err := Read(netns)
+		if err != nil {
+			return err
+		}
+		if before == nil {
+			return fmt.Errorf("update client %s: qfw's table is not there; apply the whole table first", client)
+		}
+		// The client's steps were laid out for t's DNS servers, which the
+		// forward chain's digest covers, and the other base chains hold
+		// the anti-spoofing: the kernel must hold the same.
+		want := t.State()
+		for _, ch := range t.Chains {
+			if ch.Hook != NoHook && before.Chains[ch.Name] != want.Chains[ch.Name] {
+				return fmt.Errorf("update client %s: the table in force differs from this one beyond the client (its DNS servers, connected addresses or base chains); apply the whole table", client)
+			}
+		}
+		removed, flushErr := replaceClient(t, client, netns)
+		change, err = settle(netns, before, clientState(t, want, client, before, removed), flushErr, "update client "+client)
+		return err
+	})
+	return change, err
 }
 
 // ownsChain reports whether chain is one of client's: c4-client or
@@ -437,7 +522,32 @@ func replaceClient(t *Table, client string, netns *os.File) (map[string]int, err
 			}
 		}
 	}
+	if err := b.renewGuard(t); err != nil {
+		return removed, err
+	}
 	return removed, c.Flush()
+}
+
+// renewGuard queues, last in a transaction that changes set elements, what
+// makes the guard set anew: the kernel puts its element in force after
+// those of every other set of the commit, and until then the guard chain
+// drops every packet from clients (see baseChains). Every transaction that
+// adds or deletes elements of a set with concatenated ranges (a port or
+// ICMP set) must end with it.
+func (b *batch) renewGuard(t *Table) error {
+	i := slices.IndexFunc(t.Sets, func(s *Set) bool { return s.Kind == GuardSet })
+	j := slices.IndexFunc(t.Chains, func(c *Chain) bool { return c.Name == guardName })
+	if i < 0 || j < 0 {
+		return fmt.Errorf("the table has no guard chain and set")
+	}
+	chain := &nftables.Chain{Name: guardName, Table: b.table}
+	b.c.FlushChain(chain)
+	b.c.DelSet(&nftables.Set{Name: guardName, Table: b.table})
+	if err := b.addSet(t.Sets[i]); err != nil {
+		return err
+	}
+	b.addRules(t.Chains[j], chain)
+	return nil
 }
 
 // verdictChain returns the chain that a map element's verdict jumps to.

@@ -5,13 +5,32 @@
 // The table keeps the Qubes semantics: a forward chain that accepts
 // established connections and traffic not from a client interface (vif*),
 // and dispatches the rest by source address to the client's chain through
-// a verdict map; in the client's chain, the first rule that matches
+// a verdict map; anti-spoofing for the addresses of connected qubes, as
+// the Linux agent has; in the client's chain, the first rule that matches
 // decides, and a drop is a reject with ICMP admin-prohibited. What makes it
 // fast is how the rules are laid out: consecutive rules with the same
 // verdict are one step, whatever their number, because first match among
 // rules of one verdict is their union; each step looks its destinations,
 // protocols and ports up in interval sets. A client's chain thus holds a
 // few rules per change of verdict, not one per Qubes rule.
+//
+// Applying never opens a window, not even for a moment within the kernel's
+// commit. An apply keeps qfw's table and its base chains (forward,
+// prerouting, postrouting) hooked in all along, and replaces only what
+// they hold; deleting and adding them again would unhook them. A guard
+// chain drops clients' new packets until the last set of a commit is in
+// force (see baseChains). Changes to one network namespace are serialised
+// by a lock under /run/qfw, and every one is read back: what the kernel
+// holds is what was applied, the previous table (a refused transaction),
+// or, if neither, a lockdown table, reported as an error.
+//
+// Connections that lose their permission end: Purge judges every tracked
+// connection from each end that is a client, a connection from outside as
+// the client's packets in it, and the forward chain keeps a purged one from
+// coming back: it drops a TCP segment without SYN from outside that
+// conntrack would take up as a new connection, and lets a client's packets
+// of a UDP (or any non-TCP) flow that started outside through only where
+// the client's list allows them.
 //
 // Where the Linux qubes-firewall agent has known bugs, the lowering does
 // what the rule says instead, and the reference evaluator (compiler/eval,

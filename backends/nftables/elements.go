@@ -67,7 +67,7 @@ func elementChanges(old, new *Table) ([]setChange, []*Chain, error) {
 	var chains []*Chain
 	for i, n := range new.Chains {
 		o := old.Chains[i]
-		if o.Name != n.Name || o.Forward != n.Forward || len(o.Rules) != len(n.Rules) || len(n.Rules) == 0 {
+		if o.Name != n.Name || o.Hook != n.Hook || len(o.Rules) != len(n.Rules) || len(n.Rules) == 0 {
 			return nil, nil, notOnly("chain %s is not chain %s", n.Name, o.Name)
 		}
 		for k := range n.Rules {
@@ -107,10 +107,12 @@ func UpdateElements(old, new *Table, netns *os.File) (Change, error) {
 	if err != nil {
 		return Change{}, fmt.Errorf("update elements: %w", err)
 	}
-	// Every function that changes the kernel holds the namespace's lock
-	// from its first reading to its read-back: this is where this one
-	// takes it.
-	return updateElements(old, new, sets, chains, netns)
+	var change Change
+	err = withLock(netns, func() error {
+		change, err = updateElements(old, new, sets, chains, netns)
+		return err
+	})
+	return change, err
 }
 
 func updateElements(old, new *Table, sets []setChange, chains []*Chain, netns *os.File) (Change, error) {
@@ -124,12 +126,12 @@ func updateElements(old, new *Table, sets []setChange, chains []*Chain, netns *o
 	if len(sets) == 0 && len(chains) == 0 {
 		return Diff(before, before), nil
 	}
-	flushErr := sendElements(sets, chains, old, netns)
+	flushErr := sendElements(sets, chains, old, new, netns)
 	return settle(netns, before, new.State(), flushErr, "update elements")
 }
 
 // sendElements sends the transaction of UpdateElements.
-func sendElements(sets []setChange, chains []*Chain, old *Table, netns *os.File) error {
+func sendElements(sets []setChange, chains []*Chain, old, new *Table, netns *os.File) error {
 	c, err := dial(netns, false)
 	if err != nil {
 		return err
@@ -179,6 +181,12 @@ func sendElements(sets []setChange, chains []*Chain, old *Table, netns *os.File)
 			Table: table, Chain: &nftables.Chain{Name: ch.Name, Table: table}, Exprs: exprs, Handle: handles[i],
 			UserData: userdata.AppendString(nil, userdata.TypeComment, r.Comment),
 		})
+	}
+	// The port and ICMP sets' new elements come into force last in the
+	// commit: the guard holds clients' new packets until they have.
+	b := &batch{c: c, table: table, sets: map[string]*nftables.Set{}}
+	if err := b.renewGuard(new); err != nil {
+		return err
 	}
 	return c.Flush()
 }

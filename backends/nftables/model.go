@@ -26,6 +26,9 @@ const (
 	HostSet
 	// VerdictMap maps single addresses to a jump to a chain: the clients.
 	VerdictMap
+	// GuardSet holds one element that every packet matches (mark . mark,
+	// each from 0 to 0xffffffff): see the guard chain in Lower.
+	GuardSet
 )
 
 // Set is a named set or map of one address family.
@@ -51,18 +54,34 @@ type Element struct {
 	Jump string
 }
 
-// Chain is a chain: the base chain on the forward hook, or a client's.
-// Its last rule carries a digest of the chain and its sets as a comment
-// (for the forward chain, of the DNS sets only: the client maps are each
-// client's part), so that what the kernel holds can be compared with what
-// qfw would apply without reading every element back.
+// Chain is a chain: a base chain that hooks into the packet path, or a
+// client's. Its last rule carries a digest of the chain and its sets as a
+// comment (for the forward chain, of the DNS sets only: the client maps are
+// each client's part), so that what the kernel holds can be compared with
+// what qfw would apply without reading every element back.
 type Chain struct {
 	Name string
-	// Forward makes it the base chain: type filter, hook forward,
-	// priority 0, policy drop.
-	Forward bool
-	Rules   []Rule
+	// Hook makes it a base chain, and says where it hooks in.
+	Hook  Hook
+	Rules []Rule
 }
+
+// Hook says where a base chain hooks into the kernel's packet path. Each
+// hook has one type, priority and policy.
+type Hook uint8
+
+const (
+	// NoHook is a regular chain, reached by a jump.
+	NoHook Hook = iota
+	// Forward is type filter, hook forward, priority filter (0), policy
+	// drop: it judges what the clients send.
+	Forward
+	// Prerouting and Postrouting are type filter, priority raw (-300),
+	// policy accept, as the Linux agent's: they drop packets that spoof a
+	// client's address from outside, before conntrack sees them.
+	Prerouting
+	Postrouting
+)
 
 // Rule is a sequence of expressions, the last of them a verdict.
 type Rule struct {

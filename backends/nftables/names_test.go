@@ -63,7 +63,7 @@ func TestNameMovesOnRealPackets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := change.String(), "changed c4-guard, c4-work; 2 chains unchanged"; got != want {
+	if got, want := change.String(), "changed c4-guard, c4-work; 5 chains unchanged"; got != want {
 		t.Errorf("UpdateElements change = %q; want %q", got, want)
 	}
 	check("after", options(newAddr), map[string][2]testnet.Fate{"work": {rej, acc}, "guard": {acc, rej}, "plain": {acc, acc}})

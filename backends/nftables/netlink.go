@@ -60,10 +60,19 @@ type batch struct {
 
 func (b *batch) addChain(ch *Chain) *nftables.Chain {
 	nc := &nftables.Chain{Name: ch.Name, Table: b.table}
-	if ch.Forward {
-		drop := nftables.ChainPolicyDrop
-		nc.Type, nc.Hooknum, nc.Priority, nc.Policy = nftables.ChainTypeFilter, nftables.ChainHookForward, nftables.ChainPriorityFilter, &drop
+	policy := nftables.ChainPolicyAccept
+	switch ch.Hook {
+	case Forward:
+		policy = nftables.ChainPolicyDrop
+		nc.Hooknum, nc.Priority = nftables.ChainHookForward, nftables.ChainPriorityFilter
+	case Prerouting:
+		nc.Hooknum, nc.Priority = nftables.ChainHookPrerouting, nftables.ChainPriorityRaw
+	case Postrouting:
+		nc.Hooknum, nc.Priority = nftables.ChainHookPostrouting, nftables.ChainPriorityRaw
+	default:
+		return b.c.AddChain(nc)
 	}
+	nc.Type, nc.Policy = nftables.ChainTypeFilter, &policy
 	return b.c.AddChain(nc)
 }
 
@@ -133,6 +142,9 @@ func netlinkSet(s *Set, table *nftables.Table) *nftables.Set {
 		ns.KeyType = nftables.MustConcatSetType(addr, icmp)
 	case VerdictMap:
 		ns.IsMap, ns.DataType = true, nftables.TypeVerdict
+	case GuardSet:
+		ns.Interval, ns.Concatenation = true, true
+		ns.KeyType = nftables.MustConcatSetType(nftables.TypeMark, nftables.TypeMark)
 	}
 	return ns
 }
@@ -167,6 +179,11 @@ func netlinkElements(s *Set) []nftables.SetElement {
 			out = append(out, nftables.SetElement{
 				Key:         e.First.AsSlice(),
 				VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: e.Jump},
+			})
+		case GuardSet:
+			out = append(out, nftables.SetElement{
+				Key:    make([]byte, 8),
+				KeyEnd: []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 			})
 		}
 	}

@@ -92,7 +92,7 @@ func TestUpdateClient(t *testing.T) {
 	clients[0].Addr6 = netip.Addr{}
 	updated, _ := Lower(clients, sampleOptions())
 
-	checkUpdateClient(t, old, updated, "work", "changed c4-work; removed c6-work; 3 chains unchanged")
+	checkUpdateClient(t, old, updated, "work", "changed c4-work; removed c6-work; 6 chains unchanged")
 }
 
 // checkUpdateClient applies old, updates client to updated, and checks
@@ -181,8 +181,18 @@ func TestSettleLocksDown(t *testing.T) {
 	const lockdown = `table inet qfw {
 	chain forward {
 		type filter hook forward priority filter; policy drop;
-		ct state established,related accept
+		ct state established,related ct direction original accept
+		ct state established,related meta l4proto tcp accept
+		iifname != "vif*" oifname "vif*" ct state new tcp flags ! syn drop
 		iifname != "vif*" accept comment "qfw:lockdown"
+	}
+
+	chain prerouting {
+		type filter hook prerouting priority raw; policy accept;
+	}
+
+	chain postrouting {
+		type filter hook postrouting priority raw; policy accept;
 	}
 }
 `
@@ -210,7 +220,7 @@ func TestApplyLargeSets(t *testing.T) {
 	}
 	table, _ := Lower([]Client{{Name: "big", Addr4: addr("10.137.0.11"), Addr6: addr("fd09:24ef:4179::a89:b"), Rules4: r4, Rules6: r6}}, Options{})
 	for _, s := range table.Sets {
-		if s.Kind != VerdictMap && s.Kind != HostSet && len(s.Elements) < 3000 {
+		if s.Kind != VerdictMap && s.Kind != HostSet && s.Kind != GuardSet && len(s.Elements) < 3000 {
 			t.Fatalf("set %s has %d elements; the test wants 3,000 or more", s.Name, len(s.Elements))
 		}
 	}
@@ -259,5 +269,70 @@ func TestUpdateClientNames(t *testing.T) {
 	old, _ := Lower(clients, Options{})
 	clients[0].Rules4 = rules(8443)
 	updated, _ := Lower(clients, Options{})
-	checkUpdateClient(t, old, updated, "work", "changed c4-work; 3 chains unchanged")
+	checkUpdateClient(t, old, updated, "work", "changed c4-work; 6 chains unchanged")
+}
+
+// TestBaseChainsStay applies tables one after another, through netlink and
+// as nft text, changed and unchanged, with clients coming and going: the
+// base chains keep the handles they were made with, so they were never
+// unhooked, and each apply through netlink leaves what a fresh namespace
+// holds after the same table.
+func TestBaseChainsStay(t *testing.T) {
+	clients := sampleClients()
+	first, _ := Lower(clients, sampleOptions())
+	withConnected := sampleOptions()
+	withConnected.Connected4 = []netip.Addr{addr("10.137.0.11"), addr("10.137.0.12")}
+	fewer, _ := Lower(clients[1:], withConnected)
+	ns := netnstest.New(t)
+	handles := func() string {
+		var out []string
+		for _, line := range strings.Split(ns.Exec(t, nil, "nft", "-a", "list", "table", "inet", TableName), "\n") {
+			if strings.HasPrefix(line, "\tchain forward ") || strings.HasPrefix(line, "\tchain prerouting ") || strings.HasPrefix(line, "\tchain postrouting ") {
+				out = append(out, strings.TrimSpace(line))
+			}
+		}
+		return strings.Join(out, "; ")
+	}
+	if _, err := Apply(first, ns.File); err != nil {
+		t.Fatal(err)
+	}
+	want := handles()
+	if strings.Count(want, "handle") != 3 {
+		t.Fatalf("base chains after the first apply: %s; want forward, prerouting and postrouting", want)
+	}
+	for i, step := range []struct {
+		table *Table
+		text  bool
+	}{{first, false}, {fewer, false}, {first, true}, {fewer, true}, {first, false}, {Lockdown(), false}, {fewer, false}} {
+		if step.text {
+			ns.Exec(t, step.table.Text(), "nft", "-f", "-")
+		} else if _, err := Apply(step.table, ns.File); err != nil {
+			t.Fatalf("apply %d: %v", i, err)
+		}
+		if got := handles(); got != want {
+			t.Errorf("apply %d: base chains %s; want %s as they were made", i, got, want)
+		}
+		if step.text {
+			continue
+		}
+		fresh := netnstest.New(t)
+		if _, err := Apply(step.table, fresh.File); err != nil {
+			t.Fatal(err)
+		}
+		got := normalize(ns.Exec(t, nil, "nft", "list", "table", "inet", TableName))
+		if w := normalize(fresh.Exec(t, nil, "nft", "list", "table", "inet", TableName)); got != w {
+			t.Errorf("apply %d:\n%s\nin a fresh namespace:\n%s", i, got, w)
+		}
+	}
+
+	// A base chain that someone added to the table stays, without its
+	// rules, and the apply reads back as what it applied.
+	ns.Exec(t, []byte("add chain inet qfw extra { type filter hook input priority 0; policy accept; }\nadd rule inet qfw extra accept\n"), "nft", "-f", "-")
+	if _, err := Apply(first, ns.File); err != nil {
+		t.Fatal(err)
+	}
+	const extra = "\tchain extra {\n\t\ttype filter hook input priority filter; policy accept;\n\t}"
+	if got := ns.Exec(t, nil, "nft", "list", "table", "inet", TableName); !strings.Contains(got, extra) {
+		t.Errorf("after an apply, the table holds:\n%s\nwant the chain extra, empty:\n%s", got, extra)
+	}
 }

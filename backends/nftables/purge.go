@@ -8,20 +8,42 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
+	"golang.org/x/sys/unix"
 
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
 )
 
-// Purge ends the tracked connections of clients that their lists no
-// longer allow: the forward chain lets every packet of a known connection
+// Purge ends the tracked connections of clients that their lists do not
+// allow: the forward chain lets every packet of a known connection
 // through, so without this a connection opened under the old rules would
 // outlive a rule that now forbids it (the Linux agent does the same,
-// QubesOS/qubes-issues#4141). Each connection's first packet, as
-// conntrack remembers it, is judged by the reference evaluator with the
-// nftables backend's semantics and opts; the connections it drops are
-// deleted. It returns how many.
+// QubesOS/qubes-issues#4141). It judges every connection in the kernel
+// against the lists as they are, whatever an earlier apply or purge did or
+// failed to do, so one after each apply, changed or not, also ends what an
+// apply killed before its purge left.
+//
+// A connection is judged from each end that is one of clients: the
+// packets it sends, as conntrack remembers them (the original tuple when
+// the client opened it, the reply tuple when it came from outside), are
+// judged by the reference evaluator with the nftables backend's semantics
+// and opts, as if the client sent the first of them. A connection from
+// outside to a client (a port forwarded to it, or a datagram of a server
+// that outlived its flow's purge) thus ends when the client's list would
+// not let it send to that peer and port: its destination is the peer, its
+// port the peer's source port. So is a connection that the firewall qube
+// itself opens to a client. The connections judged not allowed are
+// deleted; Purge returns how many.
 func Purge(clients []Client, opts Options, netns *os.File) (int, error) {
+	var purged int
+	err := withLock(netns, func() (err error) {
+		purged, err = purge(clients, opts, netns)
+		return err
+	})
+	return purged, err
+}
+
+func purge(clients []Client, opts Options, netns *os.File) (int, error) {
 	evals := map[netip.Addr]*eval.Evaluator{}
 	for _, c := range clients {
 		e := opts.Evaluator(c)
@@ -43,16 +65,14 @@ func Purge(clients []Client, opts Options, netns *os.File) (int, error) {
 	purged := 0
 	var errs []error
 	for _, f := range flows {
-		e := evals[f.TupleOrig.IP.SourceAddress]
-		if e == nil {
-			continue
-		}
-		// Only what the new rules surely accept goes on: a name the
-		// table could not resolve blocks its family there.
-		if r := e.Eval(firstPacket(f)); r.Action == ir.Accept && r.Exact() {
+		if allowed(f.TupleOrig, evals) && allowed(f.TupleReply, evals) {
 			continue
 		}
 		if err := c.Delete(f); err != nil {
+			// Gone already: it timed out, or the other side ended it.
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
 			errs = append(errs, fmt.Errorf("end connection %s: %w", f.TupleOrig, err))
 			continue
 		}
@@ -61,9 +81,21 @@ func Purge(clients []Client, opts Options, netns *os.File) (int, error) {
 	return purged, errors.Join(errs...)
 }
 
-// firstPacket returns the packet that opened a tracked connection.
-func firstPacket(f conntrack.Flow) eval.Packet {
-	t := f.TupleOrig
+// allowed reports whether the packet of tuple t may go on: it is not from
+// a client of evals, or its client's list surely accepts it. A name the
+// table could not resolve blocks its family there, so only an exact
+// accept counts.
+func allowed(t conntrack.Tuple, evals map[netip.Addr]*eval.Evaluator) bool {
+	e := evals[t.IP.SourceAddress]
+	if e == nil {
+		return true
+	}
+	r := e.Eval(packetOf(t))
+	return r.Action == ir.Accept && r.Exact()
+}
+
+// packetOf returns the packet that a tuple stands for.
+func packetOf(t conntrack.Tuple) eval.Packet {
 	p := eval.Packet{Dst: t.IP.DestinationAddress, Proto: t.Proto.Protocol}
 	switch {
 	case t.Proto.ICMPv4 || t.Proto.ICMPv6:

@@ -10,13 +10,26 @@ import (
 	"github.com/qfw-dev/qfw/compiler/space"
 )
 
-// Text renders t as an nft script that replaces qfw's table atomically:
-// nft applies a whole file as one transaction, and the table is declared,
-// deleted and declared again, so that the script works whether the table
-// exists or not. The same table renders to the same bytes.
+// Text renders t as an nft script that puts qfw's table in force
+// atomically: nft applies a whole file as one transaction. The script works
+// whether the table exists or not, and never deletes the table or a base
+// chain, which would unhook it for a moment (see replace): it declares the
+// table and its sets, flushes every rule of the table, deletes its sets,
+// and declares the table again in full, sets made anew and the guard set
+// last as Apply does (see baseChains). A client's chain or set that the
+// table held and t has not stays, empty or unused; qfw apply removes it.
+// The same table renders to the same bytes.
 func (t *Table) Text() []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "table inet %s {}\ndelete table inet %s\ntable inet %s {\n", TableName, TableName, TableName)
+	fmt.Fprintf(&b, "table inet %s {\n", TableName)
+	for _, s := range t.Sets {
+		s.declare(&b)
+	}
+	fmt.Fprintf(&b, "}\nflush table inet %s\n", TableName)
+	for _, s := range t.Sets {
+		fmt.Fprintf(&b, "delete %s inet %s %s\n", s.keyword(), TableName, s.Name)
+	}
+	fmt.Fprintf(&b, "table inet %s {\n", TableName)
 	for _, s := range t.Sets {
 		s.text(&b)
 	}
@@ -27,8 +40,35 @@ func (t *Table) Text() []byte {
 	return b.Bytes()
 }
 
+// keyword is "map" for a verdict map, "set" for the others.
+func (s *Set) keyword() string {
+	if s.Kind == VerdictMap {
+		return "map"
+	}
+	return "set"
+}
+
 func (s *Set) text(b *bytes.Buffer) {
-	keyword, typ, interval := "set", "", false
+	s.declare(b)
+	if len(s.Elements) == 0 {
+		return
+	}
+	// Into the declaration, before its closing brace.
+	b.Truncate(b.Len() - len("\t}\n"))
+	b.WriteString("\t\telements = {")
+	for i, e := range s.Elements {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("\n\t\t\t")
+		b.WriteString(s.elementText(e))
+	}
+	b.WriteString("\n\t\t}\n\t}\n")
+}
+
+// declare renders the set's declaration without its elements.
+func (s *Set) declare(b *bytes.Buffer) {
+	typ, interval := "", false
 	addr := "ipv4_addr"
 	if s.Family == 6 {
 		addr = "ipv6_addr"
@@ -47,22 +87,13 @@ func (s *Set) text(b *bytes.Buffer) {
 		}
 		typ, interval = addr+" . "+icmp, true
 	case VerdictMap:
-		keyword, typ = "map", addr+" : verdict"
+		typ = addr + " : verdict"
+	case GuardSet:
+		typ, interval = "mark . mark", true
 	}
-	fmt.Fprintf(b, "\t%s %s {\n\t\ttype %s\n", keyword, s.Name, typ)
+	fmt.Fprintf(b, "\t%s %s {\n\t\ttype %s\n", s.keyword(), s.Name, typ)
 	if interval {
 		b.WriteString("\t\tflags interval\n")
-	}
-	if len(s.Elements) > 0 {
-		b.WriteString("\t\telements = {")
-		for i, e := range s.Elements {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString("\n\t\t\t")
-			b.WriteString(s.elementText(e))
-		}
-		b.WriteString("\n\t\t}\n")
 	}
 	b.WriteString("\t}\n")
 }
@@ -76,6 +107,8 @@ func (s *Set) elementText(e Element) string {
 		return addrRange(e.First, e.Last) + " . " + numRange(e.Low, e.High)
 	case VerdictMap:
 		return e.First.String() + " : jump " + e.Jump
+	case GuardSet:
+		return "0x00000000-0xffffffff . 0x00000000-0xffffffff"
 	}
 	return addrRange(e.First, e.Last)
 }
@@ -107,8 +140,8 @@ func numRange(low, high uint16) string {
 
 func (c *Chain) text(b *bytes.Buffer) {
 	fmt.Fprintf(b, "\tchain %s {\n", c.Name)
-	if c.Forward {
-		b.WriteString("\t\ttype filter hook forward priority filter; policy drop;\n")
+	if h := c.Hook.text(); h != "" {
+		fmt.Fprintf(b, "\t\t%s\n", h)
 	}
 	for _, r := range c.Rules {
 		parts := make([]string, len(r.Exprs))
@@ -122,4 +155,18 @@ func (c *Chain) text(b *bytes.Buffer) {
 		fmt.Fprintf(b, "\t\t%s\n", strings.Join(parts, " "))
 	}
 	b.WriteString("\t}\n")
+}
+
+// text renders the hook's line in a base chain's declaration, or "" for a
+// regular chain.
+func (h Hook) text() string {
+	switch h {
+	case Forward:
+		return "type filter hook forward priority filter; policy drop;"
+	case Prerouting:
+		return "type filter hook prerouting priority raw; policy accept;"
+	case Postrouting:
+		return "type filter hook postrouting priority raw; policy accept;"
+	}
+	return ""
 }

@@ -260,17 +260,10 @@ func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
 		return fmt.Errorf("%s: %w", fw.Name, err)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s: table inet %s applied: %s\n", fw.Name, nftables.TableName, change)
-	// Connections the old rules allowed would outlive the new ones.
-	purge := clients
-	if f.qube != "" {
-		purge = nil
-		for _, c := range clients {
-			if c.Name == f.qube {
-				purge = append(purge, c)
-			}
-		}
-	}
-	n, err := nftables.Purge(purge, opts, netns)
+	// Connections the old rules allowed would outlive the new ones. All
+	// clients', even with --qube: an apply killed before its purge may
+	// have left any client's.
+	n, err := nftables.Purge(clients, opts, netns)
 	if n > 0 {
 		fmt.Fprintf(cmd.OutOrStdout(), "%s: ended %d connections that the new rules forbid\n", fw.Name, n)
 	}

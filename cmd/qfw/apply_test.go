@@ -47,8 +47,8 @@ firewalls: "sys-firewall": backend: "nftables"
 		args []string
 		want string
 	}{
-		{nil, "sys-firewall: table inet qfw applied: added c4-home, c4-work, forward; 0 chains unchanged\n"},
-		{nil, "sys-firewall: table inet qfw applied: no changes: 3 chains as they were\n"},
+		{nil, "sys-firewall: table inet qfw applied: added c4-home, c4-work, forward, guard, postrouting, prerouting; 0 chains unchanged\n"},
+		{nil, "sys-firewall: table inet qfw applied: no changes: 6 chains as they were\n"},
 	} {
 		if got := apply(step.args...); got != step.want {
 			t.Errorf("qfw apply: %q; want %q", got, step.want)
@@ -61,7 +61,7 @@ qubes: {
 }
 firewalls: "sys-firewall": backend: "nftables"
 `)
-	if got, want := apply("--qube", "work"), "sys-firewall: table inet qfw applied: changed c4-work; 2 chains unchanged\n"; got != want {
+	if got, want := apply("--qube", "work"), "sys-firewall: table inet qfw applied: changed c4-work; 5 chains unchanged\n"; got != want {
 		t.Errorf("qfw apply --qube work: %q; want %q", got, want)
 	}
 	want := `table inet qfw {

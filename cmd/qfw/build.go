@@ -6,9 +6,10 @@ import (
 	"cuelang.org/go/cue/errors"
 	"github.com/spf13/cobra"
 
+	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler"
-	"github.com/qfw-dev/qfw/internal/par"
+	"github.com/qfw-dev/qfw/compiler/par"
 	"github.com/qfw-dev/qfw/policy"
 	"github.com/qfw-dev/qfw/policytest"
 )
@@ -37,13 +38,22 @@ func (f *policyFlags) registerSkipTests(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.skipTests, "skip-tests", false, "do not run the policy's tests")
 }
 
+// built is a policy compiled and checked, with what the checks lowered on
+// the way, for the steps after them to use rather than lower again.
+type built struct {
+	*compiler.Result
+	// mirage holds, by qube name, the unikernel's reading of the list of
+	// each qube behind a unikernel firewall.
+	mirage map[string]*mirage.Lowering
+}
+
 // build loads, compiles and checks the policy that args name, judging
 // expiry at f's time, which it sets to the current time if the flag was
 // not given, so that every later step uses the same. With withTests, it
 // runs the policy's tests too, unless f says to skip them, and a failed
 // test is an error. It prints warnings and errors to the command's stderr;
 // on errors it returns errPrinted.
-func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*compiler.Result, error) {
+func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*built, error) {
 	stderr := cmd.ErrOrStderr()
 	p, errs := policy.Load(policy.Config{Args: args, Inventory: f.inventory})
 	if p == nil {
@@ -55,7 +65,7 @@ func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*
 	}
 	res, cerrs := compiler.Compile(p, compiler.Options{Now: f.now.t})
 	all := append(errors.Errors(errs), errors.Errors(cerrs)...)
-	merrs, mwarnings := prepareMirage(res.Program, f.now.t.Unix())
+	lowered, merrs, mwarnings := prepareMirage(res.Program, f.now.t.Unix())
 	all = append(all, merrs...)
 	res.Warnings = append(res.Warnings, mwarnings...)
 	policy.SortErrors(res.Warnings)
@@ -71,7 +81,7 @@ func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*
 		all = append(all, c...)
 	}
 	if withTests && !f.skipTests && len(all) == 0 {
-		for _, o := range policytest.Run(res.Program, f.now.t.Unix()) {
+		for _, o := range policytest.RunLowered(res.Program, f.now.t.Unix(), lowered) {
 			if !o.Passed {
 				all = append(all, policy.Errorf(o.Test.Pos, policy.Path("tests", o.Test.Index), "%s", failure(&o)))
 			}
@@ -82,7 +92,7 @@ func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*
 		printDiagnostics(stderr, "", all)
 		return nil, errPrinted
 	}
-	return res, nil
+	return &built{Result: res, mirage: lowered}, nil
 }
 
 // timeValue is a flag holding a time, written as RFC 3339 or UNIX seconds.

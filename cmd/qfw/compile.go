@@ -13,7 +13,7 @@ import (
 
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/ir"
-	"github.com/qfw-dev/qfw/internal/par"
+	"github.com/qfw-dev/qfw/compiler/par"
 )
 
 const compileDoc = `compile compiles the policy and prints what each target needs:
@@ -111,7 +111,7 @@ func runCompile(cmd *cobra.Command, args []string, f *compileFlags) error {
 	case targetNftables:
 		files, err = nftablesFiles(cmd, prog, f.firewall, f.dns.addrs, now.Unix())
 	case targetMirage:
-		files, err = mirageFiles(prog, f.firewall, now.Unix())
+		files, err = mirageFiles(prog, f.firewall, res.mirage)
 	}
 	if err != nil {
 		return err

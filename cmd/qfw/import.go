@@ -407,7 +407,7 @@ func (im *importer) verify(files map[string][]byte, qubeNames []string) (map[str
 	}
 	// What a unikernel firewall refuses of its clients' lists, or would
 	// reorder, as compile does.
-	merrs, mwarnings := prepareMirage(res.Program, now.Unix())
+	_, merrs, mwarnings := prepareMirage(res.Program, now.Unix())
 	if err := fail(merrs); err != nil {
 		return nil, err
 	}

@@ -17,9 +17,12 @@ import (
 // for it, in place: each list is reordered so that dom0's numbering leaves
 // no gap before a rule the unikernel must read, and what the firewall's
 // release would mis-enforce is returned as errors, what it enforces
-// differently from the Linux agent as warnings.
-func prepareMirage(prog *ir.Program, now int64) (errs, warnings []cueerrors.Error) {
+// differently from the Linux agent as warnings. It returns, by qube name,
+// the lowering each warning and error came from, for the steps that show
+// or test what the unikernel reads.
+func prepareMirage(prog *ir.Program, now int64) (lowered map[string]*mirage.Lowering, errs, warnings []cueerrors.Error) {
 	releases := map[string]mirage.Release{}
+	lowered = map[string]*mirage.Lowering{}
 	for _, fw := range prog.Firewalls {
 		if fw.Backend != ir.Mirage {
 			continue
@@ -53,6 +56,7 @@ func prepareMirage(prog *ir.Program, now int64) (errs, warnings []cueerrors.Erro
 			errs = append(errs, policy.Errorf(q.Pos, policy.Path("qubes", q.Name), "%v", err))
 			continue
 		}
+		lowered[q.Name] = l
 		// A policy rule expanded into several lines gets one message.
 		seen := map[string]bool{}
 		for j := range l.Diagnostics {
@@ -69,7 +73,7 @@ func prepareMirage(prog *ir.Program, now int64) (errs, warnings []cueerrors.Erro
 			}
 		}
 	}
-	return errs, warnings
+	return lowered, errs, warnings
 }
 
 // mirageErrors turns the error of mirage.Reorder into errors at the
@@ -100,9 +104,10 @@ func mirageDiagnostic(q *ir.Qube, d *mirage.Diagnostic) cueerrors.Error {
 }
 
 // mirageFiles returns, for each unikernel firewall qube (or the one only
-// names), what its release makes of each client's list: the release's
-// notes, the QubesDB entries it reads, and how it enforces each rule.
-func mirageFiles(prog *ir.Program, only string, now int64) ([]outFile, error) {
+// names), what its release makes of each client's list, as lowered holds
+// it by qube name: the release's notes, the QubesDB entries it reads, and
+// how it enforces each rule.
+func mirageFiles(prog *ir.Program, only string, lowered map[string]*mirage.Lowering) ([]outFile, error) {
 	fws, err := backendFirewalls(prog, only, ir.Mirage, fmt.Sprintf("{mirage: {version: %q}}", mirage.Latest))
 	if err != nil {
 		return nil, err
@@ -130,9 +135,9 @@ func mirageFiles(prog *ir.Program, only string, now int64) ([]outFile, error) {
 				fmt.Fprintf(&b, "\n# %s has no IPv4 address: the unikernel reads no rules for it and passes none of its traffic\n", q.Name)
 				continue
 			}
-			l, err := mirage.Lower(q.IP, q.Rules, rel, now)
-			if err != nil {
-				return nil, err
+			l := lowered[q.Name]
+			if l == nil {
+				return nil, fmt.Errorf("internal error: the list of %s was not lowered for %s", q.Name, fw.Name)
 			}
 			fmt.Fprintf(&b, "\n# %s %s\n", q.Name, q.IP)
 			entries := make([]any, len(l.Entries))

@@ -67,7 +67,7 @@ func runTest(cmd *cobra.Command, args []string, f *testFlags) error {
 	if err != nil {
 		return err
 	}
-	outcomes := policytest.Run(res.Program, f.now.t.Unix())
+	outcomes := policytest.RunLowered(res.Program, f.now.t.Unix(), res.mirage)
 	failed := 0
 	for _, o := range outcomes {
 		if !o.Passed {

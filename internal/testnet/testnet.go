@@ -7,6 +7,7 @@ package testnet
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -103,11 +104,12 @@ func New(t testing.TB, clients []nftables.Client) *Topology {
 	topo.Net.Exec(t, []byte(fmt.Sprintf(`table inet services {
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
+		th dport %d-%d accept
 		meta l4proto tcp redirect to :%d
 		meta l4proto udp redirect to :%d
 	}
 }
-`, tcpService, udpService)), "nft", "-f", "-")
+`, ListenPorts[0], ListenPorts[1], tcpService, udpService)), "nft", "-f", "-")
 	topo.serve(t)
 
 	for i, c := range clients {
@@ -135,6 +137,33 @@ func New(t testing.TB, clients []nftables.Client) *Topology {
 	return topo
 }
 
+// ListenPorts are the first and last ports that reach the net namespace's
+// sockets as sent, for tests that need a peer of their own (Listen);
+// every other port reaches the TCP and UDP services.
+var ListenPorts = [2]uint16{9000, 9099}
+
+// Listen opens a socket in the net namespace, closed when the test ends:
+// a TCP listener or a UDP socket on an address it answers for, at a port
+// of ListenPorts.
+func (topo *Topology) Listen(t testing.TB, network string, at netip.AddrPort) io.Closer {
+	t.Helper()
+	var c io.Closer
+	err := topo.Net.Do(func() (err error) {
+		switch network {
+		case "tcp":
+			c, err = net.Listen(network, at.String())
+		default:
+			c, err = net.ListenPacket(network, at.String())
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // serve starts the services of the net namespace, stopped when the test
 // ends.
 func (topo *Topology) serve(t testing.TB) {
@@ -157,7 +186,11 @@ func (topo *Topology) serve(t testing.TB) {
 			if err != nil {
 				return
 			}
-			c.Close()
+			// An echo, so that a connection can be seen to go on or end.
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
 		}
 	}()
 	go func() {
@@ -227,9 +260,9 @@ func (c *Client) Send(p Probe) (Fate, error) {
 	err := c.NS.Do(func() (err error) {
 		switch p.Proto {
 		case "tcp":
-			f, err = tcpProbe(p)
+			f, err = tcpProbe(p, probeTimeout)
 		case "udp":
-			f, err = udpProbe(p)
+			f, err = udpProbe(p, probeTimeout)
 		case "icmp":
 			f, err = echoProbe(p)
 		default:
@@ -251,15 +284,15 @@ func timeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func tcpProbe(p Probe) (Fate, error) {
-	c, err := net.DialTimeout("tcp", netip.AddrPortFrom(p.Dst, p.Port).String(), probeTimeout)
+func tcpProbe(p Probe, wait time.Duration) (Fate, error) {
+	c, err := net.DialTimeout("tcp", netip.AddrPortFrom(p.Dst, p.Port).String(), wait)
 	if err == nil {
 		c.Close()
 	}
 	return fate(err)
 }
 
-func udpProbe(p Probe) (Fate, error) {
+func udpProbe(p Probe, wait time.Duration) (Fate, error) {
 	c, err := net.Dial("udp", netip.AddrPortFrom(p.Dst, p.Port).String())
 	if err != nil {
 		return 0, err
@@ -268,7 +301,7 @@ func udpProbe(p Probe) (Fate, error) {
 	if _, err := c.Write([]byte("qfw")); err != nil {
 		return 0, err
 	}
-	c.SetReadDeadline(time.Now().Add(probeTimeout))
+	c.SetReadDeadline(time.Now().Add(wait))
 	_, err = c.Read(make([]byte, 16))
 	return fate(err)
 }

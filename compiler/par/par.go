@@ -1,4 +1,3 @@
-// Package par runs independent pieces of work on every processor.
 package par
 
 import (
