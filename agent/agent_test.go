@@ -271,8 +271,19 @@ func TestConnected(t *testing.T) {
 	h := start(t, db, newFakeKernel())
 	h.inForce(addrC, accept, drop)
 
+	h.k.mu.Lock()
+	if want := []netip.Addr{addrA, addrC, addrB}; !slices.Equal(h.k.connected, want) {
+		t.Errorf("anti-spoofing of %v; want %v", h.k.connected, want)
+	}
+	h.k.mu.Unlock()
+
 	db.Write(connected4, []byte(addrA.String()))
 	h.wait("without "+addrC.String(), func() bool { return h.k.chain(addrC) == "" })
+	h.k.mu.Lock()
+	if want := []netip.Addr{addrA, addrB}; !slices.Equal(h.k.connected, want) {
+		t.Errorf("anti-spoofing of %v; want %v", h.k.connected, want)
+	}
+	h.k.mu.Unlock()
 	h.inForce(addrA, https, drop)
 	h.wait("purge of "+addrC.String(), func() bool {
 		h.k.mu.Lock()

@@ -146,6 +146,8 @@ type fakeKernel struct {
 	// fail makes the next applies fail, while above zero.
 	fail                       int
 	applies, updates, elements int
+	// connected are the anti-spoofing sets' addresses of the last apply.
+	connected []netip.Addr
 	// notElements makes UpdateElements refuse every change.
 	notElements bool
 	purged      [][]nftables.Client
@@ -172,6 +174,14 @@ func (k *fakeKernel) Apply(t *nftables.Table) (nftables.Change, error) {
 		return nftables.Change{}, errors.New("the kernel refused the transaction")
 	}
 	k.chains = digests(t, func(string) bool { return true })
+	k.connected = nil
+	for _, set := range t.Sets {
+		if set.Name == "connected4" || set.Name == "connected6" {
+			for _, e := range set.Elements {
+				k.connected = append(k.connected, e.First)
+			}
+		}
+	}
 	return nftables.Change{}, nil
 }
 

@@ -370,6 +370,8 @@ func (a *agent) readConnected() {
 			a.connected[addr] = true
 		}
 	}
+	// The anti-spoofing of the table's base chains.
+	a.opts.Connected4, a.opts.Connected6 = a.connectedList(4), a.connectedList(6)
 }
 
 // connectedList returns the connected addresses of family, sorted.
