@@ -504,3 +504,21 @@ func TestListRemoved(t *testing.T) {
 		t.Error("the log does not say the client was removed")
 	}
 }
+
+func TestBrief(t *testing.T) {
+	many := make([]string, 9)
+	for i := range many {
+		many[i] = "c4-" + strconv.Itoa(i)
+	}
+	for _, tt := range []struct {
+		c    nftables.Change
+		want string
+	}{
+		{nftables.Change{Added: []string{"c4-a"}, Unchanged: 1}, "added c4-a; 1 chains unchanged"},
+		{nftables.Change{Added: many, Removed: []string{"c6-x"}, Unchanged: 1}, "added 9 chains, removed 1 chain; 1 chain unchanged"},
+	} {
+		if got := brief(tt.c); got != tt.want {
+			t.Errorf("brief(%+v) = %q; want %q", tt.c, got, tt.want)
+		}
+	}
+}

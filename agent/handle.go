@@ -523,7 +523,7 @@ func (a *agent) applyAll(why string) bool {
 	for _, addr := range a.sorted() {
 		a.applied(a.clients[addr], now)
 	}
-	a.logf(Info, "%s: table applied for %s: %s", why, count(len(a.clients), "client"), change)
+	a.logf(Info, "%s: table applied for %s: %s", why, count(len(a.clients), "client"), brief(change))
 	return true
 }
 
@@ -686,4 +686,23 @@ func count(n int, thing string) string {
 		return "1 " + thing
 	}
 	return strconv.Itoa(n) + " " + thing + "s"
+}
+
+// brief says what an apply changed: the chains by name if there are a
+// few, or else how many, so that a line of the log stays a line.
+func brief(c nftables.Change) string {
+	const few = 8
+	if len(c.Added)+len(c.Changed)+len(c.Removed) <= few {
+		return c.String()
+	}
+	var parts []string
+	for _, p := range []struct {
+		what  string
+		names []string
+	}{{"added", c.Added}, {"changed", c.Changed}, {"removed", c.Removed}} {
+		if len(p.names) > 0 {
+			parts = append(parts, p.what+" "+count(len(p.names), "chain"))
+		}
+	}
+	return fmt.Sprintf("%s; %s unchanged", strings.Join(parts, ", "), count(c.Unchanged, "chain"))
 }
