@@ -19,6 +19,7 @@ import (
 	"unicode"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/qfw-dev/qfw/agent"
 	"github.com/qfw-dev/qfw/agent/hooks"
@@ -96,6 +97,10 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 			return fmt.Errorf("--netns %s: %w", f.netns, pathErr(err))
 		}
 		defer netns.Close()
+		// Else every apply would fail, and be retried, for ever.
+		if typ, err := unix.IoctlRetInt(int(netns.Fd()), unix.NS_GET_NSTYPE); err != nil || typ != unix.CLONE_NEWNET {
+			return fmt.Errorf("--netns %s: not a network namespace; want a file such as /run/netns/NAME", f.netns)
+		}
 	}
 	res, err := resolver.New(resolver.Config{ResolvConf: f.resolvConf})
 	if err != nil {
