@@ -178,7 +178,9 @@ func (a *agent) arm(refresh, retry *time.Timer) {
 	}
 	refresh.Reset(min(d, far))
 	if a.failed != nil {
-		retry.Reset(a.retryAfter())
+		// From the failure, not from now: events that come in the
+		// meantime must not put the retry off.
+		retry.Reset(max(a.retryAt.Sub(a.now()), 0))
 	} else {
 		retry.Reset(far)
 	}

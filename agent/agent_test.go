@@ -522,3 +522,33 @@ func TestBrief(t *testing.T) {
 		}
 	}
 }
+
+// Events that keep coming do not put a retry off.
+func TestRetryNotPutOff(t *testing.T) {
+	k := newFakeKernel()
+	k.fail = 1
+	db := twoClients(t)
+	h := startWith(t, db, k, newResolver())
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// Keys of a list being written: events that ask nothing.
+			db.Write(ir.QubesDBDir(addrC)+"/policy", []byte("drop"))
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	// Retried after 10ms, not when the events stop.
+	deadline := time.Now().Add(time.Second)
+	for h.k.chain(addrA) == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("not retried after 1s of events")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -31,9 +31,10 @@ type agent struct {
 	opts nftables.Options
 	// failed is the error of the last apply, if it failed: the kernel
 	// may not hold what the agent built, and the whole table is applied
-	// again after RetryAfter.
-	failed error
-	state  State
+	// again at retryAt.
+	failed  error
+	retryAt time.Time
+	state   State
 
 	// Work that events, signals and timers ask for.
 	commits          map[netip.Addr]int
@@ -112,7 +113,7 @@ func (a *agent) handleAll(ctx context.Context, why string) {
 	addrs, err := a.listClients()
 	if err != nil {
 		// Nothing is changed: what is in force stays.
-		a.failed = err
+		a.failed, a.retryAt = err, a.now().Add(a.retryAfter())
 		a.logf(Error, "%s: %v; the table in force stays, retrying in %s", why, err, a.retryAfter())
 		a.writeStatus()
 		return
@@ -569,7 +570,7 @@ func (a *agent) applied(c *client, now time.Time) {
 // fail notes that an apply failed, for client (empty for the whole
 // table): the whole table is applied again after RetryAfter.
 func (a *agent) fail(client string, err error) {
-	a.failed = err
+	a.failed, a.retryAt = err, a.now().Add(a.retryAfter())
 	what := "the table"
 	if client != "" {
 		what = client
