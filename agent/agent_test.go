@@ -552,3 +552,26 @@ func TestRetryNotPutOff(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Entries of /connected-ips that are not addresses of its family are
+// left out, and said.
+func TestConnectedHostile(t *testing.T) {
+	db := twoClients(t)
+	db.Write(connected4, []byte("10.137.0.5  fd00::1\tbogus 10.137.0.05 ::ffff:10.137.0.7"))
+	h := start(t, db, newFakeKernel())
+	for _, want := range []string{
+		"<4>/connected-ips: fd00::1 is not an IPv4 address; left out",
+		`<4>/connected-ips: "bogus" is not a client address as dom0 writes them; left out`,
+		`<4>/connected-ips: "10.137.0.05" is not a client address as dom0 writes them; left out`,
+		`<4>/connected-ips: "::ffff:10.137.0.7" is not a client address as dom0 writes them; left out`,
+	} {
+		if !h.log.has(want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	h.k.mu.Lock()
+	defer h.k.mu.Unlock()
+	if want := []netip.Addr{addrA, addrB}; !slices.Equal(h.k.connected, want) {
+		t.Errorf("anti-spoofing of %v; want %v", h.k.connected, want)
+	}
+}
