@@ -825,3 +825,46 @@ func TestAgentServiceLifecycle(t *testing.T) {
 		t.Errorf("qfw agent status: %v\n%s", err, out)
 	}
 }
+
+// TestAgentPurges: a flow that a commit forbids ends, so that its next
+// packet is judged by the new list, not let through as part of a known
+// connection; a flow still allowed goes on.
+func TestAgentPurges(t *testing.T) {
+	n := newAgentNet(t, nftables.Client{Name: "work", Addr4: work4})
+	n.connect(work4)
+	n.publish(work4, prefixRule(ir.Accept, "198.51.100.0/24", ir.UDP, 1000, 2000))
+	p := n.start()
+	n.waitHandled(work4, 1, p)
+	// dial opens a UDP socket in the client's namespace.
+	dial := func(dst string) net.Conn {
+		var c net.Conn
+		if err := n.topo.Clients["work"].NS.Do(func() (err error) { c, err = net.Dial("udp", dst); return err }); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// echoed reports whether a datagram on c comes back.
+	echoed := func(c net.Conn) bool {
+		if _, err := c.Write([]byte("qfw")); err != nil {
+			return false
+		}
+		c.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
+		_, err := c.Read(make([]byte, 16))
+		return err == nil
+	}
+	denied, allowed := dial("198.51.100.8:1500"), dial("198.51.100.9:1500")
+	if !echoed(denied) || !echoed(allowed) {
+		t.Fatalf("the flows do not pass before the change\n%s", p.log())
+	}
+	n.publish(work4,
+		prefixRule(ir.Drop, "198.51.100.8/32", ir.AnyProto, 0, 0),
+		prefixRule(ir.Accept, "198.51.100.0/24", ir.UDP, 1000, 2000))
+	n.waitHandled(work4, 2, p)
+	if echoed(denied) {
+		t.Errorf("a flow the new list forbids goes on\n%s", p.log())
+	}
+	if !echoed(allowed) {
+		t.Errorf("a flow the new list allows is cut\n%s", p.log())
+	}
+}
