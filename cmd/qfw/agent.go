@@ -137,7 +137,10 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	defer func() {
+		signal.Stop(hup)
+		close(hup)
+	}()
 	reload := make(chan struct{}, 1)
 	go func() {
 		for range hup {
