@@ -12,6 +12,8 @@
 // that arrive while it works are handled together, each client's list
 // read once, as it is then: a burst converges on the last list, and a
 // list read while dom0 was writing it is fixed when its commit arrives.
+// Host names are looked up again when their answers are due; if only
+// their addresses changed, only the sets' elements change.
 //
 // Everything fails closed. A list that does not parse (see
 // [qubes.ParseQubesDBList]) rejects all of its client's traffic of that
@@ -20,8 +22,9 @@
 // force, or the nftables backend's lockdown table, and is retried.
 // Stopping the agent leaves the table as it is: the last lists stay in
 // force, where the stock agent deletes its tables and opens forwarding.
-// A client whose address leaves /connected-ips(6) loses its chains, and
-// its traffic falls to the forward chain's policy drop.
+// The addresses in /connected-ips(6) fill the table's anti-spoofing sets;
+// a client whose address leaves them loses its chains, and its traffic
+// falls to the forward chain's policy drop, until it comes back.
 //
 // Each client address is a client of its own to the nftables backend,
 // named after the address: dom0 writes a qube's IPv4 and IPv6 lists
