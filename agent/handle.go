@@ -344,8 +344,11 @@ func (a *agent) sorted() []netip.Addr {
 
 // readConnected reads /connected-ips and /connected-ips6. A key that is
 // missing holds no address; an entry that is not an address of the key's
-// family is left out, and reported.
+// family is left out, and reported. A key that cannot be read keeps the
+// addresses it had: that no client left is the safe guess, as a client
+// that did is not there to send.
 func (a *agent) readConnected() {
+	before := a.connected
 	a.connected = map[netip.Addr]bool{}
 	for _, p := range []struct {
 		path   string
@@ -356,7 +359,12 @@ func (a *agent) readConnected() {
 			continue
 		}
 		if err != nil {
-			a.logf(Error, "read %s: %v", p.path, err)
+			a.logf(Error, "read %s: %v; its addresses stay as they were", p.path, err)
+			for addr := range before {
+				if family(addr) == p.family {
+					a.connected[addr] = true
+				}
+			}
 			continue
 		}
 		for _, s := range strings.Fields(string(v)) {
