@@ -3,6 +3,7 @@ package qubes
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -153,9 +154,11 @@ func FuzzQubesDBList(f *testing.F) {
 	f.Add("action=accept proto=icmp icmptype=8", int64(0), "0000", "action=drop expire=1")
 	f.Add("", int64(0), "9999", "action=accept dsthost=a.example proto=udp dstports=53-53")
 	f.Fuzz(func(t *testing.T, lines string, now int64, key, value string) {
+		// A few hundred rules at most: enough for every shape of list, and
+		// the fuzzer stays fast (10,000 is the benchmark's).
 		var rules []ir.Rule
 		for line := range strings.SplitSeq(lines, "\n") {
-			if r, err := ParseRule(line); err == nil && len(rules) < 10000 {
+			if r, err := ParseRule(line); err == nil && len(rules) < 300 {
 				rules = append(rules, r)
 			}
 		}
@@ -175,10 +178,19 @@ func FuzzQubesDBList(f *testing.F) {
 			db[ir.QubesDBDir(ip)+"/"+key] = value
 			got, err = ParseQubesDBList(ip, db.list(ip))
 			if err != nil {
-				if msg := err.Error(); !strings.HasPrefix(msg, ir.QubesDBDir(ip)+"/") {
-					t.Fatalf("error %q does not name the key", msg)
+				// The error is about the hostile key: "PATH: cause" or
+				// "PATH "VALUE": cause".
+				msg := err.Error()
+				rest, ok := strings.CutPrefix(msg, ir.QubesDBDir(ip)+"/"+key)
+				if !ok {
+					t.Fatalf("error %q does not name the key %q", msg, key)
 				}
-				checkMessage(t, value, strings.TrimPrefix(err.Error(), ir.QubesDBDir(ip)+"/"))
+				rest = strings.TrimPrefix(rest, " "+strconv.Quote(value))
+				cause, ok := strings.CutPrefix(rest, ": ")
+				if !ok {
+					t.Fatalf("error %q: no cause after the key", msg)
+				}
+				checkMessage(t, value, cause)
 				continue
 			}
 			if len(got) == 0 || got[len(got)-1].Match != (ir.Match{}) {
