@@ -15,6 +15,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/backends/qubesdb"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/compiler/par"
 )
 
 // agent is the state of a running agent.
@@ -110,7 +111,7 @@ func (a *agent) handleAll(ctx context.Context, why string) {
 	a.commits = map[netip.Addr]int{}
 	a.readServers()
 	a.readConnected()
-	addrs, err := a.listClients()
+	lists, err := a.readLists()
 	if err != nil {
 		// Nothing is changed: what is in force stays.
 		a.failed, a.retryAt = err, a.now().Add(a.retryAfter())
@@ -118,13 +119,19 @@ func (a *agent) handleAll(ctx context.Context, why string) {
 		a.writeStatus()
 		return
 	}
+	var addrs []netip.Addr
+	for _, addr := range slices.SortedFunc(maps.Keys(lists), netip.Addr.Compare) {
+		if !a.left[addr] {
+			addrs = append(addrs, addr)
+		}
+	}
+	// Parsing is most of the work with long lists: on every processor.
+	parsed := make([]*client, len(addrs))
+	par.Each(len(addrs), func(i int) { parsed[i] = parse(addrs[i], lists[addrs[i]], nil) })
 	old := a.clients
 	a.clients = map[netip.Addr]*client{}
-	for _, addr := range addrs {
-		if a.left[addr] {
-			continue
-		}
-		a.load(addr, old[addr])
+	for _, c := range parsed {
+		a.install(c, old[c.addr])
 	}
 	var gone []netip.Addr
 	for addr, c := range old {
@@ -395,30 +402,34 @@ func (a *agent) connectedList(fam int) []netip.Addr {
 	return out
 }
 
-// listClients returns the addresses that have a list or a commit key
-// under /qubes-firewall/. Keys that name no address are reported and
-// left out: no client's traffic comes from them.
-func (a *agent) listClients() ([]netip.Addr, error) {
-	paths, err := a.cfg.DB.List(firewallDir)
+// readLists reads every client's list, in one request: what QubesDB
+// holds at one moment. A client is an address with a list or a commit
+// key under /qubes-firewall/; keys that name no address are reported and
+// left out, as no client's traffic comes from them.
+func (a *agent) readLists() (map[netip.Addr][]qubes.Entry, error) {
+	entries, err := a.cfg.DB.MultiRead(firewallDir)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", firewallDir, err)
+		return nil, fmt.Errorf("read %s: %w", firewallDir, err)
 	}
-	seen := map[string]bool{}
-	var out []netip.Addr
-	for _, p := range paths {
-		name, _, _ := strings.Cut(strings.TrimPrefix(p, firewallDir), "/")
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
+	lists := map[netip.Addr][]qubes.Entry{}
+	bad := map[string]bool{}
+	for _, e := range entries {
+		name, _, inList := strings.Cut(strings.TrimPrefix(e.Path, firewallDir), "/")
 		addr, err := parseClientAddr(name)
 		if err != nil {
-			a.logf(Warning, "%s%s ignored: %v", firewallDir, name, err)
+			if !bad[name] {
+				bad[name] = true
+				a.logf(Warning, "%s%s ignored: %v", firewallDir, name, err)
+			}
 			continue
 		}
-		out = append(out, addr)
+		l := lists[addr]
+		if inList {
+			l = append(l, qubes.Entry{Op: qubes.Write, Path: e.Path, Value: string(e.Value)})
+		}
+		lists[addr] = l
 	}
-	return out, nil
+	return lists, nil
 }
 
 // hasList reports whether QubesDB holds anything for addr under
@@ -439,23 +450,31 @@ func (a *agent) hasList(addr netip.Addr) bool {
 }
 
 // load reads the list of addr from QubesDB into the client, old being
-// what it was (nil for a new client). A list that does not read or parse
-// makes the client reject all its traffic.
+// what it was (nil for a new client).
 func (a *agent) load(addr netip.Addr, old *client) *client {
-	c := &client{addr: addr}
-	if old != nil {
-		c.applied, c.handled = old.applied, old.handled
-	}
-	a.clients[addr] = c
 	dir := ir.QubesDBDir(addr) + "/"
 	entries, err := a.cfg.DB.MultiRead(dir)
 	if err != nil {
 		err = fmt.Errorf("read %s: %w", dir, err)
-	} else {
-		list := make([]qubes.Entry, len(entries))
-		for i, e := range entries {
-			list[i] = qubes.Entry{Op: qubes.Write, Path: e.Path, Value: string(e.Value)}
-			if e.Path != dir+"policy" {
+	}
+	list := make([]qubes.Entry, len(entries))
+	for i, e := range entries {
+		list[i] = qubes.Entry{Op: qubes.Write, Path: e.Path, Value: string(e.Value)}
+	}
+	c := parse(addr, list, err)
+	a.install(c, old)
+	return c
+}
+
+// parse returns the client of addr with its list, the keys under
+// /qubes-firewall/<addr>/, or readErr if they could not be read. A list
+// that does not read or parse makes the client reject all its traffic.
+func parse(addr netip.Addr, list []qubes.Entry, readErr error) *client {
+	c := &client{addr: addr}
+	err := readErr
+	if err == nil {
+		for _, e := range list {
+			if !strings.HasSuffix(e.Path, "/policy") {
 				c.written++
 			}
 		}
@@ -464,7 +483,6 @@ func (a *agent) load(addr netip.Addr, old *client) *client {
 	if err != nil {
 		c.rules = []ir.Rule{{Action: ir.Drop}}
 		c.refused = err.Error()
-		a.logf(Error, "%s: list refused, rejecting all its IPv%d traffic: %v", addr, family(addr), err)
 		return c
 	}
 	for _, r := range c.rules {
@@ -473,6 +491,18 @@ func (a *agent) load(addr netip.Addr, old *client) *client {
 		}
 	}
 	return c
+}
+
+// install makes c a client, in the place of old (nil for none), and
+// reports a list refused.
+func (a *agent) install(c, old *client) {
+	if old != nil {
+		c.applied, c.handled = old.applied, old.handled
+	}
+	a.clients[c.addr] = c
+	if c.refused != "" {
+		a.logf(Error, "%s: list refused, rejecting all its IPv%d traffic: %s", c.addr, family(c.addr), c.refused)
+	}
 }
 
 // nftClient returns c as a client of the nftables backend.
