@@ -575,3 +575,25 @@ func TestConnectedHostile(t *testing.T) {
 		t.Errorf("anti-spoofing of %v; want %v", h.k.connected, want)
 	}
 }
+
+// Keys under /qubes-firewall/ that name no address are left out at
+// start, and said once each.
+func TestBadListNames(t *testing.T) {
+	db := twoClients(t)
+	db.Write("/qubes-firewall/10.137.0.05/policy", []byte("drop"))
+	db.Write("/qubes-firewall/10.137.0.05/0000", []byte("action=accept"))
+	db.Write("/qubes-firewall/sys-net", nil)
+	h := start(t, db, newFakeKernel())
+	for _, want := range []string{
+		`<4>/qubes-firewall/10.137.0.05 ignored: "10.137.0.05" is not a client address as dom0 writes them`,
+		`<4>/qubes-firewall/sys-net ignored: "sys-net" is not a client address as dom0 writes them`,
+	} {
+		if n := strings.Count(h.log.String(), want); n != 1 {
+			t.Errorf("log has %q %d times; want once", want, n)
+		}
+	}
+	h.inForce(addrA, https, drop)
+	if s := h.readStatus(); len(s.Clients) != 2 {
+		t.Errorf("status of %d clients; want 2", len(s.Clients))
+	}
+}
