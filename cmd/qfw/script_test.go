@@ -6,11 +6,15 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi/adminapitest"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"qfw": func() { os.Exit(Main()) },
+		// The stand-in for qrexec-client-vm, for qfw --qrexec.
+		adminapitest.QrexecClientCommand: func() { os.Exit(adminapitest.QrexecClientMain()) },
 	})
 }
 

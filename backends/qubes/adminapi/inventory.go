@@ -74,6 +74,9 @@ func (c *Client) Tags(ctx context.Context, qube string) ([]string, error) {
 	return lines(string(b)), nil
 }
 
+// InventoryProperties are the properties Inventory reads of each qube.
+var InventoryProperties = []string{"ip", "ip6", "label", "netvm", "provides_network"}
+
 // Inventory reads what qfw needs to know of every qube the caller may
 // see: its class, addresses, netvm, label, tags and whether it provides
 // network. dom0 and remote qubes have no network, and are left out.
@@ -89,8 +92,9 @@ func (c *Client) Inventory(ctx context.Context) (*policy.InventoryFile, error) {
 			continue
 		}
 		e := policy.InventoryEntry{Class: vm.Class}
-		props := map[string]*string{"netvm": &e.Netvm, "ip": &e.IP, "ip6": &e.IP6, "label": &e.Label}
-		for _, name := range []string{"ip", "ip6", "label", "netvm"} {
+		var pn string
+		props := map[string]*string{"netvm": &e.Netvm, "ip": &e.IP, "ip6": &e.IP6, "label": &e.Label, "provides_network": &pn}
+		for _, name := range InventoryProperties {
 			v, err := c.Property(ctx, vm.Name, name)
 			if err != nil {
 				errs = append(errs, err)
@@ -98,11 +102,8 @@ func (c *Client) Inventory(ctx context.Context) (*policy.InventoryFile, error) {
 			}
 			*props[name] = v
 		}
-		pn, err := c.Property(ctx, vm.Name, "provides_network")
-		if err != nil {
-			errs = append(errs, err)
-		}
 		e.ProvidesNetwork = pn == "True"
+		var err error
 		if e.Tags, err = c.Tags(ctx, vm.Name); err != nil {
 			errs = append(errs, err)
 		}

@@ -1,7 +1,9 @@
 // Package adminapitest is an in-process qubesd for tests: it listens on a
 // Unix socket, reads requests and writes answers in qubesd's exact
 // framing, validates firewall rules with dom0's grammar and keeps each qube's list, as dom0
-// does for the calls qfw makes.
+// does for the calls qfw makes. Calls from a management qube come through
+// a stand-in for qrexec-client-vm, and are let through or refused by a
+// qrexec policy file as dom0 does (see QrexecClient).
 package adminapitest
 
 import (
@@ -19,6 +21,7 @@ import (
 
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
+	"github.com/qfw-dev/qfw/backends/qubes/qrexecpolicy"
 )
 
 // Qube is what the server knows of one qube.
@@ -62,6 +65,17 @@ type Server struct {
 	// kernelsDir, if set, is dom0's vm-kernels directory: setting a
 	// qube's kernel property to a directory not in it is refused.
 	kernelsDir string
+	// created counts the qubes created through admin.vm.Create.
+	created int
+	// qrexecPath is the socket the stand-in for qrexec-client-vm
+	// connects to; policy decides the calls that come through it, nil
+	// refusing them all, as dom0 refuses Admin API calls by default.
+	qrexecPath string
+	policy     *qrexecpolicy.Policy
+	// refused records the calls the policy refused, in order, and
+	// evaluations every decision it made.
+	refused     []qrexecpolicy.Call
+	evaluations []Evaluation
 }
 
 // CheckKernels makes the server refuse to set a qube's kernel to a
@@ -109,7 +123,8 @@ func (s *Server) FailCall(n int) {
 // test ends.
 func New(t testing.TB, qubes map[string]Qube) *Server {
 	t.Helper()
-	s := &Server{Path: filepath.Join(t.TempDir(), "qubesd.sock"), qubes: map[string]*Qube{"dom0": {Class: "AdminVM"}}, setsLeft: -1}
+	dir := t.TempDir()
+	s := &Server{Path: filepath.Join(dir, "qubesd.sock"), qrexecPath: filepath.Join(dir, "qrexec.sock"), qubes: map[string]*Qube{"dom0": {Class: "AdminVM"}}, setsLeft: -1}
 	for name, q := range qubes {
 		q.Firewall = slices.Clone(q.Firewall)
 		q.Tags = slices.Clone(q.Tags)
@@ -119,7 +134,15 @@ func New(t testing.TB, qubes map[string]Qube) *Server {
 		}
 		s.qubes[name] = &q
 	}
-	l, err := net.Listen("unix", s.Path)
+	s.listen(t, s.Path, s.serve)
+	s.listen(t, s.qrexecPath, s.serveQrexec)
+	return s
+}
+
+// listen serves the connections to a socket at path with serve until the
+// test ends.
+func (s *Server) listen(t testing.TB, path string, serve func(net.Conn)) {
+	l, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,10 +153,35 @@ func New(t testing.TB, qubes map[string]Qube) *Server {
 			if err != nil {
 				return
 			}
-			go s.serve(c)
+			go serve(c)
 		}
 	}()
-	return s
+}
+
+// Qubes returns what the server holds of every qube but dom0, to start
+// another server from.
+func (s *Server) Qubes() map[string]Qube {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]Qube, len(s.qubes))
+	for name, q := range s.qubes {
+		if name == "dom0" {
+			continue
+		}
+		c := *q
+		c.Properties, c.Features = maps.Clone(q.Properties), maps.Clone(q.Features)
+		c.Firewall, c.Tags = slices.Clone(q.Firewall), slices.Clone(q.Tags)
+		out[name] = c
+	}
+	return out
+}
+
+// Update changes what the server holds of the qube name, as a change made
+// in dom0 behind qfw's back would.
+func (s *Server) Update(name string, change func(*Qube)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	change(s.qubes[name])
 }
 
 // Firewall returns qube's list as the server holds it.
@@ -155,17 +203,25 @@ func (s *Server) serve(c net.Conn) {
 	// qubesd reads to end of input, at most MaxRequest bytes, and aborts a
 	// longer request without an answer.
 	b, err := io.ReadAll(io.LimitReader(c, adminapi.MaxRequest+1))
-	if err != nil || len(b) > adminapi.MaxRequest {
+	if err != nil {
 		return
+	}
+	c.Write(s.respond(b))
+}
+
+// respond answers one request as qubesd reads it; nil is no answer at all.
+func (s *Server) respond(b []byte) []byte {
+	if len(b) > adminapi.MaxRequest {
+		return nil
 	}
 	r, err := adminapi.ParseRequest(b)
 	if err != nil {
-		return // a framing error: no answer
+		return nil // a framing error: no answer
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.setsLeft == 0 {
-		s.mu.Unlock()
-		return
+		return nil
 	}
 	s.requests = append(s.requests, *r)
 	var answer []byte
@@ -178,8 +234,7 @@ func (s *Server) serve(c net.Conn) {
 	if r.Method == "admin.vm.firewall.Set" && s.setsLeft > 0 {
 		s.setsLeft--
 	}
-	s.mu.Unlock()
-	c.Write(answer)
+	return answer
 }
 
 // handle answers r; nil means no answer at all, as qubesd gives for an
@@ -198,6 +253,14 @@ func (s *Server) handle(r *adminapi.Request) []byte {
 		names := []string{r.Dest}
 		if r.Dest == "dom0" {
 			names = slices.Sorted(maps.Keys(s.qubes))
+		}
+		if r.Source != "dom0" {
+			// qubesd lists to a qube only the qubes the policy allows
+			// it to list, each as the target of admin.vm.List; ask does
+			// not count.
+			names = slices.DeleteFunc(names, func(n string) bool {
+				return !s.evaluate(qrexecpolicy.Call{Service: r.Method, Arg: r.Arg, Source: r.Source, Target: n})
+			})
 		}
 		for _, n := range names {
 			state := "Halted"
@@ -400,6 +463,10 @@ func (s *Server) create(r *adminapi.Request, class string) []byte {
 	if _, ok := s.qubes[args["name"]]; ok {
 		return adminapi.Raise("QubesValueError", "VM "+args["name"]+" already exists")
 	}
-	s.qubes[args["name"]] = &Qube{Class: class, Label: args["label"]}
+	// dom0 gives each qube an address of its own in 10.137.0.0/24; the
+	// server counts from the top, away from the tests' addresses.
+	s.created++
+	// qubesd tags each qube with its creator, which the qube cannot undo.
+	s.qubes[args["name"]] = &Qube{Class: class, Label: args["label"], IP: fmt.Sprintf("10.137.0.%d", 255-s.created), Tags: []string{"created-by-" + r.Source}}
 	return adminapi.OK(nil)
 }

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/backends/mirage"
+	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
+	"github.com/qfw-dev/qfw/backends/qubes/qrexecpolicy"
+	"github.com/qfw-dev/qfw/policy"
+)
+
+const setupDoc = `setup writes what a machine needs to run qfw.`
+
+const qrexecPolicyDoc = `qrexec-policy prints the dom0 qrexec policy file (the format of Qubes 4.1
+and later, for /etc/qubes/policy.d/) that lets the management qube NAME run
+qfw with --qrexec: the Admin API calls qfw's commands make, and no others.
+
+It allows NAME, each call redirected to dom0 (target=dom0):
+  - to read every qube's class, network properties, tags and firewall
+    rules, as inventory, import, plan and apply do;
+  - to set the rules of the qubes tagged qfw-managed, and to remove that
+    tag (apply --release and --reset);
+  - to tag qfw-managed, by name, the qubes the policy manages and those the
+    inventory shows tagged that left it: apply tags a qube before it sets
+    its rules, so NAME sets the rules of no other qube;
+  - if the policy has unikernel firewall qubes, to create them
+    (admin.vm.Create.StandaloneVM, which names no qube), and to read and
+    set, by name, the properties and features qfw gives them.
+
+The policy is read as vet reads it: a directory (the current one if none
+is given) or files, with the inventory beside it or --inventory; its tests
+are not run. --read-only prints only the rules that read, with no policy:
+for qfw inventory and qfw import on a machine that has no policy yet.
+
+The output goes to /etc/qubes/policy.d/30-qfw.policy in dom0, before the
+Admin API's defaults; its header says how to install it. Print it and
+install it again when the policy manages other qubes.`
+
+const qrexecPolicyExamples = `  # Before there is a policy: let mgmt read, to import the rules in force.
+  qfw setup qrexec-policy --mgmt mgmt --read-only > 30-qfw.policy
+
+  # For the policy in policy/, in the management qube mgmt.
+  qfw setup qrexec-policy --mgmt mgmt policy/ > 30-qfw.policy
+
+  # Then in dom0: copy it out of mgmt, read it, install it.
+  qvm-run --pass-io --no-gui mgmt 'cat 30-qfw.policy' > 30-qfw.policy
+  sudo install -m 0644 30-qfw.policy /etc/qubes/policy.d/30-qfw.policy`
+
+type qrexecPolicyFlags struct {
+	policyFlags
+	mgmt     string
+	readOnly bool
+}
+
+func newSetupCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "setup",
+		Short: "Write what a machine needs to run qfw",
+		Long:  setupDoc,
+		// Without this, cobra would show the help for a mistyped
+		// subcommand and exit 0.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("setup %s: no such setup; qrexec-policy is the one there is", args[0])
+			}
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(newQrexecPolicyCmd())
+	return cmd
+}
+
+func newQrexecPolicyCmd() *cobra.Command {
+	f := &qrexecPolicyFlags{}
+	cmd := &cobra.Command{
+		Use:     "qrexec-policy --mgmt NAME [DIR | FILE...]",
+		Short:   "Print the dom0 qrexec policy that lets a management qube run qfw",
+		Long:    qrexecPolicyDoc,
+		Example: qrexecPolicyExamples,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runQrexecPolicy(cmd, args, f)
+		},
+	}
+	cmd.Flags().StringVar(&f.mgmt, "mgmt", "", "the management qube `NAME`, where qfw runs with --qrexec")
+	cmd.Flags().BoolVar(&f.readOnly, "read-only", false, "print only the rules that read, for inventory and import; with no policy")
+	cmd.Flags().StringVar(&f.inventory, "inventory", "", "read the inventory from `FILE` (default: inventory.json beside the policy)")
+	_ = cmd.MarkFlagRequired("mgmt")
+	return cmd
+}
+
+func runQrexecPolicy(cmd *cobra.Command, args []string, f *qrexecPolicyFlags) error {
+	switch {
+	case f.mgmt == "dom0":
+		return fmt.Errorf("--mgmt dom0: qfw in dom0 reaches qubesd through its socket, which no qrexec policy governs")
+	case !policy.IsQubeName(f.mgmt):
+		return fmt.Errorf("--mgmt %q: not a qube name: %s", f.mgmt, qubeNameRule)
+	case f.readOnly && len(args) > 0:
+		return fmt.Errorf("--read-only reads no policy, but %s is given", args[0])
+	case f.readOnly && f.inventory != "":
+		return fmt.Errorf("--inventory does not go with --read-only: --read-only reads no policy")
+	}
+	g := qrexecpolicy.Grants{Mgmt: f.mgmt, Properties: adminapi.InventoryProperties}
+	if !f.readOnly {
+		if err := policyGrants(cmd, args, f, &g); err != nil {
+			return err
+		}
+	}
+	file, err := qrexecpolicy.Generate(g)
+	if err != nil {
+		return err
+	}
+	_, err = cmd.OutOrStdout().Write(file.Format())
+	return err
+}
+
+// policyGrants adds to g what qfw does to the qubes of the policy that
+// args name: the qubes it tags and sets the lists of, and the unikernel
+// firewall qubes it provisions.
+func policyGrants(cmd *cobra.Command, args []string, f *qrexecPolicyFlags, g *qrexecpolicy.Grants) error {
+	// The lists will be set from a management qube: checked for the
+	// longest name it can have.
+	f.qrexec = true
+	// The policy's warnings are vet's to show: only its errors stop setup,
+	// and then they are shown with the warnings.
+	stderr := cmd.ErrOrStderr()
+	var diags bytes.Buffer
+	cmd.SetErr(&diags)
+	res, err := build(cmd, args, &f.policyFlags, false)
+	cmd.SetErr(stderr)
+	if err != nil {
+		stderr.Write(diags.Bytes())
+		return err
+	}
+	if _, ok := res.Inventory.Qubes[f.mgmt]; !ok {
+		fmt.Fprintf(stderr, "qfw: warning: --mgmt %s: no such qube in the inventory\n", f.mgmt)
+	}
+	g.Manage, g.Tag = true, managedTag
+	for _, q := range res.Program.Qubes {
+		g.Tagged = append(g.Tagged, q.Name)
+	}
+	// A qube that left the policy keeps its tag until apply --release or
+	// --reset; a revert of --reset tags it again.
+	for _, name := range res.Inventory.Names() {
+		if slices.Contains(res.Inventory.Qubes[name].Tags, managedTag) {
+			g.Tagged = append(g.Tagged, name)
+		}
+	}
+	for _, fw := range res.Program.Firewalls {
+		p := fw.Provision
+		if p == nil {
+			continue
+		}
+		// The state plan brings the qube to: its properties and features
+		// are those provisioning reads and sets.
+		rel, err := mirage.LookupRelease(fw.MirageVersion)
+		if err != nil {
+			return fmt.Errorf("firewall qube %s: %w", fw.Name, err)
+		}
+		want, err := mirage.Desired(fw.Name, cmp.Or(p.KernelDir, mirage.DefaultKernel), fw.Netvm, cmp.Or(p.Label, mirage.DefaultLabel), rel)
+		if err != nil {
+			return fmt.Errorf("firewall qube %s: %w", fw.Name, err)
+		}
+		q := qrexecpolicy.Firewall{Name: fw.Name, Class: want.Class}
+		for _, s := range want.Properties {
+			q.Properties = append(q.Properties, s.Name)
+		}
+		for _, s := range want.Features {
+			q.Features = append(q.Features, s.Name)
+		}
+		g.Firewalls = append(g.Firewalls, q)
+	}
+	return nil
+}
