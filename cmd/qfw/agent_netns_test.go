@@ -868,3 +868,34 @@ func TestAgentPurges(t *testing.T) {
 		t.Errorf("a flow the new list allows is cut\n%s", p.log())
 	}
 }
+
+// TestAgentOnce: --once applies what QubesDB holds, counts it handled,
+// and exits, leaving the table in force.
+func TestAgentOnce(t *testing.T) {
+	n := newAgentNet(t, nftables.Client{Name: "work", Addr4: work4})
+	n.connect(work4)
+	n.publish(work4, prefixRule(ir.Accept, "192.0.2.0/24", ir.TCP, 80, 80))
+	cmd := exec.Command("qfw", "agent", "--once",
+		"--qubesdb", n.srv.Path(),
+		"--netns", n.topo.FW.File.Name(),
+		"--resolv-conf", filepath.Join(n.dir, "resolv.conf"),
+		"--status-file", n.status)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("qfw agent --once: %v\n%s", err, out)
+	}
+	if got, want := string(out), "qfw agent: once: table applied for 1 client: added c4-10-137-0-5, forward, guard, postrouting, prerouting; 0 chains unchanged\n"; got != want {
+		t.Errorf("qfw agent --once printed\n%s\nwant\n%s", got, want)
+	}
+	if n.handled(work4) != 1 {
+		t.Errorf("handled %d times; want 1", n.handled(work4))
+	}
+	n.check(&agentProc{stderr: &lockedBuffer{}},
+		probe{"work", tcp("192.0.2.10", 80), testnet.Accepted},
+		probe{"work", tcp("192.0.2.10", 81), testnet.Rejected},
+	)
+	out, err = exec.Command("qfw", "agent", "status", "--status-file", n.status).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "agent stopped, status of ") {
+		t.Errorf("qfw agent status: %v\n%s", err, out)
+	}
+}
