@@ -597,3 +597,46 @@ func TestBadListNames(t *testing.T) {
 		t.Errorf("status of %d clients; want 2", len(s.Clients))
 	}
 }
+
+// Commits of several clients that wait together are applied with the
+// whole table, in one transaction.
+func TestCommitsTogether(t *testing.T) {
+	db := twoClients(t)
+	db.publish(t, addrC, accept)
+	db.Write(connected4, []byte(addrA.String()+" "+addrC.String()))
+	k := newFakeKernel()
+	h := start(t, db, k)
+	hold := make(chan struct{})
+	k.mu.Lock()
+	k.hold = hold
+	k.mu.Unlock()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			k.mu.Lock()
+			k.hold = nil
+			k.mu.Unlock()
+			close(hold)
+		}
+	}
+	defer release()
+	// C's commit keeps the agent busy while A's and B's come.
+	db.publish(t, addrC, https)
+	h.wait("C's update begun", func() bool {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return k.held == 1
+	})
+	db.publish(t, addrA, toExample)
+	db.publish(t, addrB, accept)
+	release()
+	h.waitHandled(addrA, 2)
+	h.waitHandled(addrB, 2)
+	h.inForce(addrA, toExample, drop)
+	h.inForce(addrB, accept, drop)
+	h.inForce(addrC, https, drop)
+	if applies, updates, _ := k.counts(); applies != 2 || updates != 1 {
+		t.Errorf("%d applies and %d client updates; want 2 (start, then A and B) and 1 (C)", applies, updates)
+	}
+}

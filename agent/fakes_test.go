@@ -148,6 +148,10 @@ type fakeKernel struct {
 	applies, updates, elements int
 	// connected are the anti-spoofing sets' addresses of the last apply.
 	connected []netip.Addr
+	// hold, if not nil, keeps UpdateClient waiting until it is closed;
+	// held counts the calls that began.
+	hold chan struct{}
+	held int
 	// notElements makes UpdateElements refuse every change.
 	notElements bool
 	purged      [][]nftables.Client
@@ -186,6 +190,13 @@ func (k *fakeKernel) Apply(t *nftables.Table) (nftables.Change, error) {
 }
 
 func (k *fakeKernel) UpdateClient(t *nftables.Table, client string) (nftables.Change, error) {
+	k.mu.Lock()
+	hold := k.hold
+	k.held++
+	k.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.updates++

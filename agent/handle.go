@@ -566,28 +566,45 @@ func (a *agent) applyAll(why string) bool {
 	return true
 }
 
-// applyClients replaces the part of the table of each client of addrs,
-// each in one transaction, and reports whether all are in force. A
-// client no longer in the agent's table loses its part. After a failure
-// the whole table is applied instead.
+// applyClients puts the lists of the clients of addrs in force, and
+// reports whether they are: one client's part of the table in one
+// transaction, or for several clients (or after a failure) the whole
+// table in one. A client no longer in the agent's table loses its part.
 func (a *agent) applyClients(addrs []netip.Addr) bool {
-	if a.failed != nil {
-		return a.applyAll("after a failed apply")
+	if len(addrs) == 0 {
+		return true
 	}
-	t := a.build(addrs)
-	now := a.now()
-	for _, addr := range addrs {
-		change, err := a.cfg.Kernel.UpdateClient(t, clientName(addr))
-		if err != nil {
-			a.fail(addr.String(), err)
+	if a.failed != nil || len(addrs) > 1 {
+		// Each client's update reads the whole table back: for two or
+		// more, one apply of the whole table costs less, and changes
+		// them all at once.
+		why := "after a failed apply"
+		if a.failed == nil {
+			why = count(len(addrs), "client") + " changed"
+		}
+		if !a.applyAll(why) {
 			return false
 		}
-		if c := a.clients[addr]; c != nil {
-			a.applied(c, now)
-			a.logf(Info, "%s: list of %s applied: %s", addr, count(c.written, "rule"), change)
-		} else {
-			a.logf(Info, "%s: chains removed: %s", addr, change)
+		for _, addr := range addrs {
+			if c := a.clients[addr]; c != nil {
+				a.logf(Info, "%s: list of %s applied", addr, count(c.written, "rule"))
+			} else {
+				a.logf(Info, "%s: chains removed", addr)
+			}
 		}
+		return true
+	}
+	addr := addrs[0]
+	change, err := a.cfg.Kernel.UpdateClient(a.build(addrs), clientName(addr))
+	if err != nil {
+		a.fail(addr.String(), err)
+		return false
+	}
+	if c := a.clients[addr]; c != nil {
+		a.applied(c, a.now())
+		a.logf(Info, "%s: list of %s applied: %s", addr, count(c.written, "rule"), change)
+	} else {
+		a.logf(Info, "%s: chains removed: %s", addr, change)
 	}
 	return true
 }
