@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/compiler/eval"
+	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/compiler/reach"
+	"github.com/qfw-dev/qfw/policytest"
+)
+
+const diffDoc = `diff says what a change to the policy does to who can reach what: for every
+qube, what becomes reachable (widened access, first) and what stops being
+reachable, each with the rules on both sides that decide it, and the qubes
+added, removed, or moved to another firewall qube or backend.
+
+BASE and HEAD are each a policy directory or a git revision of the
+repository that holds the working directory: REV (the working
+directory's place in it, as of REV), or REV:PATH (PATH from the top of the
+repository). A directory of that name comes first. A revision is read
+with git archive into a temporary directory; the working tree and the
+index are left alone. The inventory is each side's inventory.json unless
+--inventory names one for both.
+
+Reachability is computed exactly, over the whole packet space: every
+destination address of both families, every protocol, port and ICMP type,
+and IPv6 packets with extension headers, which the stock agent reads
+otherwise than those without. Each qube's lists are judged as its firewall
+qube enforces them (the stock agent, qfw's nftables backend or the
+unikernel's release), as qfw test and qfw explain judge them. Destinations
+are merged into the fewest prefixes; ICMP types are ICMPv6 types for
+IPv6 destinations. Host names resolve as the policy's resolve section
+says; a name it does not pin is compared as a name, and diff says so. A
+rewriting or reordering that keeps every packet's fate is no change.
+
+A qube the head policy no longer names keeps the list it has until qfw
+apply --release (see qfw plan), so diff lists it without computing what it
+loses. A qube the head policy adds gains all it can reach.
+
+Errors in either policy stop diff; warnings are vet's to show.
+
+--json prints the changes as JSON (format_version 1.0); --format markdown
+prints them as a comment for a pull request.
+
+Exit codes: 0 no change in reachability nor in the qubes (even if rule lines
+changed), 2 changes, 1 errors.`
+
+const diffExamples = `  # What the last commit changes.
+  qfw diff HEAD~1 HEAD
+
+  # What the working tree changes against the branch it came from.
+  qfw diff main .
+
+  # Two directories, with the policy under policy/ in the repository.
+  qfw diff main:policy ./policy
+
+  # A comment for the pull request.
+  qfw diff --format markdown origin/main HEAD > comment.md`
+
+// diffFormat is diff's --format flag.
+type diffFormat uint8
+
+const (
+	diffText diffFormat = iota
+	diffMarkdown
+)
+
+var diffFormatNames = []string{diffText: "text", diffMarkdown: "markdown"}
+
+func (f *diffFormat) String() string { return diffFormatNames[*f] }
+
+func (f *diffFormat) Set(s string) error {
+	for i, n := range diffFormatNames {
+		if s == n {
+			*f = diffFormat(i)
+			return nil
+		}
+	}
+	return errors.New("unknown format; want text or markdown")
+}
+
+func (f *diffFormat) Type() string { return "FORMAT" }
+
+type diffFlags struct {
+	policyFlags
+	json   bool
+	format diffFormat
+}
+
+func newDiffCmd() *cobra.Command {
+	f := &diffFlags{}
+	cmd := &cobra.Command{
+		Use:     "diff BASE HEAD",
+		Short:   "Say what a change to the policy does to who can reach what",
+		Long:    diffDoc,
+		Example: diffExamples,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return fmt.Errorf("diff takes two policies, BASE and HEAD, each a directory or a git revision; got %d", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDiff(cmd, args, f)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&f.json, "json", false, "print the changes as JSON (not with --format)")
+	cmd.Flags().Var(&f.format, "format", "print the changes as `FORMAT`: text or markdown (a pull-request comment; not with --json)")
+	return cmd
+}
+
+func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
+	if f.json && cmd.Flags().Changed("format") {
+		return errors.New("--format does not go with --json: --json prints the changes as JSON, in no other format")
+	}
+	var sides [2]*diffSide
+	for i, which := range []string{"BASE", "HEAD"} {
+		s, err := openSide(args[i], which)
+		if err != nil {
+			return err
+		}
+		defer s.cleanup()
+		sides[i] = s
+	}
+	if f.now.t.IsZero() {
+		// Both sides judge expiry at the same time.
+		f.now.t = time.Now()
+	}
+	// The two policies build at once, each printing to a buffer of its
+	// own: its errors are printed with the revision's names for its
+	// files; its warnings are vet's to show.
+	var progs [2]*ir.Program
+	var errs [2]error
+	var bufs [2]bytes.Buffer
+	var wg sync.WaitGroup
+	for i, s := range sides {
+		wg.Go(func() {
+			c := &cobra.Command{}
+			c.SetErr(&bufs[i])
+			res, err := build(c, []string{s.dir}, &f.policyFlags, false)
+			if err == nil {
+				progs[i] = res.Program
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, s := range sides {
+		if errs[i] != nil {
+			fmt.Fprint(cmd.ErrOrStderr(), s.rewrite(bufs[i].String()))
+		}
+	}
+	if err := cmp.Or(errs[0], errs[1]); err != nil {
+		return err
+	}
+	rep := diffPrograms(sides, progs, f.now.t.Unix())
+	w := cmd.OutOrStdout()
+	var err error
+	switch {
+	case f.json:
+		err = rep.printJSON(w)
+	case f.format == diffMarkdown:
+		rep.printMarkdown(w)
+	default:
+		rep.printText(w)
+	}
+	if err != nil {
+		return err
+	}
+	if rep.changed() {
+		return errChanges
+	}
+	return nil
+}
+
+// diffReport is what diff found.
+type diffReport struct {
+	sides [2]*diffSide
+	qubes []*qubeDiff
+}
+
+// qubeDiff is what changes for one qube.
+type qubeDiff struct {
+	name string
+	// at is where the qube's rules are enforced on each side; nil where
+	// the policy does not name the qube.
+	at    [2]*qubePlace
+	sets  [2]*reach.Set
+	lines []reach.Line
+	// unpinned are the names that the resolve section pins on neither
+	// side, compared as names.
+	unpinned []string
+}
+
+// qubePlace is where a qube's rules are enforced.
+type qubePlace struct {
+	// firewall is the netvm; empty for none.
+	firewall string
+	backend  ir.Backend
+}
+
+func (p *qubePlace) String() string {
+	if p.firewall == "" {
+		return "no netvm"
+	}
+	return fmt.Sprintf("%s (%s)", p.firewall, p.backend)
+}
+
+func (q *qubeDiff) added() bool   { return q.at[0] == nil && q.at[1] != nil }
+func (q *qubeDiff) removed() bool { return q.at[0] != nil && q.at[1] == nil }
+func (q *qubeDiff) moved() bool {
+	return q.at[0] != nil && q.at[1] != nil && *q.at[0] != *q.at[1]
+}
+
+// interesting reports whether the report says anything of q.
+func (q *qubeDiff) interesting() bool {
+	return len(q.lines) > 0 || q.added() || q.removed() || q.moved()
+}
+
+func (r *diffReport) changed() bool {
+	return slices.ContainsFunc(r.qubes, (*qubeDiff).interesting)
+}
+
+// diffPrograms compares the qubes of the two programs, judging expiry at
+// now.
+func diffPrograms(sides [2]*diffSide, progs [2]*ir.Program, now int64) *diffReport {
+	rep := &diffReport{sides: sides}
+	byName := map[string]*[2]*ir.Qube{}
+	for i, p := range progs {
+		for k := range p.Qubes {
+			q := &p.Qubes[k]
+			if byName[q.Name] == nil {
+				byName[q.Name] = &[2]*ir.Qube{}
+			}
+			byName[q.Name][i] = q
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		qs := byName[name]
+		d := &qubeDiff{name: name}
+		var ins [2]*reach.Input
+		for i, q := range qs {
+			if q == nil {
+				ins[i] = &reach.Input{NoNetvm: true}
+				continue
+			}
+			ins[i], d.at[i] = enforcement(progs[i], q, now)
+		}
+		rep.qubes = append(rep.qubes, d)
+		if d.removed() || sameEnforcement(ins, progs) {
+			continue
+		}
+		names := append(reach.Names(ins[0]), reach.Names(ins[1])...)
+		u := reach.NewUniverse(names)
+		d.unpinned = u.Names()
+		d.sets = [2]*reach.Set{reach.Compute(u, ins[0]), reach.Compute(u, ins[1])}
+		d.lines = reach.Summarise(u, d.sets[0], d.sets[1], reach.Diff(d.sets[0], d.sets[1]))
+	}
+	return rep
+}
+
+// enforcement returns q's rules as its firewall qube enforces them, and
+// where.
+func enforcement(prog *ir.Program, q *ir.Qube, now int64) (*reach.Input, *qubePlace) {
+	es := policytest.Enforcers(prog, q, eval.Table(prog.Resolve), now)
+	if len(es) == 0 {
+		return &reach.Input{NoNetvm: true}, &qubePlace{}
+	}
+	e := es[0]
+	return &reach.Input{Lists: e.Lists, Families: e.Families, Options: e.Options}, &qubePlace{firewall: e.Firewall, backend: e.Backend}
+}
+
+// sameEnforcement reports whether the two inputs are the same but for
+// where the policy says the rules, so that no packet can change: most
+// qubes of a change, which need no more work.
+func sameEnforcement(ins [2]*reach.Input, progs [2]*ir.Program) bool {
+	a, b := ins[0], ins[1]
+	if a.NoNetvm || b.NoNetvm {
+		return a.NoNetvm == b.NoNetvm
+	}
+	oa, ob := a.Options, b.Options
+	if !slices.Equal(a.Families, b.Families) || !slices.Equal(oa.DNS4, ob.DNS4) || !slices.Equal(oa.DNS6, ob.DNS6) ||
+		oa.DNSUnknown != ob.DNSUnknown || oa.Semantics != ob.Semantics || oa.NoNames != ob.NoNames ||
+		oa.Self != ob.Self || oa.GatewayDNS != ob.GatewayDNS {
+		return false
+	}
+	if !maps.EqualFunc(progs[0].Resolve, progs[1].Resolve, slices.Equal) {
+		return false
+	}
+	for i := range a.Lists {
+		if !slices.EqualFunc(a.Lists[i], b.Lists[i], func(x, y ir.Rule) bool {
+			return x.Action == y.Action && x.Match == y.Match && x.Expire == y.Expire &&
+				x.Origin.Kind == y.Origin.Kind && x.Origin.Name == y.Origin.Name
+		}) {
+			return false
+		}
+	}
+	return true
+}
