@@ -431,6 +431,14 @@ func TestPython(t *testing.T) {
 	if !ok || len(fields) == 0 {
 		t.Fatalf("%s: no #! line to find Ansible's Python by", playbook)
 	}
+	// ansible-doc reads the module's documentation as Ansible does, and
+	// warns of what it cannot read.
+	doc := exec.Command(filepath.Join(filepath.Dir(playbook), "ansible-doc"), "-t", "module", "-M", filepath.Join("ansible", "library"), "qfw")
+	var stdout, stderr bytes.Buffer
+	doc.Stdout, doc.Stderr = &stdout, &stderr
+	if err := doc.Run(); err != nil || stderr.Len() > 0 || !bytes.Contains(stdout.Bytes(), []byte("Plans a qfw policy against the rule lists")) {
+		t.Errorf("ansible-doc qfw: %v, stderr %s\nstdout %s", err, stderr.Bytes(), stdout.Bytes())
+	}
 	bin := qfw(t)
 	for _, c := range []struct{ python, dir string }{{fields[0], "ansible/tests"}, {python3, "salt/tests"}} {
 		cmd := exec.Command(c.python, "-m", "unittest", "discover", "-v", "-s", c.dir, "-t", c.dir)

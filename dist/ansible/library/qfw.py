@@ -24,7 +24,7 @@ description:
     A policy that does not check, a stale plan, a list edited outside qfw
     with I(refuse_drift), or a C(admin.vm.firewall.Set) that qubesd refuses
     fails the task with qfw's own message.
-  - Run it where qfw reaches the Admin API, in dom0 (C(hosts: localhost))
+  - Run it where qfw reaches the Admin API, in dom0 (a play on C(localhost))
     or in a management qube with I(qrexec).
 version_added: "1.0.0"
 author: qfw authors
@@ -190,7 +190,8 @@ ARGUMENT_SPEC = dict(
 
 # qfw's exit codes: plan --detailed-exitcode exits 2 when the plan
 # changes something.
-EXIT_OK, EXIT_CHANGES = 0, 2
+EXIT_OK = 0
+EXIT_CHANGES = 2
 
 # The words that end a row of apply's result table for a qube it left as
 # it was.
