@@ -7,12 +7,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/rogpeppe/go-internal/testscript"
+
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi/adminapitest"
+	"github.com/qfw-dev/qfw/backends/qubes/qrexecpolicy"
 )
 
 // need returns the path of program, skipping the test without it, or
@@ -54,12 +58,22 @@ func qfw(t *testing.T) string {
 	return qfwBin
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
+// cleanup runs the tests, then removes the qfw they built.
+type cleanup struct{ m *testing.M }
+
+func (c cleanup) Run() int {
+	code := c.m.Run()
 	if qfwBin != "" {
 		os.RemoveAll(filepath.Dir(qfwBin))
 	}
-	os.Exit(code)
+	return code
+}
+
+func TestMain(m *testing.M) {
+	testscript.Main(cleanup{m}, map[string]func(){
+		// The stand-in for qrexec-client-vm in the management qube.
+		adminapitest.QrexecClientCommand: func() { os.Exit(adminapitest.QrexecClientMain()) },
+	})
 }
 
 // The machine both integrations manage: two qubes behind sys-firewall
@@ -70,12 +84,14 @@ var (
 		"sys-firewall": {IP: "10.137.0.6", Netvm: "sys-net", ProvidesNetwork: true},
 		"work":         {IP: "10.137.0.11", Netvm: "sys-firewall", Firewall: []string{"action=accept"}},
 		"dev":          {IP: "10.137.0.12", Netvm: "sys-firewall", Firewall: []string{"action=accept"}},
+		"mgmt":         {},
 	}
 	inventory = `{"qubes": {
   "sys-net": {"ip": "10.137.0.5", "provides_network": true},
   "sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
   "work": {"ip": "10.137.0.11", "netvm": "sys-firewall"},
-  "dev": {"ip": "10.137.0.12", "netvm": "sys-firewall"}
+  "dev": {"ip": "10.137.0.12", "netvm": "sys-firewall"},
+  "mgmt": {}
 }}
 `
 	policy = `package policy
@@ -285,6 +301,55 @@ func testEngine(t *testing.T, e engine) {
 	}
 }
 
+// testManagementQube runs the integration in the management qube mgmt,
+// through qrexec, under the dom0 qrexec policy that qfw setup
+// qrexec-policy writes for it: first with its Set rule narrowed to work,
+// so that dom0 refuses dev's Set, then as written.
+func testManagementQube(t *testing.T, e engine) {
+	f := newFixture(t)
+	out, err := exec.Command(f.qfw, "setup", "qrexec-policy", "--mgmt", "mgmt", f.policy).Output()
+	if err != nil {
+		t.Fatalf("qfw setup qrexec-policy: %v", err)
+	}
+	full := string(out)
+	setRule := regexp.MustCompile(`(?m)^admin\.vm\.firewall\.Set( +\+ +mgmt +)@tag:qfw-managed( .*)$`)
+	if !setRule.MatchString(full) {
+		t.Fatalf("qfw setup qrexec-policy: no rule lets mgmt set the lists of @tag:qfw-managed:\n%s", full)
+	}
+	narrow := setRule.ReplaceAllString(full, "admin.vm.firewall.Set${1}work${2}")
+	args := f.args(map[string]any{"policy": []string{f.policy}, "qrexec": true, "qrexec_client": f.srv.QrexecClient(t, "mgmt")})
+	delete(args, "socket")
+	enforce := func(text string) {
+		p, err := qrexecpolicy.Parse("30-qfw.policy", []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.srv.SetPolicy(p)
+	}
+
+	enforce(narrow)
+	got := e.run(t, true, args)
+	if !got.Changed || got.Failed || len(got.Changes) != 2 {
+		t.Errorf("check mode from mgmt: changed %t, failed %t (%s), changes %+v; want both qubes to change", got.Changed, got.Failed, got.Msg, got.Changes)
+	}
+	got = e.run(t, false, args)
+	if !got.Failed || !got.Changed || !strings.Contains(got.Msg, "qfw: dev: dev admin.vm.firewall.Set: refused by dom0's qrexec policy") ||
+		!reflect.DeepEqual(got.Changes, map[string]change{"work": {Old: []string{"action=accept"}, New: workRules, Tag: "qfw-managed"}}) {
+		t.Errorf("apply from mgmt with dev's Set refused: failed %t, changed %t, changes %+v, message %q; want failed, work changed, qfw's message", got.Failed, got.Changed, got.Changes, got.Msg)
+	}
+	f.wantLists(t, "dev's Set refused", map[string][]string{"work": workRules, "dev": {"action=accept"}})
+	if r := f.srv.Refused(); len(r) != 1 || r[0].Service != "admin.vm.firewall.Set" || r[0].Target != "dev" {
+		t.Errorf("dom0 refused %+v; want only dev's Set", r)
+	}
+
+	enforce(full)
+	got = e.run(t, false, args)
+	if !got.Changed || got.Failed || !reflect.DeepEqual(got.Changes, map[string]change{"dev": {Old: []string{"action=accept"}, New: devRules}}) {
+		t.Errorf("apply from mgmt: changed %t, failed %t (%s), changes %+v; want dev changed", got.Changed, got.Failed, got.Msg, got.Changes)
+	}
+	f.wantLists(t, "apply from mgmt", map[string][]string{"work": workRules, "dev": devRules})
+}
+
 // ansible runs the module qfw with ansible-playbook, one task a play.
 type ansible struct {
 	playbook, dir string
@@ -353,11 +418,7 @@ func (a *ansible) run(t *testing.T, check bool, args map[string]any) outcome {
 }
 
 func TestAnsible(t *testing.T) {
-	a := &ansible{playbook: need(t, "ansible-playbook"), dir: t.TempDir()}
-	// No ansible.cfg from the machine or the user: only the defaults.
-	if err := os.WriteFile(filepath.Join(a.dir, "ansible.cfg"), []byte("[defaults]\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	a := newAnsible(t)
 	testEngine(t, a)
 	// The first check-mode run's diff: each changed qube's list before
 	// and after, as ansible-playbook --diff shows it.
@@ -368,6 +429,19 @@ func TestAnsible(t *testing.T) {
 	if len(a.diffs) == 0 || !reflect.DeepEqual(a.diffs[0], want) {
 		t.Errorf("check mode --diff: diff %q; want %q", a.diffs, want)
 	}
+}
+
+func TestAnsibleManagementQube(t *testing.T) {
+	testManagementQube(t, newAnsible(t))
+}
+
+func newAnsible(t *testing.T) *ansible {
+	a := &ansible{playbook: need(t, "ansible-playbook"), dir: t.TempDir()}
+	// No ansible.cfg from the machine or the user: only the defaults.
+	if err := os.WriteFile(filepath.Join(a.dir, "ansible.cfg"), []byte("[defaults]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 // salt runs the state qfw.applied through the stand-in for Salt's loader
@@ -412,6 +486,10 @@ func (s salt) run(t *testing.T, test bool, args map[string]any) outcome {
 
 func TestSalt(t *testing.T) {
 	testEngine(t, salt{python: need(t, "python3")})
+}
+
+func TestSaltManagementQube(t *testing.T) {
+	testManagementQube(t, salt{python: need(t, "python3")})
 }
 
 // TestPython runs the Python tests of both integrations: the Ansible
