@@ -99,6 +99,11 @@ var (
 qubes: work: allow: web: {to: "any", tcp: [443]}
 qubes: dev: allow: git: {to: "192.0.2.0/24", tcp: [22]}
 `
+	// workOnly no longer names dev.
+	workOnly = `package policy
+
+qubes: work: allow: web: {to: "any", tcp: [443]}
+`
 	// badPolicy does not check: a port out of range.
 	badPolicy = `package policy
 
@@ -137,16 +142,16 @@ type engine interface {
 // fixture is a machine served by a fake qubesd, with the policy in a
 // directory and qfw's record and lock beside it.
 type fixture struct {
-	srv              *adminapitest.Server
-	dir, policy, bad string
-	qfw              string
+	srv                    *adminapitest.Server
+	dir, policy, left, bad string
+	qfw                    string
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{srv: adminapitest.New(t, machine), dir: t.TempDir(), qfw: qfw(t)}
-	f.policy, f.bad = filepath.Join(f.dir, "policy"), filepath.Join(f.dir, "bad")
-	for dir, text := range map[string]string{f.policy: policy, f.bad: badPolicy} {
+	f.policy, f.left, f.bad = filepath.Join(f.dir, "policy"), filepath.Join(f.dir, "left"), filepath.Join(f.dir, "bad")
+	for dir, text := range map[string]string{f.policy: policy, f.left: workOnly, f.bad: badPolicy} {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -280,6 +285,22 @@ func testEngine(t *testing.T, e engine) {
 		t.Errorf("apply of a stale plan: failed %t, changed %t, changes %+v, message %q; want failed, work changed, qfw's message", got.Failed, got.Changed, got.Changes, got.Msg)
 	}
 	f.wantLists(t, "apply of a stale plan", map[string][]string{"work": workRules, "dev": {"action=accept"}})
+
+	// dev leaves the policy: nothing changes, and qfw's word on it is
+	// passed on.
+	n = len(f.writes())
+	for _, check := range []bool{true, false} {
+		got = e.run(t, check, f.args(map[string]any{"policy": []string{f.left}}))
+		said := slices.ContainsFunc(append(got.Warnings, got.Msg), func(w string) bool {
+			return strings.Contains(w, "dev: left the policy; qfw set its list and keeps it as it is. To stop managing it: qfw apply --release dev")
+		})
+		if got.Changed || got.Failed || !said {
+			t.Errorf("dev left the policy (check mode %t): changed %t, failed %t, message %q, warnings %q; want no change, qfw's word on dev", check, got.Changed, got.Failed, got.Msg, got.Warnings)
+		}
+	}
+	if w := f.writes()[n:]; len(w) > 0 {
+		t.Errorf("dev left the policy: wrote %q; want nothing", w)
+	}
 
 	// A policy that does not check fails with qfw's own message, and
 	// asks qubesd nothing.

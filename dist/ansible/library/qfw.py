@@ -218,7 +218,7 @@ class Qfw(object):
 
     def run(self, args, ok=(EXIT_OK,)):
         cmd = [self.program] + args
-        rc, stdout, stderr = self.module.run_command(cmd, check_rc=False, environ_update={"LC_ALL": "C"})
+        rc, stdout, stderr = self.module.run_command(cmd, check_rc=False)
         self.last = dict(cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
         for line in stderr.splitlines():
             if line.startswith("qfw: warning: ") or line.startswith("qfw: note: "):
@@ -320,11 +320,12 @@ def plan_works(plan):
     return any(s.get(k, 0) > 0 for k in ("change", "provision", "mark"))
 
 
-def plan_diff(plan):
-    """Returns Ansible's diff of each changed qube's list."""
+def plan_diff(plan, only=None):
+    """Returns Ansible's diff of each changed qube's list, or of those in
+    only."""
     diffs = []
     for q in plan.get("qubes") or []:
-        if not q.get("changed"):
+        if not q.get("changed") or only is not None and q["name"] not in only:
             continue
         old = [e["line"] for e in q.get("edits", []) if e.get("op") in ("~", "-")]
         diffs.append(dict(
@@ -343,6 +344,12 @@ def summary_line(stdout):
         if line.startswith("Plan: ") or line.startswith("No changes: "):
             return line
     return ""
+
+
+def left_lines(stdout):
+    """Returns the lines of qfw's plan output on the qubes that left the
+    policy, whose lists qfw keeps until told what to do with them."""
+    return [line for line in stdout.splitlines() if ": left the policy; " in line]
 
 
 def apply_results(stdout):
@@ -389,6 +396,7 @@ def main():
             qfw.run(plan_args(p, plan_file), ok=(EXIT_OK, EXIT_CHANGES))
             plan = read_plan(plan_file)
             result["summary"] = summary_line(qfw.last["stdout"])
+            qfw.warnings += left_lines(qfw.last["stdout"])
         result["plan"] = plan
         changes = plan_changes(plan)
         if module.check_mode or (not p["plan"] and not plan_works(plan)):
@@ -412,7 +420,7 @@ def main():
             result["changed"] = bool(done)
             result["changes"] = dict((q, c) for q, c in changes.items() if q in done)
             if result["changed"] and module._diff:
-                result["diff"] = [d for d in plan_diff(plan) if d["before_header"].split(" ")[0] in done]
+                result["diff"] = plan_diff(plan, only=done)
     except QfwError as e:
         fail = dict(msg=e.msg, changed=False, changes={})
         fail.update(e.run or qfw.last)

@@ -79,7 +79,7 @@ def _call(args):
     """Runs qfw through cmd.run_all, without a shell, and returns its exit
     code and output."""
     try:
-        out = __salt__["cmd.run_all"](args, python_shell=False, ignore_retcode=True, rstrip=False, env={"LC_ALL": "C"})
+        out = __salt__["cmd.run_all"](args, python_shell=False, ignore_retcode=True, rstrip=False)
     except Exception as e:  # Salt raises CommandExecutionError when it cannot start the program.
         raise _Failed("qfw: cannot run %s: %s" % (args[0], e))
     return out.get("retcode"), out.get("stdout") or "", out.get("stderr") or ""
@@ -170,6 +170,12 @@ def _works(plan):
     return any(s.get(k, 0) > 0 for k in ("change", "provision", "mark"))
 
 
+def _left(stdout):
+    """Returns the lines of qfw's plan output on the qubes that left the
+    policy, whose lists qfw keeps until told what to do with them."""
+    return [line for line in stdout.splitlines() if ": left the policy; " in line]
+
+
 def _summary(stdout):
     for line in stdout.splitlines():
         if line.startswith("Plan: ") or line.startswith("No changes: "):
@@ -236,7 +242,7 @@ def applied(name, policy=None, plan=None, out=None, inventory=None, qube=None, s
             if skip_tests:
                 args.append("--skip-tests")
             _, stdout, stderr = _run(args + ["--"] + list(policy), ok=(EXIT_OK, EXIT_CHANGES))
-            notes += _warnings(stderr)
+            notes += _warnings(stderr) + _left(stdout)
             summary = _summary(stdout)
         else:
             summary = "the plan saved in %s" % plan_file
