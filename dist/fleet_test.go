@@ -3,6 +3,7 @@ package dist_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -537,6 +538,18 @@ func TestPython(t *testing.T) {
 	doc.Stdout, doc.Stderr = &stdout, &stderr
 	if err := doc.Run(); err != nil || stderr.Len() > 0 || !bytes.Contains(stdout.Bytes(), []byte("Plans a qfw policy against the rule lists")) {
 		t.Errorf("ansible-doc qfw: %v, stderr %s\nstdout %s", err, stderr.Bytes(), stdout.Bytes())
+	}
+	// Both test files read YAML (the module's documentation, the state's
+	// example files) with PyYAML, which ansible-core brings for its own
+	// Python.
+	for _, python := range []string{fields[0], python3} {
+		if err := exec.Command(python, "-c", "import yaml").Run(); err != nil {
+			msg := fmt.Sprintf("the Python tests need PyYAML in %s (apt-get install python3-yaml): %v", python, err)
+			if os.Getenv("CI") != "" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
 	}
 	bin := qfw(t)
 	for _, c := range []struct{ python, dir string }{{fields[0], "ansible/tests"}, {python3, "salt/tests"}} {

@@ -4,7 +4,7 @@
 #   qubesctl state.apply qfw             # apply exactly the plan it makes
 #
 # The state runs qfw plan against the rule lists qubesd holds and applies
-# that plan with qfw apply --plan; see /usr/share/doc/qfw-dom0 or
+# that plan with qfw apply --plan; see
 # https://github.com/qfw-dev/qfw/tree/main/dist/salt. Firewall rules are
 # dom0's, so this runs in dom0's pass of qubesctl (never --skip-dom0).
 #
