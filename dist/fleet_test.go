@@ -130,8 +130,6 @@ type outcome struct {
 	// Warnings are the Ansible task's warnings; the Salt state puts
 	// qfw's in its comment.
 	Warnings []string
-	// Diff is the Ansible task's diff, in --diff mode.
-	Diff []map[string]string
 }
 
 // engine runs the integration once, in check (test) mode or for real,
@@ -436,7 +434,7 @@ func (a *ansible) run(t *testing.T, check bool, args map[string]any) outcome {
 	if check {
 		a.diffs = append(a.diffs, r.Diff)
 	}
-	return outcome{Changed: r.Changed, Failed: r.Failed, Msg: r.Msg, Changes: r.Changes, Warnings: r.Warnings, Diff: r.Diff}
+	return outcome{Changed: r.Changed, Failed: r.Failed, Msg: r.Msg, Changes: r.Changes, Warnings: r.Warnings}
 }
 
 func TestAnsible(t *testing.T) {
