@@ -277,6 +277,15 @@ func testEngine(t *testing.T, e engine) {
 	if _, err := os.Stat(planFile); err != nil {
 		t.Errorf("check mode with out: %v", err)
 	}
+	// Check mode shows a saved plan as it was saved.
+	n = len(f.writes())
+	got = e.run(t, true, f.args(map[string]any{"plan": planFile}))
+	if want := map[string]change{"work": {Old: []string{"action=drop"}, New: workRules}, "dev": {Old: []string{"action=drop"}, New: devRules}}; !got.Changed || got.Failed || !reflect.DeepEqual(got.Changes, want) {
+		t.Errorf("check mode with plan: changed %t, failed %t (%s), changes %+v; want changed, %+v", got.Changed, got.Failed, got.Msg, got.Changes, want)
+	}
+	if w := f.writes()[n:]; len(w) > 0 {
+		t.Errorf("check mode with plan wrote %q; want nothing", w)
+	}
 	f.edit("dev", "action=accept")
 	got = e.run(t, false, f.args(map[string]any{"plan": planFile}))
 	if !got.Failed || !got.Changed || !strings.Contains(got.Msg, "qfw: dev: its rules changed since the plan was made; plan again") ||
@@ -498,7 +507,11 @@ func (s salt) run(t *testing.T, test bool, args map[string]any) outcome {
 	case test && ret.Result == nil && len(ret.Changes) == 0,
 		test && ret.Result != nil && *ret.Result && len(ret.Changes) > 0,
 		!test && ret.Result == nil:
-		t.Errorf("qfw.applied (test %t): result %v with changes %+v", test, ret.Result, ret.Changes)
+		result := "None"
+		if ret.Result != nil {
+			result = fmt.Sprint(*ret.Result)
+		}
+		t.Errorf("qfw.applied (test %t): result %s with changes %+v", test, result, ret.Changes)
 	}
 	failed := ret.Result != nil && !*ret.Result
 	return outcome{Changed: len(ret.Changes) > 0, Failed: failed, Msg: ret.Comment, Changes: ret.Changes}
