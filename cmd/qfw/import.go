@@ -22,6 +22,7 @@ import (
 	"github.com/qfw-dev/qfw/compiler"
 	"github.com/qfw-dev/qfw/compiler/decompile"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/deploy"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -407,7 +408,7 @@ func (im *importer) verify(files map[string][]byte, qubeNames []string) (map[str
 	}
 	// What a unikernel firewall refuses of its clients' lists, or would
 	// reorder, as compile does.
-	_, merrs, mwarnings := prepareMirage(res.Program, now.Unix())
+	_, merrs, mwarnings := deploy.PrepareMirage(res.Program, now.Unix())
 	if err := fail(merrs); err != nil {
 		return nil, err
 	}
