@@ -169,7 +169,7 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 	// or lines qfw refuses is left out, and so is one whose policy does
 	// not compile back to its list.
 	im := &importer{flags: f, inv: invJSON, lists: lists, firewalls: firewalls, want: map[string][]string{}, names: map[string]map[string]int{}, caller: "dom0"}
-	if f.admin.qrexec {
+	if f.admin.Qrexec {
 		// dom0 writes the management qube's name into the request.
 		im.caller = ""
 	}
@@ -577,7 +577,7 @@ func (im *importer) summary(w io.Writer, written []string) {
 // importSource returns the lists to import and the inventory, as JSON.
 func importSource(ctx context.Context, f *importFlags) (map[string][]string, []byte, error) {
 	if f.state != "" {
-		lists, err := readStateLists(f.state)
+		lists, err := deploy.ReadStateLists(f.state)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -598,7 +598,7 @@ func importSource(ctx context.Context, f *importFlags) (map[string][]string, []b
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	client := f.admin.client()
+	client := f.admin.Client()
 	inv, err := client.Inventory(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the inventory: %w", err)
@@ -677,4 +677,10 @@ func inventoryPath(f *importFlags) string {
 		return f.inventory
 	}
 	return filepath.Join(f.out, policy.DefaultInventory)
+}
+
+// diagMessage returns a diagnostic's message alone.
+func diagMessage(e cueerrors.Error) string {
+	format, args := e.Msg()
+	return fmt.Sprintf(format, args...)
 }

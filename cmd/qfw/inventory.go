@@ -9,6 +9,7 @@ import (
 	cueerrors "cuelang.org/go/cue/errors"
 	"github.com/spf13/cobra"
 
+	"github.com/qfw-dev/qfw/deploy"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -53,12 +54,12 @@ func newInventoryCmd() *cobra.Command {
 }
 
 func runInventory(cmd *cobra.Command, f *inventoryFlags) error {
-	if err := checkInventoryOut(f.out); err != nil {
+	if err := deploy.CheckInventoryOut(f.out); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 	defer cancel()
-	inv, err := f.admin.client().Inventory(ctx)
+	inv, err := f.admin.Client().Inventory(ctx)
 	if err != nil {
 		return fmt.Errorf("read the inventory: %w", err)
 	}
@@ -78,13 +79,4 @@ func runInventory(cmd *cobra.Command, f *inventoryFlags) error {
 	}
 	_, err = cmd.OutOrStdout().Write(b)
 	return err
-}
-
-// checkInventoryOut checks that --out, if it exists, is an inventory file:
-// given the policy, a plan or a state file in its place, inventory would
-// replace it.
-func checkInventoryOut(path string) error {
-	return checkOutFile(path, "an inventory, which is all inventory replaces", "without -o the inventory goes to the standard output", func(root *jsonValue) bool {
-		return len(root.fields) == 1 && root.fields["qubes"] != nil
-	})
 }

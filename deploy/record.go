@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"encoding/json"
@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/policy"
 )
@@ -22,11 +20,11 @@ const (
 	pendingFile = "pending-confirm"
 )
 
-// dataDir returns dir, or by default $XDG_STATE_HOME/qfw, or
+// DataDir returns dir, or by default $XDG_STATE_HOME/qfw, or
 // ~/.local/state/qfw. A relative $XDG_STATE_HOME is ignored, as the XDG
 // specification says: the record would follow the working directory, and
 // an apply run elsewhere would not see what the last one set.
-func dataDir(dir string) string {
+func DataDir(dir string) string {
 	if dir != "" {
 		return dir
 	}
@@ -138,35 +136,19 @@ func writeRecord(dir string, r *appliedRecord) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(dir, recordFile), append(b, '\n'))
+	return WriteFile(filepath.Join(dir, recordFile), append(b, '\n'))
 }
 
-const confirmDoc = `confirm keeps the changes of a qfw apply --confirm-timeout that is waiting:
-without it, that apply puts every qube it changed back to its previous list
-when the timeout ends. Run it where apply runs (with the same --data-dir)
-once you have checked, from the qubes the change affects, that the new rules
-did not cut you off.`
+// ErrNoPendingApply says that no apply waits for confirmation.
+var ErrNoPendingApply = errors.New("no apply is waiting for confirmation")
 
-func newConfirmCmd() *cobra.Command {
-	var dir string
-	cmd := &cobra.Command{
-		Use:     "confirm",
-		Short:   "Keep the changes of an apply that waits for confirmation",
-		Long:    confirmDoc,
-		Example: "  qfw apply --target qubes --confirm-timeout 2m policy/ &\n  qfw confirm",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			err := os.Remove(filepath.Join(dataDir(dir), pendingFile))
-			if errors.Is(err, fs.ErrNotExist) {
-				return errors.New("no apply is waiting for confirmation")
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "Confirmed: the changes stay.")
-			return nil
-		},
+// Confirm keeps the changes of the apply that waits for confirmation with
+// the data directory dir; without it, that apply puts every qube it
+// changed back when its timeout ends.
+func Confirm(dir string) error {
+	err := os.Remove(filepath.Join(DataDir(dir), pendingFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return ErrNoPendingApply
 	}
-	cmd.Flags().StringVar(&dir, "data-dir", "", "qfw's data `DIR`, as apply was given it (default $XDG_STATE_HOME/qfw or ~/.local/state/qfw)")
-	return cmd
+	return err
 }

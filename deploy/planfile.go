@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 	"github.com/qfw-dev/qfw/policy"
 )
 
-// A saved plan is applied exactly as it shows, or not at all. readPlan
+// A saved plan is applied exactly as it shows, or not at all. ReadPlan
 // checks every field of the file on its own: each rule line passes the
 // parser and the limits compile's output passes and is written as qfw
 // writes it; the lines it sends are the lines its edits keep and add; its
@@ -28,8 +28,8 @@ import (
 // change: every qube exists, and for each qube still at its base_hash the
 // edits are what replacing the live list with the rules does.
 
-// readPlan reads the plan that plan --out saved in path.
-func readPlan(path string) (*plan, error) {
+// ReadPlan reads the plan that plan --out saved in path.
+func ReadPlan(path string) (*Plan, error) {
 	b, err := readInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("--plan: %w", err)
@@ -45,7 +45,7 @@ var (
 	editFields    = []string{"op", "line"}
 	editOptional  = []string{"rule", "position", "note"}
 	summaryFields = []string{"change", "unchanged", "add", "remove"}
-	// A firewall plan's fields, as firewallPlan's JSON names them.
+	// A firewall plan's fields, as FirewallPlan's JSON names them.
 	firewallFields = []string{"name", "release", "want", "steps"}
 	wantFields     = []string{"Name", "Class", "Label", "Features", "Properties", "NetvmRestart"}
 	kernelFields   = []string{"sha256", "target", "install"}
@@ -58,7 +58,7 @@ var (
 )
 
 // parsePlan reads a saved plan from data, the file name.
-func parsePlan(name string, data []byte) (*plan, error) {
+func parsePlan(name string, data []byte) (*Plan, error) {
 	d, root, err := parseJSONDoc(name, data)
 	if err != nil {
 		return nil, err
@@ -66,7 +66,7 @@ func parsePlan(name string, data []byte) (*plan, error) {
 	if err := d.object(root, "", planFields, planOptional); err != nil {
 		return nil, err
 	}
-	p := &plan{}
+	p := &Plan{}
 	fv := root.fields["format_version"]
 	if err := d.want(fv, "format_version", jsonNumber); err != nil {
 		return nil, err
@@ -79,11 +79,11 @@ func parsePlan(name string, data []byte) (*plan, error) {
 	if err := d.want(qs, "qubes", jsonArray); err != nil {
 		return nil, err
 	}
-	p.Qubes = []qubePlan{}
+	p.Qubes = []QubePlan{}
 	seen := map[string]int{}
 	for i, qv := range qs.elems {
 		path := index("qubes", i)
-		q, err := d.qubePlan(qv, path)
+		q, err := d.readQubePlan(qv, path)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +94,7 @@ func parsePlan(name string, data []byte) (*plan, error) {
 		p.Qubes = append(p.Qubes, q)
 	}
 	if fw, ok := root.fields["firewalls"]; ok {
-		if p.Firewalls, err = d.firewalls(fw); err != nil {
+		if p.Firewalls, err = d.readFirewalls(fw); err != nil {
 			return nil, err
 		}
 	}
@@ -129,7 +129,7 @@ func parsePlan(name string, data []byte) (*plan, error) {
 	if err := d.object(sv, "summary", summaryFields, summaryOpt); err != nil {
 		return nil, err
 	}
-	want := summarise(p)
+	want := p.Summarise()
 	for _, f := range []struct {
 		key       string
 		into, was *int
@@ -158,9 +158,9 @@ func parsePlan(name string, data []byte) (*plan, error) {
 	return p, nil
 }
 
-// qubePlan reads and checks one qube of a saved plan.
-func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
-	var q qubePlan
+// QubePlan reads and checks one qube of a saved plan.
+func (d *jsonDoc) readQubePlan(v *jsonValue, path string) (QubePlan, error) {
+	var q QubePlan
 	if err := d.object(v, path, qubeFields, qubeOptional); err != nil {
 		return q, err
 	}
@@ -222,11 +222,11 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 	if err := d.want(ev, path+".edits", jsonArray); err != nil {
 		return q, err
 	}
-	q.Edits = []planEdit{}
+	q.Edits = []PlanEdit{}
 	sent := 0
 	for i, e := range ev.elems {
 		p := index(path+".edits", i)
-		pe, err := d.planEdit(e, p)
+		pe, err := d.readPlanEdit(e, p)
 		if err != nil {
 			return q, err
 		}
@@ -245,7 +245,7 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 	if sent < len(q.Rules) {
 		return q, d.errorf(rv.elems[sent], index(path+".rules", sent), "the plan sends %q, which no edit shows", q.Rules[sent])
 	}
-	add, remove := q.editCounts()
+	add, remove := q.EditCounts()
 	switch changes := add+remove > 0; {
 	case q.Changed != changes:
 		return q, d.errorf(cv, path+".changed", "%t, but the edits %s", q.Changed, map[bool]string{true: "add or remove lines", false: "only keep lines"}[changes])
@@ -255,9 +255,9 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 	return q, nil
 }
 
-// planEdit reads one edit of a saved plan.
-func (d *jsonDoc) planEdit(v *jsonValue, path string) (planEdit, error) {
-	var pe planEdit
+// PlanEdit reads one edit of a saved plan.
+func (d *jsonDoc) readPlanEdit(v *jsonValue, path string) (PlanEdit, error) {
+	var pe PlanEdit
 	if err := d.object(v, path, editFields, editOptional); err != nil {
 		return pe, err
 	}
@@ -317,7 +317,7 @@ func (d *jsonDoc) qubeName(v *jsonValue, path string) (string, error) {
 		return "", err
 	}
 	if !policy.IsQubeName(s) {
-		return "", d.errorf(v, path, "%q is not a qube name: %s", s, qubeNameRule)
+		return "", d.errorf(v, path, "%q is not a qube name: %s", s, QubeNameRule)
 	}
 	return s, nil
 }
@@ -325,7 +325,7 @@ func (d *jsonDoc) qubeName(v *jsonValue, path string) (string, error) {
 // firewalls reads the unikernel firewall plans of a saved plan, refusing
 // fields qfw does not write; apply plans their steps again from their
 // wanted state.
-func (d *jsonDoc) firewalls(v *jsonValue) ([]firewallPlan, error) {
+func (d *jsonDoc) readFirewalls(v *jsonValue) ([]FirewallPlan, error) {
 	if err := d.want(v, "firewalls", jsonArray); err != nil {
 		return nil, err
 	}
@@ -366,7 +366,7 @@ func (d *jsonDoc) firewalls(v *jsonValue) ([]firewallPlan, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(d.data[v.off:v.end]))
 	dec.DisallowUnknownFields()
-	var fps []firewallPlan
+	var fps []FirewallPlan
 	if err := dec.Decode(&fps); err != nil {
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &typ) {
@@ -395,7 +395,7 @@ func (d *jsonDoc) firewalls(v *jsonValue) ([]firewallPlan, error) {
 	}
 	for i := range fps {
 		path := index("firewalls", i)
-		if err := d.firewallPlan(v.elems[i], path, &fps[i]); err != nil {
+		if err := d.readFirewallPlan(v.elems[i], path, &fps[i]); err != nil {
 			return nil, err
 		}
 		for j := range fps[:i] {
@@ -426,12 +426,12 @@ func kindWords(k reflect.Kind) string {
 	return jsonNumber.String()
 }
 
-// firewallPlan checks one unikernel firewall plan: apply brings the qube
+// FirewallPlan checks one unikernel firewall plan: apply brings the qube
 // it names to its wanted state, so that state must be the one qfw plans
 // for that qube, release, kernel, netvm and label, and its steps must be
 // written as qfw writes them. Apply plans the steps again, against the
 // qube as it is then, and refuses any that the plan does not show.
-func (d *jsonDoc) firewallPlan(v *jsonValue, path string, fp *firewallPlan) error {
+func (d *jsonDoc) readFirewallPlan(v *jsonValue, path string, fp *FirewallPlan) error {
 	if !policy.IsQubeName(fp.Name) {
 		return d.errorf(v.fields["name"], path+".name", "%q is not a qube name", fp.Name)
 	}
@@ -507,9 +507,9 @@ func diagMessage(e cueerrors.Error) string {
 	return fmt.Sprintf(format, args...)
 }
 
-// summarise counts what p does.
-func summarise(p *plan) planSummary {
-	var s planSummary
+// Summarise counts what p does.
+func (p *Plan) Summarise() PlanSummary {
+	var s PlanSummary
 	for _, q := range p.Qubes {
 		if q.Changed {
 			s.Change++
@@ -519,12 +519,12 @@ func summarise(p *plan) planSummary {
 		if q.Mark {
 			s.Mark++
 		}
-		add, remove := q.editCounts()
+		add, remove := q.EditCounts()
 		s.Add += add
 		s.Remove += remove
 	}
 	for i := range p.Firewalls {
-		if p.Firewalls[i].changes() {
+		if p.Firewalls[i].Changes() {
 			s.Provision++
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"bytes"
@@ -360,4 +360,16 @@ func checkOutFile(path, what, stdout string, ours func(root *jsonValue) bool) er
 		}
 	}
 	return fmt.Errorf("--out %s: the file exists and is not %s", path, what)
+}
+
+// QubeNameRule says, after "not a qube name: ", which names dom0 takes,
+// as policy.IsQubeName checks them.
+const QubeNameRule = `up to 31 letters, digits, "_", "." and "-", starting with a letter, neither none nor default, not ending in -dm`
+
+// orList joins words as "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
