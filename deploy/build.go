@@ -54,7 +54,7 @@ func Build(opts BuildOptions) (b *Built, warnings, errs []errors.Error) {
 	}
 	res, cerrs := compiler.Compile(p, compiler.Options{Now: opts.Now})
 	all := append(errors.Errors(lerrs), errors.Errors(cerrs)...)
-	lowered, merrs, mwarnings := PrepareMirage(res.Program, opts.Now.Unix())
+	lowered, merrs, mwarnings := prepareMirage(res.Program, opts.Now.Unix())
 	all = append(all, merrs...)
 	res.Warnings = append(res.Warnings, mwarnings...)
 	policy.SortErrors(res.Warnings)

@@ -10,14 +10,14 @@ import (
 	"github.com/qfw-dev/qfw/policy"
 )
 
-// PrepareMirage readies the lists of the qubes behind a unikernel firewall
+// prepareMirage readies the lists of the qubes behind a unikernel firewall
 // for it, in place: each list is reordered so that dom0's numbering leaves
 // no gap before a rule the unikernel must read, and what the firewall's
 // release would mis-enforce is returned as errors, what it enforces
 // differently from the Linux agent as warnings. It returns, by qube name,
 // the lowering each warning and error came from, for the steps that show
 // or test what the unikernel reads.
-func PrepareMirage(prog *ir.Program, now int64) (lowered map[string]*mirage.Lowering, errs, warnings []cueerrors.Error) {
+func prepareMirage(prog *ir.Program, now int64) (lowered map[string]*mirage.Lowering, errs, warnings []cueerrors.Error) {
 	releases := map[string]mirage.Release{}
 	lowered = map[string]*mirage.Lowering{}
 	for _, fw := range prog.Firewalls {
