@@ -528,14 +528,11 @@ func importSource(ctx context.Context, f *ImportOptions) (map[string][]string, [
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	client := f.Admin.Client()
-	inv, err := client.Inventory(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the inventory: %w", err)
-	}
 	// What qubesd says is checked as an inventory file is, before import
 	// writes it as one.
-	if errs := policy.CheckInventory(inv); errs != nil {
-		return nil, nil, errs
+	inv, b, err := readInventory(ctx, client)
+	if err != nil {
+		return nil, nil, err
 	}
 	lists := map[string][]string{}
 	for _, name := range slices.Sorted(maps.Keys(inv.Qubes)) {
@@ -548,11 +545,7 @@ func importSource(ctx context.Context, f *ImportOptions) (map[string][]string, [
 		}
 		lists[name] = lines
 	}
-	b, err := json.MarshalIndent(inv, "", "  ")
-	if err != nil {
-		return nil, nil, err
-	}
-	return lists, append(b, '\n'), nil
+	return lists, b, nil
 }
 
 // writeImport writes the files into the output directory, and the
