@@ -7,6 +7,7 @@ import (
 
 	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/deploy"
 )
 
 // mirageFiles returns, for each unikernel firewall qube (or the one only
@@ -14,7 +15,7 @@ import (
 // it by qube name: the release's notes, the QubesDB entries it reads, and
 // how it enforces each rule.
 func mirageFiles(prog *ir.Program, only string, lowered map[string]*mirage.Lowering) ([]outFile, error) {
-	fws, err := backendFirewalls(prog, only, ir.Mirage, fmt.Sprintf("{mirage: {version: %q}}", mirage.Latest))
+	fws, err := deploy.BackendFirewalls(prog, only, ir.Mirage, fmt.Sprintf("{mirage: {version: %q}}", mirage.Latest))
 	if err != nil {
 		return nil, err
 	}
