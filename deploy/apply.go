@@ -324,11 +324,15 @@ func (a *qubesApply) release(ctx context.Context, qube string) (string, error) {
 	return "released, list kept", nil
 }
 
-// ResetList is the list --reset sets: it blocks everything, as a qube the
-// policy no longer names has no rule anyone reviews.
-var ResetList = []string{"action=drop"}
+// ResetLine is the one line of the list --reset sets: it blocks
+// everything, as a qube the policy no longer names has no rule anyone
+// reviews.
+const ResetLine = "action=drop"
 
-// reset sets the list of qube, which left the policy, to ResetList, and
+// resetList is the list --reset sets.
+var resetList = []string{ResetLine}
+
+// reset sets the list of qube, which left the policy, to resetList, and
 // then stops managing it. Its previous list is kept for a revert.
 func (a *qubesApply) reset(ctx context.Context, qube string) (string, error) {
 	switch ok, err := isManaged(ctx, a.client, qube); {
@@ -341,7 +345,7 @@ func (a *qubesApply) reset(ctx context.Context, qube string) (string, error) {
 	if err != nil {
 		return "failed, unchanged", fmt.Errorf("read its rules before the change: %w", err)
 	}
-	if err := a.client.FirewallSet(ctx, qube, ResetList); err != nil {
+	if err := a.client.FirewallSet(ctx, qube, resetList); err != nil {
 		return "failed, unchanged", err
 	}
 	a.applied = append(a.applied, qube)

@@ -55,7 +55,7 @@ func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 		case slices.Contains(f.release, name):
 			fmt.Fprintf(stdout, "%s: --release: its tag %s goes, its list stays as it is.\n", name, managedTag)
 		case slices.Contains(f.reset, name):
-			fmt.Fprintf(stdout, "%s: --reset: its list becomes %q, which blocks all its traffic, and its tag %s goes.\n", name, strings.Join(deploy.ResetList, "\n"), managedTag)
+			fmt.Fprintf(stdout, "%s: --reset: its list becomes %q, which blocks all its traffic, and its tag %s goes.\n", name, deploy.ResetLine, managedTag)
 		default:
 			fmt.Fprintf(cmd.ErrOrStderr(), "qfw: warning: %s left the policy; apply keeps its list as it is (--release %s stops managing it, --reset %s blocks its traffic)\n", name, name, name)
 		}

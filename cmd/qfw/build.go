@@ -37,9 +37,8 @@ func (f *policyFlags) registerSkipTests(cmd *cobra.Command) {
 
 // built is a policy compiled and checked, as deploy.Build returns it.
 type built struct {
-	*compiler.Result
-	// mirage holds, by qube name, the unikernel's reading of the list of
-	// each qube behind a unikernel firewall.
+	*deploy.Built
+	// mirage is Built.Mirage, by the name the commands use.
 	mirage map[string]*mirage.Lowering
 }
 
@@ -63,7 +62,7 @@ func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*
 		printDiagnostics(stderr, "", errs)
 		return nil, errPrinted
 	}
-	return &built{Result: b.Result, mirage: b.Mirage}, nil
+	return &built{Built: b, mirage: b.Mirage}, nil
 }
 
 // timeValue is a flag holding a time, written as RFC 3339 or UNIX seconds.
