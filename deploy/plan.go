@@ -55,6 +55,8 @@ type QubePlan struct {
 	Rules []string `json:"rules"`
 }
 
+// PlanEdit is one line of a qube's plan: added, removed or kept (Op is
+// +, - or ~), with the policy rule a new line comes from.
 type PlanEdit struct {
 	Op       string `json:"op"`
 	Line     string `json:"line"`
@@ -65,7 +67,7 @@ type PlanEdit struct {
 	Note string `json:"note,omitempty"`
 }
 
-// editCounts returns how many lines q's edits add and remove.
+// EditCounts returns how many lines q's edits add and remove.
 func (q QubePlan) EditCounts() (add, remove int) {
 	for _, e := range q.Edits {
 		switch e.Op {
@@ -78,6 +80,7 @@ func (q QubePlan) EditCounts() (add, remove int) {
 	return add, remove
 }
 
+// PlanSummary counts what a plan does.
 type PlanSummary struct {
 	Change    int `json:"change"`
 	Unchanged int `json:"unchanged"`
@@ -98,7 +101,7 @@ type PlanSummary struct {
 // only those qubes' lists.
 const ManagedTag = "qfw-managed"
 
-// changes reports whether the plan changes anything, or needs a decision:
+// Changes reports whether the plan changes anything, or needs a decision:
 // a qube that left the policy keeps a list nobody reviews.
 func (s PlanSummary) Changes() bool { return s.Work() || s.Left > 0 }
 
@@ -111,7 +114,7 @@ func CheckPlanOut(path string) error {
 	})
 }
 
-// work reports whether applying the plan changes anything.
+// Work reports whether applying the plan changes anything.
 func (s PlanSummary) Work() bool { return s.Change > 0 || s.Provision > 0 || s.Mark > 0 }
 
 // PlanOptions say where MakePlan reads the current lists and what it
@@ -526,6 +529,8 @@ func listEdits(cur, want []string) ([]PlanEdit, []qubes.Edit) {
 	return edits, diff
 }
 
+// MarshalPlan returns p as plan --json prints it and plan --out saves it,
+// which ReadPlan reads back.
 func MarshalPlan(p *Plan) ([]byte, error) {
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {

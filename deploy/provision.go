@@ -57,7 +57,7 @@ type ProvisionStep struct {
 	Text    string `json:"text"`
 }
 
-// changes reports whether fp changes anything. The dom0 step left from a
+// Changes reports whether fp changes anything. The dom0 step left from a
 // management qube is not a change qfw makes: it cannot tell whether it is
 // done.
 func (fp *FirewallPlan) Changes() bool {
