@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
+	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -14,8 +15,8 @@ import (
 // given the policy, a plan or a state file in its place, inventory would
 // replace it.
 func CheckInventoryOut(path string) error {
-	return checkOutFile(path, "an inventory, which is all inventory replaces", "without -o the inventory goes to the standard output", func(root *jsonValue) bool {
-		return len(root.fields) == 1 && root.fields["qubes"] != nil
+	return checkOutFile(path, "an inventory, which is all inventory replaces", "without -o the inventory goes to the standard output", func(root *jsonfile.Value) bool {
+		return len(root.Fields) == 1 && root.Fields["qubes"] != nil
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -109,8 +110,8 @@ func (s PlanSummary) Changes() bool { return s.Work() || s.Left > 0 }
 // any format: given the policy, the inventory or a state file in its
 // place, plan would replace it.
 func CheckPlanOut(path string) error {
-	return checkOutFile(path, "a plan qfw saved, which is all plan replaces", "plan --json writes the plan to the standard output", func(root *jsonValue) bool {
-		return root.fields["format_version"] != nil && root.fields["qubes"] != nil && root.fields["summary"] != nil
+	return checkOutFile(path, "a plan qfw saved, which is all plan replaces", "plan --json writes the plan to the standard output", func(root *jsonfile.Value) bool {
+		return root.Fields["format_version"] != nil && root.Fields["qubes"] != nil && root.Fields["summary"] != nil
 	})
 }
 
@@ -360,7 +361,7 @@ func readStateFiles(path string) (map[string]*currentList, error) {
 		return nil, fmt.Errorf("--state: %w", err)
 	}
 	if !fi.IsDir() {
-		b, err := readInput(path)
+		b, err := jsonfile.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("--state: %w", err)
 		}
@@ -373,7 +374,7 @@ func readStateFiles(path string) (map[string]*currentList, error) {
 	lists := map[string]*currentList{}
 	for _, name := range files {
 		qube := strings.TrimSuffix(filepath.Base(name), ".rules")
-		b, err := readInput(name)
+		b, err := jsonfile.ReadFile(name)
 		if err != nil {
 			return nil, fmt.Errorf("--state: %w", err)
 		}
@@ -423,32 +424,32 @@ func checkStateLine(line string) error {
 // parseStateJSON reads a JSON state file, from name: {"qubes": {"QUBE":
 // [lines]}}.
 func parseStateJSON(name string, data []byte) (map[string]*currentList, error) {
-	d, root, err := parseJSONDoc(name, data)
+	d, root, err := jsonfile.Parse(name, data)
 	if err != nil {
 		return nil, err
 	}
-	if err := d.object(root, "", []string{"qubes"}, nil); err != nil {
+	if err := d.Object(root, "", []string{"qubes"}, nil); err != nil {
 		return nil, err
 	}
-	qv := root.fields["qubes"]
-	if err := d.want(qv, "qubes", jsonObject); err != nil {
+	qv := root.Fields["qubes"]
+	if err := d.Want(qv, "qubes", jsonfile.Object); err != nil {
 		return nil, err
 	}
-	lists := make(map[string]*currentList, len(qv.keys))
-	for _, qube := range qv.keys {
-		path := join("qubes", qube)
-		v := qv.fields[qube]
-		lines, err := d.stringList(v, path)
+	lists := make(map[string]*currentList, len(qv.Keys))
+	for _, qube := range qv.Keys {
+		path := jsonfile.Join("qubes", qube)
+		v := qv.Fields[qube]
+		lines, err := d.StringList(v, path)
 		if err != nil {
 			return nil, err
 		}
-		ln, col := d.pos(qv.keyOff[qube])
+		ln, col := d.Pos(qv.KeyOff[qube])
 		l := &currentList{lines: lines, where: make([]string, len(lines)), at: fmt.Sprintf("%s:%d:%d", name, ln, col)}
 		for i, line := range lines {
 			if err := checkStateLine(line); err != nil {
-				return nil, d.errorf(v.elems[i], index(path, i), "%v", err)
+				return nil, d.Errorf(v.Elems[i], jsonfile.Index(path, i), "%v", err)
 			}
-			ln, col := d.pos(v.elems[i].off)
+			ln, col := d.Pos(v.Elems[i].Off)
 			l.where[i] = fmt.Sprintf("%s:%d:%d", name, ln, col)
 		}
 		lists[qube] = l

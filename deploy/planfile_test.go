@@ -157,7 +157,7 @@ func FuzzParseRecord(f *testing.F) {
 // TestReadBounded gives a device that never ends where qfw reads back a
 // file of its own: a saved plan, a state file, a QUBE.rules file of a
 // state directory and an apply record are each refused once past
-// maxInputFile, not read until memory runs out.
+// jsonfile.MaxSize, not read until memory runs out.
 func TestReadBounded(t *testing.T) {
 	dir := t.TempDir()
 	for _, link := range []string{"state/work.rules", "data/applied.json"} {

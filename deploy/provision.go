@@ -386,7 +386,7 @@ func installedSHA256(path, want string) (got string, ok bool, err error) {
 
 // dom0Step is the command that installs the checked image in dom0, run
 // there, copying it out of this qube. The image's path goes through two
-// shells, dom0's and this qube's, so it is quoted for both.
+// shells, dom0's and this qube's, so it is jsonfile.Quoted for both.
 func dom0Step(k *KernelPlan) string {
 	self, err := os.Hostname()
 	if err != nil || self == "" {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -63,7 +64,7 @@ func (r *appliedRecord) editedSince(qube, hash string) (time.Time, bool) {
 func readRecord(dir string) (*appliedRecord, error) {
 	r := &appliedRecord{FormatVersion: recordFormatVersion, Qubes: map[string]appliedSet{}}
 	path := filepath.Join(dir, recordFile)
-	b, err := readInput(path)
+	b, err := jsonfile.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return r, nil
 	}
@@ -87,39 +88,39 @@ func parseRecord(name string, data []byte) (*appliedRecord, error) {
 
 // decodeRecord reads an apply record from data, the file name.
 func decodeRecord(name string, data []byte) (*appliedRecord, error) {
-	d, root, err := parseJSONDoc(name, data)
+	d, root, err := jsonfile.Parse(name, data)
 	if err != nil {
 		return nil, err
 	}
-	if err := d.object(root, "", []string{"format_version", "qubes"}, nil); err != nil {
+	if err := d.Object(root, "", []string{"format_version", "qubes"}, nil); err != nil {
 		return nil, err
 	}
-	fv := root.fields["format_version"]
-	if err := d.want(fv, "format_version", jsonNumber); err != nil {
+	fv := root.Fields["format_version"]
+	if err := d.Want(fv, "format_version", jsonfile.Number); err != nil {
 		return nil, err
 	}
-	if fv.num != fmt.Sprint(recordFormatVersion) {
-		return nil, d.errorf(fv, "format_version", "%s; this qfw reads records of format %d", fv.num, recordFormatVersion)
+	if fv.Num != fmt.Sprint(recordFormatVersion) {
+		return nil, d.Errorf(fv, "format_version", "%s; this qfw reads records of format %d", fv.Num, recordFormatVersion)
 	}
-	qv := root.fields["qubes"]
-	if err := d.want(qv, "qubes", jsonObject); err != nil {
+	qv := root.Fields["qubes"]
+	if err := d.Want(qv, "qubes", jsonfile.Object); err != nil {
 		return nil, err
 	}
-	r := &appliedRecord{FormatVersion: recordFormatVersion, Qubes: make(map[string]appliedSet, len(qv.keys))}
-	for _, qube := range qv.keys {
-		path := join("qubes", qube)
+	r := &appliedRecord{FormatVersion: recordFormatVersion, Qubes: make(map[string]appliedSet, len(qv.Keys))}
+	for _, qube := range qv.Keys {
+		path := jsonfile.Join("qubes", qube)
 		if !policy.IsQubeName(qube) {
-			return nil, d.at(qv.keyOff[qube], path, "%q is not a qube name", qube)
+			return nil, d.At(qv.KeyOff[qube], path, "%q is not a qube name", qube)
 		}
-		v := qv.fields[qube]
-		if err := d.object(v, path, []string{"hash", "at"}, nil); err != nil {
+		v := qv.Fields[qube]
+		if err := d.Object(v, path, []string{"hash", "at"}, nil); err != nil {
 			return nil, err
 		}
-		hash, err := d.sha256(v.fields["hash"], path+".hash")
+		hash, err := d.SHA256(v.Fields["hash"], path+".hash")
 		if err != nil {
 			return nil, err
 		}
-		at, err := d.timestamp(v.fields["at"], path+".at")
+		at, err := d.Timestamp(v.Fields["at"], path+".at")
 		if err != nil {
 			return nil, err
 		}
