@@ -1,10 +1,6 @@
 package deploy
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 )
 
@@ -30,34 +26,4 @@ func (a Admin) Client() *adminapi.Client {
 
 func (a Admin) provisioner() *provisioner {
 	return &provisioner{client: a.Client(), inDom0: !a.Qrexec, kernelsDir: a.KernelsDir}
-}
-
-// count returns n and noun, made plural unless n is 1.
-func count(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// WriteFile writes data to path through a temporary file and a rename, so
-// that a reader never sees half a file.
-func WriteFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, werr)
-	}
-	return nil
 }

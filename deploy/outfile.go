@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/qfw-dev/qfw/internal/jsonfile"
 )
@@ -42,3 +43,25 @@ func checkOutFile(path, what, stdout string, ours func(root *jsonfile.Value) boo
 // QubeNameRule says, after "not a qube name: ", which names dom0 takes,
 // as policy.IsQubeName checks them.
 const QubeNameRule = `up to 31 letters, digits, "_", "." and "-", starting with a letter, neither none nor default, not ending in -dm`
+
+// WriteFile writes data to path through a temporary file and a rename, so
+// that a reader never sees half a file.
+func WriteFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, werr)
+	}
+	return nil
+}

@@ -12,8 +12,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	cueerrors "cuelang.org/go/cue/errors"
-
 	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/ir"
@@ -500,12 +498,6 @@ func controlString(d *jsonfile.Doc, v *jsonfile.Value, path string) (*jsonfile.V
 		}
 	}
 	return nil, "", "", false
-}
-
-// diagMessage returns a diagnostic's message alone.
-func diagMessage(e cueerrors.Error) string {
-	format, args := e.Msg()
-	return fmt.Sprintf(format, args...)
 }
 
 // Summarise counts what p does.

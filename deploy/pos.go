@@ -25,19 +25,3 @@ func RelPos(pos token.Pos) string {
 	}
 	return fmt.Sprintf("%s:%d:%d", filepath.ToSlash(name), pos.Line(), pos.Column())
 }
-
-// flatten returns the errors that err joins, recursively, or err alone.
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return []error{err}
-	}
-	var out []error
-	for _, e := range j.Unwrap() {
-		out = append(out, flatten(e)...)
-	}
-	return out
-}
