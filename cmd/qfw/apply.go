@@ -1,21 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"net"
-	"net/netip"
-	"os"
 	"time"
 
-	"cuelang.org/go/cue/errors"
-	"cuelang.org/go/cue/token"
 	"github.com/spf13/cobra"
 
-	"github.com/qfw-dev/qfw/backends/nftables"
-	"github.com/qfw-dev/qfw/compiler/eval"
-	"github.com/qfw-dev/qfw/compiler/ir"
-	"github.com/qfw-dev/qfw/policy"
+	"github.com/qfw-dev/qfw/deploy"
 )
 
 const applyDoc = `apply compiles the policy and puts it in force.
@@ -207,146 +198,12 @@ func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
 	if err != nil {
 		return err
 	}
-	prog := res.Program
-	fws, err := backendFirewalls(prog, f.firewall, ir.Nftables, `"nftables"`)
+	a, warnings, err := deploy.PrepareNftables(res.Built, &deploy.NftablesOptions{
+		Firewall: f.firewall, Qube: f.qube, DNS: f.dns.addrs, LiveResolve: f.resolve == "live", Now: f.now.t, Warnings: cmd.ErrOrStderr(),
+	})
 	if err != nil {
 		return err
 	}
-	fw := fws[0]
-	var resolver eval.Resolver = eval.Table(prog.Resolve)
-	if f.resolve == "live" {
-		// Once per name and family: the table and the purge of
-		// connections must judge by the same addresses.
-		resolver = &cachedResolver{next: liveResolver{}, seen: map[string][]netip.Addr{}}
-	}
-	clients, opts := nftInput(prog, fw, f.dns.addrs, f.now.t.Unix(), resolver)
-	warnNoDNS(cmd.ErrOrStderr(), fw.Name, opts)
-	if f.qube != "" && !hasClient(clients, f.qube) {
-		return fmt.Errorf("--qube %s: not a client of %s in the policy", f.qube, fw.Name)
-	}
-	table, blocked := nftables.Lower(clients, opts)
-	var warnings []errors.Error
-	for _, b := range blocked {
-		if _, pinned := prog.Resolve[b.Host]; pinned && f.resolve != "live" {
-			continue // compiling the policy warned about it already
-		}
-		r := blockedRule(clients, b)
-		what := fmt.Sprintf("%s rejects all of %s's IPv%d traffic", fw.Name, b.Client, b.Family)
-		if b.Skipped {
-			what = fmt.Sprintf("the rule allows none of %s's IPv%d traffic", b.Client, b.Family)
-		}
-		warnings = append(warnings, policy.Errorf(r.Origin.Pos, policy.Path("qubes", b.Client, r.Origin.Kind.String(), r.Origin.Name),
-			"%s has no IPv%d address, so %s", b.Host, b.Family, what))
-	}
-	if at := earliestExpiry(clients); at != 0 {
-		warnings = append(warnings, policy.Errorf(token.NoPos, "", "a rule for %s expires at %s; run qfw apply again then, as the table does not expire it",
-			fw.Name, time.Unix(at, 0).UTC().Format(time.RFC3339)))
-	}
 	printDiagnostics(cmd.ErrOrStderr(), "warning: ", warnings)
-	var netns *os.File
-	if f.netns != "" {
-		if netns, err = os.Open("/run/netns/" + f.netns); err != nil {
-			return fmt.Errorf("--netns %s: %w", f.netns, err)
-		}
-		defer netns.Close()
-	}
-	var change nftables.Change
-	if f.qube != "" {
-		change, err = nftables.UpdateClient(table, f.qube, netns)
-	} else {
-		change, err = nftables.Apply(table, netns)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", fw.Name, err)
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%s: table inet %s applied: %s\n", fw.Name, nftables.TableName, change)
-	// Connections the old rules allowed would outlive the new ones. All
-	// clients', even with --qube: an apply killed before its purge may
-	// have left any client's.
-	n, err := nftables.Purge(clients, opts, netns)
-	if n > 0 {
-		fmt.Fprintf(cmd.OutOrStdout(), "%s: ended %d connections that the new rules forbid\n", fw.Name, n)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: the new rules are in force, but connections they forbid may go on: %w", fw.Name, err)
-	}
-	return nil
-}
-
-func hasClient(clients []nftables.Client, name string) bool {
-	for _, c := range clients {
-		if c.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// liveResolver resolves names with the system's resolver, as the Linux
-// agent does when it loads a list. A failed lookup is a name with no
-// address: its client's traffic of that family is blocked.
-type liveResolver struct{}
-
-func (liveResolver) Resolve(host string, family int) ([]netip.Addr, bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	network := "ip4"
-	if family == 6 {
-		network = "ip6"
-	}
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, network, host)
-	if err != nil {
-		return nil, true
-	}
-	for i, a := range addrs {
-		addrs[i] = a.Unmap()
-	}
-	return addrs, true
-}
-
-// blockedRule returns the rule that names the host that blocks a list.
-func blockedRule(clients []nftables.Client, b nftables.Blocked) ir.Rule {
-	for _, c := range clients {
-		if c.Name == b.Client {
-			if b.Family == 6 {
-				return c.Rules6[b.Rule]
-			}
-			return c.Rules4[b.Rule]
-		}
-	}
-	return ir.Rule{}
-}
-
-// earliestExpiry returns the earliest expiry of the clients' rules, 0 if
-// none expires.
-func earliestExpiry(clients []nftables.Client) int64 {
-	var at int64
-	for _, c := range clients {
-		for _, rules := range [][]ir.Rule{c.Rules4, c.Rules6} {
-			for _, r := range rules {
-				if r.Expire != 0 && (at == 0 || r.Expire < at) {
-					at = r.Expire
-				}
-			}
-		}
-	}
-	return at
-}
-
-// cachedResolver asks next once per name and family.
-type cachedResolver struct {
-	next eval.Resolver
-	seen map[string][]netip.Addr
-}
-
-func (c *cachedResolver) Resolve(host string, family int) ([]netip.Addr, bool) {
-	key := fmt.Sprintf("%s/%d", host, family)
-	if addrs, ok := c.seen[key]; ok {
-		return addrs, true
-	}
-	addrs, known := c.next.Resolve(host, family)
-	if known {
-		c.seen[key] = addrs
-	}
-	return addrs, known
+	return a.Apply(f.netns, cmd.OutOrStdout())
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi/adminapitest"
+	"github.com/qfw-dev/qfw/deploy"
 )
 
 // applySetup is a policy of two qubes, work and dev, and an in-process
@@ -180,35 +181,35 @@ func TestApplySavedPlanRefused(t *testing.T) {
 	// dev is qubes[0], work qubes[1].
 	for _, tc := range []struct {
 		name string
-		edit func(p *plan)
+		edit func(p *deploy.Plan)
 		err  string
 	}{
-		{"host bits", func(p *plan) {
+		{"host bits", func(p *deploy.Plan) {
 			p.Qubes[0].Rules[0] = "action=accept dst4=192.0.2.1/24 proto=tcp dstports=22-22 comment=git"
 			p.Qubes[0].Edits[2].Line = p.Qubes[0].Rules[0]
 		}, `qubes[0].rules[0]: prefix "192.0.2.1/24" has host bits set; write "192.0.2.0/24"`},
-		{"unknown option", func(p *plan) {
+		{"unknown option", func(p *deploy.Plan) {
 			p.Qubes[1].Rules[0] = "action=accept proto=tcp dstports=443-443 dpi=1"
 		}, `qubes[1].rules[0]: unknown firewall option "dpi"`},
-		{"sends what it does not show", func(p *plan) {
+		{"sends what it does not show", func(p *deploy.Plan) {
 			p.Qubes[1].Rules[0] = "action=accept"
 		}, `qubes[1].edits[1].line: "action=accept proto=tcp dstports=443-443 comment=web" is shown, but rules[0], which the plan sends in its place, is "action=accept"`},
-		{"no such qube", func(p *plan) { p.Qubes[1].Name = "ghost" }, `qubes[1].name: dom0 has no qube "ghost"`},
-		{"edits not the live diff", func(p *plan) {
+		{"no such qube", func(p *deploy.Plan) { p.Qubes[1].Name = "ghost" }, `qubes[1].name: dom0 has no qube "ghost"`},
+		{"edits not the live diff", func(p *deploy.Plan) {
 			p.Qubes[1].Edits[0].Line = "action=drop"
 		}, "qubes[1].edits: not the edits from work's list, which still hashes to base_hash, to the plan's rules; the plan would make other changes than it shows"},
-		{"bad hash", func(p *plan) { p.Qubes[0].BaseHash = "abc" }, `qubes[0].base_hash: "abc" is not a SHA-256 hash in 64 lowercase hex digits`},
-		{"another netvm", func(p *plan) { p.Qubes[1].Netvm = "sys-net" }, `qubes[1].netvm: "sys-net", but the netvm of work is "sys-firewall"; plan again`},
-		{"left qube in the plan too", func(p *plan) { p.Left = append(p.Left, "work") }, `left[1]: qube "work" is planned in qubes too`},
+		{"bad hash", func(p *deploy.Plan) { p.Qubes[0].BaseHash = "abc" }, `qubes[0].base_hash: "abc" is not a SHA-256 hash in 64 lowercase hex digits`},
+		{"another netvm", func(p *deploy.Plan) { p.Qubes[1].Netvm = "sys-net" }, `qubes[1].netvm: "sys-net", but the netvm of work is "sys-firewall"; plan again`},
+		{"left qube in the plan too", func(p *deploy.Plan) { p.Left = append(p.Left, "work") }, `left[1]: qube "work" is planned in qubes too`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var p plan
+			var p deploy.Plan
 			if err := json.Unmarshal(b, &p); err != nil {
 				t.Fatal(err)
 			}
 			tc.edit(&p)
-			p.Summary = summarise(&p)
-			out, err := marshalPlan(&p)
+			p.Summary = p.Summarise()
+			out, err := deploy.MarshalPlan(&p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -368,13 +369,13 @@ func TestApplyReleaseNotManaged(t *testing.T) {
 		if code, _, stderr := s.run("plan", s.dir, "--out", saved); code != exitOK {
 			t.Fatalf("plan --out: exit %d: %s", code, stderr)
 		}
-		var p plan
+		var p deploy.Plan
 		if err := json.Unmarshal([]byte(readFile(t, saved)), &p); err != nil {
 			t.Fatal(err)
 		}
 		p.Left, p.Unmanaged = []string{"personal"}, nil
-		p.Summary = summarise(&p)
-		b, err := marshalPlan(&p)
+		p.Summary = p.Summarise()
+		b, err := deploy.MarshalPlan(&p)
 		if err != nil {
 			t.Fatal(err)
 		}

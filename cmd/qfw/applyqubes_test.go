@@ -14,6 +14,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi/adminapitest"
+	"github.com/qfw-dev/qfw/deploy"
 )
 
 // TestApplyQubes applies rule lists through an in-process qubesd: nothing
@@ -89,7 +90,7 @@ func TestApplyQubes(t *testing.T) {
 	}
 
 	// A list dom0 refuses leaves the qube's list as it was.
-	var p plan
+	var p deploy.Plan
 	b, err := os.ReadFile(planFile)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +120,7 @@ func TestApplyQubes(t *testing.T) {
 	}
 
 	// Another apply holds the lock.
-	unlock, err := lockApply(lock)
+	unlock, err := deploy.LockApply(lock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestApplyQubesConfirmTimeout(t *testing.T) {
 		case code := <-done:
 			t.Fatalf("apply ended with exit %d before it waited for confirmation: %s", code, stderr.String())
 		case <-time.After(10 * time.Millisecond):
-			_, err := os.Stat(filepath.Join(data, pendingFile))
+			_, err := os.Stat(filepath.Join(data, "pending-confirm"))
 			waiting = err != nil
 		}
 	}

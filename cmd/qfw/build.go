@@ -7,11 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/backends/mirage"
-	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler"
-	"github.com/qfw-dev/qfw/compiler/par"
-	"github.com/qfw-dev/qfw/policy"
-	"github.com/qfw-dev/qfw/policytest"
+	"github.com/qfw-dev/qfw/deploy"
 )
 
 // policyFlags are the flags of every command that reads a policy.
@@ -38,61 +35,34 @@ func (f *policyFlags) registerSkipTests(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.skipTests, "skip-tests", false, "do not run the policy's tests")
 }
 
-// built is a policy compiled and checked, with what the checks lowered on
-// the way, for the steps after them to use rather than lower again.
+// built is a policy compiled and checked, as deploy.Build returns it.
 type built struct {
-	*compiler.Result
-	// mirage holds, by qube name, the unikernel's reading of the list of
-	// each qube behind a unikernel firewall.
+	*deploy.Built
+	// mirage is Built.Mirage, by the name the commands use.
 	mirage map[string]*mirage.Lowering
 }
 
-// build loads, compiles and checks the policy that args name, judging
+// build builds the policy that args name with deploy.Build, judging
 // expiry at f's time, which it sets to the current time if the flag was
 // not given, so that every later step uses the same. With withTests, it
-// runs the policy's tests too, unless f says to skip them, and a failed
-// test is an error. It prints warnings and errors to the command's stderr;
-// on errors it returns errPrinted.
+// runs the policy's tests too, unless f says to skip them. It prints
+// warnings and errors to the command's stderr; on errors it returns
+// errPrinted.
 func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*built, error) {
-	stderr := cmd.ErrOrStderr()
-	p, errs := policy.Load(policy.Config{Args: args, Inventory: f.inventory})
-	if p == nil {
-		printDiagnostics(stderr, "", errors.Errors(errs))
-		return nil, errPrinted
-	}
 	if f.now.t.IsZero() {
 		f.now.t = time.Now()
 	}
-	res, cerrs := compiler.Compile(p, compiler.Options{Now: f.now.t})
-	all := append(errors.Errors(errs), errors.Errors(cerrs)...)
-	lowered, merrs, mwarnings := prepareMirage(res.Program, f.now.t.Unix())
-	all = append(all, merrs...)
-	res.Warnings = append(res.Warnings, mwarnings...)
-	policy.SortErrors(res.Warnings)
-	// The program holds the qubes that compiled; check them even if
-	// others did not.
-	checks := make([][]errors.Error, len(res.Program.Qubes))
-	caller := "dom0"
-	if f.qrexec {
-		caller = ""
-	}
-	par.Each(len(checks), func(i int) { checks[i] = qubes.CheckFrom(res.Program.Qubes[i], caller) })
-	for _, c := range checks {
-		all = append(all, c...)
-	}
-	if withTests && !f.skipTests && len(all) == 0 {
-		for _, o := range policytest.RunLowered(res.Program, f.now.t.Unix(), lowered) {
-			if !o.Passed {
-				all = append(all, policy.Errorf(o.Test.Pos, policy.Path("tests", o.Test.Index), "%s", failure(&o)))
-			}
-		}
-	}
-	printDiagnostics(stderr, "warning: ", res.Warnings)
-	if len(all) > 0 {
-		printDiagnostics(stderr, "", all)
+	b, warnings, errs := deploy.Build(deploy.BuildOptions{
+		Args: args, Inventory: f.inventory, Now: f.now.t,
+		Tests: withTests && !f.skipTests, Qrexec: f.qrexec,
+	})
+	stderr := cmd.ErrOrStderr()
+	printDiagnostics(stderr, "warning: ", warnings)
+	if len(errs) > 0 {
+		printDiagnostics(stderr, "", errs)
 		return nil, errPrinted
 	}
-	return &built{Result: res, mirage: lowered}, nil
+	return &built{Built: b, mirage: b.Mirage}, nil
 }
 
 // timeValue is a flag holding a time, written as RFC 3339 or UNIX seconds.

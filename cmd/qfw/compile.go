@@ -14,6 +14,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/par"
+	"github.com/qfw-dev/qfw/deploy"
 )
 
 const compileDoc = `compile compiles the policy and prints what each target needs:
@@ -174,27 +175,8 @@ func writeFiles(dir string, files []outFile) error {
 	return nil
 }
 
-// writeFile writes data to path through a temporary file and a rename, so
-// that a reader never sees half a file.
-func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, werr)
-	}
-	return nil
-}
+// writeFile writes data to path whole or not at all, as deploy does.
+func writeFile(path string, data []byte) error { return deploy.WriteFile(path, data) }
 
 type ruleJSON struct {
 	Line     string `json:"line"`

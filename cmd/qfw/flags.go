@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/deploy"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -261,7 +262,7 @@ var qubeFlags = []string{"qube", "release", "reset"}
 
 // qubeNameRule says, after "not a qube name: ", which names dom0 takes,
 // for a name given on the command line or in a file qfw wrote.
-const qubeNameRule = `up to 31 letters, digits, "_", "." and "-", starting with a letter, neither none nor default, not ending in -dm`
+const qubeNameRule = deploy.QubeNameRule
 
 // checkFlagValues checks the values of the flags cmd was given, each on
 // its own: paths of the right kind, durations and times in range.

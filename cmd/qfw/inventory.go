@@ -1,15 +1,10 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
-	"time"
-
 	cueerrors "cuelang.org/go/cue/errors"
 	"github.com/spf13/cobra"
 
-	"github.com/qfw-dev/qfw/policy"
+	"github.com/qfw-dev/qfw/deploy"
 )
 
 const inventoryDoc = `inventory reads, through the Qubes Admin API, what qfw needs to know of every
@@ -53,38 +48,19 @@ func newInventoryCmd() *cobra.Command {
 }
 
 func runInventory(cmd *cobra.Command, f *inventoryFlags) error {
-	if err := checkInventoryOut(f.out); err != nil {
+	if err := deploy.CheckInventoryOut(f.out); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
-	defer cancel()
-	inv, err := f.admin.client().Inventory(ctx)
-	if err != nil {
-		return fmt.Errorf("read the inventory: %w", err)
-	}
-	// What qubesd says is checked as an inventory file is: a file
-	// written here must load.
-	if errs := policy.CheckInventory(inv); errs != nil {
-		printDiagnostics(cmd.ErrOrStderr(), "", cueerrors.Errors(errs))
+	b, err := f.admin.ReadInventory(cmd.Context())
+	if ce, ok := err.(cueerrors.Error); ok {
+		printDiagnostics(cmd.ErrOrStderr(), "", cueerrors.Errors(ce))
 		return errPrinted
-	}
-	b, err := json.MarshalIndent(inv, "", "  ")
-	if err != nil {
+	} else if err != nil {
 		return err
 	}
-	b = append(b, '\n')
 	if f.out != "" {
 		return writeFile(f.out, b)
 	}
 	_, err = cmd.OutOrStdout().Write(b)
 	return err
-}
-
-// checkInventoryOut checks that --out, if it exists, is an inventory file:
-// given the policy, a plan or a state file in its place, inventory would
-// replace it.
-func checkInventoryOut(path string) error {
-	return checkOutFile(path, "an inventory, which is all inventory replaces", "without -o the inventory goes to the standard output", func(root *jsonValue) bool {
-		return len(root.fields) == 1 && root.fields["qubes"] != nil
-	})
 }

@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"cmp"
@@ -16,21 +16,21 @@ import (
 	"github.com/qfw-dev/qfw/compiler/ir"
 )
 
-// firewallPlan is what a plan does to one unikernel firewall qube: the
+// FirewallPlan is what a plan does to one unikernel firewall qube: the
 // kernel image to check and install, and the steps that give the qube the
 // properties and features the unikernel needs.
-type firewallPlan struct {
+type FirewallPlan struct {
 	Name    string `json:"name"`
 	Release string `json:"release"`
 	// Want is the state the qube is brought to; apply plans the steps
 	// again from it, against the qube as it is then.
 	Want   mirage.QubeState `json:"want"`
-	Kernel *kernelPlan      `json:"kernel,omitempty"`
-	Steps  []provisionStep  `json:"steps"`
+	Kernel *KernelPlan      `json:"kernel,omitempty"`
+	Steps  []ProvisionStep  `json:"steps"`
 }
 
-// kernelPlan is the kernel image of a firewall plan.
-type kernelPlan struct {
+// KernelPlan is the kernel image of a firewall plan.
+type KernelPlan struct {
 	// Path is the image to install, on the machine qfw runs on; empty
 	// when the policy gives none.
 	Path string `json:"path,omitempty"`
@@ -47,8 +47,8 @@ type kernelPlan struct {
 	Dom0Step string `json:"dom0_step,omitempty"`
 }
 
-// provisionStep is one step of a firewall plan, as JSON says it.
-type provisionStep struct {
+// ProvisionStep is one step of a firewall plan, as JSON says it.
+type ProvisionStep struct {
 	Op      string `json:"op"`
 	Name    string `json:"name,omitempty"`
 	From    string `json:"from,omitempty"`
@@ -57,10 +57,10 @@ type provisionStep struct {
 	Text    string `json:"text"`
 }
 
-// changes reports whether fp changes anything. The dom0 step left from a
+// Changes reports whether fp changes anything. The dom0 step left from a
 // management qube is not a change qfw makes: it cannot tell whether it is
 // done.
-func (fp *firewallPlan) changes() bool {
+func (fp *FirewallPlan) Changes() bool {
 	return len(fp.Steps) > 0 || fp.Kernel != nil && fp.Kernel.Install
 }
 
@@ -77,17 +77,13 @@ type provisioner struct {
 	replaced map[string]bool
 }
 
-func (f *adminFlags) provisioner() *provisioner {
-	return &provisioner{client: f.client(), inDom0: !f.qrexec, kernelsDir: f.kernelsDir}
-}
-
 // plans returns the plan of each unikernel firewall qube of prog that only
 // names, or of every one if only is empty. A kernel image that is not the
 // one the policy pins is an error here already.
-func (pv *provisioner) plans(ctx context.Context, prog *ir.Program, only string) ([]firewallPlan, error) {
+func (pv *provisioner) plans(ctx context.Context, prog *ir.Program, only string) ([]FirewallPlan, error) {
 	// Every firewall qube is planned, whatever only says, for the check of
 	// their kernel directories.
-	var all []firewallPlan
+	var all []FirewallPlan
 	for _, fw := range prog.Firewalls {
 		if fw.Provision == nil {
 			continue
@@ -100,7 +96,7 @@ func (pv *provisioner) plans(ctx context.Context, prog *ir.Program, only string)
 	}
 	// One kernel directory holds one image: two firewall qubes that want
 	// different ones there would replace each other's on every apply.
-	byTarget := map[string]*firewallPlan{}
+	byTarget := map[string]*FirewallPlan{}
 	for i := range all {
 		k := all[i].Kernel
 		if k == nil {
@@ -114,23 +110,23 @@ func (pv *provisioner) plans(ctx context.Context, prog *ir.Program, only string)
 	if only == "" {
 		return all, nil
 	}
-	return slices.DeleteFunc(all, func(fp firewallPlan) bool { return fp.Name != only }), nil
+	return slices.DeleteFunc(all, func(fp FirewallPlan) bool { return fp.Name != only }), nil
 }
 
-func (pv *provisioner) plan(ctx context.Context, fw ir.Firewall) (firewallPlan, error) {
+func (pv *provisioner) plan(ctx context.Context, fw ir.Firewall) (FirewallPlan, error) {
 	rel, err := mirage.LookupRelease(fw.MirageVersion)
 	if err != nil {
-		return firewallPlan{}, err
+		return FirewallPlan{}, err
 	}
 	p := fw.Provision
 	kernel := cmp.Or(p.KernelDir, mirage.DefaultKernel)
 	want, err := mirage.Desired(fw.Name, kernel, fw.Netvm, cmp.Or(p.Label, mirage.DefaultLabel), rel)
 	if err != nil {
-		return firewallPlan{}, err
+		return FirewallPlan{}, err
 	}
 	cur, err := pv.current(ctx, want)
 	if err != nil {
-		return firewallPlan{}, err
+		return FirewallPlan{}, err
 	}
 	if n := cur.Properties["netvm"]; !p.NetvmSet && cur.Exists && n != "" {
 		// The policy leaves the netvm of a qube that exists alone: the
@@ -141,23 +137,23 @@ func (pv *provisioner) plan(ctx context.Context, fw ir.Firewall) (firewallPlan, 
 			}
 		}
 	}
-	fp := firewallPlan{Name: fw.Name, Release: rel.Version, Want: want}
-	if fp.Kernel, err = pv.kernelPlan(p, kernel, rel); err != nil {
-		return firewallPlan{}, err
+	fp := FirewallPlan{Name: fw.Name, Release: rel.Version, Want: want}
+	if fp.Kernel, err = pv.KernelPlan(p, kernel, rel); err != nil {
+		return FirewallPlan{}, err
 	}
 	steps, err := mirage.Plan(want, cur)
 	if err != nil {
-		return firewallPlan{}, err
+		return FirewallPlan{}, err
 	}
 	fp.Steps = stepsJSON(steps)
 	return fp, nil
 }
 
-// kernelPlan checks the kernel image against its pinned hash, and says
+// KernelPlan checks the kernel image against its pinned hash, and says
 // whether dom0's copy is to be replaced.
-func (pv *provisioner) kernelPlan(p *ir.Provision, kernel string, rel mirage.Release) (*kernelPlan, error) {
+func (pv *provisioner) KernelPlan(p *ir.Provision, kernel string, rel mirage.Release) (*KernelPlan, error) {
 	var err error
-	kp := &kernelPlan{Path: p.KernelPath, SHA256: cmp.Or(p.KernelSHA256, rel.KernelSHA256), Target: filepath.Join(pv.kernelsDir, kernel, mirage.KernelFile)}
+	kp := &KernelPlan{Path: p.KernelPath, SHA256: cmp.Or(p.KernelSHA256, rel.KernelSHA256), Target: filepath.Join(pv.kernelsDir, kernel, mirage.KernelFile)}
 	if kp.SHA256 == "" {
 		if kp.Path == "" && !pv.inDom0 {
 			return nil, nil // nothing to check
@@ -176,7 +172,7 @@ func (pv *provisioner) kernelPlan(p *ir.Provision, kernel string, rel mirage.Rel
 // checkImage checks k's image to install against its pinned hash and, in
 // dom0, the image installed: install says that one is missing or another,
 // and it is an error when there is nothing to install in its place.
-func (pv *provisioner) checkImage(k *kernelPlan) (install bool, err error) {
+func (pv *provisioner) checkImage(k *KernelPlan) (install bool, err error) {
 	if k.Path != "" {
 		if err := verifyFile(k.Path, k.SHA256); err != nil {
 			return false, err
@@ -208,10 +204,10 @@ func (pv *provisioner) steps(ctx context.Context, want mirage.QubeState) ([]mira
 }
 
 // stepsJSON returns steps as plans show them.
-func stepsJSON(steps []mirage.Step) []provisionStep {
-	out := make([]provisionStep, len(steps))
+func stepsJSON(steps []mirage.Step) []ProvisionStep {
+	out := make([]ProvisionStep, len(steps))
 	for i, s := range steps {
-		out[i] = provisionStep{Op: s.Op.String(), Name: s.Name, From: s.From, HasFrom: s.HasFrom, To: s.To, Text: s.String()}
+		out[i] = ProvisionStep{Op: s.Op.String(), Name: s.Name, From: s.From, HasFrom: s.HasFrom, To: s.To, Text: s.String()}
 	}
 	return out
 }
@@ -251,7 +247,7 @@ func (pv *provisioner) current(ctx context.Context, want mirage.QubeState) (mira
 // steps again against the qube as it is now. The image is checked before
 // anything is changed: an image that is not the pinned one changes
 // nothing. It returns what happened in a few words.
-func (pv *provisioner) provision(ctx context.Context, fp firewallPlan, stderr io.Writer) (string, error) {
+func (pv *provisioner) provision(ctx context.Context, fp FirewallPlan, stderr io.Writer) (string, error) {
 	steps, err := pv.steps(ctx, fp.Want)
 	if err != nil {
 		return "failed, unchanged", err
@@ -318,7 +314,7 @@ func (pv *provisioner) provision(ctx context.Context, fp firewallPlan, stderr io
 // install writes the image into dom0's kernels directory, checking it on
 // the way in, unless the image there is already the one wanted; installed
 // says it wrote it.
-func (pv *provisioner) install(k *kernelPlan) (installed bool, err error) {
+func (pv *provisioner) install(k *KernelPlan) (installed bool, err error) {
 	if _, ok, _ := installedSHA256(k.Target, k.SHA256); ok {
 		return false, nil
 	}
@@ -337,7 +333,7 @@ func (pv *provisioner) install(k *kernelPlan) (installed bool, err error) {
 // pinned hash: the image to install, or in dom0 the one installed when
 // there is none to install. apply runs it before it changes anything, so
 // that one image that is not the one pinned stops the whole apply.
-func (pv *provisioner) checkImages(fps []firewallPlan) error {
+func (pv *provisioner) checkImages(fps []FirewallPlan) error {
 	for _, fp := range fps {
 		if fp.Kernel == nil {
 			continue
@@ -390,8 +386,8 @@ func installedSHA256(path, want string) (got string, ok bool, err error) {
 
 // dom0Step is the command that installs the checked image in dom0, run
 // there, copying it out of this qube. The image's path goes through two
-// shells, dom0's and this qube's, so it is quoted for both.
-func dom0Step(k *kernelPlan) string {
+// shells, dom0's and this qube's, so it is jsonfile.Quoted for both.
+func dom0Step(k *KernelPlan) string {
 	self, err := os.Hostname()
 	if err != nil || self == "" {
 		self = "THIS-QUBE"

@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"bytes"
@@ -12,15 +12,14 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	cueerrors "cuelang.org/go/cue/errors"
-
 	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/policy"
 )
 
-// A saved plan is applied exactly as it shows, or not at all. readPlan
+// A saved plan is applied exactly as it shows, or not at all. ReadPlan
 // checks every field of the file on its own: each rule line passes the
 // parser and the limits compile's output passes and is written as qfw
 // writes it; the lines it sends are the lines its edits keep and add; its
@@ -28,9 +27,9 @@ import (
 // change: every qube exists, and for each qube still at its base_hash the
 // edits are what replacing the live list with the rules does.
 
-// readPlan reads the plan that plan --out saved in path.
-func readPlan(path string) (*plan, error) {
-	b, err := readInput(path)
+// ReadPlan reads the plan that plan --out saved in path.
+func ReadPlan(path string) (*Plan, error) {
+	b, err := jsonfile.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--plan: %w", err)
 	}
@@ -45,7 +44,7 @@ var (
 	editFields    = []string{"op", "line"}
 	editOptional  = []string{"rule", "position", "note"}
 	summaryFields = []string{"change", "unchanged", "add", "remove"}
-	// A firewall plan's fields, as firewallPlan's JSON names them.
+	// A firewall plan's fields, as FirewallPlan's JSON names them.
 	firewallFields = []string{"name", "release", "want", "steps"}
 	wantFields     = []string{"Name", "Class", "Label", "Features", "Properties", "NetvmRestart"}
 	kernelFields   = []string{"sha256", "target", "install"}
@@ -58,43 +57,43 @@ var (
 )
 
 // parsePlan reads a saved plan from data, the file name.
-func parsePlan(name string, data []byte) (*plan, error) {
-	d, root, err := parseJSONDoc(name, data)
+func parsePlan(name string, data []byte) (*Plan, error) {
+	d, root, err := jsonfile.Parse(name, data)
 	if err != nil {
 		return nil, err
 	}
-	if err := d.object(root, "", planFields, planOptional); err != nil {
+	if err := d.Object(root, "", planFields, planOptional); err != nil {
 		return nil, err
 	}
-	p := &plan{}
-	fv := root.fields["format_version"]
-	if err := d.want(fv, "format_version", jsonNumber); err != nil {
+	p := &Plan{}
+	fv := root.Fields["format_version"]
+	if err := d.Want(fv, "format_version", jsonfile.Number); err != nil {
 		return nil, err
 	}
-	if fv.num != fmt.Sprint(planFormatVersion) {
-		return nil, d.errorf(fv, "format_version", "%s; this qfw reads plans of format %d: plan again with it", fv.num, planFormatVersion)
+	if fv.Num != fmt.Sprint(planFormatVersion) {
+		return nil, d.Errorf(fv, "format_version", "%s; this qfw reads plans of format %d: plan again with it", fv.Num, planFormatVersion)
 	}
 	p.FormatVersion = planFormatVersion
-	qs := root.fields["qubes"]
-	if err := d.want(qs, "qubes", jsonArray); err != nil {
+	qs := root.Fields["qubes"]
+	if err := d.Want(qs, "qubes", jsonfile.Array); err != nil {
 		return nil, err
 	}
-	p.Qubes = []qubePlan{}
+	p.Qubes = []QubePlan{}
 	seen := map[string]int{}
-	for i, qv := range qs.elems {
-		path := index("qubes", i)
-		q, err := d.qubePlan(qv, path)
+	for i, qv := range qs.Elems {
+		path := jsonfile.Index("qubes", i)
+		q, err := readQubePlan(d, qv, path)
 		if err != nil {
 			return nil, err
 		}
 		if j, dup := seen[q.Name]; dup {
-			return nil, d.errorf(qv.fields["name"], path+".name", "qube %q is planned twice, also at qubes[%d]", q.Name, j)
+			return nil, d.Errorf(qv.Fields["name"], path+".name", "qube %q is planned twice, also at qubes[%d]", q.Name, j)
 		}
 		seen[q.Name] = i
 		p.Qubes = append(p.Qubes, q)
 	}
-	if fw, ok := root.fields["firewalls"]; ok {
-		if p.Firewalls, err = d.firewalls(fw); err != nil {
+	if fw, ok := root.Fields["firewalls"]; ok {
+		if p.Firewalls, err = readFirewalls(d, fw); err != nil {
 			return nil, err
 		}
 	}
@@ -102,34 +101,34 @@ func parsePlan(name string, data []byte) (*plan, error) {
 		key  string
 		into *[]string
 	}{{"left", &p.Left}, {"unmanaged", &p.Unmanaged}} {
-		v, ok := root.fields[f.key]
+		v, ok := root.Fields[f.key]
 		if !ok {
 			continue
 		}
-		names, err := d.stringList(v, f.key)
+		names, err := d.StringList(v, f.key)
 		if err != nil {
 			return nil, err
 		}
 		for i, n := range names {
-			at := v.elems[i]
+			at := v.Elems[i]
 			switch _, planned := seen[n]; {
 			case !policy.IsQubeName(n):
-				return nil, d.errorf(at, index(f.key, i), "%q is not a qube name", n)
+				return nil, d.Errorf(at, jsonfile.Index(f.key, i), "%q is not a qube name", n)
 			case slices.Contains(names[:i], n):
-				return nil, d.errorf(at, index(f.key, i), "qube %q is named twice", n)
+				return nil, d.Errorf(at, jsonfile.Index(f.key, i), "qube %q is named twice", n)
 			case planned:
-				return nil, d.errorf(at, index(f.key, i), "qube %q is planned in qubes too", n)
+				return nil, d.Errorf(at, jsonfile.Index(f.key, i), "qube %q is planned in qubes too", n)
 			case f.key == "unmanaged" && slices.Contains(p.Left, n):
-				return nil, d.errorf(at, index(f.key, i), "qube %q is in left too", n)
+				return nil, d.Errorf(at, jsonfile.Index(f.key, i), "qube %q is in left too", n)
 			}
 		}
 		*f.into = names
 	}
-	sv := root.fields["summary"]
-	if err := d.object(sv, "summary", summaryFields, summaryOpt); err != nil {
+	sv := root.Fields["summary"]
+	if err := d.Object(sv, "summary", summaryFields, summaryOpt); err != nil {
 		return nil, err
 	}
-	want := summarise(p)
+	want := p.Summarise()
 	for _, f := range []struct {
 		key       string
 		into, was *int
@@ -139,94 +138,94 @@ func parsePlan(name string, data []byte) (*plan, error) {
 		{"provision", &p.Summary.Provision, &want.Provision}, {"left", &p.Summary.Left, &want.Left},
 		{"unmanaged", &p.Summary.Unmanaged, &want.Unmanaged}, {"mark", &p.Summary.Mark, &want.Mark},
 	} {
-		v, ok := sv.fields[f.key]
+		v, ok := sv.Fields[f.key]
 		if !ok {
 			if *f.was != 0 {
-				return nil, d.errorf(sv, "summary", "no field %q, but the plan counts %d", f.key, *f.was)
+				return nil, d.Errorf(sv, "summary", "no field %q, but the plan counts %d", f.key, *f.was)
 			}
 			continue
 		}
-		n, err := d.integer(v, "summary."+f.key, 0, 1<<31-1)
+		n, err := d.Integer(v, "summary."+f.key, 0, 1<<31-1)
 		if err != nil {
 			return nil, err
 		}
 		if n != *f.was {
-			return nil, d.errorf(v, "summary."+f.key, "%d, but the plan counts %d", n, *f.was)
+			return nil, d.Errorf(v, "summary."+f.key, "%d, but the plan counts %d", n, *f.was)
 		}
 		*f.into = n
 	}
 	return p, nil
 }
 
-// qubePlan reads and checks one qube of a saved plan.
-func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
-	var q qubePlan
-	if err := d.object(v, path, qubeFields, qubeOptional); err != nil {
+// QubePlan reads and checks one qube of a saved plan.
+func readQubePlan(d *jsonfile.Doc, v *jsonfile.Value, path string) (QubePlan, error) {
+	var q QubePlan
+	if err := d.Object(v, path, qubeFields, qubeOptional); err != nil {
 		return q, err
 	}
 	var err error
-	if q.Name, err = d.qubeName(v.fields["name"], path+".name"); err != nil {
+	if q.Name, err = qubeName(d, v.Fields["name"], path+".name"); err != nil {
 		return q, err
 	}
-	if nv, ok := v.fields["netvm"]; ok {
-		if q.Netvm, err = d.qubeName(nv, path+".netvm"); err != nil {
+	if nv, ok := v.Fields["netvm"]; ok {
+		if q.Netvm, err = qubeName(d, nv, path+".netvm"); err != nil {
 			return q, err
 		}
 	}
-	if q.BaseHash, err = d.sha256(v.fields["base_hash"], path+".base_hash"); err != nil {
+	if q.BaseHash, err = d.SHA256(v.Fields["base_hash"], path+".base_hash"); err != nil {
 		return q, err
 	}
-	if ev, ok := v.fields["edited_outside_qfw_since"]; ok {
-		at, err := d.timestamp(ev, path+".edited_outside_qfw_since")
+	if ev, ok := v.Fields["edited_outside_qfw_since"]; ok {
+		at, err := d.Timestamp(ev, path+".edited_outside_qfw_since")
 		if err != nil {
 			return q, err
 		}
 		q.EditedAt = &at
 	}
-	if mv, ok := v.fields["mark"]; ok {
-		if q.Mark, err = d.boolean(mv, path+".mark"); err != nil {
+	if mv, ok := v.Fields["mark"]; ok {
+		if q.Mark, err = d.Boolean(mv, path+".mark"); err != nil {
 			return q, err
 		}
 	}
-	cv := v.fields["changed"]
-	if q.Changed, err = d.boolean(cv, path+".changed"); err != nil {
+	cv := v.Fields["changed"]
+	if q.Changed, err = d.Boolean(cv, path+".changed"); err != nil {
 		return q, err
 	}
 
-	rv := v.fields["rules"]
-	if q.Rules, err = d.stringList(rv, path+".rules"); err != nil {
+	rv := v.Fields["rules"]
+	if q.Rules, err = d.StringList(rv, path+".rules"); err != nil {
 		return q, err
 	}
 	parsed := make([]ir.Rule, len(q.Rules))
 	for i, line := range q.Rules {
-		at, p := rv.elems[i], index(path+".rules", i)
+		at, p := rv.Elems[i], jsonfile.Index(path+".rules", i)
 		if c, ok := controlIn(line); ok {
-			return q, d.errorf(at, p, "%q holds the control character %q; a rule is one line", line, c)
+			return q, d.Errorf(at, p, "%q holds the control character %q; a rule is one line", line, c)
 		}
 		r, err := qubes.ParseRule(line)
 		if err != nil {
-			return q, d.errorf(at, p, "%v", err)
+			return q, d.Errorf(at, p, "%v", err)
 		}
 		if f := qubes.FormatRule(r); f != line {
-			return q, d.errorf(at, p, "%q is not written as qfw writes it; want %q", line, f)
+			return q, d.Errorf(at, p, "%q is not written as qfw writes it; want %q", line, f)
 		}
 		parsed[i] = r
 	}
 	// The limits that hold without the qube's addresses; apply checks
 	// the rest with the addresses dom0 gives.
 	if errs := qubes.Check(ir.Qube{Name: q.Name, Rules: parsed}); len(errs) > 0 {
-		return q, d.errorf(rv, path+".rules", "%s", diagMessage(errs[0]))
+		return q, d.Errorf(rv, path+".rules", "%s", diagMessage(errs[0]))
 	}
 
-	ev := v.fields["edits"]
-	if err := d.want(ev, path+".edits", jsonArray); err != nil {
+	ev := v.Fields["edits"]
+	if err := d.Want(ev, path+".edits", jsonfile.Array); err != nil {
 		return q, err
 	}
-	q.Edits = []planEdit{}
+	q.Edits = []PlanEdit{}
 	sent := 0
-	for i, e := range ev.elems {
-		p := index(path+".edits", i)
-		pe, err := d.planEdit(e, p)
+	for i, e := range ev.Elems {
+		p := jsonfile.Index(path+".edits", i)
+		pe, err := readPlanEdit(d, e, p)
 		if err != nil {
 			return q, err
 		}
@@ -235,59 +234,59 @@ func (d *jsonDoc) qubePlan(v *jsonValue, path string) (qubePlan, error) {
 			continue
 		}
 		if sent >= len(q.Rules) {
-			return q, d.errorf(e, p, "the edits keep and add more lines than the %s the plan sends", count(len(q.Rules), "rule"))
+			return q, d.Errorf(e, p, "the edits keep and add more lines than the %s the plan sends", count(len(q.Rules), "rule"))
 		}
 		if pe.Line != q.Rules[sent] {
-			return q, d.errorf(e, p+".line", "%q is shown, but rules[%d], which the plan sends in its place, is %q", pe.Line, sent, q.Rules[sent])
+			return q, d.Errorf(e, p+".line", "%q is shown, but rules[%d], which the plan sends in its place, is %q", pe.Line, sent, q.Rules[sent])
 		}
 		sent++
 	}
 	if sent < len(q.Rules) {
-		return q, d.errorf(rv.elems[sent], index(path+".rules", sent), "the plan sends %q, which no edit shows", q.Rules[sent])
+		return q, d.Errorf(rv.Elems[sent], jsonfile.Index(path+".rules", sent), "the plan sends %q, which no edit shows", q.Rules[sent])
 	}
-	add, remove := q.editCounts()
+	add, remove := q.EditCounts()
 	switch changes := add+remove > 0; {
 	case q.Changed != changes:
-		return q, d.errorf(cv, path+".changed", "%t, but the edits %s", q.Changed, map[bool]string{true: "add or remove lines", false: "only keep lines"}[changes])
+		return q, d.Errorf(cv, path+".changed", "%t, but the edits %s", q.Changed, map[bool]string{true: "add or remove lines", false: "only keep lines"}[changes])
 	case q.Changed && len(q.Rules) == 0:
-		return q, d.errorf(rv, path+".rules", "no rules; dom0 refuses an empty list")
+		return q, d.Errorf(rv, path+".rules", "no rules; dom0 refuses an empty list")
 	}
 	return q, nil
 }
 
-// planEdit reads one edit of a saved plan.
-func (d *jsonDoc) planEdit(v *jsonValue, path string) (planEdit, error) {
-	var pe planEdit
-	if err := d.object(v, path, editFields, editOptional); err != nil {
+// PlanEdit reads one edit of a saved plan.
+func readPlanEdit(d *jsonfile.Doc, v *jsonfile.Value, path string) (PlanEdit, error) {
+	var pe PlanEdit
+	if err := d.Object(v, path, editFields, editOptional); err != nil {
 		return pe, err
 	}
 	for _, f := range []struct {
 		key  string
 		into *string
 	}{{"op", &pe.Op}, {"line", &pe.Line}, {"rule", &pe.Rule}, {"position", &pe.Position}, {"note", &pe.Note}} {
-		fv, ok := v.fields[f.key]
+		fv, ok := v.Fields[f.key]
 		if !ok {
 			continue
 		}
-		s, err := d.str(fv, path+"."+f.key)
+		s, err := d.Str(fv, path+"."+f.key)
 		if err != nil {
 			return pe, err
 		}
 		// What the plan shows must not move the terminal's cursor or
 		// hide a line.
 		if c, ok := controlIn(s); ok {
-			return pe, d.errorf(fv, path+"."+f.key, "%q holds the control character %q", s, c)
+			return pe, d.Errorf(fv, path+"."+f.key, "%q holds the control character %q", s, c)
 		}
 		*f.into = s
 	}
 	switch pe.Op {
 	case qubes.KeepRule.Symbol(), qubes.AddRule.Symbol(), qubes.RemoveRule.Symbol():
 	default:
-		return pe, d.errorf(v.fields["op"], path+".op", "%q; want \"~\" (keep), \"+\" (add) or \"-\" (remove)", pe.Op)
+		return pe, d.Errorf(v.Fields["op"], path+".op", "%q; want \"~\" (keep), \"+\" (add) or \"-\" (remove)", pe.Op)
 	}
 	if pe.Op == qubes.RemoveRule.Symbol() {
 		if _, err := qubes.ParseDom0Rule(pe.Line); err != nil {
-			return pe, d.errorf(v.fields["line"], path+".line", "dom0 refuses this line, so no list holds it: %v", err)
+			return pe, d.Errorf(v.Fields["line"], path+".line", "dom0 refuses this line, so no list holds it: %v", err)
 		}
 	}
 	return pe, nil
@@ -311,13 +310,13 @@ func controlIn(s string) (rune, bool) {
 }
 
 // qubeName reads a qube's name.
-func (d *jsonDoc) qubeName(v *jsonValue, path string) (string, error) {
-	s, err := d.str(v, path)
+func qubeName(d *jsonfile.Doc, v *jsonfile.Value, path string) (string, error) {
+	s, err := d.Str(v, path)
 	if err != nil {
 		return "", err
 	}
 	if !policy.IsQubeName(s) {
-		return "", d.errorf(v, path, "%q is not a qube name: %s", s, qubeNameRule)
+		return "", d.Errorf(v, path, "%q is not a qube name: %s", s, QubeNameRule)
 	}
 	return s, nil
 }
@@ -325,86 +324,86 @@ func (d *jsonDoc) qubeName(v *jsonValue, path string) (string, error) {
 // firewalls reads the unikernel firewall plans of a saved plan, refusing
 // fields qfw does not write; apply plans their steps again from their
 // wanted state.
-func (d *jsonDoc) firewalls(v *jsonValue) ([]firewallPlan, error) {
-	if err := d.want(v, "firewalls", jsonArray); err != nil {
+func readFirewalls(d *jsonfile.Doc, v *jsonfile.Value) ([]FirewallPlan, error) {
+	if err := d.Want(v, "firewalls", jsonfile.Array); err != nil {
 		return nil, err
 	}
 	// The fields first, by their exact names: Go's decoder would also
 	// take "Name" or "NAME" for "name".
-	for i, e := range v.elems {
-		path := index("firewalls", i)
-		if err := d.object(e, path, firewallFields, []string{"kernel"}); err != nil {
+	for i, e := range v.Elems {
+		path := jsonfile.Index("firewalls", i)
+		if err := d.Object(e, path, firewallFields, []string{"kernel"}); err != nil {
 			return nil, err
 		}
-		if err := d.object(e.fields["want"], path+".want", wantFields, nil); err != nil {
+		if err := d.Object(e.Fields["want"], path+".want", wantFields, nil); err != nil {
 			return nil, err
 		}
-		if k, ok := e.fields["kernel"]; ok {
-			if err := d.object(k, path+".kernel", kernelFields, kernelOptional); err != nil {
+		if k, ok := e.Fields["kernel"]; ok {
+			if err := d.Object(k, path+".kernel", kernelFields, kernelOptional); err != nil {
 				return nil, err
 			}
 		}
-		want := e.fields["want"]
+		want := e.Fields["want"]
 		for _, list := range []struct {
-			v                  *jsonValue
+			v                  *jsonfile.Value
 			path               string
 			required, optional []string
 		}{
-			{e.fields["steps"], path + ".steps", stepFields, stepOptional},
-			{want.fields["Features"], path + ".want.Features", settingFields, nil},
-			{want.fields["Properties"], path + ".want.Properties", settingFields, nil},
+			{e.Fields["steps"], path + ".steps", stepFields, stepOptional},
+			{want.Fields["Features"], path + ".want.Features", settingFields, nil},
+			{want.Fields["Properties"], path + ".want.Properties", settingFields, nil},
 		} {
-			if err := d.want(list.v, list.path, jsonArray); err != nil {
+			if err := d.Want(list.v, list.path, jsonfile.Array); err != nil {
 				return nil, err
 			}
-			for j, sv := range list.v.elems {
-				if err := d.object(sv, index(list.path, j), list.required, list.optional); err != nil {
+			for j, sv := range list.v.Elems {
+				if err := d.Object(sv, jsonfile.Index(list.path, j), list.required, list.optional); err != nil {
 					return nil, err
 				}
 			}
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(d.data[v.off:v.end]))
+	dec := json.NewDecoder(bytes.NewReader(d.Raw(v)))
 	dec.DisallowUnknownFields()
-	var fps []firewallPlan
+	var fps []FirewallPlan
 	if err := dec.Decode(&fps); err != nil {
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &typ) {
-			off := v.off + int(typ.Offset) - 1
+			off := v.Off + int(typ.Offset) - 1
 			path := "firewalls"
-			for i, e := range v.elems {
-				if e.off <= off && off < e.end {
-					path = index(path, i)
+			for i, e := range v.Elems {
+				if e.Off <= off && off < e.End {
+					path = jsonfile.Index(path, i)
 				}
 			}
 			if typ.Field != "" {
-				path = join(path, typ.Field)
+				path = jsonfile.Join(path, typ.Field)
 			}
-			return nil, d.at(off, path, "want %s", kindWords(typ.Type.Kind()))
+			return nil, d.At(off, path, "want %s", kindWords(typ.Type.Kind()))
 		}
 		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return nil, d.errorf(v, "firewalls", "unknown field %s", field)
+			return nil, d.Errorf(v, "firewalls", "unknown field %s", field)
 		}
-		return nil, d.errorf(v, "firewalls", "not a firewall plan qfw writes")
+		return nil, d.Errorf(v, "firewalls", "not a firewall plan qfw writes")
 	}
 	// What the plan shows must not move the terminal's cursor or hide a
 	// line: the kernel's paths and the dom0 step are shown as they are.
-	if at, path, s, ok := d.controlString(v, "firewalls"); ok {
+	if at, path, s, ok := controlString(d, v, "firewalls"); ok {
 		c, _ := controlIn(s)
-		return nil, d.errorf(at, path, "%q holds the control character %q", s, c)
+		return nil, d.Errorf(at, path, "%q holds the control character %q", s, c)
 	}
 	for i := range fps {
-		path := index("firewalls", i)
-		if err := d.firewallPlan(v.elems[i], path, &fps[i]); err != nil {
+		path := jsonfile.Index("firewalls", i)
+		if err := readFirewallPlan(d, v.Elems[i], path, &fps[i]); err != nil {
 			return nil, err
 		}
 		for j := range fps[:i] {
 			switch ki, kj := fps[i].Kernel, fps[j].Kernel; {
 			case fps[j].Name == fps[i].Name:
-				return nil, d.errorf(v.elems[i].fields["name"], path+".name", "firewall qube %q is planned twice, also at firewalls[%d]", fps[i].Name, j)
+				return nil, d.Errorf(v.Elems[i].Fields["name"], path+".name", "firewall qube %q is planned twice, also at firewalls[%d]", fps[i].Name, j)
 			case ki != nil && kj != nil && ki.Target == kj.Target && ki.SHA256 != kj.SHA256:
 				// Each would replace the other's image.
-				return nil, d.errorf(v.elems[i].fields["kernel"], path+".kernel", "another image in %s than firewalls[%d] wants there", ki.Target, j)
+				return nil, d.Errorf(v.Elems[i].Fields["kernel"], path+".kernel", "another image in %s than firewalls[%d] wants there", ki.Target, j)
 			}
 		}
 	}
@@ -415,29 +414,29 @@ func (d *jsonDoc) firewalls(v *jsonValue) ([]firewallPlan, error) {
 func kindWords(k reflect.Kind) string {
 	switch k {
 	case reflect.Bool:
-		return jsonBool.String()
+		return jsonfile.Bool.String()
 	case reflect.String:
-		return jsonString.String()
+		return jsonfile.String.String()
 	case reflect.Slice, reflect.Array:
-		return jsonArray.String()
+		return jsonfile.Array.String()
 	case reflect.Struct, reflect.Map, reflect.Pointer:
-		return jsonObject.String()
+		return jsonfile.Object.String()
 	}
-	return jsonNumber.String()
+	return jsonfile.Number.String()
 }
 
-// firewallPlan checks one unikernel firewall plan: apply brings the qube
+// FirewallPlan checks one unikernel firewall plan: apply brings the qube
 // it names to its wanted state, so that state must be the one qfw plans
 // for that qube, release, kernel, netvm and label, and its steps must be
 // written as qfw writes them. Apply plans the steps again, against the
 // qube as it is then, and refuses any that the plan does not show.
-func (d *jsonDoc) firewallPlan(v *jsonValue, path string, fp *firewallPlan) error {
+func readFirewallPlan(d *jsonfile.Doc, v *jsonfile.Value, path string, fp *FirewallPlan) error {
 	if !policy.IsQubeName(fp.Name) {
-		return d.errorf(v.fields["name"], path+".name", "%q is not a qube name", fp.Name)
+		return d.Errorf(v.Fields["name"], path+".name", "%q is not a qube name", fp.Name)
 	}
 	rel, err := mirage.LookupRelease(fp.Release)
 	if err != nil || rel.Version != fp.Release {
-		return d.errorf(v.fields["release"], path+".release", "%q is not a release qfw knows", fp.Release)
+		return d.Errorf(v.Fields["release"], path+".release", "%q is not a release qfw knows", fp.Release)
 	}
 	prop := func(name string) string {
 		for _, s := range fp.Want.Properties {
@@ -449,7 +448,7 @@ func (d *jsonDoc) firewallPlan(v *jsonValue, path string, fp *firewallPlan) erro
 	}
 	want, err := mirage.Desired(fp.Name, prop("kernel"), prop("netvm"), fp.Want.Label, rel)
 	if err != nil || !reflect.DeepEqual(want, fp.Want) {
-		return d.errorf(v.fields["want"], path+".want", "not the state qfw plans for the firewall qube %s of release %s", fp.Name, fp.Release)
+		return d.Errorf(v.Fields["want"], path+".want", "not the state qfw plans for the firewall qube %s of release %s", fp.Name, fp.Release)
 	}
 	for i, st := range fp.Steps {
 		ms := mirage.Step{Name: st.Name, From: st.From, HasFrom: st.HasFrom, To: st.To}
@@ -459,19 +458,19 @@ func (d *jsonDoc) firewallPlan(v *jsonValue, path string, fp *firewallPlan) erro
 			}
 		}
 		if ms.Op == 0 || stepsJSON([]mirage.Step{ms})[0] != st {
-			return d.errorf(v.fields["steps"].elems[i], index(path+".steps", i), "not a step written as qfw writes it")
+			return d.Errorf(v.Fields["steps"].Elems[i], jsonfile.Index(path+".steps", i), "not a step written as qfw writes it")
 		}
 	}
 	if k := fp.Kernel; k != nil {
-		kv := v.fields["kernel"]
+		kv := v.Fields["kernel"]
 		switch {
-		case !sha256Hex(k.SHA256):
-			return d.errorf(kv, path+".kernel.sha256", "%q is not a SHA-256 hash in 64 lowercase hex digits", k.SHA256)
+		case !jsonfile.IsSHA256(k.SHA256):
+			return d.Errorf(kv, path+".kernel.sha256", "%q is not a SHA-256 hash in 64 lowercase hex digits", k.SHA256)
 		case k.Target != filepath.Clean(k.Target) || !filepath.IsAbs(k.Target) ||
 			filepath.Base(k.Target) != mirage.KernelFile || filepath.Base(filepath.Dir(k.Target)) != prop("kernel"):
-			return d.errorf(kv, path+".kernel.target", "%q is not where dom0 keeps the kernel %s", k.Target, prop("kernel"))
+			return d.Errorf(kv, path+".kernel.target", "%q is not where dom0 keeps the kernel %s", k.Target, prop("kernel"))
 		case k.Path == "" && (k.Install || k.Dom0Step != ""):
-			return d.errorf(kv, path+".kernel", "installs no image, but says to install one")
+			return d.Errorf(kv, path+".kernel", "installs no image, but says to install one")
 		}
 	}
 	return nil
@@ -479,21 +478,21 @@ func (d *jsonDoc) firewallPlan(v *jsonValue, path string, fp *firewallPlan) erro
 
 // controlString returns a string under v, and its path, that holds a
 // control character, if any.
-func (d *jsonDoc) controlString(v *jsonValue, path string) (*jsonValue, string, string, bool) {
-	switch v.kind {
-	case jsonString:
-		if strings.IndexFunc(v.str, isControl) >= 0 {
-			return v, path, v.str, true
+func controlString(d *jsonfile.Doc, v *jsonfile.Value, path string) (*jsonfile.Value, string, string, bool) {
+	switch v.Kind {
+	case jsonfile.String:
+		if strings.IndexFunc(v.Str, isControl) >= 0 {
+			return v, path, v.Str, true
 		}
-	case jsonArray:
-		for i, e := range v.elems {
-			if at, p, s, ok := d.controlString(e, index(path, i)); ok {
+	case jsonfile.Array:
+		for i, e := range v.Elems {
+			if at, p, s, ok := controlString(d, e, jsonfile.Index(path, i)); ok {
 				return at, p, s, ok
 			}
 		}
-	case jsonObject:
-		for _, k := range v.keys {
-			if at, p, s, ok := d.controlString(v.fields[k], join(path, k)); ok {
+	case jsonfile.Object:
+		for _, k := range v.Keys {
+			if at, p, s, ok := controlString(d, v.Fields[k], jsonfile.Join(path, k)); ok {
 				return at, p, s, ok
 			}
 		}
@@ -501,15 +500,9 @@ func (d *jsonDoc) controlString(v *jsonValue, path string) (*jsonValue, string, 
 	return nil, "", "", false
 }
 
-// diagMessage returns a diagnostic's message alone.
-func diagMessage(e cueerrors.Error) string {
-	format, args := e.Msg()
-	return fmt.Sprintf(format, args...)
-}
-
-// summarise counts what p does.
-func summarise(p *plan) planSummary {
-	var s planSummary
+// Summarise counts what p does.
+func (p *Plan) Summarise() PlanSummary {
+	var s PlanSummary
 	for _, q := range p.Qubes {
 		if q.Changed {
 			s.Change++
@@ -519,12 +512,12 @@ func summarise(p *plan) planSummary {
 		if q.Mark {
 			s.Mark++
 		}
-		add, remove := q.editCounts()
+		add, remove := q.EditCounts()
 		s.Add += add
 		s.Remove += remove
 	}
 	for i := range p.Firewalls {
-		if p.Firewalls[i].changes() {
+		if p.Firewalls[i].Changes() {
 			s.Provision++
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"encoding/json"
@@ -9,8 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/spf13/cobra"
-
+	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -22,11 +21,11 @@ const (
 	pendingFile = "pending-confirm"
 )
 
-// dataDir returns dir, or by default $XDG_STATE_HOME/qfw, or
+// DataDir returns dir, or by default $XDG_STATE_HOME/qfw, or
 // ~/.local/state/qfw. A relative $XDG_STATE_HOME is ignored, as the XDG
 // specification says: the record would follow the working directory, and
 // an apply run elsewhere would not see what the last one set.
-func dataDir(dir string) string {
+func DataDir(dir string) string {
 	if dir != "" {
 		return dir
 	}
@@ -65,7 +64,7 @@ func (r *appliedRecord) editedSince(qube, hash string) (time.Time, bool) {
 func readRecord(dir string) (*appliedRecord, error) {
 	r := &appliedRecord{FormatVersion: recordFormatVersion, Qubes: map[string]appliedSet{}}
 	path := filepath.Join(dir, recordFile)
-	b, err := readInput(path)
+	b, err := jsonfile.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return r, nil
 	}
@@ -89,39 +88,39 @@ func parseRecord(name string, data []byte) (*appliedRecord, error) {
 
 // decodeRecord reads an apply record from data, the file name.
 func decodeRecord(name string, data []byte) (*appliedRecord, error) {
-	d, root, err := parseJSONDoc(name, data)
+	d, root, err := jsonfile.Parse(name, data)
 	if err != nil {
 		return nil, err
 	}
-	if err := d.object(root, "", []string{"format_version", "qubes"}, nil); err != nil {
+	if err := d.Object(root, "", []string{"format_version", "qubes"}, nil); err != nil {
 		return nil, err
 	}
-	fv := root.fields["format_version"]
-	if err := d.want(fv, "format_version", jsonNumber); err != nil {
+	fv := root.Fields["format_version"]
+	if err := d.Want(fv, "format_version", jsonfile.Number); err != nil {
 		return nil, err
 	}
-	if fv.num != fmt.Sprint(recordFormatVersion) {
-		return nil, d.errorf(fv, "format_version", "%s; this qfw reads records of format %d", fv.num, recordFormatVersion)
+	if fv.Num != fmt.Sprint(recordFormatVersion) {
+		return nil, d.Errorf(fv, "format_version", "%s; this qfw reads records of format %d", fv.Num, recordFormatVersion)
 	}
-	qv := root.fields["qubes"]
-	if err := d.want(qv, "qubes", jsonObject); err != nil {
+	qv := root.Fields["qubes"]
+	if err := d.Want(qv, "qubes", jsonfile.Object); err != nil {
 		return nil, err
 	}
-	r := &appliedRecord{FormatVersion: recordFormatVersion, Qubes: make(map[string]appliedSet, len(qv.keys))}
-	for _, qube := range qv.keys {
-		path := join("qubes", qube)
+	r := &appliedRecord{FormatVersion: recordFormatVersion, Qubes: make(map[string]appliedSet, len(qv.Keys))}
+	for _, qube := range qv.Keys {
+		path := jsonfile.Join("qubes", qube)
 		if !policy.IsQubeName(qube) {
-			return nil, d.at(qv.keyOff[qube], path, "%q is not a qube name", qube)
+			return nil, d.At(qv.KeyOff[qube], path, "%q is not a qube name", qube)
 		}
-		v := qv.fields[qube]
-		if err := d.object(v, path, []string{"hash", "at"}, nil); err != nil {
+		v := qv.Fields[qube]
+		if err := d.Object(v, path, []string{"hash", "at"}, nil); err != nil {
 			return nil, err
 		}
-		hash, err := d.sha256(v.fields["hash"], path+".hash")
+		hash, err := d.SHA256(v.Fields["hash"], path+".hash")
 		if err != nil {
 			return nil, err
 		}
-		at, err := d.timestamp(v.fields["at"], path+".at")
+		at, err := d.Timestamp(v.Fields["at"], path+".at")
 		if err != nil {
 			return nil, err
 		}
@@ -138,35 +137,19 @@ func writeRecord(dir string, r *appliedRecord) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(dir, recordFile), append(b, '\n'))
+	return WriteFile(filepath.Join(dir, recordFile), append(b, '\n'))
 }
 
-const confirmDoc = `confirm keeps the changes of a qfw apply --confirm-timeout that is waiting:
-without it, that apply puts every qube it changed back to its previous list
-when the timeout ends. Run it where apply runs (with the same --data-dir)
-once you have checked, from the qubes the change affects, that the new rules
-did not cut you off.`
+// ErrNoPendingApply says that no apply waits for confirmation.
+var ErrNoPendingApply = errors.New("no apply is waiting for confirmation")
 
-func newConfirmCmd() *cobra.Command {
-	var dir string
-	cmd := &cobra.Command{
-		Use:     "confirm",
-		Short:   "Keep the changes of an apply that waits for confirmation",
-		Long:    confirmDoc,
-		Example: "  qfw apply --target qubes --confirm-timeout 2m policy/ &\n  qfw confirm",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			err := os.Remove(filepath.Join(dataDir(dir), pendingFile))
-			if errors.Is(err, fs.ErrNotExist) {
-				return errors.New("no apply is waiting for confirmation")
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "Confirmed: the changes stay.")
-			return nil
-		},
+// Confirm keeps the changes of the apply that waits for confirmation with
+// the data directory dir; without it, that apply puts every qube it
+// changed back when its timeout ends.
+func Confirm(dir string) error {
+	err := os.Remove(filepath.Join(DataDir(dir), pendingFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return ErrNoPendingApply
 	}
-	cmd.Flags().StringVar(&dir, "data-dir", "", "qfw's data `DIR`, as apply was given it (default $XDG_STATE_HOME/qfw or ~/.local/state/qfw)")
-	return cmd
+	return err
 }

@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"bytes"
@@ -34,8 +34,8 @@ func FuzzParsePlan(f *testing.F) {
 		if refused(t, "plan.json", err) {
 			return
 		}
-		if p.Summary != summarise(p) {
-			t.Fatalf("summary %+v; the plan counts %+v", p.Summary, summarise(p))
+		if p.Summary != p.Summarise() {
+			t.Fatalf("summary %+v; the plan counts %+v", p.Summary, p.Summarise())
 		}
 		for _, q := range p.Qubes {
 			var shown []string
@@ -54,7 +54,7 @@ func FuzzParsePlan(f *testing.F) {
 				}
 			}
 		}
-		saved, err := marshalPlan(p)
+		saved, err := MarshalPlan(p)
 		if err != nil {
 			t.Fatalf("a plan that reads does not save: %v", err)
 		}
@@ -62,7 +62,7 @@ func FuzzParsePlan(f *testing.F) {
 		if err != nil {
 			t.Fatalf("a plan that reads, saved again, does not read: %v\n%s", err, saved)
 		}
-		if resaved, _ := marshalPlan(again); !bytes.Equal(resaved, saved) {
+		if resaved, _ := MarshalPlan(again); !bytes.Equal(resaved, saved) {
 			t.Fatalf("a plan saved again reads back otherwise:\n%s\nthen\n%s", saved, resaved)
 		}
 	})
@@ -157,7 +157,7 @@ func FuzzParseRecord(f *testing.F) {
 // TestReadBounded gives a device that never ends where qfw reads back a
 // file of its own: a saved plan, a state file, a QUBE.rules file of a
 // state directory and an apply record are each refused once past
-// maxInputFile, not read until memory runs out.
+// jsonfile.MaxSize, not read until memory runs out.
 func TestReadBounded(t *testing.T) {
 	dir := t.TempDir()
 	for _, link := range []string{"state/work.rules", "data/applied.json"} {
@@ -173,7 +173,7 @@ func TestReadBounded(t *testing.T) {
 		read func() error
 		want string
 	}{
-		{"plan", func() error { _, err := readPlan("/dev/zero"); return err }, "--plan: /dev/zero is over 64 MiB, which no file qfw writes comes near"},
+		{"plan", func() error { _, err := ReadPlan("/dev/zero"); return err }, "--plan: /dev/zero is over 64 MiB, which no file qfw writes comes near"},
 		{"state file", func() error { _, err := readStateFiles("/dev/zero"); return err }, "--state: /dev/zero is over 64 MiB, which no file qfw writes comes near"},
 		{"state directory", func() error { _, err := readStateFiles(filepath.Join(dir, "state")); return err }, "--state: " + filepath.Join(dir, "state/work.rules") + " is over 64 MiB, which no file qfw writes comes near"},
 		{"record", func() error { _, err := readRecord(filepath.Join(dir, "data")); return err }, filepath.Join(dir, "data/applied.json") + " is over 64 MiB, which no file qfw writes comes near"},
@@ -207,9 +207,18 @@ func TestCheckPlanOut(t *testing.T) {
 		"broken.json": "--out DIR/broken.json: the file exists and is not a plan qfw saved, which is all plan replaces",
 		"fifo":        "--out DIR/fifo: not a regular file; plan --json writes the plan to the standard output",
 	} {
-		err := checkPlanOut(filepath.Join(dir, name))
+		err := CheckPlanOut(filepath.Join(dir, name))
 		if got := strings.ReplaceAll(fmt.Sprint(err), dir, "DIR"); got != want {
 			t.Errorf("%s: %s; want %s", name, got, want)
+		}
+	}
+}
+
+func writeTestFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
