@@ -26,6 +26,7 @@ import (
 	"github.com/qfw-dev/qfw/agent/resolver"
 	"github.com/qfw-dev/qfw/agent/sdnotify"
 	"github.com/qfw-dev/qfw/backends/qubesdb"
+	"github.com/qfw-dev/qfw/internal/jsonfile"
 )
 
 const agentDoc = `agent is the firewall qube's service: it enforces the rule lists that dom0
@@ -214,7 +215,7 @@ func newAgentStatusCmd() *cobra.Command {
   qfw agent status`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := readInput(statusFile)
+			b, err := jsonfile.ReadFile(statusFile)
 			if errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("--status-file %s: no such file; qfw agent writes it when it starts", statusFile)
 			}
@@ -262,23 +263,23 @@ func printAgentStatus(w io.Writer, s *agent.Status) error {
 // name. It is hostile input like every file read back: each field is
 // checked, and an error names its place.
 func decodeAgentStatus(name string, data []byte) (*agent.Status, error) {
-	d, root, err := parseJSONDoc(name, data)
+	d, root, err := jsonfile.Parse(name, data)
 	if err != nil {
 		return nil, err
 	}
-	if err := d.object(root, "", []string{"format_version", "state", "updated", "clients"}, nil); err != nil {
+	if err := d.Object(root, "", []string{"format_version", "state", "updated", "clients"}, nil); err != nil {
 		return nil, err
 	}
-	fv := root.fields["format_version"]
-	if err := d.want(fv, "format_version", jsonNumber); err != nil {
+	fv := root.Fields["format_version"]
+	if err := d.Want(fv, "format_version", jsonfile.Number); err != nil {
 		return nil, err
 	}
-	if fv.num != fmt.Sprint(agent.StatusFormatVersion) {
-		return nil, d.errorf(fv, "format_version", "%s; this qfw reads agent status files of format %d", fv.num, agent.StatusFormatVersion)
+	if fv.Num != fmt.Sprint(agent.StatusFormatVersion) {
+		return nil, d.Errorf(fv, "format_version", "%s; this qfw reads agent status files of format %d", fv.Num, agent.StatusFormatVersion)
 	}
 	s := &agent.Status{FormatVersion: agent.StatusFormatVersion}
-	sv := root.fields["state"]
-	state, err := d.str(sv, "state")
+	sv := root.Fields["state"]
+	state, err := d.Str(sv, "state")
 	if err != nil {
 		return nil, err
 	}
@@ -287,25 +288,25 @@ func decodeAgentStatus(name string, data []byte) (*agent.Status, error) {
 		names[i] = string(st)
 	}
 	if !slices.Contains(names, state) {
-		return nil, d.errorf(sv, "state", "%q; want %s", state, orList(names))
+		return nil, d.Errorf(sv, "state", "%q; want %s", state, jsonfile.OrList(names))
 	}
 	s.State = agent.State(state)
-	if s.Updated, err = d.timestamp(root.fields["updated"], "updated"); err != nil {
+	if s.Updated, err = d.Timestamp(root.Fields["updated"], "updated"); err != nil {
 		return nil, err
 	}
-	cv := root.fields["clients"]
-	if err := d.want(cv, "clients", jsonArray); err != nil {
+	cv := root.Fields["clients"]
+	if err := d.Want(cv, "clients", jsonfile.Array); err != nil {
 		return nil, err
 	}
-	s.Clients = make([]agent.ClientStatus, 0, len(cv.elems))
-	for i, e := range cv.elems {
-		path := index("clients", i)
+	s.Clients = make([]agent.ClientStatus, 0, len(cv.Elems))
+	for i, e := range cv.Elems {
+		path := jsonfile.Index("clients", i)
 		c, err := decodeClientStatus(d, e, path)
 		if err != nil {
 			return nil, err
 		}
 		if i > 0 && s.Clients[i-1].Address.Compare(c.Address) >= 0 {
-			return nil, d.errorf(e.fields["address"], path+".address", "%s after %s; the agent lists each address once, in order", c.Address, s.Clients[i-1].Address)
+			return nil, d.Errorf(e.Fields["address"], path+".address", "%s after %s; the agent lists each address once, in order", c.Address, s.Clients[i-1].Address)
 		}
 		s.Clients = append(s.Clients, c)
 	}
@@ -316,51 +317,51 @@ func decodeAgentStatus(name string, data []byte) (*agent.Status, error) {
 // 2^53 do not come back as written.
 const maxCount = 1 << 53
 
-func decodeClientStatus(d *jsonDoc, v *jsonValue, path string) (agent.ClientStatus, error) {
+func decodeClientStatus(d *jsonfile.Doc, v *jsonfile.Value, path string) (agent.ClientStatus, error) {
 	var c agent.ClientStatus
-	if err := d.object(v, path, []string{"address", "family", "rules", "handled", "applied", "failure"}, nil); err != nil {
+	if err := d.Object(v, path, []string{"address", "family", "rules", "handled", "applied", "failure"}, nil); err != nil {
 		return c, err
 	}
-	av := v.fields["address"]
-	s, err := d.str(av, path+".address")
+	av := v.Fields["address"]
+	s, err := d.Str(av, path+".address")
 	if err != nil {
 		return c, err
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.String() != s || a.Is4In6() {
-		return c, d.errorf(av, path+".address", "%q is not an IPv4 or IPv6 address as the agent writes them", s)
+		return c, d.Errorf(av, path+".address", "%q is not an IPv4 or IPv6 address as the agent writes them", s)
 	}
 	c.Address = a
 	fam := 6
 	if a.Is4() {
 		fam = 4
 	}
-	fv := v.fields["family"]
-	if c.Family, err = d.integer(fv, path+".family", 4, 6); err != nil {
+	fv := v.Fields["family"]
+	if c.Family, err = d.Integer(fv, path+".family", 4, 6); err != nil {
 		return c, err
 	}
 	if c.Family != fam {
-		return c, d.errorf(fv, path+".family", "%d, but %s is an IPv%d address", c.Family, a, fam)
+		return c, d.Errorf(fv, path+".family", "%d, but %s is an IPv%d address", c.Family, a, fam)
 	}
 	// dom0 numbers a list's rules in four digits.
-	if c.Rules, err = d.integer(v.fields["rules"], path+".rules", 0, 10000); err != nil {
+	if c.Rules, err = d.Integer(v.Fields["rules"], path+".rules", 0, 10000); err != nil {
 		return c, err
 	}
-	if c.Handled, err = d.integer(v.fields["handled"], path+".handled", 0, maxCount); err != nil {
+	if c.Handled, err = d.Integer(v.Fields["handled"], path+".handled", 0, maxCount); err != nil {
 		return c, err
 	}
-	switch apv := v.fields["applied"]; apv.kind {
-	case jsonNull:
-	case jsonString:
-		t, err := d.timestamp(apv, path+".applied")
+	switch apv := v.Fields["applied"]; apv.Kind {
+	case jsonfile.Null:
+	case jsonfile.String:
+		t, err := d.Timestamp(apv, path+".applied")
 		if err != nil {
 			return c, err
 		}
 		c.Applied = &t
 	default:
-		return c, d.errorf(apv, path+".applied", "want a string or null (never), not %s", apv.kind)
+		return c, d.Errorf(apv, path+".applied", "want a string or null (never), not %s", apv.Kind)
 	}
-	if c.Failure, err = d.str(v.fields["failure"], path+".failure"); err != nil {
+	if c.Failure, err = d.Str(v.Fields["failure"], path+".failure"); err != nil {
 		return c, err
 	}
 	return c, nil

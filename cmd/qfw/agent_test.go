@@ -54,6 +54,16 @@ fd09:24ef:4179::a89:5  IPv6    0      0        never                 last apply 
 	}
 }
 
+// refused reports whether err refuses a file, failing t unless it says
+// where in the file, name, it is.
+func refused(t *testing.T, name string, err error) bool {
+	t.Helper()
+	if err != nil && !strings.HasPrefix(err.Error(), name+":") {
+		t.Fatalf("error without a position: %v", err)
+	}
+	return err != nil
+}
+
 // FuzzAgentStatus reads agent status files: an error has a position, and
 // a status that reads writes again to a file that reads back the same.
 func FuzzAgentStatus(f *testing.F) {
