@@ -210,7 +210,7 @@ func namesQube(v cue.Value) bool {
 // and #Service give them (TestFieldListsMatchSchema holds them to it).
 var (
 	qubeFields    = []string{"allow", "deny", "network"}
-	ruleFields    = []string{"comment", "dns", "expire", "icmp", "icmpv6", "priority", "service", "shadowed", "tcp", "to", "udp"}
+	ruleFields    = []string{"ack", "comment", "dns", "expire", "icmp", "icmpv6", "priority", "service", "shadowed", "tcp", "to", "udp"}
 	serviceFields = []string{"icmp", "icmpv6", "tcp", "udp"}
 )
 
@@ -520,6 +520,8 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 				d.fail(f, "shadowed must be true, for a rule known never to take effect, or left out")
 			}
 			r.Shadowed = true
+		case "ack":
+			r.Acks = d.acks(f)
 		case "tcp", "udp", "icmp", "icmpv6":
 			d.serviceField(&own, name, f)
 		default:
@@ -532,6 +534,45 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 		r.Services = append(r.Services, own)
 	}
 	return r, d.ok
+}
+
+// acks decodes v, the ack field of a rule: a list of the kinds of warning
+// it acknowledges, each once.
+func (d *decoder) acks(v cue.Value) []String {
+	list, err := v.List()
+	if err != nil {
+		d.fail(v, "ack must be a list of warning kinds, such as [\"expired\"]")
+		return nil
+	}
+	var out []String
+	for list.Next() {
+		e := withDefault(list.Value())
+		s, err := e.String()
+		switch {
+		case err != nil:
+			d.fail(e, "ack holds warning kinds, which are strings such as \"expired\"")
+			continue
+		case !ackable(Kind(s)):
+			d.fail(e, "%q is not a kind of warning a rule can acknowledge: %s", s, ackKindList())
+			continue
+		}
+		for _, prev := range out {
+			if prev.S == s {
+				d.fail(e, "ack names %q twice", s)
+			}
+		}
+		out = append(out, String{S: s, Pos: valuePos(e)})
+	}
+	return out
+}
+
+// ackKindList returns the kinds a rule may acknowledge, for a message.
+func ackKindList() string {
+	quoted := make([]string, len(AckKinds))
+	for i, k := range AckKinds {
+		quoted[i] = strconv.Quote(string(k))
+	}
+	return strings.Join(quoted[:len(quoted)-1], ", ") + " or " + quoted[len(quoted)-1]
 }
 
 // services appends the services of v, the service field of a rule: a

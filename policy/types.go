@@ -55,6 +55,9 @@ type Rule struct {
 	// by qfw import for a list that has such a rule: the compiler keeps it
 	// and warns, rather than refusing it.
 	Shadowed bool
+	// Acks are the kinds of warning the rule acknowledges (its ack
+	// field), each where it is written.
+	Acks []String
 }
 
 // DefaultPriority is the priority of a rule that does not set one.
