@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -157,7 +158,11 @@ func (d *diagnostics) print(stdout, stderr io.Writer, format format, strict bool
 	}
 	printDiagnostics(stderr, "", d.errors)
 	if strict && len(d.warnings) > 0 {
-		fmt.Fprintf(stderr, "qfw: --strict: %s; a rule acknowledges a warning it is meant to have with ack: [KIND]\n", plural(len(d.warnings), "warning", "warnings"))
+		hint := ""
+		if slices.ContainsFunc(d.warnings, func(w errors.Error) bool { return slices.Contains(policy.AckKinds, policy.KindOf(w)) }) {
+			hint = "; a rule acknowledges a warning it is meant to have with ack: [KIND]"
+		}
+		fmt.Fprintf(stderr, "qfw: --strict: %s%s\n", plural(len(d.warnings), "warning", "warnings"), hint)
 	}
 	return err
 }
