@@ -37,14 +37,15 @@ func (c *compiler) warnExpired(pos token.Pos, path string, at int64, kind ir.Kin
 
 func formatExpiry(at int64) string { return time.Unix(at, 0).UTC().Format(time.RFC3339) }
 
-// warnExpiredDenies warns about the expired deny rules of q, whose netvm
-// is netvm, saying what their removal opens to q: the packets each denied
-// that q's list, as dom0 writes it now, accepts. With complete false, the
-// list is not whole (the qube has errors), and the warnings say no more
-// than that dom0 drops the rules.
+// warnExpiredDenies warns about the expired deny rules of q, saying what
+// their removal opens to q: the packets each denied that q's list, as dom0
+// writes it now, accepts. With complete false, the list is not whole (the
+// qube has errors), and the warnings say no more than that dom0 drops the
+// rules; nor do they for a qube without a netvm, which reaches nothing
+// (another warning says so).
 func (c *compiler) warnExpiredDenies(q *ir.Qube, complete bool) {
 	for _, d := range c.expiredDenies {
-		if !complete {
+		if !complete || q.Netvm == "" {
 			c.warn(policy.Warnf(policy.Expired, d.pos, d.path, "rule expired at %s; dom0 drops it", formatExpiry(d.at)))
 			continue
 		}
@@ -99,14 +100,11 @@ func (c *compiler) opened(q *ir.Qube, origin ir.Origin) ([]string, []token.Pos) 
 	return out, also
 }
 
-// reachInput returns q's lists, made of rules, as its firewall qube reads
+// reachInput returns q's lists, made of rules, as its netvm reads
 // them at now: dom0 writes each family's list without the expired rules,
 // and the backend reads it with its own semantics. The unikernel drops
 // all IPv6, so it reads the IPv4 list alone.
 func (c *compiler) reachInput(q *ir.Qube, rules []ir.Rule, now int64) *reach.Input {
-	if q.Netvm == "" {
-		return &reach.Input{NoNetvm: true}
-	}
 	dns := c.dnsBehind(q.Netvm)
 	in := &reach.Input{Options: eval.Options{Resolver: eval.Table(c.resolved), Semantics: dns.Semantics}}
 	if dns.Servers != nil {
