@@ -1,12 +1,13 @@
 package compiler
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/qfw-dev/qfw/policy"
 )
 
-// acknowledge sets aside the warnings about the rules of pq that the rules
+// acknowledge sets aside the warnings about pq and its rules that they
 // acknowledge (their ack field names the warning's kind), and warns about
 // each acknowledgement that matches no warning, so that stale ones do not
 // pile up. It judges staleness only for a qube that compiled (ok): the
@@ -16,25 +17,40 @@ import (
 // unikernel's checks after compilation, which this pass does not see: an
 // ack of them there is neither applied nor judged.
 func (c *compiler) acknowledge(pq *policy.Qube, ok bool) {
-	rules := map[string]*policy.Rule{}
-	for i := range pq.Rules {
-		if r := &pq.Rules[i]; len(r.Acks) > 0 {
-			rules[r.Path(pq.Name)] = r
+	// ackers holds what acknowledges, by the path of its warnings.
+	type acker struct {
+		path string
+		// what names the acker in a message: `qube "work"` or `this
+		// rule in qube "work"`.
+		what string
+		acks []policy.String
+	}
+	ackers := map[string]*acker{}
+	var order []*acker
+	add := func(path, what string, acks []policy.String) {
+		if len(acks) > 0 {
+			a := &acker{path: path, what: what, acks: acks}
+			ackers[path] = a
+			order = append(order, a)
 		}
 	}
-	if len(rules) == 0 {
+	add(policy.Path("qubes", pq.Name), fmt.Sprintf("qube %q", pq.Name), pq.Acks)
+	for i := range pq.Rules {
+		add(pq.Rules[i].Path(pq.Name), fmt.Sprintf("this rule in qube %q", pq.Name), pq.Rules[i].Acks)
+	}
+	if len(order) == 0 {
 		return
 	}
 	type use struct {
-		rule *policy.Rule
+		a    *acker
 		kind policy.Kind
 	}
 	used := map[use]bool{}
 	kept := c.warnings[:0]
 	for _, w := range c.warnings {
-		r := rules[strings.Join(w.Path(), ".")]
-		if k := policy.KindOf(w); r != nil && acks(r, k) {
-			used[use{r, k}] = true
+		a, k := ackers[strings.Join(w.Path(), ".")], policy.KindOf(w)
+		if a != nil && acks(a.acks, k) {
+			used[use{a, k}] = true
 			c.acknowledged = append(c.acknowledged, w)
 			continue
 		}
@@ -44,25 +60,24 @@ func (c *compiler) acknowledge(pq *policy.Qube, ok bool) {
 	if !ok {
 		return
 	}
-	for i := range pq.Rules {
-		r := &pq.Rules[i]
-		for _, a := range r.Acks {
-			k := policy.Kind(a.S)
-			if used[use{r, k}] || k == policy.Hostname && c.backend == "mirage" {
+	for _, a := range order {
+		for _, ack := range a.acks {
+			k := policy.Kind(ack.S)
+			if used[use{a, k}] || k == policy.Hostname && c.backend == "mirage" {
 				continue
 			}
-			c.warn(policy.Warnf(policy.UnusedAck, a.Pos, r.Path(pq.Name)+".ack",
-				"ack %q matches no warning of this rule in qube %q; remove it", a.S, pq.Name))
+			c.warn(policy.Warnf(policy.UnusedAck, ack.Pos, a.path+".ack",
+				"ack %q matches no warning of %s; remove it", ack.S, a.what))
 		}
 	}
 }
 
-// acks reports whether r acknowledges warnings of kind k.
-func acks(r *policy.Rule, k policy.Kind) bool {
+// acks reports whether list acknowledges warnings of kind k.
+func acks(list []policy.String, k policy.Kind) bool {
 	if k == "" {
 		return false
 	}
-	for _, a := range r.Acks {
+	for _, a := range list {
 		if policy.Kind(a.S) == k {
 			return true
 		}

@@ -43,10 +43,14 @@ const (
 	UnusedAck Kind = "unused-ack"
 )
 
-// AckKinds are the kinds a rule may acknowledge, sorted. The others are
-// about the policy's own annotations (a stale shadowed: true, a stale
-// ack), fixed by removing them, or about a whole qube.
-var AckKinds = []Kind{Expired, Hostname, PortZero, Redundant, Shadowed, Unresolved}
+// AckKinds are the kinds a rule may acknowledge, sorted, and
+// QubeAckKinds those a qube may. The others are about the policy's own
+// annotations (a stale shadowed: true, a stale ack), fixed by removing
+// them, or about what a unikernel firewall makes of a list.
+var (
+	AckKinds     = []Kind{Expired, Hostname, PortZero, Redundant, Shadowed, Unresolved}
+	QubeAckKinds = []Kind{NoNetvm}
+)
 
 // ackable reports whether a rule may acknowledge warnings of kind k.
 func ackable(k Kind) bool { return slices.Contains(AckKinds, k) }

@@ -24,8 +24,8 @@ example ack: ["expired"] on an expired rule kept for the record, or
 ack: ["hostname"] on a rule to a host name): they are not reported, while
 a new warning still is, and so is an ack that matches no warning. The
 kinds a rule can acknowledge are expired, hostname, port-zero, redundant,
-shadowed and unresolved; --strict and the github and json formats show
-each warning's kind.`
+shadowed and unresolved; a qube can acknowledge no-netvm. --strict and
+the github and json formats show each warning's kind.`
 
 const vetExamples = `  # Check the policy in the current directory against ./inventory.json.
   qfw vet
