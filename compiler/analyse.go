@@ -85,7 +85,7 @@ func (c *compiler) reportCovered(q *ir.Qube, boxes [][]space.Box, cv *coverIndex
 	path := policy.Path("qubes", q.Name, r.Origin.Kind.String(), r.Origin.Name)
 	if parts == nil {
 		if shadowed {
-			c.warn(policy.Errorf(r.Origin.Pos, path, "the rule says shadowed: true, but it takes effect; remove shadowed"))
+			c.warn(policy.Warnf(policy.ShadowedTakesEffect, r.Origin.Pos, path, "the rule says shadowed: true, but it takes effect; remove shadowed"))
 		}
 		return
 	}
@@ -111,7 +111,7 @@ func (c *compiler) reportCovered(q *ir.Qube, boxes [][]space.Box, cv *coverIndex
 		s = "s"
 	}
 	if conflict && shadowed {
-		c.warn(policy.ErrorfAlso(r.Origin.Pos, also, path,
+		c.warn(policy.WarnfAlso(policy.Shadowed, r.Origin.Pos, also, path,
 			"%s never %s effect, as shadowed: true says: %s match%s all its packets first%s",
 			subject, takes, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1), note))
 		return
@@ -122,7 +122,7 @@ func (c *compiler) reportCovered(q *ir.Qube, boxes [][]space.Box, cv *coverIndex
 			subject, takes, strings.Join(names, ", "), strings.Replace(s, "s", "es", 1), note))
 		return
 	}
-	c.warn(policy.ErrorfAlso(r.Origin.Pos, also, path, "%s %s redundant: %s already %s%s all its packets%s",
+	c.warn(policy.WarnfAlso(policy.Redundant, r.Origin.Pos, also, path, "%s %s redundant: %s already %s%s all its packets%s",
 		subject, is, strings.Join(names, ", "), r.Action, s, note))
 }
 

@@ -24,8 +24,11 @@ type Options struct {
 type Result struct {
 	Program *ir.Program
 	// Warnings are findings that do not stop compilation: redundant rules,
-	// rules to DNS names, expired rules.
+	// rules to DNS names, expired rules. Each has a kind (policy.KindOf).
 	Warnings []errors.Error
+	// Acknowledged are the warnings that the rules they are about
+	// acknowledge: expected, so not among Warnings.
+	Acknowledged []errors.Error
 	// Inventory is the inventory the policy was compiled against.
 	Inventory *policy.Inventory
 }
@@ -40,6 +43,7 @@ func Compile(p *policy.Policy, opts Options) (*Result, errors.Error) {
 	for _, r := range c.qubes() {
 		c.errs = errors.Append(c.errs, r.errs)
 		c.warnings = append(c.warnings, r.warnings...)
+		c.acknowledged = append(c.acknowledged, r.acknowledged...)
 		if r.ok {
 			prog.Qubes = append(prog.Qubes, r.qube)
 		}
@@ -47,6 +51,7 @@ func Compile(p *policy.Policy, opts Options) (*Result, errors.Error) {
 	prog.Firewalls = c.firewalls(prog.Qubes)
 	prog.Tests = c.tests()
 	policy.SortErrors(c.warnings)
+	policy.SortErrors(c.acknowledged)
 	var errs errors.Error
 	if c.errs != nil {
 		list := errors.Errors(c.errs)
@@ -55,7 +60,7 @@ func Compile(p *policy.Policy, opts Options) (*Result, errors.Error) {
 			errs = errors.Append(errs, e)
 		}
 	}
-	return &Result{Program: prog, Warnings: c.warnings, Inventory: p.Inventory}, errs
+	return &Result{Program: prog, Warnings: c.warnings, Acknowledged: c.acknowledged, Inventory: p.Inventory}, errs
 }
 
 type compiler struct {
@@ -64,6 +69,12 @@ type compiler struct {
 	resolved map[string][]netip.Addr
 	errs     errors.Error
 	warnings []errors.Error
+	// acknowledged are the warnings the rules they are about
+	// acknowledge.
+	acknowledged []errors.Error
+	// expiredDenies are the expired deny rules of the qube being
+	// compiled, whose warnings wait for its whole list.
+	expiredDenies []expiredDeny
 	// backend is that of the netvm of the qube being compiled (see
 	// backendOf).
 	backend string
@@ -71,10 +82,11 @@ type compiler struct {
 
 // qubeResult is one qube compiled, with what the compiler said about it.
 type qubeResult struct {
-	qube     ir.Qube
-	ok       bool
-	errs     errors.Error
-	warnings []errors.Error
+	qube         ir.Qube
+	ok           bool
+	errs         errors.Error
+	warnings     []errors.Error
+	acknowledged []errors.Error
 }
 
 // qubes compiles the policy's qubes, in their order. Qubes compile on their
@@ -85,7 +97,8 @@ func (c *compiler) qubes() []qubeResult {
 	par.Each(len(out), func(i int) {
 		qc := &compiler{pol: c.pol, opts: c.opts, resolved: c.resolved}
 		q, ok := qc.qube(&c.pol.Qubes[i])
-		out[i] = qubeResult{qube: q, ok: ok, errs: qc.errs, warnings: qc.warnings}
+		qc.acknowledge(&c.pol.Qubes[i], ok)
+		out[i] = qubeResult{qube: q, ok: ok, errs: qc.errs, warnings: qc.warnings, acknowledged: qc.acknowledged}
 	})
 	return out
 }
@@ -109,7 +122,7 @@ func (c *compiler) qube(pq *policy.Qube) (ir.Qube, bool) {
 	q := ir.Qube{Name: pq.Name, Netvm: inv.Netvm, IP: inv.IP, IP6: inv.IP6, Network: !pq.NoNetwork, Pos: pq.Pos}
 	c.backend = c.backendOf(inv.Netvm)
 	if !pq.NoNetwork && inv.Netvm == "" {
-		c.warn(policy.Errorf(pq.Pos, path, "qube %q has no netvm, so no firewall enforces its rules until it gets one; write network: false if it must never have network", pq.Name))
+		c.warn(policy.Warnf(policy.NoNetvm, pq.Pos, path, "qube %q has no netvm, so no firewall enforces its rules until it gets one; write network: false if it must never have network", pq.Name))
 	}
 
 	if pq.NoNetwork {
@@ -144,6 +157,7 @@ func (c *compiler) qube(pq *policy.Qube) (ir.Qube, bool) {
 		q.Rules = append(q.Rules, c.rule(pq.Name, r)...)
 	}
 	if len(errors.Errors(c.errs)) != before {
+		c.warnExpiredDenies(&q, false)
 		return q, false
 	}
 	if len(q.Rules) == 0 {
@@ -159,6 +173,7 @@ func (c *compiler) qube(pq *policy.Qube) (ir.Qube, bool) {
 	}
 	c.analyse(&q, shadowedOrigins(pq), c.dnsBehind(inv.Netvm))
 	c.checkResolved(&q)
+	c.warnExpiredDenies(&q, len(errors.Errors(c.errs)) == before)
 	return q, len(errors.Errors(c.errs)) == before
 }
 
@@ -208,12 +223,12 @@ func (c *compiler) checkResolved(q *ir.Qube) {
 				if r.Action == ir.Drop {
 					what = fmt.Sprintf("a deny to it blocks qube %q's %s traffic", q.Name, fam.name)
 				}
-				c.warn(policy.Errorf(r.Origin.Pos, at,
+				c.warn(policy.Warnf(policy.Unresolved, r.Origin.Pos, at,
 					"%s has no %s address in resolve: behind qfw's nftables backend %s; pin the name's %s addresses, or give the qube no %s address",
 					r.Dst.Host, fam.name, what, fam.name, fam.name))
 				continue
 			}
-			c.warn(policy.Errorf(r.Origin.Pos, at,
+			c.warn(policy.Warnf(policy.Unresolved, r.Origin.Pos, at,
 				"%s has no %s address in resolve, and a name that does not resolve makes the Linux agent refuse qube %q's whole %s list and drop all its %s traffic; pin the name's %s addresses, or give the qube no %s address",
 				r.Dst.Host, fam.name, q.Name, fam.name, fam.name, fam.name, fam.name))
 		}

@@ -17,7 +17,8 @@ import (
 )
 
 // TestGolden compiles each testdata/*.txtar archive: its files other than
-// out/* are the policy and inventory; out/rules, out/warnings and
+// out/* are the policy and inventory; out/rules, out/warnings (each with
+// its kind), out/acknowledged (the warnings the rules acknowledge) and
 // out/errors hold what the compiler must produce. QFW_UPDATE=1 rewrites
 // them.
 func TestGolden(t *testing.T) {
@@ -53,7 +54,8 @@ func runGolden(t *testing.T, path string) {
 	if p != nil {
 		res, cerrs := compiler.Compile(p, compiler.Options{Now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)})
 		all = append(all, errors.Errors(cerrs)...)
-		got["out/warnings"] = render(dir, res.Warnings)
+		got["out/warnings"] = renderWarnings(dir, res.Warnings)
+		got["out/acknowledged"] = renderWarnings(dir, res.Acknowledged)
 		got["out/rules"] = renderProgram(res)
 	}
 	got["out/errors"] = render(dir, all)
@@ -103,6 +105,20 @@ func render(dir string, diags []errors.Error) []byte {
 		for _, p := range d.InputPositions() {
 			fmt.Fprintf(&b, "    %s\n", strings.TrimPrefix(p.String(), dir+string(filepath.Separator)))
 		}
+	}
+	return b.Bytes()
+}
+
+// renderWarnings is render for warnings, each line led by the warning's
+// kind in brackets, which every warning must have.
+func renderWarnings(dir string, warnings []errors.Error) []byte {
+	var b bytes.Buffer
+	for _, w := range warnings {
+		k := policy.KindOf(w)
+		if k == "" {
+			k = "NO KIND"
+		}
+		fmt.Fprintf(&b, "[%s] %s", k, render(dir, []errors.Error{w}))
 	}
 	return b.Bytes()
 }

@@ -67,7 +67,7 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 	for _, s := range r.Services {
 		for _, p := range slices.Concat(s.TCP, s.UDP) {
 			if pr, err := ir.ParsePortRange(p.S); err == nil && pr.Last == 0 {
-				c.warn(policy.Errorf(p.Pos, path, "port 0 matches nothing real: dom0 accepts it, but no connection goes to port 0"))
+				c.warn(policy.Warnf(policy.PortZero, p.Pos, path, "port 0 matches nothing real: dom0 accepts it, but no connection goes to port 0"))
 			}
 		}
 	}
@@ -439,7 +439,11 @@ func (c *compiler) expire(r *policy.Rule, path string, fail func(policy.String, 
 		return 0
 	}
 	if !c.opts.Now.IsZero() && at <= c.opts.Now.Unix() {
-		c.warn(policy.Errorf(r.Expire.Pos, path, "rule expired at %s; dom0 drops it", time.Unix(at, 0).UTC().Format(time.RFC3339)))
+		kind := ir.Allow
+		if r.Deny {
+			kind = ir.Deny
+		}
+		c.warnExpired(r.Expire.Pos, path, at, kind, r.Name, r.Pos)
 	}
 	return at
 }
@@ -463,9 +467,9 @@ func (c *compiler) warnHost(t target, path string, kind ir.Kind) {
 		if kind == ir.Deny {
 			failed = "a deny to it keeps its last addresses, and blocks the qube if it never had any"
 		}
-		c.warn(policy.Errorf(t.at.Pos, path, "%s is resolved by the firewall qube and enforced by address: qfw agent follows its time to live, qfw apply resolves it when the table is built; while it does not resolve, %s", t.dst.Host, failed))
+		c.warn(policy.Warnf(policy.Hostname, t.at.Pos, path, "%s is resolved by the firewall qube and enforced by address: qfw agent follows its time to live, qfw apply resolves it when the table is built; while it does not resolve, %s", t.dst.Host, failed))
 	case "qubes":
-		c.warn(policy.Errorf(t.at.Pos, path, "%s is resolved by the firewall qube when the rules load, and enforced by address: later DNS changes are not followed, and a failed lookup blocks the qube", t.dst.Host))
+		c.warn(policy.Warnf(policy.Hostname, t.at.Pos, path, "%s is resolved by the firewall qube when the rules load, and enforced by address: later DNS changes are not followed, and a failed lookup blocks the qube", t.dst.Host))
 	}
 }
 

@@ -209,8 +209,8 @@ func namesQube(v cue.Value) bool {
 // The fields of a qube, a rule and a service, as the schema's #Qube, #Rule
 // and #Service give them (TestFieldListsMatchSchema holds them to it).
 var (
-	qubeFields    = []string{"allow", "deny", "network"}
-	ruleFields    = []string{"comment", "dns", "expire", "icmp", "icmpv6", "priority", "service", "shadowed", "tcp", "to", "udp"}
+	qubeFields    = []string{"ack", "allow", "deny", "network"}
+	ruleFields    = []string{"ack", "comment", "dns", "expire", "icmp", "icmpv6", "priority", "service", "shadowed", "tcp", "to", "udp"}
 	serviceFields = []string{"icmp", "icmpv6", "tcp", "udp"}
 )
 
@@ -429,6 +429,8 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 				ok = false
 			}
 			q.NoNetwork = !b
+		case "ack":
+			q.Acks = d.acks(f, "a qube", QubeAckKinds)
 		case "allow", "deny":
 			rules, err := structFields(f)
 			if err != nil {
@@ -520,6 +522,8 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 				d.fail(f, "shadowed must be true, for a rule known never to take effect, or left out")
 			}
 			r.Shadowed = true
+		case "ack":
+			r.Acks = d.acks(f, "a rule", AckKinds)
 		case "tcp", "udp", "icmp", "icmpv6":
 			d.serviceField(&own, name, f)
 		default:
@@ -532,6 +536,48 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 		r.Services = append(r.Services, own)
 	}
 	return r, d.ok
+}
+
+// acks decodes v, the ack field of what (a rule or a qube): a list of the
+// kinds of warning it acknowledges, of kinds, each once.
+func (d *decoder) acks(v cue.Value, what string, kinds []Kind) []String {
+	list, err := v.List()
+	if err != nil {
+		d.fail(v, "ack must be a list of warning kinds, such as [%q]", kinds[0])
+		return nil
+	}
+	var out []String
+	for list.Next() {
+		e := withDefault(list.Value())
+		s, err := e.String()
+		switch {
+		case err != nil:
+			d.fail(e, "ack holds warning kinds, which are strings such as %q", kinds[0])
+			continue
+		case !slices.Contains(kinds, Kind(s)):
+			d.fail(e, "%q is not a kind of warning %s can acknowledge: %s", s, what, kindList(kinds))
+			continue
+		}
+		for _, prev := range out {
+			if prev.S == s {
+				d.fail(e, "ack names %q twice", s)
+			}
+		}
+		out = append(out, String{S: s, Pos: valuePos(e)})
+	}
+	return out
+}
+
+// kindList returns kinds as a message lists them.
+func kindList(kinds []Kind) string {
+	quoted := make([]string, len(kinds))
+	for i, k := range kinds {
+		quoted[i] = strconv.Quote(string(k))
+	}
+	if len(quoted) == 1 {
+		return quoted[0]
+	}
+	return strings.Join(quoted[:len(quoted)-1], ", ") + " or " + quoted[len(quoted)-1]
 }
 
 // services appends the services of v, the service field of a rule: a

@@ -116,3 +116,20 @@ func TestNetworksWellFormedMatchesSchema(t *testing.T) {
 		}
 	}
 }
+
+// The kinds a rule can acknowledge are the schema's #AckKind, and every
+// other kind is one it refuses.
+func TestAckKindsMatchSchema(t *testing.T) {
+	ctx := cuecontext.New()
+	def := ctx.CompileString(schema.Source(), cue.Filename(schema.Filename)).LookupPath(cue.ParsePath("#AckKind"))
+	all := []Kind{Expired, Hostname, Redundant, Shadowed, PortZero, Unresolved, NoNetvm, Unikernel, ShadowedTakesEffect, UnusedAck, "expird"}
+	for _, k := range all {
+		inSchema := def.Unify(ctx.Encode(string(k))).Validate(cue.Concrete(true)) == nil
+		if got := ackable(k); got != inSchema {
+			t.Errorf("%q: the decoder says ackable %v, the schema %v", k, got, inSchema)
+		}
+	}
+	if !slices.IsSorted(AckKinds) {
+		t.Errorf("AckKinds %q are not sorted", AckKinds)
+	}
+}

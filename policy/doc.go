@@ -12,4 +12,8 @@
 // addresses. CUE's messages are restated in the policy's words. The
 // meaning of a policy's values (addresses, ports, host names) is checked
 // by the compiler.
+//
+// Diagnostics are cue/errors Errors made by [Errorf]; a warning made by
+// [Warnf] has a [Kind] too, by which a rule or qube acknowledges the
+// warnings it is meant to have (its ack field).
 package policy

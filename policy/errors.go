@@ -21,6 +21,8 @@ type posError struct {
 	path   []string
 	format string
 	args   []any
+	// kind is the kind of a warning (see [Warnf]); empty for an error.
+	kind Kind
 }
 
 // Errorf returns an error at pos about the value at path (a CUE path made

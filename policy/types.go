@@ -26,6 +26,9 @@ type Qube struct {
 	NoNetwork bool
 	// Rules holds the allow rules, then the deny rules, each sorted by name.
 	Rules []Rule
+	// Acks are the kinds of warning about the qube itself that it
+	// acknowledges (its ack field), each where it is written.
+	Acks []String
 }
 
 // Rule is one entry of a qube's allow or deny map.
@@ -55,6 +58,9 @@ type Rule struct {
 	// by qfw import for a list that has such a rule: the compiler keeps it
 	// and warns, rather than refusing it.
 	Shadowed bool
+	// Acks are the kinds of warning the rule acknowledges (its ack
+	// field), each where it is written.
+	Acks []String
 }
 
 // DefaultPriority is the priority of a rule that does not set one.

@@ -52,26 +52,35 @@ func (t targetValue) jsonKey() string {
 	return "firewalls"
 }
 
-// formatValue is the --format flag of test.
-type formatValue uint8
+// format is an output format of vet and test.
+type format uint8
 
 const (
-	formatText formatValue = iota
+	formatText format = iota
 	formatGitHub
+	formatJSON
 )
 
-var formatNames = []string{formatText: "text", formatGitHub: "github"}
+var formatNames = []string{formatText: "text", formatGitHub: "github", formatJSON: "json"}
 
-func (f *formatValue) String() string { return formatNames[*f] }
+// formatValue is the --format flag of vet and test: a format, one of
+// those the command takes.
+type formatValue struct {
+	format
+	takes []format
+}
+
+func (f *formatValue) String() string { return formatNames[f.format] }
 
 func (f *formatValue) Set(s string) error {
-	for i, n := range formatNames {
-		if s == n {
-			*f = formatValue(i)
+	names := make([]string, len(f.takes))
+	for i, t := range f.takes {
+		if names[i] = formatNames[t]; s == names[i] {
+			f.format = t
 			return nil
 		}
 	}
-	return errors.New("unknown format; want text or github")
+	return fmt.Errorf("unknown format; want %s", orList(names))
 }
 
 func (f *formatValue) Type() string { return "FORMAT" }

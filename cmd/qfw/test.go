@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +24,12 @@ happened and which rule decided, then a summary. It exits 0 when every test
 passes and 1 when one fails or the policy has errors.
 
 --json prints every test, passed or failed, as JSON, and --format chooses
-how the text output shows failures: give one or the other.
+how the text output shows failures: give one or the other. With --format
+github, the policy's errors and warnings are annotations on their lines
+too.
+
+--strict makes warnings errors, as it does for vet: test exits 1 if
+there is any that no rule acknowledges.
 
 vet and compile run the tests too, unless given --skip-tests.`
 
@@ -43,10 +46,11 @@ type testFlags struct {
 	policyFlags
 	json   bool
 	format formatValue
+	strict bool
 }
 
 func newTestCmd() *cobra.Command {
-	f := &testFlags{}
+	f := &testFlags{format: formatValue{takes: []format{formatText, formatGitHub}}}
 	cmd := &cobra.Command{
 		Use:     "test [DIR | FILE...]",
 		Short:   "Check the policy's tests against what each firewall enforces",
@@ -59,11 +63,15 @@ func newTestCmd() *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().BoolVar(&f.json, "json", false, "print every test as JSON (not with --format)")
 	cmd.Flags().Var(&f.format, "format", "print failures as `FORMAT`: text or github (workflow annotations; not with --json)")
+	registerStrict(cmd, &f.strict)
 	return cmd
 }
 
 func runTest(cmd *cobra.Command, args []string, f *testFlags) error {
-	res, err := build(cmd, args, &f.policyFlags, false)
+	res, diags, err := buildDiagnosed(cmd, args, &f.policyFlags, false)
+	// With --json, the tests go to stdout as JSON and the diagnostics to
+	// stderr as text.
+	derr := diags.print(cmd.OutOrStdout(), cmd.ErrOrStderr(), f.format.format, f.strict)
 	if err != nil {
 		return err
 	}
@@ -83,6 +91,9 @@ func runTest(cmd *cobra.Command, args []string, f *testFlags) error {
 	if err == nil && failed > 0 {
 		err = errPrinted
 	}
+	if err == nil {
+		err = derr
+	}
 	return err
 }
 
@@ -94,24 +105,13 @@ func printTestText(w io.Writer, outcomes []policytest.Outcome, failed int, forma
 		}
 		pos := o.Test.Pos
 		msg := fmt.Sprintf("tests.%d: %s", o.Test.Index, failure(o))
-		if format == formatGitHub {
-			fmt.Fprintf(w, "::error file=%s,line=%d,col=%d::%s\n",
-				escapeProperty(filepath.ToSlash(relFile(pos.Filename()))), pos.Line(), pos.Column(), escapeData(msg))
+		if format.format == formatGitHub {
+			printAnnotation(w, "error", pos, "", msg)
 		} else {
 			fmt.Fprintf(w, "%s: %s\n", relPos(pos), msg)
 		}
 	}
 	fmt.Fprintf(w, "%d tests, %d passed, %d failed\n", len(outcomes), len(outcomes)-failed, failed)
-}
-
-// escapeData and escapeProperty escape a workflow command's message and
-// property values, as GitHub Actions reads them.
-func escapeData(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
-}
-
-func escapeProperty(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
 }
 
 type testJSON struct {
