@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
-	"github.com/qfw-dev/qfw/compiler/reach"
 	"github.com/qfw-dev/qfw/compiler/par"
+	"github.com/qfw-dev/qfw/compiler/reach"
 	"github.com/qfw-dev/qfw/review/graph"
 )
 
