@@ -14,6 +14,7 @@
   var nodes = Array.prototype.slice.call(document.querySelectorAll("svg .node"));
   var rows = {};
   Array.prototype.forEach.call(document.querySelectorAll("tr[data-edge]"), function (r) { rows[r.dataset.edge] = r; });
+  var names = Array.prototype.map.call(document.querySelectorAll("#qube-names option"), function (o) { return o.value.toLowerCase(); });
   var byID = {};
   nodes.forEach(function (n) { byID[n.id] = n; });
 
@@ -88,9 +89,20 @@
 
   function update() {
     var q = words(qubeIn.value), d = words(destIn.value);
-    var verdicts = {};
-    Array.prototype.forEach.call(form.querySelectorAll("input[name=verdict]"), function (c) { verdicts[c.value] = c.checked; });
-    var qubeOK = function (el) { return q === "" || el.dataset.qube.toLowerCase().indexOf(q) >= 0 || el.dataset.firewall.toLowerCase().indexOf(q) >= 0; };
+    var verdicts = {}, every = true;
+    Array.prototype.forEach.call(form.querySelectorAll("input[name=verdict]"), function (c) {
+      verdicts[c.value] = c.checked;
+      every = every && c.checked;
+    });
+    // A qube with no edge shown is drawn only while nothing but the
+    // qube filter is set: it says that the qube is there and reaches
+    // nothing, or nothing it is not shown reaching.
+    var bare = d === "" && every;
+    // A qube's name, as the list offers them, means that qube alone;
+    // other text, every qube whose name holds it.
+    var exact = names.indexOf(q) >= 0;
+    var has = function (name) { return exact ? name.toLowerCase() === q : name.toLowerCase().indexOf(q) >= 0; };
+    var qubeOK = function (el) { return q === "" || has(el.dataset.qube) || has(el.dataset.firewall); };
     var shown = {}, count = 0;
     edges.forEach(function (e) {
       var on = verdicts[e.dataset.verdict] && qubeOK(e) && destMatches(byID[e.dataset.dest], d);
@@ -102,12 +114,12 @@
       }
     });
     links.forEach(function (l) {
-      var on = (d === "" && qubeOK(l)) || shown[l.dataset.from];
+      var on = (bare && qubeOK(l)) || shown[l.dataset.from];
       l.classList.toggle("off", !on);
       if (on) shown[l.dataset.from] = shown[l.dataset.via] = true;
     });
     nodes.forEach(function (n) {
-      var on = shown[n.id] || (d === "" && n.dataset.kind === "qube" && qubeOK(n));
+      var on = shown[n.id] || (bare && n.dataset.kind === "qube" && qubeOK(n));
       n.classList.toggle("off", !on);
     });
     status.textContent = count + " of " + edges.length + " edges shown";
