@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -29,6 +30,9 @@ func (g *Graph) WriteDOT(w io.Writer) error {
 	b.WriteString("\tnode [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", fontname=\"monospace\"];\n")
 	b.WriteString("\tedge [fontname=\"monospace\", fontsize=10];\n")
 	for _, k := range []Kind{Qube, Firewall, Dest} {
+		if !slices.ContainsFunc(g.Nodes, func(n Node) bool { return n.Kind == k }) {
+			continue
+		}
 		fmt.Fprintf(b, "\t{\n\t\trank=same;\n")
 		for i := range g.Nodes {
 			n := &g.Nodes[i]

@@ -254,21 +254,41 @@ func place(d *drawing, ids []int, x, w float64, edges func(int) ([]int, float64)
 	}
 }
 
-// destText returns the lines a destination node shows: at most maxLines,
-// each at most maxLine characters.
+// destText returns the lines a destination node shows: each destination
+// wrapped after its commas to at most maxLine characters, at most maxLines
+// lines in all. The node's tooltip and the table hold them all.
 func destText(n *Node) []string {
 	if n.Kind != Dest {
 		return nil
 	}
 	var out []string
-	for i, l := range n.Lines {
-		if i == maxLines-1 && len(n.Lines) > maxLines {
-			out = append(out, fmt.Sprintf("… and %d more", len(n.Lines)-i))
-			break
-		}
-		out = append(out, clip(l, maxLine))
+	for _, d := range n.Lines {
+		out = append(out, wrap(d, maxLine)...)
+	}
+	if len(out) > maxLines {
+		out = append(out[:maxLines-1], "… more in the tooltip")
 	}
 	return out
+}
+
+// wrap cuts s after its commas into lines of at most n characters, those
+// after the first indented; a part longer than a line is clipped.
+func wrap(s string, n int) []string {
+	var out []string
+	line := ""
+	for _, part := range strings.SplitAfter(s, ", ") {
+		part = strings.TrimSuffix(part, " ")
+		switch {
+		case line == "":
+			line = part
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(part) <= n:
+			line += " " + part
+		default:
+			out = append(out, clip(line, n))
+			line = "  " + part
+		}
+	}
+	return append(out, clip(line, n))
 }
 
 // nodeText returns the text of n, placed.
@@ -282,7 +302,9 @@ func nodeText(n *drawnNode) []textLine {
 	top := n.Y + (n.H-float64(len(lines))*lineH)/2 + lineH - 3
 	out := make([]textLine, len(lines))
 	for i, l := range lines {
-		out[i] = textLine{X: x, Y: top + float64(i)*lineH, Text: l}
+		// SVG folds leading spaces: an indent is a shift.
+		t := strings.TrimLeft(l, " ")
+		out[i] = textLine{X: x + chars(l[:len(l)-len(t)])*nameChar, Y: top + float64(i)*lineH, Text: t}
 	}
 	return out
 }
