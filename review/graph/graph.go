@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/compiler/par"
 	"github.com/qfw-dev/qfw/compiler/reach"
 )
 
@@ -126,7 +127,14 @@ func New(title string, clients []Client, describe DescribeRule) *Graph {
 	dests := map[string]*Node{}
 	var destOrder []string
 	unpinned := map[string]bool{}
-	for _, c := range clients {
+	// The summaries are most of the work, and each qube's its own.
+	summaries := make([][]verdictLine, len(clients))
+	par.Each(len(clients), func(i int) {
+		if c := clients[i]; c.Set != nil && c.Firewall != "" {
+			summaries[i] = lines(c)
+		}
+	})
+	for ci, c := range clients {
 		qn := Node{ID: "qube:" + c.Name, Kind: Qube, Name: c.Name, Detail: "no netvm: reaches nothing"}
 		if c.Firewall != "" {
 			qn.Detail = fmt.Sprintf("behind %s (%s)", c.Firewall, c.Backend)
@@ -140,7 +148,7 @@ func New(title string, clients []Client, describe DescribeRule) *Graph {
 		for _, n := range c.Set.Universe.Names() {
 			unpinned[n] = true
 		}
-		for _, le := range lines(c) {
+		for _, le := range summaries[ci] {
 			l := &le.line
 			text := strings.Join(l.Dests.Strings(), ", ")
 			id := "dest:" + text

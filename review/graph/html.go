@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bufio"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
@@ -19,7 +20,7 @@ var (
 	pageJS string
 )
 
-var page = template.Must(template.New("page").Funcs(template.FuncMap{"num": num}).Parse(pageHTML))
+var page = template.Must(template.New("page").Parse(pageHTML))
 
 // csp is the page's content security policy: it may run its own script
 // and styles, by their hashes, and load nothing at all, so that opening it
@@ -64,11 +65,9 @@ func (g *Graph) WriteHTML(w io.Writer) error {
 	if len(g.Unpinned) > 0 {
 		note = "The resolve section pins no addresses for " + strings.Join(g.Unpinned, ", ") + ": shown as names, not as the addresses they resolve to."
 	}
-	nodes := make([]pageNode, len(d.Nodes))
-	for i := range d.Nodes {
-		nodes[i] = pageNode{drawnNode: &d.Nodes[i], g: g}
-	}
-	return page.Execute(w, struct {
+	// The template writes in small pieces.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := page.Execute(bw, struct {
 		Title, Summary, Note string
 		CSP                  string
 		CSS                  template.CSS
@@ -76,39 +75,14 @@ func (g *Graph) WriteHTML(w io.Writer) error {
 		QubeNames            []string
 		Verdicts             []verdict
 		D                    *drawing
-		Nodes                []pageNode
-	}{g.Title, summary, note, csp, template.CSS(pageCSS), template.JS(pageJS), qubes, vs, d, nodes})
-}
-
-// pageNode is a node as the page's template reads it.
-type pageNode struct {
-	*drawnNode
-	g *Graph
-}
-
-func (n pageNode) IsQube() bool { return n.Kind == Qube }
-func (n pageNode) IsDest() bool { return n.Kind == Dest }
-
-// FirewallName is the name of a qube's firewall qube.
-func (n pageNode) FirewallName() string {
-	if f := n.g.Node(n.Via); f != nil {
-		return f.Name
+		Links, Edges, Nodes  template.HTML
+		Rows                 template.HTML
+	}{g.Title, summary, note, csp, template.CSS(pageCSS), template.JS(pageJS), qubes, vs, d,
+		linksHTML(d), edgesHTML(d), nodesHTML(g, d), rowsHTML(d)}); err != nil {
+		return err
 	}
-	return ""
+	return bw.Flush()
 }
-
-// Prefixes and Except are a destination node's prefixes, for the
-// destination filter's address search.
-func (n pageNode) Prefixes() string { return joinPrefixes(n.Dests.Prefixes) }
-func (n pageNode) Except() string   { return joinPrefixes(n.Dests.Except) }
-
-// Aria is the node's accessible name.
-func (n pageNode) Aria() string {
-	return kindTitle(n.Node) + ": press Enter to filter by it"
-}
-
-// Tip is the node's tooltip.
-func (n pageNode) Tip() string { return kindTitle(n.Node) }
 
 func count(n int, what string) string {
 	if n == 1 {
