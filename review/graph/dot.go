@@ -15,6 +15,8 @@ var colours = [numVerdicts]struct{ colour, dot, dash string }{
 	Accept: {"#1a7f37", "solid", ""},
 	Deny:   {"#cf222e", "dashed", "7 4"},
 	Refuse: {"#8250df", "dotted", "2 3"},
+	Gained: {"#1a7f37", "bold", ""},
+	Lost:   {"#cf222e", "dashed", "7 4"},
 }
 
 // WriteDOT writes g as a Graphviz digraph: qubes, firewall qubes and
@@ -29,7 +31,7 @@ func (g *Graph) WriteDOT(w io.Writer) error {
 	b.WriteString("\trankdir=LR;\n\tnewrank=true;\n")
 	b.WriteString("\tnode [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", fontname=\"monospace\"];\n")
 	b.WriteString("\tedge [fontname=\"monospace\", fontsize=10];\n")
-	for _, k := range []Kind{Qube, Firewall, Dest} {
+	for _, k := range []Kind{QubeNode, FirewallNode, DestNode} {
 		if !slices.ContainsFunc(g.Nodes, func(n Node) bool { return n.Kind == k }) {
 			continue
 		}
@@ -41,10 +43,10 @@ func (g *Graph) WriteDOT(w io.Writer) error {
 			}
 			var label, attrs string
 			switch k {
-			case Qube:
+			case QubeNode:
 				label = n.Name + "\n" + n.Detail
 				attrs = ", fillcolor=\"#ddf4ff\""
-			case Firewall:
+			case FirewallNode:
 				label = n.Name + "\n" + n.Detail
 				attrs = ", shape=box3d, fillcolor=\"#fff8c5\""
 			default:
@@ -57,7 +59,7 @@ func (g *Graph) WriteDOT(w io.Writer) error {
 	}
 	for i := range g.Nodes {
 		n := &g.Nodes[i]
-		if n.Kind == Qube && n.Via != "" {
+		if n.Kind == QubeNode && n.Via != "" {
 			fmt.Fprintf(b, "\t%s -> %s [color=\"#8c959f\", arrowhead=none, tooltip=%s];\n",
 				quote(n.ID), quote(n.Via), quote(n.Detail))
 		}
@@ -75,9 +77,9 @@ func (g *Graph) WriteDOT(w io.Writer) error {
 // kindTitle describes a node for its tooltip.
 func kindTitle(n *Node) string {
 	switch n.Kind {
-	case Qube:
+	case QubeNode:
 		return "qube " + n.Name + ", " + n.Detail
-	case Firewall:
+	case FirewallNode:
 		return "firewall qube " + n.Name + " (" + n.Detail + ")"
 	}
 	return "destinations " + n.Name

@@ -24,10 +24,14 @@ const (
 	// Refuse is every packet of a family: the firewall qube refuses the
 	// whole list, as a rule names a host with no address in it.
 	Refuse
+	// Gained is packets that a change makes reachable.
+	Gained
+	// Lost is packets that a change makes unreachable.
+	Lost
 	numVerdicts
 )
 
-var verdictNames = [numVerdicts]string{"accept", "deny", "refuse"}
+var verdictNames = [numVerdicts]string{"accept", "deny", "refuse", "gained", "lost"}
 
 func (v Verdict) String() string { return verdictNames[v] }
 
@@ -35,12 +39,12 @@ func (v Verdict) String() string { return verdictNames[v] }
 type Kind uint8
 
 const (
-	// Qube is a client qube, whose rules a firewall qube enforces.
-	Qube Kind = iota
-	// Firewall is a firewall qube.
-	Firewall
-	// Dest is destinations, as a summary line names them.
-	Dest
+	// QubeNode is a client qube, whose rules a firewall qube enforces.
+	QubeNode Kind = iota
+	// FirewallNode is a firewall qube.
+	FirewallNode
+	// DestNode is destinations, as a summary line names them.
+	DestNode
 )
 
 var kindNames = [...]string{"qube", "firewall", "dest"}
@@ -96,6 +100,9 @@ type Graph struct {
 	// Unpinned are the host names whose addresses the policy does not
 	// pin: they are destinations of their own.
 	Unpinned []string
+	// Change says the edges are a change to what the qubes reach, gained
+	// or lost, rather than what they reach.
+	Change bool
 
 	// index holds each node's place in Nodes, by ID.
 	index map[string]int
@@ -120,48 +127,88 @@ type DescribeRule func(*ir.Rule) string
 // New returns the graph of clients, which need not be sorted; describe
 // says which rule decides an edge.
 func New(title string, clients []Client, describe DescribeRule) *Graph {
-	clients = slices.Clone(clients)
-	slices.SortFunc(clients, func(a, b Client) int { return cmp.Compare(a.Name, b.Name) })
-	g := &Graph{Title: title}
+	qubes := make([]Qube, len(clients))
+	// The summaries are most of the work, and each qube's its own.
+	par.Each(len(clients), func(i int) {
+		c := clients[i]
+		q := Qube{Name: c.Name, Firewall: c.Firewall, Backend: c.Backend}
+		if c.Set != nil && c.Firewall != "" {
+			for _, vl := range lines(c) {
+				q.Lines = append(q.Lines, Line{Line: vl.line, Verdict: vl.verdict, Why: why(vl.reason, c, describe)})
+			}
+			q.Unpinned = c.Set.Universe.Names()
+		}
+		qubes[i] = q
+	})
+	return FromQubes(title, qubes, false)
+}
+
+// Qube is a qube with the edges it is drawn with, for [FromQubes].
+type Qube struct {
+	Name string
+	// Firewall is the firewall qube that enforces the qube's rules; empty
+	// if it has no netvm.
+	Firewall string
+	Backend  ir.Backend
+	// Detail says what became of the qube in a change, such as "added"
+	// or "moved from sys-vpn (qubes)"; empty for none.
+	Detail string
+	// Lines are the qube's edges, in order.
+	Lines []Line
+	// Unpinned are the host names of its lines whose addresses the policy
+	// does not pin.
+	Unpinned []string
+}
+
+// Line is a summary line as an edge: its verdict, and what decides it.
+type Line struct {
+	reach.Line
+	Verdict Verdict
+	Why     string
+}
+
+// FromQubes returns the graph of qubes, which need not be sorted. Change
+// says the lines are a change to what the qubes reach, whose verdicts
+// are Gained and Lost; else they are what the qubes reach.
+func FromQubes(title string, qubes []Qube, change bool) *Graph {
+	qubes = slices.Clone(qubes)
+	slices.SortFunc(qubes, func(a, b Qube) int { return cmp.Compare(a.Name, b.Name) })
+	g := &Graph{Title: title, Change: change}
 	firewalls := map[string]ir.Backend{}
 	dests := map[string]*Node{}
 	var destOrder []string
 	unpinned := map[string]bool{}
-	// The summaries are most of the work, and each qube's its own.
-	summaries := make([][]verdictLine, len(clients))
-	par.Each(len(clients), func(i int) {
-		if c := clients[i]; c.Set != nil && c.Firewall != "" {
-			summaries[i] = lines(c)
+	for _, q := range qubes {
+		qn := Node{ID: "qube:" + q.Name, Kind: QubeNode, Name: q.Name, Detail: "no netvm: reaches nothing"}
+		if q.Firewall != "" {
+			qn.Detail = fmt.Sprintf("behind %s (%s)", q.Firewall, q.Backend)
+			qn.Via = "firewall:" + q.Firewall
+			firewalls[q.Firewall] = q.Backend
 		}
-	})
-	for ci, c := range clients {
-		qn := Node{ID: "qube:" + c.Name, Kind: Qube, Name: c.Name, Detail: "no netvm: reaches nothing"}
-		if c.Firewall != "" {
-			qn.Detail = fmt.Sprintf("behind %s (%s)", c.Firewall, c.Backend)
-			qn.Via = "firewall:" + c.Firewall
-			firewalls[c.Firewall] = c.Backend
+		if q.Detail != "" {
+			qn.Detail = q.Detail + ", " + qn.Detail
 		}
 		g.Nodes = append(g.Nodes, qn)
-		if c.Set == nil || c.Firewall == "" {
-			continue
-		}
-		for _, n := range c.Set.Universe.Names() {
+		for _, n := range q.Unpinned {
 			unpinned[n] = true
 		}
-		for _, le := range summaries[ci] {
-			l := &le.line
+		if q.Firewall == "" {
+			continue
+		}
+		for i := range q.Lines {
+			l := &q.Lines[i]
 			text := strings.Join(l.Dests.Strings(), ", ")
 			id := "dest:" + text
 			if dests[id] == nil {
-				dests[id] = &Node{ID: id, Kind: Dest, Name: text, Lines: l.Dests.Strings(), Dests: l.Dests}
+				dests[id] = &Node{ID: id, Kind: DestNode, Name: text, Lines: l.Dests.Strings(), Dests: l.Dests}
 				destOrder = append(destOrder, id)
 			}
-			g.Edges = append(g.Edges, Edge{From: qn.ID, Via: qn.Via, To: id, Verdict: le.verdict,
-				Services: services(l), Except: except(l), Why: why(le.reason, c, describe)})
+			g.Edges = append(g.Edges, Edge{From: qn.ID, Via: qn.Via, To: id, Verdict: l.Verdict,
+				Services: services(&l.Line), Except: except(&l.Line), Why: l.Why})
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(firewalls)) {
-		g.Nodes = append(g.Nodes, Node{ID: "firewall:" + name, Kind: Firewall, Name: name, Detail: firewalls[name].String()})
+		g.Nodes = append(g.Nodes, Node{ID: "firewall:" + name, Kind: FirewallNode, Name: name, Detail: firewalls[name].String()})
 	}
 	for _, id := range destOrder {
 		g.Nodes = append(g.Nodes, *dests[id])

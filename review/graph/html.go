@@ -43,10 +43,18 @@ func (g *Graph) WriteHTML(w io.Writer) error {
 		{Deny.String(), "denied by a rule or the firewall qube", colours[Deny].colour},
 		{Refuse.String(), "list refused", colours[Refuse].colour},
 	}
+	explain := "Each edge is packets of a qube that its firewall qube accepts or denies, with the rule that decides them; packets no rule matches are dropped and not drawn."
+	if g.Change {
+		vs = []verdict{
+			{Gained.String(), "now reachable (widened)", colours[Gained].colour},
+			{Lost.String(), "no longer reachable", colours[Lost].colour},
+		}
+		explain = "Each edge is packets of a qube that the change makes reachable or unreachable, with what decides them on each side; what does not change is not drawn."
+	}
 	var qubes []string
 	seen := map[string]bool{}
 	for _, n := range g.Nodes {
-		if n.Kind != Dest && !seen[n.Name] {
+		if n.Kind != DestNode && !seen[n.Name] {
 			seen[n.Name] = true
 			qubes = append(qubes, n.Name)
 		}
@@ -54,9 +62,9 @@ func (g *Graph) WriteHTML(w io.Writer) error {
 	nq, nf := 0, 0
 	for _, n := range g.Nodes {
 		switch n.Kind {
-		case Qube:
+		case QubeNode:
 			nq++
-		case Firewall:
+		case FirewallNode:
 			nf++
 		}
 	}
@@ -69,6 +77,7 @@ func (g *Graph) WriteHTML(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if err := page.Execute(bw, struct {
 		Title, Summary, Note string
+		Explain              string
 		CSP                  string
 		CSS                  template.CSS
 		JS                   template.JS
@@ -77,7 +86,7 @@ func (g *Graph) WriteHTML(w io.Writer) error {
 		D                    *drawing
 		Links, Edges, Nodes  template.HTML
 		Rows                 template.HTML
-	}{g.Title, summary, note, csp, template.CSS(pageCSS), template.JS(pageJS), qubes, vs, d,
+	}{g.Title, summary, note, explain, csp, template.CSS(pageCSS), template.JS(pageJS), qubes, vs, d,
 		linksHTML(d), edgesHTML(d), nodesHTML(g, d), rowsHTML(d)}); err != nil {
 		return err
 	}

@@ -99,9 +99,9 @@ func draw(g *Graph) *drawing {
 	var qubes, firewalls, dests []int
 	for i, n := range g.Nodes {
 		switch n.Kind {
-		case Qube:
+		case QubeNode:
 			qubes = append(qubes, i)
-		case Firewall:
+		case FirewallNode:
 			firewalls = append(firewalls, i)
 		default:
 			dests = append(dests, i)
@@ -182,7 +182,7 @@ func draw(g *Graph) *drawing {
 		n.Text = nodeText(n)
 		d.Width = max(d.Width, int(n.X+n.W)+margin)
 		d.Height = max(d.Height, int(n.Y+n.H)+margin)
-		if n.Kind == Dest {
+		if n.Kind == DestNode {
 			n.Match = strings.ToLower(strings.Join(n.Lines, "\n"))
 		}
 	}
@@ -258,7 +258,7 @@ func place(d *drawing, ids []int, x, w float64, edges func(int) ([]int, float64)
 // wrapped after its commas to at most maxLine characters, at most maxLines
 // lines in all. The node's tooltip and the table hold them all.
 func destText(n *Node) []string {
-	if n.Kind != Dest {
+	if n.Kind != DestNode {
 		return nil
 	}
 	var out []string
@@ -294,7 +294,7 @@ func wrap(s string, n int) []string {
 // nodeText returns the text of n, placed.
 func nodeText(n *drawnNode) []textLine {
 	x := n.X + nodePad
-	if n.Kind != Dest {
+	if n.Kind != DestNode {
 		mid := n.Y + n.H/2
 		return []textLine{{X: x, Y: mid - 2, Text: n.Name}, {X: x, Y: mid + 12, Text: n.Detail, Small: true}}
 	}

@@ -50,13 +50,13 @@ func nodesHTML(g *Graph, d *drawing) template.HTML {
 			esc(title+": press Enter to filter by it") + "\" data-kind=\"" + k + "\" data-name=\"" + esc(n.Name) +
 			"\" data-match=\"" + esc(n.Match) + "\"")
 		switch n.Kind {
-		case Qube:
+		case QubeNode:
 			fw := ""
 			if f := g.Node(n.Via); f != nil {
 				fw = f.Name
 			}
 			b.WriteString(" data-qube=\"" + esc(n.Name) + "\" data-firewall=\"" + esc(fw) + "\"")
-		case Dest:
+		case DestNode:
 			any := "false"
 			if n.Dests.Any {
 				any = "true"
