@@ -93,7 +93,7 @@ func edgeTitle(g *Graph, e *Edge) string {
 	if e.Except != "" {
 		s += ", except " + e.Except
 	}
-	if e.Verdict == Refuse {
+	if e.Verdict != Accept && e.Verdict != Deny {
 		return s + ": " + e.Why
 	}
 	return s + " " + e.Why

@@ -69,6 +69,9 @@ func (g *Graph) WriteHTML(w io.Writer) error {
 		}
 	}
 	summary := fmt.Sprintf("%s behind %s, %s.", count(nq, "qube"), count(nf, "firewall qube"), count(len(g.Edges), "edge"))
+	if g.Change && len(g.Nodes) == 0 {
+		summary = "No change in reachability, and no qube added, removed or moved."
+	}
 	note := ""
 	if len(g.Unpinned) > 0 {
 		note = "The resolve section pins no addresses for " + strings.Join(g.Unpinned, ", ") + ": shown as names, not as the addresses they resolve to."
