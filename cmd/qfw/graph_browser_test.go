@@ -267,6 +267,22 @@ func TestGraphPageInBrowser(t *testing.T) {
 		"firewall sys-firewall",
 		"dest 198.51.100.80/31, 2001:db8:80::80/127",
 	}, []string{laptopEdges[1]})
+	// A prefix shows the edges to destinations that share addresses with
+	// it: not the internet, which leaves the LAN out, nor the NAS above
+	// the prefix.
+	p.pick("#f-dest", "192.168.1.0/28")
+	p.check("destination 192.168.1.0/28", []string{
+		"qube default-dvm",
+		"qube disp4211",
+		"qube personal",
+		"qube untrusted",
+		"qube work",
+		"firewall mirage-fw",
+		"firewall sys-firewall",
+		"dest 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16",
+		"dest 192.168.1.0/24",
+		"dest 10.0.0.0/9, 10.128.0.0/13, 10.136.0.0/16, 10.137.0.0/29, 10.137.0.8, 10.137.0.10/31, 10.137.0.12/30, 10.137.0.16/28, 10.137.0.32/27, 10.137.0.64/26, 10.137.0.128/25, 10.137.1.0/24, 10.137.2.0/23, 10.137.4.0/22, 10.137.8.0/21, 10.137.16.0/20, 10.137.32.0/19, 10.137.64.0/18, 10.137.128.0/17, 10.138.0.0/15, 10.140.0.0/14, 10.144.0.0/12, 10.160.0.0/11, 10.192.0.0/10, 172.16.0.0/12, 192.168.0.0/16",
+	}, []string{laptopEdges[4], laptopEdges[7], laptopEdges[10], laptopEdges[12], laptopEdges[18], laptopEdges[24]})
 	// Without accepted edges, the denied ones are left.
 	p.pick("#f-dest", "")
 	p.do(chromedp.Click(`input[name=verdict][value=accept]`))
@@ -298,15 +314,23 @@ func TestGraphPageInBrowser(t *testing.T) {
 	if want := "27 of 27 edges shown"; status != want {
 		t.Errorf("status %q, want %q", status, want)
 	}
-	// A click on a destination filters by it; Enter on a qube, by that.
+	// A click on a destination filters by it: the edges to destinations
+	// that share addresses with it, here the internet's too. Enter on a
+	// qube filters by the qube.
 	p.do(chromedp.Click(`svg .node[data-kind=dest][data-name="203.0.113.0/24"]`))
 	p.check("click on 203.0.113.0/24", []string{
+		"qube default-dvm",
+		"qube disp4211",
+		"qube personal",
+		"qube untrusted",
 		"qube work",
 		"qube work-vpn",
+		"firewall mirage-fw",
 		"firewall sys-firewall",
 		"firewall sys-vpn",
+		"dest 0.0.0.0/0 (except 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)",
 		"dest 203.0.113.0/24",
-	}, []string{laptopEdges[23], laptopEdges[26]})
+	}, []string{laptopEdges[2], laptopEdges[5], laptopEdges[8], laptopEdges[16], laptopEdges[19], laptopEdges[23], laptopEdges[26]})
 	p.do(chromedp.Click(`button[type=reset]`), chromedp.Sleep(50*time.Millisecond),
 		chromedp.Focus(`svg .node[data-kind=qube][data-name=banking]`), chromedp.KeyEvent("\r"))
 	p.check("enter on banking", []string{

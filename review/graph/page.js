@@ -65,26 +65,39 @@
     return { family: 6, value: v6 };
   }
 
-  // contains reports whether prefix p ("10.0.0.0/8") holds address a.
-  function contains(p, a) {
-    var at = p.lastIndexOf("/");
-    var base = parseAddr(p.slice(0, at));
-    if (!base || base.family !== a.family) return false;
-    var shift = BigInt((a.family === 4 ? 32 : 128) - Number(p.slice(at + 1)));
-    return (base.value >> shift) === (a.value >> shift);
+  // parsePrefix returns a prefix ("10.0.0.0/8") or an address (a prefix
+  // of all its bits) as its family, its value and its length, or null.
+  function parsePrefix(s) {
+    var at = s.lastIndexOf("/");
+    var a = parseAddr(at < 0 ? s : s.slice(0, at));
+    if (!a) return null;
+    var max = a.family === 4 ? 32 : 128;
+    var bits = at < 0 ? max : Number(s.slice(at + 1));
+    if (!/^\d{1,3}$/.test(at < 0 ? String(max) : s.slice(at + 1)) || bits > max) return null;
+    a.bits = bits;
+    return a;
+  }
+
+  // within reports whether prefix q lies inside prefix p.
+  function within(q, p) {
+    if (p.family !== q.family || q.bits < p.bits) return false;
+    var shift = BigInt((p.family === 4 ? 32 : 128) - p.bits);
+    return (p.value >> shift) === (q.value >> shift);
   }
 
   function words(s) { return s.trim().toLowerCase(); }
 
   // destMatches reports whether destination node n passes query q: an
-  // address it holds, or text it shows.
+  // address or prefix that shares addresses with its destinations, or
+  // text it shows. Its prefixes and exceptions are each the fewest that
+  // hold their addresses, so a prefix left out by them all is inside one.
   function destMatches(n, q) {
     if (q === "") return true;
-    var a = parseAddr(q);
+    var a = parsePrefix(q);
     if (!a) return n.dataset.match.indexOf(q) >= 0;
-    var split = function (s) { return s ? s.split(" ") : []; };
-    var inside = n.dataset.any === "true" || split(n.dataset.prefixes).some(function (p) { return contains(p, a); });
-    return inside && !split(n.dataset.except).some(function (p) { return contains(p, a); });
+    var list = function (s) { return s ? s.split(" ").map(parsePrefix) : []; };
+    var meets = n.dataset.any === "true" || list(n.dataset.prefixes).some(function (p) { return within(a, p) || within(p, a); });
+    return meets && !list(n.dataset.except).some(function (p) { return within(a, p); });
   }
 
   function update() {
