@@ -28,9 +28,10 @@ lists judged as its firewall qube enforces them, as show does.
 styles and script: it loads nothing, and its content security policy
 forbids it to, so it works from a file and offline. Its filters show the
 edges of a qube (or of a firewall qube's clients), of a destination (an
-address the destinations hold, or text of them) and of each verdict;
-a table below the drawing lists the edges with the rules that decide
-them. --format dot writes a Graphviz digraph of the same graph.
+address or prefix that shares addresses with the destinations, or text of
+them) and of each verdict; a click on a node, or Enter, filters by it. A
+table below the drawing lists the edges with the rules that decide them.
+--format dot writes a Graphviz digraph of the same graph.
 
 --qube limits the graph to the qubes named. The output is the same, byte
 for byte, for the same policy.`
@@ -38,7 +39,7 @@ for byte, for the same policy.`
 const graphExamples = `  # A page to open in a browser.
   qfw graph > graph.html
 
-  # The qubes behind sys-firewall of the policy in ./policy, drawn by Graphviz.
+  # The policy in ./policy, drawn by Graphviz.
   qfw graph ./policy --format dot | dot -Tsvg > graph.svg
 
   # Only work and personal.

@@ -1,6 +1,6 @@
 // The page's filters: by qube (its name, or its firewall qube's), by
-// destination (an address the destinations hold, or words of them) and
-// by verdict. An edge shows when it passes all three; a node when one of
+// destination (an address or prefix that shares addresses with the
+// destinations, or words of them) and by verdict. An edge shows when it passes all three; a node when one of
 // its edges shows, or, for a qube and its firewall qube, when the qube
 // passes the qube filter and no other filter is set.
 (function () {
