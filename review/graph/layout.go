@@ -165,7 +165,8 @@ func draw(g *Graph) *drawing {
 			ports[e][1], ports[e][2] = point{n.X, y}, point{n.X + n.W, y}
 		}
 	})
-	// Links of qubes without edges need their firewall qube's middle.
+	// Destinations beside the edges that reach them, each edge ending at
+	// a port of its own, in the order the edges come in.
 	ends := make([]point, len(g.Edges))
 	place(d, dests, destX, destW, func(i int) ([]int, float64) {
 		es := slices.Clone(edgesOf[g.Nodes[i].ID])
