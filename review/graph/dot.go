@@ -26,7 +26,8 @@ var colours = [numVerdicts]struct{ colour, dot, dash string }{
 // tooltip saying which rule decides it.
 func (g *Graph) WriteDOT(w io.Writer) error {
 	b := bufio.NewWriter(w)
-	fmt.Fprintf(b, "// %s\n", g.Title)
+	// The title is a comment, which a line break would end.
+	fmt.Fprintf(b, "// %s\n", strings.Join(strings.Fields(g.Title), " "))
 	b.WriteString("digraph qfw {\n")
 	b.WriteString("\trankdir=LR;\n\tnewrank=true;\n")
 	b.WriteString("\tnode [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", fontname=\"monospace\"];\n")

@@ -231,3 +231,28 @@ func TestWrap(t *testing.T) {
 		}
 	}
 }
+
+// TestEscape checks that text from the policy cannot make markup of the
+// page, nor break out of a DOT string.
+func TestEscape(t *testing.T) {
+	nft := eval.Options{DNS4: eval.QubesDNS(), Semantics: eval.Nftables}
+	bad := "x\"><script>alert(1)</script>\n}"
+	g := New(bad, []Client{client(bad, bad, ir.Nftables, nft, []int{4}, rule(ir.Accept, bad, tcp(443)))}, describe)
+	var page, dot bytes.Buffer
+	if err := g.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.WriteDOT(&dot); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(page.String(), "<script>"); n != 1 {
+		t.Errorf("the page holds %d <script> tags, want its own only", n)
+	}
+	if strings.Contains(page.String(), `x">`) {
+		t.Errorf("a name closes an attribute of the page")
+	}
+	_, body, _ := strings.Cut(dot.String(), "\n")
+	if strings.Contains(body, `x">`) || strings.Contains(body, "\n}\"") {
+		t.Errorf("a name closes a DOT string:\n%s", dot.String())
+	}
+}
