@@ -49,7 +49,10 @@ loses. A qube the head policy adds gains all it can reach.
 Errors in either policy stop diff; warnings are vet's to show.
 
 --json prints the changes as JSON (format_version 1.0); --format markdown
-prints them as a comment for a pull request.
+prints them as a comment for a pull request; --format html writes them as
+qfw graph's page, which works from a file: each qube whose access changes,
+its firewall qube, and an edge to each set of destinations it gains or
+loses, with what decides the packets on each side.
 
 Exit codes: 0 no change in reachability nor in the qubes (even if rule lines
 changed), 2 changes, 1 errors.`
@@ -72,9 +75,10 @@ type diffFormat uint8
 const (
 	diffText diffFormat = iota
 	diffMarkdown
+	diffHTML
 )
 
-var diffFormatNames = []string{diffText: "text", diffMarkdown: "markdown"}
+var diffFormatNames = []string{diffText: "text", diffMarkdown: "markdown", diffHTML: "html"}
 
 func (f *diffFormat) String() string { return diffFormatNames[*f] }
 
@@ -85,7 +89,7 @@ func (f *diffFormat) Set(s string) error {
 			return nil
 		}
 	}
-	return errors.New("unknown format; want text or markdown")
+	return errors.New("unknown format; want text, markdown or html")
 }
 
 func (f *diffFormat) Type() string { return "FORMAT" }
@@ -115,7 +119,7 @@ func newDiffCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the changes as JSON (not with --format)")
-	cmd.Flags().Var(&f.format, "format", "print the changes as `FORMAT`: text or markdown (a pull-request comment; not with --json)")
+	cmd.Flags().Var(&f.format, "format", "print the changes as `FORMAT`: text, markdown (a pull-request comment) or html (qfw graph's page of the changes); not with --json")
 	return cmd
 }
 
@@ -171,6 +175,8 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 		err = rep.printJSON(w)
 	case f.format == diffMarkdown:
 		rep.printMarkdown(w)
+	case f.format == diffHTML:
+		err = rep.printHTML(w)
 	default:
 		rep.printText(w)
 	}

@@ -15,7 +15,7 @@ import (
 // fresh command tree so that cmd's own flags stay unset.
 func sampleValue(t *testing.T, cmd *cobra.Command, name string) string {
 	t.Helper()
-	for _, v := range []string{"true", "qubes", "text", "1s", "1700000000", "192.0.2.1", "8", "live", "x"} {
+	for _, v := range []string{"true", "qubes", "text", "html", "1s", "1700000000", "192.0.2.1", "8", "live", "x"} {
 		fresh, _, err := newRootCmd(io.Discard, io.Discard).Find([]string{cmd.Name()})
 		if err != nil {
 			t.Fatal(err)
