@@ -37,21 +37,25 @@ func ruleList(n int) []ir.Rule {
 	return append(rules, ir.Rule{Action: ir.Accept, Match: last})
 }
 
-// BenchmarkEval measures the reference evaluator on one packet decided by
-// the last rule of lists of 10 to 1,000 rules: the cost of a full scan.
+// BenchmarkEval measures the evaluator on one packet decided by the last
+// rule of lists of 10 to 10,000 rules: with the index New builds
+// ("index"), and walking the list ("linear", Options.Linear), the cost of
+// a full scan. bench/eval.sh prints the ratios.
 func BenchmarkEval(b *testing.B) {
 	p := eval.Packet{Dst: netip.MustParseAddr("203.0.113.7"), Proto: eval.ProtoTCP, Port: 443}
-	for _, n := range []int{10, 100, 1000} {
-		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
-			e := eval.New(ruleList(n), nil, eval.Options{DNS4: eval.QubesDNS()})
-			if r := e.Eval(p); r.Rule != n-1 || r.Action != ir.Accept {
-				b.Fatalf("decided by %+v; want the last rule", r)
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				e.Eval(p)
-			}
-		})
+	for _, mode := range []string{"index", "linear"} {
+		for _, n := range []int{10, 100, 1000, 10000} {
+			b.Run(fmt.Sprintf("%s/rules=%d", mode, n), func(b *testing.B) {
+				e := eval.New(ruleList(n), nil, eval.Options{DNS4: eval.QubesDNS(), Linear: mode == "linear"})
+				if r := e.Eval(p); r.Rule != n-1 || r.Action != ir.Accept {
+					b.Fatalf("decided by %+v; want the last rule", r)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					e.Eval(p)
+				}
+			})
+		}
 	}
 }
 
