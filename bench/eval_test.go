@@ -59,6 +59,23 @@ func BenchmarkEval(b *testing.B) {
 	}
 }
 
+// BenchmarkEvalNew measures building the evaluator for the lists of
+// BenchmarkEval: with the index, and without.
+func BenchmarkEvalNew(b *testing.B) {
+	for _, mode := range []string{"index", "linear"} {
+		for _, n := range []int{10, 100, 1000, 10000} {
+			b.Run(fmt.Sprintf("%s/rules=%d", mode, n), func(b *testing.B) {
+				rules := ruleList(n)
+				opts := eval.Options{DNS4: eval.QubesDNS(), Linear: mode == "linear"}
+				b.ReportAllocs()
+				for b.Loop() {
+					eval.New(rules, nil, opts)
+				}
+			})
+		}
+	}
+}
+
 // BenchmarkTestExample measures qfw test on the bundled example: loading,
 // compiling and running its tests ("compile+test"), against loading and
 // compiling alone ("compile"), in the same run.

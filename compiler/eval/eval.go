@@ -229,7 +229,7 @@ type familyRules struct {
 	// index holds the lists compiled for each protocol slot, then for
 	// each with extension headers if extDiffers, which they change (see
 	// index.go); nil where there is none.
-	index      [2 * numSlots]*index
+	index      [2 * numSlots]*slotIndex
 	extDiffers bool
 }
 

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"encoding/binary"
+	"math"
 	"net/netip"
 	"slices"
 
@@ -76,19 +77,35 @@ var keyMax = [...]uint16{keyNone: 0, keyPort: 0xffff, keyType: 0xff}
 const indexFrom = 12
 
 // Budgets: an index whose partition would take more steps to build or
-// more cells to hold than these, which rules that cross in both
-// dimensions can make quadratic in their number, is not built, and its
-// packets are walked.
-func stepBudget(rules int) int { return 1<<20 + 1024*rules }
-func cellBudget(rules int) int { return 1<<16 + 64*rules }
+// more cells to hold than these, for a list of n rules, is not built, and
+// its packets are walked. Rules that cross in both dimensions (ports to
+// many addresses each, interleaved with rules to those addresses) make
+// the partition quadratic in their number; the budgets keep building an
+// index within a constant factor of reading the list.
+func stepBudget(n int) int { return 4096 + 32*n }
+func cellBudget(n int) int { return 1024 + 8*n }
 
-// index is the partition for one family and protocol slot.
+// none is the rule index of no rule in a cell: above every other, so
+// that the first of several is their minimum.
+const none = math.MaxInt32
+
+// slotIndex is the index of one family and protocol slot: the rules are
+// split into up to three groups, each with its own partition, so that
+// rules to every address (ports or types alone) and rules to every port
+// (addresses alone), the common shapes, do not multiply each other's
+// intervals: the first rule that matches is the first of each group's.
+type slotIndex struct {
+	parts []*index
+}
+
+// index is the partition of one group of rules.
 type index struct {
 	key keyDim
-	// addrs holds the first address of each address interval, sorted;
-	// addrs[0] is 0. rows holds each interval's row.
-	addrs []space.U128
-	rows  []rowRef
+	// addrs4 (in IPv4) or addrs6 hold the first address of each address
+	// interval, sorted; the first is 0. rows holds each interval's row.
+	addrs4 []uint32
+	addrs6 []space.U128
+	rows   []rowRef
 	// keys and cells hold the rows one after the other: keys the first
 	// port (or type) of each cell, sorted within a row, and cells what
 	// decides the packets in it.
@@ -99,31 +116,48 @@ type index struct {
 // rowRef is a row of keys and cells: n of them from off.
 type rowRef struct{ off, n int32 }
 
-// cell is what the walk over the list gives every packet of a cell: the
-// deciding rule (-1 for the final drop), its action, and the first rule
-// before it that may match with the other action (-1 if none).
+// cell is what the walk over a group's rules gives every packet of a
+// cell: the first rule that matches it (none for no rule), its action,
+// and the first rules before it that may match it with each action (none
+// if there is none).
 type cell struct {
-	rule, possible int32
-	action         ir.Action
+	rule, mayAccept, mayDrop int32
+	action                   ir.Action
 }
 
 // lookup returns the cell of the packets to a with key k.
-func (x *index) lookup(a space.U128, k uint16) *cell {
-	// The last address interval that starts at or before a: addrs[0]
-	// is 0, so there is one. The loop halves the candidates without
-	// branching on the comparison.
-	addrs := x.addrs
-	base, n := 0, len(addrs)
-	for n > 1 {
-		half := n >> 1
-		if s := addrs[base+half]; s.Hi < a.Hi || s.Hi == a.Hi && s.Lo <= a.Lo {
-			base += half
+func (x *index) lookup(a netip.Addr, k uint16) *cell {
+	// The last address interval that starts at or before a: the first
+	// starts at 0, so there is one. The loops halve the candidates
+	// without branching on the comparison.
+	var base int
+	if a.Is4() {
+		b := a.As4()
+		a4 := binary.BigEndian.Uint32(b[:])
+		addrs := x.addrs4
+		n := len(addrs)
+		for n > 1 {
+			half := n >> 1
+			if addrs[base+half] <= a4 {
+				base += half
+			}
+			n -= half
 		}
-		n -= half
+	} else {
+		a6 := space.FromAddr(a)
+		addrs := x.addrs6
+		n := len(addrs)
+		for n > 1 {
+			half := n >> 1
+			if s := addrs[base+half]; s.Hi < a6.Hi || s.Hi == a6.Hi && s.Lo <= a6.Lo {
+				base += half
+			}
+			n -= half
+		}
 	}
 	r := x.rows[base]
 	keys := x.keys[r.off : r.off+r.n]
-	base, n = 0, len(keys)
+	base, n := 0, len(keys)
 	for n > 1 {
 		half := n >> 1
 		if keys[base+half] <= k {
@@ -137,7 +171,7 @@ func (x *index) lookup(a space.U128, k uint16) *cell {
 // indexed decides p with f's index, if f has one for p and it is exact for
 // p.
 func (f *familyRules) indexed(p *Packet) (Result, bool) {
-	if p.Host != "" || !p.Dst.IsValid() || p.Dst.Zone() != "" {
+	if p.Host != "" || !p.Dst.IsValid() || p.Dst.Is6() && p.Dst.Zone() != "" {
 		return Result{}, false
 	}
 	s := slotOf(p.Proto)
@@ -148,17 +182,35 @@ func (f *familyRules) indexed(p *Packet) (Result, bool) {
 	if x == nil || f.dnsUnknown && rewritesDNS(p) {
 		return Result{}, false
 	}
-	var k uint16
-	switch x.key {
-	case keyPort:
-		k = p.Port
-	case keyType:
-		k = uint16(p.ICMPType)
+	first := cell{rule: none, mayAccept: none, mayDrop: none, action: ir.Drop}
+	for _, part := range x.parts {
+		var k uint16
+		switch part.key {
+		case keyPort:
+			k = p.Port
+		case keyType:
+			k = uint16(p.ICMPType)
+		}
+		c := part.lookup(p.Dst, k)
+		if c.rule < first.rule {
+			first.rule, first.action = c.rule, c.action
+		}
+		first.mayAccept = min(first.mayAccept, c.mayAccept)
+		first.mayDrop = min(first.mayDrop, c.mayDrop)
 	}
-	c := x.lookup(space.FromAddr(p.Dst), k)
-	res := Result{Action: c.action, Rule: int(c.rule), Blocked: -1, Possible: int(c.possible), MayBlock: -1}
-	if c.action == ir.Accept {
+	// A group's possible matches come before its first match, but maybe
+	// not before the first match of all groups.
+	res := Result{Action: first.action, Rule: -1, Blocked: -1, Possible: -1, MayBlock: -1}
+	if first.rule != none {
+		res.Rule = int(first.rule)
+	}
+	if first.action == ir.Accept {
 		res.MayBlock = f.mayBlock
+		if first.mayDrop < first.rule {
+			res.Possible = int(first.mayDrop)
+		}
+	} else if first.mayAccept < first.rule {
+		res.Possible = int(first.mayAccept)
 	}
 	return res, true
 }
@@ -169,16 +221,111 @@ func (f *familyRules) buildIndexes(family, from int) {
 	for _, r := range f.rules {
 		f.extDiffers = f.extDiffers || r.firstHeader
 	}
+	var b *builder
 	for s := range numSlots {
 		if len(f.byClass[class(slotProto[s])]) < from {
 			continue
 		}
-		f.index[s] = f.buildIndex(family, s, false)
+		if b == nil {
+			b = &builder{f: f, family: family, dsts: f.destinations(family)}
+		}
+		f.index[s] = b.slot(s, false)
 		if f.extDiffers {
-			f.index[numSlots+s] = f.buildIndex(family, s, true)
+			f.index[numSlots+s] = b.slot(s, true)
 		}
 	}
 }
+
+// builder builds the indexes of one family.
+type builder struct {
+	f      *familyRules
+	family int
+	dsts   []dst // of each rule
+	p      painter
+	groups [3][]region // a slot's, reused
+	// shared holds the indexes of the rules to every port (or type) built
+	// so far, and their rules: most protocols have the same, the rules
+	// without a protocol.
+	shared []sharedIndex
+}
+
+type sharedIndex struct {
+	rules []int32
+	x     *index
+}
+
+// slot returns the index for slot s, with extension headers if ext, or
+// nil if a rule keeps it from being exact or it is over budget.
+func (b *builder) slot(s int, ext bool) *slotIndex {
+	f := b.f
+	key := slotKey[s]
+	last := lastAddr(b.family)
+	// The groups: rules to every port (or type), rules to every address,
+	// and the others.
+	groups := &b.groups
+	for g := range groups {
+		groups[g] = groups[g][:0]
+	}
+	for _, i := range f.byClass[class(slotProto[s])] {
+		reg, ok := f.rules[i].region(s, ext, b.dsts[i])
+		if !ok {
+			return nil
+		}
+		if len(reg.addrs) == 0 {
+			continue
+		}
+		reg.rule = i
+		g := 2
+		switch {
+		case reg.klo == 0 && reg.khi == keyMax[key]:
+			g = 0
+		case len(reg.addrs) == 1 && reg.addrs[0] == span{hi: last}:
+			g = 1
+		}
+		groups[g] = append(groups[g], reg)
+	}
+	left := budget{steps: stepBudget(len(f.rules)), cells: cellBudget(len(f.rules))}
+	x := &slotIndex{}
+	for g, regs := range groups {
+		if len(regs) == 0 {
+			continue
+		}
+		var part *index
+		if g == 0 {
+			// A rule's region in this group is its addresses, the same
+			// in every slot: the same rules make the same index.
+			part = b.sharedIndex(regs)
+		}
+		if part == nil {
+			if part = buildIndex(regs, key, b.family, &b.p, &left); part == nil {
+				return nil
+			}
+			if g == 0 {
+				rules := make([]int32, len(regs))
+				for k, r := range regs {
+					rules[k] = r.rule
+				}
+				b.shared = append(b.shared, sharedIndex{rules, part})
+			}
+		}
+		x.parts = append(x.parts, part)
+	}
+	return x
+}
+
+// sharedIndex returns the index built before for the rules of regs, if
+// any.
+func (b *builder) sharedIndex(regs []region) *index {
+	for _, sh := range b.shared {
+		if slices.EqualFunc(sh.rules, regs, func(i int32, r region) bool { return i == r.rule }) {
+			return sh.x
+		}
+	}
+	return nil
+}
+
+// budget is what is left of the budgets for a slot.
+type budget struct{ steps, cells int }
 
 // span is an inclusive interval of addresses.
 type span struct{ lo, hi space.U128 }
@@ -195,10 +342,11 @@ type region struct {
 }
 
 // region returns what r matches among the packets of slot s, with
-// extension headers if ext, in family; ok is false if r constrains a field
-// that the slot's index does not key on. It follows match, for a packet
-// to a known address without a host name.
-func (r *rule) region(f *familyRules, family, s int, ext bool) (reg region, ok bool) {
+// extension headers if ext, given the addresses it matches (see
+// destinations); ok is false if r constrains a field that the slot's index
+// does not key on. It follows match, for a packet to a known address
+// without a host name.
+func (r *rule) region(s int, ext bool, d dst) (reg region, ok bool) {
 	key := slotKey[s]
 	reg.action, reg.klo, reg.khi = r.action, 0, keyMax[key]
 	if r.skip {
@@ -229,32 +377,66 @@ func (r *rule) region(f *familyRules, family, s int, ext bool) (reg region, ok b
 		}
 		reg.klo, reg.khi = uint16(r.icmpType), uint16(r.icmpType)
 	}
-	addrs := []span{{hi: lastAddr(family)}}
-	if r.dns {
-		if f.dnsUnknown {
-			reg.maybe = true
-		} else {
-			addrs = points(f.dns, family)
-		}
-	}
-	switch {
-	case r.host != "":
-		if r.hostKnown {
-			addrs = intersect(addrs, points(r.hostAddrs, family))
-		} else {
-			reg.maybe = true
-		}
-	case r.prefix.IsValid() && r.prefix.Bits() != 0:
-		// A prefix of the other family matches no address of this one;
-		// one of length 0 matches them all.
-		if r.prefix.Addr().Is4() != (family == 4) {
-			return reg, true
-		}
-		lo, hi := space.PrefixRange(r.prefix)
-		addrs = intersect(addrs, []span{{lo, hi}})
-	}
-	reg.addrs = addrs
+	reg.addrs, reg.maybe = d.addrs, d.maybe
 	return reg, true
+}
+
+// dst is the addresses a rule matches, surely or, if maybe, depending on
+// an address that is not known.
+type dst struct {
+	addrs []span
+	maybe bool
+}
+
+// destinations returns the addresses that each rule of f matches in
+// family, as match decides for a packet to a known address without a host
+// name: the DNS servers and the rule's prefix or host name's addresses,
+// both; what is not known, a maybe.
+func (f *familyRules) destinations(family int) []dst {
+	all := []span{{hi: lastAddr(family)}}
+	// The rules' spans share one buffer: a rule's are a slice of it that
+	// later appends do not touch.
+	var buf []span
+	dns, dnsMaybe := all, f.dnsUnknown
+	if !dnsMaybe {
+		buf = points(buf, f.dns, family)
+		dns = buf[0:len(buf):len(buf)]
+	}
+	out := make([]dst, len(f.rules))
+	for i := range f.rules {
+		r := &f.rules[i]
+		d := dst{addrs: all}
+		if r.dns {
+			d = dst{dns, dnsMaybe}
+		}
+		from := len(buf)
+		switch {
+		case r.host != "":
+			if r.hostKnown {
+				buf = points(buf, r.hostAddrs, family)
+				hosts := buf[from:]
+				buf = intersect(buf, d.addrs, hosts)
+				// The host's points are replaced by the intersection.
+				n := copy(buf[from:], buf[from+len(hosts):])
+				buf = buf[:from+n]
+				d.addrs = buf[from:len(buf):len(buf)]
+			} else {
+				d.maybe = true
+			}
+		case r.prefix.IsValid() && r.prefix.Bits() != 0:
+			// A prefix of the other family matches no address of this
+			// one; one of length 0 matches them all.
+			if r.prefix.Addr().Is4() != (family == 4) {
+				d.addrs = nil
+				break
+			}
+			lo, hi := space.PrefixRange(r.prefix)
+			buf = intersect(buf, d.addrs, []span{{lo, hi}})
+			d.addrs = buf[from:len(buf):len(buf)]
+		}
+		out[i] = d
+	}
+	return out
 }
 
 func lastAddr(family int) space.U128 {
@@ -264,37 +446,38 @@ func lastAddr(family int) space.U128 {
 	return space.Max128
 }
 
-// points returns the addresses of family among addrs as sorted spans,
-// adjacent ones merged. A zoned address is left out: it equals no packet's
-// address that the index decides.
-func points(addrs []netip.Addr, family int) []span {
-	var out []span
+// points appends the addresses of family among addrs to buf as sorted
+// spans, adjacent ones merged. A zoned address is left out: it equals no
+// packet's address that the index decides.
+func points(buf []span, addrs []netip.Addr, family int) []span {
+	from := len(buf)
 	for _, a := range addrs {
 		if a.Is4() == (family == 4) && a.Zone() == "" {
 			u := space.FromAddr(a)
-			out = append(out, span{u, u})
+			buf = append(buf, span{u, u})
 		}
 	}
+	out := buf[from:]
 	slices.SortFunc(out, func(a, b span) int { return cmpU(a.lo, b.lo) })
 	k := 0
 	for _, sp := range out {
-		if k > 0 && !out[k-1].hi.Less(sp.lo.Dec()) {
+		if k > 0 && (!out[k-1].hi.Less(sp.lo) || out[k-1].hi.Inc() == sp.lo) {
 			out[k-1].hi = maxU(out[k-1].hi, sp.hi)
 			continue
 		}
 		out[k] = sp
 		k++
 	}
-	return out[:k]
+	return buf[:from+k]
 }
 
-// intersect returns the addresses in both a and b, sorted disjoint spans.
-func intersect(a, b []span) []span {
-	var out []span
+// intersect appends the addresses in both a and b to buf, as sorted
+// disjoint spans.
+func intersect(buf, a, b []span) []span {
 	for i, j := 0, 0; i < len(a) && j < len(b); {
 		lo, hi := maxU(a[i].lo, b[j].lo), minU(a[i].hi, b[j].hi)
 		if !hi.Less(lo) {
-			out = append(out, span{lo, hi})
+			buf = append(buf, span{lo, hi})
 		}
 		if a[i].hi.Less(b[j].hi) {
 			i++
@@ -302,7 +485,7 @@ func intersect(a, b []span) []span {
 			j++
 		}
 	}
-	return out
+	return buf
 }
 
 func cmpU(a, b space.U128) int {
@@ -329,8 +512,8 @@ func maxU(a, b space.U128) space.U128 {
 	return a
 }
 
-// buildIndex returns the index of f for slot s, with extension headers if
-// ext, or nil if a rule keeps it from being exact or it is over budget.
+// buildIndex returns the partition for regs, in list order, over
+// addresses of family and key, or nil if it is over budget.
 //
 // It sweeps the address intervals that the rules' boundaries make, in
 // order, keeping the rules that cover the current one (the active rules,
@@ -338,27 +521,16 @@ func maxU(a, b space.U128) space.U128 {
 // order, as the walk would meet them: a rule that surely matches decides
 // the cells that no earlier rule decided, and one that may match marks
 // the undecided ones it covers, if no earlier rule of its action did.
-// Painting stops at the first rule that covers every port, or when every
-// cell is decided. Adjacent intervals with the same row are merged, and
-// equal rows stored once.
-func (f *familyRules) buildIndex(family, s int, ext bool) *index {
-	key := slotKey[s]
-	var regs []region
-	for _, i := range f.byClass[class(slotProto[s])] {
-		reg, ok := f.rules[i].region(f, family, s, ext)
-		if !ok {
-			return nil
-		}
-		if len(reg.addrs) > 0 {
-			reg.rule = i
-			regs = append(regs, reg)
-		}
-	}
-	steps, cells := stepBudget(len(f.rules)), cellBudget(len(f.rules))
+// Painting stops at the first rule that covers every key, or when every
+// cell is decided. Adjacent intervals with the same row are merged.
+func buildIndex(regs []region, key keyDim, family int, p *painter, b *budget) *index {
 	last := lastAddr(family)
-
 	// The address intervals, by their first addresses.
-	starts := []space.U128{{}}
+	n := 0
+	for _, reg := range regs {
+		n += len(reg.addrs)
+	}
+	starts := make([]space.U128, 1, 1+2*n)
 	for _, reg := range regs {
 		for _, sp := range reg.addrs {
 			starts = append(starts, sp.lo)
@@ -375,7 +547,7 @@ func (f *familyRules) buildIndex(family, s int, ext bool) *index {
 		reg int32
 		add bool
 	}
-	var events []event
+	events := make([]event, 0, 2*n)
 	at := func(a space.U128) int32 {
 		i, _ := slices.BinarySearchFunc(starts, a, cmpU)
 		return int32(i)
@@ -403,13 +575,15 @@ func (f *familyRules) buildIndex(family, s int, ext bool) *index {
 		return int(a.reg - b.reg)
 	})
 
-	x := &index{key: key}
+	x := &index{key: key, rows: make([]rowRef, 0, len(starts)), keys: make([]uint16, 0, len(starts)), cells: make([]cell, 0, len(starts))}
+	if family == 4 {
+		x.addrs4 = make([]uint32, 0, len(starts))
+	} else {
+		x.addrs6 = make([]space.U128, 0, len(starts))
+	}
 	var (
 		active []int32
-		p      painter
-		row    []byte // the current row, encoded, to compare and share
-		prev   []byte // the row before
-		shared = map[string]rowRef{}
+		prev   rowRef
 	)
 	for j, ev := 0, 0; j < len(starts); j++ {
 		for ; ev < len(events) && int(events[ev].at) == j; ev++ {
@@ -422,31 +596,28 @@ func (f *familyRules) buildIndex(family, s int, ext bool) *index {
 				active = slices.Delete(active, i, i+1)
 			}
 		}
-		steps -= len(active)
-		p.paint(f, regs, active, keyMax[key])
-		steps -= p.steps
-		if steps < 0 {
+		p.paint(regs, active, keyMax[key])
+		if b.steps -= p.steps; b.steps < 0 {
 			return nil
 		}
-		row = p.encode(row[:0])
-		if len(x.rows) > 0 && string(row) == string(prev) {
+		if len(x.rows) > 0 && slices.Equal(p.keys, x.keys[prev.off:]) && slices.Equal(p.cells, x.cells[prev.off:]) {
 			continue
 		}
-		ref, ok := shared[string(row)]
-		if !ok {
-			ref = rowRef{int32(len(x.keys)), int32(len(p.keys))}
-			x.keys = append(x.keys, p.keys...)
-			x.cells = append(x.cells, p.cells...)
-			if cells -= len(p.cells); cells < 0 {
-				return nil
-			}
-			shared[string(row)] = ref
+		if b.cells -= len(p.cells); b.cells < 0 {
+			return nil
 		}
-		x.addrs = append(x.addrs, starts[j])
-		x.rows = append(x.rows, ref)
-		prev = append(prev[:0], row...)
+		prev = rowRef{int32(len(x.keys)), int32(len(p.keys))}
+		x.keys = append(x.keys, p.keys...)
+		x.cells = append(x.cells, p.cells...)
+		if family == 4 {
+			x.addrs4 = append(x.addrs4, uint32(starts[j].Lo))
+		} else {
+			x.addrs6 = append(x.addrs6, starts[j])
+		}
+		x.rows = append(x.rows, prev)
 	}
-	x.addrs = slices.Clip(x.addrs)
+	x.addrs4 = slices.Clip(x.addrs4)
+	x.addrs6 = slices.Clip(x.addrs6)
 	x.rows = slices.Clip(x.rows)
 	x.keys = slices.Clip(x.keys)
 	x.cells = slices.Clip(x.cells)
@@ -460,6 +631,7 @@ type painter struct {
 	// that decides it and the first rules that may match it with each
 	// action, or -1.
 	dec, mayA, mayD []int32
+	act             []ir.Action // the action of dec
 	// open, noA and noD skip, union-find style, the intervals that are
 	// decided, or decided or marked by a possible accept (or drop).
 	open, noA, noD []int32
@@ -470,7 +642,7 @@ type painter struct {
 
 // paint computes the row of an address interval whose active rules are
 // active (indices into regs, in order), over keys 0 to kmax.
-func (p *painter) paint(f *familyRules, regs []region, active []int32, kmax uint16) {
+func (p *painter) paint(regs []region, active []int32, kmax uint16) {
 	p.steps = 0
 	// Nothing after a rule that surely matches every key counts.
 	for t, k := range active {
@@ -491,7 +663,8 @@ func (p *painter) paint(f *familyRules, regs []region, active []int32, kmax uint
 	p.bounds = slices.Compact(p.bounds)
 	n := len(p.bounds)
 	p.steps += len(active) + n
-	p.dec, p.mayA, p.mayD = fill(p.dec, n, -1), fill(p.mayA, n, -1), fill(p.mayD, n, -1)
+	p.dec, p.mayA, p.mayD = fill(p.dec, n, none), fill(p.mayA, n, none), fill(p.mayD, n, none)
+	p.act = slices.Grow(p.act[:0], n)[:n]
 	p.open, p.noA, p.noD = iota32(p.open, n+1), iota32(p.noA, n+1), iota32(p.noD, n+1)
 	undecided := n
 	for _, k := range active {
@@ -504,7 +677,7 @@ func (p *painter) paint(f *familyRules, regs []region, active []int32, kmax uint
 		switch {
 		case !r.maybe:
 			for e := find(p.open, a); e < b; e = find(p.open, e+1) {
-				p.dec[e] = r.rule
+				p.dec[e], p.act[e] = r.rule, r.action
 				p.open[e], p.noA[e], p.noD[e] = int32(e+1), int32(e+1), int32(e+1)
 				undecided--
 				p.steps++
@@ -527,10 +700,9 @@ func (p *painter) paint(f *familyRules, regs []region, active []int32, kmax uint
 	// The cells, adjacent equal ones merged.
 	p.keys, p.cells = p.keys[:0], p.cells[:0]
 	for e := range n {
-		c := cell{rule: p.dec[e], possible: p.mayA[e], action: ir.Drop}
-		if c.rule >= 0 {
-			c.action = f.rules[c.rule].action
-			c.possible = int32(other(c.action, int(p.mayA[e]), int(p.mayD[e])))
+		c := cell{rule: p.dec[e], mayAccept: p.mayA[e], mayDrop: p.mayD[e], action: ir.Drop}
+		if c.rule != none {
+			c.action = p.act[e]
 		}
 		if len(p.cells) > 0 && p.cells[len(p.cells)-1] == c {
 			continue
@@ -538,17 +710,6 @@ func (p *painter) paint(f *familyRules, regs []region, active []int32, kmax uint
 		p.keys = append(p.keys, p.bounds[e])
 		p.cells = append(p.cells, c)
 	}
-}
-
-// encode appends the row to b, to compare it with others.
-func (p *painter) encode(b []byte) []byte {
-	for i, c := range p.cells {
-		b = binary.LittleEndian.AppendUint16(b, p.keys[i])
-		b = binary.LittleEndian.AppendUint32(b, uint32(c.rule))
-		b = binary.LittleEndian.AppendUint32(b, uint32(c.possible))
-		b = append(b, byte(c.action))
-	}
-	return b
 }
 
 // find returns the first interval from e on that next has not skipped,

@@ -133,23 +133,38 @@ func TestIndexFallsBack(t *testing.T) {
 // quadratic in their number; over budget, there is no index.
 func TestIndexBudget(t *testing.T) {
 	var rules []ir.Rule
-	for i := range 3000 {
-		// A /32 and a port to every address, by turns: every address
-		// interval has a row of every earlier port.
+	for i := range 2000 {
+		// A port to 10.0.0.0/8 and all ports but one to an address in it,
+		// by turns: each address's row has a cell for every port before
+		// it.
 		if i%2 == 0 {
-			rules = append(rules, drop(to(pfx(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()+"/32"), ir.Match{})))
+			rules = append(rules, drop(to(pfx("10.0.0.0/8"), tcp(uint16(i)))))
 		} else {
-			rules = append(rules, drop(tcp(uint16(i))))
+			a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+			m := ir.Match{Dst: ir.Dst{Prefix: netip.PrefixFrom(a, 32)}, Proto: ir.TCP, HasPorts: true, Ports: ir.PortRange{First: 0, Last: 65534}}
+			rules = append(rules, accept(m))
 		}
 	}
 	e := New(rules, nil, Options{})
-	if e.fams[0].index[slotTCP] != nil {
-		x := e.fams[0].index[slotTCP]
-		t.Errorf("an index of %d cells over %d address intervals; want none (budget %d)", len(x.cells), len(x.addrs), cellBudget(len(rules)))
+	if x := e.fams[0].index[slotTCP]; x != nil {
+		t.Errorf("an index of %d parts; want none", len(x.parts))
 	}
-	// The other protocols' partitions are small.
-	if e.fams[0].index[slotUDP] == nil {
-		t.Errorf("no index for udp")
+	if got, want := e.Eval(tcpTo("10.0.0.1", 65535)), (Result{ir.Drop, -1, -1, -1, -1}); got != want {
+		t.Errorf("walked: Eval = %+v; want %+v", got, want)
+	}
+	// Rules to every port and rules to every address, by turns, do not
+	// multiply: they are in different groups.
+	rules = rules[:0]
+	for i := range 2000 {
+		if i%2 == 0 {
+			rules = append(rules, drop(tcp(uint16(i))))
+		} else {
+			a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+			rules = append(rules, accept(ir.Match{Dst: ir.Dst{Prefix: netip.PrefixFrom(a, 32)}}))
+		}
+	}
+	if x := New(rules, nil, Options{}).fams[0].index[slotTCP]; x == nil || len(x.parts) != 2 {
+		t.Errorf("index %+v; want two parts", x)
 	}
 }
 
