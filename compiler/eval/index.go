@@ -95,12 +95,11 @@ const none = math.MaxInt32
 // (addresses alone), the common shapes, do not multiply each other's
 // intervals: the first rule that matches is the first of each group's.
 type slotIndex struct {
-	parts []*index
+	parts []index
 }
 
 // index is the partition of one group of rules.
 type index struct {
-	key keyDim
 	// addrs4 (in IPv4) or addrs6 hold the first address of each address
 	// interval, sorted; the first is 0. rows holds each interval's row.
 	addrs4 []uint32
@@ -125,37 +124,40 @@ type cell struct {
 	action                   ir.Action
 }
 
-// lookup returns the cell of the packets to a with key k.
-func (x *index) lookup(a netip.Addr, k uint16) *cell {
+// lookup4 returns the cell of the packets to IPv4 address a with key k.
+func (x *index) lookup4(a uint32, k uint16) *cell {
 	// The last address interval that starts at or before a: the first
 	// starts at 0, so there is one. The loops halve the candidates
 	// without branching on the comparison.
-	var base int
-	if a.Is4() {
-		b := a.As4()
-		a4 := binary.BigEndian.Uint32(b[:])
-		addrs := x.addrs4
-		n := len(addrs)
-		for n > 1 {
-			half := n >> 1
-			if addrs[base+half] <= a4 {
-				base += half
-			}
-			n -= half
+	addrs := x.addrs4
+	base, n := 0, len(addrs)
+	for n > 1 {
+		half := n >> 1
+		if addrs[base+half] <= a {
+			base += half
 		}
-	} else {
-		a6 := space.FromAddr(a)
-		addrs := x.addrs6
-		n := len(addrs)
-		for n > 1 {
-			half := n >> 1
-			if s := addrs[base+half]; s.Hi < a6.Hi || s.Hi == a6.Hi && s.Lo <= a6.Lo {
-				base += half
-			}
-			n -= half
-		}
+		n -= half
 	}
-	r := x.rows[base]
+	return x.lookupRow(base, k)
+}
+
+// lookup6 returns the cell of the packets to IPv6 address a with key k.
+func (x *index) lookup6(a space.U128, k uint16) *cell {
+	addrs := x.addrs6
+	base, n := 0, len(addrs)
+	for n > 1 {
+		half := n >> 1
+		if s := addrs[base+half]; s.Hi < a.Hi || s.Hi == a.Hi && s.Lo <= a.Lo {
+			base += half
+		}
+		n -= half
+	}
+	return x.lookupRow(base, k)
+}
+
+// lookupRow returns the cell of key k in the row of address interval i.
+func (x *index) lookupRow(i int, k uint16) *cell {
+	r := x.rows[i]
 	keys := x.keys[r.off : r.off+r.n]
 	base, n := 0, len(keys)
 	for n > 1 {
@@ -182,16 +184,30 @@ func (f *familyRules) indexed(p *Packet) (Result, bool) {
 	if x == nil || f.dnsUnknown && rewritesDNS(p) {
 		return Result{}, false
 	}
+	var k uint16
+	switch slotKey[s%numSlots] {
+	case keyPort:
+		k = p.Port
+	case keyType:
+		k = uint16(p.ICMPType)
+	}
+	var a4 uint32
+	var a6 space.U128
+	is4 := p.Dst.Is4()
+	if is4 {
+		b := p.Dst.As4()
+		a4 = binary.BigEndian.Uint32(b[:])
+	} else {
+		a6 = space.FromAddr(p.Dst)
+	}
 	first := cell{rule: none, mayAccept: none, mayDrop: none, action: ir.Drop}
-	for _, part := range x.parts {
-		var k uint16
-		switch part.key {
-		case keyPort:
-			k = p.Port
-		case keyType:
-			k = uint16(p.ICMPType)
+	for i := range x.parts {
+		var c *cell
+		if is4 {
+			c = x.parts[i].lookup4(a4, k)
+		} else {
+			c = x.parts[i].lookup6(a6, k)
 		}
-		c := part.lookup(p.Dst, k)
 		if c.rule < first.rule {
 			first.rule, first.action = c.rule, c.action
 		}
@@ -308,7 +324,7 @@ func (b *builder) slot(s int, ext bool) *slotIndex {
 				b.shared = append(b.shared, sharedIndex{rules, part})
 			}
 		}
-		x.parts = append(x.parts, part)
+		x.parts = append(x.parts, *part)
 	}
 	return x
 }
@@ -575,7 +591,7 @@ func buildIndex(regs []region, key keyDim, family int, p *painter, b *budget) *i
 		return int(a.reg - b.reg)
 	})
 
-	x := &index{key: key, rows: make([]rowRef, 0, len(starts)), keys: make([]uint16, 0, len(starts)), cells: make([]cell, 0, len(starts))}
+	x := &index{rows: make([]rowRef, 0, len(starts)), keys: make([]uint16, 0, len(starts)), cells: make([]cell, 0, len(starts))}
 	if family == 4 {
 		x.addrs4 = make([]uint32, 0, len(starts))
 	} else {
@@ -650,6 +666,16 @@ func (p *painter) paint(regs []region, active []int32, kmax uint16) {
 			active = active[:t+1]
 			break
 		}
+	}
+	if len(active) == 0 || len(active) == 1 && !regs[active[0]].maybe && regs[active[0]].klo == 0 && regs[active[0]].khi == kmax {
+		// One cell: no rule, or one that matches every key.
+		c := cell{rule: none, mayAccept: none, mayDrop: none, action: ir.Drop}
+		if len(active) == 1 {
+			c.rule, c.action = regs[active[0]].rule, regs[active[0]].action
+		}
+		p.keys, p.cells = append(p.keys[:0], 0), append(p.cells[:0], c)
+		p.steps = 1
+		return
 	}
 	p.bounds = append(p.bounds[:0], 0)
 	for _, k := range active {
