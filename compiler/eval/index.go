@@ -11,9 +11,11 @@ import (
 )
 
 // The index: one family's list compiled, for the packets of one protocol,
-// into a partition of (destination address × port or ICMP type) whose
-// every cell holds the Result fields that the walk over the list gives
-// each packet in it. A lookup is a binary search over address intervals,
+// into partitions of destination address × port (or ICMP type), one for
+// each of up to three groups of its rules (see slotIndex). A cell holds
+// the first rule of its group that matches the packets in it, and the
+// first that may match them with each action; the first of the groups'
+// is the walk's. A lookup is a binary search over address intervals,
 // which leads to a row, and one over the row's port (or type) intervals.
 //
 // Where an answer depends on more than the protocol, the address and the
@@ -73,15 +75,16 @@ var slotKey = [numSlots]keyDim{keyNone, keyType, keyPort, keyPort, keyType}
 var keyMax = [...]uint16{keyNone: 0, keyPort: 0xffff, keyType: 0xff}
 
 // indexFrom is the number of rules that may match a protocol from which
-// New indexes it: fewer are faster to walk than to search.
+// New indexes it. Walking about ten rules takes as long as a search, and
+// costs nothing to build.
 const indexFrom = 12
 
 // Budgets: an index whose partition would take more steps to build or
 // more cells to hold than these, for a list of n rules, is not built, and
 // its packets are walked. Rules that cross in both dimensions (ports to
 // many addresses each, interleaved with rules to those addresses) make
-// the partition quadratic in their number; the budgets keep building an
-// index within a constant factor of reading the list.
+// the partition quadratic in their number; the budgets keep the work and
+// memory of an index linear in the list's length.
 func stepBudget(n int) int { return 4096 + 32*n }
 func cellBudget(n int) int { return 1024 + 8*n }
 
@@ -173,15 +176,12 @@ func (x *index) lookupRow(i int, k uint16) *cell {
 // indexed decides p with f's index, if f has one for p and it is exact for
 // p.
 func (f *familyRules) indexed(p *Packet) (Result, bool) {
-	if p.Host != "" || !p.Dst.IsValid() || p.Dst.Is6() && p.Dst.Zone() != "" {
-		return Result{}, false
-	}
 	s := slotOf(p.Proto)
 	if p.ExtHeaders && f.extDiffers {
 		s += numSlots
 	}
 	x := f.index[s]
-	if x == nil || f.dnsUnknown && rewritesDNS(p) {
+	if x == nil || p.Host != "" || !p.Dst.IsValid() || p.Dst.Is6() && p.Dst.Zone() != "" || f.dnsUnknown && rewritesDNS(p) {
 		return Result{}, false
 	}
 	var k uint16
