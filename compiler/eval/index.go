@@ -130,8 +130,9 @@ type cell struct {
 // lookup4 returns the cell of the packets to IPv4 address a with key k.
 func (x *index) lookup4(a uint32, k uint16) *cell {
 	// The last address interval that starts at or before a: the first
-	// starts at 0, so there is one. The loops halve the candidates
-	// without branching on the comparison.
+	// starts at 0, so there is one. (Replacing the branches of these
+	// searches with masks measured no faster on random packets, and
+	// slower on one.)
 	addrs := x.addrs4
 	base, n := 0, len(addrs)
 	for n > 1 {
