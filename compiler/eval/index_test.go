@@ -233,7 +233,12 @@ func (g gen) prefix() netip.Prefix {
 }
 
 func (g gen) rules() []ir.Rule {
-	rules := make([]ir.Rule, g.r.IntN(40))
+	n := g.r.IntN(40)
+	if g.r.IntN(20) == 0 {
+		// A long list, whose rules overlap many times over.
+		n = 100 + g.r.IntN(300)
+	}
+	rules := make([]ir.Rule, n)
 	for i := range rules {
 		r := &rules[i]
 		r.Action = ir.Accept
