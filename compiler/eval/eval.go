@@ -231,6 +231,7 @@ type familyRules struct {
 	// index.go); nil where there is none.
 	index      [2 * numSlots]*slotIndex
 	extDiffers bool
+	indexedAny bool // some slot has an index
 }
 
 // Protocol classes, for byClass.
@@ -472,7 +473,7 @@ func (e *Evaluator) eval(p Packet, useIndex bool) Result {
 		}
 		return Result{Action: ir.Drop, Rule: -1, Blocked: -1, Possible: -1, MayBlock: -1}
 	}
-	if useIndex {
+	if useIndex && f.indexedAny {
 		if res, ok := f.indexed(&p); ok {
 			return res
 		}

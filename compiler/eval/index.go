@@ -251,6 +251,9 @@ func (f *familyRules) buildIndexes(family, from int) {
 			f.index[numSlots+s] = b.slot(s, true)
 		}
 	}
+	for _, x := range f.index {
+		f.indexedAny = f.indexedAny || x != nil
+	}
 }
 
 // builder builds the indexes of one family.
