@@ -97,6 +97,8 @@ const none = math.MaxInt32
 // rules to every address (ports or types alone) and rules to every port
 // (addresses alone), the common shapes, do not multiply each other's
 // intervals: the first rule that matches is the first of each group's.
+// The rules to every port and the others (addresses and ports) share one
+// partition when it stays small, which saves a search.
 type slotIndex struct {
 	parts []index
 }
@@ -263,6 +265,7 @@ type builder struct {
 	dsts   []dst // of each rule
 	p      painter
 	groups [3][]region // a slot's, reused
+	merged []region
 	// shared holds the indexes of the rules to every port (or type) built
 	// so far, and their rules: most protocols have the same, the rules
 	// without a protocol.
@@ -306,8 +309,25 @@ func (b *builder) slot(s int, ext bool) *slotIndex {
 	}
 	left := budget{steps: stepBudget(len(f.rules)), cells: cellBudget(len(f.rules))}
 	x := &slotIndex{}
+	merged := false
+	if len(groups[0]) > 0 && len(groups[2]) > 0 {
+		// The rules to every port and the others in one partition save
+		// a search, if their rows stay short: in a row, a rule to every
+		// port ends what comes after it, but the others' ports repeat
+		// in every row of a rule to every port that they cover. Tried
+		// with half the steps, and cells of a few per rule.
+		b.merged = mergeRegions(b.merged[:0], groups[0], groups[2])
+		try := budget{steps: left.steps / 2, cells: min(left.cells, 4*len(b.merged)+64)}
+		part := buildIndex(b.merged, key, b.family, &b.p, &try)
+		left.steps -= left.steps/2 - try.steps
+		if part != nil {
+			left.cells -= min(left.cells, 4*len(b.merged)+64) - try.cells
+			x.parts = append(x.parts, *part)
+			merged = true
+		}
+	}
 	for g, regs := range groups {
-		if len(regs) == 0 {
+		if len(regs) == 0 || merged && g != 1 {
 			continue
 		}
 		var part *index
@@ -331,6 +351,19 @@ func (b *builder) slot(s int, ext bool) *slotIndex {
 		x.parts = append(x.parts, *part)
 	}
 	return x
+}
+
+// mergeRegions appends the regions of a and b, each in list order, to
+// out in list order.
+func mergeRegions(out, a, b []region) []region {
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].rule < b[0].rule {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // sharedIndex returns the index built before for the rules of regs, if

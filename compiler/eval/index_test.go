@@ -164,8 +164,41 @@ func TestIndexBudget(t *testing.T) {
 		}
 	}
 	if x := New(rules, nil, Options{}).fams[0].index[slotTCP]; x == nil || len(x.parts) != 2 {
-		t.Errorf("index %+v; want two parts", x)
+		t.Errorf("an index of %d parts; want two", parts(x))
 	}
+	// Addresses and ports to a prefix that holds them, by turns: in one
+	// partition, each address's row would have a cell for every port
+	// before it, so they are two.
+	rules = rules[:0]
+	for i := range 2000 {
+		if i%2 == 0 {
+			rules = append(rules, drop(to(pfx("10.0.0.0/8"), tcp(uint16(i)))))
+		} else {
+			a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+			rules = append(rules, accept(ir.Match{Dst: ir.Dst{Prefix: netip.PrefixFrom(a, 32)}}))
+		}
+	}
+	e = New(rules, nil, Options{})
+	if x := e.fams[0].index[slotTCP]; x == nil || len(x.parts) != 2 {
+		t.Errorf("an index of %d parts; want two", parts(x))
+	}
+	for _, p := range []Packet{tcpTo("10.0.3.231", 998), tcpTo("10.0.3.231", 1000), tcpTo("10.0.3.232", 998), tcpTo("11.0.0.0", 0)} {
+		if got, want := e.Eval(p), e.eval(p, false); got != want {
+			t.Errorf("Eval(%+v) = %+v; want %+v", p, got, want)
+		}
+	}
+	// Few enough of them, and they are one.
+	if x := newIndexed(rules[:10], nil, Options{}, 0).fams[0].index[slotTCP]; x == nil || len(x.parts) != 1 {
+		t.Errorf("an index of %d parts; want one", parts(x))
+	}
+}
+
+// parts returns the number of parts of x, -1 if there is no index.
+func parts(x *slotIndex) int {
+	if x == nil {
+		return -1
+	}
+	return len(x.parts)
 }
 
 // gen makes random lists, options and packets from a seed.
