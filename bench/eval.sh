@@ -46,6 +46,10 @@ med() {
 		awk '{v[NR] = $1} END {if (NR == 0) exit 1; print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 
+# fastest NAME prints the least ns/op of benchmark NAME over the rounds:
+# on a shared machine, the round least slowed by other work.
+fastest() { awk -v n="$1" '$1 == n {print $2}' "$work/runs" | sort -g | head -1; }
+
 # ratio A B prints A/B as "1.23x".
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
 
@@ -56,13 +60,14 @@ table() {
 	idx10=$(med "$1/index/rules=10")
 	lin10=$(med "$1/linear/rules=10")
 	echo
-	echo "$2, median of $ROUNDS rounds (ns/packet; ratios to 10 rules)"
-	printf '%-7s %10s %9s %9s %12s %9s %13s\n' rules index "/index10" "/linear10" linear "/linear10" "linear/index"
+	echo "$2, median of $ROUNDS rounds (fastest round), ns/packet; ratios of medians to 10 rules"
+	printf '%-7s %17s %9s %9s %19s %9s %13s\n' rules index "/index10" "/linear10" linear "/linear10" "linear/index"
 	for n in 10 100 1000 10000; do
 		i=$(med "$1/index/rules=$n")
 		l=$(med "$1/linear/rules=$n")
-		printf '%-7s %10.1f %9s %9s %12.1f %9s %13s\n' "$n" "$i" "$(ratio "$i" "$idx10")" "$(ratio "$i" "$lin10")" \
-			"$l" "$(ratio "$l" "$lin10")" "$(ratio "$l" "$i")"
+		printf '%-7s %8.1f (%6.1f) %9s %9s %9.1f (%7.1f) %9s %13s\n' "$n" "$i" "$(fastest "$1/index/rules=$n")" \
+			"$(ratio "$i" "$idx10")" "$(ratio "$i" "$lin10")" \
+			"$l" "$(fastest "$1/linear/rules=$n")" "$(ratio "$l" "$lin10")" "$(ratio "$l" "$i")"
 	done
 }
 
