@@ -12,7 +12,7 @@ import (
 
 // The index: one family's list compiled, for the packets of one protocol,
 // into partitions of destination address × port (or ICMP type), one for
-// each of up to three groups of its rules (see slotIndex). A cell holds
+// each group of its rules (see slotIndex). A cell holds
 // the first rule of its group that matches the packets in it, and the
 // first that may match them with each action; the first of the groups'
 // is the walk's. A lookup is a binary search over address intervals,
@@ -84,7 +84,7 @@ const indexFrom = 12
 // its packets are walked. Rules that cross in both dimensions (ports to
 // many addresses each, interleaved with rules to those addresses) make
 // the partition quadratic in their number; the budgets keep the work and
-// memory of an index linear in the list's length.
+// memory of an index near-linear in the list's length.
 func stepBudget(n int) int { return 4096 + 32*n }
 func cellBudget(n int) int { return 1024 + 8*n }
 
