@@ -21,4 +21,18 @@
 // says so: a rule that may match first is reported as possible rather than
 // certain, as Capirca's aclcheck tells exact from possible matches, and so
 // is a name that may not resolve at all and block the list.
+//
+// Eval's semantics are those of a walk over the list, in order, to the
+// first rule that matches. To decide a packet in a time that does not grow
+// with the list, New also compiles each family's list, for each protocol,
+// into a partition of destination addresses × ports (or ICMP types) whose
+// cells hold what the walk gives the packets in them, and Eval looks a
+// packet up with binary searches. The index gives the walk's Result, every
+// field, for every packet it decides (a property test compares the two on
+// random lists and packets). It decides packets to a known address: Eval
+// walks the list for a packet to an unknown address or to a host name, to
+// a zoned address, a DNS query that reaches the rules with an unknown
+// upstream address, lists too short to gain from an index, and protocols
+// whose partition would be too large to build (see index.go).
+// Options.Linear turns the index off.
 package eval

@@ -192,6 +192,10 @@ type Options struct {
 	// to its netvm.
 	Self       netip.Addr
 	GatewayDNS bool
+	// Linear says to decide every packet by walking the list, as Eval
+	// defines it, without the index that New otherwise builds: for
+	// comparing the two.
+	Linear bool
 }
 
 // QubesDNS returns the virtual DNS servers Qubes gives every networked
@@ -202,7 +206,7 @@ func QubesDNS() []netip.Addr {
 
 // Evaluator decides packets for one client of one firewall qube. It is
 // built once from the client's lists and then evaluates any number of
-// packets without allocating.
+// packets without allocating, and from any number of goroutines.
 type Evaluator struct {
 	fams [2]familyRules // IPv4, IPv6
 	// self and gatewayDNS are Options.Self and Options.GatewayDNS.
@@ -222,6 +226,12 @@ type familyRules struct {
 	// that can match a packet of that class, in order: a packet is
 	// compared only with those.
 	byClass [numClasses][]int32
+	// index holds the lists compiled for each protocol slot, then for
+	// each with extension headers if extDiffers, which they change (see
+	// index.go); nil where there is none.
+	index      [2 * numSlots]*slotIndex
+	extDiffers bool
+	indexedAny bool // some slot has an index
 }
 
 // Protocol classes, for byClass.
@@ -274,12 +284,25 @@ type rule struct {
 // reads them, are rules4 and rules6 (see the backends for how a qube's
 // rules become per-family lists).
 func New(rules4, rules6 []ir.Rule, opts Options) *Evaluator {
+	if opts.Linear {
+		return newIndexed(rules4, rules6, opts, -1)
+	}
+	return newIndexed(rules4, rules6, opts, indexFrom)
+}
+
+// newIndexed is New, indexing the protocols that at least from rules may
+// match, none if from is negative.
+func newIndexed(rules4, rules6 []ir.Rule, opts Options, from int) *Evaluator {
 	e := &Evaluator{}
 	if opts.Semantics == Mirage {
 		e.self, e.gatewayDNS = opts.Self, opts.GatewayDNS
 	}
 	e.fams[0] = prepare(rules4, 4, opts.DNS4, &opts)
 	e.fams[1] = prepare(rules6, 6, opts.DNS6, &opts)
+	if from >= 0 {
+		e.fams[0].buildIndexes(4, from)
+		e.fams[1].buildIndexes(6, from)
+	}
 	return e
 }
 
@@ -336,6 +359,9 @@ func ICMPv6For(t uint8) (uint8, bool) {
 }
 
 func prepare(rules []ir.Rule, family int, dns []netip.Addr, opts *Options) familyRules {
+	// Sorted, for matchAddrs.
+	dns = slices.Clone(dns)
+	slices.SortFunc(dns, netip.Addr.Compare)
 	f := familyRules{rules: make([]rule, len(rules)), blocked: -1, mayBlock: -1, dns: dns, dnsUnknown: opts.DNSUnknown}
 	for i, r := range rules {
 		pr := rule{
@@ -420,8 +446,13 @@ func (r *rule) mayMatchClass(c int) bool {
 	return true
 }
 
-// Eval decides p.
-func (e *Evaluator) Eval(p Packet) Result {
+// Eval decides p: by the first rule of its family's list that matches it,
+// walking the list in order. For a packet to a known address, New's index
+// gives the same result with a search instead of a walk (see index.go).
+func (e *Evaluator) Eval(p Packet) Result { return e.eval(p, true) }
+
+// eval decides p, with the index if useIndex.
+func (e *Evaluator) eval(p Packet, useIndex bool) Result {
 	fam := p.IPFamily()
 	var f *familyRules
 	switch fam {
@@ -442,7 +473,12 @@ func (e *Evaluator) Eval(p Packet) Result {
 		}
 		return Result{Action: ir.Drop, Rule: -1, Blocked: -1, Possible: -1, MayBlock: -1}
 	}
-	if f.dnsUnknown && p.Dst.IsValid() && p.Port == 53 && (p.Proto == ProtoTCP || p.Proto == ProtoUDP) && isQubesDNS(p.Dst) {
+	if useIndex && f.indexedAny {
+		if res, ok := f.indexed(&p); ok {
+			return res
+		}
+	}
+	if f.dnsUnknown && rewritesDNS(&p) {
 		// A query to the virtual DNS servers reaches the rules with the
 		// upstream server's address, which is not known.
 		p = Packet{Family: fam, Proto: p.Proto, Port: p.Port}
@@ -469,6 +505,13 @@ func (e *Evaluator) Eval(p Packet) Result {
 		return res
 	}
 	return Result{Action: ir.Drop, Rule: -1, Blocked: -1, Possible: maybeAccept, MayBlock: -1}
+}
+
+// rewritesDNS reports whether p is a query to the virtual DNS servers,
+// which a firewall qube without a netvm forwards upstream before its rules
+// see it.
+func rewritesDNS(p *Packet) bool {
+	return p.Dst.IsValid() && p.Port == 53 && (p.Proto == ProtoTCP || p.Proto == ProtoUDP) && isQubesDNS(p.Dst)
 }
 
 func other(a ir.Action, maybeAccept, maybeDrop int) int {

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
@@ -250,5 +251,20 @@ func TestEvalNoAllocs(t *testing.T) {
 				t.Errorf("%s: Eval allocates %v times per packet; want 0", tt.name, n)
 			}
 		}
+	}
+}
+
+// TestEvalDNSOrder: the DNS servers match in whatever order they are
+// given.
+func TestEvalDNSOrder(t *testing.T) {
+	servers := []netip.Addr{addr("192.0.2.53"), addr("10.139.1.1"), addr("10.139.1.2")}
+	e := New([]ir.Rule{accept(ir.Match{DNS: true})}, nil, Options{DNS4: servers})
+	for _, s := range servers {
+		if got, want := e.Eval(udpTo(s.String(), 53)), (Result{ir.Accept, 0, -1, -1, -1}); got != want {
+			t.Errorf("Eval(query to %s) = %+v; want %+v", s, got, want)
+		}
+	}
+	if !slices.Equal(servers, []netip.Addr{addr("192.0.2.53"), addr("10.139.1.1"), addr("10.139.1.2")}) {
+		t.Errorf("New sorted the caller's servers: %v", servers)
 	}
 }
