@@ -511,7 +511,7 @@ func points(buf []span, addrs []netip.Addr, family int) []span {
 		}
 	}
 	out := buf[from:]
-	slices.SortFunc(out, func(a, b span) int { return cmpU(a.lo, b.lo) })
+	slices.SortFunc(out, func(a, b span) int { return a.lo.Compare(b.lo) })
 	k := 0
 	for _, sp := range out {
 		if k > 0 && (!out[k-1].hi.Less(sp.lo) || out[k-1].hi.Inc() == sp.lo) {
@@ -539,16 +539,6 @@ func intersect(buf, a, b []span) []span {
 		}
 	}
 	return buf
-}
-
-func cmpU(a, b space.U128) int {
-	switch {
-	case a.Less(b):
-		return -1
-	case b.Less(a):
-		return 1
-	}
-	return 0
 }
 
 func minU(a, b space.U128) space.U128 {
@@ -592,7 +582,7 @@ func buildIndex(regs []region, key keyDim, family int, p *painter, b *budget) *i
 			}
 		}
 	}
-	slices.SortFunc(starts, cmpU)
+	slices.SortFunc(starts, space.U128.Compare)
 	starts = slices.Compact(starts)
 	// Where each rule enters and leaves the active set, by interval.
 	type event struct {
@@ -602,7 +592,7 @@ func buildIndex(regs []region, key keyDim, family int, p *painter, b *budget) *i
 	}
 	events := make([]event, 0, 2*n)
 	at := func(a space.U128) int32 {
-		i, _ := slices.BinarySearchFunc(starts, a, cmpU)
+		i, _ := slices.BinarySearchFunc(starts, a, space.U128.Compare)
 		return int32(i)
 	}
 	for k, reg := range regs {

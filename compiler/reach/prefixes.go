@@ -28,7 +28,7 @@ func dests(u *Universe, segs []segment) Dests {
 	all := true
 	for i, ss := range spans {
 		family := 4 + 2*i
-		slices.SortFunc(ss, func(a, b span) int { return cmpU(a.lo, b.lo) })
+		slices.SortFunc(ss, func(a, b span) int { return a.lo.Compare(b.lo) })
 		ss = joinSpans(ss)
 		var in, out []netip.Prefix
 		for _, s := range ss {

@@ -264,7 +264,7 @@ func segments(a atom, items []item) []segment {
 			cuts = append(cuts, it.hi.Inc())
 		}
 	}
-	slices.SortFunc(cuts, cmpU)
+	slices.SortFunc(cuts, space.U128.Compare)
 	cuts = slices.Compact(cuts)
 	var out []segment
 	for i, lo := range cuts {
@@ -290,16 +290,6 @@ func segments(a atom, items []item) []segment {
 		out = append(out, segment{at: a, lo: lo, hi: hi, services: services, key: key})
 	}
 	return out
-}
-
-func cmpU(a, b space.U128) int {
-	switch {
-	case a.Less(b):
-		return -1
-	case b.Less(a):
-		return 1
-	}
-	return 0
 }
 
 // normalise returns the services that parts hold, each protocol's ranges

@@ -19,6 +19,18 @@ type U128 struct{ Hi, Lo uint64 }
 // Less reports whether a < b.
 func (a U128) Less(b U128) bool { return a.Hi < b.Hi || (a.Hi == b.Hi && a.Lo < b.Lo) }
 
+// Compare returns -1, 0 or 1 as a is less than, equal to or greater than
+// b, for slices.SortFunc and slices.BinarySearchFunc.
+func (a U128) Compare(b U128) int {
+	switch {
+	case a.Less(b):
+		return -1
+	case b.Less(a):
+		return 1
+	}
+	return 0
+}
+
 // Inc returns a+1, wrapping.
 func (a U128) Inc() U128 {
 	if a.Lo == ^uint64(0) {
