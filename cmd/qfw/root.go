@@ -83,7 +83,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(newVetCmd(), newCompileCmd(), newTestCmd(), newExplainCmd(), newPlanCmd(), newApplyCmd(), newConfirmCmd(), newInventoryCmd(), newImportCmd())
+	root.AddCommand(newVetCmd(), newCompileCmd(), newTestCmd(), newExplainCmd(), newPlanCmd(), newApplyCmd(), newConfirmCmd(), newInventoryCmd(), newImportCmd(), newAgentCmd())
 	root.AddCommand(newDiffCmd(), newShowCmd(), newSetupCmd(), newVersionCmd(), newCompletionCmd())
 	// Every command's flags are checked, alone and together, before it
 	// runs: a flag given twice, out of range or ignored is an error.

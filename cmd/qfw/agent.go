@@ -1,0 +1,367 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/qfw-dev/qfw/agent"
+	"github.com/qfw-dev/qfw/agent/hooks"
+	"github.com/qfw-dev/qfw/agent/resolver"
+	"github.com/qfw-dev/qfw/agent/sdnotify"
+	"github.com/qfw-dev/qfw/backends/qubesdb"
+)
+
+const agentDoc = `agent is the firewall qube's service: it enforces the rule lists that dom0
+writes into the qube's QubesDB with qfw's nftables table, in place of the
+Linux qubes-firewall agent, and keeps them in force as they change.
+
+At start it runs the user's hooks (/etc/qubes/qubes-firewall.d,
+/rw/config/qubes-firewall.d, /rw/config/qubes-firewall-user-script), reads
+every client's list, applies the table in one transaction, ends the
+connections the lists forbid, and tells systemd it is ready. Then, on each
+list dom0 commits, it replaces that client's part of the table in one
+transaction. On SIGHUP (systemctl reload) it reads /etc/resolv.conf and
+every list again. Host names are resolved with the qube's resolvers and
+looked up again before their answers expire.
+
+It fails closed: a list that does not parse rejects all of its client's
+traffic of that family, and says why in the log; stopping the agent
+(SIGTERM) leaves the last lists in force. A client that leaves
+/connected-ips loses its chains.
+
+It writes /qubes-firewall-handled/<ip> and /dns/<ip>/<host> back as the
+stock agent does, and its status to --status-file, which qfw agent status
+shows.`
+
+const agentExamples = `  # Run as the qubes-firewall service (see the README's drop-in).
+  qfw agent
+
+  # Apply what QubesDB holds now, once, and exit.
+  qfw agent --once
+
+  # Show each client, its rule count, when it was applied, and failures.
+  qfw agent status`
+
+type agentFlags struct {
+	qubesdb, netns, resolvConf, statusFile, hooksRoot string
+	once                                              bool
+}
+
+func newAgentCmd() *cobra.Command {
+	f := &agentFlags{}
+	cmd := &cobra.Command{
+		Use:     "agent",
+		Short:   "Enforce the lists dom0 writes into this firewall qube's QubesDB",
+		Long:    agentDoc,
+		Example: agentExamples,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAgent(cmd, f)
+		},
+	}
+	cmd.Flags().StringVar(&f.qubesdb, "qubesdb", qubesdb.DefaultPath, "QubesDB's `SOCKET` (the read-only one beside it if this one refuses)")
+	cmd.Flags().StringVar(&f.netns, "netns", "", "apply in the network namespace of `FILE`, such as /run/netns/NAME (default: the agent's own)")
+	cmd.Flags().BoolVar(&f.once, "once", false, "apply the lists QubesDB holds now, then exit, leaving them in force")
+	cmd.Flags().StringVar(&f.resolvConf, "resolv-conf", "/etc/resolv.conf", "the resolver configuration `FILE`: the servers that resolve host names and that specialtarget=dns matches")
+	cmd.Flags().StringVar(&f.statusFile, "status-file", agent.DefaultStatusFile, "keep the agent's status in `FILE`, for qfw agent status")
+	cmd.Flags().StringVar(&f.hooksRoot, "hooks-root", "/", "run the user's hooks from under `DIR`")
+	cmd.AddCommand(newAgentStatusCmd())
+	return cmd
+}
+
+func runAgent(cmd *cobra.Command, f *agentFlags) error {
+	if f.once && cmd.Flags().Changed("hooks-root") {
+		return errors.New("--hooks-root does not go with --once: --once runs no hooks")
+	}
+	var netns *os.File
+	if f.netns != "" {
+		var err error
+		if netns, err = os.Open(f.netns); err != nil {
+			return fmt.Errorf("--netns %s: %w", f.netns, pathErr(err))
+		}
+		defer netns.Close()
+		// Else every apply would fail, and be retried, for ever.
+		if typ, err := unix.IoctlRetInt(int(netns.Fd()), unix.NS_GET_NSTYPE); err != nil || typ != unix.CLONE_NEWNET {
+			return fmt.Errorf("--netns %s: not a network namespace; want a file such as /run/netns/NAME", f.netns)
+		}
+	}
+	res, err := resolver.New(resolver.Config{ResolvConf: f.resolvConf})
+	if err != nil {
+		return fmt.Errorf("--resolv-conf %s: %w", f.resolvConf, pathErr(err))
+	}
+	db, err := qubesdb.Open(f.qubesdb)
+	if err != nil {
+		return fmt.Errorf("--qubesdb %s: %w", f.qubesdb, pathErr(err))
+	}
+	defer db.Close()
+	log := newAgentLog(cmd.ErrOrStderr())
+	if db.ReadOnly() {
+		log(agent.Warning, "QubesDB is read-only to the agent: it cannot write /qubes-firewall-handled/ and /dns/ back")
+	}
+	cfg := agent.Config{
+		DB: db, Kernel: agent.NetNS{File: netns}, Resolver: res,
+		StatusFile: f.statusFile, Log: log,
+	}
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if f.once {
+		if err := agent.Once(ctx, cfg); err != nil {
+			return fmt.Errorf("agent --once: %w", err)
+		}
+		return nil
+	}
+	cfg.Notifier = sdNotifier{}
+	cfg.Hooks = func(ctx context.Context, log func(string)) error {
+		return hooks.Run(ctx, hooks.Config{Root: f.hooksRoot}, log)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() {
+		signal.Stop(hup)
+		close(hup)
+	}()
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default: // one reload pending does for several signals
+			}
+		}
+	}()
+	return agent.Run(ctx, cfg, reload)
+}
+
+// pathErr returns err without the operation and path that the flag's
+// message already names.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// sdNotifier tells systemd through $NOTIFY_SOCKET.
+type sdNotifier struct{}
+
+func (sdNotifier) Ready() error          { return sdnotify.Ready() }
+func (sdNotifier) Reloading() error      { return sdnotify.Reloading() }
+func (sdNotifier) Stopping() error       { return sdnotify.Stopping() }
+func (sdNotifier) Status(s string) error { return sdnotify.Status(s) }
+
+// newAgentLog returns the agent's log: one line a write, each whole. Under
+// systemd (JOURNAL_STREAM set) a line starts with its syslog priority,
+// <N>, which the journal takes off and keeps.
+func newAgentLog(w io.Writer) func(agent.Priority, string) {
+	journal := os.Getenv("JOURNAL_STREAM") != ""
+	var mu sync.Mutex
+	return func(p agent.Priority, line string) {
+		var b strings.Builder
+		if journal {
+			fmt.Fprintf(&b, "<%d>", p)
+		}
+		b.WriteString("qfw agent: ")
+		switch p {
+		case agent.Error:
+			b.WriteString("error: ")
+		case agent.Warning:
+			b.WriteString("warning: ")
+		}
+		// One event, one line: a value with a newline cannot split it.
+		b.WriteString(strings.ReplaceAll(line, "\n", `\n`))
+		b.WriteByte('\n')
+		mu.Lock()
+		defer mu.Unlock()
+		io.WriteString(w, b.String())
+	}
+}
+
+const agentStatusDoc = `status shows what the agent running in this firewall qube enforces, from
+its status file: the agent's state, and for each client address its family,
+the number of rules of its list, the number of lists handled, when its rules
+were last put in force, and what keeps its list from being in force as
+written (a list refused, a host name with no address, a failed apply).`
+
+func newAgentStatusCmd() *cobra.Command {
+	var statusFile string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show each client of the agent and what is in force for it",
+		Long:  agentStatusDoc,
+		Example: `  # The agent's status, as the service keeps it.
+  qfw agent status`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := readInput(statusFile)
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("--status-file %s: no such file; qfw agent writes it when it starts", statusFile)
+			}
+			if err != nil {
+				return fmt.Errorf("--status-file %s: %w", statusFile, pathErr(err))
+			}
+			s, err := decodeAgentStatus(statusFile, b)
+			if err != nil {
+				return err
+			}
+			return printAgentStatus(cmd.OutOrStdout(), s)
+		},
+	}
+	cmd.Flags().StringVar(&statusFile, "status-file", agent.DefaultStatusFile, "read the agent's status from `FILE`")
+	return cmd
+}
+
+// printAgentStatus writes s as a table.
+func printAgentStatus(w io.Writer, s *agent.Status) error {
+	fmt.Fprintf(w, "agent %s, status of %s\n", s.State, s.Updated.UTC().Format(time.RFC3339))
+	if len(s.Clients) == 0 {
+		_, err := fmt.Fprintln(w, "no clients")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLIENT\tFAMILY\tRULES\tHANDLED\tAPPLIED\tFAILURE")
+	for _, c := range s.Clients {
+		applied, failure := "never", c.Failure
+		if c.Applied != nil {
+			applied = c.Applied.UTC().Format(time.RFC3339)
+		}
+		switch {
+		case failure == "":
+			failure = "-"
+		case strings.ContainsFunc(failure, unicode.IsControl):
+			// One client, one line, whatever the file holds.
+			failure = strconv.Quote(failure)
+		}
+		fmt.Fprintf(tw, "%s\tIPv%d\t%d\t%d\t%s\t%s\n", c.Address, c.Family, c.Rules, c.Handled, applied, failure)
+	}
+	return tw.Flush()
+}
+
+// decodeAgentStatus reads the agent's status file, data, from the file
+// name. It is hostile input like every file read back: each field is
+// checked, and an error names its place.
+func decodeAgentStatus(name string, data []byte) (*agent.Status, error) {
+	d, root, err := parseJSONDoc(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.object(root, "", []string{"format_version", "state", "updated", "clients"}, nil); err != nil {
+		return nil, err
+	}
+	fv := root.fields["format_version"]
+	if err := d.want(fv, "format_version", jsonNumber); err != nil {
+		return nil, err
+	}
+	if fv.num != fmt.Sprint(agent.StatusFormatVersion) {
+		return nil, d.errorf(fv, "format_version", "%s; this qfw reads agent status files of format %d", fv.num, agent.StatusFormatVersion)
+	}
+	s := &agent.Status{FormatVersion: agent.StatusFormatVersion}
+	sv := root.fields["state"]
+	state, err := d.str(sv, "state")
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(agent.States))
+	for i, st := range agent.States {
+		names[i] = string(st)
+	}
+	if !slices.Contains(names, state) {
+		return nil, d.errorf(sv, "state", "%q; want %s", state, orList(names))
+	}
+	s.State = agent.State(state)
+	if s.Updated, err = d.timestamp(root.fields["updated"], "updated"); err != nil {
+		return nil, err
+	}
+	cv := root.fields["clients"]
+	if err := d.want(cv, "clients", jsonArray); err != nil {
+		return nil, err
+	}
+	s.Clients = make([]agent.ClientStatus, 0, len(cv.elems))
+	for i, e := range cv.elems {
+		path := index("clients", i)
+		c, err := decodeClientStatus(d, e, path)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && s.Clients[i-1].Address.Compare(c.Address) >= 0 {
+			return nil, d.errorf(e.fields["address"], path+".address", "%s after %s; the agent lists each address once, in order", c.Address, s.Clients[i-1].Address)
+		}
+		s.Clients = append(s.Clients, c)
+	}
+	return s, nil
+}
+
+// maxCount bounds the counters of the status file: JSON numbers beyond
+// 2^53 do not come back as written.
+const maxCount = 1 << 53
+
+func decodeClientStatus(d *jsonDoc, v *jsonValue, path string) (agent.ClientStatus, error) {
+	var c agent.ClientStatus
+	if err := d.object(v, path, []string{"address", "family", "rules", "handled", "applied", "failure"}, nil); err != nil {
+		return c, err
+	}
+	av := v.fields["address"]
+	s, err := d.str(av, path+".address")
+	if err != nil {
+		return c, err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.String() != s || a.Is4In6() {
+		return c, d.errorf(av, path+".address", "%q is not an IPv4 or IPv6 address as the agent writes them", s)
+	}
+	c.Address = a
+	fam := 6
+	if a.Is4() {
+		fam = 4
+	}
+	fv := v.fields["family"]
+	if c.Family, err = d.integer(fv, path+".family", 4, 6); err != nil {
+		return c, err
+	}
+	if c.Family != fam {
+		return c, d.errorf(fv, path+".family", "%d, but %s is an IPv%d address", c.Family, a, fam)
+	}
+	// dom0 numbers a list's rules in four digits.
+	if c.Rules, err = d.integer(v.fields["rules"], path+".rules", 0, 10000); err != nil {
+		return c, err
+	}
+	if c.Handled, err = d.integer(v.fields["handled"], path+".handled", 0, maxCount); err != nil {
+		return c, err
+	}
+	switch apv := v.fields["applied"]; apv.kind {
+	case jsonNull:
+	case jsonString:
+		t, err := d.timestamp(apv, path+".applied")
+		if err != nil {
+			return c, err
+		}
+		c.Applied = &t
+	default:
+		return c, d.errorf(apv, path+".applied", "want a string or null (never), not %s", apv.kind)
+	}
+	if c.Failure, err = d.str(v.fields["failure"], path+".failure"); err != nil {
+		return c, err
+	}
+	return c, nil
+}
