@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -62,68 +61,22 @@ func (s *State) Equal(o *State) bool {
 
 // Read reads qfw's table from the kernel, in netns or the process's own
 // network namespace if netns is nil. It returns nil if there is no table.
-func Read(netns *os.File) (*State, error) { return read(netns, true) }
+func Read(netns *os.File) (*State, error) { return read(netns, allSets) }
 
-// read reads qfw's table, and the number of elements of its sets only if
-// withSets: that costs most, and what is about to be replaced needs its
-// chains' digests only.
-func read(netns *os.File, withSets bool) (*State, error) {
-	c, err := dial(netns, true)
+// read reads qfw's table: its chains, and the number of elements of the
+// sets for which withSet is true (none if nil). The elements cost most:
+// what is about to be replaced needs its chains' digests only, and what
+// one client's update leaves needs that client's sets and the maps.
+func read(netns *os.File, withSet func(name string) bool) (*State, error) {
+	r, err := newReader(netns)
 	if err != nil {
 		return nil, err
 	}
-	defer c.CloseLasting()
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return nil, fmt.Errorf("read nftables: %w", err)
-	}
-	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == TableName }) {
-		return nil, nil
-	}
-	table := nftTable()
-	s := &State{Chains: map[string]ChainState{}, Sets: map[string]int{}}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return nil, fmt.Errorf("read nftables chains: %w", err)
-	}
-	for _, ch := range chains {
-		if ch.Table.Name != TableName {
-			continue
-		}
-		rules, err := c.GetRules(table, ch)
-		if err != nil {
-			return nil, fmt.Errorf("read nftables chain %s: %w", ch.Name, err)
-		}
-		cs := ChainState{Rules: len(rules)}
-		if n := len(rules); n > 0 {
-			cs.Digest, _ = userdata.GetString(rules[n-1].UserData, userdata.TypeComment)
-		}
-		s.Chains[ch.Name] = cs
-	}
-	if !withSets {
-		s.Sets = nil
-		return s, nil
-	}
-	sets, err := c.GetSets(table)
-	if err != nil {
-		return nil, fmt.Errorf("read nftables sets: %w", err)
-	}
-	for _, set := range sets {
-		elems, err := c.GetSetElements(set)
-		if err != nil {
-			return nil, fmt.Errorf("read nftables set %s: %w", set.Name, err)
-		}
-		n := 0
-		for _, e := range elems {
-			// An interval comes back as a start and an end element.
-			if !e.IntervalEnd {
-				n++
-			}
-		}
-		s.Sets[set.Name] = n
-	}
-	return s, nil
+	defer r.Close()
+	return r.state(withSet)
 }
+
+func allSets(string) bool { return true }
 
 // Change says what an apply changed, chain by chain.
 type Change struct {
@@ -189,26 +142,28 @@ var ErrLockedDown = errors.New("the kernel does not hold what was applied; qfw's
 func Apply(t *Table, netns *os.File) (Change, error) {
 	var change Change
 	err := withLock(netns, func() error {
-		before, err := read(netns, false)
+		before, err := read(netns, nil)
 		if err != nil {
 			return err
 		}
 		kept, flushErr := replace(t, netns)
-		change, err = settle(netns, before, withKept(t.State(), kept), flushErr, "apply qfw's table")
+		change, err = settle(netns, before, withKept(t.State(), kept), allSets, flushErr, "apply qfw's table")
 		return err
 	})
 	return change, err
 }
 
 // settle reads back what a transaction left, expected to be want, and
-// fails closed. If it is want, the transaction was committed (even if its
+// fails closed. It reads every chain, and the elements of the sets for
+// which withSet is true: want holds those sets, and those alone. If it is
+// want, the transaction was committed (even if its
 // acknowledgement, flushErr, was lost) and settle says what changed since
 // before. If the kernel refused the transaction and holds before, that
 // stays in force. Anything else, or a table that cannot be read back, is
 // not what qfw vouches for: settle replaces it with the lockdown table and
 // returns an error that wraps ErrLockedDown.
-func settle(netns *os.File, before, want *State, flushErr error, what string) (Change, error) {
-	after, readErr := Read(netns)
+func settle(netns *os.File, before, want *State, withSet func(string) bool, flushErr error, what string) (Change, error) {
+	after, readErr := read(netns, withSet)
 	switch {
 	case readErr == nil && after.Equal(want):
 		return Diff(before, after), nil
@@ -339,11 +294,16 @@ func Lockdown() *Table {
 // UpdateClient replaces, in one netlink transaction, the chains and sets
 // of one client in qfw's table with those of t, and its entries in the
 // client maps, leaving every other client's as they are. The table must
-// exist. Like Apply, it reads the result back and fails closed.
+// exist. Like Apply, it reads the result back and fails closed: every
+// chain's digest and number of rules, and the elements of what the
+// transaction changes (the client's sets, the client maps and the guard
+// set). The other clients' sets are neither sent nor read: their chains'
+// digests stand for them, as they do for UpdateElements.
 func UpdateClient(t *Table, client string, netns *os.File) (Change, error) {
 	var change Change
 	err := withLock(netns, func() error {
-		before, err := Read(netns)
+		touched := clientScope(t, client)
+		before, err := read(netns, func(name string) bool { return touched(name) && !ownsSet(name, client) })
 		if err != nil {
 			return err
 		}
@@ -360,10 +320,22 @@ func UpdateClient(t *Table, client string, netns *os.File) (Change, error) {
 			}
 		}
 		removed, flushErr := replaceClient(t, client, netns)
-		change, err = settle(netns, before, clientState(t, want, client, before, removed), flushErr, "update client "+client)
+		change, err = settle(netns, before, clientState(t, want, client, before, removed), touched, flushErr, "update client "+client)
 		return err
 	})
 	return change, err
+}
+
+// clientScope returns what UpdateClient of client with t changes among
+// sets: the client's sets, the client maps and the guard set.
+func clientScope(t *Table, client string) func(name string) bool {
+	shared := map[string]bool{}
+	for _, s := range t.Sets {
+		if s.Kind == VerdictMap || s.Kind == GuardSet {
+			shared[s.Name] = true
+		}
+	}
+	return func(name string) bool { return shared[name] || ownsSet(name, client) }
 }
 
 // ownsChain reports whether chain is one of client's: c4-client or
@@ -392,17 +364,12 @@ func ownsSet(set, client string) bool {
 
 // clientState returns the state that replacing client's part of before
 // with t's leaves, full being t.State() and removed the entries taken out
-// of each client map.
+// of each client map: every chain, and the sets of clientScope.
 func clientState(t *Table, full *State, client string, before *State, removed map[string]int) *State {
 	want := &State{Chains: map[string]ChainState{}, Sets: map[string]int{}}
 	for name, cs := range before.Chains {
 		if !ownsChain(name, client) {
 			want.Chains[name] = cs
-		}
-	}
-	for name, n := range before.Sets {
-		if !ownsSet(name, client) {
-			want.Sets[name] = n
 		}
 	}
 	for name, cs := range full.Chains {
@@ -415,9 +382,13 @@ func clientState(t *Table, full *State, client string, before *State, removed ma
 			want.Sets[name] = n
 		}
 	}
-	// The client maps lose the client's old entries and gain its new ones.
 	for _, s := range t.Sets {
-		if s.Kind == VerdictMap {
+		switch s.Kind {
+		case GuardSet:
+			want.Sets[s.Name] = len(s.Elements)
+		case VerdictMap:
+			// The client maps lose the client's old entries and gain its
+			// new ones.
 			n := before.Sets[s.Name] - removed[s.Name]
 			for _, e := range s.Elements {
 				if ownsChain(e.Jump, client) {
@@ -435,56 +406,61 @@ func clientState(t *Table, full *State, client string, before *State, removed ma
 // map.
 func replaceClient(t *Table, client string, netns *os.File) (map[string]int, error) {
 	removed := map[string]int{}
+	r, err := newReader(netns)
+	if err != nil {
+		return removed, err
+	}
+	defer r.Close()
+	oldChains, err := r.chains()
+	if err != nil {
+		return removed, err
+	}
+	oldSets, err := r.sets()
+	if err != nil {
+		return removed, err
+	}
 	c, err := dial(netns, false)
 	if err != nil {
 		return removed, err
 	}
 	table := nftTable()
-	oldChains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return removed, fmt.Errorf("read nftables chains: %w", err)
-	}
-	oldSets, err := c.GetSets(table)
-	if err != nil {
-		return removed, fmt.Errorf("read nftables sets: %w", err)
-	}
 	b := &batch{c: c, table: table, sets: map[string]*nftables.Set{}}
 	// Out of the client maps, the entries that jump to the client.
 	for _, s := range oldSets {
-		if !s.IsMap {
+		if !s.isMap() {
 			continue
 		}
-		elems, err := c.GetSetElements(s)
-		if err != nil {
-			return removed, fmt.Errorf("read nftables set %s: %w", s.Name, err)
-		}
 		var gone []nftables.SetElement
-		for _, e := range elems {
-			if e.VerdictData != nil && ownsChain(e.VerdictData.Chain, client) || e.VerdictData == nil && ownsChain(verdictChain(e.Val), client) {
-				gone = append(gone, nftables.SetElement{Key: e.Key})
+		err := r.elements(s.name, func(e rawElement) error {
+			if ownsChain(string(e.chain), client) {
+				gone = append(gone, nftables.SetElement{Key: slices.Clone(e.key)})
 			}
+			return nil
+		})
+		if err != nil {
+			return removed, err
 		}
 		if len(gone) > 0 {
-			if err := c.SetDeleteElements(s, gone); err != nil {
+			if err := c.SetDeleteElements(&nftables.Set{Name: s.name, Table: table}, gone); err != nil {
 				return removed, err
 			}
-			removed[s.Name] = len(gone)
+			removed[s.name] = len(gone)
 		}
 	}
 	// The client's old rules, then its old sets, then its old chains.
-	for _, ch := range oldChains {
-		if ch.Table.Name == TableName && ownsChain(ch.Name, client) {
-			c.FlushChain(ch)
+	for _, name := range slices.Sorted(maps.Keys(oldChains)) {
+		if ownsChain(name, client) {
+			c.FlushChain(&nftables.Chain{Name: name, Table: table})
 		}
 	}
 	for _, s := range oldSets {
-		if ownsSet(s.Name, client) {
-			c.DelSet(s)
+		if ownsSet(s.name, client) {
+			c.DelSet(&nftables.Set{Name: s.name, Table: table})
 		}
 	}
-	for _, ch := range oldChains {
-		if ch.Table.Name == TableName && ownsChain(ch.Name, client) {
-			c.DelChain(ch)
+	for _, name := range slices.Sorted(maps.Keys(oldChains)) {
+		if ownsChain(name, client) {
+			c.DelChain(&nftables.Chain{Name: name, Table: table})
 		}
 	}
 	// Its new chains, sets, rules and map entries.

@@ -116,7 +116,7 @@ func UpdateElements(old, new *Table, netns *os.File) (Change, error) {
 }
 
 func updateElements(old, new *Table, sets []setChange, chains []*Chain, netns *os.File) (Change, error) {
-	before, err := read(netns, false)
+	before, err := read(netns, nil)
 	if err != nil {
 		return Change{}, err
 	}
@@ -127,7 +127,7 @@ func updateElements(old, new *Table, sets []setChange, chains []*Chain, netns *o
 		return Diff(before, before), nil
 	}
 	flushErr := sendElements(sets, chains, old, new, netns)
-	return settle(netns, before, new.State(), flushErr, "update elements")
+	return settle(netns, before, new.State(), allSets, flushErr, "update elements")
 }
 
 // sendElements sends the transaction of UpdateElements.

@@ -173,7 +173,7 @@ func TestSettleLocksDown(t *testing.T) {
 	}
 	want := table.State()
 	want.Sets["c4-work-1-a"]++ // as if an element had been lost
-	_, err := settle(ns.File, want, want, nil, "apply qfw's table")
+	_, err := settle(ns.File, want, want, allSets, nil, "apply qfw's table")
 	if !errors.Is(err, ErrLockedDown) {
 		t.Fatalf("settle: %v; want ErrLockedDown", err)
 	}
@@ -334,5 +334,57 @@ func TestBaseChainsStay(t *testing.T) {
 	const extra = "\tchain extra {\n\t\ttype filter hook input priority filter; policy accept;\n\t}"
 	if got := ns.Exec(t, nil, "nft", "list", "table", "inet", TableName); !strings.Contains(got, extra) {
 		t.Errorf("after an apply, the table holds:\n%s\nwant the chain extra, empty:\n%s", got, extra)
+	}
+}
+
+// TestUpdateClientReadsBack checks the read-back of UpdateClient, which
+// reads the elements of the client's sets, the client maps and the guard
+// only: a count that differs there, or a set of the client's that it did
+// not send, locks the table down; the state UpdateClient expects does not.
+func TestUpdateClientReadsBack(t *testing.T) {
+	table, _ := Lower(sampleClients(), sampleOptions())
+	for _, tt := range []struct {
+		name string
+		// change makes the state that settle expects, or the kernel,
+		// differ.
+		change func(ns *netnstest.NS, want *State)
+		locked bool
+	}{
+		{"as sent", func(*netnstest.NS, *State) {}, false},
+		{"an element lost", func(_ *netnstest.NS, want *State) { want.Sets["c4-work-1-a"]++ }, true},
+		{"a map entry lost", func(_ *netnstest.NS, want *State) { want.Sets["clients4"]++ }, true},
+		{"the guard empty", func(_ *netnstest.NS, want *State) { want.Sets[guardName] = 0 }, true},
+		{"a chain changed", func(_ *netnstest.NS, want *State) { want.Chains["c4-open"] = ChainState{Rules: 2} }, true},
+		{"a set of the client's left", func(ns *netnstest.NS, _ *State) {
+			ns.Exec(t, []byte("add set inet qfw c4-work-9-a { type ipv4_addr; }\n"), "nft", "-f", "-")
+		}, true},
+		{"a set of another client's left", func(ns *netnstest.NS, _ *State) {
+			// Not the update's to vouch for: no chain looks it up.
+			ns.Exec(t, []byte("add set inet qfw c4-open-9-a { type ipv4_addr; }\n"), "nft", "-f", "-")
+		}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := netnstest.New(t)
+			if _, err := Apply(table, ns.File); err != nil {
+				t.Fatal(err)
+			}
+			scope := clientScope(table, "work")
+			before, err := read(ns.File, scope)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := clientState(table, table.State(), "work", before, nil)
+			// The client's entries as if taken out and put back.
+			for _, s := range table.Sets {
+				if s.Kind == VerdictMap {
+					want.Sets[s.Name] = len(s.Elements)
+				}
+			}
+			tt.change(ns, want)
+			_, err = settle(ns.File, before, want, scope, nil, "update client work")
+			if got := errors.Is(err, ErrLockedDown); got != tt.locked {
+				t.Fatalf("settle: %v; want locked down %v", err, tt.locked)
+			}
+		})
 	}
 }
