@@ -404,6 +404,11 @@ func clientState(t *Table, full *State, client string, before *State, removed ma
 // replaceClient sends the transaction that replaces client's part of the
 // table with t's. It returns how many entries it takes out of each client
 // map.
+//
+// A set of the client's that the kernel holds with the same name and type
+// as one of t's is changed element by element, not made anew: a commit
+// that moves one rule of a long list then sends a few elements, not the
+// list. The client's chains that stay are flushed and filled again.
 func replaceClient(t *Table, client string, netns *os.File) (map[string]int, error) {
 	removed := map[string]int{}
 	r, err := newReader(netns)
@@ -411,7 +416,7 @@ func replaceClient(t *Table, client string, netns *os.File) (map[string]int, err
 		return removed, err
 	}
 	defer r.Close()
-	oldChains, err := r.chains()
+	oldChains, err := r.chainNames()
 	if err != nil {
 		return removed, err
 	}
@@ -447,33 +452,72 @@ func replaceClient(t *Table, client string, netns *os.File) (map[string]int, err
 			removed[s.name] = len(gone)
 		}
 	}
-	// The client's old rules, then its old sets, then its old chains.
-	for _, name := range slices.Sorted(maps.Keys(oldChains)) {
+	// The sets that stay, and what changes in them.
+	var changes []setChange
+	kept := map[string]bool{}
+	for _, old := range oldSets {
+		i := slices.IndexFunc(t.Sets, func(s *Set) bool { return s.Name == old.name })
+		if i < 0 || !ownsSet(old.name, client) || !sameType(old, t.Sets[i]) {
+			continue
+		}
+		elems, ok, err := r.decoded(old.name, t.Sets[i].Kind, t.Sets[i].Family)
+		if err != nil {
+			return removed, err
+		}
+		if ok {
+			kept[old.name] = true
+			changes = append(changes, changeOf(t.Sets[i], elems))
+		}
+	}
+	// The client's old rules, then its old sets, then its old chains but
+	// those that stay: regular chains of the same name as t's.
+	names := slices.Sorted(maps.Keys(oldChains))
+	for _, name := range names {
 		if ownsChain(name, client) {
 			c.FlushChain(&nftables.Chain{Name: name, Table: table})
 		}
 	}
 	for _, s := range oldSets {
-		if ownsSet(s.name, client) {
+		if ownsSet(s.name, client) && !kept[s.name] {
 			c.DelSet(&nftables.Set{Name: s.name, Table: table})
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(oldChains)) {
-		if ownsChain(name, client) {
+	stays := func(name string) bool {
+		base, ok := oldChains[name]
+		return ok && !base && slices.ContainsFunc(t.Chains, func(ch *Chain) bool { return ch.Name == name })
+	}
+	for _, name := range names {
+		if ownsChain(name, client) && !stays(name) {
 			c.DelChain(&nftables.Chain{Name: name, Table: table})
 		}
 	}
-	// Its new chains, sets, rules and map entries.
+	// Its new chains, sets and elements, rules and map entries. Elements
+	// go out first, so that a new range may overlap one that goes.
 	var chains []*Chain
 	var added []*nftables.Chain
 	for _, ch := range t.Chains {
-		if ownsChain(ch.Name, client) {
-			chains = append(chains, ch)
+		if !ownsChain(ch.Name, client) {
+			continue
+		}
+		chains = append(chains, ch)
+		if stays(ch.Name) {
+			added = append(added, &nftables.Chain{Name: ch.Name, Table: table})
+		} else {
 			added = append(added, b.addChain(ch))
 		}
 	}
+	for _, s := range changes {
+		if err := sendChunks(s.set, s.gone, table, c.SetDeleteElements); err != nil {
+			return removed, err
+		}
+	}
+	for _, s := range changes {
+		if err := sendChunks(s.set, s.gained, table, c.SetAddElements); err != nil {
+			return removed, err
+		}
+	}
 	for _, s := range t.Sets {
-		if ownsSet(s.Name, client) {
+		if ownsSet(s.Name, client) && !kept[s.Name] {
 			if err := b.addSet(s); err != nil {
 				return removed, err
 			}
@@ -502,6 +546,23 @@ func replaceClient(t *Table, client string, netns *os.File) (map[string]int, err
 		return removed, err
 	}
 	return removed, c.Flush()
+}
+
+// sameType reports whether the kernel's set old is of the type that qfw
+// makes s with: its flags and its key's type and length.
+func sameType(old setInfo, s *Set) bool {
+	ns := netlinkSet(s, nftTable())
+	var flags uint32
+	if ns.Interval {
+		flags |= unix.NFT_SET_INTERVAL
+	}
+	if ns.IsMap {
+		flags |= unix.NFT_SET_MAP
+	}
+	if ns.Concatenation {
+		flags |= nftables.NFT_SET_CONCAT
+	}
+	return old.flags == flags && old.keyType == ns.KeyType.GetNFTMagic() && old.keyLen == ns.KeyType.Bytes
 }
 
 // renewGuard queues, last in a transaction that changes set elements, what

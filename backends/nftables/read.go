@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
+	"slices"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/userdata"
@@ -135,23 +137,25 @@ func (r *reader) hasTable() (bool, error) {
 	return found, nil
 }
 
-// chains returns each chain of qfw's table with its number of rules and
-// the digest on its last rule: one dump of the chains and one of all the
-// table's rules.
-func (r *reader) chains() (map[string]ChainState, error) {
+// chainNames returns the names of the chains of qfw's table, and whether
+// each is a base chain (hooked in).
+func (r *reader) chainNames() (map[string]bool, error) {
 	msgs, err := r.dump(unix.NFT_MSG_GETCHAIN, netlink.Attribute{Type: unix.NFTA_CHAIN_TABLE, Data: []byte(TableName + "\x00")})
 	if err != nil {
 		return nil, fmt.Errorf("read nftables chains: %w", err)
 	}
-	out := map[string]ChainState{}
+	out := map[string]bool{}
 	for _, m := range msgs {
 		var table, name string
+		base := false
 		err := eachAttr(m, func(typ uint16, data []byte) error {
 			switch typ {
 			case unix.NFTA_CHAIN_TABLE:
 				table = cstring(data)
 			case unix.NFTA_CHAIN_NAME:
 				name = cstring(data)
+			case unix.NFTA_CHAIN_HOOK:
+				base = true
 			}
 			return nil
 		})
@@ -160,10 +164,25 @@ func (r *reader) chains() (map[string]ChainState, error) {
 		}
 		// Older kernels dump every table's chains.
 		if table == TableName {
-			out[name] = ChainState{}
+			out[name] = base
 		}
 	}
-	msgs, err = r.dump(unix.NFT_MSG_GETRULE, netlink.Attribute{Type: unix.NFTA_RULE_TABLE, Data: []byte(TableName + "\x00")})
+	return out, nil
+}
+
+// chains returns each chain of qfw's table with its number of rules and
+// the digest on its last rule: one dump of the chains and one of all the
+// table's rules.
+func (r *reader) chains() (map[string]ChainState, error) {
+	names, err := r.chainNames()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]ChainState, len(names))
+	for name := range names {
+		out[name] = ChainState{}
+	}
+	msgs, err := r.dump(unix.NFT_MSG_GETRULE, netlink.Attribute{Type: unix.NFTA_RULE_TABLE, Data: []byte(TableName + "\x00")})
 	if err != nil {
 		return nil, fmt.Errorf("read nftables rules: %w", err)
 	}
@@ -374,4 +393,83 @@ func (r *reader) state(withSet func(name string) bool) (*State, error) {
 		}
 	}
 	return s, nil
+}
+
+// decoded returns the elements of the set name in the kernel as qfw
+// describes them, the set being of kind (AddrSet, PortSet or ICMPSet) and
+// family. It reports false when they are not as qfw sends them: the
+// caller then makes the set anew rather than change it.
+func (r *reader) decoded(name string, kind SetKind, family int) ([]Element, bool, error) {
+	size := 4
+	if family == 6 {
+		size = 16
+	}
+	at := func(b []byte) netip.Addr {
+		a, _ := netip.AddrFromSlice(b)
+		return a
+	}
+	var out []Element
+	var starts, ends []netip.Addr
+	ok := true
+	err := r.elements(name, func(e rawElement) error {
+		k, ke := e.key, e.keyEnd
+		switch {
+		case !ok:
+		case kind == AddrSet:
+			if len(k) != size || ke != nil {
+				ok = false
+			} else if e.intervalEnd() {
+				ends = append(ends, at(k))
+			} else {
+				starts = append(starts, at(k))
+			}
+		case kind == PortSet:
+			// address . protocol . port, each field padded to 4 bytes.
+			if len(k) != size+8 || len(ke) != size+8 || e.intervalEnd() || k[size] != ke[size] {
+				ok = false
+				break
+			}
+			out = append(out, Element{
+				First: at(k[:size]), Last: at(ke[:size]), Proto: k[size],
+				Low: binary.BigEndian.Uint16(k[size+4:]), High: binary.BigEndian.Uint16(ke[size+4:]),
+			})
+		case kind == ICMPSet:
+			if len(k) != size+4 || len(ke) != size+4 || e.intervalEnd() {
+				ok = false
+				break
+			}
+			out = append(out, Element{First: at(k[:size]), Last: at(ke[:size]), Low: uint16(k[size]), High: uint16(ke[size])})
+		default:
+			ok = false
+		}
+		return nil
+	})
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if kind != AddrSet {
+		return out, true, nil
+	}
+	// An interval is [start, end): each start up to the next end, which
+	// comes before the next start; the last may reach the family's last
+	// address and have no end.
+	slices.SortFunc(starts, netip.Addr.Compare)
+	slices.SortFunc(ends, netip.Addr.Compare)
+	if len(ends) != len(starts) && len(ends) != len(starts)-1 {
+		return nil, false, nil
+	}
+	for i, first := range starts {
+		last := netip.AddrFrom4([4]byte{255, 255, 255, 255})
+		if family == 6 {
+			last = netip.AddrFrom16([16]byte{0: 0xff, 1: 0xff, 2: 0xff, 3: 0xff, 4: 0xff, 5: 0xff, 6: 0xff, 7: 0xff, 8: 0xff, 9: 0xff, 10: 0xff, 11: 0xff, 12: 0xff, 13: 0xff, 14: 0xff, 15: 0xff})
+		}
+		if i < len(ends) {
+			if !first.Less(ends[i]) || i+1 < len(starts) && starts[i+1].Less(ends[i]) {
+				return nil, false, nil
+			}
+			last = ends[i].Prev()
+		}
+		out = append(out, Element{First: first, Last: last})
+	}
+	return out, true, nil
 }
