@@ -464,10 +464,15 @@ func replaceClient(t *Table, client string, netns *os.File) (map[string]int, err
 		if err != nil {
 			return removed, err
 		}
-		if ok {
-			kept[old.name] = true
-			changes = append(changes, changeOf(t.Sets[i], elems))
+		if !ok {
+			continue
 		}
+		c := changeOf(t.Sets[i], elems)
+		if concatenated(c.set.Kind) && len(c.gone) > maxRangeRemovals {
+			continue
+		}
+		kept[old.name] = true
+		changes = append(changes, c)
 	}
 	// The client's old rules, then its old sets, then its old chains but
 	// those that stay: regular chains of the same name as t's.
@@ -547,6 +552,17 @@ func replaceClient(t *Table, client string, netns *os.File) (map[string]int, err
 	}
 	return removed, c.Flush()
 }
+
+// maxRangeRemovals is how many elements replaceClient takes out of a set
+// with concatenated ranges (a port or ICMP set) before it makes the set
+// anew instead. The kernel takes each out of such a set (pipapo) at the
+// commit by a scan of the whole set: for a set of a few thousand
+// elements, three removals cost about as much as making it anew, and ten
+// twice as much.
+const maxRangeRemovals = 2
+
+// concatenated reports whether sets of kind have concatenated ranges.
+func concatenated(kind SetKind) bool { return kind == PortSet || kind == ICMPSet }
 
 // sameType reports whether the kernel's set old is of the type that qfw
 // makes s with: its flags and its key's type and length.
