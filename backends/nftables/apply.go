@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -601,21 +600,4 @@ func (b *batch) renewGuard(t *Table) error {
 	}
 	b.addRules(t.Chains[j], chain)
 	return nil
-}
-
-// verdictChain returns the chain that a map element's verdict jumps to.
-// v0.3.0 leaves the verdict undecoded in Val: the attributes nested in
-// NFTA_DATA_VERDICT, that is NFTA_VERDICT_CODE and NFTA_VERDICT_CHAIN.
-// It returns "" if there is no chain.
-func verdictChain(val []byte) string {
-	attrs, err := netlink.UnmarshalAttributes(val)
-	if err != nil {
-		return ""
-	}
-	for _, a := range attrs {
-		if a.Type&^unix.NLA_F_NESTED == unix.NFTA_VERDICT_CHAIN {
-			return strings.TrimRight(string(a.Data), "\x00")
-		}
-	}
-	return ""
 }
