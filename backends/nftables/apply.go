@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/userdata"
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,68 +60,22 @@ func (s *State) Equal(o *State) bool {
 
 // Read reads qfw's table from the kernel, in netns or the process's own
 // network namespace if netns is nil. It returns nil if there is no table.
-func Read(netns *os.File) (*State, error) { return read(netns, true) }
+func Read(netns *os.File) (*State, error) { return read(netns, allSets) }
 
-// read reads qfw's table, and the number of elements of its sets only if
-// withSets: that costs most, and what is about to be replaced needs its
-// chains' digests only.
-func read(netns *os.File, withSets bool) (*State, error) {
-	c, err := dial(netns, true)
+// read reads qfw's table: its chains, and the number of elements of the
+// sets for which withSet is true (none if nil). The elements cost most:
+// what is about to be replaced needs its chains' digests only, and what
+// one client's update leaves needs that client's sets and the maps.
+func read(netns *os.File, withSet func(name string) bool) (*State, error) {
+	r, err := newReader(netns)
 	if err != nil {
 		return nil, err
 	}
-	defer c.CloseLasting()
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return nil, fmt.Errorf("read nftables: %w", err)
-	}
-	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == TableName }) {
-		return nil, nil
-	}
-	table := nftTable()
-	s := &State{Chains: map[string]ChainState{}, Sets: map[string]int{}}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return nil, fmt.Errorf("read nftables chains: %w", err)
-	}
-	for _, ch := range chains {
-		if ch.Table.Name != TableName {
-			continue
-		}
-		rules, err := c.GetRules(table, ch)
-		if err != nil {
-			return nil, fmt.Errorf("read nftables chain %s: %w", ch.Name, err)
-		}
-		cs := ChainState{Rules: len(rules)}
-		if n := len(rules); n > 0 {
-			cs.Digest, _ = userdata.GetString(rules[n-1].UserData, userdata.TypeComment)
-		}
-		s.Chains[ch.Name] = cs
-	}
-	if !withSets {
-		s.Sets = nil
-		return s, nil
-	}
-	sets, err := c.GetSets(table)
-	if err != nil {
-		return nil, fmt.Errorf("read nftables sets: %w", err)
-	}
-	for _, set := range sets {
-		elems, err := c.GetSetElements(set)
-		if err != nil {
-			return nil, fmt.Errorf("read nftables set %s: %w", set.Name, err)
-		}
-		n := 0
-		for _, e := range elems {
-			// An interval comes back as a start and an end element.
-			if !e.IntervalEnd {
-				n++
-			}
-		}
-		s.Sets[set.Name] = n
-	}
-	return s, nil
+	defer r.Close()
+	return r.state(withSet)
 }
+
+func allSets(string) bool { return true }
 
 // Change says what an apply changed, chain by chain.
 type Change struct {
@@ -189,26 +141,28 @@ var ErrLockedDown = errors.New("the kernel does not hold what was applied; qfw's
 func Apply(t *Table, netns *os.File) (Change, error) {
 	var change Change
 	err := withLock(netns, func() error {
-		before, err := read(netns, false)
+		before, err := read(netns, nil)
 		if err != nil {
 			return err
 		}
 		kept, flushErr := replace(t, netns)
-		change, err = settle(netns, before, withKept(t.State(), kept), flushErr, "apply qfw's table")
+		change, err = settle(netns, before, withKept(t.State(), kept), allSets, flushErr, "apply qfw's table")
 		return err
 	})
 	return change, err
 }
 
 // settle reads back what a transaction left, expected to be want, and
-// fails closed. If it is want, the transaction was committed (even if its
+// fails closed. It reads every chain, and the elements of the sets for
+// which withSet is true: want holds those sets, and those alone. If it is
+// want, the transaction was committed (even if its
 // acknowledgement, flushErr, was lost) and settle says what changed since
 // before. If the kernel refused the transaction and holds before, that
 // stays in force. Anything else, or a table that cannot be read back, is
 // not what qfw vouches for: settle replaces it with the lockdown table and
 // returns an error that wraps ErrLockedDown.
-func settle(netns *os.File, before, want *State, flushErr error, what string) (Change, error) {
-	after, readErr := Read(netns)
+func settle(netns *os.File, before, want *State, withSet func(string) bool, flushErr error, what string) (Change, error) {
+	after, readErr := read(netns, withSet)
 	switch {
 	case readErr == nil && after.Equal(want):
 		return Diff(before, after), nil
@@ -339,11 +293,16 @@ func Lockdown() *Table {
 // UpdateClient replaces, in one netlink transaction, the chains and sets
 // of one client in qfw's table with those of t, and its entries in the
 // client maps, leaving every other client's as they are. The table must
-// exist. Like Apply, it reads the result back and fails closed.
+// exist. Like Apply, it reads the result back and fails closed: every
+// chain's digest and number of rules, and the elements of what the
+// transaction changes (the client's sets, the client maps and the guard
+// set). The other clients' sets are neither sent nor read: their chains'
+// digests stand for them, as they do for UpdateElements.
 func UpdateClient(t *Table, client string, netns *os.File) (Change, error) {
 	var change Change
 	err := withLock(netns, func() error {
-		before, err := Read(netns)
+		touched := clientScope(t, client)
+		before, err := read(netns, func(name string) bool { return touched(name) && !ownsSet(name, client) })
 		if err != nil {
 			return err
 		}
@@ -360,10 +319,22 @@ func UpdateClient(t *Table, client string, netns *os.File) (Change, error) {
 			}
 		}
 		removed, flushErr := replaceClient(t, client, netns)
-		change, err = settle(netns, before, clientState(t, want, client, before, removed), flushErr, "update client "+client)
+		change, err = settle(netns, before, clientState(t, want, client, before, removed), touched, flushErr, "update client "+client)
 		return err
 	})
 	return change, err
+}
+
+// clientScope returns what UpdateClient of client with t changes among
+// sets: the client's sets, the client maps and the guard set.
+func clientScope(t *Table, client string) func(name string) bool {
+	shared := map[string]bool{}
+	for _, s := range t.Sets {
+		if s.Kind == VerdictMap || s.Kind == GuardSet {
+			shared[s.Name] = true
+		}
+	}
+	return func(name string) bool { return shared[name] || ownsSet(name, client) }
 }
 
 // ownsChain reports whether chain is one of client's: c4-client or
@@ -392,17 +363,12 @@ func ownsSet(set, client string) bool {
 
 // clientState returns the state that replacing client's part of before
 // with t's leaves, full being t.State() and removed the entries taken out
-// of each client map.
+// of each client map: every chain, and the sets of clientScope.
 func clientState(t *Table, full *State, client string, before *State, removed map[string]int) *State {
 	want := &State{Chains: map[string]ChainState{}, Sets: map[string]int{}}
 	for name, cs := range before.Chains {
 		if !ownsChain(name, client) {
 			want.Chains[name] = cs
-		}
-	}
-	for name, n := range before.Sets {
-		if !ownsSet(name, client) {
-			want.Sets[name] = n
 		}
 	}
 	for name, cs := range full.Chains {
@@ -415,9 +381,13 @@ func clientState(t *Table, full *State, client string, before *State, removed ma
 			want.Sets[name] = n
 		}
 	}
-	// The client maps lose the client's old entries and gain its new ones.
 	for _, s := range t.Sets {
-		if s.Kind == VerdictMap {
+		switch s.Kind {
+		case GuardSet:
+			want.Sets[s.Name] = len(s.Elements)
+		case VerdictMap:
+			// The client maps lose the client's old entries and gain its
+			// new ones.
 			n := before.Sets[s.Name] - removed[s.Name]
 			for _, e := range s.Elements {
 				if ownsChain(e.Jump, client) {
@@ -433,71 +403,125 @@ func clientState(t *Table, full *State, client string, before *State, removed ma
 // replaceClient sends the transaction that replaces client's part of the
 // table with t's. It returns how many entries it takes out of each client
 // map.
+//
+// A set of the client's that the kernel holds with the same name and type
+// as one of t's is changed element by element, not made anew: a commit
+// that moves one rule of a long list then sends a few elements, not the
+// list. The client's chains that stay are flushed and filled again.
 func replaceClient(t *Table, client string, netns *os.File) (map[string]int, error) {
 	removed := map[string]int{}
+	r, err := newReader(netns)
+	if err != nil {
+		return removed, err
+	}
+	defer r.Close()
+	oldChains, err := r.chainNames()
+	if err != nil {
+		return removed, err
+	}
+	oldSets, err := r.sets()
+	if err != nil {
+		return removed, err
+	}
 	c, err := dial(netns, false)
 	if err != nil {
 		return removed, err
 	}
 	table := nftTable()
-	oldChains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return removed, fmt.Errorf("read nftables chains: %w", err)
-	}
-	oldSets, err := c.GetSets(table)
-	if err != nil {
-		return removed, fmt.Errorf("read nftables sets: %w", err)
-	}
 	b := &batch{c: c, table: table, sets: map[string]*nftables.Set{}}
 	// Out of the client maps, the entries that jump to the client.
 	for _, s := range oldSets {
-		if !s.IsMap {
+		if !s.isMap() {
 			continue
 		}
-		elems, err := c.GetSetElements(s)
-		if err != nil {
-			return removed, fmt.Errorf("read nftables set %s: %w", s.Name, err)
-		}
 		var gone []nftables.SetElement
-		for _, e := range elems {
-			if e.VerdictData != nil && ownsChain(e.VerdictData.Chain, client) || e.VerdictData == nil && ownsChain(verdictChain(e.Val), client) {
-				gone = append(gone, nftables.SetElement{Key: e.Key})
+		err := r.elements(s.name, func(e rawElement) error {
+			if ownsChain(string(e.chain), client) {
+				gone = append(gone, nftables.SetElement{Key: slices.Clone(e.key)})
 			}
+			return nil
+		})
+		if err != nil {
+			return removed, err
 		}
 		if len(gone) > 0 {
-			if err := c.SetDeleteElements(s, gone); err != nil {
+			if err := c.SetDeleteElements(&nftables.Set{Name: s.name, Table: table}, gone); err != nil {
 				return removed, err
 			}
-			removed[s.Name] = len(gone)
+			removed[s.name] = len(gone)
 		}
 	}
-	// The client's old rules, then its old sets, then its old chains.
-	for _, ch := range oldChains {
-		if ch.Table.Name == TableName && ownsChain(ch.Name, client) {
-			c.FlushChain(ch)
+	// The sets that stay, and what changes in them.
+	var changes []setChange
+	kept := map[string]bool{}
+	for _, old := range oldSets {
+		i := slices.IndexFunc(t.Sets, func(s *Set) bool { return s.Name == old.name })
+		if i < 0 || !ownsSet(old.name, client) || !sameType(old, t.Sets[i]) {
+			continue
+		}
+		elems, ok, err := r.decoded(old.name, t.Sets[i].Kind, t.Sets[i].Family)
+		if err != nil {
+			return removed, err
+		}
+		if !ok {
+			continue
+		}
+		c := changeOf(t.Sets[i], elems)
+		if concatenated(c.set.Kind) && len(c.gone) > maxRangeRemovals {
+			continue
+		}
+		kept[old.name] = true
+		changes = append(changes, c)
+	}
+	// The client's old rules, then its old sets, then its old chains but
+	// those that stay: regular chains of the same name as t's.
+	names := slices.Sorted(maps.Keys(oldChains))
+	for _, name := range names {
+		if ownsChain(name, client) {
+			c.FlushChain(&nftables.Chain{Name: name, Table: table})
 		}
 	}
 	for _, s := range oldSets {
-		if ownsSet(s.Name, client) {
-			c.DelSet(s)
+		if ownsSet(s.name, client) && !kept[s.name] {
+			c.DelSet(&nftables.Set{Name: s.name, Table: table})
 		}
 	}
-	for _, ch := range oldChains {
-		if ch.Table.Name == TableName && ownsChain(ch.Name, client) {
-			c.DelChain(ch)
+	stays := func(name string) bool {
+		base, ok := oldChains[name]
+		return ok && !base && slices.ContainsFunc(t.Chains, func(ch *Chain) bool { return ch.Name == name })
+	}
+	for _, name := range names {
+		if ownsChain(name, client) && !stays(name) {
+			c.DelChain(&nftables.Chain{Name: name, Table: table})
 		}
 	}
-	// Its new chains, sets, rules and map entries.
+	// Its new chains, sets and elements, rules and map entries. Elements
+	// go out first, so that a new range may overlap one that goes.
 	var chains []*Chain
 	var added []*nftables.Chain
 	for _, ch := range t.Chains {
-		if ownsChain(ch.Name, client) {
-			chains = append(chains, ch)
+		if !ownsChain(ch.Name, client) {
+			continue
+		}
+		chains = append(chains, ch)
+		if stays(ch.Name) {
+			added = append(added, &nftables.Chain{Name: ch.Name, Table: table})
+		} else {
 			added = append(added, b.addChain(ch))
 		}
 	}
+	for _, s := range changes {
+		if err := sendChunks(s.set, s.gone, table, c.SetDeleteElements); err != nil {
+			return removed, err
+		}
+	}
+	for _, s := range changes {
+		if err := sendChunks(s.set, s.gained, table, c.SetAddElements); err != nil {
+			return removed, err
+		}
+	}
 	for _, s := range t.Sets {
-		if ownsSet(s.Name, client) {
+		if ownsSet(s.Name, client) && !kept[s.Name] {
 			if err := b.addSet(s); err != nil {
 				return removed, err
 			}
@@ -528,6 +552,34 @@ func replaceClient(t *Table, client string, netns *os.File) (map[string]int, err
 	return removed, c.Flush()
 }
 
+// maxRangeRemovals is how many elements replaceClient takes out of a set
+// with concatenated ranges (a port or ICMP set) before it makes the set
+// anew instead. The kernel takes each out of such a set (pipapo) at the
+// commit by a scan of the whole set: for a set of a few thousand
+// elements, three removals cost about as much as making it anew, and ten
+// twice as much.
+const maxRangeRemovals = 2
+
+// concatenated reports whether sets of kind have concatenated ranges.
+func concatenated(kind SetKind) bool { return kind == PortSet || kind == ICMPSet }
+
+// sameType reports whether the kernel's set old is of the type that qfw
+// makes s with: its flags and its key's type and length.
+func sameType(old setInfo, s *Set) bool {
+	ns := netlinkSet(s, nftTable())
+	var flags uint32
+	if ns.Interval {
+		flags |= unix.NFT_SET_INTERVAL
+	}
+	if ns.IsMap {
+		flags |= unix.NFT_SET_MAP
+	}
+	if ns.Concatenation {
+		flags |= nftables.NFT_SET_CONCAT
+	}
+	return old.flags == flags && old.keyType == ns.KeyType.GetNFTMagic() && old.keyLen == ns.KeyType.Bytes
+}
+
 // renewGuard queues, last in a transaction that changes set elements, what
 // makes the guard set anew: the kernel puts its element in force after
 // those of every other set of the commit, and until then the guard chain
@@ -548,21 +600,4 @@ func (b *batch) renewGuard(t *Table) error {
 	}
 	b.addRules(t.Chains[j], chain)
 	return nil
-}
-
-// verdictChain returns the chain that a map element's verdict jumps to.
-// v0.3.0 leaves the verdict undecoded in Val: the attributes nested in
-// NFTA_DATA_VERDICT, that is NFTA_VERDICT_CODE and NFTA_VERDICT_CHAIN.
-// It returns "" if there is no chain.
-func verdictChain(val []byte) string {
-	attrs, err := netlink.UnmarshalAttributes(val)
-	if err != nil {
-		return ""
-	}
-	for _, a := range attrs {
-		if a.Type&^unix.NLA_F_NESTED == unix.NFTA_VERDICT_CHAIN {
-			return strings.TrimRight(string(a.Data), "\x00")
-		}
-	}
-	return ""
 }

@@ -69,5 +69,10 @@
 //
 // When only a name's addresses change, the table differs from the one in
 // force in set elements and chains' digests alone, and UpdateElements
-// changes just those in one transaction.
+// changes just those in one transaction. UpdateClient replaces one
+// client's part: the sets of its that the kernel holds with the same name
+// and type change element by element (a port or ICMP set loses at most
+// two, or is made anew), so that a commit that moves one rule of a long
+// list sends a few elements; it reads back every chain, and the elements
+// of what it changed.
 package nftables

@@ -41,25 +41,7 @@ func elementChanges(old, new *Table) ([]setChange, []*Chain, error) {
 		if o.Name != n.Name || o.Family != n.Family || o.Kind != n.Kind {
 			return nil, nil, notOnly("set %s is not set %s", n.Name, o.Name)
 		}
-		in := func(elems []Element) map[Element]bool {
-			m := make(map[Element]bool, len(elems))
-			for _, e := range elems {
-				m[e] = true
-			}
-			return m
-		}
-		inOld, inNew := in(o.Elements), in(n.Elements)
-		c := setChange{set: n}
-		for _, e := range o.Elements {
-			if !inNew[e] {
-				c.gone = append(c.gone, e)
-			}
-		}
-		for _, e := range n.Elements {
-			if !inOld[e] {
-				c.gained = append(c.gained, e)
-			}
-		}
+		c := changeOf(n, o.Elements)
 		if c.gone != nil || c.gained != nil {
 			sets = append(sets, c)
 		}
@@ -80,6 +62,30 @@ func elementChanges(old, new *Table) ([]setChange, []*Chain, error) {
 		}
 	}
 	return sets, chains, nil
+}
+
+// changeOf returns what going from elements old to set s's changes.
+func changeOf(s *Set, old []Element) setChange {
+	in := func(elems []Element) map[Element]bool {
+		m := make(map[Element]bool, len(elems))
+		for _, e := range elems {
+			m[e] = true
+		}
+		return m
+	}
+	inOld, inNew := in(old), in(s.Elements)
+	c := setChange{set: s}
+	for _, e := range old {
+		if !inNew[e] {
+			c.gone = append(c.gone, e)
+		}
+	}
+	for _, e := range s.Elements {
+		if !inOld[e] {
+			c.gained = append(c.gained, e)
+		}
+	}
+	return c
 }
 
 // ruleText renders a rule without its comment.
@@ -116,7 +122,7 @@ func UpdateElements(old, new *Table, netns *os.File) (Change, error) {
 }
 
 func updateElements(old, new *Table, sets []setChange, chains []*Chain, netns *os.File) (Change, error) {
-	before, err := read(netns, false)
+	before, err := read(netns, nil)
 	if err != nil {
 		return Change{}, err
 	}
@@ -127,7 +133,7 @@ func updateElements(old, new *Table, sets []setChange, chains []*Chain, netns *o
 		return Diff(before, before), nil
 	}
 	flushErr := sendElements(sets, chains, old, new, netns)
-	return settle(netns, before, new.State(), flushErr, "update elements")
+	return settle(netns, before, new.State(), allSets, flushErr, "update elements")
 }
 
 // sendElements sends the transaction of UpdateElements.

@@ -93,7 +93,7 @@ func proberList(name string) []nftables.Client {
 	}
 	var r4, r6 []ir.Rule
 	switch name {
-	case "a":
+	case "a", "a2":
 		for i := range 1000 {
 			// Alternating verdicts to addresses of their own: many
 			// elements in a few sets.
@@ -107,6 +107,11 @@ func proberList(name string) []nftables.Client {
 		r6 = append(r6,
 			rule(ir.Drop, "2001:db8::/64", ir.TCP, 22, 22), rule(ir.Drop, "2001:db8::/64", ir.UDP, 5000, 5000),
 			ir.Rule{Action: ir.Accept})
+		if name == "a2" {
+			// List a with one port moved: a client update changes one
+			// element of a port set of 1,000.
+			r4[0].Ports = ir.PortRange{First: 65000, Last: 65000}
+		}
 	case "b":
 		r4 = append(r4,
 			rule(ir.Drop, "203.0.113.5/32", ir.TCP, 20, 23), rule(ir.Drop, "203.0.113.0/28", ir.UDP, 5000, 5001),
@@ -139,7 +144,7 @@ func TestApplyNeverOpens(t *testing.T) {
 	ns := topo.FW.File
 	path := "/run/netns/" + topo.FW.Name
 	tables := map[string]*nftables.Table{}
-	for _, name := range []string{"a", "b"} {
+	for _, name := range []string{"a", "a2", "b"} {
 		tables[name], _ = nftables.Lower(proberList(name), nftables.Options{})
 	}
 	enforce(t, ns, proberList("a"))
@@ -219,7 +224,17 @@ func TestApplyNeverOpens(t *testing.T) {
 			continue
 		}
 		if i%5 == 1 {
-			// Through UpdateClient, as qfw apply --qube does.
+			// Through UpdateClient, as qfw apply --qube does; list a by
+			// way of a2, each changed element by element.
+			if last == "a" {
+				if _, err := nftables.UpdateClient(tables["a2"], "work", ns); err != nil {
+					t.Fatal(err)
+				}
+				if got := holds(); got != "a2" {
+					t.Fatalf("after updating to list a2, the kernel holds %q", got)
+				}
+				updates++
+			}
 			if _, err := nftables.UpdateClient(tables[last], "work", ns); err != nil {
 				t.Fatal(err)
 			}

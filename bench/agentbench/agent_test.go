@@ -39,6 +39,12 @@ var qfwBin = flag.String("qfw", "", "the qfw binary whose agent the benchmarks r
 // benchmark gives up.
 const enforceTimeout = 60 * time.Second
 
+// probeTimeout bounds one connection attempt of the probe: far longer
+// than a connection through the firewall takes in the test network, even
+// on a busy machine, and short enough that the probe sees a list in force
+// within a few milliseconds.
+const probeTimeout = 10 * time.Millisecond
+
 // shapes are the firewall qubes of the commit benchmark: clients x rules.
 var shapes = []struct {
 	name           string
@@ -332,10 +338,15 @@ func (a *agentProc) waitState(state string, timeout time.Duration) error {
 
 // waitAccepted opens TCP connections from c to Dst:port until one is
 // accepted, and fails after timeout or once exited is closed (nil: never).
+//
+// Each attempt gives up after probeTimeout: qfw's guard chain drops the
+// clients' new packets while a commit is under way, and a SYN it drops is
+// sent again only after a second; a fresh connection a few milliseconds
+// later sees the new list as soon as it is in force.
 func waitAccepted(c *testnet.Client, port uint16, timeout time.Duration, exited <-chan struct{}) error {
 	return c.NS.Do(func() error {
 		dst := netip.AddrPortFrom(Dst, port).String()
-		d := net.Dialer{Timeout: 200 * time.Millisecond}
+		d := net.Dialer{Timeout: probeTimeout}
 		deadline := time.Now().Add(timeout)
 		for {
 			conn, err := d.Dial("tcp", dst)

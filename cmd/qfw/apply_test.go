@@ -64,12 +64,14 @@ firewalls: "sys-firewall": backend: "nftables"
 	if got, want := apply("--qube", "work"), "sys-firewall: table inet qfw applied: changed c4-work; 5 chains unchanged\n"; got != want {
 		t.Errorf("qfw apply --qube work: %q; want %q", got, want)
 	}
+	// The update adds port 80 to the set, which nft lists in the order
+	// its elements came.
 	want := `table inet qfw {
 	set c4-work-0-p {
 		type ipv4_addr . inet_proto . inet_service
 		flags interval
-		elements = { 0.0.0.0/0 . tcp . 80,
-			     0.0.0.0/0 . tcp . 443 }
+		elements = { 0.0.0.0/0 . tcp . 443,
+			     0.0.0.0/0 . tcp . 80 }
 	}
 }
 `
