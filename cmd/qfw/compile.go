@@ -212,7 +212,7 @@ func qubeFile(q ir.Qube, withJSON bool) outFile {
 		if withJSON {
 			rj := ruleJSON{Line: qubes.FormatRule(r), Rule: r.Origin.String()}
 			if r.Origin.Pos.IsValid() {
-				rj.Position = relPos(r.Origin.Pos)
+				rj.Position = deploy.RelPos(r.Origin.Pos)
 			}
 			rules = append(rules, rj)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/par"
 	"github.com/qfw-dev/qfw/compiler/reach"
+	"github.com/qfw-dev/qfw/review"
 	"github.com/qfw-dev/qfw/review/graph"
 )
 
@@ -112,9 +113,9 @@ func runGraph(cmd *cobra.Command, args []string, f *graphFlags) error {
 	now := f.now.t.Unix()
 	clients := make([]graph.Client, len(qs))
 	par.Each(len(qs), func(i int) {
-		in, at := enforcement(prog, qs[i], now)
-		c := graph.Client{Name: qs[i].Name, Firewall: at.firewall, Backend: at.backend}
-		if at.firewall != "" {
+		in, at := review.Enforcement(prog, qs[i], now)
+		c := graph.Client{Name: qs[i].Name, Firewall: at.Firewall, Backend: at.Backend}
+		if at.Firewall != "" {
 			c.Set = reach.Compute(reach.NewUniverse(reach.Names(in)), in)
 		}
 		clients[i] = c
