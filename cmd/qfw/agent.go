@@ -10,14 +10,12 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 	"unicode"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/qfw-dev/qfw/agent"
 	"github.com/qfw-dev/qfw/agent/hooks"
@@ -89,17 +87,13 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 	if f.once && cmd.Flags().Changed("hooks-root") {
 		return errors.New("--hooks-root does not go with --once: --once runs no hooks")
 	}
-	var netns *os.File
+	var netns agent.NetNS
 	if f.netns != "" {
 		var err error
-		if netns, err = os.Open(f.netns); err != nil {
+		if netns, err = agent.OpenNetNS(f.netns); err != nil {
 			return fmt.Errorf("--netns %s: %w", f.netns, pathErr(err))
 		}
-		defer netns.Close()
-		// Else every apply would fail, and be retried, for ever.
-		if typ, err := unix.IoctlRetInt(int(netns.Fd()), unix.NS_GET_NSTYPE); err != nil || typ != unix.CLONE_NEWNET {
-			return fmt.Errorf("--netns %s: not a network namespace; want a file such as /run/netns/NAME", f.netns)
-		}
+		defer netns.File.Close()
 	}
 	res, err := resolver.New(resolver.Config{ResolvConf: f.resolvConf})
 	if err != nil {
@@ -110,12 +104,12 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 		return fmt.Errorf("--qubesdb %s: %w", f.qubesdb, pathErr(err))
 	}
 	defer db.Close()
-	log := newAgentLog(cmd.ErrOrStderr())
+	log := agent.NewLog(cmd.ErrOrStderr(), os.Getenv("JOURNAL_STREAM") != "")
 	if db.ReadOnly() {
 		log(agent.Warning, "QubesDB is read-only to the agent: it cannot write /qubes-firewall-handled/ and /dns/ back")
 	}
 	cfg := agent.Config{
-		DB: db, Kernel: agent.NetNS{File: netns}, Resolver: res,
+		DB: db, Kernel: netns, Resolver: res,
 		StatusFile: f.statusFile, Log: log,
 	}
 	ctx := cmd.Context()
@@ -130,7 +124,7 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 		}
 		return nil
 	}
-	cfg.Notifier = sdNotifier{}
+	cfg.Notifier = sdnotify.Notifier{}
 	cfg.Hooks = func(ctx context.Context, log func(string)) error {
 		return hooks.Run(ctx, hooks.Config{Root: f.hooksRoot}, log)
 	}
@@ -160,41 +154,6 @@ func pathErr(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// sdNotifier tells systemd through $NOTIFY_SOCKET.
-type sdNotifier struct{}
-
-func (sdNotifier) Ready() error          { return sdnotify.Ready() }
-func (sdNotifier) Reloading() error      { return sdnotify.Reloading() }
-func (sdNotifier) Stopping() error       { return sdnotify.Stopping() }
-func (sdNotifier) Status(s string) error { return sdnotify.Status(s) }
-
-// newAgentLog returns the agent's log: one line a write, each whole. Under
-// systemd (JOURNAL_STREAM set) a line starts with its syslog priority,
-// <N>, which the journal takes off and keeps.
-func newAgentLog(w io.Writer) func(agent.Priority, string) {
-	journal := os.Getenv("JOURNAL_STREAM") != ""
-	var mu sync.Mutex
-	return func(p agent.Priority, line string) {
-		var b strings.Builder
-		if journal {
-			fmt.Fprintf(&b, "<%d>", p)
-		}
-		b.WriteString("qfw agent: ")
-		switch p {
-		case agent.Error:
-			b.WriteString("error: ")
-		case agent.Warning:
-			b.WriteString("warning: ")
-		}
-		// One event, one line: a value with a newline cannot split it.
-		b.WriteString(strings.ReplaceAll(line, "\n", `\n`))
-		b.WriteByte('\n')
-		mu.Lock()
-		defer mu.Unlock()
-		io.WriteString(w, b.String())
-	}
 }
 
 const agentStatusDoc = `status shows what the agent running in this firewall qube enforces, from

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"net/netip"
 	"strings"
 	"testing"
@@ -34,27 +33,5 @@ fd09:24ef:4179::a89:5  IPv6    0      0        never                 last apply 
 `
 	if out.String() != table {
 		t.Errorf("status printed as\n%s\nwant\n%s", out.String(), table)
-	}
-}
-
-// TestAgentLog: one line a call, a newline in the text cannot split it,
-// and under systemd each line starts with its syslog priority.
-func TestAgentLog(t *testing.T) {
-	for _, tt := range []struct {
-		journal string
-		want    string
-	}{
-		{"", "qfw agent: start: table applied\nqfw agent: warning: a\\nb\nqfw agent: error: 10.137.0.5: list refused\n"},
-		{"8:123", "<6>qfw agent: start: table applied\n<4>qfw agent: warning: a\\nb\n<3>qfw agent: error: 10.137.0.5: list refused\n"},
-	} {
-		t.Setenv("JOURNAL_STREAM", tt.journal)
-		var b bytes.Buffer
-		log := newAgentLog(&b)
-		log(agent.Info, "start: table applied")
-		log(agent.Warning, "a\nb")
-		log(agent.Error, "10.137.0.5: list refused")
-		if b.String() != tt.want {
-			t.Errorf("JOURNAL_STREAM=%q: log\n%s\nwant\n%s", tt.journal, b.String(), tt.want)
-		}
 	}
 }
