@@ -6,7 +6,6 @@ package review
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
@@ -37,14 +36,6 @@ func Enforcement(prog *ir.Program, q *ir.Qube, now int64) (*reach.Input, *Place)
 	}
 	e := es[0]
 	return &reach.Input{Lists: e.Lists, Families: e.Families, Options: e.Options}, &Place{Firewall: e.Firewall, Backend: e.Backend}
-}
-
-// OrList joins words as "a, b or c".
-func OrList(words []string) string {
-	if len(words) < 2 {
-		return strings.Join(words, "")
-	}
-	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 // The JSON forms of a reachability line's parts, format_version 1.0 of

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/qfw-dev/qfw/compiler/reach"
-	"github.com/qfw-dev/qfw/review"
+	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/review/diff"
 )
 
@@ -66,7 +66,7 @@ func unpinnedText(q *diff.Qube) string {
 		return ""
 	}
 	return fmt.Sprintf("the resolve section pins no addresses for %s: rules to it are compared as rules to a name, met by rules to the same name and to any destination only",
-		review.OrList(q.Unpinned))
+		jsonfile.OrList(q.Unpinned))
 }
 
 // counts returns the numbers of widened and narrowed lines, and of the

@@ -14,8 +14,8 @@ import (
 
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/deploy"
+	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/policy"
-	"github.com/qfw-dev/qfw/review"
 )
 
 // targetValue is the --target flag: it accepts only the targets that exist,
@@ -81,7 +81,7 @@ func (f *formatValue) Set(s string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown format; want %s", review.OrList(names))
+	return fmt.Errorf("unknown format; want %s", jsonfile.OrList(names))
 }
 
 func (f *formatValue) Type() string { return "FORMAT" }
@@ -386,7 +386,7 @@ func checkFlagRules(cmd *cobra.Command, rules []flagRule) error {
 		case slices.Equal(r.values, []string{"true"}) && other.Value.String() != "true":
 			return fmt.Errorf("--%s is for --%s only", r.flag, r.other)
 		case !slices.Contains(r.values, other.Value.String()):
-			return fmt.Errorf("--%s is for --%s %s only, not %s", r.flag, r.other, review.OrList(r.values), other.Value.String())
+			return fmt.Errorf("--%s is for --%s %s only, not %s", r.flag, r.other, jsonfile.OrList(r.values), other.Value.String())
 		}
 	}
 	return nil

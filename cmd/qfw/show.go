@@ -11,6 +11,7 @@ import (
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/reach"
 	"github.com/qfw-dev/qfw/deploy"
+	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/review"
 )
 
@@ -101,7 +102,7 @@ func runShow(cmd *cobra.Command, args []string, f *showFlags) error {
 		fmt.Fprintf(w, "  %s\n      %s\n", l, acceptText(l.Head, at))
 	}
 	if names := u.Names(); len(names) > 0 {
-		fmt.Fprintf(w, "note: the resolve section pins no addresses for %s: shown as a name, not as the addresses it resolves to\n", review.OrList(names))
+		fmt.Fprintf(w, "note: the resolve section pins no addresses for %s: shown as a name, not as the addresses it resolves to\n", jsonfile.OrList(names))
 	}
 	return nil
 }
