@@ -1,7 +1,3 @@
-// Package review holds what qfw's review commands (show, diff, graph)
-// share: where a qube's rules are enforced, its lists as that firewall
-// qube enforces them, and the JSON forms of the packets a reachability
-// line names.
 package review
 
 import (
