@@ -34,6 +34,16 @@ func Enforcement(prog *ir.Program, q *ir.Qube, now int64) (*reach.Input, *Place)
 	return &reach.Input{Lists: e.Lists, Families: e.Families, Options: e.Options}, &Place{Firewall: e.Firewall, Backend: e.Backend}
 }
 
+// Reaches returns what q reaches, as its firewall qube enforces its
+// rules at now, and where: the lines of the packets it accepts, merged,
+// in u, whose names are those the resolve section does not pin.
+func Reaches(prog *ir.Program, q *ir.Qube, now int64) (at *Place, u *reach.Universe, lines []reach.Line) {
+	in, at := Enforcement(prog, q, now)
+	u = reach.NewUniverse(reach.Names(in))
+	s := reach.Compute(u, in)
+	return at, u, reach.Summarise(u, nil, s, s.Accepted())
+}
+
 // The JSON forms of a reachability line's parts, format_version 1.0 of
 // qfw show's and qfw diff's output.
 type (

@@ -81,10 +81,7 @@ func runShow(cmd *cobra.Command, args []string, f *showFlags) error {
 	if q == nil {
 		return fmt.Errorf("%s: no such qube in the policy", name)
 	}
-	in, at := review.Enforcement(prog, q, f.now.t.Unix())
-	u := reach.NewUniverse(reach.Names(in))
-	s := reach.Compute(u, in)
-	lines := reach.Summarise(u, nil, s, s.Accepted())
+	at, u, lines := review.Reaches(prog, q, f.now.t.Unix())
 	w := cmd.OutOrStdout()
 	if f.json {
 		return printShowJSON(w, q.Name, at, u, lines)
