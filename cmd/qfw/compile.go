@@ -106,7 +106,7 @@ func runCompile(cmd *cobra.Command, args []string, f *compileFlags) error {
 	case targetNftables:
 		files, err = deploy.NftablesFiles(prog, f.firewall, f.dns.addrs, now.Unix(), cmd.ErrOrStderr())
 	case targetMirage:
-		files, err = deploy.MirageFiles(prog, f.firewall, res.mirage)
+		files, err = deploy.MirageFiles(prog, f.firewall, res.Mirage)
 	}
 	if err != nil {
 		return err

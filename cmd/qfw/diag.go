@@ -110,7 +110,7 @@ func (c *diagCollector) Write(p []byte) (int, error) { return c.w.Write(p) }
 
 // buildDiagnosed is build, with the diagnostics returned rather than
 // printed.
-func buildDiagnosed(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*built, *diagnostics, error) {
+func buildDiagnosed(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*deploy.Built, *diagnostics, error) {
 	stderr := cmd.ErrOrStderr()
 	c := &diagCollector{w: stderr}
 	cmd.SetErr(c)

@@ -137,5 +137,5 @@ func policyGrants(cmd *cobra.Command, args []string, f *qrexecPolicyFlags, g *qr
 	if _, ok := res.Inventory.Qubes[f.mgmt]; !ok {
 		fmt.Fprintf(stderr, "qfw: warning: --mgmt %s: no such qube in the inventory\n", f.mgmt)
 	}
-	return deploy.AddQrexecGrants(res.Built, g)
+	return deploy.AddQrexecGrants(res, g)
 }

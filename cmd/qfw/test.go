@@ -76,7 +76,7 @@ func runTest(cmd *cobra.Command, args []string, f *testFlags) error {
 	if err != nil {
 		return err
 	}
-	outcomes := policytest.RunLowered(res.Program, f.now.t.Unix(), res.mirage)
+	outcomes := policytest.RunLowered(res.Program, f.now.t.Unix(), res.Mirage)
 	failed := 0
 	for _, o := range outcomes {
 		if !o.Passed {
