@@ -131,9 +131,9 @@ func WriteStatus(path string, s *Status) error {
 	return os.Rename(f.Name(), path)
 }
 
-// DecodeStatus reads the agent's status file, data, from the file
-// name, as qfw agent status does. It is hostile input like every file read back: each field is
-// checked, and an error names its place.
+// DecodeStatus reads the agent's status file, data, from the file name,
+// as qfw agent status does. It is hostile input like every file read
+// back: each field is checked, and an error names its place.
 func DecodeStatus(name string, data []byte) (*Status, error) {
 	d, root, err := jsonfile.Parse(name, data)
 	if err != nil {

@@ -13,7 +13,8 @@ import (
 	"github.com/qfw-dev/qfw/review/source"
 )
 
-// Report is what changes between two policies: each qube either names.
+// Report is what changes between two policies, for each qube either
+// names, by name.
 type Report struct {
 	Sides [2]*source.Side
 	Qubes []*Qube
@@ -53,8 +54,8 @@ func (r *Report) Changed() bool {
 	return slices.ContainsFunc(r.Qubes, (*Qube).Interesting)
 }
 
-// Compare compares the qubes of the two programs, judging expiry at
-// now.
+// Compare compares the qubes of the two programs, compiled from the
+// policies of sides, judging expiry at now.
 func Compare(sides [2]*source.Side, progs [2]*ir.Program, now int64) *Report {
 	rep := &Report{Sides: sides}
 	byName := map[string]*[2]*ir.Qube{}
