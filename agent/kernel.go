@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"errors"
 	"os"
 
 	"github.com/qfw-dev/qfw/backends/nftables"
+	"golang.org/x/sys/unix"
 )
 
 // Kernel is where the agent's table is in force.
@@ -25,6 +27,25 @@ type Kernel interface {
 // NetNS is the kernel of a network namespace, with qfw's nftables
 // backend: the namespace File is, or the process's own if File is nil.
 type NetNS struct{ File *os.File }
+
+// ErrNotNetNS is OpenNetNS's error for a file that is not a network
+// namespace.
+var ErrNotNetNS = errors.New("not a network namespace; want a file such as /run/netns/NAME")
+
+// OpenNetNS opens the network namespace of the file at path, such as
+// /run/netns/NAME, and checks that it is one: else every apply would
+// fail, and be retried, for ever.
+func OpenNetNS(path string) (NetNS, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return NetNS{}, err
+	}
+	if typ, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE); err != nil || typ != unix.CLONE_NEWNET {
+		f.Close()
+		return NetNS{}, ErrNotNetNS
+	}
+	return NetNS{File: f}, nil
+}
 
 func (n NetNS) Apply(t *nftables.Table) (nftables.Change, error) { return nftables.Apply(t, n.File) }
 

@@ -6,7 +6,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
+
+	"github.com/qfw-dev/qfw/internal/jsonfile"
 )
 
 // State is what the agent is doing.
@@ -126,4 +129,113 @@ func WriteStatus(path string, s *Status) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// DecodeStatus reads the agent's status file, data, from the file name,
+// as qfw agent status does. It is hostile input like every file read
+// back: each field is checked, and an error names its place.
+func DecodeStatus(name string, data []byte) (*Status, error) {
+	d, root, err := jsonfile.Parse(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Object(root, "", []string{"format_version", "state", "updated", "clients"}, nil); err != nil {
+		return nil, err
+	}
+	fv := root.Fields["format_version"]
+	if err := d.Want(fv, "format_version", jsonfile.Number); err != nil {
+		return nil, err
+	}
+	if fv.Num != fmt.Sprint(StatusFormatVersion) {
+		return nil, d.Errorf(fv, "format_version", "%s; this qfw reads agent status files of format %d", fv.Num, StatusFormatVersion)
+	}
+	s := &Status{FormatVersion: StatusFormatVersion}
+	sv := root.Fields["state"]
+	state, err := d.Str(sv, "state")
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(States))
+	for i, st := range States {
+		names[i] = string(st)
+	}
+	if !slices.Contains(names, state) {
+		return nil, d.Errorf(sv, "state", "%q; want %s", state, jsonfile.OrList(names))
+	}
+	s.State = State(state)
+	if s.Updated, err = d.Timestamp(root.Fields["updated"], "updated"); err != nil {
+		return nil, err
+	}
+	cv := root.Fields["clients"]
+	if err := d.Want(cv, "clients", jsonfile.Array); err != nil {
+		return nil, err
+	}
+	s.Clients = make([]ClientStatus, 0, len(cv.Elems))
+	for i, e := range cv.Elems {
+		path := jsonfile.Index("clients", i)
+		c, err := decodeClientStatus(d, e, path)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && s.Clients[i-1].Address.Compare(c.Address) >= 0 {
+			return nil, d.Errorf(e.Fields["address"], path+".address", "%s after %s; the agent lists each address once, in order", c.Address, s.Clients[i-1].Address)
+		}
+		s.Clients = append(s.Clients, c)
+	}
+	return s, nil
+}
+
+// maxCount bounds the counters of the status file: JSON numbers beyond
+// 2^53 do not come back as written.
+const maxCount = 1 << 53
+
+// decodeClientStatus reads one client of the status file, v, at path.
+func decodeClientStatus(d *jsonfile.Doc, v *jsonfile.Value, path string) (ClientStatus, error) {
+	var c ClientStatus
+	if err := d.Object(v, path, []string{"address", "family", "rules", "handled", "applied", "failure"}, nil); err != nil {
+		return c, err
+	}
+	av := v.Fields["address"]
+	s, err := d.Str(av, path+".address")
+	if err != nil {
+		return c, err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.String() != s || a.Is4In6() {
+		return c, d.Errorf(av, path+".address", "%q is not an IPv4 or IPv6 address as the agent writes them", s)
+	}
+	c.Address = a
+	fam := 6
+	if a.Is4() {
+		fam = 4
+	}
+	fv := v.Fields["family"]
+	if c.Family, err = d.Integer(fv, path+".family", 4, 6); err != nil {
+		return c, err
+	}
+	if c.Family != fam {
+		return c, d.Errorf(fv, path+".family", "%d, but %s is an IPv%d address", c.Family, a, fam)
+	}
+	// dom0 numbers a list's rules in four digits.
+	if c.Rules, err = d.Integer(v.Fields["rules"], path+".rules", 0, 10000); err != nil {
+		return c, err
+	}
+	if c.Handled, err = d.Integer(v.Fields["handled"], path+".handled", 0, maxCount); err != nil {
+		return c, err
+	}
+	switch apv := v.Fields["applied"]; apv.Kind {
+	case jsonfile.Null:
+	case jsonfile.String:
+		t, err := d.Timestamp(apv, path+".applied")
+		if err != nil {
+			return c, err
+		}
+		c.Applied = &t
+	default:
+		return c, d.Errorf(apv, path+".applied", "want a string or null (never), not %s", apv.Kind)
+	}
+	if c.Failure, err = d.Str(v.Fields["failure"], path+".failure"); err != nil {
+		return c, err
+	}
+	return c, nil
 }

@@ -14,6 +14,11 @@
 //     [NftablesApply.Apply] puts it in force in one netlink transaction.
 //   - [Import] writes the lists qubes have now as a policy that compiles
 //     back to them; [Admin.ReadInventory] reads the machine's inventory.
+//   - [QubesFiles], [QubesDBFiles], [NftablesFiles] and [MirageFiles]
+//     render what each backend makes of a built policy, the files of qfw
+//     compile, and [WriteFiles] writes them.
+//   - [AddQrexecGrants] says what dom0's qrexec policy must let a
+//     management qube do for a built policy.
 //
 // deploy never writes to the standard streams: what a workflow reports on
 // the way goes to the [io.Writer] its options name, and results and

@@ -63,3 +63,12 @@ func Send(state string) error {
 	}
 	return nil
 }
+
+// Notifier tells systemd through $NOTIFY_SOCKET of the agent's states,
+// as agent.Notifier.
+type Notifier struct{}
+
+func (Notifier) Ready() error          { return Ready() }
+func (Notifier) Reloading() error      { return Reloading() }
+func (Notifier) Stopping() error       { return Stopping() }
+func (Notifier) Status(s string) error { return Status(s) }

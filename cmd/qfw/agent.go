@@ -6,20 +6,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/netip"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 	"unicode"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/qfw-dev/qfw/agent"
 	"github.com/qfw-dev/qfw/agent/hooks"
@@ -91,17 +87,13 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 	if f.once && cmd.Flags().Changed("hooks-root") {
 		return errors.New("--hooks-root does not go with --once: --once runs no hooks")
 	}
-	var netns *os.File
+	var netns agent.NetNS
 	if f.netns != "" {
 		var err error
-		if netns, err = os.Open(f.netns); err != nil {
+		if netns, err = agent.OpenNetNS(f.netns); err != nil {
 			return fmt.Errorf("--netns %s: %w", f.netns, pathErr(err))
 		}
-		defer netns.Close()
-		// Else every apply would fail, and be retried, for ever.
-		if typ, err := unix.IoctlRetInt(int(netns.Fd()), unix.NS_GET_NSTYPE); err != nil || typ != unix.CLONE_NEWNET {
-			return fmt.Errorf("--netns %s: not a network namespace; want a file such as /run/netns/NAME", f.netns)
-		}
+		defer netns.File.Close()
 	}
 	res, err := resolver.New(resolver.Config{ResolvConf: f.resolvConf})
 	if err != nil {
@@ -112,12 +104,12 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 		return fmt.Errorf("--qubesdb %s: %w", f.qubesdb, pathErr(err))
 	}
 	defer db.Close()
-	log := newAgentLog(cmd.ErrOrStderr())
+	log := agent.NewLog(cmd.ErrOrStderr(), os.Getenv("JOURNAL_STREAM") != "")
 	if db.ReadOnly() {
 		log(agent.Warning, "QubesDB is read-only to the agent: it cannot write /qubes-firewall-handled/ and /dns/ back")
 	}
 	cfg := agent.Config{
-		DB: db, Kernel: agent.NetNS{File: netns}, Resolver: res,
+		DB: db, Kernel: netns, Resolver: res,
 		StatusFile: f.statusFile, Log: log,
 	}
 	ctx := cmd.Context()
@@ -132,7 +124,7 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 		}
 		return nil
 	}
-	cfg.Notifier = sdNotifier{}
+	cfg.Notifier = sdnotify.Notifier{}
 	cfg.Hooks = func(ctx context.Context, log func(string)) error {
 		return hooks.Run(ctx, hooks.Config{Root: f.hooksRoot}, log)
 	}
@@ -164,41 +156,6 @@ func pathErr(err error) error {
 	return err
 }
 
-// sdNotifier tells systemd through $NOTIFY_SOCKET.
-type sdNotifier struct{}
-
-func (sdNotifier) Ready() error          { return sdnotify.Ready() }
-func (sdNotifier) Reloading() error      { return sdnotify.Reloading() }
-func (sdNotifier) Stopping() error       { return sdnotify.Stopping() }
-func (sdNotifier) Status(s string) error { return sdnotify.Status(s) }
-
-// newAgentLog returns the agent's log: one line a write, each whole. Under
-// systemd (JOURNAL_STREAM set) a line starts with its syslog priority,
-// <N>, which the journal takes off and keeps.
-func newAgentLog(w io.Writer) func(agent.Priority, string) {
-	journal := os.Getenv("JOURNAL_STREAM") != ""
-	var mu sync.Mutex
-	return func(p agent.Priority, line string) {
-		var b strings.Builder
-		if journal {
-			fmt.Fprintf(&b, "<%d>", p)
-		}
-		b.WriteString("qfw agent: ")
-		switch p {
-		case agent.Error:
-			b.WriteString("error: ")
-		case agent.Warning:
-			b.WriteString("warning: ")
-		}
-		// One event, one line: a value with a newline cannot split it.
-		b.WriteString(strings.ReplaceAll(line, "\n", `\n`))
-		b.WriteByte('\n')
-		mu.Lock()
-		defer mu.Unlock()
-		io.WriteString(w, b.String())
-	}
-}
-
 const agentStatusDoc = `status shows what the agent running in this firewall qube enforces, from
 its status file: the agent's state, and for each client address its family,
 the number of rules of its list, the number of lists handled, when its rules
@@ -222,7 +179,7 @@ func newAgentStatusCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--status-file %s: %w", statusFile, pathErr(err))
 			}
-			s, err := decodeAgentStatus(statusFile, b)
+			s, err := agent.DecodeStatus(statusFile, b)
 			if err != nil {
 				return err
 			}
@@ -257,112 +214,4 @@ func printAgentStatus(w io.Writer, s *agent.Status) error {
 		fmt.Fprintf(tw, "%s\tIPv%d\t%d\t%d\t%s\t%s\n", c.Address, c.Family, c.Rules, c.Handled, applied, failure)
 	}
 	return tw.Flush()
-}
-
-// decodeAgentStatus reads the agent's status file, data, from the file
-// name. It is hostile input like every file read back: each field is
-// checked, and an error names its place.
-func decodeAgentStatus(name string, data []byte) (*agent.Status, error) {
-	d, root, err := jsonfile.Parse(name, data)
-	if err != nil {
-		return nil, err
-	}
-	if err := d.Object(root, "", []string{"format_version", "state", "updated", "clients"}, nil); err != nil {
-		return nil, err
-	}
-	fv := root.Fields["format_version"]
-	if err := d.Want(fv, "format_version", jsonfile.Number); err != nil {
-		return nil, err
-	}
-	if fv.Num != fmt.Sprint(agent.StatusFormatVersion) {
-		return nil, d.Errorf(fv, "format_version", "%s; this qfw reads agent status files of format %d", fv.Num, agent.StatusFormatVersion)
-	}
-	s := &agent.Status{FormatVersion: agent.StatusFormatVersion}
-	sv := root.Fields["state"]
-	state, err := d.Str(sv, "state")
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, len(agent.States))
-	for i, st := range agent.States {
-		names[i] = string(st)
-	}
-	if !slices.Contains(names, state) {
-		return nil, d.Errorf(sv, "state", "%q; want %s", state, jsonfile.OrList(names))
-	}
-	s.State = agent.State(state)
-	if s.Updated, err = d.Timestamp(root.Fields["updated"], "updated"); err != nil {
-		return nil, err
-	}
-	cv := root.Fields["clients"]
-	if err := d.Want(cv, "clients", jsonfile.Array); err != nil {
-		return nil, err
-	}
-	s.Clients = make([]agent.ClientStatus, 0, len(cv.Elems))
-	for i, e := range cv.Elems {
-		path := jsonfile.Index("clients", i)
-		c, err := decodeClientStatus(d, e, path)
-		if err != nil {
-			return nil, err
-		}
-		if i > 0 && s.Clients[i-1].Address.Compare(c.Address) >= 0 {
-			return nil, d.Errorf(e.Fields["address"], path+".address", "%s after %s; the agent lists each address once, in order", c.Address, s.Clients[i-1].Address)
-		}
-		s.Clients = append(s.Clients, c)
-	}
-	return s, nil
-}
-
-// maxCount bounds the counters of the status file: JSON numbers beyond
-// 2^53 do not come back as written.
-const maxCount = 1 << 53
-
-func decodeClientStatus(d *jsonfile.Doc, v *jsonfile.Value, path string) (agent.ClientStatus, error) {
-	var c agent.ClientStatus
-	if err := d.Object(v, path, []string{"address", "family", "rules", "handled", "applied", "failure"}, nil); err != nil {
-		return c, err
-	}
-	av := v.Fields["address"]
-	s, err := d.Str(av, path+".address")
-	if err != nil {
-		return c, err
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.String() != s || a.Is4In6() {
-		return c, d.Errorf(av, path+".address", "%q is not an IPv4 or IPv6 address as the agent writes them", s)
-	}
-	c.Address = a
-	fam := 6
-	if a.Is4() {
-		fam = 4
-	}
-	fv := v.Fields["family"]
-	if c.Family, err = d.Integer(fv, path+".family", 4, 6); err != nil {
-		return c, err
-	}
-	if c.Family != fam {
-		return c, d.Errorf(fv, path+".family", "%d, but %s is an IPv%d address", c.Family, a, fam)
-	}
-	// dom0 numbers a list's rules in four digits.
-	if c.Rules, err = d.Integer(v.Fields["rules"], path+".rules", 0, 10000); err != nil {
-		return c, err
-	}
-	if c.Handled, err = d.Integer(v.Fields["handled"], path+".handled", 0, maxCount); err != nil {
-		return c, err
-	}
-	switch apv := v.Fields["applied"]; apv.Kind {
-	case jsonfile.Null:
-	case jsonfile.String:
-		t, err := d.Timestamp(apv, path+".applied")
-		if err != nil {
-			return c, err
-		}
-		c.Applied = &t
-	default:
-		return c, d.Errorf(apv, path+".applied", "want a string or null (never), not %s", apv.Kind)
-	}
-	if c.Failure, err = d.Str(v.Fields["failure"], path+".failure"); err != nil {
-		return c, err
-	}
-	return c, nil
 }

@@ -198,7 +198,7 @@ func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
 	if err != nil {
 		return err
 	}
-	a, warnings, err := deploy.PrepareNftables(res.Built, &deploy.NftablesOptions{
+	a, warnings, err := deploy.PrepareNftables(res, &deploy.NftablesOptions{
 		Firewall: f.firewall, Qube: f.qube, DNS: f.dns.addrs, LiveResolve: f.resolve == "live", Now: f.now.t, Warnings: cmd.ErrOrStderr(),
 	})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"cuelang.org/go/cue/errors"
 	"github.com/spf13/cobra"
 
-	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/compiler"
 	"github.com/qfw-dev/qfw/deploy"
 )
@@ -35,20 +34,13 @@ func (f *policyFlags) registerSkipTests(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.skipTests, "skip-tests", false, "do not run the policy's tests")
 }
 
-// built is a policy compiled and checked, as deploy.Build returns it.
-type built struct {
-	*deploy.Built
-	// mirage is Built.Mirage, by the name the commands use.
-	mirage map[string]*mirage.Lowering
-}
-
 // build builds the policy that args name with deploy.Build, judging
 // expiry at f's time, which it sets to the current time if the flag was
 // not given, so that every later step uses the same. With withTests, it
 // runs the policy's tests too, unless f says to skip them. It prints
 // warnings and errors to the command's stderr; on errors it returns
 // errPrinted.
-func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*built, error) {
+func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*deploy.Built, error) {
 	if f.now.t.IsZero() {
 		f.now.t = time.Now()
 	}
@@ -62,7 +54,7 @@ func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*
 		printDiagnostics(stderr, "", errs)
 		return nil, errPrinted
 	}
-	return &built{Built: b, mirage: b.Mirage}, nil
+	return b, nil
 }
 
 // timeValue is a flag holding a time, written as RFC 3339 or UNIX seconds.

@@ -4,17 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 	"github.com/spf13/cobra"
 
+	"github.com/qfw-dev/qfw/deploy"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -45,7 +44,7 @@ func printDiagnostics(w io.Writer, prefix string, diags []errors.Error) {
 func formatDiagnostic(prefix string, d errors.Error) string {
 	var b strings.Builder
 	if pos := d.Position(); pos.IsValid() {
-		b.WriteString(relPos(pos))
+		b.WriteString(deploy.RelPos(pos))
 		b.WriteString(": ")
 	} else if prefix == "" {
 		// An error about no place in the policy, such as a file that
@@ -58,7 +57,7 @@ func formatDiagnostic(prefix string, d errors.Error) string {
 	// conflict, each on a line of its own.
 	for _, p := range alsoPositions(d) {
 		b.WriteString("\n    ")
-		b.WriteString(relPos(p))
+		b.WriteString(deploy.RelPos(p))
 	}
 	return b.String()
 }
@@ -111,7 +110,7 @@ func (c *diagCollector) Write(p []byte) (int, error) { return c.w.Write(p) }
 
 // buildDiagnosed is build, with the diagnostics returned rather than
 // printed.
-func buildDiagnosed(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*built, *diagnostics, error) {
+func buildDiagnosed(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*deploy.Built, *diagnostics, error) {
 	stderr := cmd.ErrOrStderr()
 	c := &diagCollector{w: stderr}
 	cmd.SetErr(c)
@@ -217,7 +216,7 @@ func (d *diagnostics) printGitHub(w io.Writer, strict bool) {
 		}
 		msg := diagnosticText(t.Error)
 		for _, p := range alsoPositions(t.Error) {
-			msg += "\n    " + relPos(p)
+			msg += "\n    " + deploy.RelPos(p)
 		}
 		printAnnotation(w, level, t.Position(), title, msg)
 	}
@@ -229,7 +228,7 @@ func printAnnotation(w io.Writer, level string, pos token.Pos, title, msg string
 	var props []string
 	if pos.IsValid() {
 		props = append(props,
-			"file="+escapeProperty(filepath.ToSlash(relFile(pos.Filename()))),
+			"file="+escapeProperty(filepath.ToSlash(deploy.RelFile(pos.Filename()))),
 			fmt.Sprintf("line=%d", pos.Line()), fmt.Sprintf("col=%d", pos.Column()))
 	}
 	if title != "" {
@@ -280,7 +279,7 @@ func (d *diagnostics) printJSON(w io.Writer, strict, passed bool) error {
 			j.Severity, j.Kind = "warning", string(policy.KindOf(t.Error))
 		}
 		if pos := t.Position(); pos.IsValid() {
-			j.Position = relPos(pos)
+			j.Position = deploy.RelPos(pos)
 		}
 		j.Path = strings.Join(t.Path(), ".")
 		format, args := t.Msg()
@@ -288,7 +287,7 @@ func (d *diagnostics) printJSON(w io.Writer, strict, passed bool) error {
 			j.Message = t.Error.Error()
 		}
 		for _, p := range alsoPositions(t.Error) {
-			j.Also = append(j.Also, relPos(p))
+			j.Also = append(j.Also, deploy.RelPos(p))
 		}
 		list = append(list, j)
 	}
@@ -307,25 +306,4 @@ func (d *diagnostics) printJSON(w io.Writer, strict, passed bool) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
-}
-
-// workDir is the working directory, looked up once: positions are
-// formatted by the thousand.
-var workDir = sync.OnceValues(os.Getwd)
-
-// relPos formats pos with its file name relative to the working directory,
-// in the file:line:col form editors understand.
-func relPos(pos token.Pos) string {
-	return fmt.Sprintf("%s:%d:%d", filepath.ToSlash(relFile(pos.Filename())), pos.Line(), pos.Column())
-}
-
-// relFile returns name relative to the working directory, if it is below
-// it.
-func relFile(name string) string {
-	if wd, err := workDir(); err == nil {
-		if rel, err := filepath.Rel(wd, name); err == nil && !strings.HasPrefix(rel, "..") {
-			return rel
-		}
-	}
-	return name
 }

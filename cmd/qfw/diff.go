@@ -5,17 +5,14 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
-	"github.com/qfw-dev/qfw/compiler/reach"
-	"github.com/qfw-dev/qfw/policytest"
+	"github.com/qfw-dev/qfw/review/diff"
+	"github.com/qfw-dev/qfw/review/source"
 )
 
 const diffDoc = `diff says what a change to the policy does to who can reach what: for every
@@ -127,13 +124,13 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 	if f.json && cmd.Flags().Changed("format") {
 		return errors.New("--format does not go with --json: --json prints the changes as JSON, in no other format")
 	}
-	var sides [2]*diffSide
+	var sides [2]*source.Side
 	for i, which := range []string{"BASE", "HEAD"} {
-		s, err := openSide(args[i], which)
+		s, err := source.Open(args[i], which)
 		if err != nil {
 			return err
 		}
-		defer s.cleanup()
+		defer s.Cleanup()
 		sides[i] = s
 	}
 	if f.now.t.IsZero() {
@@ -151,7 +148,7 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 		wg.Go(func() {
 			c := &cobra.Command{}
 			c.SetErr(&bufs[i])
-			res, err := build(c, []string{s.dir}, &f.policyFlags, false)
+			res, err := build(c, []string{s.Dir}, &f.policyFlags, false)
 			if err == nil {
 				progs[i] = res.Program
 			}
@@ -161,155 +158,30 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 	wg.Wait()
 	for i, s := range sides {
 		if errs[i] != nil {
-			fmt.Fprint(cmd.ErrOrStderr(), s.rewrite(bufs[i].String()))
+			fmt.Fprint(cmd.ErrOrStderr(), s.Rewrite(bufs[i].String()))
 		}
 	}
 	if err := cmp.Or(errs[0], errs[1]); err != nil {
 		return err
 	}
-	rep := diffPrograms(sides, progs, f.now.t.Unix())
+	rep := diff.Compare(sides, progs, f.now.t.Unix())
 	w := cmd.OutOrStdout()
 	var err error
 	switch {
 	case f.json:
-		err = rep.printJSON(w)
+		err = printDiffJSON(w, rep)
 	case f.format == diffMarkdown:
-		rep.printMarkdown(w)
+		printDiffMarkdown(w, rep)
 	case f.format == diffHTML:
-		err = rep.printHTML(w)
+		err = printDiffHTML(w, rep)
 	default:
-		rep.printText(w)
+		printDiffText(w, rep)
 	}
 	if err != nil {
 		return err
 	}
-	if rep.changed() {
+	if rep.Changed() {
 		return errChanges
 	}
 	return nil
-}
-
-// diffReport is what diff found.
-type diffReport struct {
-	sides [2]*diffSide
-	qubes []*qubeDiff
-}
-
-// qubeDiff is what changes for one qube.
-type qubeDiff struct {
-	name string
-	// at is where the qube's rules are enforced on each side; nil where
-	// the policy does not name the qube.
-	at    [2]*qubePlace
-	sets  [2]*reach.Set
-	lines []reach.Line
-	// unpinned are the names that the resolve section pins on neither
-	// side, compared as names.
-	unpinned []string
-}
-
-// qubePlace is where a qube's rules are enforced.
-type qubePlace struct {
-	// firewall is the netvm; empty for none.
-	firewall string
-	backend  ir.Backend
-}
-
-func (p *qubePlace) String() string {
-	if p.firewall == "" {
-		return "no netvm"
-	}
-	return fmt.Sprintf("%s (%s)", p.firewall, p.backend)
-}
-
-func (q *qubeDiff) added() bool   { return q.at[0] == nil && q.at[1] != nil }
-func (q *qubeDiff) removed() bool { return q.at[0] != nil && q.at[1] == nil }
-func (q *qubeDiff) moved() bool {
-	return q.at[0] != nil && q.at[1] != nil && *q.at[0] != *q.at[1]
-}
-
-// interesting reports whether the report says anything of q.
-func (q *qubeDiff) interesting() bool {
-	return len(q.lines) > 0 || q.added() || q.removed() || q.moved()
-}
-
-func (r *diffReport) changed() bool {
-	return slices.ContainsFunc(r.qubes, (*qubeDiff).interesting)
-}
-
-// diffPrograms compares the qubes of the two programs, judging expiry at
-// now.
-func diffPrograms(sides [2]*diffSide, progs [2]*ir.Program, now int64) *diffReport {
-	rep := &diffReport{sides: sides}
-	byName := map[string]*[2]*ir.Qube{}
-	for i, p := range progs {
-		for k := range p.Qubes {
-			q := &p.Qubes[k]
-			if byName[q.Name] == nil {
-				byName[q.Name] = &[2]*ir.Qube{}
-			}
-			byName[q.Name][i] = q
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(byName)) {
-		qs := byName[name]
-		d := &qubeDiff{name: name}
-		var ins [2]*reach.Input
-		for i, q := range qs {
-			if q == nil {
-				ins[i] = &reach.Input{NoNetvm: true}
-				continue
-			}
-			ins[i], d.at[i] = enforcement(progs[i], q, now)
-		}
-		rep.qubes = append(rep.qubes, d)
-		if d.removed() || sameEnforcement(ins, progs) {
-			continue
-		}
-		names := append(reach.Names(ins[0]), reach.Names(ins[1])...)
-		u := reach.NewUniverse(names)
-		d.unpinned = u.Names()
-		d.sets = [2]*reach.Set{reach.Compute(u, ins[0]), reach.Compute(u, ins[1])}
-		d.lines = reach.Summarise(u, d.sets[0], d.sets[1], reach.Diff(d.sets[0], d.sets[1]))
-	}
-	return rep
-}
-
-// enforcement returns q's rules as its firewall qube enforces them, and
-// where.
-func enforcement(prog *ir.Program, q *ir.Qube, now int64) (*reach.Input, *qubePlace) {
-	es := policytest.Enforcers(prog, q, eval.Table(prog.Resolve), now)
-	if len(es) == 0 {
-		return &reach.Input{NoNetvm: true}, &qubePlace{}
-	}
-	e := es[0]
-	return &reach.Input{Lists: e.Lists, Families: e.Families, Options: e.Options}, &qubePlace{firewall: e.Firewall, backend: e.Backend}
-}
-
-// sameEnforcement reports whether the two inputs are the same but for
-// where the policy says the rules, so that no packet can change: most
-// qubes of a change, which need no more work.
-func sameEnforcement(ins [2]*reach.Input, progs [2]*ir.Program) bool {
-	a, b := ins[0], ins[1]
-	if a.NoNetvm || b.NoNetvm {
-		return a.NoNetvm == b.NoNetvm
-	}
-	oa, ob := a.Options, b.Options
-	if !slices.Equal(a.Families, b.Families) || !slices.Equal(oa.DNS4, ob.DNS4) || !slices.Equal(oa.DNS6, ob.DNS6) ||
-		oa.DNSUnknown != ob.DNSUnknown || oa.Semantics != ob.Semantics || oa.NoNames != ob.NoNames ||
-		oa.Self != ob.Self || oa.GatewayDNS != ob.GatewayDNS {
-		return false
-	}
-	if !maps.EqualFunc(progs[0].Resolve, progs[1].Resolve, slices.Equal) {
-		return false
-	}
-	for i := range a.Lists {
-		if !slices.EqualFunc(a.Lists[i], b.Lists[i], func(x, y ir.Rule) bool {
-			return x.Action == y.Action && x.Match == y.Match && x.Expire == y.Expire &&
-				x.Origin.Kind == y.Origin.Kind && x.Origin.Name == y.Origin.Name
-		}) {
-			return false
-		}
-	}
-	return true
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/qfw-dev/qfw/review/diff"
 	"github.com/qfw-dev/qfw/review/graph"
 )
 
@@ -11,36 +12,36 @@ import (
 // access changes or that is added, removed or moved, its firewall qube
 // (the head's, if it has one), and an edge to each set of destinations it
 // gains or loses, with what decides the packets on each side.
-func (r *diffReport) printHTML(w io.Writer) error {
+func printDiffHTML(w io.Writer, r *diff.Report) error {
 	var qubes []graph.Qube
-	for _, q := range r.qubes {
-		if !q.interesting() {
+	for _, q := range r.Qubes {
+		if !q.Interesting() {
 			continue
 		}
-		at := q.at[1]
+		at := q.At[1]
 		if at == nil {
-			at = q.at[0]
+			at = q.At[0]
 		}
-		gq := graph.Qube{Name: q.name, Firewall: at.firewall, Backend: at.backend, Unpinned: q.unpinned}
+		gq := graph.Qube{Name: q.Name, Firewall: at.Firewall, Backend: at.Backend, Unpinned: q.Unpinned}
 		switch {
-		case q.added():
+		case q.Added():
 			gq.Detail = "added"
-		case q.removed():
+		case q.Removed():
 			gq.Detail = "removed, keeps its list until qfw apply --release"
-		case q.moved():
-			gq.Detail = "moved from " + q.at[0].String()
+		case q.Moved():
+			gq.Detail = "moved from " + q.At[0].String()
 		}
-		for i := range q.lines {
-			l := &q.lines[i]
+		for i := range q.Lines {
+			l := &q.Lines[i]
 			v := graph.Lost
 			if l.Widened {
 				v = graph.Gained
 			}
 			gq.Lines = append(gq.Lines, graph.Line{Line: *l, Verdict: v,
-				Why: fmt.Sprintf("now %s; was %s", r.reasonText(q, l, 1), r.reasonText(q, l, 0))})
+				Why: fmt.Sprintf("now %s; was %s", r.Reason(q, l, 1), r.Reason(q, l, 0))})
 		}
 		qubes = append(qubes, gq)
 	}
-	title := fmt.Sprintf("What %s → %s changes about who can reach what", r.sides[0].arg, r.sides[1].arg)
+	title := fmt.Sprintf("What %s → %s changes about who can reach what", r.Sides[0].Arg, r.Sides[1].Arg)
 	return graph.FromQubes(title, qubes, true).WriteHTML(w)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/deploy"
+	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -80,7 +81,7 @@ func (f *formatValue) Set(s string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown format; want %s", orList(names))
+	return fmt.Errorf("unknown format; want %s", jsonfile.OrList(names))
 }
 
 func (f *formatValue) Type() string { return "FORMAT" }
@@ -385,18 +386,10 @@ func checkFlagRules(cmd *cobra.Command, rules []flagRule) error {
 		case slices.Equal(r.values, []string{"true"}) && other.Value.String() != "true":
 			return fmt.Errorf("--%s is for --%s only", r.flag, r.other)
 		case !slices.Contains(r.values, other.Value.String()):
-			return fmt.Errorf("--%s is for --%s %s only, not %s", r.flag, r.other, orList(r.values), other.Value.String())
+			return fmt.Errorf("--%s is for --%s %s only, not %s", r.flag, r.other, jsonfile.OrList(r.values), other.Value.String())
 		}
 	}
 	return nil
-}
-
-// orList joins words as "a, b or c".
-func orList(words []string) string {
-	if len(words) < 2 {
-		return strings.Join(words, "")
-	}
-	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 // checkFlags checks the flags cmd was given, before it runs: each value

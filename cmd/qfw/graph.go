@@ -8,8 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
-	"github.com/qfw-dev/qfw/compiler/par"
-	"github.com/qfw-dev/qfw/compiler/reach"
 	"github.com/qfw-dev/qfw/review/graph"
 )
 
@@ -109,17 +107,7 @@ func runGraph(cmd *cobra.Command, args []string, f *graphFlags) error {
 			return fmt.Errorf("--qube %q: no such qube in the policy", name)
 		}
 	}
-	now := f.now.t.Unix()
-	clients := make([]graph.Client, len(qs))
-	par.Each(len(qs), func(i int) {
-		in, at := enforcement(prog, qs[i], now)
-		c := graph.Client{Name: qs[i].Name, Firewall: at.firewall, Backend: at.backend}
-		if at.firewall != "" {
-			c.Set = reach.Compute(reach.NewUniverse(reach.Names(in)), in)
-		}
-		clients[i] = c
-	})
-	g := graph.New(graphTitle(args), clients, describeRule)
+	g := graph.New(graphTitle(args), graph.Clients(prog, qs, f.now.t.Unix()), describeRule)
 	w := cmd.OutOrStdout()
 	if f.format == graphDOT {
 		return g.WriteDOT(w)

@@ -155,7 +155,7 @@ func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*deploy.Plan, 
 	if err != nil {
 		return nil, err
 	}
-	return deploy.MakePlan(cmd.Context(), res.Built, &deploy.PlanOptions{
+	return deploy.MakePlan(cmd.Context(), res, &deploy.PlanOptions{
 		Admin: f.admin.Admin, State: f.state, Qube: f.qube, DataDir: f.dataDir, Warnings: cmd.ErrOrStderr(),
 	})
 }

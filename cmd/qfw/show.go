@@ -10,6 +10,9 @@ import (
 
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/reach"
+	"github.com/qfw-dev/qfw/deploy"
+	"github.com/qfw-dev/qfw/internal/jsonfile"
+	"github.com/qfw-dev/qfw/review"
 )
 
 const showDoc = `show says everything a qube can reach: the packets its firewall qube
@@ -78,15 +81,12 @@ func runShow(cmd *cobra.Command, args []string, f *showFlags) error {
 	if q == nil {
 		return fmt.Errorf("%s: no such qube in the policy", name)
 	}
-	in, at := enforcement(prog, q, f.now.t.Unix())
-	u := reach.NewUniverse(reach.Names(in))
-	s := reach.Compute(u, in)
-	lines := reach.Summarise(u, nil, s, s.Accepted())
+	at, u, lines := review.Reaches(prog, q, f.now.t.Unix())
 	w := cmd.OutOrStdout()
 	if f.json {
 		return printShowJSON(w, q.Name, at, u, lines)
 	}
-	if at.firewall == "" {
+	if at.Firewall == "" {
 		fmt.Fprintf(w, "%s has no netvm: it reaches nothing\n", q.Name)
 		return nil
 	}
@@ -99,53 +99,51 @@ func runShow(cmd *cobra.Command, args []string, f *showFlags) error {
 		fmt.Fprintf(w, "  %s\n      %s\n", l, acceptText(l.Head, at))
 	}
 	if names := u.Names(); len(names) > 0 {
-		fmt.Fprintf(w, "note: the resolve section pins no addresses for %s: shown as a name, not as the addresses it resolves to\n", orList(names))
+		fmt.Fprintf(w, "note: the resolve section pins no addresses for %s: shown as a name, not as the addresses it resolves to\n", jsonfile.OrList(names))
 	}
 	return nil
 }
 
 // acceptText says what accepts the packets of a line of show.
-func acceptText(r reach.Reason, at *qubePlace) string {
+func acceptText(r reach.Reason, at *review.Place) string {
 	switch {
 	case r.Kind == reach.ByRule:
 		return "by " + describeRule(r.Rule)
 	case r.Kind == reach.Self:
-		return fmt.Sprintf("by %s itself, which passes DNS to its own address on to its netvm", at.firewall)
+		return fmt.Sprintf("by %s itself, which passes DNS to its own address on to its netvm", at.Firewall)
 	}
 	return "by no rule"
 }
 
-func printShowJSON(w io.Writer, name string, at *qubePlace, u *reach.Universe, lines []reach.Line) error {
+func printShowJSON(w io.Writer, name string, at *review.Place, u *reach.Universe, lines []reach.Line) error {
 	type lineJSON struct {
-		Text         string            `json:"text"`
-		Services     []diffServiceJSON `json:"services"`
-		Destinations []string          `json:"destinations"`
-		Except       []string          `json:"except,omitempty"`
-		Unless       []diffPacketsJSON `json:"except_packets,omitempty"`
-		DNS          bool              `json:"dns,omitempty"`
-		Rule         string            `json:"rule,omitempty"`
-		Position     string            `json:"position,omitempty"`
-		Why          string            `json:"why"`
+		Text         string               `json:"text"`
+		Services     []review.ServiceJSON `json:"services"`
+		Destinations []string             `json:"destinations"`
+		Except       []string             `json:"except,omitempty"`
+		Unless       []review.PacketsJSON `json:"except_packets,omitempty"`
+		DNS          bool                 `json:"dns,omitempty"`
+		Rule         string               `json:"rule,omitempty"`
+		Position     string               `json:"position,omitempty"`
+		Why          string               `json:"why"`
 	}
 	doc := struct {
-		FormatVersion string         `json:"format_version"`
-		Qube          string         `json:"qube"`
-		Firewall      *diffPlaceJSON `json:"firewall"`
-		Reaches       []lineJSON     `json:"reaches"`
-		Unpinned      []string       `json:"unpinned_names,omitempty"`
+		FormatVersion string            `json:"format_version"`
+		Qube          string            `json:"qube"`
+		Firewall      *review.PlaceJSON `json:"firewall"`
+		Reaches       []lineJSON        `json:"reaches"`
+		Unpinned      []string          `json:"unpinned_names,omitempty"`
 	}{FormatVersion: "1.0", Qube: name, Reaches: []lineJSON{}, Unpinned: u.Names()}
-	if at.firewall != "" {
-		doc.Firewall = &diffPlaceJSON{Firewall: at.firewall, Backend: at.backend.String()}
+	if at.Firewall != "" {
+		doc.Firewall = &review.PlaceJSON{Firewall: at.Firewall, Backend: at.Backend.String()}
 	}
 	for i := range lines {
 		l := &lines[i]
-		lj := lineJSON{Text: l.String(), Services: servicesJSON(l.Services), Destinations: destsJSON(l.Dests),
-			Except: exceptJSON(l.Dests), DNS: l.DNS, Why: acceptText(l.Head, at)}
-		for _, p := range l.Except {
-			lj.Unless = append(lj.Unless, diffPacketsJSON{Services: servicesJSON(p.Services), Destinations: destsJSON(p.Dests), Except: exceptJSON(p.Dests)})
-		}
+		lj := lineJSON{Text: l.String(), Services: review.ServicesJSON(l.Services), Destinations: review.DestsJSON(l.Dests),
+			Except: review.ExceptJSON(l.Dests), DNS: l.DNS, Why: acceptText(l.Head, at)}
+		lj.Unless = review.PacketsOf(l.Except)
 		if r := l.Head.Rule; r != nil && r.Origin.Name != "" {
-			lj.Rule, lj.Position = r.Origin.String(), relPos(r.Origin.Pos)
+			lj.Rule, lj.Position = r.Origin.String(), deploy.RelPos(r.Origin.Pos)
 		}
 		doc.Reaches = append(doc.Reaches, lj)
 	}

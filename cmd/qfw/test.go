@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/qfw-dev/qfw/deploy"
 	"github.com/qfw-dev/qfw/policytest"
 )
 
@@ -75,7 +76,7 @@ func runTest(cmd *cobra.Command, args []string, f *testFlags) error {
 	if err != nil {
 		return err
 	}
-	outcomes := policytest.RunLowered(res.Program, f.now.t.Unix(), res.mirage)
+	outcomes := policytest.RunLowered(res.Program, f.now.t.Unix(), res.Mirage)
 	failed := 0
 	for _, o := range outcomes {
 		if !o.Passed {
@@ -108,7 +109,7 @@ func printTestText(w io.Writer, outcomes []policytest.Outcome, failed int, forma
 		if format.format == formatGitHub {
 			printAnnotation(w, "error", pos, "", msg)
 		} else {
-			fmt.Fprintf(w, "%s: %s\n", relPos(pos), msg)
+			fmt.Fprintf(w, "%s: %s\n", deploy.RelPos(pos), msg)
 		}
 	}
 	fmt.Fprintf(w, "%d tests, %d passed, %d failed\n", len(outcomes), len(outcomes)-failed, failed)
@@ -138,20 +139,20 @@ func printTestJSON(w io.Writer, outcomes []policytest.Outcome, failed int) error
 	for i := range outcomes {
 		o := &outcomes[i]
 		t := testJSON{
-			Index: o.Test.Index, Position: relPos(o.Test.Pos), From: o.Test.From, To: o.Test.ToText,
+			Index: o.Test.Index, Position: deploy.RelPos(o.Test.Pos), From: o.Test.From, To: o.Test.ToText,
 			Expect: o.Test.Expect.String(), Passed: o.Passed, Packets: o.Packets,
 		}
 		if !o.Passed {
 			t.Failure = failure(o)
 			if r := o.Rule(o.Result.Rule); r != nil && r.Origin.Name != "" {
-				t.Rule, t.RulePosition = r.Origin.String(), relPos(r.Origin.Pos)
+				t.Rule, t.RulePosition = r.Origin.String(), deploy.RelPos(r.Origin.Pos)
 			}
 			possible := o.Result.Possible
 			if possible < 0 {
 				possible = o.Result.MayBlock
 			}
 			if r := o.Rule(possible); r != nil && r.Origin.Name != "" {
-				t.PossibleRule, t.PossiblePosition = r.Origin.String(), relPos(r.Origin.Pos)
+				t.PossibleRule, t.PossiblePosition = r.Origin.String(), deploy.RelPos(r.Origin.Pos)
 			}
 		}
 		tests[i] = t

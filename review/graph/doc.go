@@ -3,8 +3,8 @@
 // the edges labelled with the services and coloured by the verdict.
 //
 // The edges are the lines of a [reach] summary, computed exactly over the
-// whole packet space, so the picture says what qfw show says, for every
-// qube at once; or, built with [FromQubes], the lines of a change, what
+// whole packet space for the [Clients] of a compiled policy, so the
+// picture says what qfw show says, for every qube at once; or, built with [FromQubes], the lines of a change, what
 // qfw diff says each qube gains and loses. A [Graph] is written as Graphviz DOT or as one HTML page
 // that holds its own drawing, styles and script: it fetches nothing, and
 // its content security policy forbids it to, so it works from a file.

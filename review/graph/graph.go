@@ -11,6 +11,7 @@ import (
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/par"
 	"github.com/qfw-dev/qfw/compiler/reach"
+	"github.com/qfw-dev/qfw/review"
 )
 
 // Verdict is what becomes of the packets of an edge.
@@ -118,6 +119,22 @@ type Client struct {
 	// Set is the fate of every packet the qube can send; nil if it has no
 	// netvm.
 	Set *reach.Set
+}
+
+// Clients returns qs as clients of their firewall qubes, each with the
+// fate of every packet it can send, as its firewall qube enforces its
+// rules at now.
+func Clients(prog *ir.Program, qs []*ir.Qube, now int64) []Client {
+	clients := make([]Client, len(qs))
+	par.Each(len(qs), func(i int) {
+		in, at := review.Enforcement(prog, qs[i], now)
+		c := Client{Name: qs[i].Name, Firewall: at.Firewall, Backend: at.Backend}
+		if at.Firewall != "" {
+			c.Set = reach.Compute(reach.NewUniverse(reach.Names(in)), in)
+		}
+		clients[i] = c
+	})
+	return clients
 }
 
 // DescribeRule describes a rule of the policy for people, with where the

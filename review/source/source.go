@@ -1,4 +1,4 @@
-package main
+package source
 
 import (
 	"archive/tar"
@@ -13,15 +13,18 @@ import (
 	"strings"
 
 	"cuelang.org/go/cue/token"
+
+	"github.com/qfw-dev/qfw/internal/workdir"
 )
 
-// diffSide is one of the two policies diff compares: a directory, or a
+// Side is one of the two policies qfw diff compares: a directory, or a
 // directory of a git revision, read into a temporary directory.
-type diffSide struct {
-	// arg is the argument as given; which is "BASE" or "HEAD".
-	arg, which string
-	// dir is the policy directory to load.
-	dir string
+type Side struct {
+	// Arg is the argument as given; Which names it in messages: "BASE"
+	// or "HEAD".
+	Arg, Which string
+	// Dir is the policy directory to load.
+	Dir string
 	// rev is the revision as given, and tree the directory in it, from
 	// the repository's top ("" for the top itself); both empty for a
 	// directory.
@@ -33,55 +36,55 @@ type diffSide struct {
 	root, base string
 }
 
-// isRev reports whether s was read from a git revision.
-func (s *diffSide) isRev() bool { return s.rev != "" }
+// IsRev reports whether s was read from a git revision.
+func (s *Side) IsRev() bool { return s.rev != "" }
 
 // revPrefix is how a file of a revision is named: REV:PATH/, as git
 // names it.
-func (s *diffSide) revPrefix() string {
+func (s *Side) revPrefix() string {
 	if s.tree == "" {
 		return s.rev + ":"
 	}
 	return s.rev + ":" + s.tree + "/"
 }
 
-// pos formats p, a position in s's policy: relative to the working
+// Pos formats p, a position in s's policy: relative to the working
 // directory for a directory, as REV:PATH for a revision.
-func (s *diffSide) pos(p token.Pos) string {
-	if !s.isRev() {
-		return relPos(p)
+func (s *Side) Pos(p token.Pos) string {
+	if !s.IsRev() {
+		return workdir.Pos(p)
 	}
 	rel, err := filepath.Rel(s.root, p.Filename())
 	if err != nil || !filepath.IsLocal(rel) {
-		return relPos(p)
+		return workdir.Pos(p)
 	}
 	return fmt.Sprintf("%s:%s:%d:%d", s.rev, path.Join(s.base, filepath.ToSlash(rel)), p.Line(), p.Column())
 }
 
-// rewrite returns diagnostics text printed for s's policy with the
+// Rewrite returns diagnostics text printed for s's policy with the
 // temporary directory's file names in REV:PATH form.
-func (s *diffSide) rewrite(text string) string {
-	if !s.isRev() {
+func (s *Side) Rewrite(text string) string {
+	if !s.IsRev() {
 		return text
 	}
 	prefix := s.rev + ":"
 	if s.base != "" {
 		prefix += s.base + "/"
 	}
-	for _, dir := range []string{s.root, filepath.ToSlash(relFile(s.root))} {
+	for _, dir := range []string{s.root, filepath.ToSlash(workdir.File(s.root))} {
 		text = strings.ReplaceAll(text, dir+"/", prefix)
 	}
 	return text
 }
 
-// cleanup removes what s read from git.
-func (s *diffSide) cleanup() {
-	if s.isRev() {
+// Cleanup removes what s read from git.
+func (s *Side) Cleanup() {
+	if s.IsRev() {
 		os.RemoveAll(s.root)
 	}
 }
 
-// openSide finds the policy that arg names: a directory if there is one
+// Open finds the policy that arg names: a directory if there is one
 // of that name, else a git revision of the repository of the working
 // directory, REV or REV:PATH, whose directory (PATH from the top of the
 // repository, or else the working directory's place in it) it copies into
@@ -89,15 +92,15 @@ func (s *diffSide) cleanup() {
 // directory is in a CUE module (a directory above it, or itself, holds
 // cue.mod), the whole module is copied, so that the policy's imports of
 // the module's packages resolve as in the working tree.
-func openSide(arg, which string) (*diffSide, error) {
-	s := &diffSide{arg: arg, which: which}
+func Open(arg, which string) (*Side, error) {
+	s := &Side{Arg: arg, Which: which}
 	if arg == "" {
 		return nil, fmt.Errorf("%s is empty: want a policy directory or a git revision", which)
 	}
 	fi, err := os.Stat(arg)
 	switch {
 	case err == nil && fi.IsDir():
-		s.dir = arg
+		s.Dir = arg
 		return s, nil
 	case err == nil:
 		return nil, fmt.Errorf("%s %q is a file: want a policy directory or a git revision", which, arg)
@@ -140,7 +143,7 @@ func openSide(arg, which string) (*diffSide, error) {
 		return nil, err
 	}
 	rel, _ := strings.CutPrefix(strings.TrimPrefix(tree, s.base), "/")
-	s.dir = filepath.Join(s.root, filepath.FromSlash(rel))
+	s.Dir = filepath.Join(s.root, filepath.FromSlash(rel))
 	// From a subdirectory, git archive would read the tree's own
 	// subdirectory of that name.
 	cmd := exec.Command("git", "archive", "--format=tar", commit+":"+s.base)
@@ -152,7 +155,7 @@ func openSide(arg, which string) (*diffSide, error) {
 		err = cmd.Start()
 	}
 	if err != nil {
-		s.cleanup()
+		s.Cleanup()
 		return nil, fmt.Errorf("%s %q: git archive: %v", which, arg, err)
 	}
 	xerr := extractTar(out, s.root)
@@ -160,10 +163,10 @@ func openSide(arg, which string) (*diffSide, error) {
 	werr := cmd.Wait()
 	switch {
 	case xerr != nil:
-		s.cleanup()
+		s.Cleanup()
 		return nil, fmt.Errorf("%s %q: %s%v", which, arg, s.revPrefix(), xerr)
 	case werr != nil:
-		s.cleanup()
+		s.Cleanup()
 		return nil, fmt.Errorf("%s %q: git archive: %s", which, arg, strings.TrimSpace(stderr.String()))
 	}
 	return s, nil

@@ -1,0 +1,234 @@
+package deploy
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/qfw-dev/qfw/backends/mirage"
+	"github.com/qfw-dev/qfw/backends/qubes"
+	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/compiler/par"
+)
+
+// OutFile is what qfw compile writes for one qube or firewall qube:
+// a file of -o DIR, a section of its output, an element of its JSON.
+type OutFile struct {
+	Name   string // file name with -o
+	Header string // heading line when printed together
+	Text   []byte
+	JSON   any
+}
+
+// WriteFiles writes each file into dir, each with [WriteFile].
+func WriteFiles(dir string, files []OutFile) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	for _, f := range files {
+		if err := WriteFile(filepath.Join(dir, f.Name), f.Text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type ruleJSON struct {
+	Line     string `json:"line"`
+	Rule     string `json:"rule,omitempty"`
+	Position string `json:"position,omitempty"`
+}
+
+// QubesFiles renders each managed qube's rule list, as text and, if
+// withJSON, as JSON.
+func QubesFiles(prog *ir.Program, only string, withJSON bool) ([]OutFile, error) {
+	files := make([]OutFile, len(prog.Qubes))
+	par.Each(len(files), func(i int) {
+		if q := prog.Qubes[i]; only == "" || q.Name == only {
+			files[i] = qubeFile(q, withJSON)
+		}
+	})
+	var out []OutFile
+	for _, f := range files {
+		if f.Name != "" {
+			out = append(out, f)
+		}
+	}
+	if only != "" && out == nil {
+		return nil, fmt.Errorf("--qube %s: no such qube in the policy", only)
+	}
+	return out, nil
+}
+
+// qubeFile is q's output: its rule list, and with JSON each rule's origin.
+func qubeFile(q ir.Qube, withJSON bool) OutFile {
+	var rules []ruleJSON
+	for _, r := range q.Rules {
+		if withJSON {
+			rj := ruleJSON{Line: qubes.FormatRule(r), Rule: r.Origin.String()}
+			if r.Origin.Pos.IsValid() {
+				rj.Position = RelPos(r.Origin.Pos)
+			}
+			rules = append(rules, rj)
+		}
+	}
+	header := q.Name
+	if q.Netvm != "" {
+		header += " (netvm " + q.Netvm + ")"
+	} else {
+		header += " (no netvm)"
+	}
+	return OutFile{
+		Name: q.Name + ".rules", Header: header, Text: []byte(qubes.Payload(q.Rules)),
+		JSON: map[string]any{"name": q.Name, "netvm": q.Netvm, "rules": rules},
+	}
+}
+
+type entryJSON struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value string `json:"value"`
+}
+
+type clientJSON struct {
+	Qube    string      `json:"qube"`
+	Address string      `json:"address"`
+	Entries []entryJSON `json:"entries"`
+}
+
+// QubesDBFiles renders, for each firewall qube, the QubesDB entries dom0
+// writes for its managed clients: per client, IPv4 then IPv6.
+func QubesDBFiles(prog *ir.Program, only string, now int64, withJSON bool) ([]OutFile, error) {
+	byName := make(map[string]*ir.Qube, len(prog.Qubes))
+	for i := range prog.Qubes {
+		byName[prog.Qubes[i].Name] = &prog.Qubes[i]
+	}
+	var out []OutFile
+	for _, fw := range prog.Firewalls {
+		if only != "" && fw.Name != only {
+			continue
+		}
+		var b bytes.Buffer
+		clients := []clientJSON{}
+		for _, name := range fw.Clients {
+			q := byName[name]
+			for _, ip := range []netip.Addr{q.IP, q.IP6} {
+				entries := qubes.Entries(ip, q.Rules, now)
+				if entries == nil {
+					continue
+				}
+				fmt.Fprintf(&b, "# %s %s\n", q.Name, ip)
+				cj := clientJSON{Qube: q.Name, Address: ip.String()}
+				for _, e := range entries {
+					b.WriteString(e.String())
+					b.WriteByte('\n')
+					if withJSON {
+						cj.Entries = append(cj.Entries, entryJSON{Op: e.Op.String(), Path: e.Path, Value: e.Value})
+					}
+				}
+				clients = append(clients, cj)
+			}
+		}
+		out = append(out, OutFile{
+			Name: fw.Name + ".qubesdb", Header: fw.Name + " (" + fw.Backend.String() + ")", Text: b.Bytes(),
+			JSON: map[string]any{"name": fw.Name, "backend": fw.Backend.String(), "clients": clients},
+		})
+	}
+	if only != "" && out == nil {
+		return nil, fmt.Errorf("--firewall %s: no firewall qube of that name serves a managed qube", only)
+	}
+	return out, nil
+}
+
+// NftablesFiles renders qfw's table for each nftables firewall qube, with
+// names resolved from the policy alone, so that the same policy gives the
+// same script.
+func NftablesFiles(prog *ir.Program, only string, dns []netip.Addr, now int64, warn io.Writer) ([]OutFile, error) {
+	tables, err := NftablesTables(prog, only, dns, now, warn)
+	if err != nil {
+		return nil, err
+	}
+	var out []OutFile
+	for _, t := range tables {
+		out = append(out, OutFile{
+			Name: t.Firewall + ".nft", Header: t.Firewall + " (nftables)", Text: t.Text,
+			JSON: map[string]any{"name": t.Firewall, "backend": "nftables", "nft": string(t.Text)},
+		})
+	}
+	return out, nil
+}
+
+// MirageFiles returns, for each unikernel firewall qube (or the one only
+// names), what its release makes of each client's list, as lowered holds
+// it by qube Name: the release's notes, the QubesDB entries it reads, and
+// how it enforces each rule.
+func MirageFiles(prog *ir.Program, only string, lowered map[string]*mirage.Lowering) ([]OutFile, error) {
+	fws, err := BackendFirewalls(prog, only, ir.Mirage, fmt.Sprintf("{mirage: {version: %q}}", mirage.Latest))
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]*ir.Qube, len(prog.Qubes))
+	for i := range prog.Qubes {
+		byName[prog.Qubes[i].Name] = &prog.Qubes[i]
+	}
+	var out []OutFile
+	for _, fw := range fws {
+		// The release was checked by prepareMirage.
+		rel, err := mirage.LookupRelease(fw.MirageVersion)
+		if err != nil {
+			return nil, err
+		}
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "# qubes-mirage-firewall %s:\n", rel.Version)
+		for _, n := range rel.Notes() {
+			fmt.Fprintf(&b, "#   %s\n", n)
+		}
+		clients := []any{}
+		for _, name := range fw.Clients {
+			q := byName[name]
+			if !q.IP.Is4() {
+				fmt.Fprintf(&b, "\n# %s has no IPv4 address: the unikernel reads no rules for it and passes none of its traffic\n", q.Name)
+				continue
+			}
+			l := lowered[q.Name]
+			if l == nil {
+				return nil, fmt.Errorf("internal error: the list of %s was not lowered for %s", q.Name, fw.Name)
+			}
+			fmt.Fprintf(&b, "\n# %s %s\n", q.Name, q.IP)
+			entries := make([]any, len(l.Entries))
+			for i, e := range l.Entries {
+				b.WriteString(e.String() + "\n")
+				entries[i] = map[string]string{"path": e.Key, "value": e.Value}
+			}
+			rules := make([]any, len(l.Rules))
+			for i, rep := range l.Rules {
+				r := q.Rules[rep.Index]
+				fmt.Fprintf(&b, "#   %d. %s: %s\n", rep.Index+1, ruleLabel(r), rep.How)
+				rules[i] = map[string]any{
+					"index": rep.Index, "rule": r.Origin.String(), "line": mirage.FormatRule(r),
+					"key": rep.Key, "status": rep.Status.String(), "how": rep.How,
+				}
+			}
+			clients = append(clients, map[string]any{"qube": q.Name, "address": q.IP.String(), "entries": entries, "rules": rules})
+		}
+		out = append(out, OutFile{
+			Name: fw.Name + ".mirage", Header: fw.Name + " (mirage " + rel.Version + ")", Text: b.Bytes(),
+			JSON: map[string]any{"name": fw.Name, "backend": "mirage", "release": rel.Version, "notes": rel.Notes(), "clients": clients},
+		})
+	}
+	return out, nil
+}
+
+// ruleLabel names a compiled rule: its policy rule and its line in the
+// unikernel's dialect.
+func ruleLabel(r ir.Rule) string {
+	line := mirage.FormatRule(r)
+	if r.Origin.Name == "" {
+		return line
+	}
+	return r.Origin.String() + " (" + strings.TrimPrefix(line, "action=") + ")"
+}

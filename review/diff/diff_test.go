@@ -1,0 +1,96 @@
+package diff
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qfw-dev/qfw/compiler"
+	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/policy"
+	"github.com/qfw-dev/qfw/review/source"
+)
+
+const inventory = `{"qubes": {
+	"work": {"ip": "10.137.0.11", "netvm": "sys-firewall"},
+	"sys-firewall": {"ip": "10.137.0.6", "netvm": "sys-net", "provides_network": true},
+	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
+}}`
+
+// compile writes policy beside the inventory into a directory and
+// compiles it, returning the directory, opened as a side, and the program.
+func compile(t *testing.T, which, text string) (*source.Side, *ir.Program) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range map[string]string{"policy.cue": text, "inventory.json": inventory} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, errs := policy.Load(policy.Config{Args: []string{dir}})
+	if errs != nil {
+		t.Fatalf("%s: %v", which, errs)
+	}
+	res, errs := compiler.Compile(p, compiler.Options{Now: time.Unix(1e9, 0)})
+	if errs != nil {
+		t.Fatalf("%s: %v", which, errs)
+	}
+	s, err := source.Open(dir, which)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, res.Program
+}
+
+// TestCompare compares policies: a rewriting that keeps every packet's
+// fate is no change; a narrowing is one line, with what decides its
+// packets on each side.
+func TestCompare(t *testing.T) {
+	const web = "package policy\nqubes: work: allow: web: {to: \"any\", tcp: [80, 443]}\n"
+	for _, tt := range []struct {
+		name, base, head string
+		// want is each line of work, + widened or - narrowed, with the
+		// reasons on each side: "± LINE | BASE | HEAD".
+		want []string
+	}{
+		{"same", web, web, nil},
+		{"rewritten", web, "package policy\nqubes: work: {\n\tallow: https: {to: [\"0.0.0.0/1\", \"128.0.0.0/1\"], tcp: [443]}\n\tallow: http: {to: \"any\", tcp: [80]}\n}\n", nil},
+		{"narrowed", web, "package policy\nqubes: work: allow: web: {to: \"any\", tcp: [443]}\n", []string{
+			// work has no IPv6 address: it reaches IPv4 only.
+			"- tcp 80 to 0.0.0.0/0 | accept by allow.web (BASE/policy.cue:2:21) | drop: no rule matches",
+		}},
+		{"widened", "package policy\nqubes: work: allow: web: {to: \"any\", tcp: [443]}\n", web, []string{
+			// work has no IPv6 address: it reaches IPv4 only.
+			"+ tcp 80 to 0.0.0.0/0 | drop: no rule matches | accept by allow.web (HEAD/policy.cue:2:21)",
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bs, bp := compile(t, "BASE", tt.base)
+			hs, hp := compile(t, "HEAD", tt.head)
+			r := Compare([2]*source.Side{bs, hs}, [2]*ir.Program{bp, hp}, 1e9)
+			var got []string
+			for _, q := range r.Qubes {
+				for i := range q.Lines {
+					l := &q.Lines[i]
+					mark := "-"
+					if l.Widened {
+						mark = "+"
+					}
+					line := strings.Join([]string{mark + " " + l.String(), r.Reason(q, l, 0), r.Reason(q, l, 1)}, " | ")
+					got = append(got, strings.NewReplacer(bs.Dir, "BASE", hs.Dir, "HEAD").Replace(line))
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("lines\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+			if r.Changed() != (tt.want != nil) {
+				t.Errorf("Changed() = %v; want %v", r.Changed(), tt.want != nil)
+			}
+			if j := r.JSON(); j.Changed != r.Changed() || j.Summary.Widened+j.Summary.Narrowed != len(got) {
+				t.Errorf("JSON says changed %v, %+v; want %v, %d lines", j.Changed, j.Summary, r.Changed(), len(got))
+			}
+		})
+	}
+}

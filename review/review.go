@@ -1,0 +1,140 @@
+package review
+
+import (
+	"fmt"
+
+	"github.com/qfw-dev/qfw/compiler/eval"
+	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/compiler/reach"
+	"github.com/qfw-dev/qfw/policytest"
+)
+
+// Place is where a qube's rules are enforced.
+type Place struct {
+	// Firewall is the netvm; empty for none.
+	Firewall string
+	Backend  ir.Backend
+}
+
+func (p *Place) String() string {
+	if p.Firewall == "" {
+		return "no netvm"
+	}
+	return fmt.Sprintf("%s (%s)", p.Firewall, p.Backend)
+}
+
+// Enforcement returns q's rules as its firewall qube enforces them,
+// judging expiry at now, and where.
+func Enforcement(prog *ir.Program, q *ir.Qube, now int64) (*reach.Input, *Place) {
+	es := policytest.Enforcers(prog, q, eval.Table(prog.Resolve), now)
+	if len(es) == 0 {
+		return &reach.Input{NoNetvm: true}, &Place{}
+	}
+	e := es[0]
+	return &reach.Input{Lists: e.Lists, Families: e.Families, Options: e.Options}, &Place{Firewall: e.Firewall, Backend: e.Backend}
+}
+
+// Reaches returns what q reaches, as its firewall qube enforces its
+// rules at now, and where: the lines of the packets it accepts, merged,
+// in u, whose names are those the resolve section does not pin.
+func Reaches(prog *ir.Program, q *ir.Qube, now int64) (at *Place, u *reach.Universe, lines []reach.Line) {
+	in, at := Enforcement(prog, q, now)
+	u = reach.NewUniverse(reach.Names(in))
+	s := reach.Compute(u, in)
+	return at, u, reach.Summarise(u, nil, s, s.Accepted())
+}
+
+// The JSON forms of a reachability line's parts, format_version 1.0 of
+// qfw show's and qfw diff's output.
+type (
+	// PlaceJSON is where a qube's rules are enforced.
+	PlaceJSON struct {
+		Firewall string `json:"firewall,omitempty"`
+		Backend  string `json:"backend,omitempty"`
+	}
+	// PacketsJSON is a set of packets: services to destinations.
+	PacketsJSON struct {
+		Services     []ServiceJSON `json:"services"`
+		Destinations []string      `json:"destinations"`
+		Except       []string      `json:"except,omitempty"`
+	}
+	// ServiceJSON is a protocol and its ports or ICMP types.
+	ServiceJSON struct {
+		Protocol string   `json:"protocol"`
+		Ports    []string `json:"ports,omitempty"`
+		Types    []string `json:"types,omitempty"`
+		// Headers is "with-extension-headers" or "without-extension-
+		// headers" for IPv6 packets of one kind only.
+		Headers string `json:"ipv6_headers,omitempty"`
+	}
+)
+
+// PacketsOf returns the JSON forms of packets left out of a line.
+func PacketsOf(ps []reach.Part) []PacketsJSON {
+	var out []PacketsJSON
+	for _, p := range ps {
+		out = append(out, PacketsJSON{Services: ServicesJSON(p.Services), Destinations: DestsJSON(p.Dests), Except: ExceptJSON(p.Dests)})
+	}
+	return out
+}
+
+// DestsJSON returns d's destinations, "any", prefixes and names, without
+// the exceptions.
+func DestsJSON(d reach.Dests) []string {
+	if d.Any {
+		return []string{"any"}
+	}
+	var out []string
+	for _, p := range d.Prefixes {
+		out = append(out, p.String())
+	}
+	for _, n := range d.Names {
+		out = append(out, n.String())
+	}
+	return out
+}
+
+// ExceptJSON returns the addresses left out of d's destinations.
+func ExceptJSON(d reach.Dests) []string {
+	var out []string
+	for _, p := range d.Except {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+// ServicesJSON returns the JSON forms of services.
+func ServicesJSON(services []reach.Service) []ServiceJSON {
+	out := make([]ServiceJSON, len(services))
+	for i, s := range services {
+		out[i] = serviceJSON(s)
+	}
+	return out
+}
+
+// serviceJSON returns the JSON form of s.
+func serviceJSON(s reach.Service) ServiceJSON {
+	j := ServiceJSON{Protocol: s.ProtoName()}
+	switch s.Headers {
+	case reach.NoExtHeaders:
+		j.Headers = "without-extension-headers"
+	case reach.ExtHeaders:
+		j.Headers = "with-extension-headers"
+	}
+	if s.All() {
+		return j
+	}
+	ranges := make([]string, len(s.Ranges))
+	for i, r := range s.Ranges {
+		ranges[i] = fmt.Sprint(r.First)
+		if r.Last != r.First {
+			ranges[i] += fmt.Sprintf("-%d", r.Last)
+		}
+	}
+	if s.Proto == reach.ICMP {
+		j.Types = ranges
+	} else {
+		j.Ports = ranges
+	}
+	return j
+}
