@@ -402,6 +402,8 @@ func TestAgentClientsJoinAndLeave(t *testing.T) {
 	// dev stops: dom0 takes it out of /connected-ips, and leaves its list.
 	n.connect(work4)
 	waitLog(t, p, "10.137.0.7: removed: it left the connected clients")
+	// The agent says so before it applies the table without the client.
+	waitLog(t, p, "connected clients changed: table applied for 1 client:")
 	n.check(p, probe{"dev", tcp("203.0.113.9", 22), testnet.Dropped}, probe{"work", tcp("203.0.113.9", 22), testnet.Accepted})
 
 	// dev starts again.
