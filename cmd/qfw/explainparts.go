@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
@@ -105,7 +106,7 @@ func answerFor(e *policytest.Enforcer, qs []reach.Query) *answer {
 	return &answer{
 		at:       qubePlace{firewall: e.Firewall, backend: e.Backend},
 		enforcer: e,
-		lines:    reach.Summarise(u, s, s, changes),
+		lines:    reach.SummariseFates(u, s, changes),
 		unpinned: u.Names(),
 	}
 }
@@ -176,6 +177,9 @@ func explainParts(w io.Writer, prog *ir.Program, q *ir.Qube, d dest, f *explainF
 	for _, a := range answers {
 		fmt.Fprintf(w, "%s:\n", &a.at)
 		printParts(w, "  ", q.Name, a)
+		if f.extHeaders && slices.ContainsFunc(qs, func(q reach.Query) bool { return q.First.Is6() }) {
+			explainExtHeaders(w, a.enforcer)
+		}
 		if len(a.unpinned) > 0 {
 			fmt.Fprintf(w, "  note: the resolve section pins no addresses for %s: its rules count for no address here, and would decide where it resolves to\n", orList(a.unpinned))
 		}

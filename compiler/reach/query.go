@@ -48,8 +48,7 @@ func (q Query) Boxes() []space.Box {
 // Fates returns the fate of the packets of boxes, which must be disjoint,
 // as changes from a set that decides nothing: a change is Widened where s
 // accepts its packets, and Head names what accepts them; else Base names
-// what drops them. Summarise(u, s, s, s.Fates(boxes)) tells them with the
-// accepted packets first.
+// what drops them. [SummariseFates] tells them.
 func (s *Set) Fates(boxes []space.Box) []Change {
 	none := Cause{Kind: FinalDrop, Index: -1}
 	var out []Change

@@ -44,7 +44,7 @@ func holds(u *Universe, l *Line, pt space.Box) bool {
 	addr := pt.Lo.Addr(w.Family == 4)
 	inServices := func(ss []Service) bool {
 		return slices.ContainsFunc(ss, func(s Service) bool {
-			if s.Proto != pt.Proto || s.Headers == NoExtHeaders && w.Ext || s.Headers == ExtHeaders && !w.Ext {
+			if s.Proto != pt.Proto || s.Headers != AnyHeaders {
 				return false
 			}
 			return slices.ContainsFunc(s.Ranges, func(pr ir.PortRange) bool { return pr.Contains(pt.PLo) })
@@ -76,7 +76,7 @@ func TestQueryAgreesWithEvaluator(t *testing.T) {
 		e := eval.New(in.Lists[0], in.Lists[1], in.Options)
 		q := randQuery(r)
 		boxes := q.Boxes()
-		lines := Summarise(u, s, s, s.Fates(boxes))
+		lines := SummariseFates(u, s, s.Fates(boxes))
 		if !slices.IsSortedFunc(lines, compareLines) {
 			t.Fatalf("round %d: lines not sorted", round)
 		}
