@@ -100,7 +100,7 @@ func runWhoCanReach(cmd *cobra.Command, args []string, f *whoCanReachFlags) erro
 	text := args[0]
 	d, err := parseDest(text)
 	if err != nil {
-		return fmt.Errorf("%s: %w", text, err)
+		return fmt.Errorf("destination %s: %w", text, err)
 	}
 	if f.icmpType.set && d.proto != ir.ICMP {
 		return fmt.Errorf("--icmp-type is for DEST/icmp only, not %s", d.proto)
@@ -116,7 +116,7 @@ func runWhoCanReach(cmd *cobra.Command, args []string, f *whoCanReachFlags) erro
 	resolver := eval.Table(prog.Resolve)
 	qs, err := d.queries(f.icmpType, f.extHeaders, resolver)
 	if err != nil {
-		return fmt.Errorf("%s: %w", text, err)
+		return fmt.Errorf("destination %s: %w", text, err)
 	}
 	var out []qubeReach
 	for i := range prog.Qubes {
