@@ -33,6 +33,18 @@ considered and the answer is given per range of ports that share it.
 type for an IPv6 address and an ICMP type otherwise; without it, every
 type is considered likewise.
 
+DEST may also be a prefix (192.168.0.0/16, [2001:db8::/32]:443) or a
+range of one family (10.0.0.1-10.0.0.20), and the protocol "any", every
+protocol: tcp, udp, icmp (ICMPv6 in IPv6) and the others. A prefix or a
+range without a protocol or port stands for every protocol. Then explain
+answers per part: it cuts the packets asked about into parts that meet
+one fate for one reason, exactly, over every address, protocol and port
+asked, and gives each part (services to destinations, merged into the
+fewest prefixes) with its verdict and the rule that decides it, accepted
+parts first, then by destination. --json prints this answer, for any
+DEST (format_version 1.0); a host name then stands for the addresses the
+policy's resolve section pins for it.
+
 --ext-headers asks about IPv6 packets that carry extension headers
 (hop-by-hop or destination options, routing) before their TCP, UDP or
 ICMPv6 header. The stock Linux agent matches a rule's protocol in the IPv6
@@ -52,6 +64,12 @@ const explainExamples = `  # May work reach the printer?
 
   # Which ports of a host may personal reach, over udp?
   qfw explain --from personal --to 192.0.2.1/udp
+
+  # What of the LAN may work reach on port 80, part by part?
+  qfw explain --from work --to 192.168.0.0/16:80
+
+  # Every protocol to a range of addresses, as JSON.
+  qfw explain --from work --to 10.0.0.1-10.0.0.20 --json
 
   # Ping, as ICMP echo request.
   qfw explain --from work --to 1.1.1.1/icmp --icmp-type 8
