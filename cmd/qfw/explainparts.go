@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -82,6 +83,27 @@ type answer struct {
 	// unpinned are the names of rules that the resolve section pins no
 	// addresses for: such rules count for no address here.
 	unpinned []string
+	// decided are, for each verdict and policy rule, the lines of the
+	// firewall qube's lists of that rule that decide some of the packets:
+	// a rule of several ports or families is several lines.
+	decided map[decidedKey][]reach.Cause
+}
+
+// decidedKey is a verdict and the rule that gives it, as a line of a
+// summary names it.
+type decidedKey struct {
+	accept bool
+	origin ir.Origin
+	// rule stands for a rule without an origin, read from dom0.
+	rule string
+}
+
+func keyOf(accept bool, r *ir.Rule) decidedKey {
+	k := decidedKey{accept: accept, origin: r.Origin}
+	if r.Origin == (ir.Origin{}) {
+		k.rule = r.Action.String() + " " + r.Match.String()
+	}
+	return k
 }
 
 // accepts and drops report whether some of a's packets are accepted, and
@@ -103,12 +125,50 @@ func answerFor(e *policytest.Enforcer, qs []reach.Query) *answer {
 	for _, q := range qs {
 		changes = append(changes, s.Fates(q.Boxes())...)
 	}
+	decided := map[decidedKey][]reach.Cause{}
+	for _, c := range changes {
+		cause := c.Base
+		if c.Widened {
+			cause = c.Head
+		}
+		if cause.Kind != reach.ByRule {
+			continue
+		}
+		k := keyOf(c.Widened, s.Rule(cause))
+		if !slices.Contains(decided[k], cause) {
+			decided[k] = append(decided[k], cause)
+		}
+	}
+	for _, cs := range decided {
+		slices.SortFunc(cs, func(a, b reach.Cause) int {
+			return cmp.Or(cmp.Compare(a.Family, b.Family), cmp.Compare(a.Index, b.Index))
+		})
+	}
 	return &answer{
 		at:       qubePlace{firewall: e.Firewall, backend: e.Backend},
 		enforcer: e,
 		lines:    reach.SummariseFates(u, s, changes),
 		unpinned: u.Names(),
+		decided:  decided,
 	}
+}
+
+// enforced returns the lines of the firewall qube's lists that decide the
+// packets of l, as dom0 stores them (for the unikernel, as it reads
+// them), in the order of the lists: the lines of l's rule. A line of both
+// families is one line in dom0's list, and said once.
+func (a *answer) enforced(l *reach.Line) []string {
+	verdict, r := verdictOf(l)
+	if r.Kind != reach.ByRule {
+		return nil
+	}
+	var out []string
+	for _, c := range a.decided[keyOf(verdict == ir.Accept, r.Rule)] {
+		if line := enforcedLine(a.enforcer, a.enforcer.List(c.Family)[c.Index]); !slices.Contains(out, line) {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // verdictOf returns the verdict of line l of an answer and what decides it.
@@ -144,8 +204,8 @@ func printParts(w io.Writer, indent, from string, a *answer) {
 	for i := range a.lines {
 		l := &a.lines[i]
 		fmt.Fprintf(w, "%s%s: %s\n", indent, l, partFate(from, a, l))
-		if _, r := verdictOf(l); r.Kind == reach.ByRule {
-			fmt.Fprintf(w, "%s    %s\n", indent, enforcedLine(a.enforcer, *r.Rule))
+		for _, e := range a.enforced(l) {
+			fmt.Fprintf(w, "%s    %s\n", indent, e)
 		}
 	}
 }
@@ -198,7 +258,7 @@ type partJSON struct {
 	DNS          bool              `json:"dns,omitempty"`
 	Rule         string            `json:"rule,omitempty"`
 	Position     string            `json:"position,omitempty"`
-	Enforced     string            `json:"enforced,omitempty"`
+	Enforced     []string          `json:"enforced,omitempty"`
 	Why          string            `json:"why"`
 }
 
@@ -221,7 +281,7 @@ func answerToJSON(from string, a *answer) answerJSON {
 			pj.Unless = append(pj.Unless, diffPacketsJSON{Services: servicesJSON(p.Services), Destinations: destsJSON(p.Dests), Except: exceptJSON(p.Dests)})
 		}
 		if r.Kind == reach.ByRule {
-			pj.Enforced = enforcedLine(a.enforcer, *r.Rule)
+			pj.Enforced = a.enforced(l)
 			if r.Rule.Origin.Name != "" {
 				pj.Rule, pj.Position = r.Rule.Origin.String(), relPos(r.Rule.Origin.Pos)
 			}
