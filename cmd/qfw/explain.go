@@ -33,6 +33,18 @@ considered and the answer is given per range of ports that share it.
 type for an IPv6 address and an ICMP type otherwise; without it, every
 type is considered likewise.
 
+DEST may also be a prefix (192.168.0.0/16, [2001:db8::/32]:443) or a
+range of one family (10.0.0.1-10.0.0.20), and the protocol "any", every
+protocol: tcp, udp, icmp (ICMPv6 in IPv6) and the others. A prefix or a
+range without a protocol or port stands for every protocol. Then explain
+answers per part: it cuts the packets asked about into parts that meet
+one fate for one reason, exactly, over every address, protocol and port
+asked, and gives each part (services to destinations, merged into the
+fewest prefixes) with its verdict and the rule that decides it, accepted
+parts first, then by destination. --json prints this answer, for any
+DEST (format_version 1.0); a host name then stands for the addresses the
+policy's resolve section pins for it.
+
 --ext-headers asks about IPv6 packets that carry extension headers
 (hop-by-hop or destination options, routing) before their TCP, UDP or
 ICMPv6 header. The stock Linux agent matches a rule's protocol in the IPv6
@@ -53,6 +65,12 @@ const explainExamples = `  # May work reach the printer?
   # Which ports of a host may personal reach, over udp?
   qfw explain --from personal --to 192.0.2.1/udp
 
+  # What of the LAN may work reach on port 80, part by part?
+  qfw explain --from work --to 192.168.0.0/16:80
+
+  # Every protocol to a range of addresses, as JSON.
+  qfw explain --from work --to 10.0.0.1-10.0.0.20 --json
+
   # Ping, as ICMP echo request.
   qfw explain --from work --to 1.1.1.1/icmp --icmp-type 8
 
@@ -66,6 +84,7 @@ type explainFlags struct {
 	icmpType icmpTypeValue
 	// extHeaders asks about IPv6 packets with extension headers.
 	extHeaders bool
+	json       bool
 }
 
 func newExplainCmd() *cobra.Command {
@@ -85,6 +104,7 @@ func newExplainCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.to, "to", "", "where it goes: `DEST[:PORT][/PROTO]`")
 	cmd.Flags().Var(&f.icmpType, "icmp-type", "the ICMP `TYPE`, 0 to 255, with --to DEST/icmp (default: every type)")
 	cmd.Flags().BoolVar(&f.extHeaders, "ext-headers", false, "ask about IPv6 packets that carry extension headers before their TCP, UDP or ICMPv6 header")
+	cmd.Flags().BoolVar(&f.json, "json", false, "print the answer per part as JSON")
 	cmd.MarkFlagRequired("from")
 	cmd.MarkFlagRequired("to")
 	return cmd
@@ -98,10 +118,9 @@ func runExplain(cmd *cobra.Command, args []string, f *explainFlags) error {
 	if f.icmpType.set && d.proto != ir.ICMP {
 		return fmt.Errorf("--icmp-type is for --to DEST/icmp only, not %s", d.proto)
 	}
-	if f.extHeaders && d.to.Family() == 4 {
-		return fmt.Errorf("--ext-headers is for IPv6 destinations only, not %s: IPv4 packets have no extension headers", d.to)
+	if f.extHeaders && (d.to.Family() == 4 || d.many() && d.first.Is4()) {
+		return fmt.Errorf("--ext-headers is for IPv6 destinations only, not %s: IPv4 packets have no extension headers", d.hostString())
 	}
-	probe := d.probe(f.icmpType)
 	res, err := build(cmd, args, &f.policyFlags, false)
 	if err != nil {
 		return err
@@ -117,6 +136,10 @@ func runExplain(cmd *cobra.Command, args []string, f *explainFlags) error {
 		return fmt.Errorf("--from %s: no such qube in the policy", f.from)
 	}
 	w := cmd.OutOrStdout()
+	if d.many() || d.proto == ir.AnyProto || f.json {
+		return explainParts(w, prog, q, d, f)
+	}
+	probe := d.probe(f.icmpType)
 	if f.extHeaders {
 		fmt.Fprintf(w, "%s → %s, IPv6 packets with extension headers\n", q.Name, f.to)
 	} else {
@@ -315,39 +338,54 @@ func portOf(p eval.Packet) int {
 
 // dest is explain's --to: where a connection goes.
 type dest struct {
-	// to is the address or host name; the zero Dst for any.
-	to    ir.Dst
-	proto ir.Proto // tcp, udp or icmp
+	// to is the address, prefix or host name; the zero Dst for any and
+	// for a range.
+	to ir.Dst
+	// first and last are the addresses of a prefix or a range, which
+	// explain answers per part; invalid for one address, a name or any.
+	first, last netip.Addr
+	// proto is tcp, udp or icmp, or AnyProto for every protocol.
+	proto ir.Proto
 	// port is the destination port, 1 to 65535; 0 for every port.
 	port uint16
 }
 
+// many reports whether d is a prefix or a range.
+func (d dest) many() bool { return d.first.IsValid() }
+
 // parseDest parses DEST[:PORT][/PROTO], where DEST is "any", one IPv4 or
-// IPv6 address (in brackets when a port follows), or a host name. It
-// takes each part as written, or refuses it: a prefix, an address with a
-// zone or IPv4 mapping, port 0 or a port out of range, a protocol other
-// than tcp, udp and icmp.
+// IPv6 address, a prefix, a range FIRST-LAST of one family, or a host
+// name (an IPv6 address, prefix or range in brackets when a port
+// follows). It takes each part as written, or refuses it: a prefix with
+// host bits, an address with a zone or IPv4 mapping, a range backwards or
+// across families, port 0 or a port out of range, a protocol other than
+// tcp, udp, icmp and any. Without a protocol, a prefix or range without a
+// port stands for every protocol, and the rest for tcp.
 func parseDest(s string) (dest, error) {
 	d := dest{proto: ir.TCP}
 	if s == "" {
 		return d, errors.New("empty destination; want DEST[:PORT][/PROTO]")
 	}
+	protoGiven := false
 	if i := strings.LastIndexByte(s, '/'); i >= 0 {
-		switch suffix := s[i+1:]; suffix {
-		case "tcp":
-		case "udp":
+		// A prefix's length follows a "/" too: a protocol starts with a
+		// letter.
+		switch suffix := s[i+1:]; {
+		case suffix == "":
+			return d, errors.New(`no protocol after "/": want tcp, udp, icmp or any`)
+		case suffix == "tcp":
+		case suffix == "udp":
 			d.proto = ir.UDP
-		case "icmp":
+		case suffix == "icmp":
 			d.proto = ir.ICMP
-		case "":
-			return d, errors.New(`no protocol after "/": want tcp, udp or icmp`)
-		default:
-			if strings.Trim(suffix, "0123456789:]") == "" {
-				return d, errors.New("want one address or a host name, not a prefix")
-			}
-			return d, fmt.Errorf("unknown protocol %q: want tcp, udp or icmp", suffix)
+		case suffix == "any":
+			d.proto = ir.AnyProto
+		case ('a' <= suffix[0] && suffix[0] <= 'z') || ('A' <= suffix[0] && suffix[0] <= 'Z'):
+			return d, fmt.Errorf("unknown protocol %q: want tcp, udp, icmp or any", suffix)
 		}
-		s = s[:i]
+		if d.proto != ir.TCP || s[i+1:] == "tcp" {
+			s, protoGiven = s[:i], true
+		}
 	}
 	host, port, hasPort := s, "", false
 	bracketed := strings.HasPrefix(s, "[")
@@ -369,31 +407,23 @@ func parseDest(s string) (dest, error) {
 	if host == "" {
 		return d, errors.New("no address or host name")
 	}
-	a, err := netip.ParseAddr(host)
-	switch {
-	case bracketed && (err != nil || !a.Is6()):
-		return d, errors.New("brackets hold an IPv6 address only")
-	case host == "any":
-		// Every destination: the zero Dst.
-	case err == nil && (a.Zone() != "" || a.Is4In6()):
-		return d, errors.New("want a plain IPv4 or IPv6 address, without zone or IPv4 mapping")
-	case err == nil:
-		d.to = ir.Dst{Prefix: netip.PrefixFrom(a, a.BitLen())}
-	default:
-		to, err := ir.ParseDst(host)
-		if err != nil {
-			return d, err
-		}
-		if to.Host == "" {
-			return d, errors.New("want one address or a host name, not a prefix")
-		}
-		d.to = to
+	if err := d.parseHost(host); err != nil {
+		return d, err
+	}
+	if bracketed && (d.to.IsAny() && !d.many() || d.to.Host != "" || d.first.IsValid() && d.first.Is4() || d.to.Family() == 4) {
+		return d, errors.New("brackets hold an IPv6 address, prefix or range only")
+	}
+	if !protoGiven && !hasPort && d.many() {
+		d.proto = ir.AnyProto
 	}
 	if !hasPort {
 		return d, nil
 	}
-	if d.proto == ir.ICMP {
+	switch d.proto {
+	case ir.ICMP:
 		return d, errors.New("icmp has no ports; give the ICMP type with --icmp-type")
+	case ir.AnyProto:
+		return d, errors.New("a port goes with tcp or udp, not with every protocol")
 	}
 	n, err := strconv.ParseUint(port, 10, 16)
 	switch {
@@ -408,22 +438,94 @@ func parseDest(s string) (dest, error) {
 	return d, nil
 }
 
+// parseHost sets d's destination from host: "any", an address, a range,
+// a prefix or a host name.
+func (d *dest) parseHost(host string) error {
+	plain := func(s string) (netip.Addr, bool, error) {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return a, false, nil
+		}
+		if a.Zone() != "" || a.Is4In6() {
+			return a, true, errors.New("want a plain IPv4 or IPv6 address, without zone or IPv4 mapping")
+		}
+		return a, true, nil
+	}
+	if first, last, ok := strings.Cut(host, "-"); ok {
+		// A host name may hold a "-" too: a range starts with an address.
+		a, isAddr, err := plain(first)
+		if err != nil {
+			return err
+		}
+		if isAddr {
+			b, isAddr, err := plain(last)
+			switch {
+			case err != nil:
+				return err
+			case !isAddr:
+				return fmt.Errorf("range %q: %q is not an IP address; want FIRST-LAST, two addresses of one family", host, last)
+			case a.Is4() != b.Is4():
+				return fmt.Errorf("range %q: %s and %s are of different families", host, a, b)
+			case b.Less(a):
+				return fmt.Errorf("range %q: %s comes after %s; want FIRST-LAST", host, a, b)
+			}
+			d.first, d.last = a, b
+			return nil
+		}
+	}
+	a, isAddr, err := plain(host)
+	switch {
+	case err != nil:
+		return err
+	case host == "any":
+		// Every destination: the zero Dst.
+		return nil
+	case isAddr:
+		d.to = ir.Dst{Prefix: netip.PrefixFrom(a, a.BitLen())}
+		return nil
+	}
+	to, err := ir.ParseDst(host)
+	if err != nil {
+		return err
+	}
+	d.to = to
+	if to.Prefix.IsValid() {
+		lo, hi := space.PrefixRange(to.Prefix)
+		d.first, d.last = lo.Addr(to.Prefix.Addr().Is4()), hi.Addr(to.Prefix.Addr().Is4())
+	}
+	return nil
+}
+
+// hostString returns d's destination without port or protocol.
+func (d dest) hostString() string {
+	switch {
+	case d.to.Prefix.IsValid() || d.to.Host != "":
+		return d.to.String()
+	case d.many():
+		return d.first.String() + "-" + d.last.String()
+	}
+	return "any"
+}
+
 // String formats d as parseDest reads it back.
 func (d dest) String() string {
-	host := "any"
-	if !d.to.IsAny() {
-		host = d.to.String()
-	}
+	host := d.hostString()
+	v6 := d.to.Family() == 6 || d.many() && d.first.Is6()
 	var b strings.Builder
 	switch {
 	case d.port == 0:
 		b.WriteString(host)
-	case d.to.Family() == 6:
+	case v6:
 		fmt.Fprintf(&b, "[%s]:%d", host, d.port)
 	default:
 		fmt.Fprintf(&b, "%s:%d", host, d.port)
 	}
-	if d.proto != ir.TCP {
+	switch {
+	case d.proto == ir.AnyProto && d.many():
+		// Every protocol, as a prefix or range without one says.
+	case d.proto == ir.AnyProto:
+		b.WriteString("/any")
+	case d.proto != ir.TCP || d.many() && d.port == 0:
 		b.WriteString("/" + d.proto.String())
 	}
 	return b.String()

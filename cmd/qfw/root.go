@@ -86,6 +86,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newVetCmd(), newCompileCmd(), newTestCmd(), newExplainCmd(), newPlanCmd(), newApplyCmd(), newConfirmCmd(), newInventoryCmd(), newImportCmd())
 	root.AddCommand(newDiffCmd(), newShowCmd(), newGraphCmd(), newSetupCmd(), newVersionCmd(), newCompletionCmd())
 	root.AddCommand(newAgentCmd())
+	root.AddCommand(newWhoCanReachCmd())
 	// Every command's flags are checked, alone and together, before it
 	// runs: a flag given twice, out of range or ignored is an error.
 	guardFlags(root)

@@ -85,6 +85,20 @@ func dnsServers(sets ...*Set) []netip.Addr {
 // changes are those of base and head, of universe u; base may be nil if
 // no change has a base cause of a rule.
 func Summarise(u *Universe, base, head *Set, changes []Change) []Line {
+	return summarise(u, base, head, changes, true)
+}
+
+// SummariseFates returns fates, those of s for a question (see
+// [Set.Fates]), as lines, as Summarise does: accepted packets first. The
+// question is about one kind of IPv6 packets, with extension headers or
+// without, so the lines do not tell them apart.
+func SummariseFates(u *Universe, s *Set, fates []Change) []Line {
+	return summarise(u, s, s, fates, false)
+}
+
+// summarise is Summarise; headers says whether IPv6 packets with
+// extension headers and without are told apart.
+func summarise(u *Universe, base, head *Set, changes []Change, headers bool) []Line {
 	type groupKey struct {
 		widened    bool
 		base, head reasonKey
@@ -107,7 +121,7 @@ func Summarise(u *Universe, base, head *Set, changes []Change) []Line {
 	servers := dnsServers(base, head)
 	var out []Line
 	for k, g := range groups {
-		for _, l := range summariseGroup(u, g.changes) {
+		for _, l := range summariseGroup(u, g.changes, headers) {
 			l.Widened, l.Base, l.Head = k.widened, g.base, g.head
 			l.DNS = l.isDNS(servers)
 			out = append(out, l)
@@ -144,12 +158,12 @@ type segment struct {
 	key      string
 }
 
-func summariseGroup(u *Universe, cs []Change) []Line {
+func summariseGroup(u *Universe, cs []Change, headers bool) []Line {
 	items := map[atom][]item{}
 	for _, c := range cs {
 		w := u.Where(c.Box.Space)
 		a := atom{w.Family, w.Name}
-		items[a] = append(items[a], item{c.Box.Lo, c.Box.Hi, svcPart{c.Box.Proto, w.Ext, c.Box.PLo, c.Box.PHi}})
+		items[a] = append(items[a], item{c.Box.Lo, c.Box.Hi, svcPart{c.Box.Proto, w.Ext && headers, c.Box.PLo, c.Box.PHi}})
 	}
 	atoms := make([]atom, 0, len(items))
 	for a := range items {
@@ -160,7 +174,7 @@ func summariseGroup(u *Universe, cs []Change) []Line {
 	})
 	var segs []segment
 	for _, a := range atoms {
-		segs = append(segs, segments(a, items[a])...)
+		segs = append(segs, segments(a, items[a], headers)...)
 	}
 	// Destinations that share services share a line.
 	byKey := map[string][]segment{}
@@ -248,7 +262,7 @@ func withExcept(u *Universe, segs []segment, n int) (Line, bool) {
 // segments cuts the items of atom a where their destinations start and
 // end, and returns the stretches that items cover, each with its
 // services, adjacent stretches of the same services joined.
-func segments(a atom, items []item) []segment {
+func segments(a atom, items []item, headers bool) []segment {
 	end := space.U128{}
 	switch {
 	case a.name != "":
@@ -281,7 +295,7 @@ func segments(a atom, items []item) []segment {
 		if len(parts) == 0 {
 			continue
 		}
-		services := normalise(parts, a.family == 6)
+		services := normalise(parts, headers && a.family == 6)
 		key := serviceKey(services)
 		if n := len(out); n > 0 && out[n-1].key == key && out[n-1].hi.Inc() == lo {
 			out[n-1].hi = hi
