@@ -11,7 +11,10 @@ import (
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/reach"
+	"github.com/qfw-dev/qfw/internal/jsonfile"
+	"github.com/qfw-dev/qfw/internal/workdir"
 	"github.com/qfw-dev/qfw/policytest"
+	"github.com/qfw-dev/qfw/review"
 )
 
 // partsFormatVersion is the version of the JSON of explain's and
@@ -77,7 +80,7 @@ func (d dest) queries(t icmpTypeValue, ext bool, res eval.Resolver) ([]reach.Que
 // lines of packets with their verdict and what decides it, accepted
 // first, then by destination.
 type answer struct {
-	at       qubePlace
+	at       review.Place
 	enforcer *policytest.Enforcer
 	lines    []reach.Line
 	// unpinned are the names of rules that the resolve section pins no
@@ -145,7 +148,7 @@ func answerFor(e *policytest.Enforcer, qs []reach.Query) *answer {
 		})
 	}
 	return &answer{
-		at:       qubePlace{firewall: e.Firewall, backend: e.Backend},
+		at:       review.Place{Firewall: e.Firewall, Backend: e.Backend},
 		enforcer: e,
 		lines:    reach.SummariseFates(u, s, changes),
 		unpinned: u.Names(),
@@ -187,7 +190,7 @@ func partFate(from string, a *answer, l *reach.Line) string {
 		return fmt.Sprintf("%s by %s", verdict, describeRule(r.Rule))
 	case reach.Blocked:
 		return fmt.Sprintf("drop: %s names %s, which has no IPv%d address, so %s refuses the whole IPv%d list and drops everything",
-			describeRule(r.Rule), r.Rule.Dst.Host, r.Family, a.at.firewall, r.Family)
+			describeRule(r.Rule), r.Rule.Dst.Host, r.Family, a.at.Firewall, r.Family)
 	case reach.NoAddress:
 		return fmt.Sprintf("drop: %s has no IPv%d address, so it sends no such packets", from, r.Family)
 	case reach.Self:
@@ -241,7 +244,7 @@ func explainParts(w io.Writer, prog *ir.Program, q *ir.Qube, d dest, f *explainF
 			explainExtHeaders(w, a.enforcer)
 		}
 		if len(a.unpinned) > 0 {
-			fmt.Fprintf(w, "  note: the resolve section pins no addresses for %s: its rules count for no address here, and would decide where it resolves to\n", orList(a.unpinned))
+			fmt.Fprintf(w, "  note: the resolve section pins no addresses for %s: its rules count for no address here, and would decide where it resolves to\n", jsonfile.OrList(a.unpinned))
 		}
 	}
 	return nil
@@ -249,17 +252,17 @@ func explainParts(w io.Writer, prog *ir.Program, q *ir.Qube, d dest, f *explainF
 
 // partJSON is a line of an answer in JSON.
 type partJSON struct {
-	Verdict      string            `json:"verdict"`
-	Text         string            `json:"text"`
-	Services     []diffServiceJSON `json:"services"`
-	Destinations []string          `json:"destinations"`
-	Except       []string          `json:"except,omitempty"`
-	Unless       []diffPacketsJSON `json:"except_packets,omitempty"`
-	DNS          bool              `json:"dns,omitempty"`
-	Rule         string            `json:"rule,omitempty"`
-	Position     string            `json:"position,omitempty"`
-	Enforced     []string          `json:"enforced,omitempty"`
-	Why          string            `json:"why"`
+	Verdict      string               `json:"verdict"`
+	Text         string               `json:"text"`
+	Services     []review.ServiceJSON `json:"services"`
+	Destinations []string             `json:"destinations"`
+	Except       []string             `json:"except,omitempty"`
+	Unless       []review.PacketsJSON `json:"except_packets,omitempty"`
+	DNS          bool                 `json:"dns,omitempty"`
+	Rule         string               `json:"rule,omitempty"`
+	Position     string               `json:"position,omitempty"`
+	Enforced     []string             `json:"enforced,omitempty"`
+	Why          string               `json:"why"`
 }
 
 // answerJSON is an answer at one firewall qube in JSON.
@@ -271,19 +274,19 @@ type answerJSON struct {
 }
 
 func answerToJSON(from string, a *answer) answerJSON {
-	out := answerJSON{Firewall: a.at.firewall, Backend: a.at.backend.String(), Parts: []partJSON{}, Unpinned: a.unpinned}
+	out := answerJSON{Firewall: a.at.Firewall, Backend: a.at.Backend.String(), Parts: []partJSON{}, Unpinned: a.unpinned}
 	for i := range a.lines {
 		l := &a.lines[i]
 		verdict, r := verdictOf(l)
-		pj := partJSON{Verdict: verdict.String(), Text: l.String(), Services: servicesJSON(l.Services),
-			Destinations: destsJSON(l.Dests), Except: exceptJSON(l.Dests), DNS: l.DNS, Why: partFate(from, a, l)}
+		pj := partJSON{Verdict: verdict.String(), Text: l.String(), Services: review.ServicesJSON(l.Services),
+			Destinations: review.DestsJSON(l.Dests), Except: review.ExceptJSON(l.Dests), DNS: l.DNS, Why: partFate(from, a, l)}
 		for _, p := range l.Except {
-			pj.Unless = append(pj.Unless, diffPacketsJSON{Services: servicesJSON(p.Services), Destinations: destsJSON(p.Dests), Except: exceptJSON(p.Dests)})
+			pj.Unless = append(pj.Unless, review.PacketsJSON{Services: review.ServicesJSON(p.Services), Destinations: review.DestsJSON(p.Dests), Except: review.ExceptJSON(p.Dests)})
 		}
 		if r.Kind == reach.ByRule {
 			pj.Enforced = a.enforced(l)
 			if r.Rule.Origin.Name != "" {
-				pj.Rule, pj.Position = r.Rule.Origin.String(), relPos(r.Rule.Origin.Pos)
+				pj.Rule, pj.Position = r.Rule.Origin.String(), workdir.Pos(r.Rule.Origin.Pos)
 			}
 		}
 		out.Parts = append(out.Parts, pj)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/policytest"
 )
 
@@ -156,7 +157,7 @@ func runWhoCanReach(cmd *cobra.Command, args []string, f *whoCanReachFlags) erro
 			fmt.Fprintf(w, "  %s, behind %s: %s\n", qr.name, &a.at, reachText(a))
 			printParts(w, "      ", qr.name, a)
 			if len(a.unpinned) > 0 {
-				fmt.Fprintf(w, "      note: the resolve section pins no addresses for %s: its rules count for no address here, and would decide where it resolves to\n", orList(a.unpinned))
+				fmt.Fprintf(w, "      note: the resolve section pins no addresses for %s: its rules count for no address here, and would decide where it resolves to\n", jsonfile.OrList(a.unpinned))
 			}
 		}
 	}
