@@ -65,9 +65,11 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 
 	protos := c.protos(r, c.backend == "qubes", fail)
 	for _, s := range r.Services {
-		for _, p := range slices.Concat(s.TCP, s.UDP) {
-			if pr, err := ir.ParsePortRange(p.S); err == nil && pr.Last == 0 {
-				c.warn(policy.Warnf(policy.PortZero, p.Pos, path, "port 0 matches nothing real: dom0 accepts it, but no connection goes to port 0"))
+		for _, ports := range [2][]policy.String{s.TCP, s.UDP} {
+			for _, p := range ports {
+				if pr, err := ir.ParsePortRange(p.S); err == nil && pr.Last == 0 {
+					c.warn(policy.Warnf(policy.PortZero, p.Pos, path, "port 0 matches nothing real: dom0 accepts it, but no connection goes to port 0"))
+				}
 			}
 		}
 	}
