@@ -268,6 +268,9 @@ type decoder struct {
 	// at is the rule, or else the qube, being decoded: its position is
 	// where an error about a value taken from the inventory goes.
 	at cue.Value
+	// rules collects the rules of the qube being decoded, so that its
+	// list is made once, at its size.
+	rules []Rule
 }
 
 // fail reports a mistake in the value v, at the value as the user wrote
@@ -418,6 +421,7 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 		return q, false
 	}
 	ok = true
+	d.rules = d.rules[:0]
 	for fields.Next() {
 		kind, absent := d.absent(fields)
 		if absent {
@@ -459,13 +463,16 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 				}
 				r.Deny = kind == "deny"
 				r.Name = ruleName
-				q.Rules = append(q.Rules, r)
+				d.rules = append(d.rules, r)
 			}
 		default:
 			format, args := notAllowed(kind, qubeFields)
 			d.failField(f, format, args...)
 			ok = false
 		}
+	}
+	if len(d.rules) > 0 {
+		q.Rules = slices.Clone(d.rules)
 	}
 	return q, ok
 }
@@ -727,6 +734,9 @@ func (d *decoder) ports(v cue.Value) (ports []String, all bool) {
 
 func scalarString(v cue.Value) string {
 	if v.Kind() == cue.IntKind {
+		if n, err := v.Int64(); err == nil {
+			return strconv.FormatInt(n, 10)
+		}
 		// Any size: a port past int64 is refused as the user wrote it.
 		if n, err := v.Int(nil); err == nil {
 			return n.String()
