@@ -28,15 +28,19 @@ func (c *compiler) acknowledge(pq *policy.Qube, ok bool) {
 	ackers := map[string]*acker{}
 	var order []*acker
 	add := func(path, what string, acks []policy.String) {
-		if len(acks) > 0 {
-			a := &acker{path: path, what: what, acks: acks}
-			ackers[path] = a
-			order = append(order, a)
-		}
+		a := &acker{path: path, what: what, acks: acks}
+		ackers[path] = a
+		order = append(order, a)
 	}
-	add(policy.Path("qubes", pq.Name), fmt.Sprintf("qube %q", pq.Name), pq.Acks)
+	// (Few qubes and rules acknowledge anything: their paths are made
+	// only for those that do.)
+	if len(pq.Acks) > 0 {
+		add(policy.Path("qubes", pq.Name), fmt.Sprintf("qube %q", pq.Name), pq.Acks)
+	}
 	for i := range pq.Rules {
-		add(pq.Rules[i].Path(pq.Name), fmt.Sprintf("this rule in qube %q", pq.Name), pq.Rules[i].Acks)
+		if len(pq.Rules[i].Acks) > 0 {
+			add(pq.Rules[i].Path(pq.Name), fmt.Sprintf("this rule in qube %q", pq.Name), pq.Rules[i].Acks)
+		}
 	}
 	if len(order) == 0 {
 		return

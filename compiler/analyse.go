@@ -82,13 +82,15 @@ func (c *compiler) reportCovered(q *ir.Qube, boxes [][]space.Box, cv *coverIndex
 		}
 	}
 	r := q.Rules[start]
-	path := policy.Path("qubes", q.Name, r.Origin.Kind.String(), r.Origin.Name)
+	// The path is made only for a finding: most rules have none.
 	if parts == nil {
 		if shadowed {
+			path := policy.Path("qubes", q.Name, r.Origin.Kind.String(), r.Origin.Name)
 			c.warn(policy.Warnf(policy.ShadowedTakesEffect, r.Origin.Pos, path, "the rule says shadowed: true, but it takes effect; remove shadowed"))
 		}
 		return
 	}
+	path := policy.Path("qubes", q.Name, r.Origin.Kind.String(), r.Origin.Name)
 	note := dnsNote(r.Match, dns)
 	subject, takes, is := "the rule", "takes", "is"
 	if len(parts) < end-start {

@@ -153,8 +153,17 @@ func (c *compiler) qube(pq *policy.Qube) (ir.Qube, bool) {
 		}
 		return a.Name < b.Name
 	})
-	for _, r := range rules {
-		q.Rules = append(q.Rules, c.rule(pq.Name, r)...)
+	// Each rule's list is kept until all are compiled, so that the
+	// qube's list is made once, at its size.
+	lists := make([][]ir.Rule, len(rules))
+	n := 0
+	for i, r := range rules {
+		lists[i] = c.rule(pq.Name, r)
+		n += len(lists[i])
+	}
+	q.Rules = slices.Grow(q.Rules, n)
+	for _, l := range lists {
+		q.Rules = append(q.Rules, l...)
 	}
 	if len(errors.Errors(c.errs)) != before {
 		c.warnExpiredDenies(&q, false)

@@ -39,10 +39,18 @@ type protoMatch struct {
 // widened: a rule whose destinations or services come out empty is an
 // error, not a rule without that match.
 func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
-	path := r.Path(qube)
+	// The rule's path is made only for an error or a warning: most rules
+	// have none.
+	var made string
+	path := func() string {
+		if made == "" {
+			made = r.Path(qube)
+		}
+		return made
+	}
 	ok := true
 	fail := func(pos policy.String, format string, args ...any) {
-		c.errorf(policy.Errorf(pos.Pos, path, format, args...))
+		c.errorf(policy.Errorf(pos.Pos, path(), format, args...))
 		ok = false
 	}
 	at := policy.String{Pos: r.Pos}
@@ -65,9 +73,11 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 
 	protos := c.protos(r, c.backend == "qubes", fail)
 	for _, s := range r.Services {
-		for _, p := range slices.Concat(s.TCP, s.UDP) {
-			if pr, err := ir.ParsePortRange(p.S); err == nil && pr.Last == 0 {
-				c.warn(policy.Warnf(policy.PortZero, p.Pos, path, "port 0 matches nothing real: dom0 accepts it, but no connection goes to port 0"))
+		for _, ports := range [2][]policy.String{s.TCP, s.UDP} {
+			for _, p := range ports {
+				if pr, err := ir.ParsePortRange(p.S); err == nil && pr.Last == 0 {
+					c.warn(policy.Warnf(policy.PortZero, p.Pos, path(), "port 0 matches nothing real: dom0 accepts it, but no connection goes to port 0"))
+				}
 			}
 		}
 	}
@@ -115,7 +125,7 @@ func (c *compiler) rule(qube string, r *policy.Rule) []ir.Rule {
 			protos = hostProtos
 		}
 		if t.dst.Host != "" {
-			c.warnHost(t, path, kind)
+			c.warnHost(t, path(), kind)
 		}
 		for _, p := range protos {
 			dst, keep := familyDst(t.dst, p.family)
@@ -419,7 +429,7 @@ func mergeRanges(rs []ir.PortRange) []ir.PortRange {
 }
 
 // expire parses the rule's expire field: UNIX seconds or an RFC 3339 time.
-func (c *compiler) expire(r *policy.Rule, path string, fail func(policy.String, string, ...any)) int64 {
+func (c *compiler) expire(r *policy.Rule, path func() string, fail func(policy.String, string, ...any)) int64 {
 	s := r.Expire.S
 	if s == "" && !r.Expire.Pos.IsValid() {
 		return 0
@@ -443,7 +453,7 @@ func (c *compiler) expire(r *policy.Rule, path string, fail func(policy.String, 
 		if r.Deny {
 			kind = ir.Deny
 		}
-		c.warnExpired(r.Expire.Pos, path, at, kind, r.Name, r.Pos)
+		c.warnExpired(r.Expire.Pos, path(), at, kind, r.Name, r.Pos)
 	}
 	return at
 }

@@ -148,10 +148,11 @@ func (l *loader) decode(user cue.Value) (*Policy, errors.Error) {
 			d.fail(qubes, "qubes must be a struct of qubes keyed by name, such as qubes: work: {...}")
 		}
 		for err == nil && iter.Next() {
-			if d.absent(iter) {
+			name, absent := d.absent(iter)
+			if absent {
 				continue
 			}
-			name, qv := iter.Selector().Unquoted(), iter.Value()
+			qv := iter.Value()
 			if !IsQubeName(name) {
 				// (CUE gives no path to a value under an empty name.)
 				format, args := qubeNameMsg(name)
@@ -267,6 +268,9 @@ type decoder struct {
 	// at is the rule, or else the qube, being decoded: its position is
 	// where an error about a value taken from the inventory goes.
 	at cue.Value
+	// rules collects the rules of the qube being decoded, so that its
+	// list is made once, at its size.
+	rules []Rule
 }
 
 // fail reports a mistake in the value v, at the value as the user wrote
@@ -325,36 +329,37 @@ func (d *decoder) report(v cue.Value, pos token.Pos, format string, args ...any)
 // there: an optional field that holds a value (CUE leaves it out, and a
 // rule or qube would be lost without a word), or a required one that is
 // missing. An optional field with a type alone, as in a user's
-// definition, says nothing and is skipped.
-func (d *decoder) absent(iter *cue.Iterator) bool {
+// definition, says nothing and is skipped. It returns the field's name
+// too: each call of Selector makes a new one.
+func (d *decoder) absent(iter *cue.Iterator) (name string, absent bool) {
 	sel := iter.Selector()
 	switch {
 	case sel.Type()&(cue.HiddenLabel|cue.HiddenDefinitionLabel) != 0:
 		// A hidden field would be ignored: a user who wrote _deny
 		// expects a rule.
 		d.failField(iter.Value(), "%s is a hidden field, which qfw would ignore: no name of a qube, rule or service field starts with \"_\"", sel.String())
-		return true
+		return "", true
 	case sel.IsDefinition():
 		d.failField(iter.Value(), "%s is a definition, which qfw would ignore: define it outside qubes", sel.String())
-		return true
+		return "", true
 	}
 	if sel.Type()&cue.StringLabel == 0 {
 		// An index: CUE iterates a list in error as if it were a
 		// struct. The list's own error is CUE's to report.
-		return true
+		return "", true
 	}
-	v, name := iter.Value(), iter.Selector().Unquoted()
-	switch iter.Selector().ConstraintType() {
+	name = sel.Unquoted()
+	switch sel.ConstraintType() {
 	case cue.OptionalConstraint:
-		if carriesValue(v) {
+		if v := iter.Value(); carriesValue(v) {
 			d.failField(v, optionalMsg, name)
 		}
-		return true
+		return name, true
 	case cue.RequiredConstraint:
-		d.failField(v, "%s is required (\"!\") but not given", name)
-		return true
+		d.failField(iter.Value(), "%s is required (\"!\") but not given", name)
+		return name, true
 	}
-	return false
+	return name, false
 }
 
 // withDefault returns v's default, if it has one, and v otherwise: the
@@ -416,12 +421,14 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 		return q, false
 	}
 	ok = true
+	d.rules = d.rules[:0]
 	for fields.Next() {
-		f := fields.Value()
-		if d.absent(fields) {
+		kind, absent := d.absent(fields)
+		if absent {
 			continue
 		}
-		switch kind := fields.Selector().Unquoted(); kind {
+		f := fields.Value()
+		switch kind {
 		case "network":
 			b, err := f.Bool()
 			if err != nil {
@@ -439,10 +446,10 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 				continue
 			}
 			for rules.Next() {
-				if d.absent(rules) {
+				ruleName, absent := d.absent(rules)
+				if absent {
 					continue
 				}
-				ruleName := rules.Selector().Unquoted()
 				if !IsRuleName(ruleName) {
 					d.errs = errors.Append(d.errs, Errorf(rules.Value().Pos(), Path("qubes", name, kind, ruleName),
 						"%q is not a rule name: one that starts with a letter or digit, then letters, digits, '_', '.' and '-'", ruleName))
@@ -451,18 +458,21 @@ func (d *decoder) decodeQube(name string, v cue.Value, skip map[string]bool) (q 
 				}
 				// A rule CUE found errors in is still checked, and left out.
 				r, ruleOK := d.decodeRule(rules.Value())
-				if !ruleOK || skip[kind+"."+ruleName] {
+				if !ruleOK || skip != nil && skip[kind+"."+ruleName] {
 					continue
 				}
 				r.Deny = kind == "deny"
 				r.Name = ruleName
-				q.Rules = append(q.Rules, r)
+				d.rules = append(d.rules, r)
 			}
 		default:
-			format, args := notAllowed(fields.Selector().Unquoted(), qubeFields)
+			format, args := notAllowed(kind, qubeFields)
 			d.failField(f, format, args...)
 			ok = false
 		}
+	}
+	if len(d.rules) > 0 {
+		q.Rules = slices.Clone(d.rules)
 	}
 	return q, ok
 }
@@ -483,12 +493,13 @@ func (d *decoder) decodeRule(v cue.Value) (Rule, bool) {
 		return r, false
 	}
 	for fields.Next() {
-		if d.absent(fields) {
+		name, absent := d.absent(fields)
+		if absent {
 			continue
 		}
 		// A default stands for the value, as it does in cue export.
 		f := withDefault(fields.Value())
-		switch name := fields.Selector().Unquoted(); name {
+		switch name {
 		case "to":
 			r.HasTo = true
 			r.To = d.destinations(r.To, f, 0)
@@ -633,10 +644,11 @@ func (d *decoder) service(v cue.Value) Service {
 		return s
 	}
 	for fields.Next() {
-		if d.absent(fields) {
+		name, absent := d.absent(fields)
+		if absent {
 			continue
 		}
-		switch name := fields.Selector().Unquoted(); name {
+		switch name {
 		case "tcp", "udp", "icmp", "icmpv6":
 			f := withDefault(fields.Value())
 			d.serviceField(&s, name, f)
@@ -722,6 +734,9 @@ func (d *decoder) ports(v cue.Value) (ports []String, all bool) {
 
 func scalarString(v cue.Value) string {
 	if v.Kind() == cue.IntKind {
+		if n, err := v.Int64(); err == nil {
+			return strconv.FormatInt(n, 10)
+		}
 		// Any size: a port past int64 is refused as the user wrote it.
 		if n, err := v.Int(nil); err == nil {
 			return n.String()

@@ -3,10 +3,13 @@ package policy
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/token"
 )
 
@@ -51,20 +54,29 @@ func ErrorfAlso(pos token.Pos, also []token.Pos, path string, format string, arg
 
 // Path returns the CUE path of the given field names (strings) and list
 // indices (ints), with names quoted where CUE needs it, as in
-// qubes."sys-vpn".allow.dns.
+// qubes."sys-vpn".allow.dns. It writes what cue.Path's String does, without
+// making selectors: the compiler asks for the path of every rule.
 func Path(elems ...any) string {
-	sels := make([]cue.Selector, len(elems))
+	var b strings.Builder
 	for i, e := range elems {
 		switch e := e.(type) {
 		case int:
-			sels[i] = cue.Index(e)
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(e))
+			b.WriteByte(']')
 		case string:
-			sels[i] = cue.Str(e)
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			if ast.StringLabelNeedsQuoting(e) {
+				e = literal.Label.Quote(e)
+			}
+			b.WriteString(e)
 		default:
 			panic(fmt.Sprintf("policy.Path: element %v is neither a field name nor an index", e))
 		}
 	}
-	return cue.MakePath(sels...).String()
+	return b.String()
 }
 
 func (e *posError) Position() token.Pos         { return e.pos }

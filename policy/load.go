@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
@@ -43,6 +44,9 @@ type Config struct {
 type loader struct {
 	ctx    *cue.Context
 	schema cue.Value
+	// files are the token files of the user's CUE files, whose positions
+	// the policy keeps.
+	files []*token.File
 }
 
 // Load loads the policy and inventory that cfg names. The result is nil
@@ -75,7 +79,21 @@ func Load(cfg Config) (*Policy, errors.Error) {
 	}
 	p, errs := l.decode(user)
 	p.Inventory = inv
+	l.release()
 	return p, errs
+}
+
+// release lets the garbage collector have the syntax of the user's files
+// once the policy is decoded. Each position the policy keeps holds its
+// token file, and CUE's loader gives every token file the file system it
+// was read through, which holds the loader's cache of parsed files: the
+// syntax of the whole policy, about as large as the policy decoded, would
+// otherwise stay live while the rules are compiled. Nothing after loading
+// reads files through a position.
+func (l *loader) release() {
+	for _, f := range l.files {
+		f.SetFSLoc(token.FSLoc{})
+	}
 }
 
 // newLoader returns a loader with a fresh context and the schema.
@@ -173,6 +191,7 @@ func (l *loader) buildUser(dir string, cueFiles, dataFiles []string, inv *Invent
 		if err := set.checkLoaded(insts[0], wholeDir); err != nil {
 			return cue.Value{}, err
 		}
+		l.files = tokenFiles(insts[0], l.files, map[*build.Instance]bool{})
 		user = l.ctx.BuildInstance(insts[0])
 		if err := user.Err(); err != nil && !user.Exists() {
 			return cue.Value{}, err
@@ -230,6 +249,24 @@ func (l *loader) buildData(path string) (cue.Value, error) {
 		return cue.Value{}, Errorf(pos, "", "a YAML policy file holds one mapping of policy fields, such as qubes: ..., not %s", kindWord(k.String()))
 	}
 	return v, nil
+}
+
+// tokenFiles appends the token files of inst's CUE files, and of the
+// packages it imports, to out.
+func tokenFiles(inst *build.Instance, out []*token.File, seen map[*build.Instance]bool) []*token.File {
+	if seen[inst] {
+		return out
+	}
+	seen[inst] = true
+	for _, f := range inst.Files {
+		if tf := f.Pos().File(); tf != nil {
+			out = append(out, tf)
+		}
+	}
+	for _, imp := range inst.Imports {
+		out = tokenFiles(imp, out, seen)
+	}
+	return out
 }
 
 func absAll(paths []string) []string {

@@ -244,6 +244,13 @@ func ParsePortRange(s string) (PortRange, error) {
 
 // parsePort parses p, one port of the range s.
 func parsePort(p, s string) (uint16, error) {
+	// Every port of every rule is parsed: the words of the error are
+	// written only for a port in error.
+	if isDigits(p) && !hasLeadingZero(p) {
+		if n, err := strconv.ParseUint(p, 10, 16); err == nil {
+			return uint16(n), nil
+		}
+	}
 	what := fmt.Sprintf("port %q", p)
 	if p != s {
 		what += fmt.Sprintf(" in %q", s)
