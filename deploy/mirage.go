@@ -44,7 +44,7 @@ func prepareMirage(prog *ir.Program, now int64) (lowered map[string]*mirage.Lowe
 		}
 		q.Rules = rules
 		if !q.IP.Is4() {
-			warnings = append(warnings, policy.Errorf(q.Pos, policy.Path("qubes", q.Name),
+			warnings = append(warnings, policy.Warnf(policy.Unikernel, q.Pos, policy.Path("qubes", q.Name),
 				"qube %q has no IPv4 address, and the unikernel firewall %s reads rules for IPv4 clients only: it passes none of its traffic", q.Name, q.Netvm))
 			continue
 		}
@@ -96,6 +96,9 @@ func mirageDiagnostic(q *ir.Qube, d *mirage.Diagnostic) cueerrors.Error {
 	if o := d.Origin; o.Name != "" {
 		path = policy.Path("qubes", q.Name, o.Kind.String(), o.Name)
 		pos = o.Pos
+	}
+	if d.Severity == mirage.Warning {
+		return policy.WarnfAlso(policy.Unikernel, pos, d.Also, path, "behind the unikernel firewall %s: %s", q.Netvm, d.Message)
 	}
 	return policy.ErrorfAlso(pos, d.Also, path, "behind the unikernel firewall %s: %s", q.Netvm, d.Message)
 }
