@@ -31,6 +31,28 @@ func FormatRule(r ir.Rule) string {
 	return b.String()
 }
 
+// RuleLen returns len(FormatRule(r)) without building the line, so that
+// measuring a list against qubesd's limit costs no allocation.
+func RuleLen(r ir.Rule) int {
+	n := len("action=") + len(r.Action.String()) + ir.MatchLen(r.Match)
+	if r.Expire != 0 {
+		n += len(" expire=") + ir.DigitsLen(r.Expire)
+	}
+	if r.Comment != "" {
+		n += len(" comment=") + len(r.Comment)
+	}
+	return n
+}
+
+// PayloadLen returns len(Payload(rules)) without building the payload.
+func PayloadLen(rules []ir.Rule) int {
+	n := 0
+	for i := range rules {
+		n += RuleLen(rules[i]) + 1
+	}
+	return n
+}
+
 // Payload returns the payload of admin.vm.firewall.Set for rules: one
 // FormatRule line each, each ending in a newline.
 func Payload(rules []ir.Rule) string {

@@ -68,3 +68,50 @@ func WriteMatch(b *strings.Builder, m Match) {
 		b.WriteString(strconv.Itoa(int(m.ICMPType)))
 	}
 }
+
+// QubesDBLineLen returns len(QubesDBLine(r)) without building the line, so
+// that checking every rule against QubesDB's limit costs no allocation.
+func QubesDBLineLen(r Rule) int {
+	return len("action=") + len(r.Action.String()) + MatchLen(r.Match)
+}
+
+// MatchLen returns the number of bytes WriteMatch writes for m.
+func MatchLen(m Match) int {
+	n := 0
+	switch {
+	case m.Dst.Host != "":
+		n += len(" dsthost=") + len(m.Dst.Host)
+	case m.Dst.Family() == 4, m.Dst.Family() == 6:
+		var buf [64]byte
+		n += len(" dst4=") + len(m.Dst.Prefix.AppendTo(buf[:0]))
+	}
+	if m.Proto != AnyProto {
+		n += len(" proto=") + len(m.Proto.String())
+	}
+	if m.DNS {
+		n += len(" specialtarget=dns")
+	}
+	if m.HasPorts {
+		n += len(" dstports=") + DigitsLen(int64(m.Ports.First)) + len("-") + DigitsLen(int64(m.Ports.Last))
+	}
+	if m.HasICMPType {
+		n += len(" icmptype=") + DigitsLen(int64(m.ICMPType))
+	}
+	return n
+}
+
+// DigitsLen returns len(strconv.FormatInt(i, 10)).
+func DigitsLen(i int64) int {
+	n := 1
+	if i < 0 {
+		n++
+		if i == -i { // math.MinInt64 has no positive counterpart.
+			return len(strconv.FormatInt(i, 10))
+		}
+		i = -i
+	}
+	for ; i >= 10; i /= 10 {
+		n++
+	}
+	return n
+}
