@@ -123,12 +123,18 @@ func check(q ir.Qube, caller string, l limits) []errors.Error {
 
 	for _, ip := range addrs {
 		fam := family(ip)
+		// A key is the directory, a slash and the index in at least four
+		// digits: measured, not built, until one is too long.
+		dir := len(ir.QubesDBDir(ip)) + len("/")
 		for i := range q.Rules {
 			// Whenever the rule expires, its key is written until then.
 			if !ir.InFamilyList(q.Rules[i], fam, 0) {
 				continue
 			}
 			// Keys only grow with the index: report the first that is too long.
+			if dir+max(4, ir.DigitsLen(int64(i))) < l.qdbPath {
+				continue
+			}
 			if p := ir.QubesDBKey(ip, i); len(p) >= l.qdbPath {
 				errorf(&q.Rules[i], "QubesDB key %q is %d bytes; QubesDB allows at most %d", p, len(p), l.qdbPath-1)
 				break

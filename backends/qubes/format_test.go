@@ -132,3 +132,15 @@ func TestPayload(t *testing.T) {
 		t.Errorf("Payload(nil) = %q; want empty", got)
 	}
 }
+
+// TestQubesDBKeyLen checks the length Check computes for QubesDB keys
+// without building them.
+func TestQubesDBKeyLen(t *testing.T) {
+	for _, ip := range []netip.Addr{netip.MustParseAddr("10.137.0.3"), netip.MustParseAddr("fd09:24ef:4179::a89:3")} {
+		for _, i := range []int{0, 9, 10, 999, 1000, 9999, 10000, 123456} {
+			if got, want := len(ir.QubesDBDir(ip))+len("/")+max(4, ir.DigitsLen(int64(i))), len(ir.QubesDBKey(ip, i)); got != want {
+				t.Errorf("measured length of the key of rule %d of %s = %d; want %d", i, ip, got, want)
+			}
+		}
+	}
+}
