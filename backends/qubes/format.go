@@ -17,11 +17,15 @@ import (
 // r must be valid (see [ir.Rule.Validate]).
 func FormatRule(r ir.Rule) string {
 	var b strings.Builder
+	// Measured first, the line is written into one allocation: compile
+	// formats every rule.
+	b.Grow(RuleLen(r))
 	b.WriteString("action=")
 	b.WriteString(r.Action.String())
 	if r.Expire != 0 {
+		var buf [20]byte
 		b.WriteString(" expire=")
-		b.WriteString(strconv.FormatInt(r.Expire, 10))
+		b.Write(strconv.AppendInt(buf[:0], r.Expire, 10))
 	}
 	ir.WriteMatch(&b, r.Match)
 	if r.Comment != "" {
@@ -57,6 +61,7 @@ func PayloadLen(rules []ir.Rule) int {
 // FormatRule line each, each ending in a newline.
 func Payload(rules []ir.Rule) string {
 	var b strings.Builder
+	b.Grow(PayloadLen(rules))
 	for _, r := range rules {
 		b.WriteString(FormatRule(r))
 		b.WriteByte('\n')

@@ -38,6 +38,9 @@ func QubesDBLine(r Rule) string {
 // them in Admin API lines and QubesDB alike: dst4|dst6|dsthost, proto,
 // specialtarget, dstports (always LO-HI), icmptype, in that order.
 func WriteMatch(b *strings.Builder, m Match) {
+	// Numbers and prefixes are appended to buf, not made into strings
+	// first: every rule of a compile is written.
+	var buf [64]byte
 	switch {
 	case m.Dst.Host != "":
 		b.WriteString(" dsthost=")
@@ -45,10 +48,10 @@ func WriteMatch(b *strings.Builder, m Match) {
 	case m.Dst.Family() == 4:
 		// dom0 keeps 0.0.0.0/0 and ::/0: they restrict a rule to one family.
 		b.WriteString(" dst4=")
-		b.WriteString(m.Dst.Prefix.String())
+		b.Write(m.Dst.Prefix.AppendTo(buf[:0]))
 	case m.Dst.Family() == 6:
 		b.WriteString(" dst6=")
-		b.WriteString(m.Dst.Prefix.String())
+		b.Write(m.Dst.Prefix.AppendTo(buf[:0]))
 	}
 	if m.Proto != AnyProto {
 		b.WriteString(" proto=")
@@ -59,13 +62,13 @@ func WriteMatch(b *strings.Builder, m Match) {
 	}
 	if m.HasPorts {
 		b.WriteString(" dstports=")
-		b.WriteString(strconv.Itoa(int(m.Ports.First)))
+		b.Write(strconv.AppendUint(buf[:0], uint64(m.Ports.First), 10))
 		b.WriteByte('-')
-		b.WriteString(strconv.Itoa(int(m.Ports.Last)))
+		b.Write(strconv.AppendUint(buf[:0], uint64(m.Ports.Last), 10))
 	}
 	if m.HasICMPType {
 		b.WriteString(" icmptype=")
-		b.WriteString(strconv.Itoa(int(m.ICMPType)))
+		b.Write(strconv.AppendUint(buf[:0], uint64(m.ICMPType), 10))
 	}
 }
 
