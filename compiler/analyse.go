@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"cuelang.org/go/cue/token"
 
@@ -31,6 +32,7 @@ import (
 func (c *compiler) analyse(q *ir.Qube, shadowed map[ir.Origin]bool, dns DNS) {
 	boxes, coverers := ruleBoxes(q.Rules, dns)
 	cv := newCoverIndex(coverers)
+	defer cv.release()
 	for start := 0; start < len(q.Rules); {
 		end := start + 1
 		for end < len(q.Rules) && q.Rules[end].Origin == q.Rules[start].Origin {
@@ -167,10 +169,25 @@ type coverIndex struct {
 	boxes []space.Box
 	rule  []int // the rule of each box
 	idx   *space.Index
-	// found and bufs are cover's scratch space, kept from one call to
-	// the next: it runs for every rule of every qube.
+	*coverScratch
+}
+
+// coverScratch is cover's scratch space, kept from one call to the next
+// and, through scratchPool, from one list to the next: it runs for every
+// rule of every qube, and growing it anew for each list was a good part of
+// what a compile allocates.
+type coverScratch struct {
 	found []int
 	bufs  [2][]space.Box
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(coverScratch) }}
+
+// release returns cv's scratch space for another list to use; cv must not
+// be used after.
+func (cv *coverIndex) release() {
+	scratchPool.Put(cv.coverScratch)
+	cv.coverScratch = nil
 }
 
 // newCoverIndex indexes coverers, the boxes each rule covers.
@@ -179,7 +196,7 @@ func newCoverIndex(coverers [][]space.Box) *coverIndex {
 	for _, bs := range coverers {
 		n += len(bs)
 	}
-	cv := &coverIndex{boxes: make([]space.Box, 0, n), rule: make([]int, 0, n)}
+	cv := &coverIndex{boxes: make([]space.Box, 0, n), rule: make([]int, 0, n), coverScratch: scratchPool.Get().(*coverScratch)}
 	for j, bs := range coverers {
 		for _, b := range bs {
 			cv.boxes = append(cv.boxes, b)
@@ -245,6 +262,7 @@ func (cv *coverIndex) cover(target []space.Box, i int) (covering []int, ok bool)
 func Shadowed(rules []ir.Rule, dns DNS) []bool {
 	boxes, coverers := ruleBoxes(rules, dns)
 	cv := newCoverIndex(coverers)
+	defer cv.release()
 	out := make([]bool, len(rules))
 	for i := range rules {
 		covering, ok := cv.cover(boxes[i], i)

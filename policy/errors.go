@@ -21,9 +21,14 @@ type posError struct {
 	// inputs are further positions the error is about, such as the other
 	// side of a conflict.
 	inputs []token.Pos
-	path   []string
-	format string
-	args   []any
+	// rawPath is the path as [Errorf] received it, split into selectors
+	// only when the error is printed or asked for its path (see elems),
+	// not for every diagnostic a compile makes. path holds selectors given
+	// whole instead, when rawPath is "".
+	rawPath string
+	path    []string
+	format  string
+	args    []any
 	// kind is the kind of a warning (see [Warnf]); empty for an error.
 	kind Kind
 }
@@ -31,17 +36,31 @@ type posError struct {
 // Errorf returns an error at pos about the value at path (a CUE path made
 // by [Path], or "" for none).
 func Errorf(pos token.Pos, path string, format string, args ...any) errors.Error {
-	var elems []string
-	if p := cue.ParsePath(path); path != "" && p.Err() == nil {
-		for _, sel := range p.Selectors() {
-			elems = append(elems, sel.String())
-		}
-	} else if path != "" {
-		// CUE does not parse every path it prints, such as one through
-		// an empty name: keep it whole.
-		elems = []string{path}
+	return &posError{pos: pos, rawPath: path, format: format, args: args}
+}
+
+// elems returns the selectors of e's path. It splits rawPath anew on
+// each call rather than keep the result, so that errors stay plain values
+// that may be copied and read from several goroutines.
+func (e *posError) elems() []string {
+	path := e.rawPath
+	if path == "" {
+		return e.path
 	}
-	return &posError{pos: pos, path: elems, format: format, args: args}
+	if p := cue.ParsePath(path); p.Err() == nil {
+		sels := p.Selectors()
+		if len(sels) == 0 {
+			return nil
+		}
+		elems := make([]string, len(sels))
+		for i, sel := range sels {
+			elems[i] = sel.String()
+		}
+		return elems
+	}
+	// CUE does not parse every path it prints, such as one through an
+	// empty name: keep it whole.
+	return []string{path}
 }
 
 // ErrorfAlso is Errorf for an error that is about further places too,
@@ -81,13 +100,13 @@ func Path(elems ...any) string {
 
 func (e *posError) Position() token.Pos         { return e.pos }
 func (e *posError) InputPositions() []token.Pos { return e.inputs }
-func (e *posError) Path() []string              { return e.path }
+func (e *posError) Path() []string              { return e.elems() }
 func (e *posError) Msg() (string, []any)        { return e.format, e.args }
 
 func (e *posError) Error() string {
 	msg := fmt.Sprintf(e.format, e.args...)
-	if len(e.path) > 0 {
-		msg = strings.Join(e.path, ".") + ": " + msg
+	if path := e.elems(); len(path) > 0 {
+		msg = strings.Join(path, ".") + ": " + msg
 	}
 	if e.pos.IsValid() {
 		return e.pos.String() + ": " + msg

@@ -302,7 +302,7 @@ func prefixInventory(e errors.Error) errors.Error {
 		return e
 	}
 	c := *pe
-	c.path = append([]string{"inventory"}, pe.path...)
+	c.path, c.rawPath = append([]string{"inventory"}, pe.elems()...), ""
 	return &c
 }
 

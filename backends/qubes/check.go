@@ -93,16 +93,21 @@ func check(q ir.Qube, caller string, l limits) []errors.Error {
 
 	// The request as the caller sends it, or with the longest header any
 	// caller's can be; the rules follow it.
-	set := &adminapi.Request{Method: "admin.vm.firewall.Set", Source: caller, Dest: q.Name, Payload: []byte(Payload(q.Rules))}
-	size, from := set.WorstCaseLen(), fmt.Sprintf("sent from a qube with a %d-character name", adminapi.MaxNameLen)
+	// Only the lengths count: the payload is measured, not built.
+	set := &adminapi.Request{Method: "admin.vm.firewall.Set", Source: caller, Dest: q.Name}
+	header := set.WorstCaseLen()
 	if caller != "" {
-		size, from = set.Len(), "sent from "+caller
+		header = set.Len()
 	}
-	if size > l.request {
+	if size := header + PayloadLen(q.Rules); size > l.request {
+		from := fmt.Sprintf("sent from a qube with a %d-character name", adminapi.MaxNameLen)
+		if caller != "" {
+			from = "sent from " + caller
+		}
 		// Point at the first rule that does not fit.
-		n := size - len(set.Payload)
+		n := header
 		for i := range q.Rules {
-			if n += len(FormatRule(q.Rules[i])) + 1; n > l.request {
+			if n += RuleLen(q.Rules[i]) + 1; n > l.request {
 				errorf(&q.Rules[i], "the admin.vm.firewall.Set request for qube %q is %d bytes %s, over qubesd's limit of %d; this is the first rule that does not fit (rule %d of the list)", q.Name, size, from, l.request, i+1)
 				break
 			}
@@ -118,12 +123,18 @@ func check(q ir.Qube, caller string, l limits) []errors.Error {
 
 	for _, ip := range addrs {
 		fam := family(ip)
+		// A key is the directory, a slash and the index in at least four
+		// digits: measured, not built, until one is too long.
+		dir := len(ir.QubesDBDir(ip)) + len("/")
 		for i := range q.Rules {
 			// Whenever the rule expires, its key is written until then.
 			if !ir.InFamilyList(q.Rules[i], fam, 0) {
 				continue
 			}
 			// Keys only grow with the index: report the first that is too long.
+			if dir+max(4, ir.DigitsLen(int64(i))) < l.qdbPath {
+				continue
+			}
 			if p := ir.QubesDBKey(ip, i); len(p) >= l.qdbPath {
 				errorf(&q.Rules[i], "QubesDB key %q is %d bytes; QubesDB allows at most %d", p, len(p), l.qdbPath-1)
 				break
@@ -133,7 +144,8 @@ func check(q ir.Qube, caller string, l limits) []errors.Error {
 
 	for i := range q.Rules {
 		r := &q.Rules[i]
-		if v := ir.QubesDBLine(*r); len(v) >= l.qdbValue {
+		if ir.QubesDBLineLen(*r) >= l.qdbValue {
+			v := ir.QubesDBLine(*r)
 			errorf(r, "QubesDB rule %q is %d bytes; QubesDB allows at most %d", v, len(v), l.qdbValue-1)
 		}
 		if r.Dst.Host == "" {

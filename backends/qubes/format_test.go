@@ -1,6 +1,10 @@
 package qubes
 
 import (
+	"encoding/binary"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/qfw-dev/qfw/compiler/ir"
@@ -54,6 +58,64 @@ func TestFormatRule(t *testing.T) {
 		if got := ir.QubesDBLine(tt.r); got != tt.qdb {
 			t.Errorf("ir.QubesDBLine(%+v) = %q; want %q", tt.r, got, tt.qdb)
 		}
+		checkLens(t, tt.r)
+	}
+}
+
+// checkLens checks that RuleLen and ir.QubesDBLineLen, which Check uses to
+// measure rules without formatting them, agree with the lines.
+func checkLens(t *testing.T, r ir.Rule) {
+	t.Helper()
+	if got, want := RuleLen(r), len(FormatRule(r)); got != want {
+		t.Errorf("RuleLen(%+v) = %d; want len(%q) = %d", r, got, FormatRule(r), want)
+	}
+	if got, want := ir.QubesDBLineLen(r), len(ir.QubesDBLine(r)); got != want {
+		t.Errorf("ir.QubesDBLineLen(%+v) = %d; want len(%q) = %d", r, got, ir.QubesDBLine(r), want)
+	}
+}
+
+// TestRuleLenRandom compares the measured lengths with the formatted ones
+// on random rules, over every option and the widths of every number.
+func TestRuleLenRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 5))
+	num := func(max uint64) uint64 {
+		// Spread over the number of digits, not the values.
+		return rng.Uint64N(max+1) >> rng.UintN(64)
+	}
+	var rules []ir.Rule
+	for range 20000 {
+		r := ir.Rule{Action: ir.Action(1 + rng.IntN(2)), Match: ir.Match{Proto: ir.Proto(rng.IntN(4))}}
+		if rng.IntN(2) == 0 {
+			r.Expire = int64(num(uint64(ir.MaxExpire)))
+		}
+		switch rng.IntN(4) {
+		case 0:
+			r.Dst = host(strings.Repeat("h", 1+rng.IntN(60)) + ".example")
+		case 1:
+			var a [4]byte
+			binary.BigEndian.PutUint32(a[:], rng.Uint32())
+			r.Dst = ir.Dst{Prefix: netip.PrefixFrom(netip.AddrFrom4(a), rng.IntN(33)).Masked()}
+		case 2:
+			var a [16]byte
+			binary.BigEndian.PutUint64(a[:8], rng.Uint64()>>rng.UintN(64))
+			binary.BigEndian.PutUint64(a[8:], rng.Uint64()>>rng.UintN(64))
+			r.Dst = ir.Dst{Prefix: netip.PrefixFrom(netip.AddrFrom16(a), rng.IntN(129)).Masked()}
+		}
+		r.DNS = rng.IntN(4) == 0
+		if rng.IntN(2) == 0 {
+			r.HasPorts, r.Ports = true, ports(uint16(num(65535)), uint16(num(65535)))
+		}
+		if rng.IntN(3) == 0 {
+			r.HasICMPType, r.ICMPType = true, uint8(num(255))
+		}
+		if rng.IntN(2) == 0 {
+			r.Comment = strings.Repeat("c", rng.IntN(100))
+		}
+		checkLens(t, r)
+		rules = append(rules, r)
+	}
+	if got, want := PayloadLen(rules), len(Payload(rules)); got != want {
+		t.Errorf("PayloadLen = %d; want %d", got, want)
 	}
 }
 
@@ -68,5 +130,17 @@ func TestPayload(t *testing.T) {
 	}
 	if got := Payload(nil); got != "" {
 		t.Errorf("Payload(nil) = %q; want empty", got)
+	}
+}
+
+// TestQubesDBKeyLen checks the length Check computes for QubesDB keys
+// without building them.
+func TestQubesDBKeyLen(t *testing.T) {
+	for _, ip := range []netip.Addr{netip.MustParseAddr("10.137.0.3"), netip.MustParseAddr("fd09:24ef:4179::a89:3")} {
+		for _, i := range []int{0, 9, 10, 999, 1000, 9999, 10000, 123456} {
+			if got, want := len(ir.QubesDBDir(ip))+len("/")+max(4, ir.DigitsLen(int64(i))), len(ir.QubesDBKey(ip, i)); got != want {
+				t.Errorf("measured length of the key of rule %d of %s = %d; want %d", i, ip, got, want)
+			}
+		}
 	}
 }

@@ -79,6 +79,7 @@ func FuzzParseRule(f *testing.F) {
 			t.Fatalf("ParseRule(%q) has origin %+v; want none", line, r.Origin)
 		}
 		canon := FormatRule(r)
+		checkLens(t, r)
 		again, err := ParseRule(canon)
 		if err != nil {
 			t.Fatalf("ParseRule(%q) formats as %q, which does not parse: %v", line, canon, err)
