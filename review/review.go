@@ -69,6 +69,28 @@ type (
 	}
 )
 
+// LineJSON is a reachability line's packets: the fields that the JSON
+// lines of qfw show, qfw diff and qfw explain share.
+type LineJSON struct {
+	Text         string        `json:"text"`
+	Services     []ServiceJSON `json:"services"`
+	Destinations []string      `json:"destinations"`
+	Except       []string      `json:"except,omitempty"`
+	// Unless are packets left out of the services to the destinations.
+	Unless []PacketsJSON `json:"except_packets,omitempty"`
+	// DNS says the packets are DNS queries to the qube's servers.
+	DNS bool `json:"dns,omitempty"`
+}
+
+// LineOf returns the JSON form of l's packets.
+func LineOf(l *reach.Line) LineJSON {
+	return LineJSON{
+		Text: l.String(), Services: ServicesJSON(l.Services),
+		Destinations: DestsJSON(l.Dests), Except: ExceptJSON(l.Dests),
+		Unless: PacketsOf(l.Except), DNS: l.DNS,
+	}
+}
+
 // PacketsOf returns the JSON forms of packets left out of a line.
 func PacketsOf(ps []reach.Part) []PacketsJSON {
 	var out []PacketsJSON

@@ -252,17 +252,12 @@ func explainParts(w io.Writer, prog *ir.Program, q *ir.Qube, d dest, f *explainF
 
 // partJSON is a line of an answer in JSON.
 type partJSON struct {
-	Verdict      string               `json:"verdict"`
-	Text         string               `json:"text"`
-	Services     []review.ServiceJSON `json:"services"`
-	Destinations []string             `json:"destinations"`
-	Except       []string             `json:"except,omitempty"`
-	Unless       []review.PacketsJSON `json:"except_packets,omitempty"`
-	DNS          bool                 `json:"dns,omitempty"`
-	Rule         string               `json:"rule,omitempty"`
-	Position     string               `json:"position,omitempty"`
-	Enforced     []string             `json:"enforced,omitempty"`
-	Why          string               `json:"why"`
+	Verdict string `json:"verdict"`
+	review.LineJSON
+	Rule     string   `json:"rule,omitempty"`
+	Position string   `json:"position,omitempty"`
+	Enforced []string `json:"enforced,omitempty"`
+	Why      string   `json:"why"`
 }
 
 // answerJSON is an answer at one firewall qube in JSON.
@@ -278,11 +273,7 @@ func answerToJSON(from string, a *answer) answerJSON {
 	for i := range a.lines {
 		l := &a.lines[i]
 		verdict, r := verdictOf(l)
-		pj := partJSON{Verdict: verdict.String(), Text: l.String(), Services: review.ServicesJSON(l.Services),
-			Destinations: review.DestsJSON(l.Dests), Except: review.ExceptJSON(l.Dests), DNS: l.DNS, Why: partFate(from, a, l)}
-		for _, p := range l.Except {
-			pj.Unless = append(pj.Unless, review.PacketsJSON{Services: review.ServicesJSON(p.Services), Destinations: review.DestsJSON(p.Dests), Except: review.ExceptJSON(p.Dests)})
-		}
+		pj := partJSON{Verdict: verdict.String(), LineJSON: review.LineOf(l), Why: partFate(from, a, l)}
 		if r.Kind == reach.ByRule {
 			pj.Enforced = a.enforced(l)
 			if r.Rule.Origin.Name != "" {

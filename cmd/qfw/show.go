@@ -117,15 +117,10 @@ func acceptText(r reach.Reason, at *review.Place) string {
 
 func printShowJSON(w io.Writer, name string, at *review.Place, u *reach.Universe, lines []reach.Line) error {
 	type lineJSON struct {
-		Text         string               `json:"text"`
-		Services     []review.ServiceJSON `json:"services"`
-		Destinations []string             `json:"destinations"`
-		Except       []string             `json:"except,omitempty"`
-		Unless       []review.PacketsJSON `json:"except_packets,omitempty"`
-		DNS          bool                 `json:"dns,omitempty"`
-		Rule         string               `json:"rule,omitempty"`
-		Position     string               `json:"position,omitempty"`
-		Why          string               `json:"why"`
+		review.LineJSON
+		Rule     string `json:"rule,omitempty"`
+		Position string `json:"position,omitempty"`
+		Why      string `json:"why"`
 	}
 	doc := struct {
 		FormatVersion string            `json:"format_version"`
@@ -139,9 +134,7 @@ func printShowJSON(w io.Writer, name string, at *review.Place, u *reach.Universe
 	}
 	for i := range lines {
 		l := &lines[i]
-		lj := lineJSON{Text: l.String(), Services: review.ServicesJSON(l.Services), Destinations: review.DestsJSON(l.Dests),
-			Except: review.ExceptJSON(l.Dests), DNS: l.DNS, Why: acceptText(l.Head, at)}
-		lj.Unless = review.PacketsOf(l.Except)
+		lj := lineJSON{LineJSON: review.LineOf(l), Why: acceptText(l.Head, at)}
 		if r := l.Head.Rule; r != nil && r.Origin.Name != "" {
 			lj.Rule, lj.Position = r.Origin.String(), deploy.RelPos(r.Origin.Pos)
 		}

@@ -197,15 +197,7 @@ type (
 	// LineJSON is one line of packets that become reachable or stop
 	// being reachable.
 	LineJSON struct {
-		Text         string               `json:"text"`
-		Services     []review.ServiceJSON `json:"services"`
-		Destinations []string             `json:"destinations"`
-		Except       []string             `json:"except,omitempty"`
-		// Unless are packets left out of the services to the
-		// destinations.
-		Unless []review.PacketsJSON `json:"except_packets,omitempty"`
-		// DNS says the packets are DNS queries to the qube's servers.
-		DNS  bool       `json:"dns,omitempty"`
+		review.LineJSON
 		Base ReasonJSON `json:"base"`
 		Head ReasonJSON `json:"head"`
 	}
@@ -253,10 +245,7 @@ func (r *Report) JSON() *JSON {
 		}
 		for k := range q.Lines {
 			l := &q.Lines[k]
-			lj := LineJSON{Text: l.String(), Destinations: review.DestsJSON(l.Dests),
-				Base: r.reasonJSON(q, l, 0), Head: r.reasonJSON(q, l, 1)}
-			lj.Services, lj.Except, lj.DNS = review.ServicesJSON(l.Services), review.ExceptJSON(l.Dests), l.DNS
-			lj.Unless = review.PacketsOf(l.Except)
+			lj := LineJSON{LineJSON: review.LineOf(l), Base: r.reasonJSON(q, l, 0), Head: r.reasonJSON(q, l, 1)}
 			if l.Widened {
 				j.Widened = append(j.Widened, lj)
 				doc.Summary.Widened++
