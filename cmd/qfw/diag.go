@@ -161,7 +161,11 @@ func (d *diagnostics) print(stdout, stderr io.Writer, format format, strict bool
 		if slices.ContainsFunc(d.warnings, func(w errors.Error) bool { return slices.Contains(policy.AckKinds, policy.KindOf(w)) }) {
 			hint = "; a rule acknowledges a warning it is meant to have with ack: [KIND]"
 		}
-		fmt.Fprintf(stderr, "qfw: --strict: %s%s\n", plural(len(d.warnings), "warning", "warnings"), hint)
+		warnings := "1 warning"
+		if n := len(d.warnings); n > 1 {
+			warnings = fmt.Sprintf("%d warnings", n)
+		}
+		fmt.Fprintf(stderr, "qfw: --strict: %s%s\n", warnings, hint)
 	}
 	return err
 }

@@ -2,17 +2,14 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/deploy"
 	"github.com/qfw-dev/qfw/review/diff"
-	"github.com/qfw-dev/qfw/review/source"
 )
 
 const diffDoc = `diff says what a change to the policy does to who can reach what: for every
@@ -124,58 +121,41 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 	if f.json && cmd.Flags().Changed("format") {
 		return errors.New("--format does not go with --json: --json prints the changes as JSON, in no other format")
 	}
-	var sides [2]*source.Side
-	for i, which := range []string{"BASE", "HEAD"} {
-		s, err := source.Open(args[i], which)
-		if err != nil {
-			return err
-		}
-		defer s.Cleanup()
-		sides[i] = s
-	}
 	if f.now.t.IsZero() {
 		// Both sides judge expiry at the same time.
 		f.now.t = time.Now()
 	}
-	// The two policies build at once, each printing to a buffer of its
-	// own: its errors are printed with the revision's names for its
-	// files; its warnings are vet's to show.
-	var progs [2]*ir.Program
-	var errs [2]error
-	var bufs [2]bytes.Buffer
-	var wg sync.WaitGroup
-	for i, s := range sides {
-		wg.Go(func() {
-			c := &cobra.Command{}
-			c.SetErr(&bufs[i])
-			res, err := build(c, []string{s.Dir}, &f.policyFlags, false)
-			if err == nil {
-				progs[i] = res.Program
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
-	for i, s := range sides {
-		if errs[i] != nil {
-			fmt.Fprint(cmd.ErrOrStderr(), s.Rewrite(bufs[i].String()))
-		}
-	}
-	if err := cmp.Or(errs[0], errs[1]); err != nil {
+	pols, err := diff.Load(args[0], args[1], deploy.BuildOptions{Inventory: f.inventory, Now: f.now.t})
+	if err != nil {
 		return err
 	}
-	rep := diff.Compare(sides, progs, f.now.t.Unix())
+	defer pols.Close()
+	// A policy's errors are printed with the revision's names for its
+	// files; its warnings are vet's to show, unless it has errors.
+	err = nil
+	for i, d := range pols.Diagnostics {
+		if len(d.Errors) > 0 {
+			var b bytes.Buffer
+			printDiagnostics(&b, "warning: ", d.Warnings)
+			printDiagnostics(&b, "", d.Errors)
+			fmt.Fprint(cmd.ErrOrStderr(), pols.Sides[i].Rewrite(b.String()))
+			err = errPrinted
+		}
+	}
+	if err != nil {
+		return err
+	}
+	rep := diff.Compare(pols.Sides, pols.Programs, f.now.t.Unix())
 	w := cmd.OutOrStdout()
-	var err error
 	switch {
 	case f.json:
-		err = printDiffJSON(w, rep)
+		err = rep.WriteJSON(w)
 	case f.format == diffMarkdown:
-		printDiffMarkdown(w, rep)
+		err = rep.WriteMarkdown(w)
 	case f.format == diffHTML:
-		err = printDiffHTML(w, rep)
+		err = rep.WriteHTML(w)
 	default:
-		printDiffText(w, rep)
+		err = rep.WriteText(w)
 	}
 	if err != nil {
 		return err
