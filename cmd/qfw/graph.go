@@ -2,12 +2,10 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"slices"
 
 	"github.com/spf13/cobra"
 
-	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/deploy"
 	"github.com/qfw-dev/qfw/review/graph"
 )
 
@@ -95,33 +93,13 @@ func runGraph(cmd *cobra.Command, args []string, f *graphFlags) error {
 	if err != nil {
 		return err
 	}
-	prog := res.Program
-	var qs []*ir.Qube
-	for i := range prog.Qubes {
-		if len(f.qubes) == 0 || slices.Contains(f.qubes, prog.Qubes[i].Name) {
-			qs = append(qs, &prog.Qubes[i])
-		}
+	g, err := graph.Policy(graph.Title(args), res.Program, f.qubes, f.now.t.Unix(), deploy.DescribeRule)
+	if err != nil {
+		return err
 	}
-	for _, name := range f.qubes {
-		if !slices.ContainsFunc(qs, func(q *ir.Qube) bool { return q.Name == name }) {
-			return fmt.Errorf("--qube %q: no such qube in the policy", name)
-		}
-	}
-	g := graph.New(graphTitle(args), graph.Clients(prog, qs, f.now.t.Unix()), describeRule)
 	w := cmd.OutOrStdout()
 	if f.format == graphDOT {
 		return g.WriteDOT(w)
 	}
 	return g.WriteHTML(w)
-}
-
-// graphTitle names the policy that args name.
-func graphTitle(args []string) string {
-	switch len(args) {
-	case 0:
-		return "Who can reach what: the policy in the working directory"
-	case 1:
-		return fmt.Sprintf("Who can reach what: the policy %s", args[0])
-	}
-	return fmt.Sprintf("Who can reach what: the policy %s and %d more files", args[0], len(args)-1)
 }
