@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/deploy"
+	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/review/diff"
 )
 
@@ -63,39 +65,33 @@ const diffExamples = `  # What the last commit changes.
   # A comment for the pull request.
   qfw diff --format markdown origin/main HEAD > comment.md`
 
-// diffFormat is diff's --format flag.
-type diffFormat uint8
-
-const (
-	diffText diffFormat = iota
-	diffMarkdown
-	diffHTML
-)
-
-var diffFormatNames = []string{diffText: "text", diffMarkdown: "markdown", diffHTML: "html"}
-
-func (f *diffFormat) String() string { return diffFormatNames[*f] }
-
-func (f *diffFormat) Set(s string) error {
-	for i, n := range diffFormatNames {
-		if s == n {
-			*f = diffFormat(i)
-			return nil
-		}
-	}
-	return errors.New("unknown format; want text, markdown or html")
+// formatChoice is a --format flag: the name of one of the formats a
+// command writes.
+type formatChoice struct {
+	name  string
+	names []string
 }
 
-func (f *diffFormat) Type() string { return "FORMAT" }
+func (c *formatChoice) String() string { return c.name }
+
+func (c *formatChoice) Set(s string) error {
+	if !slices.Contains(c.names, s) {
+		return fmt.Errorf("unknown format; want %s", jsonfile.OrList(c.names))
+	}
+	c.name = s
+	return nil
+}
+
+func (c *formatChoice) Type() string { return "FORMAT" }
 
 type diffFlags struct {
 	policyFlags
 	json   bool
-	format diffFormat
+	format formatChoice
 }
 
 func newDiffCmd() *cobra.Command {
-	f := &diffFlags{}
+	f := &diffFlags{format: formatChoice{"text", []string{"text", "markdown", "html"}}}
 	cmd := &cobra.Command{
 		Use:     "diff BASE HEAD",
 		Short:   "Say what a change to the policy does to who can reach what",
@@ -150,9 +146,9 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 	switch {
 	case f.json:
 		err = rep.WriteJSON(w)
-	case f.format == diffMarkdown:
+	case f.format.name == "markdown":
 		err = rep.WriteMarkdown(w)
-	case f.format == diffHTML:
+	case f.format.name == "html":
 		err = rep.WriteHTML(w)
 	default:
 		err = rep.WriteText(w)

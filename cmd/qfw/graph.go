@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/deploy"
@@ -41,38 +39,14 @@ const graphExamples = `  # A page to open in a browser.
   # Only work and personal.
   qfw graph --qube work --qube personal > graph.html`
 
-// graphFormat is graph's --format flag.
-type graphFormat uint8
-
-const (
-	graphHTML graphFormat = iota
-	graphDOT
-)
-
-var graphFormatNames = []string{graphHTML: "html", graphDOT: "dot"}
-
-func (f *graphFormat) String() string { return graphFormatNames[*f] }
-
-func (f *graphFormat) Set(s string) error {
-	for i, n := range graphFormatNames {
-		if s == n {
-			*f = graphFormat(i)
-			return nil
-		}
-	}
-	return errors.New("unknown format; want html or dot")
-}
-
-func (f *graphFormat) Type() string { return "FORMAT" }
-
 type graphFlags struct {
 	policyFlags
-	format graphFormat
+	format formatChoice
 	qubes  []string
 }
 
 func newGraphCmd() *cobra.Command {
-	f := &graphFlags{}
+	f := &graphFlags{format: formatChoice{"html", []string{"html", "dot"}}}
 	cmd := &cobra.Command{
 		Use:     "graph [DIR | FILE...]",
 		Short:   "Draw who can reach what, as an HTML page or a Graphviz graph",
@@ -98,7 +72,7 @@ func runGraph(cmd *cobra.Command, args []string, f *graphFlags) error {
 		return err
 	}
 	w := cmd.OutOrStdout()
-	if f.format == graphDOT {
+	if f.format.name == "dot" {
 		return g.WriteDOT(w)
 	}
 	return g.WriteHTML(w)
