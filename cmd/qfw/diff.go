@@ -128,7 +128,6 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 	defer pols.Close()
 	// A policy's errors are printed with the revision's names for its
 	// files; its warnings are vet's to show, unless it has errors.
-	err = nil
 	for i, d := range pols.Diagnostics {
 		if len(d.Errors) > 0 {
 			var b bytes.Buffer

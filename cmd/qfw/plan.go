@@ -124,7 +124,7 @@ func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 		}
 	}
 	if f.out != "" {
-		if err := writeFile(f.out, saved); err != nil {
+		if err := deploy.WriteFile(f.out, saved); err != nil {
 			return err
 		}
 	}
