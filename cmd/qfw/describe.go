@@ -16,5 +16,3 @@ func describeRule(r *ir.Rule) string { return deploy.DescribeRule(r) }
 func describeFate(e *policytest.Enforcer, p eval.Packet, r eval.Result) string {
 	return deploy.DescribeFate(e, p, r)
 }
-
-func failure(o *policytest.Outcome) string { return deploy.Failure(o) }

@@ -131,8 +131,7 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 	for i, d := range pols.Diagnostics {
 		if len(d.Errors) > 0 {
 			var b bytes.Buffer
-			printDiagnostics(&b, "warning: ", d.Warnings)
-			printDiagnostics(&b, "", d.Errors)
+			d.WriteText(&b, false)
 			fmt.Fprint(cmd.ErrOrStderr(), pols.Sides[i].Rewrite(b.String()))
 			err = errPrinted
 		}

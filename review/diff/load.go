@@ -1,11 +1,10 @@
 package diff
 
 import (
-	"cuelang.org/go/cue/errors"
-
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/par"
 	"github.com/qfw-dev/qfw/deploy"
+	"github.com/qfw-dev/qfw/policy/diagnostic"
 	"github.com/qfw-dev/qfw/review/source"
 )
 
@@ -16,15 +15,10 @@ type Policies struct {
 	// Programs are the compiled policies; both are nil unless both sides
 	// built without errors.
 	Programs [2]*ir.Program
-	// Diagnostics are what building each side found, with its file names
-	// in the temporary directory of a revision: [source.Side.Rewrite]
-	// gives them as the user knows them.
-	Diagnostics [2]Diagnostics
-}
-
-// Diagnostics are the warnings and errors of building one policy.
-type Diagnostics struct {
-	Warnings, Errors []errors.Error
+	// Diagnostics are the warnings and errors of building each side,
+	// with the file names of a revision in its temporary directory:
+	// [source.Side.Rewrite] gives them as the user knows them.
+	Diagnostics [2]diagnostic.Report
 }
 
 // Load reads the policies that base and head name, each a directory or a
