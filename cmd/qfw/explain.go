@@ -130,15 +130,17 @@ func runExplain(cmd *cobra.Command, args []string, f *explainFlags) error {
 }
 
 // question reads what explain and who-can-reach ask about: the
-// destination text, which errors call name, and the flags that go with
-// the destination, which they call operand.
-func question(text string, icmp icmpTypeValue, ext bool, name, operand string) (query.Question, error) {
+// destination text, with --icmp-type and --ext-headers. Errors call the
+// destination label, as in "--to 10.0.0.1/sctp: ...", and usage is how
+// the command line writes it, as in "--icmp-type is for --to DEST/icmp
+// only".
+func question(text string, icmp icmpTypeValue, ext bool, label, usage string) (query.Question, error) {
 	d, err := query.ParseDest(text)
 	if err != nil {
-		return query.Question{}, fmt.Errorf("%s %s: %w", name, text, err)
+		return query.Question{}, fmt.Errorf("%s %s: %w", label, text, err)
 	}
 	if icmp.set && d.Proto() != ir.ICMP {
-		return query.Question{}, fmt.Errorf("--icmp-type is for %s/icmp only, not %s", operand, d.Proto())
+		return query.Question{}, fmt.Errorf("--icmp-type is for %s/icmp only, not %s", usage, d.Proto())
 	}
 	if ext && d.Family() == 4 {
 		return query.Question{}, fmt.Errorf("--ext-headers is for IPv6 destinations only, not %s: IPv4 packets have no extension headers", d.Host())

@@ -69,8 +69,9 @@ func runShow(cmd *cobra.Command, args []string, f *showFlags) error {
 	if q == nil {
 		return fmt.Errorf("%s: no such qube in the policy", args[0])
 	}
+	r := query.Show(p, q)
 	if f.json {
-		return query.Show(p, q).WriteJSON(cmd.OutOrStdout())
+		return r.WriteJSON(cmd.OutOrStdout())
 	}
-	return query.Show(p, q).WriteText(cmd.OutOrStdout())
+	return r.WriteText(cmd.OutOrStdout())
 }

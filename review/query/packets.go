@@ -86,10 +86,7 @@ func ExplainPackets(p *Policy, from *ir.Qube, q Question) *PacketExplanation {
 // WriteText writes x as qfw explain prints it.
 func (x *PacketExplanation) WriteText(w io.Writer) error {
 	b := bufio.NewWriter(w)
-	writeHead(b, x.from, &x.q)
-	if len(x.at) == 0 {
-		fmt.Fprintf(b, "  drop: %s has no netvm, so its packets go nowhere\n", x.from)
-	}
+	writeHead(b, x.from, &x.q, len(x.at) == 0)
 	for _, at := range x.at {
 		e := at.e
 		fmt.Fprintf(b, "%s (%s):\n", e.Firewall, e.Backend)
@@ -120,12 +117,16 @@ func (x *PacketExplanation) WriteText(w io.Writer) error {
 	return b.Flush()
 }
 
-// writeHead writes the first line of explain's answer to q.
-func writeHead(w io.Writer, from string, q *Question) {
+// writeHead writes the head of explain's answer to q for the packets from
+// the qube from: the question, and where they go if from has no netvm.
+func writeHead(w io.Writer, from string, q *Question, noNetvm bool) {
 	if q.ExtHeaders {
 		fmt.Fprintf(w, "%s → %s, IPv6 packets with extension headers\n", from, q.Text)
 	} else {
 		fmt.Fprintf(w, "%s → %s\n", from, q.Text)
+	}
+	if noNetvm {
+		fmt.Fprintf(w, "  drop: %s has no netvm, so its packets go nowhere\n", from)
 	}
 }
 

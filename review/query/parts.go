@@ -53,10 +53,7 @@ func Explain(p *Policy, from *ir.Qube, q Question) (*Explanation, error) {
 // WriteText writes x as qfw explain prints it.
 func (x *Explanation) WriteText(w io.Writer) error {
 	b := bufio.NewWriter(w)
-	writeHead(b, x.from, &x.q)
-	if len(x.answers) == 0 {
-		fmt.Fprintf(b, "  drop: %s has no netvm, so its packets go nowhere\n", x.from)
-	}
+	writeHead(b, x.from, &x.q, len(x.answers) == 0)
 	for _, a := range x.answers {
 		fmt.Fprintf(b, "%s:\n", a.at)
 		a.writeParts(b, "  ", x.from)
