@@ -16,7 +16,7 @@ import (
 
 // Dest is where the packets asked about go, as DEST[:PORT][/PROTO] says:
 // an address, a prefix, a range, a host name or any, a protocol and a
-// port. The zero Dest is tcp to any, every port.
+// port. The zero Dest is every protocol to any.
 type Dest struct {
 	// to is the address, prefix or host name; the zero Dst for any and
 	// for a range.
