@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -126,18 +126,8 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 		return err
 	}
 	defer pols.Close()
-	// A policy's errors are printed with the revision's names for its
-	// files; its warnings are vet's to show, unless it has errors.
-	for i, d := range pols.Diagnostics {
-		if len(d.Errors) > 0 {
-			var b bytes.Buffer
-			d.WriteText(&b, false)
-			fmt.Fprint(cmd.ErrOrStderr(), pols.Sides[i].Rewrite(b.String()))
-			err = errPrinted
-		}
-	}
-	if err != nil {
-		return err
+	if pols.Failed() {
+		return cmp.Or(pols.WriteErrors(cmd.ErrOrStderr()), errPrinted)
 	}
 	rep := diff.Compare(pols.Sides, pols.Programs, f.now.t.Unix())
 	w := cmd.OutOrStdout()

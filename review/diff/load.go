@@ -1,6 +1,9 @@
 package diff
 
 import (
+	"io"
+	"strings"
+
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/par"
 	"github.com/qfw-dev/qfw/deploy"
@@ -47,6 +50,28 @@ func Load(base, head string, opts deploy.BuildOptions) (*Policies, error) {
 		p.Programs = [2]*ir.Program{built[0].Program, built[1].Program}
 	}
 	return p, nil
+}
+
+// Failed reports whether a side's policy has errors.
+func (p *Policies) Failed() bool {
+	return len(p.Diagnostics[0].Errors) > 0 || len(p.Diagnostics[1].Errors) > 0
+}
+
+// WriteErrors writes, for each side whose policy has errors, its
+// warnings and errors as [diagnostic.Report.WriteText] does, with the
+// file names of a revision as the user knows them. A side without errors
+// is left out: its warnings are vet's to show.
+func (p *Policies) WriteErrors(w io.Writer) error {
+	var b strings.Builder
+	for i, d := range p.Diagnostics {
+		if len(d.Errors) > 0 {
+			var side strings.Builder
+			d.WriteText(&side, false)
+			b.WriteString(p.Sides[i].Rewrite(side.String()))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // Close removes what Load read from git.

@@ -253,7 +253,10 @@ qube:work -> firewall:sys-nft -> dest:::/0: lost tcp 22 with IPv6 extension head
 // error.
 func TestLoad(t *testing.T) {
 	good := policyDir(t, webPolicy, inventory)
-	broken := policyDir(t, "package policy\nqubes: work: allow: web: {to: \"any\", tcp: \"all\"}\n", inventory)
+	// A redundant rule is a warning; bad ports are an error.
+	const redundant = "package policy\nqubes: work: allow: all: {to: \"any\"}\nqubes: work: allow: zz: {to: \"any\", tcp: [22]}\n"
+	warned := policyDir(t, redundant, inventory)
+	broken := policyDir(t, redundant+"qubes: work: allow: web: {to: \"any\", tcp: \"all\"}\n", inventory)
 	opts := deploy.BuildOptions{Now: time.Unix(1e9, 0)}
 
 	p, err := Load(good, good, opts)
@@ -261,20 +264,32 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if p.Programs[0] == nil || p.Programs[1] == nil || len(p.Diagnostics[0].Errors)+len(p.Diagnostics[1].Errors) > 0 {
+	if p.Programs[0] == nil || p.Programs[1] == nil || p.Failed() {
 		t.Errorf("two good policies: programs %v, diagnostics %v", p.Programs, p.Diagnostics)
 	}
 	if r := Compare(p.Sides, p.Programs, 1e9); r.Changed() {
 		t.Error("a policy compared with itself changes")
 	}
 
-	p, err = Load(good, broken, opts)
+	p, err = Load(warned, broken, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if p.Programs != [2]*ir.Program{} || len(p.Diagnostics[0].Errors) != 0 || len(p.Diagnostics[1].Errors) != 1 {
-		t.Errorf("a broken head: programs %v, diagnostics %v; want none, and one error in the head", p.Programs, p.Diagnostics)
+	if p.Programs != [2]*ir.Program{} || len(p.Diagnostics[0].Warnings) != 1 || len(p.Diagnostics[0].Errors) != 0 || len(p.Diagnostics[1].Errors) != 1 {
+		t.Errorf("a warned base, a broken head: programs %v, diagnostics %v; want none, a warning in the base and an error in the head", p.Programs, p.Diagnostics)
+	}
+	var b strings.Builder
+	if err := p.WriteErrors(&b); err != nil {
+		t.Fatal(err)
+	}
+	// The base's warnings are vet's to show.
+	const want = `HEAD/policy.cue:3:21: warning: qubes.work.allow.zz: the rule is redundant: allow.all already accepts all its packets
+    HEAD/policy.cue:2:21
+HEAD/policy.cue:4:43: qubes.work.allow.web.tcp: ports are true (every port) or a list of numbers and "first-last" ranges
+`
+	if got := strings.ReplaceAll(b.String(), broken, "HEAD"); !p.Failed() || got != want {
+		t.Errorf("a broken head: failed %v, errors:\n%s\nwant:\n%s", p.Failed(), got, want)
 	}
 
 	nowhere := filepath.Join(good, "nowhere")
