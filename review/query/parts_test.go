@@ -98,7 +98,7 @@ func partHolds(l *reach.Line, p eval.Packet, proto uint8, port uint16) bool {
 			return !excepted(d.Except)
 		}
 		return slices.ContainsFunc(d.Prefixes, func(pf netip.Prefix) bool {
-			return pf.Contains(p.Dst) && (pf.Bits() != 0 || !excepted(d.Except))
+			return pf.Contains(p.Dst) && !excepted(d.Except)
 		})
 	}
 	return inServices(l.Services) && inDests(l.Dests) &&
