@@ -5,8 +5,9 @@
 //     the unikernel firewalls' and qubesd's, and the policy's tests.
 //   - [MakePlan] compares each managed qube's compiled list with the one
 //     dom0 holds (through the Admin API, or from state files), with the
-//     unikernel firewall qubes to provision; [MarshalPlan] and [ReadPlan]
-//     save a plan and read it back, checked field by field.
+//     unikernel firewall qubes to provision; [Plan.WriteText] writes it
+//     for a reader, and [MarshalPlan] and [ReadPlan] save a plan and read
+//     it back, checked field by field.
 //   - [Apply] puts a plan in force through the Admin API, one
 //     admin.vm.firewall.Set per qube, refusing a stale plan; with a
 //     confirm timeout it puts every qube back unless [Confirm] runs.

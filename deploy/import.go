@@ -61,9 +61,17 @@ type ImportResult struct {
 	im      *importer
 }
 
-// Summary writes what was imported, and whether the lines came back as
-// they were read or in canonical form.
-func (r *ImportResult) Summary(w io.Writer) { r.im.summary(w, r.Written) }
+// WriteSummary writes what was imported, and whether the lines came back
+// as they were read or in canonical form; nothing if no qube was.
+func (r *ImportResult) WriteSummary(w io.Writer) error {
+	if len(r.Written) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	r.im.summary(&b, r.Written)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
 
 // Import reads the lists qubes have now, from the Admin API or state
 // files as f says, and writes them as a policy that compiles back to them

@@ -1,18 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/deploy"
+	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/review/diff"
-	"github.com/qfw-dev/qfw/review/source"
 )
 
 const diffDoc = `diff says what a change to the policy does to who can reach what: for every
@@ -66,39 +65,33 @@ const diffExamples = `  # What the last commit changes.
   # A comment for the pull request.
   qfw diff --format markdown origin/main HEAD > comment.md`
 
-// diffFormat is diff's --format flag.
-type diffFormat uint8
-
-const (
-	diffText diffFormat = iota
-	diffMarkdown
-	diffHTML
-)
-
-var diffFormatNames = []string{diffText: "text", diffMarkdown: "markdown", diffHTML: "html"}
-
-func (f *diffFormat) String() string { return diffFormatNames[*f] }
-
-func (f *diffFormat) Set(s string) error {
-	for i, n := range diffFormatNames {
-		if s == n {
-			*f = diffFormat(i)
-			return nil
-		}
-	}
-	return errors.New("unknown format; want text, markdown or html")
+// formatChoice is a --format flag: the name of one of the formats a
+// command writes.
+type formatChoice struct {
+	name  string
+	names []string
 }
 
-func (f *diffFormat) Type() string { return "FORMAT" }
+func (c *formatChoice) String() string { return c.name }
+
+func (c *formatChoice) Set(s string) error {
+	if !slices.Contains(c.names, s) {
+		return fmt.Errorf("unknown format; want %s", jsonfile.OrList(c.names))
+	}
+	c.name = s
+	return nil
+}
+
+func (c *formatChoice) Type() string { return "FORMAT" }
 
 type diffFlags struct {
 	policyFlags
 	json   bool
-	format diffFormat
+	format formatChoice
 }
 
 func newDiffCmd() *cobra.Command {
-	f := &diffFlags{}
+	f := &diffFlags{format: formatChoice{"text", []string{"text", "markdown", "html"}}}
 	cmd := &cobra.Command{
 		Use:     "diff BASE HEAD",
 		Short:   "Say what a change to the policy does to who can reach what",
@@ -124,58 +117,29 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 	if f.json && cmd.Flags().Changed("format") {
 		return errors.New("--format does not go with --json: --json prints the changes as JSON, in no other format")
 	}
-	var sides [2]*source.Side
-	for i, which := range []string{"BASE", "HEAD"} {
-		s, err := source.Open(args[i], which)
-		if err != nil {
-			return err
-		}
-		defer s.Cleanup()
-		sides[i] = s
-	}
 	if f.now.t.IsZero() {
 		// Both sides judge expiry at the same time.
 		f.now.t = time.Now()
 	}
-	// The two policies build at once, each printing to a buffer of its
-	// own: its errors are printed with the revision's names for its
-	// files; its warnings are vet's to show.
-	var progs [2]*ir.Program
-	var errs [2]error
-	var bufs [2]bytes.Buffer
-	var wg sync.WaitGroup
-	for i, s := range sides {
-		wg.Go(func() {
-			c := &cobra.Command{}
-			c.SetErr(&bufs[i])
-			res, err := build(c, []string{s.Dir}, &f.policyFlags, false)
-			if err == nil {
-				progs[i] = res.Program
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
-	for i, s := range sides {
-		if errs[i] != nil {
-			fmt.Fprint(cmd.ErrOrStderr(), s.Rewrite(bufs[i].String()))
-		}
-	}
-	if err := cmp.Or(errs[0], errs[1]); err != nil {
+	pols, err := diff.Load(args[0], args[1], deploy.BuildOptions{Inventory: f.inventory, Now: f.now.t})
+	if err != nil {
 		return err
 	}
-	rep := diff.Compare(sides, progs, f.now.t.Unix())
+	defer pols.Close()
+	if pols.Failed() {
+		return cmp.Or(pols.WriteErrors(cmd.ErrOrStderr()), errPrinted)
+	}
+	rep := diff.Compare(pols.Sides, pols.Programs, f.now.t.Unix())
 	w := cmd.OutOrStdout()
-	var err error
 	switch {
 	case f.json:
-		err = printDiffJSON(w, rep)
-	case f.format == diffMarkdown:
-		printDiffMarkdown(w, rep)
-	case f.format == diffHTML:
-		err = printDiffHTML(w, rep)
+		err = rep.WriteJSON(w)
+	case f.format.name == "markdown":
+		err = rep.WriteMarkdown(w)
+	case f.format.name == "html":
+		err = rep.WriteHTML(w)
 	default:
-		printDiffText(w, rep)
+		err = rep.WriteText(w)
 	}
 	if err != nil {
 		return err

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"slices"
-
 	"github.com/spf13/cobra"
 
-	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/deploy"
 	"github.com/qfw-dev/qfw/review/graph"
 )
 
@@ -43,38 +39,14 @@ const graphExamples = `  # A page to open in a browser.
   # Only work and personal.
   qfw graph --qube work --qube personal > graph.html`
 
-// graphFormat is graph's --format flag.
-type graphFormat uint8
-
-const (
-	graphHTML graphFormat = iota
-	graphDOT
-)
-
-var graphFormatNames = []string{graphHTML: "html", graphDOT: "dot"}
-
-func (f *graphFormat) String() string { return graphFormatNames[*f] }
-
-func (f *graphFormat) Set(s string) error {
-	for i, n := range graphFormatNames {
-		if s == n {
-			*f = graphFormat(i)
-			return nil
-		}
-	}
-	return errors.New("unknown format; want html or dot")
-}
-
-func (f *graphFormat) Type() string { return "FORMAT" }
-
 type graphFlags struct {
 	policyFlags
-	format graphFormat
+	format formatChoice
 	qubes  []string
 }
 
 func newGraphCmd() *cobra.Command {
-	f := &graphFlags{}
+	f := &graphFlags{format: formatChoice{"html", []string{"html", "dot"}}}
 	cmd := &cobra.Command{
 		Use:     "graph [DIR | FILE...]",
 		Short:   "Draw who can reach what, as an HTML page or a Graphviz graph",
@@ -95,33 +67,13 @@ func runGraph(cmd *cobra.Command, args []string, f *graphFlags) error {
 	if err != nil {
 		return err
 	}
-	prog := res.Program
-	var qs []*ir.Qube
-	for i := range prog.Qubes {
-		if len(f.qubes) == 0 || slices.Contains(f.qubes, prog.Qubes[i].Name) {
-			qs = append(qs, &prog.Qubes[i])
-		}
+	g, err := graph.Policy(graph.Title(args), res.Program, f.qubes, f.now.t.Unix(), deploy.DescribeRule)
+	if err != nil {
+		return err
 	}
-	for _, name := range f.qubes {
-		if !slices.ContainsFunc(qs, func(q *ir.Qube) bool { return q.Name == name }) {
-			return fmt.Errorf("--qube %q: no such qube in the policy", name)
-		}
-	}
-	g := graph.New(graphTitle(args), graph.Clients(prog, qs, f.now.t.Unix()), describeRule)
 	w := cmd.OutOrStdout()
-	if f.format == graphDOT {
+	if f.format.name == "dot" {
 		return g.WriteDOT(w)
 	}
 	return g.WriteHTML(w)
-}
-
-// graphTitle names the policy that args name.
-func graphTitle(args []string) string {
-	switch len(args) {
-	case 0:
-		return "Who can reach what: the policy in the working directory"
-	case 1:
-		return fmt.Sprintf("Who can reach what: the policy %s", args[0])
-	}
-	return fmt.Sprintf("Who can reach what: the policy %s and %d more files", args[0], len(args)-1)
 }

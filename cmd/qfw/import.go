@@ -105,8 +105,8 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 	} else if err != nil {
 		return err
 	}
-	if len(res.Written) > 0 {
-		res.Summary(cmd.OutOrStdout())
+	if err := res.WriteSummary(cmd.OutOrStdout()); err != nil {
+		return err
 	}
 	if len(res.Problems) > 0 {
 		return errPrinted

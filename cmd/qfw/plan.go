@@ -1,11 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"slices"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -121,24 +117,23 @@ func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.out != "" {
-		b, err := deploy.MarshalPlan(p)
-		if err != nil {
+	var saved []byte
+	if f.out != "" || f.json {
+		if saved, err = deploy.MarshalPlan(p); err != nil {
 			return err
 		}
-		if err := writeFile(f.out, b); err != nil {
+	}
+	if f.out != "" {
+		if err := deploy.WriteFile(f.out, saved); err != nil {
 			return err
 		}
 	}
 	if f.json {
-		b, err := deploy.MarshalPlan(p)
-		if err != nil {
-			return err
-		}
-		if _, err := cmd.OutOrStdout().Write(b); err != nil {
-			return err
-		}
-	} else if err := printPlan(cmd.OutOrStdout(), p); err != nil {
+		_, err = cmd.OutOrStdout().Write(saved)
+	} else {
+		err = p.WriteText(cmd.OutOrStdout())
+	}
+	if err != nil {
 		return err
 	}
 	if f.detailedExitcode && p.Summary.Changes() {
@@ -160,127 +155,5 @@ func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*deploy.Plan, 
 	})
 }
 
-// printPlan writes p for a reader: each changed qube's edits, with the
-// policy rule of every new line, then the unchanged qubes and the summary.
-func printPlan(w io.Writer, p *deploy.Plan) error {
-	var b strings.Builder
-	var unchanged []string
-	for _, q := range p.Qubes {
-		if !q.Changed {
-			unchanged = append(unchanged, q.Name)
-			continue
-		}
-		fmt.Fprintf(&b, "%s:", q.Name)
-		if q.EditedAt != nil {
-			fmt.Fprintf(&b, " (edited outside qfw since qfw set it at %s)", q.EditedAt.UTC().Format(time.RFC3339))
-		}
-		b.WriteByte('\n')
-		width := 0
-		for _, e := range q.Edits {
-			if e.Rule != "" || e.Note != "" {
-				width = max(width, len(e.Line))
-			}
-		}
-		for _, e := range q.Edits {
-			switch {
-			case e.Rule != "":
-				fmt.Fprintf(&b, "  %s %-*s  # %s\n", e.Op, width, e.Line, e.Rule)
-			case e.Note != "":
-				fmt.Fprintf(&b, "  %s %-*s  # %s\n", e.Op, width, e.Line, e.Note)
-			default:
-				fmt.Fprintf(&b, "  %s %s\n", e.Op, e.Line)
-			}
-		}
-		b.WriteByte('\n')
-	}
-	for _, fp := range p.Firewalls {
-		printFirewallPlan(&b, &fp)
-	}
-	for _, name := range p.Left {
-		fmt.Fprintf(&b, "%s: left the policy; qfw set its list and keeps it as it is. To stop managing it: qfw apply --release %s\n\n", name, name)
-	}
-	var mark []string
-	for _, q := range p.Qubes {
-		if q.Mark {
-			mark = append(mark, q.Name)
-		}
-	}
-	if mark != nil {
-		fmt.Fprintf(&b, "To tag %s: %s.\n\n", managedTag, strings.Join(mark, ", "))
-	}
-	if unchanged != nil {
-		slices.Sort(unchanged)
-		fmt.Fprintf(&b, "Unchanged: %s.\n\n", strings.Join(unchanged, ", "))
-	}
-	s := p.Summary
-	var tagging string
-	if s.Mark > 0 {
-		tagging = fmt.Sprintf("%s to tag %s", count(s.Mark, "qube"), managedTag)
-	}
-	switch {
-	case !s.Work():
-		verb := "match"
-		if s.Unchanged == 1 {
-			verb = "matches"
-		}
-		fmt.Fprintf(&b, "No changes: %s %s the policy", count(s.Unchanged, "qube"), verb)
-	case s.Change == 0:
-		var parts []string
-		if s.Provision > 0 {
-			parts = append(parts, count(s.Provision, "firewall qube")+" to provision")
-		}
-		if tagging != "" {
-			parts = append(parts, tagging)
-		}
-		fmt.Fprintf(&b, "Plan: %s; %s unchanged", strings.Join(parts, "; "), count(s.Unchanged, "qube"))
-	default:
-		fmt.Fprintf(&b, "Plan: %s to change, %d unchanged; %s to add, %d to remove", count(s.Change, "qube"), s.Unchanged, count(s.Add, "rule"), s.Remove)
-		if s.Provision > 0 {
-			fmt.Fprintf(&b, "; %s to provision", count(s.Provision, "firewall qube"))
-		}
-		if tagging != "" {
-			b.WriteString("; " + tagging)
-		}
-	}
-	if s.Left > 0 {
-		fmt.Fprintf(&b, "; %s left the policy, %s kept", count(s.Left, "qube"), map[bool]string{true: "its list", false: "their lists"}[s.Left == 1])
-	}
-	b.WriteString(".\n")
-	if len(p.Unmanaged) > 0 {
-		fmt.Fprintf(&b, "Not managed by the policy: %s (%s).\n", count(len(p.Unmanaged), "networked qube"), strings.Join(p.Unmanaged, ", "))
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// count returns n and noun, made plural unless n is 1.
-func count(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// printFirewallPlan writes what a plan does to a unikernel firewall qube,
-// if anything.
-func printFirewallPlan(b *strings.Builder, fp *deploy.FirewallPlan) {
-	if !fp.Changes() {
-		if k := fp.Kernel; k != nil && k.Dom0Step != "" {
-			fmt.Fprintf(b, "%s (unikernel firewall %s): nothing to change; the kernel image %s is checked here, but dom0's copy is out of sight. If it is not installed yet, run in dom0:\n      %s\n\n", fp.Name, fp.Release, k.Path, k.Dom0Step)
-		}
-		return
-	}
-	fmt.Fprintf(b, "%s (unikernel firewall %s):\n", fp.Name, fp.Release)
-	if k := fp.Kernel; k != nil {
-		switch {
-		case k.Install:
-			fmt.Fprintf(b, "  + install the kernel image %s into %s (SHA-256 %s, checked)\n", k.Path, k.Target, k.SHA256)
-		case k.Dom0Step != "":
-			fmt.Fprintf(b, "  + in dom0, install the kernel image %s (SHA-256 %s, checked here):\n      %s\n", k.Path, k.SHA256, k.Dom0Step)
-		}
-	}
-	for _, s := range fp.Steps {
-		fmt.Fprintf(b, "  + %s\n", s.Text)
-	}
-	b.WriteByte('\n')
-}
+// printPlan writes p for a reader, as apply shows it before it applies.
+func printPlan(w io.Writer, p *deploy.Plan) error { return p.WriteText(w) }

@@ -23,12 +23,25 @@ const inventory = `{"qubes": {
 // compiles it, returning the directory, opened as a side, and the program.
 func compile(t *testing.T, which, text string) (*source.Side, *ir.Program) {
 	t.Helper()
+	return compileWith(t, which, text, inventory)
+}
+
+// policyDir writes policy beside the inventory inv into a directory.
+func policyDir(t *testing.T, policy, inv string) string {
+	t.Helper()
 	dir := t.TempDir()
-	for name, text := range map[string]string{"policy.cue": text, "inventory.json": inventory} {
+	for name, text := range map[string]string{"policy.cue": policy, "inventory.json": inv} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return dir
+}
+
+// compileWith is compile with the inventory inv.
+func compileWith(t *testing.T, which, text, inv string) (*source.Side, *ir.Program) {
+	t.Helper()
+	dir := policyDir(t, text, inv)
 	p, errs := policy.Load(policy.Config{Args: []string{dir}})
 	if errs != nil {
 		t.Fatalf("%s: %v", which, errs)

@@ -1,18 +1,17 @@
-package main
+package diff
 
 import (
 	"fmt"
 	"io"
 
-	"github.com/qfw-dev/qfw/review/diff"
 	"github.com/qfw-dev/qfw/review/graph"
 )
 
-// printHTML writes the changes as qfw graph's page: each qube whose
+// Graph returns the changes as qfw graph draws them: each qube whose
 // access changes or that is added, removed or moved, its firewall qube
 // (the head's, if it has one), and an edge to each set of destinations it
 // gains or loses, with what decides the packets on each side.
-func printDiffHTML(w io.Writer, r *diff.Report) error {
+func (r *Report) Graph() *graph.Graph {
 	var qubes []graph.Qube
 	for _, q := range r.Qubes {
 		if !q.Interesting() {
@@ -43,5 +42,9 @@ func printDiffHTML(w io.Writer, r *diff.Report) error {
 		qubes = append(qubes, gq)
 	}
 	title := fmt.Sprintf("What %s → %s changes about who can reach what", r.Sides[0].Arg, r.Sides[1].Arg)
-	return graph.FromQubes(title, qubes, true).WriteHTML(w)
+	return graph.FromQubes(title, qubes, true)
 }
+
+// WriteHTML writes the changes as qfw graph's page of [Report.Graph],
+// which works from a file.
+func (r *Report) WriteHTML(w io.Writer) error { return r.Graph().WriteHTML(w) }
