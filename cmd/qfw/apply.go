@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/deploy"
+	"github.com/qfw-dev/qfw/internal/cliflag"
 )
 
 const applyDoc = `apply compiles the policy and puts it in force.
@@ -129,12 +130,12 @@ type applyFlags struct {
 	firewall       string
 	qube           string
 	netns          string
-	dns            addrsValue
+	dns            cliflag.Addrs
 	resolve        string
 }
 
 func newApplyCmd() *cobra.Command {
-	f := &applyFlags{target: targetQubes, resolve: "live"}
+	f := &applyFlags{target: newTargetValue(), resolve: "live"}
 	cmd := &cobra.Command{
 		Use:     "apply [DIR | FILE...] --target qubes|nftables",
 		Short:   "Put the policy in force: each qube's rule list, or a firewall qube's nftables",
@@ -167,26 +168,26 @@ func newApplyCmd() *cobra.Command {
 
 // targetFlags are the flags that only one apply target reads.
 var targetFlags = []struct {
-	target targetValue
+	target deploy.Target
 	names  []string
 }{
-	{targetQubes, []string{"plan", "auto-approve", "data-dir", "refuse-drift", "confirm-timeout", "lock", "release", "reset", "socket", "qrexec", "qrexec-client", "kernels-dir"}},
-	{targetNftables, []string{"firewall", "netns", "dns", "resolve"}},
+	{deploy.TargetQubes, []string{"plan", "auto-approve", "data-dir", "refuse-drift", "confirm-timeout", "lock", "release", "reset", "socket", "qrexec", "qrexec-client", "kernels-dir"}},
+	{deploy.TargetNftables, []string{"firewall", "netns", "dns", "resolve"}},
 }
 
 func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
 	// A flag the target does not read would be silently ignored.
 	for _, tf := range targetFlags {
 		for _, name := range tf.names {
-			if tf.target != f.target && cmd.Flags().Changed(name) {
+			if tf.target != f.target.Value && cmd.Flags().Changed(name) {
 				return fmt.Errorf("--%s is for --target %s only", name, tf.target.String())
 			}
 		}
 	}
 	switch {
-	case f.target == targetQubes:
+	case f.target.Value == deploy.TargetQubes:
 		return applyQubes(cmd, args, f)
-	case f.target != targetNftables:
+	case f.target.Value != deploy.TargetNftables:
 		return fmt.Errorf("--target %s: apply supports qubes and nftables", f.target.String())
 	case f.firewall == "":
 		return fmt.Errorf("--target nftables: give the firewall qube with --firewall NAME")
@@ -199,7 +200,7 @@ func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
 		return err
 	}
 	a, warnings, err := deploy.PrepareNftables(res, &deploy.NftablesOptions{
-		Firewall: f.firewall, Qube: f.qube, DNS: f.dns.addrs, LiveResolve: f.resolve == "live", Now: f.now.t, Warnings: cmd.ErrOrStderr(),
+		Firewall: f.firewall, Qube: f.qube, DNS: f.dns, LiveResolve: f.resolve == "live", Now: f.now.t, Warnings: cmd.ErrOrStderr(),
 	})
 	if err != nil {
 		return err

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"io"
-
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/deploy"
+	"github.com/qfw-dev/qfw/internal/cliflag"
 )
 
 const compileDoc = `compile compiles the policy and prints what each target needs:
@@ -63,13 +59,13 @@ type compileFlags struct {
 	target   targetValue
 	qube     string
 	firewall string
-	dns      addrsValue
+	dns      cliflag.Addrs
 	json     bool
 	outDir   string
 }
 
 func newCompileCmd() *cobra.Command {
-	f := &compileFlags{target: targetQubes}
+	f := &compileFlags{target: newTargetValue()}
 	cmd := &cobra.Command{
 		Use:     "compile [DIR | FILE...]",
 		Short:   "Compile a policy into Qubes rule lists, QubesDB entries, nftables scripts or the unikernel's reading",
@@ -95,58 +91,24 @@ func runCompile(cmd *cobra.Command, args []string, f *compileFlags) error {
 	if err != nil {
 		return err
 	}
-	prog := res.Program
-	now := f.now.t
-	var files []deploy.OutFile
-	switch f.target {
-	case targetQubes:
-		files, err = deploy.QubesFiles(prog, f.qube, f.json)
-	case targetQubesDB:
-		files, err = deploy.QubesDBFiles(prog, f.firewall, now.Unix(), f.json)
-	case targetNftables:
-		files, err = deploy.NftablesFiles(prog, f.firewall, f.dns.addrs, now.Unix(), cmd.ErrOrStderr())
-	case targetMirage:
-		files, err = deploy.MirageFiles(prog, f.firewall, res.Mirage)
-	}
-	if err != nil {
+	files, err := deploy.Compile(res, &deploy.CompileOptions{
+		Target: f.target.Value, Qube: f.qube, Firewall: f.firewall, DNS: f.dns, JSON: f.json, Now: f.now.t, Warnings: cmd.ErrOrStderr(),
+	})
+	switch {
+	case err != nil:
 		return err
-	}
-	if f.json {
-		doc := map[string]any{"format_version": "1.0", "target": f.target.String()}
-		items := make([]any, len(files))
-		for i, of := range files {
-			items[i] = of.JSON
-		}
-		doc[string(f.target.jsonKey())] = items
-		if f.outDir != "" {
-			b, err := json.MarshalIndent(doc, "", "  ")
-			if err != nil {
-				return err
-			}
-			return deploy.WriteFiles(f.outDir, []deploy.OutFile{{Name: "qfw-" + f.target.String() + ".json", Text: append(b, '\n')}})
-		}
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
-	}
-	if f.outDir != "" {
+	case !f.json && f.outDir != "":
 		return deploy.WriteFiles(f.outDir, files)
+	case !f.json:
+		return deploy.WriteText(cmd.OutOrStdout(), files)
 	}
-	return printFiles(cmd.OutOrStdout(), files)
-}
-
-func printFiles(w io.Writer, files []deploy.OutFile) error {
-	var b bytes.Buffer
-	for i, f := range files {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		fmt.Fprintf(&b, "# %s\n", f.Header)
-		b.Write(f.Text)
+	b, err := deploy.MarshalFiles(f.target.Value, files)
+	switch {
+	case err != nil:
+		return err
+	case f.outDir != "":
+		return deploy.WriteFiles(f.outDir, []deploy.OutFile{{Name: "qfw-" + f.target.String() + ".json", Text: b}})
 	}
-	_, err := w.Write(b.Bytes())
+	_, err = cmd.OutOrStdout().Write(b)
 	return err
 }
-
-// writeFile writes data to path whole or not at all, as deploy does.
-func writeFile(path string, data []byte) error { return deploy.WriteFile(path, data) }

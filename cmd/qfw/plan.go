@@ -126,7 +126,7 @@ func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFile(f.out, b); err != nil {
+		if err := deploy.WriteFile(f.out, b); err != nil {
 			return err
 		}
 	}
