@@ -3,11 +3,16 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/qfw-dev/qfw/internal/jsonfile"
 )
@@ -129,6 +134,34 @@ func WriteStatus(path string, s *Status) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// WriteText writes s as qfw agent status shows it: the agent's state and
+// when it wrote the status, then a table of the clients, one line each,
+// whatever a client's failure holds.
+func (s *Status) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "agent %s, status of %s\n", s.State, s.Updated.UTC().Format(time.RFC3339))
+	if len(s.Clients) == 0 {
+		_, err := fmt.Fprintln(w, "no clients")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLIENT\tFAMILY\tRULES\tHANDLED\tAPPLIED\tFAILURE")
+	for _, c := range s.Clients {
+		applied, failure := "never", c.Failure
+		if c.Applied != nil {
+			applied = c.Applied.UTC().Format(time.RFC3339)
+		}
+		switch {
+		case failure == "":
+			failure = "-"
+		case strings.ContainsFunc(failure, unicode.IsControl):
+			// One client, one line, whatever the file holds.
+			failure = strconv.Quote(failure)
+		}
+		fmt.Fprintf(tw, "%s\tIPv%d\t%d\t%d\t%s\t%s\n", c.Address, c.Family, c.Rules, c.Handled, applied, failure)
+	}
+	return tw.Flush()
 }
 
 // DecodeStatus reads the agent's status file, data, from the file name,

@@ -74,3 +74,46 @@ func FuzzStatus(f *testing.F) {
 		}
 	})
 }
+
+// TestStatusText writes statuses as qfw agent status shows them: one
+// line a client, whatever its failure holds.
+func TestStatusText(t *testing.T) {
+	at := time.Date(2026, 12, 3, 8, 0, 5, 250000000, time.UTC)
+	tests := []struct {
+		name string
+		s    *Status
+		want string
+	}{
+		{
+			name: "clients",
+			s: &Status{
+				FormatVersion: StatusFormatVersion, State: StateReady, Updated: at,
+				Clients: []ClientStatus{
+					{Address: netip.MustParseAddr("10.137.0.5"), Family: 4, Rules: 12, Handled: 3, Applied: &at},
+					{Address: netip.MustParseAddr("10.137.0.6"), Family: 4, Failure: "two\nlines"},
+					{Address: netip.MustParseAddr("fd09:24ef:4179::a89:5"), Family: 6, Failure: "last apply failed: the kernel refused the transaction"},
+				},
+			},
+			want: `agent ready, status of 2026-12-03T08:00:05Z
+CLIENT                 FAMILY  RULES  HANDLED  APPLIED               FAILURE
+10.137.0.5             IPv4    12     3        2026-12-03T08:00:05Z  -
+10.137.0.6             IPv4    0      0        never                 "two\nlines"
+fd09:24ef:4179::a89:5  IPv6    0      0        never                 last apply failed: the kernel refused the transaction
+`,
+		},
+		{
+			name: "no clients",
+			s:    &Status{FormatVersion: StatusFormatVersion, State: StateStarting, Updated: at.In(time.FixedZone("CET", 3600)), Clients: []ClientStatus{}},
+			want: "agent starting, status of 2026-12-03T08:00:05Z\nno clients\n",
+		},
+	}
+	for _, tt := range tests {
+		var out strings.Builder
+		if err := tt.s.WriteText(&out); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != tt.want {
+			t.Errorf("%s: status written as\n%s\nwant\n%s", tt.name, out.String(), tt.want)
+		}
+	}
+}

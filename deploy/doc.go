@@ -17,8 +17,8 @@
 //   - [QubesFiles], [QubesDBFiles], [NftablesFiles] and [MirageFiles]
 //     render what each backend makes of a built policy, the files of qfw
 //     compile, and [WriteFiles] writes them.
-//   - [AddQrexecGrants] says what dom0's qrexec policy must let a
-//     management qube do for a built policy.
+//   - [QrexecPolicy] writes dom0's qrexec policy that lets a management
+//     qube do what qfw does for a built policy, and nothing more.
 //
 // deploy never writes to the standard streams: what a workflow reports on
 // the way goes to the [io.Writer] its options name, and results and

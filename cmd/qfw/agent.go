@@ -4,16 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
-	"text/tabwriter"
-	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +16,7 @@ import (
 	"github.com/qfw-dev/qfw/agent/resolver"
 	"github.com/qfw-dev/qfw/agent/sdnotify"
 	"github.com/qfw-dev/qfw/backends/qubesdb"
+	"github.com/qfw-dev/qfw/internal/cliflag"
 	"github.com/qfw-dev/qfw/internal/jsonfile"
 )
 
@@ -84,24 +79,21 @@ func newAgentCmd() *cobra.Command {
 }
 
 func runAgent(cmd *cobra.Command, f *agentFlags) error {
-	if f.once && cmd.Flags().Changed("hooks-root") {
-		return errors.New("--hooks-root does not go with --once: --once runs no hooks")
-	}
 	var netns agent.NetNS
 	if f.netns != "" {
 		var err error
 		if netns, err = agent.OpenNetNS(f.netns); err != nil {
-			return fmt.Errorf("--netns %s: %w", f.netns, pathErr(err))
+			return cliflag.PathError("netns", f.netns, err)
 		}
 		defer netns.File.Close()
 	}
 	res, err := resolver.New(resolver.Config{ResolvConf: f.resolvConf})
 	if err != nil {
-		return fmt.Errorf("--resolv-conf %s: %w", f.resolvConf, pathErr(err))
+		return cliflag.PathError("resolv-conf", f.resolvConf, err)
 	}
 	db, err := qubesdb.Open(f.qubesdb)
 	if err != nil {
-		return fmt.Errorf("--qubesdb %s: %w", f.qubesdb, pathErr(err))
+		return cliflag.PathError("qubesdb", f.qubesdb, err)
 	}
 	defer db.Close()
 	log := agent.NewLog(cmd.ErrOrStderr(), os.Getenv("JOURNAL_STREAM") != "")
@@ -128,32 +120,9 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 	cfg.Hooks = func(ctx context.Context, log func(string)) error {
 		return hooks.Run(ctx, hooks.Config{Root: f.hooksRoot}, log)
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer func() {
-		signal.Stop(hup)
-		close(hup)
-	}()
-	reload := make(chan struct{}, 1)
-	go func() {
-		for range hup {
-			select {
-			case reload <- struct{}{}:
-			default: // one reload pending does for several signals
-			}
-		}
-	}()
+	reload, stopReloads := agent.HangupReloads()
+	defer stopReloads()
 	return agent.Run(ctx, cfg, reload)
-}
-
-// pathErr returns err without the operation and path that the flag's
-// message already names.
-func pathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 const agentStatusDoc = `status shows what the agent running in this firewall qube enforces, from
@@ -177,41 +146,15 @@ func newAgentStatusCmd() *cobra.Command {
 				return fmt.Errorf("--status-file %s: no such file; qfw agent writes it when it starts", statusFile)
 			}
 			if err != nil {
-				return fmt.Errorf("--status-file %s: %w", statusFile, pathErr(err))
+				return cliflag.PathError("status-file", statusFile, err)
 			}
 			s, err := agent.DecodeStatus(statusFile, b)
 			if err != nil {
 				return err
 			}
-			return printAgentStatus(cmd.OutOrStdout(), s)
+			return s.WriteText(cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&statusFile, "status-file", agent.DefaultStatusFile, "read the agent's status from `FILE`")
 	return cmd
-}
-
-// printAgentStatus writes s as a table.
-func printAgentStatus(w io.Writer, s *agent.Status) error {
-	fmt.Fprintf(w, "agent %s, status of %s\n", s.State, s.Updated.UTC().Format(time.RFC3339))
-	if len(s.Clients) == 0 {
-		_, err := fmt.Fprintln(w, "no clients")
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT\tFAMILY\tRULES\tHANDLED\tAPPLIED\tFAILURE")
-	for _, c := range s.Clients {
-		applied, failure := "never", c.Failure
-		if c.Applied != nil {
-			applied = c.Applied.UTC().Format(time.RFC3339)
-		}
-		switch {
-		case failure == "":
-			failure = "-"
-		case strings.ContainsFunc(failure, unicode.IsControl):
-			// One client, one line, whatever the file holds.
-			failure = strconv.Quote(failure)
-		}
-		fmt.Fprintf(tw, "%s\tIPv%d\t%d\t%d\t%s\t%s\n", c.Address, c.Family, c.Rules, c.Handled, applied, failure)
-	}
-	return tw.Flush()
 }
