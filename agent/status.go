@@ -2,8 +2,10 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/qfw-dev/qfw/internal/cliflag"
 	"github.com/qfw-dev/qfw/internal/jsonfile"
 )
 
@@ -162,6 +165,20 @@ func (s *Status) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\tIPv%d\t%d\t%d\t%s\t%s\n", c.Address, c.Family, c.Rules, c.Handled, applied, failure)
 	}
 	return tw.Flush()
+}
+
+// ReadStatus reads the agent's status file, path, as qfw agent status
+// does (see [DecodeStatus]). Its errors name path by the flag that gives
+// it, --status-file.
+func ReadStatus(path string) (*Status, error) {
+	b, err := jsonfile.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("--status-file %s: no such file; qfw agent writes it when it starts", path)
+	}
+	if err != nil {
+		return nil, cliflag.PathError("status-file", path, err)
+	}
+	return DecodeStatus(path, b)
 }
 
 // DecodeStatus reads the agent's status file, data, from the file name,

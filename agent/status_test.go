@@ -117,3 +117,36 @@ fd09:24ef:4179::a89:5  IPv6    0      0        never                 last apply 
 		}
 	}
 }
+
+// TestReadStatus reads status files as qfw agent status does, with the
+// errors it prints.
+func TestReadStatus(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "agent.json")
+	at := time.Date(2026, 12, 3, 8, 0, 5, 0, time.UTC)
+	if err := WriteStatus(good, &Status{FormatVersion: StatusFormatVersion, State: StateStopped, Updated: at, Clients: []ClientStatus{}}); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"format_version": 2}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ path, want string }{
+		{good, ""},
+		{filepath.Join(dir, "none.json"), "--status-file " + dir + "/none.json: no such file; qfw agent writes it when it starts"},
+		{dir, "--status-file " + dir + ": is a directory"},
+		{bad, bad + `:1:1: the file has no field "state"`},
+	}
+	for _, tt := range tests {
+		s, err := ReadStatus(tt.path)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		} else if s.State != StateStopped || !s.Updated.Equal(at) {
+			t.Errorf("%s: read %+v", tt.path, s)
+		}
+		if got != tt.want {
+			t.Errorf("%s: error %q; want %q", tt.path, got, tt.want)
+		}
+	}
+}

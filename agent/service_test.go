@@ -8,7 +8,7 @@ import (
 
 // TestHangupReloads sends the process SIGHUP, which must become a reload.
 func TestHangupReloads(t *testing.T) {
-	reload, stop := HangupReloads()
+	reload, stop := hangupReloads()
 	defer stop()
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
