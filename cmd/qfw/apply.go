@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -114,24 +113,17 @@ const applyExamples = `  # In dom0: show the plan, and set the lists that change
 
 type applyFlags struct {
 	policyFlags
-	admin       adminFlags
-	plan        string
+	admin adminFlags
+	// qubes are the options of target qubes, but for the Admin API's
+	// and the output's.
+	qubes       deploy.ApplyOptions
 	autoApprove bool
-	lock        string
-	dataDir     string
-	// refuseDrift refuses, rather than warns about, qubes edited by hand
-	// since qfw last set them.
-	refuseDrift bool
-	// release and reset name the qubes, left the policy, to stop
-	// managing, keeping their lists or blocking all their traffic.
-	release, reset []string
-	confirmTimeout time.Duration
-	target         targetValue
-	firewall       string
-	qube           string
-	netns          string
-	dns            cliflag.Addrs
-	resolve        string
+	target      targetValue
+	firewall    string
+	qube        string
+	netns       string
+	dns         cliflag.Addrs
+	resolve     string
 }
 
 func newApplyCmd() *cobra.Command {
@@ -150,14 +142,14 @@ func newApplyCmd() *cobra.Command {
 	cmd.Flags().Var(&f.target, "target", "apply to `TARGET`: qubes (rule lists, through the Admin API) or nftables")
 	f.admin.register(cmd)
 	f.admin.registerKernels(cmd)
-	cmd.Flags().StringVar(&f.plan, "plan", "", "apply the plan saved in `FILE` by qfw plan --out (target qubes)")
-	cmd.Flags().StringArrayVar(&f.release, "release", nil, "stop managing `QUBE`, which left the policy: remove its tag qfw-managed and keep its list (target qubes; repeatable)")
-	cmd.Flags().StringArrayVar(&f.reset, "reset", nil, "set the list of `QUBE`, which left the policy, to action=drop, blocking all its traffic, and stop managing it (target qubes; repeatable)")
+	cmd.Flags().StringVar(&f.qubes.PlanFile, "plan", "", "apply the plan saved in `FILE` by qfw plan --out (target qubes)")
+	cmd.Flags().StringArrayVar(&f.qubes.Release, "release", nil, "stop managing `QUBE`, which left the policy: remove its tag qfw-managed and keep its list (target qubes; repeatable)")
+	cmd.Flags().StringArrayVar(&f.qubes.Reset, "reset", nil, "set the list of `QUBE`, which left the policy, to action=drop, blocking all its traffic, and stop managing it (target qubes; repeatable)")
 	cmd.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "apply without asking (target qubes)")
-	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "keep what qfw applied in `DIR`, to detect hand edits (target qubes; default $XDG_STATE_HOME/qfw or ~/.local/state/qfw)")
-	cmd.Flags().BoolVar(&f.refuseDrift, "refuse-drift", false, "leave unchanged the qubes whose rules were edited outside qfw since it last set them, instead of warning (target qubes)")
-	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", 0, "put every changed qube back to its previous list unless qfw confirm runs within `DURATION` (target qubes)")
-	cmd.Flags().StringVar(&f.lock, "lock", "", "the lock `FILE` that keeps two applies apart (target qubes; default $XDG_RUNTIME_DIR/qfw-apply.lock)")
+	cmd.Flags().StringVar(&f.qubes.DataDir, "data-dir", "", "keep what qfw applied in `DIR`, to detect hand edits (target qubes; default $XDG_STATE_HOME/qfw or ~/.local/state/qfw)")
+	cmd.Flags().BoolVar(&f.qubes.RefuseDrift, "refuse-drift", false, "leave unchanged the qubes whose rules were edited outside qfw since it last set them, instead of warning (target qubes)")
+	cmd.Flags().DurationVar(&f.qubes.ConfirmTimeout, "confirm-timeout", 0, "put every changed qube back to its previous list unless qfw confirm runs within `DURATION` (target qubes)")
+	cmd.Flags().StringVar(&f.qubes.Lock, "lock", "", "the lock `FILE` that keeps two applies apart (target qubes; default $XDG_RUNTIME_DIR/qfw-apply.lock)")
 	cmd.Flags().StringVar(&f.firewall, "firewall", "", "the firewall qube `NAME` whose clients' rules to apply")
 	cmd.Flags().StringVar(&f.qube, "qube", "", "update only the qube `QUBE` (for nftables: that client of the firewall qube)")
 	cmd.Flags().StringVar(&f.netns, "netns", "", "apply in the network namespace `NS` (under /run/netns)")

@@ -19,30 +19,27 @@ import (
 // "yes", checks every kernel image the plan installs, and hands the plan
 // to deploy.Apply.
 func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
-	f.dataDir = deploy.DataDir(f.dataDir)
+	o := &f.qubes
+	o.DataDir = deploy.DataDir(o.DataDir)
 	var p *deploy.Plan
 	var err error
 	switch {
-	case f.plan == "":
-		p, err = policyPlan(cmd, args, &planFlags{policyFlags: f.policyFlags, admin: f.admin, qube: f.qube, dataDir: f.dataDir})
+	case o.PlanFile == "":
+		p, err = policyPlan(cmd, args, &planFlags{policyFlags: f.policyFlags, admin: f.admin, qube: f.qube, dataDir: o.DataDir})
 	case len(args) > 0:
-		return fmt.Errorf("--plan %s: give the plan or the policy, not both", f.plan)
+		return fmt.Errorf("--plan %s: give the plan or the policy, not both", o.PlanFile)
 	case f.qube != "":
-		return fmt.Errorf("--plan %s: a saved plan is applied whole; plan with --qube %s instead", f.plan, f.qube)
+		return fmt.Errorf("--plan %s: a saved plan is applied whole; plan with --qube %s instead", o.PlanFile, f.qube)
 	default:
-		p, err = f.admin.ReadSavedPlan(f.plan)
+		p, err = f.admin.ReadSavedPlan(o.PlanFile)
 	}
 	if err != nil {
 		return err
 	}
-	if err := deploy.CheckRelease(p, f.release, f.reset); err != nil {
+	if err := deploy.CheckRelease(p, o.Release, o.Reset); err != nil {
 		return err
 	}
-	o := &deploy.ApplyOptions{
-		Admin: f.admin.Admin, PlanFile: f.plan, Release: f.release, Reset: f.reset,
-		DataDir: f.dataDir, Lock: f.lock, RefuseDrift: f.refuseDrift, ConfirmTimeout: f.confirmTimeout,
-		Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), Progress: isTerminal(cmd.ErrOrStderr()),
-	}
+	o.Admin, o.Stdout, o.Stderr, o.Progress = f.admin.Admin, cmd.OutOrStdout(), cmd.ErrOrStderr(), isTerminal(cmd.ErrOrStderr())
 	if err := printPlan(o.Stdout, p); err != nil {
 		return err
 	}

@@ -56,12 +56,9 @@ const compileExamples = `  # The rule lists of every managed qube.
 
 type compileFlags struct {
 	policyFlags
-	target   targetValue
-	qube     string
-	firewall string
-	dns      cliflag.Addrs
-	json     bool
-	outDir   string
+	opts   deploy.CompileOptions
+	target targetValue
+	outDir string
 }
 
 func newCompileCmd() *cobra.Command {
@@ -78,10 +75,10 @@ func newCompileCmd() *cobra.Command {
 	f.register(cmd)
 	f.registerSkipTests(cmd)
 	cmd.Flags().Var(&f.target, "target", "compile to `TARGET`: qubes, qubesdb, nftables or mirage")
-	cmd.Flags().StringVar(&f.qube, "qube", "", "only this `QUBE` (target qubes)")
-	cmd.Flags().StringVar(&f.firewall, "firewall", "", "only this firewall qube `NAME` (targets qubesdb, nftables and mirage)")
-	cmd.Flags().Var(&f.dns, "dns", "the DNS servers' `ADDRS`, comma-separated, for the DNS target (target nftables; default: Qubes' virtual servers for a firewall qube with a netvm)")
-	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
+	cmd.Flags().StringVar(&f.opts.Qube, "qube", "", "only this `QUBE` (target qubes)")
+	cmd.Flags().StringVar(&f.opts.Firewall, "firewall", "", "only this firewall qube `NAME` (targets qubesdb, nftables and mirage)")
+	cmd.Flags().Var((*cliflag.Addrs)(&f.opts.DNS), "dns", "the DNS servers' `ADDRS`, comma-separated, for the DNS target (target nftables; default: Qubes' virtual servers for a firewall qube with a netvm)")
+	cmd.Flags().BoolVar(&f.opts.JSON, "json", false, "print JSON")
 	cmd.Flags().StringVarP(&f.outDir, "out", "o", "", "write one file per qube (or firewall qube) into `DIR`")
 	return cmd
 }
@@ -91,15 +88,14 @@ func runCompile(cmd *cobra.Command, args []string, f *compileFlags) error {
 	if err != nil {
 		return err
 	}
-	files, err := deploy.Compile(res, &deploy.CompileOptions{
-		Target: f.target.Value, Qube: f.qube, Firewall: f.firewall, DNS: f.dns, JSON: f.json, Now: f.now.t, Warnings: cmd.ErrOrStderr(),
-	})
+	f.opts.Target, f.opts.Now, f.opts.Warnings = f.target.Value, f.now.t, cmd.ErrOrStderr()
+	files, err := deploy.Compile(res, &f.opts)
 	switch {
 	case err != nil:
 		return err
-	case !f.json && f.outDir != "":
+	case !f.opts.JSON && f.outDir != "":
 		return deploy.WriteFiles(f.outDir, files)
-	case !f.json:
+	case !f.opts.JSON:
 		return deploy.WriteText(cmd.OutOrStdout(), files)
 	}
 	b, err := deploy.MarshalFiles(f.target.Value, files)
