@@ -68,7 +68,7 @@ var flagChecks = cliflag.Checks{
 	},
 	Time: cliflag.TimeRange{After: 0, Until: ir.MaxExpire, Want: "a time after 1970 and before 9999-12-31T00:00:00Z, as dom0 reads expiry"},
 	// The flags whose values name qubes, each a name dom0 takes.
-	Names: cliflag.NameCheck{Flags: []string{"qube", "release", "reset"}, Valid: policy.IsQubeName, Kind: "a qube name", Rule: deploy.QubeNameRule},
+	Names: cliflag.NameCheck{Flags: []string{"qube", "release", "reset", "mgmt"}, Valid: policy.IsQubeName, Kind: "a qube name", Rule: deploy.QubeNameRule},
 }
 
 // flagRules say when a command ignores a flag, which is then an error.

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/deploy"
-	"github.com/qfw-dev/qfw/policy"
 )
 
 const setupDoc = `setup writes what a machine needs to run qfw.`
@@ -93,8 +92,6 @@ func runQrexecPolicy(cmd *cobra.Command, args []string, f *qrexecPolicyFlags) er
 	switch {
 	case f.mgmt == "dom0":
 		return fmt.Errorf("--mgmt dom0: qfw in dom0 reaches qubesd through its socket, which no qrexec policy governs")
-	case !policy.IsQubeName(f.mgmt):
-		return fmt.Errorf("--mgmt %q: not a qube name: %s", f.mgmt, deploy.QubeNameRule)
 	case f.readOnly && len(args) > 0:
 		return fmt.Errorf("--read-only reads no policy, but %s is given", args[0])
 	case f.readOnly && f.inventory != "":
