@@ -1,6 +1,8 @@
 package cliflag
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -201,5 +203,23 @@ func TestGivenAndInner(t *testing.T) {
 	}
 	if a := *Inner(paint.Flags().Lookup("dns").Value).(*Addrs); len(a) != 2 || a[1].String() != "2001:db8::1" {
 		t.Errorf("--dns holds %v", a)
+	}
+}
+
+// TestPathError words the errors of flags that name paths.
+func TestPathError(t *testing.T) {
+	_, statErr := os.Stat("/nonexistent/qfw")
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{statErr, "--out /x: no such file or directory"},
+		{fmt.Errorf("open the namespace: %w", statErr), "--out /x: no such file or directory"},
+		{errors.New("not a socket"), "--out /x: not a socket"},
+	}
+	for _, tt := range tests {
+		if got := PathError("out", "/x", tt.err).Error(); got != tt.want {
+			t.Errorf("PathError(%v): %q; want %q", tt.err, got, tt.want)
+		}
 	}
 }
