@@ -12,7 +12,8 @@
 //   - [CheckRules] checks the flags together, by [Rule]s that say when a
 //     command ignores a flag.
 //   - [Enum] and [Addrs] are flag values: one of a fixed set of values, and
-//     a comma-separated list of IP addresses.
+//     a comma-separated list of IP addresses; [PathError] words the error
+//     of a path a flag names that could not be used.
 //
 // What a program's flags are and which rules bind them is the program's:
 // cliflag holds the machinery only. It imports nothing of qfw but
