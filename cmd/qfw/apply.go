@@ -114,15 +114,14 @@ const applyExamples = `  # In dom0: show the plan, and set the lists that change
 type applyFlags struct {
 	policyFlags
 	admin adminFlags
-	// qubes are the options of target qubes, but for the Admin API's
-	// and the output's.
+	// qubes and nftables are the options of each target that the flags
+	// set; apply fills in the rest when it runs.
 	qubes       deploy.ApplyOptions
+	nftables    deploy.NftablesOptions
 	autoApprove bool
 	target      targetValue
-	firewall    string
 	qube        string
 	netns       string
-	dns         cliflag.Addrs
 	resolve     string
 }
 
@@ -150,10 +149,10 @@ func newApplyCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&f.qubes.RefuseDrift, "refuse-drift", false, "leave unchanged the qubes whose rules were edited outside qfw since it last set them, instead of warning (target qubes)")
 	cmd.Flags().DurationVar(&f.qubes.ConfirmTimeout, "confirm-timeout", 0, "put every changed qube back to its previous list unless qfw confirm runs within `DURATION` (target qubes)")
 	cmd.Flags().StringVar(&f.qubes.Lock, "lock", "", "the lock `FILE` that keeps two applies apart (target qubes; default $XDG_RUNTIME_DIR/qfw-apply.lock)")
-	cmd.Flags().StringVar(&f.firewall, "firewall", "", "the firewall qube `NAME` whose clients' rules to apply")
+	cmd.Flags().StringVar(&f.nftables.Firewall, "firewall", "", "the firewall qube `NAME` whose clients' rules to apply")
 	cmd.Flags().StringVar(&f.qube, "qube", "", "update only the qube `QUBE` (for nftables: that client of the firewall qube)")
 	cmd.Flags().StringVar(&f.netns, "netns", "", "apply in the network namespace `NS` (under /run/netns)")
-	cmd.Flags().Var(&f.dns, "dns", "the DNS servers' `ADDRS`, comma-separated, for the DNS target (default: Qubes' virtual servers for a firewall qube with a netvm)")
+	cmd.Flags().Var((*cliflag.Addrs)(&f.nftables.DNS), "dns", "the DNS servers' `ADDRS`, comma-separated, for the DNS target (default: Qubes' virtual servers for a firewall qube with a netvm)")
 	cmd.Flags().StringVar(&f.resolve, "resolve", "live", "resolve host names `FROM` live (the system's resolver) or policy (its resolve section)")
 	return cmd
 }
@@ -181,7 +180,7 @@ func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
 		return applyQubes(cmd, args, f)
 	case f.target.Value != deploy.TargetNftables:
 		return fmt.Errorf("--target %s: apply supports qubes and nftables", f.target.String())
-	case f.firewall == "":
+	case f.nftables.Firewall == "":
 		return fmt.Errorf("--target nftables: give the firewall qube with --firewall NAME")
 	}
 	if f.resolve != "live" && f.resolve != "policy" {
@@ -191,9 +190,9 @@ func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
 	if err != nil {
 		return err
 	}
-	a, warnings, err := deploy.PrepareNftables(res, &deploy.NftablesOptions{
-		Firewall: f.firewall, Qube: f.qube, DNS: f.dns, LiveResolve: f.resolve == "live", Now: f.now.t, Warnings: cmd.ErrOrStderr(),
-	})
+	o := &f.nftables
+	o.Qube, o.LiveResolve, o.Now, o.Warnings = f.qube, f.resolve == "live", f.now.t, cmd.ErrOrStderr()
+	a, warnings, err := deploy.PrepareNftables(res, o)
 	if err != nil {
 		return err
 	}
