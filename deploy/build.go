@@ -10,7 +10,6 @@ import (
 	"github.com/qfw-dev/qfw/compiler"
 	"github.com/qfw-dev/qfw/compiler/par"
 	"github.com/qfw-dev/qfw/policy"
-	"github.com/qfw-dev/qfw/policytest"
 )
 
 // BuildOptions say which policy to build and how.
@@ -69,8 +68,9 @@ func Build(opts BuildOptions) (b *Built, warnings, errs []errors.Error) {
 	for _, c := range checks {
 		all = append(all, c...)
 	}
+	b = &Built{Result: res, Mirage: lowered}
 	if opts.Tests && len(all) == 0 {
-		for _, o := range policytest.RunLowered(res.Program, opts.Now.Unix(), lowered) {
+		for _, o := range b.RunTests(opts.Now).Outcomes {
 			if !o.Passed {
 				all = append(all, policy.Errorf(o.Test.Pos, policy.Path("tests", o.Test.Index), "%s", Failure(&o)))
 			}
@@ -79,5 +79,5 @@ func Build(opts BuildOptions) (b *Built, warnings, errs []errors.Error) {
 	if len(all) > 0 {
 		return nil, res.Warnings, all
 	}
-	return &Built{Result: res, Mirage: lowered}, res.Warnings, nil
+	return b, res.Warnings, nil
 }

@@ -38,12 +38,14 @@ func (e *Enforcer) Eval(p eval.Packet) eval.Result { return e.eval.Eval(p) }
 // Only the direct netvm enforces q's rules; an upstream firewall sees the
 // netvm's address, and enforces the netvm's own rules.
 func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enforcer {
-	return enforcersLowered(prog, q, res, now, nil)
+	return EnforcersLowered(prog, q, res, now, nil)
 }
 
-// enforcersLowered is Enforcers with l, if not nil, as the unikernel's
-// reading of q's rules at time now, for when q's netvm is one.
-func enforcersLowered(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64, l *mirage.Lowering) []Enforcer {
+// EnforcersLowered is Enforcers for a caller that has lowered q's rules
+// for its unikernel firewall already: l, if not nil, is what mirage.Lower
+// returned for them at time now, and is read instead of lowering them
+// again. Without it, or for another backend, it is Enforcers.
+func EnforcersLowered(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64, l *mirage.Lowering) []Enforcer {
 	if q.Netvm == "" {
 		return nil
 	}

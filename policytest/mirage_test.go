@@ -127,3 +127,40 @@ func TestRunLowered(t *testing.T) {
 		}
 	}
 }
+
+// EnforcersLowered reads the lowering it is given, for a unikernel
+// firewall only, and lowers q's rules itself without one.
+func TestEnforcersLowered(t *testing.T) {
+	rel, err := mirage.LookupRelease("0.9.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4 := eval.Packet{Dst: netip.MustParseAddr("192.0.2.1"), Proto: eval.ProtoTCP, Port: 443}
+	// The lowering of another list of one rule, which the unikernel
+	// cannot parse: it drops all.
+	badName := ir.Rule{Action: ir.Accept, Match: ir.Match{Dst: ir.Dst{Host: "under_score.example"}}}
+	voided, err := mirage.Lower(netip.MustParseAddr("10.137.0.11"), []ir.Rule{badName}, rel, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		backend ir.Backend
+		lowered *mirage.Lowering
+		want    ir.Action
+	}{
+		{"none given: lowered here", ir.Mirage, nil, ir.Accept},
+		{"given: read as it is", ir.Mirage, voided, ir.Drop},
+		{"another backend: not read", ir.Nftables, voided, ir.Accept},
+	} {
+		p := program(false, []ir.Rule{{Action: ir.Accept}})
+		p.Firewalls[0].Backend, p.Firewalls[0].MirageVersion, p.Firewalls[0].Netvm = tt.backend, rel.Version, "sys-net"
+		es := EnforcersLowered(p, &p.Qubes[0], nil, 0, tt.lowered)
+		if len(es) != 1 {
+			t.Fatalf("%s: EnforcersLowered = %+v; want one enforcer", tt.name, es)
+		}
+		if got := es[0].Eval(v4).Action; got != tt.want {
+			t.Errorf("%s: Eval(%+v) = %s; want %s", tt.name, v4, got, tt.want)
+		}
+	}
+}

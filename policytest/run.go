@@ -67,9 +67,9 @@ func RunLowered(prog *ir.Program, now int64, lowered map[string]*mirage.Lowering
 			// Pinned addresses hold for this test's rules to the name too.
 			res = maps.Clone(table)
 			res[t.To.Host] = t.Addresses
-			enforcers = enforcersLowered(prog, q, res, now, lowered[q.Name])
+			enforcers = EnforcersLowered(prog, q, res, now, lowered[q.Name])
 		} else if enforcers == nil {
-			enforcers = enforcersLowered(prog, q, res, now, lowered[q.Name])
+			enforcers = EnforcersLowered(prog, q, res, now, lowered[q.Name])
 			shared[t.From] = enforcers
 		}
 		out[i] = check(t, enforcers, res)

@@ -3,6 +3,7 @@ package review
 import (
 	"fmt"
 
+	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/reach"
@@ -26,26 +27,27 @@ func (p *Place) String() string {
 // Enforcement returns q's rules as its firewall qube enforces them,
 // judging expiry at now, and where.
 func Enforcement(prog *ir.Program, q *ir.Qube, now int64) (*reach.Input, *Place) {
-	es := policytest.Enforcers(prog, q, eval.Table(prog.Resolve), now)
+	return EnforcementLowered(prog, q, now, nil)
+}
+
+// EnforcementLowered is Enforcement for a caller that has lowered q's
+// rules for its unikernel firewall at now already: l, if not nil, is that
+// lowering, read instead of lowering them again.
+func EnforcementLowered(prog *ir.Program, q *ir.Qube, now int64, l *mirage.Lowering) (*reach.Input, *Place) {
+	es := policytest.EnforcersLowered(prog, q, eval.Table(prog.Resolve), now, l)
 	if len(es) == 0 {
 		return &reach.Input{NoNetvm: true}, &Place{}
 	}
-	e := es[0]
+	return Enforced(&es[0])
+}
+
+// Enforced returns the rules of e's client as e enforces them, and where.
+func Enforced(e *policytest.Enforcer) (*reach.Input, *Place) {
 	return &reach.Input{Lists: e.Lists, Families: e.Families, Options: e.Options}, &Place{Firewall: e.Firewall, Backend: e.Backend}
 }
 
-// Reaches returns what q reaches, as its firewall qube enforces its
-// rules at now, and where: the lines of the packets it accepts, merged,
-// in u, whose names are those the resolve section does not pin.
-func Reaches(prog *ir.Program, q *ir.Qube, now int64) (at *Place, u *reach.Universe, lines []reach.Line) {
-	in, at := Enforcement(prog, q, now)
-	u = reach.NewUniverse(reach.Names(in))
-	s := reach.Compute(u, in)
-	return at, u, reach.Summarise(u, nil, s, s.Accepted())
-}
-
 // The JSON forms of a reachability line's parts, format_version 1.0 of
-// qfw show's and qfw diff's output.
+// qfw show's, qfw explain's and qfw diff's output.
 type (
 	// PlaceJSON is where a qube's rules are enforced.
 	PlaceJSON struct {

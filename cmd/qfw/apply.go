@@ -7,6 +7,7 @@ import (
 
 	"github.com/qfw-dev/qfw/deploy"
 	"github.com/qfw-dev/qfw/internal/cliflag"
+	"github.com/qfw-dev/qfw/policy/diagnostic"
 )
 
 const applyDoc = `apply compiles the policy and puts it in force.
@@ -196,6 +197,6 @@ func runApply(cmd *cobra.Command, args []string, f *applyFlags) error {
 	if err != nil {
 		return err
 	}
-	printDiagnostics(cmd.ErrOrStderr(), "warning: ", warnings)
+	diagnostic.WriteWarnings(cmd.ErrOrStderr(), warnings)
 	return a.Apply(f.netns, cmd.OutOrStdout())
 }

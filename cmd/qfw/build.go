@@ -8,6 +8,7 @@ import (
 
 	"github.com/qfw-dev/qfw/compiler"
 	"github.com/qfw-dev/qfw/deploy"
+	"github.com/qfw-dev/qfw/policy/diagnostic"
 )
 
 // policyFlags are the flags of every command that reads a policy.
@@ -41,6 +42,17 @@ func (f *policyFlags) registerSkipTests(cmd *cobra.Command) {
 // warnings and errors to the command's stderr; on errors it returns
 // errPrinted.
 func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*deploy.Built, error) {
+	b, r := buildReport(args, f, withTests)
+	r.WriteText(cmd.ErrOrStderr(), false)
+	if len(r.Errors) > 0 {
+		return nil, errPrinted
+	}
+	return b, nil
+}
+
+// buildReport is build, with the diagnostics returned rather than
+// printed; the policy is nil if there are errors.
+func buildReport(args []string, f *policyFlags, withTests bool) (*deploy.Built, *diagnostic.Report) {
 	if f.now.t.IsZero() {
 		f.now.t = time.Now()
 	}
@@ -48,13 +60,31 @@ func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*
 		Args: args, Inventory: f.inventory, Now: f.now.t,
 		Tests: withTests && !f.skipTests, Qrexec: f.qrexec,
 	})
-	stderr := cmd.ErrOrStderr()
-	printDiagnostics(stderr, "warning: ", warnings)
-	if len(errs) > 0 {
-		printDiagnostics(stderr, "", errs)
-		return nil, errPrinted
+	r := &diagnostic.Report{Warnings: warnings, Errors: errs}
+	if b != nil {
+		r.Acknowledged = b.Acknowledged
 	}
-	return b, nil
+	return b, r
+}
+
+// printReport prints r in format: as text to stderr, as GitHub Actions
+// workflow commands or JSON to stdout. With strict, a warning fails the
+// run as an error does. It returns errPrinted if the run fails.
+func printReport(cmd *cobra.Command, r *diagnostic.Report, format format, strict bool) error {
+	switch format {
+	case formatGitHub:
+		r.WriteGitHub(cmd.OutOrStdout(), strict)
+	case formatJSON:
+		if err := r.WriteJSON(cmd.OutOrStdout(), strict); err != nil {
+			return err
+		}
+	default:
+		r.WriteText(cmd.ErrOrStderr(), strict)
+	}
+	if !r.Passed(strict) {
+		return errPrinted
+	}
+	return nil
 }
 
 // timeValue is a flag holding a time, written as RFC 3339 or UNIX seconds.

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +15,7 @@ import (
 	"cuelang.org/go/encoding/yaml"
 )
 
-// The fleet example's CI workflow, its problem matcher and its Salt files
+// The fleet example's CI workflow and its Salt files
 // are read by GitHub and Salt, not by qfw. These tests hold them to the
 // example they serve: the machines they name are the example's, the qfw
 // command lines they run succeed on each machine, and what they extract
@@ -160,9 +159,7 @@ func TestExampleFleetWorkflow(t *testing.T) {
 		{Name: "Check out", Uses: "actions/checkout@v4"},
 		{Name: "Set up Go", Uses: "actions/setup-go@v5"},
 		{Name: "Install qfw", Run: `go install "github.com/qfw-dev/qfw/cmd/qfw@$QFW_VERSION"`},
-		{Name: "Annotate vet's diagnostics", Run: `echo "::add-matcher::.github/qfw-vet.json"`},
-		{Name: "Vet", Run: `qfw vet --skip-tests "$MACHINE"`},
-		{Name: "Stop annotating", If: "always()", Run: `echo "::remove-matcher owner=qfw-vet::"`},
+		{Name: "Vet", Run: `qfw vet --format github --skip-tests "$MACHINE"`},
 		{Name: "Test", Run: `qfw test --format github "$MACHINE"`},
 		{Name: "Diff against the base branch", If: "github.event_name == 'pull_request'", Run: diffStep},
 	}
@@ -189,15 +186,6 @@ func TestExampleFleetWorkflow(t *testing.T) {
 	top, err := filepath.Abs(fleetDir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	out, _, err := runStep(t, top, job.step(t, "Annotate vet's diagnostics").Run)
-	matcher, ok := strings.CutPrefix(strings.TrimSpace(out), "::add-matcher::")
-	if _, serr := os.Stat(filepath.Join(top, matcher)); err != nil || !ok || serr != nil {
-		t.Errorf("the matcher step prints %q (%v); want ::add-matcher:: and the matcher's file", out, err)
-	}
-	out, _, err = runStep(t, top, job.step(t, "Stop annotating").Run)
-	if want := "::remove-matcher owner=qfw-vet::\n"; out != want || err != nil {
-		t.Errorf("the step that stops annotating prints %q (%v); want %q, the matcher's owner", out, err, want)
 	}
 	for _, m := range machines {
 		for _, name := range []string{"Vet", "Test"} {
@@ -312,60 +300,12 @@ var wantFleetDiff = map[string]string{
 `,
 }
 
-// TestExampleFleetMatcher checks the problem matcher the workflow adds for
-// vet against what vet prints: each diagnostic becomes an annotation with
-// its file, line, column, severity and message, and qfw's other lines
-// none.
-func TestExampleFleetMatcher(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(fleetDir, ".github/qfw-vet.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m struct {
-		ProblemMatcher []struct {
-			Owner    string `json:"owner"`
-			Severity string `json:"severity"`
-			Pattern  []struct {
-				Regexp                                string
-				File, Line, Column, Severity, Message int
-			} `json:"pattern"`
-		} `json:"problemMatcher"`
-	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
-	if len(m.ProblemMatcher) != 1 || len(m.ProblemMatcher[0].Pattern) != 1 {
-		t.Fatalf("want one matcher of one pattern: %s", data)
-	}
-	pm := m.ProblemMatcher[0]
-	if pm.Owner != "qfw-vet" || pm.Severity != "error" {
-		t.Errorf("owner %q, severity %q; want qfw-vet, the owner the workflow removes, and error, for lines without \"warning:\"", pm.Owner, pm.Severity)
-	}
-	p := pm.Pattern[0]
-	// The runner reads the pattern as a .NET regular expression; it
-	// keeps to what Go's syntax shares.
-	re, err := regexp.Compile(p.Regexp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	annotate := func(out string) []string {
-		var got []string
-		for l := range strings.Lines(out) {
-			sub := re.FindStringSubmatch(strings.TrimSuffix(l, "\n"))
-			if sub == nil {
-				continue
-			}
-			sev := sub[p.Severity]
-			if sev == "" {
-				sev = pm.Severity
-			}
-			got = append(got, strings.Join([]string{sev, sub[p.File], sub[p.Line], sub[p.Column], sub[p.Message]}, " | "))
-		}
-		return got
-	}
-
-	// A machine with an error in its own file and warnings from the
-	// shared one; a policy that does not load.
+// TestExampleFleetVetAnnotations runs the workflow's vet step on a machine
+// with an error in its own file and warnings from the shared one: each
+// becomes an annotation at its file, line and column, with the paths of
+// the repository the workflow runs in. A policy that does not load fails
+// the step with qfw's own message.
+func TestExampleFleetVetAnnotations(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, os.DirFS(fleetDir)); err != nil {
 		t.Fatal(err)
@@ -379,25 +319,23 @@ func TestExampleFleetMatcher(t *testing.T) {
 	if err := os.WriteFile(qubes, src, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// The workflow's own vet step, from the repository's top.
 	_, job := fleetJob(t)
 	vet := job.step(t, "Vet").Run
 	stdout, stderr, err := runStep(t, dir, vet, "MACHINE=work-laptop")
-	if err == nil || stdout != "" {
-		t.Fatalf("vet: %v, stdout %q; want it to fail, printing nothing there", err, stdout)
+	if err == nil || stderr != "" {
+		t.Fatalf("vet: %v, stderr %q; want it to fail, printing nothing there", err, stderr)
 	}
-	want := []string{
-		"warning | shared/profiles.cue | 31 | 16 | qubes.dev.allow.git: github.com is resolved by the firewall qube and enforced by address: qfw agent follows its time to live, qfw apply resolves it when the table is built; while it does not resolve, an allow to it matches nothing",
-		"warning | work-laptop/qubes.cue | 21 | 23 | qubes.dev.allow.\"corp-git\": git.corp.example is resolved by the firewall qube and enforced by address: qfw agent follows its time to live, qfw apply resolves it when the table is built; while it does not resolve, an allow to it matches nothing",
-		`error | work-laptop/qubes.cue | 39 | 37 | qubes.personal.allow.ftp: port "70000" is out of range; ports are 0 to 65535`,
-	}
-	if got := annotate(stderr); !slices.Equal(got, want) {
-		t.Errorf("vet's output:\n%s\nannotations:\n%s\nwant:\n%s", stderr, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	want := `::warning file=shared/profiles.cue,line=31,col=16,title=hostname::qubes.dev.allow.git: github.com is resolved by the firewall qube and enforced by address: qfw agent follows its time to live, qfw apply resolves it when the table is built; while it does not resolve, an allow to it matches nothing
+::warning file=work-laptop/qubes.cue,line=21,col=23,title=hostname::qubes.dev.allow."corp-git": git.corp.example is resolved by the firewall qube and enforced by address: qfw agent follows its time to live, qfw apply resolves it when the table is built; while it does not resolve, an allow to it matches nothing
+::error file=work-laptop/qubes.cue,line=39,col=37::qubes.personal.allow.ftp: port "70000" is out of range; ports are 0 to 65535
+`
+	if stdout != want {
+		t.Errorf("vet's annotations:\n%s\nwant:\n%s", stdout, want)
 	}
 
-	_, stderr, _ = runStep(t, dir, vet, "MACHINE=nowhere")
-	if got := annotate(stderr); got != nil || !strings.HasPrefix(stderr, "qfw: ") {
-		t.Errorf("vet's output:\n%s\nannotations: %q; want none", stderr, got)
+	stdout, stderr, err = runStep(t, dir, vet, "MACHINE=nowhere")
+	if err == nil || strings.Contains(stdout, "::warning") || !strings.Contains(stdout+stderr, "nowhere") {
+		t.Errorf("vet of a machine that does not exist: %v\nstdout:\n%s\nstderr:\n%s\nwant a failure that names it", err, stdout, stderr)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/deploy"
+	"github.com/qfw-dev/qfw/policy/diagnostic"
 )
 
 const importDoc = `import writes the rule lists qubes have now as a qfw policy: the way to
@@ -99,7 +100,7 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 		}
 	}
 	if ce, ok := err.(cueerrors.Error); ok {
-		printDiagnostics(cmd.ErrOrStderr(), "", cueerrors.Errors(ce))
+		diagnostic.WriteErrors(cmd.ErrOrStderr(), cueerrors.Errors(ce))
 		return errPrinted
 	} else if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/deploy"
+	"github.com/qfw-dev/qfw/policy/diagnostic"
 )
 
 const inventoryDoc = `inventory reads, through the Qubes Admin API, what qfw needs to know of every
@@ -53,7 +54,7 @@ func runInventory(cmd *cobra.Command, f *inventoryFlags) error {
 	}
 	b, err := f.admin.ReadInventory(cmd.Context())
 	if ce, ok := err.(cueerrors.Error); ok {
-		printDiagnostics(cmd.ErrOrStderr(), "", cueerrors.Errors(ce))
+		diagnostic.WriteErrors(cmd.ErrOrStderr(), cueerrors.Errors(ce))
 		return errPrinted
 	} else if err != nil {
 		return err

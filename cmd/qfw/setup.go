@@ -2,12 +2,11 @@ package main
 
 import (
 	"fmt"
-	"time"
 
-	cueerrors "cuelang.org/go/cue/errors"
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/deploy"
+	"github.com/qfw-dev/qfw/policy/diagnostic"
 )
 
 const setupDoc = `setup writes what a machine needs to run qfw.`
@@ -104,11 +103,9 @@ func runQrexecPolicy(cmd *cobra.Command, args []string, f *qrexecPolicyFlags) er
 		// longest name it can have. The policy's warnings are vet's to
 		// show: only its errors stop setup, and then they are shown with
 		// the warnings.
-		var warnings, errs []cueerrors.Error
-		res, warnings, errs = deploy.Build(deploy.BuildOptions{Args: args, Inventory: f.inventory, Now: time.Now(), Qrexec: true})
-		if len(errs) > 0 {
-			printDiagnostics(stderr, "warning: ", warnings)
-			printDiagnostics(stderr, "", errs)
+		var r *diagnostic.Report
+		if res, r = buildReport(args, &policyFlags{inventory: f.inventory, qrexec: true}, false); res == nil {
+			r.WriteText(stderr, false)
 			return errPrinted
 		}
 	}

@@ -1,18 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
-	"github.com/qfw-dev/qfw/compiler/ir"
-	"github.com/qfw-dev/qfw/compiler/reach"
-	"github.com/qfw-dev/qfw/deploy"
-	"github.com/qfw-dev/qfw/internal/jsonfile"
-	"github.com/qfw-dev/qfw/review"
+	"github.com/qfw-dev/qfw/review/query"
 )
 
 const showDoc = `show says everything a qube can reach: the packets its firewall qube
@@ -66,81 +60,18 @@ func newShowCmd() *cobra.Command {
 }
 
 func runShow(cmd *cobra.Command, args []string, f *showFlags) error {
-	name := args[0]
-	res, err := build(cmd, args[1:], &f.policyFlags, false)
+	b, err := build(cmd, args[1:], &f.policyFlags, false)
 	if err != nil {
 		return err
 	}
-	prog := res.Program
-	var q *ir.Qube
-	for i := range prog.Qubes {
-		if prog.Qubes[i].Name == name {
-			q = &prog.Qubes[i]
-		}
-	}
+	p := query.FromBuild(b, f.now.t)
+	q := p.Qube(args[0])
 	if q == nil {
-		return fmt.Errorf("%s: no such qube in the policy", name)
+		return fmt.Errorf("%s: no such qube in the policy", args[0])
 	}
-	at, u, lines := review.Reaches(prog, q, f.now.t.Unix())
-	w := cmd.OutOrStdout()
+	r := query.Show(p, q)
 	if f.json {
-		return printShowJSON(w, q.Name, at, u, lines)
+		return r.WriteJSON(cmd.OutOrStdout())
 	}
-	if at.Firewall == "" {
-		fmt.Fprintf(w, "%s has no netvm: it reaches nothing\n", q.Name)
-		return nil
-	}
-	fmt.Fprintf(w, "%s, behind %s:\n", q.Name, at)
-	if len(lines) == 0 {
-		fmt.Fprintf(w, "  nothing: its firewall qube accepts none of its packets\n")
-	}
-	for i := range lines {
-		l := &lines[i]
-		fmt.Fprintf(w, "  %s\n      %s\n", l, acceptText(l.Head, at))
-	}
-	if names := u.Names(); len(names) > 0 {
-		fmt.Fprintf(w, "note: the resolve section pins no addresses for %s: shown as a name, not as the addresses it resolves to\n", jsonfile.OrList(names))
-	}
-	return nil
-}
-
-// acceptText says what accepts the packets of a line of show.
-func acceptText(r reach.Reason, at *review.Place) string {
-	switch {
-	case r.Kind == reach.ByRule:
-		return "by " + describeRule(r.Rule)
-	case r.Kind == reach.Self:
-		return fmt.Sprintf("by %s itself, which passes DNS to its own address on to its netvm", at.Firewall)
-	}
-	return "by no rule"
-}
-
-func printShowJSON(w io.Writer, name string, at *review.Place, u *reach.Universe, lines []reach.Line) error {
-	type lineJSON struct {
-		review.LineJSON
-		Rule     string `json:"rule,omitempty"`
-		Position string `json:"position,omitempty"`
-		Why      string `json:"why"`
-	}
-	doc := struct {
-		FormatVersion string            `json:"format_version"`
-		Qube          string            `json:"qube"`
-		Firewall      *review.PlaceJSON `json:"firewall"`
-		Reaches       []lineJSON        `json:"reaches"`
-		Unpinned      []string          `json:"unpinned_names,omitempty"`
-	}{FormatVersion: "1.0", Qube: name, Reaches: []lineJSON{}, Unpinned: u.Names()}
-	if at.Firewall != "" {
-		doc.Firewall = &review.PlaceJSON{Firewall: at.Firewall, Backend: at.Backend.String()}
-	}
-	for i := range lines {
-		l := &lines[i]
-		lj := lineJSON{LineJSON: review.LineOf(l), Why: acceptText(l.Head, at)}
-		if r := l.Head.Rule; r != nil && r.Origin.Name != "" {
-			lj.Rule, lj.Position = r.Origin.String(), deploy.RelPos(r.Origin.Pos)
-		}
-		doc.Reaches = append(doc.Reaches, lj)
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return r.WriteText(cmd.OutOrStdout())
 }

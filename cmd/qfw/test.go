@@ -1,14 +1,7 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
-	"io"
-
 	"github.com/spf13/cobra"
-
-	"github.com/qfw-dev/qfw/deploy"
-	"github.com/qfw-dev/qfw/policytest"
 )
 
 const testDoc = `test compiles the policy and checks its tests. Each test says what one qube
@@ -69,100 +62,26 @@ func newTestCmd() *cobra.Command {
 }
 
 func runTest(cmd *cobra.Command, args []string, f *testFlags) error {
-	res, diags, err := buildDiagnosed(cmd, args, &f.policyFlags, false)
+	b, r := buildReport(args, &f.policyFlags, false)
 	// With --json, the tests go to stdout as JSON and the diagnostics to
 	// stderr as text.
-	derr := diags.print(cmd.OutOrStdout(), cmd.ErrOrStderr(), f.format.format, f.strict)
-	if err != nil {
-		return err
+	derr := printReport(cmd, r, f.format.format, f.strict)
+	if b == nil {
+		return errPrinted
 	}
-	outcomes := policytest.RunLowered(res.Program, f.now.t.Unix(), res.Mirage)
-	failed := 0
-	for _, o := range outcomes {
-		if !o.Passed {
-			failed++
+	tests, w := b.RunTests(f.now.t), cmd.OutOrStdout()
+	switch {
+	case f.json:
+		if err := tests.WriteJSON(w); err != nil {
+			return err
 		}
+	case f.format.format == formatGitHub:
+		tests.WriteGitHub(w)
+	default:
+		tests.WriteText(w)
 	}
-	w := cmd.OutOrStdout()
-	if f.json {
-		err = printTestJSON(w, outcomes, failed)
-	} else {
-		printTestText(w, outcomes, failed, f.format)
+	if tests.Failed > 0 {
+		return errPrinted
 	}
-	if err == nil && failed > 0 {
-		err = errPrinted
-	}
-	if err == nil {
-		err = derr
-	}
-	return err
-}
-
-func printTestText(w io.Writer, outcomes []policytest.Outcome, failed int, format formatValue) {
-	for i := range outcomes {
-		o := &outcomes[i]
-		if o.Passed {
-			continue
-		}
-		pos := o.Test.Pos
-		msg := fmt.Sprintf("tests.%d: %s", o.Test.Index, failure(o))
-		if format.format == formatGitHub {
-			printAnnotation(w, "error", pos, "", msg)
-		} else {
-			fmt.Fprintf(w, "%s: %s\n", deploy.RelPos(pos), msg)
-		}
-	}
-	fmt.Fprintf(w, "%d tests, %d passed, %d failed\n", len(outcomes), len(outcomes)-failed, failed)
-}
-
-type testJSON struct {
-	Index    int    `json:"index"`
-	Position string `json:"position"`
-	From     string `json:"from"`
-	To       string `json:"to"`
-	Expect   string `json:"expect"`
-	Passed   bool   `json:"passed"`
-	Packets  int    `json:"packets"`
-	// Failure says why the test failed, as the text output does.
-	Failure string `json:"failure,omitempty"`
-	// Rule and RulePosition name the rule that decided the failing packet.
-	Rule         string `json:"rule,omitempty"`
-	RulePosition string `json:"rule_position,omitempty"`
-	// PossibleRule and PossiblePosition name a rule that may decide
-	// otherwise, depending on addresses qfw does not know.
-	PossibleRule     string `json:"possible_rule,omitempty"`
-	PossiblePosition string `json:"possible_position,omitempty"`
-}
-
-func printTestJSON(w io.Writer, outcomes []policytest.Outcome, failed int) error {
-	tests := make([]testJSON, len(outcomes))
-	for i := range outcomes {
-		o := &outcomes[i]
-		t := testJSON{
-			Index: o.Test.Index, Position: deploy.RelPos(o.Test.Pos), From: o.Test.From, To: o.Test.ToText,
-			Expect: o.Test.Expect.String(), Passed: o.Passed, Packets: o.Packets,
-		}
-		if !o.Passed {
-			t.Failure = failure(o)
-			if r := o.Rule(o.Result.Rule); r != nil && r.Origin.Name != "" {
-				t.Rule, t.RulePosition = r.Origin.String(), deploy.RelPos(r.Origin.Pos)
-			}
-			possible := o.Result.Possible
-			if possible < 0 {
-				possible = o.Result.MayBlock
-			}
-			if r := o.Rule(possible); r != nil && r.Origin.Name != "" {
-				t.PossibleRule, t.PossiblePosition = r.Origin.String(), deploy.RelPos(r.Origin.Pos)
-			}
-		}
-		tests[i] = t
-	}
-	doc := map[string]any{
-		"format_version": "1.0",
-		"tests":          tests,
-		"summary":        map[string]int{"tests": len(outcomes), "passed": len(outcomes) - failed, "failed": failed},
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return derr
 }

@@ -53,11 +53,8 @@ func newVetCmd() *cobra.Command {
 		Long:    vetDoc,
 		Example: vetExamples,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, diags, err := buildDiagnosed(cmd, args, &f.policyFlags, true)
-			if perr := diags.print(cmd.OutOrStdout(), cmd.ErrOrStderr(), f.format.format, f.strict); perr != nil {
-				return perr
-			}
-			return err
+			_, r := buildReport(args, &f.policyFlags, true)
+			return printReport(cmd, r, f.format.format, f.strict)
 		},
 	}
 	f.register(cmd)

@@ -115,11 +115,11 @@ type Dests struct {
 	// Any says the destinations are all of them, but for Except.
 	Any bool
 	// Prefixes are the addresses, less those in Except. A family's
-	// addresses are said as all of them (0.0.0.0/0 or ::/0) but some
-	// where that takes fewer prefixes.
+	// addresses are said as the smallest prefix that holds them (as
+	// 0.0.0.0/0, all of them) but some, where that takes fewer prefixes.
 	Prefixes []netip.Prefix
-	// Except are the addresses left out of Any, or of the prefix of all
-	// addresses of their family.
+	// Except are the addresses left out of Any, or of the prefix that
+	// holds them.
 	Except []netip.Prefix
 	Names  []Name
 }
@@ -138,7 +138,7 @@ func (d Dests) Strings() []string {
 		s := prefixStrings([]netip.Prefix{p})[0]
 		var except []netip.Prefix
 		for _, e := range d.Except {
-			if p.Bits() == 0 && e.Addr().Is4() == p.Addr().Is4() {
+			if p.Bits() <= e.Bits() && p.Contains(e.Addr()) {
 				except = append(except, e)
 			}
 		}

@@ -30,24 +30,30 @@ func dests(u *Universe, segs []segment) Dests {
 		family := 4 + 2*i
 		slices.SortFunc(ss, func(a, b span) int { return a.lo.Compare(b.lo) })
 		ss = joinSpans(ss)
+		if len(ss) == 0 {
+			all = false
+			continue
+		}
 		var in, out []netip.Prefix
 		for _, s := range ss {
 			in = append(in, prefixes(s.lo, s.hi, family)...)
 		}
-		for _, s := range complement(ss, family) {
+		// The smallest prefix that holds them all, less its holes, where
+		// that takes fewer prefixes and the holes are the lesser part:
+		// "10.0.0.0/8 (except 10.137.0.9)", but 10.0.0.1 to 10.0.0.20 as
+		// the six prefixes that hold them, not 10.0.0.0/27 less four.
+		whole, lo, hi := enclosing(ss[0].lo, ss[len(ss)-1].hi, family)
+		for _, s := range complement(ss, lo, hi) {
 			out = append(out, prefixes(s.lo, s.hi, family)...)
 		}
-		switch {
-		case len(ss) == 0:
-			all = false
-		case len(out)+1 < len(in) || len(out) == 0:
-			// All the family's addresses but a few.
-			d.Prefixes = append(d.Prefixes, netip.PrefixFrom(space.U128{}.Addr(family == 4), 0))
-			d.Except = append(d.Except, out...)
-		default:
-			all = false
+		if len(out) == 0 || len(out)+1 >= len(in) || 2*len(out) > len(in) {
 			d.Prefixes = append(d.Prefixes, in...)
+			all = all && len(out) == 0 && whole.Bits() == 0
+			continue
 		}
+		d.Prefixes = append(d.Prefixes, whole)
+		d.Except = append(d.Except, out...)
+		all = all && whole.Bits() == 0
 	}
 	for _, n := range u.Names() {
 		all = all && names[n] == both
@@ -82,29 +88,42 @@ func joinSpans(ss []span) []span {
 	return out
 }
 
-// complement returns the addresses of family outside the sorted, disjoint
-// spans ss.
-func complement(ss []span, family int) []span {
-	end := space.Max32
-	if family == 6 {
-		end = space.Max128
-	}
+// complement returns the addresses from lo to hi outside the sorted,
+// disjoint spans ss, which lie between them.
+func complement(ss []span, lo, hi space.U128) []span {
 	var out []span
-	next, done := space.U128{}, false
+	next := lo
 	for _, s := range ss {
 		if next.Less(s.lo) {
 			out = append(out, span{next, s.lo.Dec()})
 		}
-		if s.hi == end {
-			done = true
-			break
+		if s.hi == hi {
+			return out
 		}
 		next = s.hi.Inc()
 	}
-	if !done {
-		out = append(out, span{next, end})
+	return append(out, span{next, hi})
+}
+
+// enclosing returns the smallest prefix of family that holds the
+// addresses lo to hi, and its first and last addresses.
+func enclosing(lo, hi space.U128, family int) (p netip.Prefix, first, last space.U128) {
+	width := 32
+	if family == 6 {
+		width = 128
 	}
-	return out
+	// The bits below the highest one where lo and hi differ are free.
+	free := 128 - leadingZeros(space.U128{Hi: lo.Hi ^ hi.Hi, Lo: lo.Lo ^ hi.Lo})
+	mask := ones(free)
+	first = space.U128{Hi: lo.Hi &^ mask.Hi, Lo: lo.Lo &^ mask.Lo}
+	return netip.PrefixFrom(first.Addr(family == 4), width-free), first, or(first, mask)
+}
+
+func leadingZeros(a space.U128) int {
+	if a.Hi != 0 {
+		return bits.LeadingZeros64(a.Hi)
+	}
+	return 64 + bits.LeadingZeros64(a.Lo)
 }
 
 // prefixes returns the fewest prefixes that hold exactly the addresses lo

@@ -58,7 +58,7 @@ func holds(u *Universe, l *Line, pt space.Box) bool {
 			return !excepted(d.Except)
 		}
 		return slices.ContainsFunc(d.Prefixes, func(p netip.Prefix) bool {
-			return p.Contains(addr) && (p.Bits() != 0 || !excepted(d.Except))
+			return p.Contains(addr) && !excepted(d.Except)
 		})
 	}
 	if !inServices(l.Services) || !inDests(l.Dests) {

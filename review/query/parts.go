@@ -1,86 +1,98 @@
-package main
+package query
 
 import (
+	"bufio"
 	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/netip"
 	"slices"
 
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/reach"
+	"github.com/qfw-dev/qfw/deploy"
 	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/internal/workdir"
 	"github.com/qfw-dev/qfw/policytest"
 	"github.com/qfw-dev/qfw/review"
 )
 
-// partsFormatVersion is the version of the JSON of explain's and
-// who-can-reach's per-part answers.
-const partsFormatVersion = "1.0"
+// Explanation is explain's answer per part: at each firewall qube that
+// enforces the qube's rules, the packets asked about cut into parts that
+// meet one fate for one reason, each with its verdict and what decides
+// it.
+type Explanation struct {
+	from string
+	q    Question
+	// answers are those of each firewall qube; none if the qube has no
+	// netvm.
+	answers []*answer
+	// ext6 says IPv6 packets with extension headers are asked about.
+	ext6 bool
+}
 
-// queries returns the packets d asks about, of the ICMP type t if set,
-// with IPv6 extension headers if ext. A host name stands for the addresses
-// that res pins for it; one it pins none for is refused, as the parts are
-// parts of the address space.
-func (d dest) queries(t icmpTypeValue, ext bool, res eval.Resolver) ([]reach.Query, error) {
-	var stretches [][2]netip.Addr
-	switch {
-	case d.many():
-		stretches = append(stretches, [2]netip.Addr{d.first, d.last})
-	case d.to.Host != "":
-		for _, fam := range []int{4, 6} {
-			addrs, known := res.Resolve(d.to.Host, fam)
-			if !known {
-				return nil, fmt.Errorf("the resolve section pins no addresses for %q: ask about an address, a prefix or a range", d.to.Host)
-			}
-			for _, a := range addrs {
-				stretches = append(stretches, [2]netip.Addr{a, a})
-			}
+// Explain answers q for the packets from the qube from of p, per part. It
+// fails if q names a host that the policy's resolve section pins no
+// address for.
+func Explain(p *Policy, from *ir.Qube, q Question) (*Explanation, error) {
+	res := eval.Table(p.Program.Resolve)
+	qs, err := q.queries(res)
+	if err != nil {
+		return nil, err
+	}
+	x := &Explanation{from: from.Name, q: q}
+	x.ext6 = q.ExtHeaders && slices.ContainsFunc(qs, func(q reach.Query) bool { return q.First.Is6() })
+	es := p.enforcers(from, res)
+	for i := range es {
+		x.answers = append(x.answers, answerFor(&es[i], qs))
+	}
+	return x, nil
+}
+
+// WriteText writes x as qfw explain prints it.
+func (x *Explanation) WriteText(w io.Writer) error {
+	b := bufio.NewWriter(w)
+	writeHead(b, x.from, &x.q, len(x.answers) == 0)
+	for _, a := range x.answers {
+		fmt.Fprintf(b, "%s:\n", a.at)
+		a.writeParts(b, "  ", x.from)
+		if x.ext6 {
+			writeExtHeaders(b, a.enforcer)
 		}
-		if len(stretches) == 0 {
-			return nil, fmt.Errorf("%q has no address: the resolve section pins none for it", d.to.Host)
-		}
-	case d.to.Prefix.IsValid():
-		a := d.to.Prefix.Addr()
-		stretches = append(stretches, [2]netip.Addr{a, a})
-	default:
-		stretches = append(stretches,
-			[2]netip.Addr{netip.IPv4Unspecified(), netip.AddrFrom4([4]byte{255, 255, 255, 255})},
-			[2]netip.Addr{netip.IPv6Unspecified(), netip.AddrFrom16([16]byte{0: 0xff, 1: 0xff, 2: 0xff, 3: 0xff, 4: 0xff, 5: 0xff, 6: 0xff, 7: 0xff, 8: 0xff, 9: 0xff, 10: 0xff, 11: 0xff, 12: 0xff, 13: 0xff, 14: 0xff, 15: 0xff})})
+		a.writeUnpinned(b, "  ")
 	}
-	var protos []uint8
-	switch d.proto {
-	case ir.TCP:
-		protos = []uint8{reach.TCP}
-	case ir.UDP:
-		protos = []uint8{reach.UDP}
-	case ir.ICMP:
-		protos = []uint8{reach.ICMP}
-	default:
-		protos = []uint8{reach.TCP, reach.UDP, reach.ICMP, reach.Other}
+	return b.Flush()
+}
+
+// WriteJSON writes x as qfw explain --json prints it.
+func (x *Explanation) WriteJSON(w io.Writer) error {
+	doc := struct {
+		FormatVersion string       `json:"format_version"`
+		From          string       `json:"from"`
+		To            string       `json:"to"`
+		ExtHeaders    bool         `json:"ext_headers,omitempty"`
+		NoNetvm       bool         `json:"no_netvm,omitempty"`
+		Firewalls     []answerJSON `json:"firewalls"`
+	}{FormatVersion: FormatVersion, From: x.from, To: x.q.Text, ExtHeaders: x.q.ExtHeaders, NoNetvm: len(x.answers) == 0, Firewalls: []answerJSON{}}
+	for _, a := range x.answers {
+		doc.Firewalls = append(doc.Firewalls, a.json(x.from))
 	}
-	var ports *ir.PortRange
-	switch {
-	case d.port != 0:
-		ports = &ir.PortRange{First: d.port, Last: d.port}
-	case t.set:
-		ports = &ir.PortRange{First: uint16(t.n), Last: uint16(t.n)}
-	}
-	out := make([]reach.Query, len(stretches))
-	for i, s := range stretches {
-		out[i] = reach.Query{First: s[0], Last: s[1], Ext: ext && s[0].Is6(), Protos: protos, Ports: ports}
-	}
-	return out, nil
+	return writeJSON(w, doc)
+}
+
+// writeJSON writes doc as the answers' JSON, indented.
+func writeJSON(w io.Writer, doc any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
 }
 
 // answer is the fate of the packets of a question at one firewall qube:
 // lines of packets with their verdict and what decides it, accepted
 // first, then by destination.
 type answer struct {
-	at       review.Place
+	at       *review.Place
 	enforcer *policytest.Enforcer
 	lines    []reach.Line
 	// unpinned are the names of rules that the resolve section pins no
@@ -119,9 +131,9 @@ func (a *answer) drops() bool {
 	return len(a.lines) > 0 && !a.lines[len(a.lines)-1].Widened
 }
 
-// answerFor returns the fate of the packets of qs at e, q's firewall qube.
+// answerFor returns the fate of the packets of qs at e.
 func answerFor(e *policytest.Enforcer, qs []reach.Query) *answer {
-	in := &reach.Input{Lists: e.Lists, Families: e.Families, Options: e.Options}
+	in, at := review.Enforced(e)
 	u := reach.NewUniverse(reach.Names(in))
 	s := reach.Compute(u, in)
 	var changes []reach.Change
@@ -148,7 +160,7 @@ func answerFor(e *policytest.Enforcer, qs []reach.Query) *answer {
 		})
 	}
 	return &answer{
-		at:       review.Place{Firewall: e.Firewall, Backend: e.Backend},
+		at:       at,
 		enforcer: e,
 		lines:    reach.SummariseFates(u, s, changes),
 		unpinned: u.Names(),
@@ -182,15 +194,15 @@ func verdictOf(l *reach.Line) (ir.Action, reach.Reason) {
 	return ir.Drop, l.Base
 }
 
-// partFate says what decides the packets of l, sent by qube from.
-func partFate(from string, a *answer, l *reach.Line) string {
+// fate says what decides the packets of l, sent by qube from.
+func (a *answer) fate(from string, l *reach.Line) string {
 	verdict, r := verdictOf(l)
 	switch r.Kind {
 	case reach.ByRule:
-		return fmt.Sprintf("%s by %s", verdict, describeRule(r.Rule))
+		return fmt.Sprintf("%s by %s", verdict, deploy.DescribeRule(r.Rule))
 	case reach.Blocked:
 		return fmt.Sprintf("drop: %s names %s, which has no IPv%d address, so %s refuses the whole IPv%d list and drops everything",
-			describeRule(r.Rule), r.Rule.Dst.Host, r.Family, a.at.Firewall, r.Family)
+			deploy.DescribeRule(r.Rule), r.Rule.Dst.Host, r.Family, a.at.Firewall, r.Family)
 	case reach.NoAddress:
 		return fmt.Sprintf("drop: %s has no IPv%d address, so it sends no such packets", from, r.Family)
 	case reach.Self:
@@ -202,52 +214,24 @@ func partFate(from string, a *answer, l *reach.Line) string {
 	return "drop: no rule matches, so the list's final drop applies"
 }
 
-// printParts prints the lines of a, indented by indent.
-func printParts(w io.Writer, indent, from string, a *answer) {
+// writeParts writes the lines of a, of packets sent by qube from,
+// indented by indent.
+func (a *answer) writeParts(w io.Writer, indent, from string) {
 	for i := range a.lines {
 		l := &a.lines[i]
-		fmt.Fprintf(w, "%s%s: %s\n", indent, l, partFate(from, a, l))
+		fmt.Fprintf(w, "%s%s: %s\n", indent, l, a.fate(from, l))
 		for _, e := range a.enforced(l) {
 			fmt.Fprintf(w, "%s    %s\n", indent, e)
 		}
 	}
 }
 
-// explainParts answers explain per part of the packets that d asks about.
-func explainParts(w io.Writer, prog *ir.Program, q *ir.Qube, d dest, f *explainFlags) error {
-	res := eval.Table(prog.Resolve)
-	qs, err := d.queries(f.icmpType, f.extHeaders, res)
-	if err != nil {
-		return fmt.Errorf("--to %s: %w", f.to, err)
+// writeUnpinned notes, indented by indent, the names whose rules count
+// for no address in a.
+func (a *answer) writeUnpinned(w io.Writer, indent string) {
+	if len(a.unpinned) > 0 {
+		fmt.Fprintf(w, "%snote: the resolve section pins no addresses for %s: its rules count for no address here, and would decide where it resolves to\n", indent, jsonfile.OrList(a.unpinned))
 	}
-	var answers []*answer
-	enforcers := policytest.Enforcers(prog, q, res, f.now.t.Unix())
-	for i := range enforcers {
-		answers = append(answers, answerFor(&enforcers[i], qs))
-	}
-	if f.json {
-		return printPartsJSON(w, q.Name, f, answers)
-	}
-	if f.extHeaders {
-		fmt.Fprintf(w, "%s → %s, IPv6 packets with extension headers\n", q.Name, f.to)
-	} else {
-		fmt.Fprintf(w, "%s → %s\n", q.Name, f.to)
-	}
-	if len(answers) == 0 {
-		fmt.Fprintf(w, "  drop: %s has no netvm, so its packets go nowhere\n", q.Name)
-		return nil
-	}
-	for _, a := range answers {
-		fmt.Fprintf(w, "%s:\n", &a.at)
-		printParts(w, "  ", q.Name, a)
-		if f.extHeaders && slices.ContainsFunc(qs, func(q reach.Query) bool { return q.First.Is6() }) {
-			explainExtHeaders(w, a.enforcer)
-		}
-		if len(a.unpinned) > 0 {
-			fmt.Fprintf(w, "  note: the resolve section pins no addresses for %s: its rules count for no address here, and would decide where it resolves to\n", jsonfile.OrList(a.unpinned))
-		}
-	}
-	return nil
 }
 
 // partJSON is a line of an answer in JSON.
@@ -268,12 +252,13 @@ type answerJSON struct {
 	Unpinned []string   `json:"unpinned_names,omitempty"`
 }
 
-func answerToJSON(from string, a *answer) answerJSON {
+// json returns a, of packets sent by qube from, in JSON.
+func (a *answer) json(from string) answerJSON {
 	out := answerJSON{Firewall: a.at.Firewall, Backend: a.at.Backend.String(), Parts: []partJSON{}, Unpinned: a.unpinned}
 	for i := range a.lines {
 		l := &a.lines[i]
 		verdict, r := verdictOf(l)
-		pj := partJSON{Verdict: verdict.String(), LineJSON: review.LineOf(l), Why: partFate(from, a, l)}
+		pj := partJSON{Verdict: verdict.String(), LineJSON: review.LineOf(l), Why: a.fate(from, l)}
 		if r.Kind == reach.ByRule {
 			pj.Enforced = a.enforced(l)
 			if r.Rule.Origin.Name != "" {
@@ -283,21 +268,4 @@ func answerToJSON(from string, a *answer) answerJSON {
 		out.Parts = append(out.Parts, pj)
 	}
 	return out
-}
-
-func printPartsJSON(w io.Writer, from string, f *explainFlags, answers []*answer) error {
-	doc := struct {
-		FormatVersion string       `json:"format_version"`
-		From          string       `json:"from"`
-		To            string       `json:"to"`
-		ExtHeaders    bool         `json:"ext_headers,omitempty"`
-		NoNetvm       bool         `json:"no_netvm,omitempty"`
-		Firewalls     []answerJSON `json:"firewalls"`
-	}{FormatVersion: partsFormatVersion, From: from, To: f.to, ExtHeaders: f.extHeaders, NoNetvm: len(answers) == 0, Firewalls: []answerJSON{}}
-	for _, a := range answers {
-		doc.Firewalls = append(doc.Firewalls, answerToJSON(from, a))
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
 }

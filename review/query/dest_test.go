@@ -1,4 +1,4 @@
-package main
+package query
 
 import (
 	"testing"
@@ -73,24 +73,24 @@ func TestParseDest(t *testing.T) {
 		{in: "GitHub.com", err: `host name "GitHub.com" has uppercase letters; write "github.com"`},
 	}
 	for _, tt := range tests {
-		d, err := parseDest(tt.in)
+		d, err := ParseDest(tt.in)
 		switch {
 		case tt.err != "" && err == nil:
-			t.Errorf("parseDest(%q) = %q; want error %q", tt.in, d, tt.err)
+			t.Errorf("ParseDest(%q) = %q; want error %q", tt.in, d, tt.err)
 		case tt.err != "" && err.Error() != tt.err:
-			t.Errorf("parseDest(%q): error %q; want %q", tt.in, err, tt.err)
+			t.Errorf("ParseDest(%q): error %q; want %q", tt.in, err, tt.err)
 		case tt.err == "" && err != nil:
-			t.Errorf("parseDest(%q): error %q; want %q", tt.in, err, tt.want)
+			t.Errorf("ParseDest(%q): error %q; want %q", tt.in, err, tt.want)
 		case tt.err == "" && d.String() != tt.want:
-			t.Errorf("parseDest(%q) = %q; want %q", tt.in, d, tt.want)
+			t.Errorf("ParseDest(%q) = %q; want %q", tt.in, d, tt.want)
 		}
 	}
 }
 
-// FuzzExplainDest checks that parseDest reads back what dest.String
-// writes: a destination explain accepts has one meaning, which its
+// FuzzParseDest checks that ParseDest reads back what Dest.String
+// writes: a destination ParseDest accepts has one meaning, which its
 // formatting keeps.
-func FuzzExplainDest(f *testing.F) {
+func FuzzParseDest(f *testing.F) {
 	for _, s := range []string{
 		"192.0.2.1", "192.0.2.1:443", "192.0.2.1:53/udp", "10.0.0.1/icmp", "any", "any:22/udp",
 		"github.com:22", "2001:db8::1", "[2001:db8::1]:443/tcp", "[::1]", "::1:443",
@@ -101,20 +101,20 @@ func FuzzExplainDest(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := parseDest(s)
+		d, err := ParseDest(s)
 		if err != nil {
 			return
 		}
 		text := d.String()
-		again, err := parseDest(text)
+		again, err := ParseDest(text)
 		if err != nil {
-			t.Fatalf("parseDest(%q) = %q, which it refuses: %v", s, text, err)
+			t.Fatalf("ParseDest(%q) = %q, which it refuses: %v", s, text, err)
 		}
 		if again != d {
-			t.Fatalf("parseDest(%q) = %+v, formatted %q, read back as %+v", s, d, text, again)
+			t.Fatalf("ParseDest(%q) = %+v, formatted %q, read back as %+v", s, d, text, again)
 		}
 		if again.String() != text {
-			t.Fatalf("parseDest(%q) formatted %q, then %q", s, text, again.String())
+			t.Fatalf("ParseDest(%q) formatted %q, then %q", s, text, again.String())
 		}
 	})
 }

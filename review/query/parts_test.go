@@ -1,4 +1,4 @@
-package main
+package query
 
 import (
 	"fmt"
@@ -98,7 +98,7 @@ func partHolds(l *reach.Line, p eval.Packet, proto uint8, port uint16) bool {
 			return !excepted(d.Except)
 		}
 		return slices.ContainsFunc(d.Prefixes, func(pf netip.Prefix) bool {
-			return pf.Contains(p.Dst) && (pf.Bits() != 0 || !excepted(d.Except))
+			return pf.Contains(p.Dst) && !excepted(d.Except)
 		})
 	}
 	return inServices(l.Services) && inDests(l.Dests) &&
@@ -118,15 +118,15 @@ func TestPartsAgreeWithEvaluator(t *testing.T) {
 		}
 		prog := &ir.Program{Qubes: []ir.Qube{q}, Firewalls: []ir.Firewall{{Name: "fw", Backend: ir.Backend(r.IntN(3)), Netvm: "net"}}}
 		text := randPartsDest(r)
-		d, err := parseDest(text)
+		d, err := ParseDest(text)
 		if err != nil {
 			t.Fatalf("%q: %v", text, err)
 		}
-		var icmp icmpTypeValue
+		ask := Question{Text: text, Dest: d}
 		if d.proto == ir.ICMP && r.IntN(2) == 0 {
-			icmp = icmpTypeValue{set: true, n: []uint8{0, 3, 8}[r.IntN(3)]}
+			ask.HasICMPType, ask.ICMPType = true, []uint8{0, 3, 8}[r.IntN(3)]
 		}
-		qs, err := d.queries(icmp, false, eval.Table(nil))
+		qs, err := ask.queries(eval.Table(nil))
 		if err != nil {
 			t.Fatalf("%q: %v", text, err)
 		}
@@ -165,10 +165,10 @@ func TestPartsAgreeWithEvaluator(t *testing.T) {
 			default:
 				p.Proto = 47
 			}
-			if next := int(d.port) + 1; d.port != 0 || icmp.set {
+			if next := int(d.port) + 1; d.port != 0 || ask.HasICMPType {
 				// The next port or type is not asked about: no part holds it.
-				if icmp.set {
-					next = int(icmp.n) + 1
+				if ask.HasICMPType {
+					next = int(ask.ICMPType) + 1
 				}
 				for i := range a.lines {
 					if b.Proto != reach.Other && partHolds(&a.lines[i], p, b.Proto, uint16(next)) {
