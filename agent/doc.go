@@ -35,4 +35,9 @@
 // /qubes-firewall-handled/<ip>, a counter that dom0's tools wait on, and
 // /dns/<ip>/<host>, the addresses each host name resolved to. It keeps a
 // status file for qfw agent status.
+//
+// [Service] is the agent as qfw agent runs it in a firewall qube: it opens
+// QubesDB, the resolver and the network namespace the flags name, runs the
+// user's hooks, tells systemd how it goes, and reloads on SIGHUP;
+// [ReadStatus] and [Status.WriteText] are qfw agent status.
 package agent

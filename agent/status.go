@@ -2,13 +2,21 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
 	"time"
+	"unicode"
 
+	"github.com/qfw-dev/qfw/internal/cliflag"
 	"github.com/qfw-dev/qfw/internal/jsonfile"
 )
 
@@ -129,6 +137,48 @@ func WriteStatus(path string, s *Status) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// WriteText writes s as qfw agent status shows it: the agent's state and
+// when it wrote the status, then a table of the clients, one line each,
+// whatever a client's failure holds.
+func (s *Status) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "agent %s, status of %s\n", s.State, s.Updated.UTC().Format(time.RFC3339))
+	if len(s.Clients) == 0 {
+		_, err := fmt.Fprintln(w, "no clients")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLIENT\tFAMILY\tRULES\tHANDLED\tAPPLIED\tFAILURE")
+	for _, c := range s.Clients {
+		applied, failure := "never", c.Failure
+		if c.Applied != nil {
+			applied = c.Applied.UTC().Format(time.RFC3339)
+		}
+		switch {
+		case failure == "":
+			failure = "-"
+		case strings.ContainsFunc(failure, unicode.IsControl):
+			// One client, one line, whatever the file holds.
+			failure = strconv.Quote(failure)
+		}
+		fmt.Fprintf(tw, "%s\tIPv%d\t%d\t%d\t%s\t%s\n", c.Address, c.Family, c.Rules, c.Handled, applied, failure)
+	}
+	return tw.Flush()
+}
+
+// ReadStatus reads the agent's status file, path, as qfw agent status
+// does (see [DecodeStatus]). Its errors name path by the flag that gives
+// it, --status-file.
+func ReadStatus(path string) (*Status, error) {
+	b, err := jsonfile.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("--status-file %s: no such file; qfw agent writes it when it starts", path)
+	}
+	if err != nil {
+		return nil, cliflag.PathError("status-file", path, err)
+	}
+	return DecodeStatus(path, b)
 }
 
 // DecodeStatus reads the agent's status file, data, from the file name,

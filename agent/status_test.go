@@ -74,3 +74,79 @@ func FuzzStatus(f *testing.F) {
 		}
 	})
 }
+
+// TestStatusText writes statuses as qfw agent status shows them: one
+// line a client, whatever its failure holds.
+func TestStatusText(t *testing.T) {
+	at := time.Date(2026, 12, 3, 8, 0, 5, 250000000, time.UTC)
+	tests := []struct {
+		name string
+		s    *Status
+		want string
+	}{
+		{
+			name: "clients",
+			s: &Status{
+				FormatVersion: StatusFormatVersion, State: StateReady, Updated: at,
+				Clients: []ClientStatus{
+					{Address: netip.MustParseAddr("10.137.0.5"), Family: 4, Rules: 12, Handled: 3, Applied: &at},
+					{Address: netip.MustParseAddr("10.137.0.6"), Family: 4, Failure: "two\nlines"},
+					{Address: netip.MustParseAddr("fd09:24ef:4179::a89:5"), Family: 6, Failure: "last apply failed: the kernel refused the transaction"},
+				},
+			},
+			want: `agent ready, status of 2026-12-03T08:00:05Z
+CLIENT                 FAMILY  RULES  HANDLED  APPLIED               FAILURE
+10.137.0.5             IPv4    12     3        2026-12-03T08:00:05Z  -
+10.137.0.6             IPv4    0      0        never                 "two\nlines"
+fd09:24ef:4179::a89:5  IPv6    0      0        never                 last apply failed: the kernel refused the transaction
+`,
+		},
+		{
+			name: "no clients",
+			s:    &Status{FormatVersion: StatusFormatVersion, State: StateStarting, Updated: at.In(time.FixedZone("CET", 3600)), Clients: []ClientStatus{}},
+			want: "agent starting, status of 2026-12-03T08:00:05Z\nno clients\n",
+		},
+	}
+	for _, tt := range tests {
+		var out strings.Builder
+		if err := tt.s.WriteText(&out); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != tt.want {
+			t.Errorf("%s: status written as\n%s\nwant\n%s", tt.name, out.String(), tt.want)
+		}
+	}
+}
+
+// TestReadStatus reads status files as qfw agent status does, with the
+// errors it prints.
+func TestReadStatus(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "agent.json")
+	at := time.Date(2026, 12, 3, 8, 0, 5, 0, time.UTC)
+	if err := WriteStatus(good, &Status{FormatVersion: StatusFormatVersion, State: StateStopped, Updated: at, Clients: []ClientStatus{}}); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"format_version": 2}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ path, want string }{
+		{good, ""},
+		{filepath.Join(dir, "none.json"), "--status-file " + dir + "/none.json: no such file; qfw agent writes it when it starts"},
+		{dir, "--status-file " + dir + ": is a directory"},
+		{bad, bad + `:1:1: the file has no field "state"`},
+	}
+	for _, tt := range tests {
+		s, err := ReadStatus(tt.path)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		} else if s.State != StateStopped || !s.Updated.Equal(at) {
+			t.Errorf("%s: read %+v", tt.path, s)
+		}
+		if got != tt.want {
+			t.Errorf("%s: error %q; want %q", tt.path, got, tt.want)
+		}
+	}
+}

@@ -53,10 +53,41 @@ type ApplyOptions struct {
 // installs into a unikernel firewall qube.
 func (a Admin) CheckImages(fps []FirewallPlan) error { return a.provisioner().checkImages(fps) }
 
-// CheckSavedFirewalls checks, before the plan saved in path is shown, that
-// its firewall plans were made where qfw runs now (see checkSavedFirewalls).
-func (a Admin) CheckSavedFirewalls(path string, p *Plan) error {
-	return a.provisioner().checkSavedFirewalls(path, p)
+// ReadSavedPlan reads the plan saved in path, as [ReadPlan] does, and
+// checks, before it is shown, that its firewall plans were made where qfw
+// runs now, through a (see checkSavedFirewalls).
+func (a Admin) ReadSavedPlan(path string) (*Plan, error) {
+	p, err := ReadPlan(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.provisioner().checkSavedFirewalls(path, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// WriteLeft writes, after p is shown, what applying it with o does to
+// each qube that left the policy: to o.Stdout, what o's release or reset
+// does to it; to o.Stderr, for a qube o names in neither, a warning that
+// apply keeps its list.
+func (o *ApplyOptions) WriteLeft(p *Plan) {
+	for _, name := range p.Left {
+		switch {
+		case slices.Contains(o.Release, name):
+			fmt.Fprintf(o.Stdout, "%s: --release: its tag %s goes, its list stays as it is.\n", name, ManagedTag)
+		case slices.Contains(o.Reset, name):
+			fmt.Fprintf(o.Stdout, "%s: --reset: its list becomes %q, which blocks all its traffic, and its tag %s goes.\n", name, ResetLine, ManagedTag)
+		default:
+			fmt.Fprintf(o.Stderr, "qfw: warning: %s left the policy; apply keeps its list as it is (--release %s stops managing it, --reset %s blocks its traffic)\n", name, name, name)
+		}
+	}
+}
+
+// Work reports whether applying p with o does anything: a change or a
+// tag that p plans, or a qube to release or reset.
+func (o *ApplyOptions) Work(p *Plan) bool {
+	return p.Summary.Work() || len(o.Release)+len(o.Reset) > 0
 }
 
 // Apply puts p in force through the Admin API, once the plan has been

@@ -2,18 +2,113 @@ package deploy
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/par"
 )
+
+// Target is what [Compile] renders a built policy for.
+type Target uint8
+
+const (
+	// TargetQubes renders each managed qube's rule list, as dom0 stores
+	// it.
+	TargetQubes Target = iota
+	// TargetQubesDB renders the QubesDB entries dom0 writes into each
+	// firewall qube.
+	TargetQubesDB
+	// TargetNftables renders the nft script of each nftables firewall
+	// qube.
+	TargetNftables
+	// TargetMirage renders what each unikernel firewall qube's release
+	// makes of its clients' lists.
+	TargetMirage
+)
+
+// Targets are the targets, in the order qfw lists them.
+var Targets = []Target{TargetQubes, TargetQubesDB, TargetNftables, TargetMirage}
+
+var targetNames = [...]string{TargetQubes: "qubes", TargetQubesDB: "qubesdb", TargetNftables: "nftables", TargetMirage: "mirage"}
+
+// String is the target's name, as --target takes it.
+func (t Target) String() string { return targetNames[t] }
+
+// CompileOptions say what [Compile] renders.
+type CompileOptions struct {
+	Target Target
+	// Qube, for TargetQubes, and Firewall, for the other targets, name
+	// the one qube or firewall qube to render; empty for all.
+	Qube, Firewall string
+	// DNS are the DNS servers of TargetNftables (see [NftablesFiles]).
+	DNS []netip.Addr
+	// JSON renders each file's JSON too, for [MarshalFiles].
+	JSON bool
+	// Now judges rule expiry.
+	Now time.Time
+	// Warnings gets what TargetNftables warns of.
+	Warnings io.Writer
+}
+
+// Compile renders what o.Target makes of the built policy res: a file
+// for each qube or firewall qube, the output of qfw compile.
+func Compile(res *Built, o *CompileOptions) ([]OutFile, error) {
+	switch o.Target {
+	case TargetQubes:
+		return QubesFiles(res.Program, o.Qube, o.JSON)
+	case TargetQubesDB:
+		return QubesDBFiles(res.Program, o.Firewall, o.Now.Unix(), o.JSON)
+	case TargetNftables:
+		return NftablesFiles(res.Program, o.Firewall, o.DNS, o.Now.Unix(), o.Warnings)
+	case TargetMirage:
+		return MirageFiles(res.Program, o.Firewall, res.Mirage)
+	}
+	return nil, fmt.Errorf("no target %d", o.Target)
+}
+
+// MarshalFiles returns the JSON document of qfw compile --json for the
+// files of target t, rendered with their JSON: the format version, the
+// target, and each file's JSON under "qubes" for TargetQubes, under
+// "firewalls" for the others. It ends in a newline.
+func MarshalFiles(t Target, files []OutFile) ([]byte, error) {
+	items := make([]any, len(files))
+	for i, f := range files {
+		items[i] = f.JSON
+	}
+	key := "firewalls"
+	if t == TargetQubes {
+		key = "qubes"
+	}
+	b, err := json.MarshalIndent(map[string]any{"format_version": "1.0", "target": t.String(), key: items}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// WriteText writes files as qfw compile prints them: each file's text
+// under a "# header" line, with a blank line between files.
+func WriteText(w io.Writer, files []OutFile) error {
+	var b bytes.Buffer
+	for i, f := range files {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "# %s\n", f.Header)
+		b.Write(f.Text)
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
 
 // OutFile is what qfw compile writes for one qube or firewall qube:
 // a file of -o DIR, a section of its output, an element of its JSON.

@@ -11,15 +11,19 @@
 //   - [Apply] puts a plan in force through the Admin API, one
 //     admin.vm.firewall.Set per qube, refusing a stale plan; with a
 //     confirm timeout it puts every qube back unless [Confirm] runs.
+//     [Admin.ReadSavedPlan] reads a saved plan to apply, and
+//     [ApplyOptions.WriteLeft] says what apply does to the qubes that left
+//     the policy.
 //   - [PrepareNftables] lowers a firewall qube's nftables table and
 //     [NftablesApply.Apply] puts it in force in one netlink transaction.
 //   - [Import] writes the lists qubes have now as a policy that compiles
 //     back to them; [Admin.ReadInventory] reads the machine's inventory.
-//   - [QubesFiles], [QubesDBFiles], [NftablesFiles] and [MirageFiles]
-//     render what each backend makes of a built policy, the files of qfw
-//     compile, and [WriteFiles] writes them.
-//   - [AddQrexecGrants] says what dom0's qrexec policy must let a
-//     management qube do for a built policy.
+//   - [Compile] renders what a [Target] makes of a built policy, the files
+//     of qfw compile ([QubesFiles], [QubesDBFiles], [NftablesFiles] and
+//     [MirageFiles], one a target); [WriteText], [MarshalFiles] and
+//     [WriteFiles] print them, as JSON, or into a directory.
+//   - [QrexecPolicy] writes dom0's qrexec policy that lets a management
+//     qube do what qfw does for a built policy, and nothing more.
 //
 // deploy never writes to the standard streams: what a workflow reports on
 // the way goes to the [io.Writer] its options name, and results and

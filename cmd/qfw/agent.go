@@ -1,28 +1,12 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"io"
-	"io/fs"
 	"os"
-	"os/signal"
-	"strconv"
-	"strings"
-	"syscall"
-	"text/tabwriter"
-	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/agent"
-	"github.com/qfw-dev/qfw/agent/hooks"
-	"github.com/qfw-dev/qfw/agent/resolver"
-	"github.com/qfw-dev/qfw/agent/sdnotify"
 	"github.com/qfw-dev/qfw/backends/qubesdb"
-	"github.com/qfw-dev/qfw/internal/jsonfile"
 )
 
 const agentDoc = `agent is the firewall qube's service: it enforces the rule lists that dom0
@@ -56,13 +40,8 @@ const agentExamples = `  # Run as the qubes-firewall service (see the README's d
   # Show each client, its rule count, when it was applied, and failures.
   qfw agent status`
 
-type agentFlags struct {
-	qubesdb, netns, resolvConf, statusFile, hooksRoot string
-	once                                              bool
-}
-
 func newAgentCmd() *cobra.Command {
-	f := &agentFlags{}
+	s := &agent.Service{}
 	cmd := &cobra.Command{
 		Use:     "agent",
 		Short:   "Enforce the lists dom0 writes into this firewall qube's QubesDB",
@@ -70,90 +49,18 @@ func newAgentCmd() *cobra.Command {
 		Example: agentExamples,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runAgent(cmd, f)
+			s.Log, s.Journal = cmd.ErrOrStderr(), os.Getenv("JOURNAL_STREAM") != ""
+			return s.Serve(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&f.qubesdb, "qubesdb", qubesdb.DefaultPath, "QubesDB's `SOCKET` (the read-only one beside it if this one refuses)")
-	cmd.Flags().StringVar(&f.netns, "netns", "", "apply in the network namespace of `FILE`, such as /run/netns/NAME (default: the agent's own)")
-	cmd.Flags().BoolVar(&f.once, "once", false, "apply the lists QubesDB holds now, then exit, leaving them in force")
-	cmd.Flags().StringVar(&f.resolvConf, "resolv-conf", "/etc/resolv.conf", "the resolver configuration `FILE`: the servers that resolve host names and that specialtarget=dns matches")
-	cmd.Flags().StringVar(&f.statusFile, "status-file", agent.DefaultStatusFile, "keep the agent's status in `FILE`, for qfw agent status")
-	cmd.Flags().StringVar(&f.hooksRoot, "hooks-root", "/", "run the user's hooks from under `DIR`")
+	cmd.Flags().StringVar(&s.QubesDB, "qubesdb", qubesdb.DefaultPath, "QubesDB's `SOCKET` (the read-only one beside it if this one refuses)")
+	cmd.Flags().StringVar(&s.NetNS, "netns", "", "apply in the network namespace of `FILE`, such as /run/netns/NAME (default: the agent's own)")
+	cmd.Flags().BoolVar(&s.Once, "once", false, "apply the lists QubesDB holds now, then exit, leaving them in force")
+	cmd.Flags().StringVar(&s.ResolvConf, "resolv-conf", "/etc/resolv.conf", "the resolver configuration `FILE`: the servers that resolve host names and that specialtarget=dns matches")
+	cmd.Flags().StringVar(&s.StatusFile, "status-file", agent.DefaultStatusFile, "keep the agent's status in `FILE`, for qfw agent status")
+	cmd.Flags().StringVar(&s.HooksRoot, "hooks-root", "/", "run the user's hooks from under `DIR`")
 	cmd.AddCommand(newAgentStatusCmd())
 	return cmd
-}
-
-func runAgent(cmd *cobra.Command, f *agentFlags) error {
-	if f.once && cmd.Flags().Changed("hooks-root") {
-		return errors.New("--hooks-root does not go with --once: --once runs no hooks")
-	}
-	var netns agent.NetNS
-	if f.netns != "" {
-		var err error
-		if netns, err = agent.OpenNetNS(f.netns); err != nil {
-			return fmt.Errorf("--netns %s: %w", f.netns, pathErr(err))
-		}
-		defer netns.File.Close()
-	}
-	res, err := resolver.New(resolver.Config{ResolvConf: f.resolvConf})
-	if err != nil {
-		return fmt.Errorf("--resolv-conf %s: %w", f.resolvConf, pathErr(err))
-	}
-	db, err := qubesdb.Open(f.qubesdb)
-	if err != nil {
-		return fmt.Errorf("--qubesdb %s: %w", f.qubesdb, pathErr(err))
-	}
-	defer db.Close()
-	log := agent.NewLog(cmd.ErrOrStderr(), os.Getenv("JOURNAL_STREAM") != "")
-	if db.ReadOnly() {
-		log(agent.Warning, "QubesDB is read-only to the agent: it cannot write /qubes-firewall-handled/ and /dns/ back")
-	}
-	cfg := agent.Config{
-		DB: db, Kernel: netns, Resolver: res,
-		StatusFile: f.statusFile, Log: log,
-	}
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if f.once {
-		if err := agent.Once(ctx, cfg); err != nil {
-			return fmt.Errorf("agent --once: %w", err)
-		}
-		return nil
-	}
-	cfg.Notifier = sdnotify.Notifier{}
-	cfg.Hooks = func(ctx context.Context, log func(string)) error {
-		return hooks.Run(ctx, hooks.Config{Root: f.hooksRoot}, log)
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer func() {
-		signal.Stop(hup)
-		close(hup)
-	}()
-	reload := make(chan struct{}, 1)
-	go func() {
-		for range hup {
-			select {
-			case reload <- struct{}{}:
-			default: // one reload pending does for several signals
-			}
-		}
-	}()
-	return agent.Run(ctx, cfg, reload)
-}
-
-// pathErr returns err without the operation and path that the flag's
-// message already names.
-func pathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 const agentStatusDoc = `status shows what the agent running in this firewall qube enforces, from
@@ -172,46 +79,13 @@ func newAgentStatusCmd() *cobra.Command {
   qfw agent status`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := jsonfile.ReadFile(statusFile)
-			if errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("--status-file %s: no such file; qfw agent writes it when it starts", statusFile)
-			}
-			if err != nil {
-				return fmt.Errorf("--status-file %s: %w", statusFile, pathErr(err))
-			}
-			s, err := agent.DecodeStatus(statusFile, b)
+			s, err := agent.ReadStatus(statusFile)
 			if err != nil {
 				return err
 			}
-			return printAgentStatus(cmd.OutOrStdout(), s)
+			return s.WriteText(cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&statusFile, "status-file", agent.DefaultStatusFile, "read the agent's status from `FILE`")
 	return cmd
-}
-
-// printAgentStatus writes s as a table.
-func printAgentStatus(w io.Writer, s *agent.Status) error {
-	fmt.Fprintf(w, "agent %s, status of %s\n", s.State, s.Updated.UTC().Format(time.RFC3339))
-	if len(s.Clients) == 0 {
-		_, err := fmt.Fprintln(w, "no clients")
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT\tFAMILY\tRULES\tHANDLED\tAPPLIED\tFAILURE")
-	for _, c := range s.Clients {
-		applied, failure := "never", c.Failure
-		if c.Applied != nil {
-			applied = c.Applied.UTC().Format(time.RFC3339)
-		}
-		switch {
-		case failure == "":
-			failure = "-"
-		case strings.ContainsFunc(failure, unicode.IsControl):
-			// One client, one line, whatever the file holds.
-			failure = strconv.Quote(failure)
-		}
-		fmt.Fprintf(tw, "%s\tIPv%d\t%d\t%d\t%s\t%s\n", c.Address, c.Family, c.Rules, c.Handled, applied, failure)
-	}
-	return tw.Flush()
 }

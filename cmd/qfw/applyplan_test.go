@@ -307,8 +307,8 @@ func TestApplyResetReverted(t *testing.T) {
 		t.Fatalf("apply --reset old, unconfirmed: exit %d: %s", code, stderr)
 	}
 	old, _ := s.srv.Qube("old")
-	if !slices.Equal(old.Firewall, before.Firewall) || !slices.Equal(old.Tags, []string{managedTag}) {
-		t.Errorf("after the revert old holds %q, tags %q; want %q, tagged %s", old.Firewall, old.Tags, before.Firewall, managedTag)
+	if !slices.Equal(old.Firewall, before.Firewall) || !slices.Equal(old.Tags, []string{deploy.ManagedTag}) {
+		t.Errorf("after the revert old holds %q, tags %q; want %q, tagged %s", old.Firewall, old.Tags, before.Firewall, deploy.ManagedTag)
 	}
 	if code, stdout, _ := s.run("plan", s.dir); code != exitOK || !strings.Contains(stdout, "old: left the policy;") {
 		t.Errorf("plan after the revert: exit %d:\n%s", code, stdout)
@@ -344,7 +344,7 @@ func TestApplyFailsEachCall(t *testing.T) {
 			was, _, _ := strings.Cut(before[name], "\ntags: ")
 			switch {
 			case list == before[name] || list == after[name]:
-			case rules == was && tags == managedTag:
+			case rules == was && tags == deploy.ManagedTag:
 				// Tagged before its Set, which failed.
 			case name == "old" && rules == "action=drop":
 				// Reset, tagged or not.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,64 +19,44 @@ import (
 // "yes", checks every kernel image the plan installs, and hands the plan
 // to deploy.Apply.
 func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
-	f.dataDir = deploy.DataDir(f.dataDir)
+	o := &f.qubes
+	o.DataDir = deploy.DataDir(o.DataDir)
 	var p *deploy.Plan
-	if f.plan != "" {
-		if len(args) > 0 {
-			return fmt.Errorf("--plan %s: give the plan or the policy, not both", f.plan)
-		}
-		if f.qube != "" {
-			return fmt.Errorf("--plan %s: a saved plan is applied whole; plan with --qube %s instead", f.plan, f.qube)
-		}
-		var err error
-		if p, err = deploy.ReadPlan(f.plan); err != nil {
-			return err
-		}
-		if err := f.admin.CheckSavedFirewalls(f.plan, p); err != nil {
-			return err
-		}
-	} else {
-		var err error
-		p, err = policyPlan(cmd, args, &planFlags{policyFlags: f.policyFlags, admin: f.admin, qube: f.qube, dataDir: f.dataDir})
-		if err != nil {
-			return err
-		}
+	var err error
+	switch {
+	case o.PlanFile == "":
+		p, err = policyPlan(cmd, args, &planFlags{policyFlags: f.policyFlags, admin: f.admin, qube: f.qube, dataDir: o.DataDir})
+	case len(args) > 0:
+		return fmt.Errorf("--plan %s: give the plan or the policy, not both", o.PlanFile)
+	case f.qube != "":
+		return fmt.Errorf("--plan %s: a saved plan is applied whole; plan with --qube %s instead", o.PlanFile, f.qube)
+	default:
+		p, err = f.admin.ReadSavedPlan(o.PlanFile)
 	}
-	if err := deploy.CheckRelease(p, f.release, f.reset); err != nil {
+	if err != nil {
 		return err
 	}
-	stdout := cmd.OutOrStdout()
-	if err := printPlan(stdout, p); err != nil {
+	if err := deploy.CheckRelease(p, o.Release, o.Reset); err != nil {
 		return err
 	}
-	for _, name := range p.Left {
-		switch {
-		case slices.Contains(f.release, name):
-			fmt.Fprintf(stdout, "%s: --release: its tag %s goes, its list stays as it is.\n", name, managedTag)
-		case slices.Contains(f.reset, name):
-			fmt.Fprintf(stdout, "%s: --reset: its list becomes %q, which blocks all its traffic, and its tag %s goes.\n", name, deploy.ResetLine, managedTag)
-		default:
-			fmt.Fprintf(cmd.ErrOrStderr(), "qfw: warning: %s left the policy; apply keeps its list as it is (--release %s stops managing it, --reset %s blocks its traffic)\n", name, name, name)
-		}
+	o.Admin, o.Stdout, o.Stderr, o.Progress = f.admin.Admin, cmd.OutOrStdout(), cmd.ErrOrStderr(), isTerminal(cmd.ErrOrStderr())
+	if err := p.WriteText(o.Stdout); err != nil {
+		return err
 	}
-	if !p.Summary.Work() && len(f.release)+len(f.reset) == 0 {
+	if o.WriteLeft(p); !o.Work(p) {
 		return nil
 	}
 	if err := f.admin.CheckImages(p.Firewalls); err != nil {
 		return err
 	}
 	if !f.autoApprove {
-		fmt.Fprint(stdout, "\nApply these changes? Only 'yes' is accepted: ")
+		fmt.Fprint(o.Stdout, "\nApply these changes? Only 'yes' is accepted: ")
 		answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
 		if strings.TrimSpace(answer) != "yes" {
 			return errors.New("apply cancelled; nothing changed")
 		}
 	}
-	return deploy.Apply(cmd.Context(), p, &deploy.ApplyOptions{
-		Admin: f.admin.Admin, PlanFile: f.plan, Release: f.release, Reset: f.reset,
-		DataDir: f.dataDir, Lock: f.lock, RefuseDrift: f.refuseDrift, ConfirmTimeout: f.confirmTimeout,
-		Stdout: stdout, Stderr: cmd.ErrOrStderr(), Progress: isTerminal(cmd.ErrOrStderr()),
-	})
+	return deploy.Apply(cmd.Context(), p, o)
 }
 
 // isTerminal reports whether w is a terminal, where progress is shown.

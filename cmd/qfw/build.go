@@ -107,3 +107,6 @@ func (v *timeValue) Set(s string) error {
 }
 
 func (v *timeValue) Type() string { return "TIME" }
+
+// Time is the time the --now flag holds, which flagChecks bounds.
+func (v *timeValue) Time() time.Time { return v.t }

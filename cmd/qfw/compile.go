@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"io"
-
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/deploy"
+	"github.com/qfw-dev/qfw/internal/cliflag"
 )
 
 const compileDoc = `compile compiles the policy and prints what each target needs:
@@ -60,16 +56,13 @@ const compileExamples = `  # The rule lists of every managed qube.
 
 type compileFlags struct {
 	policyFlags
-	target   targetValue
-	qube     string
-	firewall string
-	dns      addrsValue
-	json     bool
-	outDir   string
+	opts   deploy.CompileOptions
+	target targetValue
+	outDir string
 }
 
 func newCompileCmd() *cobra.Command {
-	f := &compileFlags{target: targetQubes}
+	f := &compileFlags{target: newTargetValue()}
 	cmd := &cobra.Command{
 		Use:     "compile [DIR | FILE...]",
 		Short:   "Compile a policy into Qubes rule lists, QubesDB entries, nftables scripts or the unikernel's reading",
@@ -82,10 +75,10 @@ func newCompileCmd() *cobra.Command {
 	f.register(cmd)
 	f.registerSkipTests(cmd)
 	cmd.Flags().Var(&f.target, "target", "compile to `TARGET`: qubes, qubesdb, nftables or mirage")
-	cmd.Flags().StringVar(&f.qube, "qube", "", "only this `QUBE` (target qubes)")
-	cmd.Flags().StringVar(&f.firewall, "firewall", "", "only this firewall qube `NAME` (targets qubesdb, nftables and mirage)")
-	cmd.Flags().Var(&f.dns, "dns", "the DNS servers' `ADDRS`, comma-separated, for the DNS target (target nftables; default: Qubes' virtual servers for a firewall qube with a netvm)")
-	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
+	cmd.Flags().StringVar(&f.opts.Qube, "qube", "", "only this `QUBE` (target qubes)")
+	cmd.Flags().StringVar(&f.opts.Firewall, "firewall", "", "only this firewall qube `NAME` (targets qubesdb, nftables and mirage)")
+	cmd.Flags().Var((*cliflag.Addrs)(&f.opts.DNS), "dns", "the DNS servers' `ADDRS`, comma-separated, for the DNS target (target nftables; default: Qubes' virtual servers for a firewall qube with a netvm)")
+	cmd.Flags().BoolVar(&f.opts.JSON, "json", false, "print JSON")
 	cmd.Flags().StringVarP(&f.outDir, "out", "o", "", "write one file per qube (or firewall qube) into `DIR`")
 	return cmd
 }
@@ -95,58 +88,23 @@ func runCompile(cmd *cobra.Command, args []string, f *compileFlags) error {
 	if err != nil {
 		return err
 	}
-	prog := res.Program
-	now := f.now.t
-	var files []deploy.OutFile
-	switch f.target {
-	case targetQubes:
-		files, err = deploy.QubesFiles(prog, f.qube, f.json)
-	case targetQubesDB:
-		files, err = deploy.QubesDBFiles(prog, f.firewall, now.Unix(), f.json)
-	case targetNftables:
-		files, err = deploy.NftablesFiles(prog, f.firewall, f.dns.addrs, now.Unix(), cmd.ErrOrStderr())
-	case targetMirage:
-		files, err = deploy.MirageFiles(prog, f.firewall, res.Mirage)
-	}
-	if err != nil {
+	f.opts.Target, f.opts.Now, f.opts.Warnings = f.target.Value, f.now.t, cmd.ErrOrStderr()
+	files, err := deploy.Compile(res, &f.opts)
+	switch {
+	case err != nil:
 		return err
-	}
-	if f.json {
-		doc := map[string]any{"format_version": "1.0", "target": f.target.String()}
-		items := make([]any, len(files))
-		for i, of := range files {
-			items[i] = of.JSON
-		}
-		doc[string(f.target.jsonKey())] = items
-		if f.outDir != "" {
-			b, err := json.MarshalIndent(doc, "", "  ")
-			if err != nil {
-				return err
-			}
-			return deploy.WriteFiles(f.outDir, []deploy.OutFile{{Name: "qfw-" + f.target.String() + ".json", Text: append(b, '\n')}})
-		}
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
-	}
-	if f.outDir != "" {
+	case !f.opts.JSON && f.outDir != "":
 		return deploy.WriteFiles(f.outDir, files)
+	case !f.opts.JSON:
+		return deploy.WriteText(cmd.OutOrStdout(), files)
 	}
-	return printFiles(cmd.OutOrStdout(), files)
-}
-
-func printFiles(w io.Writer, files []deploy.OutFile) error {
-	var b bytes.Buffer
-	for i, f := range files {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		fmt.Fprintf(&b, "# %s\n", f.Header)
-		b.Write(f.Text)
+	b, err := deploy.MarshalFiles(f.target.Value, files)
+	switch {
+	case err != nil:
+		return err
+	case f.outDir != "":
+		return deploy.WriteFiles(f.outDir, []deploy.OutFile{{Name: "qfw-" + f.target.String() + ".json", Text: b}})
 	}
-	_, err := w.Write(b.Bytes())
+	_, err = cmd.OutOrStdout().Write(b)
 	return err
 }
-
-// writeFile writes data to path whole or not at all, as deploy does.
-func writeFile(path string, data []byte) error { return deploy.WriteFile(path, data) }

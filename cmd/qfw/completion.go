@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 )
@@ -25,40 +24,30 @@ const completionExamples = `  # bash: this shell only, then every new shell of t
   # fish
   qfw completion fish > ~/.config/fish/completions/qfw.fish`
 
-// completionShells are the shells completion writes a script for, each
-// with cobra's generator; descriptions are on, as qfw's Short lines are
-// written to be read in a menu.
-var completionShells = []struct {
-	name string
-	gen  func(root *cobra.Command, w io.Writer) error
-}{
-	{"bash", func(root *cobra.Command, w io.Writer) error { return root.GenBashCompletionV2(w, true) }},
-	{"zsh", func(root *cobra.Command, w io.Writer) error { return root.GenZshCompletion(w) }},
-	{"fish", func(root *cobra.Command, w io.Writer) error { return root.GenFishCompletion(w, true) }},
-}
-
 func newCompletionCmd() *cobra.Command {
-	var names []string
-	for _, s := range completionShells {
-		names = append(names, s.name)
-	}
 	return &cobra.Command{
 		Use:       "completion bash|zsh|fish",
 		Short:     "Print the shell completion script for bash, zsh or fish",
 		Long:      completionDoc,
 		Example:   completionExamples,
-		ValidArgs: names,
+		ValidArgs: []string{"bash", "zsh", "fish"},
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("completion takes one shell, bash, zsh or fish; got %d arguments", len(args))
 			}
 			return nil
 		},
+		// Descriptions are on: qfw's Short lines are written to be read
+		// in a menu.
 		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, s := range completionShells {
-				if s.name == args[0] {
-					return s.gen(cmd.Root(), cmd.OutOrStdout())
-				}
+			root, w := cmd.Root(), cmd.OutOrStdout()
+			switch args[0] {
+			case "bash":
+				return root.GenBashCompletionV2(w, true)
+			case "zsh":
+				return root.GenZshCompletion(w)
+			case "fish":
+				return root.GenFishCompletion(w, true)
 			}
 			return fmt.Errorf("no completion for shell %q; want bash, zsh or fish", args[0])
 		},

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/qfw-dev/qfw/internal/cliflag"
 )
 
 // sampleValue returns a value that flag name of cmd takes, read from a
@@ -20,7 +23,7 @@ func sampleValue(t *testing.T, cmd *cobra.Command, name string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if inner(fresh.Flags().Lookup(name).Value).Set(v) == nil {
+		if cliflag.Inner(fresh.Flags().Lookup(name).Value).Set(v) == nil {
 			return v
 		}
 	}
@@ -72,7 +75,7 @@ func TestFlagEmpty(t *testing.T) {
 		if f.NoOptDefVal == "true" {
 			return
 		}
-		want := fmt.Sprintf("qfw: --%s is empty; want %s\n", f.Name, varName(f))
+		want := fmt.Sprintf("qfw: --%s is empty; want %s\n", f.Name, cliflag.VarName(f))
 		code, stdout, stderr := runArgs(cmd.Name(), "--"+f.Name, "")
 		if code != exitError || stdout != "" || stderr != want {
 			t.Errorf("qfw %s --%s '': exit %d, stdout %q, stderr %q; want exit 1, no stdout, stderr %q", cmd.Name(), f.Name, code, stdout, stderr, want)
@@ -96,7 +99,7 @@ func TestFlagHelpUnchanged(t *testing.T) {
 func TestFlagChecks(t *testing.T) {
 	dir := t.TempDir()
 	file := dir + "/file"
-	if err := writeFile(file, []byte("x")); err != nil {
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -149,36 +152,36 @@ func TestFlagChecks(t *testing.T) {
 func TestFlagRulesNameRealFlags(t *testing.T) {
 	root := newRootCmd(io.Discard, io.Discard)
 	for _, r := range flagRules {
-		cmds := r.cmds
+		cmds := r.Cmds
 		if cmds == nil {
 			for _, c := range root.Commands() {
-				if c.Flags().Lookup(r.flag) != nil && c.Flags().Lookup(r.other) != nil {
+				if c.Flags().Lookup(r.Flag) != nil && c.Flags().Lookup(r.Other) != nil {
 					cmds = append(cmds, c.Name())
 				}
 			}
 			if cmds == nil {
-				t.Errorf("rule --%s/--%s: no command has both flags", r.flag, r.other)
+				t.Errorf("rule --%s/--%s: no command has both flags", r.Flag, r.Other)
 			}
 		}
 		for _, name := range cmds {
 			c, _, err := root.Find([]string{name})
 			if err != nil || c.Name() != name {
-				t.Errorf("rule --%s/--%s: no command %q", r.flag, r.other, name)
+				t.Errorf("rule --%s/--%s: no command %q", r.Flag, r.Other, name)
 				continue
 			}
-			other := c.Flags().Lookup(r.other)
-			if c.Flags().Lookup(r.flag) == nil || other == nil {
-				t.Errorf("rule --%s/--%s: %s lacks one of them", r.flag, r.other, name)
+			other := c.Flags().Lookup(r.Other)
+			if c.Flags().Lookup(r.Flag) == nil || other == nil {
+				t.Errorf("rule --%s/--%s: %s lacks one of them", r.Flag, r.Other, name)
 				continue
 			}
-			for _, v := range r.values {
+			for _, v := range r.Values {
 				fresh, _, _ := newRootCmd(io.Discard, io.Discard).Find([]string{name})
-				if err := inner(fresh.Flags().Lookup(r.other).Value).Set(v); err != nil {
-					t.Errorf("rule --%s/--%s: %s --%s does not take %q: %v", r.flag, r.other, name, r.other, v, err)
+				if err := cliflag.Inner(fresh.Flags().Lookup(r.Other).Value).Set(v); err != nil {
+					t.Errorf("rule --%s/--%s: %s --%s does not take %q: %v", r.Flag, r.Other, name, r.Other, v, err)
 				}
 			}
-			if (r.values == nil) == (r.why == "") {
-				t.Errorf("rule --%s/--%s: want values or a reason, not both", r.flag, r.other)
+			if (r.Values == nil) == (r.Why == "") {
+				t.Errorf("rule --%s/--%s: want values or a reason, not both", r.Flag, r.Other)
 			}
 		}
 	}

@@ -60,7 +60,7 @@ func runInventory(cmd *cobra.Command, f *inventoryFlags) error {
 		return err
 	}
 	if f.out != "" {
-		return writeFile(f.out, b)
+		return deploy.WriteFile(f.out, b)
 	}
 	_, err = cmd.OutOrStdout().Write(b)
 	return err

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"io"
-
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/deploy"
@@ -105,9 +103,6 @@ func newPlanCmd() *cobra.Command {
 	return cmd
 }
 
-// managedTag marks each qube whose list qfw apply set.
-const managedTag = deploy.ManagedTag
-
 func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
 	f.dataDir = deploy.DataDir(f.dataDir)
 	if err := deploy.CheckPlanOut(f.out); err != nil {
@@ -154,6 +149,3 @@ func policyPlan(cmd *cobra.Command, args []string, f *planFlags) (*deploy.Plan, 
 		Admin: f.admin.Admin, State: f.state, Qube: f.qube, DataDir: f.dataDir, Warnings: cmd.ErrOrStderr(),
 	})
 }
-
-// printPlan writes p for a reader, as apply shows it before it applies.
-func printPlan(w io.Writer, p *deploy.Plan) error { return p.WriteText(w) }

@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/internal/cliflag"
 )
 
 // Exit codes, as documented in the README.
@@ -89,8 +91,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newWhoCanReachCmd())
 	// Every command's flags are checked, alone and together, before it
 	// runs: a flag given twice, out of range or ignored is an error.
-	guardFlags(root)
-	root.SetFlagErrorFunc(flagErrorFunc)
+	cliflag.Guard(root)
+	root.SetFlagErrorFunc(cliflag.ErrorFunc)
 	root.PersistentPreRunE = checkFlags
 	return root
 }

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
-	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
-	"github.com/qfw-dev/qfw/backends/qubes/qrexecpolicy"
 	"github.com/qfw-dev/qfw/deploy"
-	"github.com/qfw-dev/qfw/policy"
+	"github.com/qfw-dev/qfw/policy/diagnostic"
 )
 
 const setupDoc = `setup writes what a machine needs to run qfw.`
@@ -50,9 +47,8 @@ const qrexecPolicyExamples = `  # Before there is a policy: let mgmt read, to im
   sudo install -m 0644 30-qfw.policy /etc/qubes/policy.d/30-qfw.policy`
 
 type qrexecPolicyFlags struct {
-	policyFlags
-	mgmt     string
-	readOnly bool
+	mgmt, inventory string
+	readOnly        bool
 }
 
 func newSetupCmd() *cobra.Command {
@@ -95,47 +91,28 @@ func runQrexecPolicy(cmd *cobra.Command, args []string, f *qrexecPolicyFlags) er
 	switch {
 	case f.mgmt == "dom0":
 		return fmt.Errorf("--mgmt dom0: qfw in dom0 reaches qubesd through its socket, which no qrexec policy governs")
-	case !policy.IsQubeName(f.mgmt):
-		return fmt.Errorf("--mgmt %q: not a qube name: %s", f.mgmt, qubeNameRule)
 	case f.readOnly && len(args) > 0:
 		return fmt.Errorf("--read-only reads no policy, but %s is given", args[0])
 	case f.readOnly && f.inventory != "":
 		return fmt.Errorf("--inventory does not go with --read-only: --read-only reads no policy")
 	}
-	g := qrexecpolicy.Grants{Mgmt: f.mgmt, Properties: adminapi.InventoryProperties}
+	stderr := cmd.ErrOrStderr()
+	var res *deploy.Built
 	if !f.readOnly {
-		if err := policyGrants(cmd, args, f, &g); err != nil {
-			return err
+		// The lists will be set from a management qube: checked for the
+		// longest name it can have. The policy's warnings are vet's to
+		// show: only its errors stop setup, and then they are shown with
+		// the warnings.
+		var r *diagnostic.Report
+		if res, r = buildReport(args, &policyFlags{inventory: f.inventory, qrexec: true}, false); res == nil {
+			r.WriteText(stderr, false)
+			return errPrinted
 		}
 	}
-	file, err := qrexecpolicy.Generate(g)
+	file, err := deploy.QrexecPolicy(f.mgmt, res, stderr)
 	if err != nil {
 		return err
 	}
-	_, err = cmd.OutOrStdout().Write(file.Format())
+	_, err = cmd.OutOrStdout().Write(file)
 	return err
-}
-
-// policyGrants adds to g what qfw does to the qubes of the policy that
-// args name: the qubes it tags and sets the lists of, and the unikernel
-// firewall qubes it provisions.
-func policyGrants(cmd *cobra.Command, args []string, f *qrexecPolicyFlags, g *qrexecpolicy.Grants) error {
-	// The lists will be set from a management qube: checked for the
-	// longest name it can have.
-	f.qrexec = true
-	// The policy's warnings are vet's to show: only its errors stop setup,
-	// and then they are shown with the warnings.
-	stderr := cmd.ErrOrStderr()
-	var diags bytes.Buffer
-	cmd.SetErr(&diags)
-	res, err := build(cmd, args, &f.policyFlags, false)
-	cmd.SetErr(stderr)
-	if err != nil {
-		stderr.Write(diags.Bytes())
-		return err
-	}
-	if _, ok := res.Inventory.Qubes[f.mgmt]; !ok {
-		fmt.Fprintf(stderr, "qfw: warning: --mgmt %s: no such qube in the inventory\n", f.mgmt)
-	}
-	return deploy.AddQrexecGrants(res, g)
 }

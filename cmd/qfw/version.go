@@ -2,13 +2,13 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"runtime"
 	"runtime/debug"
-	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/qfw-dev/qfw/internal/buildinfo"
 )
 
 // version, when the build sets it with -ldflags "-X main.version=...", is
@@ -43,47 +43,8 @@ func newVersionCmd() *cobra.Command {
 				// Only a binary built without module support lacks it.
 				return errors.New("this qfw binary carries no build information")
 			}
-			_, err := io.WriteString(cmd.OutOrStdout(), formatVersion(version, info, runtime.GOOS+"/"+runtime.GOARCH))
+			_, err := io.WriteString(cmd.OutOrStdout(), buildinfo.Text(version, info, runtime.GOOS+"/"+runtime.GOARCH))
 			return err
 		},
 	}
-}
-
-// formatVersion renders what qfw version prints, one "key value" line
-// each, from the build information of the binary: override, when not
-// empty, is the version set at link time.
-func formatVersion(override string, info *debug.BuildInfo, platform string) string {
-	v := info.Main.Version
-	if override != "" {
-		v = override
-	}
-	if v == "" {
-		v = "(devel)"
-	}
-	var revision, modified, commitTime string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			revision = s.Value
-		case "vcs.modified":
-			modified = s.Value
-		case "vcs.time":
-			commitTime = s.Value
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "version   %s\n", v)
-	switch {
-	case revision == "":
-		b.WriteString("revision  unknown\n")
-	case modified == "true":
-		fmt.Fprintf(&b, "revision  %s (modified)\n", revision)
-	default:
-		fmt.Fprintf(&b, "revision  %s\n", revision)
-	}
-	if commitTime != "" {
-		fmt.Fprintf(&b, "time      %s\n", commitTime)
-	}
-	fmt.Fprintf(&b, "go        %s %s\n", info.GoVersion, platform)
-	return b.String()
 }

@@ -1,14 +1,14 @@
-package main
+package buildinfo
 
 import (
 	"runtime/debug"
 	"testing"
 )
 
-// TestFormatVersion checks what qfw version prints for the build
+// TestText checks what qfw version prints for the build
 // information a binary can carry: go test's own binary has no version and
 // no revision, so the script cannot see these.
-func TestFormatVersion(t *testing.T) {
+func TestText(t *testing.T) {
 	vcs := func(modified string) []debug.BuildSetting {
 		return []debug.BuildSetting{
 			{Key: "-trimpath", Value: "true"},
@@ -62,8 +62,8 @@ func TestFormatVersion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			info := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/qfw-dev/qfw", Version: tt.main}, Settings: tt.settings}
-			if got := formatVersion(tt.override, info, "linux/amd64"); got != tt.want {
-				t.Errorf("formatVersion:\n%s\nwant:\n%s", got, tt.want)
+			if got := Text(tt.override, info, "linux/amd64"); got != tt.want {
+				t.Errorf("Text:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
 	}
