@@ -7,53 +7,6 @@ import (
 	"github.com/qfw-dev/qfw/internal/cliflag"
 )
 
-const compileDoc = `compile compiles the policy and prints what each target needs:
-
-  qubes     per qube, the rule list exactly as admin.vm.firewall.Set takes it
-            (and as admin.vm.firewall.Get returns it), one rule per line.
-  qubesdb   per firewall qube, the QubesDB entries dom0 writes for each of its
-            clients and address families, in write order: the subtree
-            removed, the policy, the rules by their index in the full list
-            (gaps where a rule belongs to the other family or has expired),
-            then the signal key.
-  nftables  per firewall qube whose backend is nftables, the nft script of
-            qfw's table for its clients (see qfw apply). Host names are
-            resolved from the policy's resolve section: a name not pinned
-            there is an error, as the table would block its family.
-  mirage    per firewall qube whose backend is the unikernel, what its
-            release makes of each client's list: the QubesDB entries it
-            reads (the IPv4 rules up to the first gap in dom0's numbering),
-            and for each rule how it is enforced, or why it is not.
-
-With -o DIR each qube (target qubes) or firewall qube gets a file of its own
-in DIR instead: <qube>.rules, <firewall>.qubesdb, <firewall>.nft or
-<firewall>.mirage.
-
---qube is for --target qubes, --firewall for the other targets, and --dns
-for --target nftables: given with another target, each is an error rather
-than ignored.
-
-Errors and warnings are those of vet. Output is byte-identical for the same
-policy, inventory and --now.`
-
-const compileExamples = `  # The rule lists of every managed qube.
-  qfw compile
-
-  # One qube's list, ready for admin.vm.firewall.Set.
-  qfw compile --qube work
-
-  # What dom0 would write into each firewall qube's QubesDB, as JSON.
-  qfw compile --target qubesdb --json
-
-  # One file per qube in ./out.
-  qfw compile ./policy -o ./out
-
-  # The nftables ruleset of sys-firewall.
-  qfw compile --target nftables --firewall sys-firewall
-
-  # How the unikernel firewall mirage-fw reads and enforces its clients' rules.
-  qfw compile --target mirage --firewall mirage-fw`
-
 type compileFlags struct {
 	policyFlags
 	opts   deploy.CompileOptions
@@ -64,10 +17,8 @@ type compileFlags struct {
 func newCompileCmd() *cobra.Command {
 	f := &compileFlags{target: newTargetValue()}
 	cmd := &cobra.Command{
-		Use:     "compile [DIR | FILE...]",
-		Short:   "Compile a policy into Qubes rule lists, QubesDB entries, nftables scripts or the unikernel's reading",
-		Long:    compileDoc,
-		Example: compileExamples,
+		Use:   "compile [DIR | FILE...]",
+		Short: "Compile a policy into Qubes rule lists, QubesDB entries, nftables scripts or the unikernel's reading",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCompile(cmd, args, f)
 		},

@@ -14,57 +14,6 @@ import (
 	"github.com/qfw-dev/qfw/review/diff"
 )
 
-const diffDoc = `diff says what a change to the policy does to who can reach what: for every
-qube, what becomes reachable (widened access, first) and what stops being
-reachable, each with the rules on both sides that decide it, and the qubes
-added, removed, or moved to another firewall qube or backend.
-
-BASE and HEAD are each a policy directory or a git revision of the
-repository that holds the working directory: REV (the working
-directory's place in it, as of REV), or REV:PATH (PATH from the top of the
-repository). A directory of that name comes first. A revision is read
-with git archive into a temporary directory; the working tree and the
-index are left alone. The inventory is each side's inventory.json unless
---inventory names one for both.
-
-Reachability is computed exactly, over the whole packet space: every
-destination address of both families, every protocol, port and ICMP type,
-and IPv6 packets with extension headers, which the stock agent reads
-otherwise than those without. Each qube's lists are judged as its firewall
-qube enforces them (the stock agent, qfw's nftables backend or the
-unikernel's release), as qfw test and qfw explain judge them. Destinations
-are merged into the fewest prefixes; ICMP types are ICMPv6 types for
-IPv6 destinations. Host names resolve as the policy's resolve section
-says; a name it does not pin is compared as a name, and diff says so. A
-rewriting or reordering that keeps every packet's fate is no change.
-
-A qube the head policy no longer names keeps the list it has until qfw
-apply --release (see qfw plan), so diff lists it without computing what it
-loses. A qube the head policy adds gains all it can reach.
-
-Errors in either policy stop diff; warnings are vet's to show.
-
---json prints the changes as JSON (format_version 1.0); --format markdown
-prints them as a comment for a pull request; --format html writes them as
-qfw graph's page, which works from a file: each qube whose access changes,
-its firewall qube, and an edge to each set of destinations it gains or
-loses, with what decides the packets on each side.
-
-Exit codes: 0 no change in reachability nor in the qubes (even if rule lines
-changed), 2 changes, 1 errors.`
-
-const diffExamples = `  # What the last commit changes.
-  qfw diff HEAD~1 HEAD
-
-  # What the working tree changes against the branch it came from.
-  qfw diff main .
-
-  # Two directories, with the policy under policy/ in the repository.
-  qfw diff main:policy ./policy
-
-  # A comment for the pull request.
-  qfw diff --format markdown origin/main HEAD > comment.md`
-
 // formatChoice is a --format flag: the name of one of the formats a
 // command writes.
 type formatChoice struct {
@@ -93,10 +42,8 @@ type diffFlags struct {
 func newDiffCmd() *cobra.Command {
 	f := &diffFlags{format: formatChoice{"text", []string{"text", "markdown", "html"}}}
 	cmd := &cobra.Command{
-		Use:     "diff BASE HEAD",
-		Short:   "Say what a change to the policy does to who can reach what",
-		Long:    diffDoc,
-		Example: diffExamples,
+		Use:   "diff BASE HEAD",
+		Short: "Say what a change to the policy does to who can reach what",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return fmt.Errorf("diff takes two policies, BASE and HEAD, each a directory or a git revision; got %d", len(args))

@@ -10,64 +10,6 @@ import (
 	"github.com/qfw-dev/qfw/review/query"
 )
 
-const explainDoc = `explain says what happens to a connection from a qube: for the firewall qube
-that enforces the qube's rules, its verdict, the rule that decides it with
-that rule's position in the policy, and the rule as dom0 stores it (for a
-unikernel firewall's clients, as its QubesDB entry, which it reads).
-
-DEST is an address, a host name or "any", with an optional port and
-protocol: 192.0.2.1, github.com:22, [2001:db8::1]:443/tcp, 10.0.0.1/icmp.
-An IPv6 address followed by a port goes in brackets. The protocol is tcp
-unless given, and a port is from 1 to 65535; without one, every port is
-considered and the answer is given per range of ports that share it.
---icmp-type, 0 to 255, goes with an /icmp destination only: an ICMPv6
-type for an IPv6 address and an ICMP type otherwise; without it, every
-type is considered likewise.
-
-DEST may also be a prefix (192.168.0.0/16, [2001:db8::/32]:443) or a
-range of one family (10.0.0.1-10.0.0.20), and the protocol "any", every
-protocol: tcp, udp, icmp (ICMPv6 in IPv6) and the others. A prefix or a
-range without a protocol or port stands for every protocol. Then explain
-answers per part: it cuts the packets asked about into parts that meet
-one fate for one reason, exactly, over every address, protocol and port
-asked, and gives each part (services to destinations, merged into the
-fewest prefixes) with its verdict and the rule that decides it, accepted
-parts first, then by destination. --json prints this answer, for any
-DEST (format_version 1.0); a host name then stands for the addresses the
-policy's resolve section pins for it.
-
---ext-headers asks about IPv6 packets that carry extension headers
-(hop-by-hop or destination options, routing) before their TCP, UDP or
-ICMPv6 header. The stock Linux agent matches a rule's protocol in the IPv6
-header's next-header field only, which then names the first extension
-header: such a packet misses every rule with a protocol (and so with ports
-or an ICMP type), and only rules without one decide it. qfw's nftables
-backend matches the protocol after the extension headers, as without them.
-Where the fate differs from that of the same packet without extension
-headers, explain gives both.
-
-A host name resolves as the policy's resolve section says. Where a verdict
-depends on what a name resolves to, explain says it is possible, not
-certain, and which rule could decide otherwise.`
-
-const explainExamples = `  # May work reach the printer?
-  qfw explain --from work --to 192.168.1.50:631
-
-  # Which ports of a host may personal reach, over udp?
-  qfw explain --from personal --to 192.0.2.1/udp
-
-  # What of the LAN may work reach on port 80, part by part?
-  qfw explain --from work --to 192.168.0.0/16:80
-
-  # Every protocol to a range of addresses, as JSON.
-  qfw explain --from work --to 10.0.0.1-10.0.0.20 --json
-
-  # Ping, as ICMP echo request.
-  qfw explain --from work --to 1.1.1.1/icmp --icmp-type 8
-
-  # Does a deny rule hold against IPv6 packets with a hop-by-hop header?
-  qfw explain --from work --to [2001:db8::1]:22 --ext-headers`
-
 type explainFlags struct {
 	policyFlags
 	from     string
@@ -81,11 +23,9 @@ type explainFlags struct {
 func newExplainCmd() *cobra.Command {
 	f := &explainFlags{}
 	cmd := &cobra.Command{
-		Use:     "explain [DIR | FILE...] --from QUBE --to DEST[:PORT][/PROTO]",
-		Short:   "Say what happens to a connection from a qube, and which rule decides",
-		Long:    explainDoc,
-		Example: explainExamples,
-		Args:    cobra.ArbitraryArgs,
+		Use:   "explain [DIR | FILE...] --from QUBE --to DEST[:PORT][/PROTO]",
+		Short: "Say what happens to a connection from a qube, and which rule decides",
+		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runExplain(cmd, args, f)
 		},

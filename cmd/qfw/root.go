@@ -54,31 +54,11 @@ func runIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-const rootDoc = `qfw compiles per-qube firewall policy written in CUE into the rules that
-Qubes OS enforces: the rule list dom0 stores for each qube, and the QubesDB
-entries dom0 writes into each firewall qube, whether that runs the Linux
-agent, qfw's nftables backend or the unikernel firewall. It plans and
-applies them across qubes through the Admin API, and imports the lists
-qubes have now.
-
-A policy is a directory holding one CUE package (or CUE, JSON and YAML files
-given one by one) and an inventory of the machine's qubes, inventory.json
-beside the policy unless --inventory names another file.
-
-Flags are checked before a command reads anything: a flag given twice, an
-empty value, a value out of range, a directory where a file is wanted, or a
-flag the command would ignore beside the others is an error, and nothing is
-written. Each command's help says which flags go together.
-
-Exit codes: 0 success, 1 errors (printed as file:line:col: path: message),
-2 changes found (plan --detailed-exitcode only).`
-
 // newRootCmd builds a fresh command tree: no state is shared between runs.
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "qfw",
 		Short:         "Compile Qubes OS firewall policy written in CUE",
-		Long:          rootDoc,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -89,6 +69,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newDiffCmd(), newShowCmd(), newGraphCmd(), newSetupCmd(), newVersionCmd(), newCompletionCmd())
 	root.AddCommand(newAgentCmd())
 	root.AddCommand(newWhoCanReachCmd())
+	setHelp(root)
 	// Every command's flags are checked, alone and together, before it
 	// runs: a flag given twice, out of range or ignored is an error.
 	cliflag.Guard(root)

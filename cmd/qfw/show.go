@@ -9,26 +9,6 @@ import (
 	"github.com/qfw-dev/qfw/review/query"
 )
 
-const showDoc = `show says everything a qube can reach: the packets its firewall qube
-accepts from it, summarised as diff summarises a change (destinations
-merged into the fewest prefixes and names, protocols, port ranges, ICMP
-types, DNS), each line with the rule that accepts it and where the policy
-says it.
-
-It is computed exactly over the whole packet space, with the qube's lists
-judged as its firewall qube enforces them (the stock agent, qfw's nftables
-backend or the unikernel's release). Host names resolve as the policy's
-resolve section says; a name it does not pin is shown as a name. ICMP
-types are ICMPv6 types for IPv6 destinations.
-
---json prints the lines as JSON (format_version 1.0).`
-
-const showExamples = `  # What may work reach?
-  qfw show work
-
-  # The same, of the policy in ./policy, as JSON.
-  qfw show work ./policy --json`
-
 type showFlags struct {
 	policyFlags
 	json bool
@@ -37,10 +17,8 @@ type showFlags struct {
 func newShowCmd() *cobra.Command {
 	f := &showFlags{}
 	cmd := &cobra.Command{
-		Use:     "show QUBE [DIR | FILE...]",
-		Short:   "Say everything a qube can reach, and which rules allow it",
-		Long:    showDoc,
-		Example: showExamples,
+		Use:   "show QUBE [DIR | FILE...]",
+		Short: "Say everything a qube can reach, and which rules allow it",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return errors.New("show takes the qube to show, then the policy: qfw show QUBE [DIR | FILE...]")

@@ -18,25 +18,11 @@ import (
 // it is, and says the same as its package.
 var version string
 
-const versionDoc = `version prints which qfw this is: its version, the git revision it was
-built from (with "(modified)" when the tree had uncommitted changes), that
-commit's time, and the Go version and platform that built it.
-
-The version is the module version Go records at build time: the tag of the
-commit for a release, a pseudo-version (v0.0.0-TIME-REVISION) for another
-commit, with "+dirty" for a modified tree, and "(devel)" when qfw was built
-without git (in which case the revision is unknown).`
-
-const versionExamples = `  # Which qfw is this, and from which commit?
-  qfw version`
-
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print qfw's version, git revision and Go version",
-		Long:    versionDoc,
-		Example: versionExamples,
-		Args:    cobra.NoArgs,
+		Use:   "version",
+		Short: "Print qfw's version, git revision and Go version",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			info, ok := debug.ReadBuildInfo()
 			if !ok {
