@@ -2,7 +2,6 @@ package reach
 
 import (
 	"cmp"
-	"math/bits"
 	"net/netip"
 	"slices"
 
@@ -34,26 +33,12 @@ func dests(u *Universe, segs []segment) Dests {
 			all = false
 			continue
 		}
-		var in, out []netip.Prefix
-		for _, s := range ss {
-			in = append(in, prefixes(s.lo, s.hi, family)...)
+		c := cover(ss, space.U128{}, addrBits(family), family)
+		for _, pt := range c.parts {
+			d.Prefixes = append(d.Prefixes, pt.prefix)
+			d.Except = append(d.Except, pt.except...)
 		}
-		// The smallest prefix that holds them all, less its holes, where
-		// that takes fewer prefixes and the holes are the lesser part:
-		// "10.0.0.0/8 (except 10.137.0.9)", but 10.0.0.1 to 10.0.0.20 as
-		// the six prefixes that hold them, not 10.0.0.0/27 less four.
-		whole, lo, hi := enclosing(ss[0].lo, ss[len(ss)-1].hi, family)
-		for _, s := range complement(ss, lo, hi) {
-			out = append(out, prefixes(s.lo, s.hi, family)...)
-		}
-		if len(out) == 0 || len(out)+1 >= len(in) || 2*len(out) > len(in) {
-			d.Prefixes = append(d.Prefixes, in...)
-			all = all && len(out) == 0 && whole.Bits() == 0
-			continue
-		}
-		d.Prefixes = append(d.Prefixes, whole)
-		d.Except = append(d.Except, out...)
-		all = all && whole.Bits() == 0
+		all = all && len(c.parts) == 1 && c.parts[0].prefix.Bits() == 0
 	}
 	for _, n := range u.Names() {
 		all = all && names[n] == both
@@ -88,75 +73,68 @@ func joinSpans(ss []span) []span {
 	return out
 }
 
-// complement returns the addresses from lo to hi outside the sorted,
-// disjoint spans ss, which lie between them.
-func complement(ss []span, lo, hi space.U128) []span {
-	var out []span
-	next := lo
+// coverPart is a prefix less the prefixes in except, which it holds.
+type coverPart struct {
+	prefix netip.Prefix
+	except []netip.Prefix
+}
+
+// covering says the addresses of spans in one block of addresses.
+type covering struct {
+	// in is how many prefixes hold exactly the addresses.
+	in int
+	// holes are the block's other addresses, as the fewest prefixes.
+	holes []netip.Prefix
+	// parts say the addresses in the fewest prefixes and exceptions,
+	// cost in all.
+	parts []coverPart
+	cost  int
+}
+
+// cover returns the addresses of the sorted, disjoint, non-adjacent spans
+// ss in the block of family that starts at lo and holds 2^free addresses,
+// said as prefixes, each less some holes where that takes fewer prefixes
+// and the holes are the lesser part of it: "10.0.0.0/8 (except
+// 10.137.0.9), 172.16.0.0/12", but 10.0.0.16 to 10.0.0.20 as the two
+// prefixes that hold them, not 10.0.0.16/29 less two. ss are the spans
+// that meet the block. The fewest prefixes of a block's addresses, or of
+// its holes, are those of its two halves unless the block is whole, so
+// each block is judged from its halves.
+func cover(ss []span, lo space.U128, free, family int) covering {
+	block := netip.PrefixFrom(lo.Addr(family == 4), addrBits(family)-free)
+	hi := or(lo, ones(free))
+	switch {
+	case len(ss) == 0:
+		return covering{holes: []netip.Prefix{block}}
+	case !lo.Less(ss[0].lo) && !ss[0].hi.Less(hi):
+		return covering{in: 1, parts: []coverPart{{prefix: block}}, cost: 1}
+	}
+	mid := or(lo, ones(free-1).Inc())
+	var left, right []span
 	for _, s := range ss {
-		if next.Less(s.lo) {
-			out = append(out, span{next, s.lo.Dec()})
+		if s.lo.Less(mid) {
+			left = append(left, s)
 		}
-		if s.hi == hi {
-			return out
+		if !s.hi.Less(mid) {
+			right = append(right, s)
 		}
-		next = s.hi.Inc()
 	}
-	return append(out, span{next, hi})
+	l, r := cover(left, lo, free-1, family), cover(right, mid, free-1, family)
+	c := covering{in: l.in + r.in, holes: append(l.holes, r.holes...)}
+	if whole := 1 + len(c.holes); whole < l.cost+r.cost && 2*len(c.holes) < c.in {
+		c.parts, c.cost = []coverPart{{prefix: block, except: c.holes}}, whole
+		return c
+	}
+	c.parts, c.cost = append(l.parts, r.parts...), l.cost+r.cost
+	return c
 }
 
-// enclosing returns the smallest prefix of family that holds the
-// addresses lo to hi, and its first and last addresses.
-func enclosing(lo, hi space.U128, family int) (p netip.Prefix, first, last space.U128) {
-	width := 32
+// addrBits returns the number of bits of an address of family.
+func addrBits(family int) int {
 	if family == 6 {
-		width = 128
+		return 128
 	}
-	// The bits below the highest one where lo and hi differ are free.
-	free := 128 - leadingZeros(space.U128{Hi: lo.Hi ^ hi.Hi, Lo: lo.Lo ^ hi.Lo})
-	mask := ones(free)
-	first = space.U128{Hi: lo.Hi &^ mask.Hi, Lo: lo.Lo &^ mask.Lo}
-	return netip.PrefixFrom(first.Addr(family == 4), width-free), first, or(first, mask)
-}
-
-func leadingZeros(a space.U128) int {
-	if a.Hi != 0 {
-		return bits.LeadingZeros64(a.Hi)
-	}
-	return 64 + bits.LeadingZeros64(a.Lo)
-}
-
-// prefixes returns the fewest prefixes that hold exactly the addresses lo
-// to hi of family.
-func prefixes(lo, hi space.U128, family int) []netip.Prefix {
-	width := 32
-	if family == 6 {
-		width = 128
-	}
-	var out []netip.Prefix
-	for {
-		// The largest block that starts at lo and ends by hi.
-		k := min(trailingZeros(lo), width)
-		for k > 0 && hi.Less(or(lo, ones(k))) {
-			k--
-		}
-		out = append(out, netip.PrefixFrom(lo.Addr(family == 4), width-k))
-		end := or(lo, ones(k))
-		if end == hi {
-			return out
-		}
-		lo = end.Inc()
-	}
-}
-
-func trailingZeros(a space.U128) int {
-	if a.Lo != 0 {
-		return bits.TrailingZeros64(a.Lo)
-	}
-	if a.Hi != 0 {
-		return 64 + bits.TrailingZeros64(a.Hi)
-	}
-	return 128
+	return 32
 }
 
 // ones returns 2^k - 1.

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/qfw-dev/qfw/compiler/eval"
@@ -223,26 +224,53 @@ func TestReorder(t *testing.T) {
 	}
 }
 
-func TestPrefixes(t *testing.T) {
+// TestCover checks how addresses are said: as the fewest prefixes, or as
+// a prefix less its holes where that is shorter and the holes are the
+// lesser part.
+func TestCover(t *testing.T) {
 	for _, tt := range []struct {
-		lo, hi string
-		want   []string
+		spans []string // first-last, sorted
+		want  string
 	}{
-		{"10.0.0.0", "10.255.255.255", []string{"10.0.0.0/8"}},
-		{"0.0.0.0", "255.255.255.255", []string{"0.0.0.0/0"}},
-		{"10.0.0.1", "10.0.0.6", []string{"10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"}},
-		{"0.0.0.0", "9.255.255.255", []string{"0.0.0.0/5", "8.0.0.0/7"}},
-		{"::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", []string{"::/0"}},
-		{"2001:db8::", "2001:db8:0:1::", []string{"2001:db8::/64", "2001:db8:0:1::/128"}},
-		{"::1", "::1", []string{"::1/128"}},
+		{[]string{"10.0.0.0-10.255.255.255"}, "10.0.0.0/8"},
+		{[]string{"0.0.0.0-255.255.255.255"}, "0.0.0.0/0"},
+		{[]string{"10.0.0.1-10.0.0.6"}, "10.0.0.1/32, 10.0.0.2/31, 10.0.0.4/31, 10.0.0.6/32"},
+		{[]string{"0.0.0.0-9.255.255.255"}, "0.0.0.0/5, 8.0.0.0/7"},
+		{[]string{"0.0.0.0-9.255.255.255", "11.0.0.0-255.255.255.255"}, "0.0.0.0/0 (except 10.0.0.0/8)"},
+		{[]string{"192.168.1.48-192.168.1.49", "192.168.1.51-192.168.1.55"}, "192.168.1.48/29 (except 192.168.1.50/32)"},
+		{[]string{"10.0.0.0-10.137.0.8", "10.137.0.10-10.255.255.255", "172.16.0.0-172.31.255.255", "192.168.0.0-192.168.255.255"},
+			"10.0.0.0/8 (except 10.137.0.9/32), 172.16.0.0/12, 192.168.0.0/16"},
+		{[]string{"10.0.0.1-10.0.0.20"}, "10.0.0.0/28 (except 10.0.0.0/32), 10.0.0.16/30, 10.0.0.20/32"},
+		{[]string{"::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}, "::/0"},
+		{[]string{"2001:db8::-2001:db8:0:1::"}, "2001:db8::/64, 2001:db8:0:1::/128"},
+		{[]string{"::1-::1"}, "::1/128"},
+		{[]string{"2001:db8::1-2001:db8::ff"}, "2001:db8::/120 (except 2001:db8::/128)"},
 	} {
-		lo, hi := netip.MustParseAddr(tt.lo), netip.MustParseAddr(tt.hi)
-		var got []string
-		for _, p := range prefixes(space.FromAddr(lo), space.FromAddr(hi), 4+2*btoi(lo.Is6())) {
-			got = append(got, p.String())
+		var ss []span
+		family := 4
+		for _, sp := range tt.spans {
+			first, last, _ := strings.Cut(sp, "-")
+			lo, hi := netip.MustParseAddr(first), netip.MustParseAddr(last)
+			ss = append(ss, span{space.FromAddr(lo), space.FromAddr(hi)})
+			if lo.Is6() {
+				family = 6
+			}
 		}
-		if !slices.Equal(got, tt.want) {
-			t.Errorf("prefixes(%s, %s) = %v; want %v", tt.lo, tt.hi, got, tt.want)
+		var got []string
+		c := cover(ss, space.U128{}, addrBits(family), family)
+		for _, pt := range c.parts {
+			s := pt.prefix.String()
+			if len(pt.except) > 0 {
+				var except []string
+				for _, e := range pt.except {
+					except = append(except, e.String())
+				}
+				s += " (except " + strings.Join(except, ", ") + ")"
+			}
+			got = append(got, s)
+		}
+		if g := strings.Join(got, ", "); g != tt.want || c.cost != strings.Count(g, "/") {
+			t.Errorf("cover(%q) = %s (cost %d); want %s", tt.spans, g, c.cost, tt.want)
 		}
 	}
 }
