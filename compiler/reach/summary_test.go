@@ -274,10 +274,3 @@ func TestCover(t *testing.T) {
 		}
 	}
 }
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
