@@ -4,43 +4,22 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/deploy"
-	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/review/diff"
 )
-
-// formatChoice is a --format flag: the name of one of the formats a
-// command writes.
-type formatChoice struct {
-	name  string
-	names []string
-}
-
-func (c *formatChoice) String() string { return c.name }
-
-func (c *formatChoice) Set(s string) error {
-	if !slices.Contains(c.names, s) {
-		return fmt.Errorf("unknown format; want %s", jsonfile.OrList(c.names))
-	}
-	c.name = s
-	return nil
-}
-
-func (c *formatChoice) Type() string { return "FORMAT" }
 
 type diffFlags struct {
 	policyFlags
 	json   bool
-	format formatChoice
+	format formatValue
 }
 
 func newDiffCmd() *cobra.Command {
-	f := &diffFlags{format: formatChoice{"text", []string{"text", "markdown", "html"}}}
+	f := &diffFlags{format: newFormatValue(formatText, formatMarkdown, formatHTML)}
 	cmd := &cobra.Command{
 		Use:   "diff BASE HEAD",
 		Short: "Say what a change to the policy does to who can reach what",
@@ -81,9 +60,9 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 	switch {
 	case f.json:
 		err = rep.WriteJSON(w)
-	case f.format.name == "markdown":
+	case f.format.Value == formatMarkdown:
 		err = rep.WriteMarkdown(w)
-	case f.format.name == "html":
+	case f.format.Value == formatHTML:
 		err = rep.WriteHTML(w)
 	default:
 		err = rep.WriteText(w)
