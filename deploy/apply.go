@@ -20,6 +20,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/internal/words"
 )
 
 // ApplyOptions say how Apply puts a plan in force.
@@ -549,7 +550,7 @@ func awaitConfirm(ctx context.Context, w io.Writer, o *ApplyOptions, a *qubesApp
 	if err := WriteFile(mark, []byte(strings.Join(a.applied, "\n")+"\n")); err != nil {
 		return fmt.Errorf("wait for confirmation: %w; the changes stay", err)
 	}
-	what := fmt.Sprintf("the %s changed go back to their previous lists", count(len(a.applied), "qube"))
+	what := fmt.Sprintf("the %s changed go back to their previous lists", words.Count(len(a.applied), "qube"))
 	if len(a.applied) == 1 {
 		what = "the qube changed goes back to its previous list"
 	}
@@ -586,7 +587,7 @@ func awaitConfirm(ctx context.Context, w io.Writer, o *ApplyOptions, a *qubesApp
 	if err := writeRecord(o.DataDir, a.record); err != nil {
 		errs = multierror.Append(errs, fmt.Errorf("record what was reverted: %w", err))
 	}
-	return multierror.Append(errs, fmt.Errorf("not confirmed within %s; %s reverted", o.ConfirmTimeout, count(reverted, "qube")))
+	return multierror.Append(errs, fmt.Errorf("not confirmed within %s; %s reverted", o.ConfirmTimeout, words.Count(reverted, "qube")))
 }
 
 // revert sets qube's previous list again, if dom0 still holds what apply

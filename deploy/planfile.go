@@ -16,6 +16,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/internal/jsonfile"
+	"github.com/qfw-dev/qfw/internal/words"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -234,7 +235,7 @@ func readQubePlan(d *jsonfile.Doc, v *jsonfile.Value, path string) (QubePlan, er
 			continue
 		}
 		if sent >= len(q.Rules) {
-			return q, d.Errorf(e, p, "the edits keep and add more lines than the %s the plan sends", count(len(q.Rules), "rule"))
+			return q, d.Errorf(e, p, "the edits keep and add more lines than the %s the plan sends", words.Count(len(q.Rules), "rule"))
 		}
 		if pe.Line != q.Rules[sent] {
 			return q, d.Errorf(e, p+".line", "%q is shown, but rules[%d], which the plan sends in its place, is %q", pe.Line, sent, q.Rules[sent])
