@@ -296,4 +296,12 @@ HEAD/policy.cue:4:43: qubes.work.allow.web.tcp: ports are true (every port) or a
 	if _, err := Load(good, nowhere, opts); err == nil {
 		t.Errorf("Load of %s read it", nowhere)
 	}
+	// The error names the side that does not read.
+	file := filepath.Join(good, "policy.cue")
+	for _, tt := range []struct{ base, head, which string }{{file, good, "BASE"}, {good, file, "HEAD"}} {
+		want := fmt.Sprintf("%s %q is a file: want a policy directory or a git revision", tt.which, file)
+		if _, err := Load(tt.base, tt.head, opts); err == nil || err.Error() != want {
+			t.Errorf("Load(%s, %s): %v; want %s", tt.base, tt.head, err, want)
+		}
+	}
 }
