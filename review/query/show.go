@@ -81,7 +81,7 @@ func (r *Reachable) WriteJSON(w io.Writer) error {
 		Firewall      *review.PlaceJSON `json:"firewall"`
 		Reaches       []lineJSON        `json:"reaches"`
 		Unpinned      []string          `json:"unpinned_names,omitempty"`
-	}{FormatVersion: FormatVersion, Qube: r.name, Reaches: []lineJSON{}, Unpinned: r.u.Names()}
+	}{FormatVersion: formatVersion, Qube: r.name, Reaches: []lineJSON{}, Unpinned: r.u.Names()}
 	if r.at.Firewall != "" {
 		doc.Firewall = &review.PlaceJSON{Firewall: r.at.Firewall, Backend: r.at.Backend.String()}
 	}
