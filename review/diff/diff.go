@@ -43,6 +43,15 @@ func (q *Qube) Moved() bool {
 	return q.At[0] != nil && q.At[1] != nil && *q.At[0] != *q.At[1]
 }
 
+// where returns where q's rules are enforced on the head side, if the
+// head policy names q, and on the base side otherwise.
+func (q *Qube) where() *review.Place {
+	if q.At[1] != nil {
+		return q.At[1]
+	}
+	return q.At[0]
+}
+
 // Interesting reports whether the report says anything of q.
 func (q *Qube) Interesting() bool {
 	return len(q.Lines) > 0 || q.Added() || q.Removed() || q.Moved()
