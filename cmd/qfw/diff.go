@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"time"
 
@@ -40,9 +39,6 @@ func newDiffCmd() *cobra.Command {
 }
 
 func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
-	if f.json && cmd.Flags().Changed("format") {
-		return errors.New("--format does not go with --json: --json prints the changes as JSON, in no other format")
-	}
 	if f.now.t.IsZero() {
 		// Both sides judge expiry at the same time.
 		f.now.t = time.Now()

@@ -67,6 +67,7 @@ var flagRules = []cliflag.Rule{
 	{Cmds: []string{"compile"}, Flag: "firewall", Other: "target", Values: []string{"qubesdb", "nftables", "mirage"}},
 	{Cmds: []string{"compile"}, Flag: "dns", Other: "target", Values: []string{"nftables"}},
 	{Cmds: []string{"test"}, Flag: "format", Other: "json", Why: "--json prints every test as JSON, in no other format"},
+	{Cmds: []string{"diff"}, Flag: "format", Other: "json", Why: "--json prints the changes as JSON, in no other format"},
 	{Flag: "qrexec-client", Other: "qrexec", Values: []string{"true"}},
 	{Flag: "socket", Other: "qrexec", Why: "--qrexec reaches the Admin API through qrexec-client-vm, not qubesd's socket"},
 	{Cmds: []string{"plan", "import"}, Flag: "socket", Other: "state", Why: "--state reads the lists from files, not through the Admin API"},
