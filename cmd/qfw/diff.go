@@ -51,7 +51,7 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 	if pols.Failed() {
 		return cmp.Or(pols.WriteErrors(cmd.ErrOrStderr()), errPrinted)
 	}
-	rep := diff.Compare(pols.Sides, pols.Programs, f.now.t.Unix())
+	rep := pols.Compare(f.now.t.Unix())
 	w := cmd.OutOrStdout()
 	switch {
 	case f.json:
