@@ -87,7 +87,7 @@ func (p *Policies) Compare(now int64) *Report {
 				ins[i] = &reach.Input{NoNetvm: true}
 				continue
 			}
-			ins[i], d.At[i] = review.EnforcementLowered(progs[i], q, now, p.Lowered[i][q.Name])
+			ins[i], d.At[i] = review.Enforcement(progs[i], q, now, p.Lowered[i][q.Name])
 		}
 		rep.Qubes = append(rep.Qubes, d)
 		if d.Removed() || sameEnforcement(ins, progs) {

@@ -130,7 +130,7 @@ type Client struct {
 func Clients(prog *ir.Program, qs []*ir.Qube, lowered map[string]*mirage.Lowering, now int64) []Client {
 	clients := make([]Client, len(qs))
 	par.Each(len(qs), func(i int) {
-		in, at := review.EnforcementLowered(prog, qs[i], now, lowered[qs[i].Name])
+		in, at := review.Enforcement(prog, qs[i], now, lowered[qs[i].Name])
 		c := Client{Name: qs[i].Name, Firewall: at.Firewall, Backend: at.Backend}
 		if at.Firewall != "" {
 			c.Set = reach.Compute(reach.NewUniverse(reach.Names(in)), in)
