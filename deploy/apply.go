@@ -33,7 +33,8 @@ type ApplyOptions struct {
 	// managing, keeping their lists or blocking all their traffic.
 	Release, Reset []string
 	// DataDir holds the record of what qfw set, and the mark of an apply
-	// that waits for confirmation.
+	// that waits for confirmation; empty means $XDG_STATE_HOME/qfw, or
+	// ~/.local/state/qfw.
 	DataDir string
 	// Lock is the file that keeps two applies apart; empty means
 	// $XDG_RUNTIME_DIR/qfw-apply.lock.
@@ -104,6 +105,9 @@ func (o *ApplyOptions) Work(p *Plan) bool {
 // does not stop the others; all are returned together, and a qube whose
 // Set failed keeps its previous list.
 func Apply(ctx context.Context, p *Plan, o *ApplyOptions) error {
+	resolved := *o
+	resolved.DataDir = dataDir(o.DataDir)
+	o = &resolved
 	unlock, err := LockApply(o.Lock)
 	if err != nil {
 		return err

@@ -129,7 +129,7 @@ type PlanOptions struct {
 	// Qube limits the plan to one qube (or unikernel firewall qube).
 	Qube string
 	// DataDir holds apply's record, which marks the lists edited outside
-	// qfw.
+	// qfw; empty means apply's default (see [ApplyOptions]).
 	DataDir string
 	// Warnings gets the warnings and notes made on the way.
 	Warnings io.Writer
@@ -161,7 +161,7 @@ func MakePlan(ctx context.Context, res *Built, o *PlanOptions) (*Plan, error) {
 		}
 	}
 	p := makePlan(managed, current)
-	if err := markDrift(p, o.DataDir); err != nil {
+	if err := markDrift(p, dataDir(o.DataDir)); err != nil {
 		return nil, err
 	}
 	if err := planCoverage(ctx, o, res.Program, res.Inventory, p); err != nil {

@@ -20,7 +20,6 @@ import (
 // to deploy.Apply.
 func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	o := &f.qubes
-	o.DataDir = deploy.DataDir(o.DataDir)
 	var p *deploy.Plan
 	var err error
 	switch {
