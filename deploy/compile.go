@@ -15,6 +15,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/par"
+	"github.com/qfw-dev/qfw/internal/workdir"
 )
 
 // Target is what [Compile] renders a built policy for.
@@ -167,7 +168,7 @@ func qubeFile(q ir.Qube, withJSON bool) OutFile {
 		if withJSON {
 			rj := ruleJSON{Line: qubes.FormatRule(r), Rule: r.Origin.String()}
 			if r.Origin.Pos.IsValid() {
-				rj.Position = RelPos(r.Origin.Pos)
+				rj.Position = workdir.Pos(r.Origin.Pos)
 			}
 			rules = append(rules, rj)
 		}

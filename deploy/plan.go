@@ -16,6 +16,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/internal/jsonfile"
+	"github.com/qfw-dev/qfw/internal/workdir"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -500,7 +501,7 @@ func makePlan(managed []ir.Qube, current map[string]*currentList) *Plan {
 			o := q.Rules[e.Index].Origin
 			pe.Rule = o.String()
 			if o.Pos.IsValid() {
-				pe.Position = RelPos(o.Pos)
+				pe.Position = workdir.Pos(o.Pos)
 			}
 		}
 		qp.Edits = edits
