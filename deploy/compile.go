@@ -50,8 +50,8 @@ type CompileOptions struct {
 	// Qube, for TargetQubes, and Firewall, for the other targets, name
 	// the one qube or firewall qube to render; empty for all.
 	Qube, Firewall string
-	// DNS are the DNS servers of TargetNftables' firewall qubes, if not
-	// nil; nil for those each firewall qube has (see [NftablesTables]).
+	// DNS, if not nil, are the DNS servers of TargetNftables' firewall
+	// qubes, in place of Qubes' virtual ones.
 	DNS []netip.Addr
 	// JSON renders each file's JSON too, for [MarshalFiles].
 	JSON bool
@@ -237,24 +237,6 @@ func qubesDBFiles(prog *ir.Program, only string, now int64, withJSON bool) ([]Ou
 	}
 	if only != "" && out == nil {
 		return nil, fmt.Errorf("--firewall %s: no firewall qube of that name serves a managed qube", only)
-	}
-	return out, nil
-}
-
-// nftablesFiles renders qfw's table for each nftables firewall qube, with
-// names resolved from the policy alone, so that the same policy gives the
-// same script.
-func nftablesFiles(prog *ir.Program, only string, dns []netip.Addr, now int64, warn io.Writer) ([]OutFile, error) {
-	tables, err := NftablesTables(prog, only, dns, now, warn)
-	if err != nil {
-		return nil, err
-	}
-	var out []OutFile
-	for _, t := range tables {
-		out = append(out, OutFile{
-			Name: t.Firewall + ".nft", Header: t.Firewall + " (nftables)", Text: t.Text,
-			JSON: map[string]any{"name": t.Firewall, "backend": "nftables", "nft": string(t.Text)},
-		})
 	}
 	return out, nil
 }
