@@ -55,11 +55,11 @@ type ApplyOptions struct {
 // installs into a unikernel firewall qube.
 func (a Admin) CheckImages(fps []FirewallPlan) error { return a.provisioner().checkImages(fps) }
 
-// ReadSavedPlan reads the plan saved in path, as [ReadPlan] does, and
+// ReadSavedPlan reads the plan saved in path, as readPlan does, and
 // checks, before it is shown, that its firewall plans were made where qfw
 // runs now, through a (see checkSavedFirewalls).
 func (a Admin) ReadSavedPlan(path string) (*Plan, error) {
-	p, err := ReadPlan(path)
+	p, err := readPlan(path)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (o *ApplyOptions) WriteLeft(p *Plan) {
 		case slices.Contains(o.Release, name):
 			fmt.Fprintf(o.Stdout, "%s: --release: its tag %s goes, its list stays as it is.\n", name, ManagedTag)
 		case slices.Contains(o.Reset, name):
-			fmt.Fprintf(o.Stdout, "%s: --reset: its list becomes %q, which blocks all its traffic, and its tag %s goes.\n", name, ResetLine, ManagedTag)
+			fmt.Fprintf(o.Stdout, "%s: --reset: its list becomes %q, which blocks all its traffic, and its tag %s goes.\n", name, resetLine, ManagedTag)
 		default:
 			fmt.Fprintf(o.Stderr, "qfw: warning: %s left the policy; apply keeps its list as it is (--release %s stops managing it, --reset %s blocks its traffic)\n", name, name, name)
 		}
@@ -360,13 +360,13 @@ func (a *qubesApply) release(ctx context.Context, qube string) (string, error) {
 	return "released, list kept", nil
 }
 
-// ResetLine is the one line of the list --reset sets: it blocks
+// resetLine is the one line of the list --reset sets: it blocks
 // everything, as a qube the policy no longer names has no rule anyone
 // reviews.
-const ResetLine = "action=drop"
+const resetLine = "action=drop"
 
 // resetList is the list --reset sets.
-var resetList = []string{ResetLine}
+var resetList = []string{resetLine}
 
 // reset sets the list of qube, which left the policy, to resetList, and
 // then stops managing it. Its previous list is kept for a revert.
@@ -464,7 +464,7 @@ func checkSavedPlan(ctx context.Context, client *adminapi.Client, path string, p
 		}
 		iq := ir.Qube{Name: q.Name, Rules: make([]ir.Rule, len(q.Rules))}
 		for j, line := range q.Rules {
-			// ReadPlan checked every line.
+			// readPlan checked every line.
 			iq.Rules[j], _ = qubes.ParseRule(line)
 		}
 		for _, f := range []struct {

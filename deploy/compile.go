@@ -246,7 +246,7 @@ func qubesDBFiles(prog *ir.Program, only string, now int64, withJSON bool) ([]Ou
 // it by qube Name: the release's notes, the QubesDB entries it reads, and
 // how it enforces each rule.
 func mirageFiles(prog *ir.Program, only string, lowered map[string]*mirage.Lowering) ([]OutFile, error) {
-	fws, err := BackendFirewalls(prog, only, ir.Mirage, fmt.Sprintf("{mirage: {version: %q}}", mirage.Latest))
+	fws, err := backendFirewalls(prog, only, ir.Mirage, fmt.Sprintf("{mirage: {version: %q}}", mirage.Latest))
 	if err != nil {
 		return nil, err
 	}

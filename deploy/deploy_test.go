@@ -120,7 +120,7 @@ func TestMakePlanState(t *testing.T) {
 	if err := os.WriteFile(saved, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	again, err := ReadPlan(saved)
+	again, err := readPlan(saved)
 	if err != nil {
 		t.Fatal(err)
 	}

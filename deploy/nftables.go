@@ -24,7 +24,7 @@ import (
 // names resolved from the policy alone, so that the same policy gives the
 // same script. dns, if not nil, are the DNS servers; warnings go to warn.
 func nftablesFiles(prog *ir.Program, only string, dns []netip.Addr, now int64, warn io.Writer) ([]OutFile, error) {
-	fws, err := BackendFirewalls(prog, only, ir.Nftables, `"nftables"`)
+	fws, err := backendFirewalls(prog, only, ir.Nftables, `"nftables"`)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ type NftablesApply struct {
 // and the earliest expiry, which the table does not enforce.
 func PrepareNftables(res *Built, o *NftablesOptions) (*NftablesApply, []errors.Error, error) {
 	prog := res.Program
-	fws, err := BackendFirewalls(prog, o.Firewall, ir.Nftables, `"nftables"`)
+	fws, err := backendFirewalls(prog, o.Firewall, ir.Nftables, `"nftables"`)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -179,10 +179,10 @@ func nftInput(prog *ir.Program, fw ir.Firewall, dns []netip.Addr, now int64, res
 	return nftables.Clients(prog, fw.Name, now), opts
 }
 
-// BackendFirewalls returns the firewall qubes that --firewall only names,
+// backendFirewalls returns the firewall qubes that --firewall only names,
 // or every one with backend b if only is empty; setting is how the policy
 // gives a firewall qube that backend, for the error messages.
-func BackendFirewalls(prog *ir.Program, only string, b ir.Backend, setting string) ([]ir.Firewall, error) {
+func backendFirewalls(prog *ir.Program, only string, b ir.Backend, setting string) ([]ir.Firewall, error) {
 	var out []ir.Firewall
 	for _, fw := range prog.Firewalls {
 		if only != "" && fw.Name != only {

@@ -532,7 +532,7 @@ func listEdits(cur, want []string) ([]PlanEdit, []qubes.Edit) {
 }
 
 // MarshalPlan returns p as plan --json prints it and plan --out saves it,
-// which ReadPlan reads back.
+// which readPlan reads back.
 func MarshalPlan(p *Plan) ([]byte, error) {
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 	"github.com/qfw-dev/qfw/policy"
 )
 
-// A saved plan is applied exactly as it shows, or not at all. ReadPlan
+// A saved plan is applied exactly as it shows, or not at all. readPlan
 // checks every field of the file on its own: each rule line passes the
 // parser and the limits compile's output passes and is written as qfw
 // writes it; the lines it sends are the lines its edits keep and add; its
@@ -28,8 +28,8 @@ import (
 // change: every qube exists, and for each qube still at its base_hash the
 // edits are what replacing the live list with the rules does.
 
-// ReadPlan reads the plan that plan --out saved in path.
-func ReadPlan(path string) (*Plan, error) {
+// readPlan reads the plan that plan --out saved in path.
+func readPlan(path string) (*Plan, error) {
 	b, err := jsonfile.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--plan: %w", err)
