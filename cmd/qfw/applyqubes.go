@@ -15,9 +15,9 @@ import (
 )
 
 // applyQubes puts each managed qube's rule list in force through the Admin
-// API: it makes the plan (or reads the saved one), shows it, asks for
-// "yes", checks every kernel image the plan installs, and hands the plan
-// to deploy.Apply.
+// API: it makes the plan (or reads the saved one), shows it with what
+// becomes of the qubes that left the policy, checks every kernel image the
+// plan installs, asks for "yes", and hands the plan to deploy.Apply.
 func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	o := &f.qubes
 	var p *deploy.Plan
