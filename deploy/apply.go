@@ -20,6 +20,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/internal/words"
 )
 
 // ApplyOptions say how Apply puts a plan in force.
@@ -32,7 +33,8 @@ type ApplyOptions struct {
 	// managing, keeping their lists or blocking all their traffic.
 	Release, Reset []string
 	// DataDir holds the record of what qfw set, and the mark of an apply
-	// that waits for confirmation.
+	// that waits for confirmation; empty means $XDG_STATE_HOME/qfw, or
+	// ~/.local/state/qfw.
 	DataDir string
 	// Lock is the file that keeps two applies apart; empty means
 	// $XDG_RUNTIME_DIR/qfw-apply.lock.
@@ -53,11 +55,11 @@ type ApplyOptions struct {
 // installs into a unikernel firewall qube.
 func (a Admin) CheckImages(fps []FirewallPlan) error { return a.provisioner().checkImages(fps) }
 
-// ReadSavedPlan reads the plan saved in path, as [ReadPlan] does, and
+// ReadSavedPlan reads the plan saved in path, as readPlan does, and
 // checks, before it is shown, that its firewall plans were made where qfw
 // runs now, through a (see checkSavedFirewalls).
 func (a Admin) ReadSavedPlan(path string) (*Plan, error) {
-	p, err := ReadPlan(path)
+	p, err := readPlan(path)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +79,7 @@ func (o *ApplyOptions) WriteLeft(p *Plan) {
 		case slices.Contains(o.Release, name):
 			fmt.Fprintf(o.Stdout, "%s: --release: its tag %s goes, its list stays as it is.\n", name, ManagedTag)
 		case slices.Contains(o.Reset, name):
-			fmt.Fprintf(o.Stdout, "%s: --reset: its list becomes %q, which blocks all its traffic, and its tag %s goes.\n", name, ResetLine, ManagedTag)
+			fmt.Fprintf(o.Stdout, "%s: --reset: its list becomes %q, which blocks all its traffic, and its tag %s goes.\n", name, resetLine, ManagedTag)
 		default:
 			fmt.Fprintf(o.Stderr, "qfw: warning: %s left the policy; apply keeps its list as it is (--release %s stops managing it, --reset %s blocks its traffic)\n", name, name, name)
 		}
@@ -103,6 +105,9 @@ func (o *ApplyOptions) Work(p *Plan) bool {
 // does not stop the others; all are returned together, and a qube whose
 // Set failed keeps its previous list.
 func Apply(ctx context.Context, p *Plan, o *ApplyOptions) error {
+	resolved := *o
+	resolved.DataDir = dataDir(o.DataDir)
+	o = &resolved
 	unlock, err := LockApply(o.Lock)
 	if err != nil {
 		return err
@@ -355,13 +360,13 @@ func (a *qubesApply) release(ctx context.Context, qube string) (string, error) {
 	return "released, list kept", nil
 }
 
-// ResetLine is the one line of the list --reset sets: it blocks
+// resetLine is the one line of the list --reset sets: it blocks
 // everything, as a qube the policy no longer names has no rule anyone
 // reviews.
-const ResetLine = "action=drop"
+const resetLine = "action=drop"
 
 // resetList is the list --reset sets.
-var resetList = []string{ResetLine}
+var resetList = []string{resetLine}
 
 // reset sets the list of qube, which left the policy, to resetList, and
 // then stops managing it. Its previous list is kept for a revert.
@@ -459,7 +464,7 @@ func checkSavedPlan(ctx context.Context, client *adminapi.Client, path string, p
 		}
 		iq := ir.Qube{Name: q.Name, Rules: make([]ir.Rule, len(q.Rules))}
 		for j, line := range q.Rules {
-			// ReadPlan checked every line.
+			// readPlan checked every line.
 			iq.Rules[j], _ = qubes.ParseRule(line)
 		}
 		for _, f := range []struct {
@@ -549,7 +554,7 @@ func awaitConfirm(ctx context.Context, w io.Writer, o *ApplyOptions, a *qubesApp
 	if err := WriteFile(mark, []byte(strings.Join(a.applied, "\n")+"\n")); err != nil {
 		return fmt.Errorf("wait for confirmation: %w; the changes stay", err)
 	}
-	what := fmt.Sprintf("the %s changed go back to their previous lists", count(len(a.applied), "qube"))
+	what := fmt.Sprintf("the %s changed go back to their previous lists", words.Count(len(a.applied), "qube"))
 	if len(a.applied) == 1 {
 		what = "the qube changed goes back to its previous list"
 	}
@@ -586,7 +591,7 @@ func awaitConfirm(ctx context.Context, w io.Writer, o *ApplyOptions, a *qubesApp
 	if err := writeRecord(o.DataDir, a.record); err != nil {
 		errs = multierror.Append(errs, fmt.Errorf("record what was reverted: %w", err))
 	}
-	return multierror.Append(errs, fmt.Errorf("not confirmed within %s; %s reverted", o.ConfirmTimeout, count(reverted, "qube")))
+	return multierror.Append(errs, fmt.Errorf("not confirmed within %s; %s reverted", o.ConfirmTimeout, words.Count(reverted, "qube")))
 }
 
 // revert sets qube's previous list again, if dom0 still holds what apply

@@ -15,6 +15,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/par"
+	"github.com/qfw-dev/qfw/internal/workdir"
 )
 
 // Target is what [Compile] renders a built policy for.
@@ -49,7 +50,8 @@ type CompileOptions struct {
 	// Qube, for TargetQubes, and Firewall, for the other targets, name
 	// the one qube or firewall qube to render; empty for all.
 	Qube, Firewall string
-	// DNS are the DNS servers of TargetNftables (see [NftablesFiles]).
+	// DNS, if not nil, are the DNS servers of TargetNftables' firewall
+	// qubes, in place of Qubes' virtual ones.
 	DNS []netip.Addr
 	// JSON renders each file's JSON too, for [MarshalFiles].
 	JSON bool
@@ -64,13 +66,13 @@ type CompileOptions struct {
 func Compile(res *Built, o *CompileOptions) ([]OutFile, error) {
 	switch o.Target {
 	case TargetQubes:
-		return QubesFiles(res.Program, o.Qube, o.JSON)
+		return qubesFiles(res.Program, o.Qube, o.JSON)
 	case TargetQubesDB:
-		return QubesDBFiles(res.Program, o.Firewall, o.Now.Unix(), o.JSON)
+		return qubesDBFiles(res.Program, o.Firewall, o.Now.Unix(), o.JSON)
 	case TargetNftables:
-		return NftablesFiles(res.Program, o.Firewall, o.DNS, o.Now.Unix(), o.Warnings)
+		return nftablesFiles(res.Program, o.Firewall, o.DNS, o.Now.Unix(), o.Warnings)
 	case TargetMirage:
-		return MirageFiles(res.Program, o.Firewall, res.Mirage)
+		return mirageFiles(res.Program, o.Firewall, res.Mirage)
 	}
 	return nil, fmt.Errorf("no target %d", o.Target)
 }
@@ -138,9 +140,9 @@ type ruleJSON struct {
 	Position string `json:"position,omitempty"`
 }
 
-// QubesFiles renders each managed qube's rule list, as text and, if
+// qubesFiles renders each managed qube's rule list, as text and, if
 // withJSON, as JSON.
-func QubesFiles(prog *ir.Program, only string, withJSON bool) ([]OutFile, error) {
+func qubesFiles(prog *ir.Program, only string, withJSON bool) ([]OutFile, error) {
 	files := make([]OutFile, len(prog.Qubes))
 	par.Each(len(files), func(i int) {
 		if q := prog.Qubes[i]; only == "" || q.Name == only {
@@ -166,7 +168,7 @@ func qubeFile(q ir.Qube, withJSON bool) OutFile {
 		if withJSON {
 			rj := ruleJSON{Line: qubes.FormatRule(r), Rule: r.Origin.String()}
 			if r.Origin.Pos.IsValid() {
-				rj.Position = RelPos(r.Origin.Pos)
+				rj.Position = workdir.Pos(r.Origin.Pos)
 			}
 			rules = append(rules, rj)
 		}
@@ -195,9 +197,9 @@ type clientJSON struct {
 	Entries []entryJSON `json:"entries"`
 }
 
-// QubesDBFiles renders, for each firewall qube, the QubesDB entries dom0
+// qubesDBFiles renders, for each firewall qube, the QubesDB entries dom0
 // writes for its managed clients: per client, IPv4 then IPv6.
-func QubesDBFiles(prog *ir.Program, only string, now int64, withJSON bool) ([]OutFile, error) {
+func qubesDBFiles(prog *ir.Program, only string, now int64, withJSON bool) ([]OutFile, error) {
 	byName := make(map[string]*ir.Qube, len(prog.Qubes))
 	for i := range prog.Qubes {
 		byName[prog.Qubes[i].Name] = &prog.Qubes[i]
@@ -239,30 +241,12 @@ func QubesDBFiles(prog *ir.Program, only string, now int64, withJSON bool) ([]Ou
 	return out, nil
 }
 
-// NftablesFiles renders qfw's table for each nftables firewall qube, with
-// names resolved from the policy alone, so that the same policy gives the
-// same script.
-func NftablesFiles(prog *ir.Program, only string, dns []netip.Addr, now int64, warn io.Writer) ([]OutFile, error) {
-	tables, err := NftablesTables(prog, only, dns, now, warn)
-	if err != nil {
-		return nil, err
-	}
-	var out []OutFile
-	for _, t := range tables {
-		out = append(out, OutFile{
-			Name: t.Firewall + ".nft", Header: t.Firewall + " (nftables)", Text: t.Text,
-			JSON: map[string]any{"name": t.Firewall, "backend": "nftables", "nft": string(t.Text)},
-		})
-	}
-	return out, nil
-}
-
-// MirageFiles returns, for each unikernel firewall qube (or the one only
+// mirageFiles returns, for each unikernel firewall qube (or the one only
 // names), what its release makes of each client's list, as lowered holds
 // it by qube Name: the release's notes, the QubesDB entries it reads, and
 // how it enforces each rule.
-func MirageFiles(prog *ir.Program, only string, lowered map[string]*mirage.Lowering) ([]OutFile, error) {
-	fws, err := BackendFirewalls(prog, only, ir.Mirage, fmt.Sprintf("{mirage: {version: %q}}", mirage.Latest))
+func mirageFiles(prog *ir.Program, only string, lowered map[string]*mirage.Lowering) ([]OutFile, error) {
+	fws, err := backendFirewalls(prog, only, ir.Mirage, fmt.Sprintf("{mirage: {version: %q}}", mirage.Latest))
 	if err != nil {
 		return nil, err
 	}

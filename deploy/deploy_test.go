@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qfw-dev/qfw/internal/workdir"
 )
 
 const testPolicy = `package policy
@@ -61,7 +63,7 @@ func TestBuildTests(t *testing.T) {
 	b, _, errs := Build(opts)
 	var got []string
 	for _, e := range errs {
-		msg := RelPos(e.Position()) + ": " + strings.Join(e.Path(), ".") + ": " + diagMessage(e)
+		msg := workdir.Pos(e.Position()) + ": " + strings.Join(e.Path(), ".") + ": " + diagMessage(e)
 		got = append(got, strings.ReplaceAll(msg, dir+"/", ""))
 	}
 	want := []string{"policy.cue:10:9: tests.0: work to 192.0.2.1: expected drop, but in sys-firewall (qubes) tcp 443 to 192.0.2.1 gets accept by allow.web (policy.cue:6:10)"}
@@ -118,7 +120,7 @@ func TestMakePlanState(t *testing.T) {
 	if err := os.WriteFile(saved, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	again, err := ReadPlan(saved)
+	again, err := readPlan(saved)
 	if err != nil {
 		t.Fatal(err)
 	}

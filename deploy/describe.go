@@ -8,6 +8,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/internal/workdir"
 	"github.com/qfw-dev/qfw/policytest"
 )
 
@@ -66,7 +67,7 @@ func DescribeRule(r *ir.Rule) string {
 	if r.Origin.Name == "" {
 		return "rule " + qubes.FormatRule(*r)
 	}
-	return fmt.Sprintf("%s (%s)", r.Origin, RelPos(r.Origin.Pos))
+	return fmt.Sprintf("%s (%s)", r.Origin, workdir.Pos(r.Origin.Pos))
 }
 
 // DescribeFate says why a packet met its fate at e: the deciding rule, the

@@ -21,6 +21,7 @@ import (
 	"github.com/qfw-dev/qfw/compiler"
 	"github.com/qfw-dev/qfw/compiler/decompile"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/internal/words"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -494,9 +495,9 @@ func (im *importer) summary(w io.Writer, written []string) {
 		// As dom0 writes ports (LO-HI) and addresses (with their prefix
 		// length), and IPv6 in lower case, which dom0 keeps as typed;
 		// plan compares lines as they parse.
-		how = fmt.Sprintf("each compiles back to its list, %s in canonical form rather than as read, which plan counts as unchanged.", count(reformed, "line"))
+		how = fmt.Sprintf("each compiles back to its list, %s in canonical form rather than as read, which plan counts as unchanged.", words.Count(reformed, "line"))
 	}
-	fmt.Fprintf(w, "Imported %s (%s) into %s; %s\n", count(len(written), "qube"), count(rules, "rule"), im.flags.Out, how)
+	fmt.Fprintf(w, "Imported %s (%s) into %s; %s\n", words.Count(len(written), "qube"), words.Count(rules, "rule"), im.flags.Out, how)
 	for _, q := range written {
 		if len(im.want[q]) == 0 {
 			fmt.Fprintf(w, "Qube %s holds an empty list, which blocks all its traffic; its policy has no rules, which blocks it too, and compiles to %q, as dom0 takes no empty list: qfw plan shows that line to add.\n", q, emptyListLine)
@@ -507,7 +508,7 @@ func (im *importer) summary(w io.Writer, written []string) {
 		if im.flags.Inventory != "" {
 			vet += " --inventory " + im.flags.Inventory
 		}
-		fmt.Fprintf(w, "%s shows %s about them.\n", vet, count(im.warnings, "warning"))
+		fmt.Fprintf(w, "%s shows %s about them.\n", vet, words.Count(im.warnings, "warning"))
 	}
 }
 

@@ -200,7 +200,7 @@ func buildImport(t *testing.T, dir, inv string) *Built {
 // each qube's list as qfw compile writes it.
 func compileBack(t *testing.T, dir, inv string) map[string]string {
 	t.Helper()
-	files, err := QubesFiles(buildImport(t, dir, inv).Program, "", false)
+	files, err := qubesFiles(buildImport(t, dir, inv).Program, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}

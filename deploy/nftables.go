@@ -19,22 +19,16 @@ import (
 	"github.com/qfw-dev/qfw/policy"
 )
 
-// NftablesTable is qfw's nft script for one firewall qube.
-type NftablesTable struct {
-	Firewall string
-	Text     []byte
-}
-
-// NftablesTables renders qfw's table for each nftables firewall qube (or
-// the one only names), with names resolved from the policy alone, so
-// that the same policy gives the same script. dns, if not nil, are the
-// DNS servers; warnings go to warn.
-func NftablesTables(prog *ir.Program, only string, dns []netip.Addr, now int64, warn io.Writer) ([]NftablesTable, error) {
-	fws, err := BackendFirewalls(prog, only, ir.Nftables, `"nftables"`)
+// nftablesFiles renders qfw's table for each nftables firewall qube (or
+// the one only names), the files of qfw compile --target nftables, with
+// names resolved from the policy alone, so that the same policy gives the
+// same script. dns, if not nil, are the DNS servers; warnings go to warn.
+func nftablesFiles(prog *ir.Program, only string, dns []netip.Addr, now int64, warn io.Writer) ([]OutFile, error) {
+	fws, err := backendFirewalls(prog, only, ir.Nftables, `"nftables"`)
 	if err != nil {
 		return nil, err
 	}
-	var out []NftablesTable
+	var out []OutFile
 	for _, fw := range fws {
 		clients, opts := nftInput(prog, fw, dns, now, eval.Table(prog.Resolve))
 		warnNoDNS(warn, fw.Name, opts)
@@ -50,13 +44,17 @@ func NftablesTables(prog *ir.Program, only string, dns []netip.Addr, now int64, 
 		if len(msgs) > 0 {
 			return nil, fmt.Errorf("%s: host names not pinned in resolve, or pinned without an address in a family the qube has: %s; pin them, or use qfw apply, which resolves them live", fw.Name, strings.Join(msgs, ", "))
 		}
-		out = append(out, NftablesTable{Firewall: fw.Name, Text: table.Text()})
+		text := table.Text()
+		out = append(out, OutFile{
+			Name: fw.Name + ".nft", Header: fw.Name + " (nftables)", Text: text,
+			JSON: map[string]any{"name": fw.Name, "backend": "nftables", "nft": string(text)},
+		})
 	}
 	return out, nil
 }
 
-// NftablesOptions say which firewall qube's table ApplyNftables puts in
-// force, and how.
+// NftablesOptions say which firewall qube's table [PrepareNftables]
+// lowers, and how.
 type NftablesOptions struct {
 	// Firewall is the firewall qube.
 	Firewall string
@@ -90,7 +88,7 @@ type NftablesApply struct {
 // and the earliest expiry, which the table does not enforce.
 func PrepareNftables(res *Built, o *NftablesOptions) (*NftablesApply, []errors.Error, error) {
 	prog := res.Program
-	fws, err := BackendFirewalls(prog, o.Firewall, ir.Nftables, `"nftables"`)
+	fws, err := backendFirewalls(prog, o.Firewall, ir.Nftables, `"nftables"`)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -181,10 +179,10 @@ func nftInput(prog *ir.Program, fw ir.Firewall, dns []netip.Addr, now int64, res
 	return nftables.Clients(prog, fw.Name, now), opts
 }
 
-// BackendFirewalls returns the firewall qubes that --firewall only names,
+// backendFirewalls returns the firewall qubes that --firewall only names,
 // or every one with backend b if only is empty; setting is how the policy
 // gives a firewall qube that backend, for the error messages.
-func BackendFirewalls(prog *ir.Program, only string, b ir.Backend, setting string) ([]ir.Firewall, error) {
+func backendFirewalls(prog *ir.Program, only string, b ir.Backend, setting string) ([]ir.Firewall, error) {
 	var out []ir.Firewall
 	for _, fw := range prog.Firewalls {
 		if only != "" && fw.Name != only {

@@ -16,6 +16,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/internal/jsonfile"
+	"github.com/qfw-dev/qfw/internal/workdir"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -129,7 +130,7 @@ type PlanOptions struct {
 	// Qube limits the plan to one qube (or unikernel firewall qube).
 	Qube string
 	// DataDir holds apply's record, which marks the lists edited outside
-	// qfw.
+	// qfw; empty means apply's default (see [ApplyOptions]).
 	DataDir string
 	// Warnings gets the warnings and notes made on the way.
 	Warnings io.Writer
@@ -161,7 +162,7 @@ func MakePlan(ctx context.Context, res *Built, o *PlanOptions) (*Plan, error) {
 		}
 	}
 	p := makePlan(managed, current)
-	if err := markDrift(p, o.DataDir); err != nil {
+	if err := markDrift(p, dataDir(o.DataDir)); err != nil {
 		return nil, err
 	}
 	if err := planCoverage(ctx, o, res.Program, res.Inventory, p); err != nil {
@@ -500,7 +501,7 @@ func makePlan(managed []ir.Qube, current map[string]*currentList) *Plan {
 			o := q.Rules[e.Index].Origin
 			pe.Rule = o.String()
 			if o.Pos.IsValid() {
-				pe.Position = RelPos(o.Pos)
+				pe.Position = workdir.Pos(o.Pos)
 			}
 		}
 		qp.Edits = edits
@@ -531,7 +532,7 @@ func listEdits(cur, want []string) ([]PlanEdit, []qubes.Edit) {
 }
 
 // MarshalPlan returns p as plan --json prints it and plan --out saves it,
-// which ReadPlan reads back.
+// which readPlan reads back.
 func MarshalPlan(p *Plan) ([]byte, error) {
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {

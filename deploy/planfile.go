@@ -16,10 +16,11 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubes"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/internal/jsonfile"
+	"github.com/qfw-dev/qfw/internal/words"
 	"github.com/qfw-dev/qfw/policy"
 )
 
-// A saved plan is applied exactly as it shows, or not at all. ReadPlan
+// A saved plan is applied exactly as it shows, or not at all. readPlan
 // checks every field of the file on its own: each rule line passes the
 // parser and the limits compile's output passes and is written as qfw
 // writes it; the lines it sends are the lines its edits keep and add; its
@@ -27,8 +28,8 @@ import (
 // change: every qube exists, and for each qube still at its base_hash the
 // edits are what replacing the live list with the rules does.
 
-// ReadPlan reads the plan that plan --out saved in path.
-func ReadPlan(path string) (*Plan, error) {
+// readPlan reads the plan that plan --out saved in path.
+func readPlan(path string) (*Plan, error) {
 	b, err := jsonfile.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--plan: %w", err)
@@ -234,7 +235,7 @@ func readQubePlan(d *jsonfile.Doc, v *jsonfile.Value, path string) (QubePlan, er
 			continue
 		}
 		if sent >= len(q.Rules) {
-			return q, d.Errorf(e, p, "the edits keep and add more lines than the %s the plan sends", count(len(q.Rules), "rule"))
+			return q, d.Errorf(e, p, "the edits keep and add more lines than the %s the plan sends", words.Count(len(q.Rules), "rule"))
 		}
 		if pe.Line != q.Rules[sent] {
 			return q, d.Errorf(e, p+".line", "%q is shown, but rules[%d], which the plan sends in its place, is %q", pe.Line, sent, q.Rules[sent])

@@ -173,7 +173,7 @@ func TestReadBounded(t *testing.T) {
 		read func() error
 		want string
 	}{
-		{"plan", func() error { _, err := ReadPlan("/dev/zero"); return err }, "--plan: /dev/zero is over 64 MiB, which no file qfw writes comes near"},
+		{"plan", func() error { _, err := readPlan("/dev/zero"); return err }, "--plan: /dev/zero is over 64 MiB, which no file qfw writes comes near"},
 		{"state file", func() error { _, err := readStateFiles("/dev/zero"); return err }, "--state: /dev/zero is over 64 MiB, which no file qfw writes comes near"},
 		{"state directory", func() error { _, err := readStateFiles(filepath.Join(dir, "state")); return err }, "--state: " + filepath.Join(dir, "state/work.rules") + " is over 64 MiB, which no file qfw writes comes near"},
 		{"record", func() error { _, err := readRecord(filepath.Join(dir, "data")); return err }, filepath.Join(dir, "data/applied.json") + " is over 64 MiB, which no file qfw writes comes near"},

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/qfw-dev/qfw/internal/words"
 )
 
 // WriteText writes p for a reader, as qfw plan and apply show it: each
@@ -43,7 +45,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 	}
 	b.WriteString(p.Summary.text())
 	if len(p.Unmanaged) > 0 {
-		fmt.Fprintf(&b, "Not managed by the policy: %s (%s).\n", count(len(p.Unmanaged), "networked qube"), strings.Join(p.Unmanaged, ", "))
+		fmt.Fprintf(&b, "Not managed by the policy: %s (%s).\n", words.Count(len(p.Unmanaged), "networked qube"), strings.Join(p.Unmanaged, ", "))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -106,7 +108,7 @@ func (s PlanSummary) text() string {
 	var b strings.Builder
 	var tagging string
 	if s.Mark > 0 {
-		tagging = fmt.Sprintf("%s to tag %s", count(s.Mark, "qube"), ManagedTag)
+		tagging = fmt.Sprintf("%s to tag %s", words.Count(s.Mark, "qube"), ManagedTag)
 	}
 	switch {
 	case !s.Work():
@@ -114,20 +116,20 @@ func (s PlanSummary) text() string {
 		if s.Unchanged == 1 {
 			verb = "matches"
 		}
-		fmt.Fprintf(&b, "No changes: %s %s the policy", count(s.Unchanged, "qube"), verb)
+		fmt.Fprintf(&b, "No changes: %s %s the policy", words.Count(s.Unchanged, "qube"), verb)
 	case s.Change == 0:
 		var parts []string
 		if s.Provision > 0 {
-			parts = append(parts, count(s.Provision, "firewall qube")+" to provision")
+			parts = append(parts, words.Count(s.Provision, "firewall qube")+" to provision")
 		}
 		if tagging != "" {
 			parts = append(parts, tagging)
 		}
-		fmt.Fprintf(&b, "Plan: %s; %s unchanged", strings.Join(parts, "; "), count(s.Unchanged, "qube"))
+		fmt.Fprintf(&b, "Plan: %s; %s unchanged", strings.Join(parts, "; "), words.Count(s.Unchanged, "qube"))
 	default:
-		fmt.Fprintf(&b, "Plan: %s to change, %d unchanged; %s to add, %d to remove", count(s.Change, "qube"), s.Unchanged, count(s.Add, "rule"), s.Remove)
+		fmt.Fprintf(&b, "Plan: %s to change, %d unchanged; %s to add, %d to remove", words.Count(s.Change, "qube"), s.Unchanged, words.Count(s.Add, "rule"), s.Remove)
 		if s.Provision > 0 {
-			fmt.Fprintf(&b, "; %s to provision", count(s.Provision, "firewall qube"))
+			fmt.Fprintf(&b, "; %s to provision", words.Count(s.Provision, "firewall qube"))
 		}
 		if tagging != "" {
 			b.WriteString("; " + tagging)
@@ -138,7 +140,7 @@ func (s PlanSummary) text() string {
 		if s.Left == 1 {
 			kept = "its list"
 		}
-		fmt.Fprintf(&b, "; %s left the policy, %s kept", count(s.Left, "qube"), kept)
+		fmt.Fprintf(&b, "; %s left the policy, %s kept", words.Count(s.Left, "qube"), kept)
 	}
 	b.WriteString(".\n")
 	return b.String()

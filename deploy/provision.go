@@ -14,6 +14,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/backends/qubes/adminapi"
 	"github.com/qfw-dev/qfw/compiler/ir"
+	"github.com/qfw-dev/qfw/internal/words"
 )
 
 // FirewallPlan is what a plan does to one unikernel firewall qube: the
@@ -304,7 +305,7 @@ func (pv *provisioner) provision(ctx context.Context, fp FirewallPlan, stderr io
 	if k := fp.Kernel; k != nil && k.Dom0Step != "" {
 		fmt.Fprintf(stderr, "qfw: %s: the image is checked; the one step left is in dom0: %s\n", fp.Name, k.Dom0Step)
 	}
-	result := fmt.Sprintf("provisioned (%s)", count(len(steps), "step"))
+	result := fmt.Sprintf("provisioned (%s)", words.Count(len(steps), "step"))
 	if restart {
 		result += "; restart it for its new settings to take effect"
 	}

@@ -21,11 +21,11 @@ const (
 	pendingFile = "pending-confirm"
 )
 
-// DataDir returns dir, or by default $XDG_STATE_HOME/qfw, or
+// dataDir returns dir, or by default $XDG_STATE_HOME/qfw, or
 // ~/.local/state/qfw. A relative $XDG_STATE_HOME is ignored, as the XDG
 // specification says: the record would follow the working directory, and
 // an apply run elsewhere would not see what the last one set.
-func DataDir(dir string) string {
+func dataDir(dir string) string {
 	if dir != "" {
 		return dir
 	}
@@ -144,10 +144,11 @@ func writeRecord(dir string, r *appliedRecord) error {
 var ErrNoPendingApply = errors.New("no apply is waiting for confirmation")
 
 // Confirm keeps the changes of the apply that waits for confirmation with
-// the data directory dir; without it, that apply puts every qube it
+// the data directory dir (empty for the default, as for
+// [ApplyOptions.DataDir]); without it, that apply puts every qube it
 // changed back when its timeout ends.
 func Confirm(dir string) error {
-	err := os.Remove(filepath.Join(DataDir(dir), pendingFile))
+	err := os.Remove(filepath.Join(dataDir(dir), pendingFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return ErrNoPendingApply
 	}

@@ -15,11 +15,11 @@ func TestDefaultDirsRelative(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)
 	t.Setenv("XDG_STATE_HOME", "state")
-	if got, want := DataDir(""), filepath.Join(home, ".local", "state", "qfw"); got != want {
+	if got, want := dataDir(""), filepath.Join(home, ".local", "state", "qfw"); got != want {
 		t.Errorf("data directory with XDG_STATE_HOME=state: %s; want %s", got, want)
 	}
 	t.Setenv("XDG_STATE_HOME", "/var/state")
-	if got, want := DataDir(""), "/var/state/qfw"; got != want {
+	if got, want := dataDir(""), "/var/state/qfw"; got != want {
 		t.Errorf("data directory with XDG_STATE_HOME=/var/state: %s; want %s", got, want)
 	}
 	t.Chdir(t.TempDir())

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/qfw-dev/qfw/internal/workdir"
 	"github.com/qfw-dev/qfw/policy/diagnostic"
 	"github.com/qfw-dev/qfw/policytest"
 )
@@ -33,7 +34,7 @@ func (b *Built) RunTests(now time.Time) *TestReport {
 // WriteText writes a line for each failing test, at its position, saying
 // what was expected, what happened and which rule decided, then a summary.
 func (r *TestReport) WriteText(w io.Writer) {
-	r.write(w, func(o *policytest.Outcome, msg string) { fmt.Fprintf(w, "%s: %s\n", RelPos(o.Test.Pos), msg) })
+	r.write(w, func(o *policytest.Outcome, msg string) { fmt.Fprintf(w, "%s: %s\n", workdir.Pos(o.Test.Pos), msg) })
 }
 
 // WriteGitHub writes what WriteText does, with each failing test as a
@@ -99,20 +100,20 @@ func (r *TestReport) JSON() *JSONTestReport {
 	for i := range r.Outcomes {
 		o := &r.Outcomes[i]
 		t := JSONTest{
-			Index: o.Test.Index, Position: RelPos(o.Test.Pos), From: o.Test.From, To: o.Test.ToText,
+			Index: o.Test.Index, Position: workdir.Pos(o.Test.Pos), From: o.Test.From, To: o.Test.ToText,
 			Expect: o.Test.Expect.String(), Passed: o.Passed, Packets: o.Packets,
 		}
 		if !o.Passed {
 			t.Failure = Failure(o)
 			if r := o.Rule(o.Result.Rule); r != nil && r.Origin.Name != "" {
-				t.Rule, t.RulePosition = r.Origin.String(), RelPos(r.Origin.Pos)
+				t.Rule, t.RulePosition = r.Origin.String(), workdir.Pos(r.Origin.Pos)
 			}
 			possible := o.Result.Possible
 			if possible < 0 {
 				possible = o.Result.MayBlock
 			}
 			if r := o.Rule(possible); r != nil && r.Origin.Name != "" {
-				t.PossibleRule, t.PossiblePosition = r.Origin.String(), RelPos(r.Origin.Pos)
+				t.PossibleRule, t.PossiblePosition = r.Origin.String(), workdir.Pos(r.Origin.Pos)
 			}
 		}
 		doc.Tests[i] = t

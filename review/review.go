@@ -25,15 +25,10 @@ func (p *Place) String() string {
 }
 
 // Enforcement returns q's rules as its firewall qube enforces them,
-// judging expiry at now, and where.
-func Enforcement(prog *ir.Program, q *ir.Qube, now int64) (*reach.Input, *Place) {
-	return EnforcementLowered(prog, q, now, nil)
-}
-
-// EnforcementLowered is Enforcement for a caller that has lowered q's
-// rules for its unikernel firewall at now already: l, if not nil, is that
-// lowering, read instead of lowering them again.
-func EnforcementLowered(prog *ir.Program, q *ir.Qube, now int64, l *mirage.Lowering) (*reach.Input, *Place) {
+// judging expiry at now, and where. l, if not nil, is the unikernel's
+// reading of q's rules at now that the build lowered, read instead of
+// lowering them again.
+func Enforcement(prog *ir.Program, q *ir.Qube, now int64, l *mirage.Lowering) (*reach.Input, *Place) {
 	es := policytest.EnforcersLowered(prog, q, eval.Table(prog.Resolve), now, l)
 	if len(es) == 0 {
 		return &reach.Input{NoNetvm: true}, &Place{}

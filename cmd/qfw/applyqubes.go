@@ -15,12 +15,11 @@ import (
 )
 
 // applyQubes puts each managed qube's rule list in force through the Admin
-// API: it makes the plan (or reads the saved one), shows it, asks for
-// "yes", checks every kernel image the plan installs, and hands the plan
-// to deploy.Apply.
+// API: it makes the plan (or reads the saved one), shows it with what
+// becomes of the qubes that left the policy, checks every kernel image the
+// plan installs, asks for "yes", and hands the plan to deploy.Apply.
 func applyQubes(cmd *cobra.Command, args []string, f *applyFlags) error {
 	o := &f.qubes
-	o.DataDir = deploy.DataDir(o.DataDir)
 	var p *deploy.Plan
 	var err error
 	switch {

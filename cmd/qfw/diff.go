@@ -2,45 +2,23 @@ package main
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/deploy"
-	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/review/diff"
 )
-
-// formatChoice is a --format flag: the name of one of the formats a
-// command writes.
-type formatChoice struct {
-	name  string
-	names []string
-}
-
-func (c *formatChoice) String() string { return c.name }
-
-func (c *formatChoice) Set(s string) error {
-	if !slices.Contains(c.names, s) {
-		return fmt.Errorf("unknown format; want %s", jsonfile.OrList(c.names))
-	}
-	c.name = s
-	return nil
-}
-
-func (c *formatChoice) Type() string { return "FORMAT" }
 
 type diffFlags struct {
 	policyFlags
 	json   bool
-	format formatChoice
+	format formatValue
 }
 
 func newDiffCmd() *cobra.Command {
-	f := &diffFlags{format: formatChoice{"text", []string{"text", "markdown", "html"}}}
+	f := &diffFlags{format: newFormatValue(formatText, formatMarkdown, formatHTML)}
 	cmd := &cobra.Command{
 		Use:   "diff BASE HEAD",
 		Short: "Say what a change to the policy does to who can reach what",
@@ -61,9 +39,6 @@ func newDiffCmd() *cobra.Command {
 }
 
 func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
-	if f.json && cmd.Flags().Changed("format") {
-		return errors.New("--format does not go with --json: --json prints the changes as JSON, in no other format")
-	}
 	if f.now.t.IsZero() {
 		// Both sides judge expiry at the same time.
 		f.now.t = time.Now()
@@ -76,14 +51,14 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 	if pols.Failed() {
 		return cmp.Or(pols.WriteErrors(cmd.ErrOrStderr()), errPrinted)
 	}
-	rep := diff.Compare(pols.Sides, pols.Programs, f.now.t.Unix())
+	rep := pols.Compare(f.now.t.Unix())
 	w := cmd.OutOrStdout()
 	switch {
 	case f.json:
 		err = rep.WriteJSON(w)
-	case f.format.name == "markdown":
+	case f.format.Value == formatMarkdown:
 		err = rep.WriteMarkdown(w)
-	case f.format.name == "html":
+	case f.format.Value == formatHTML:
 		err = rep.WriteHTML(w)
 	default:
 		err = rep.WriteText(w)

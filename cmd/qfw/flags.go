@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -9,7 +8,6 @@ import (
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/deploy"
 	"github.com/qfw-dev/qfw/internal/cliflag"
-	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/policy"
 )
 
@@ -21,38 +19,33 @@ func newTargetValue() targetValue {
 	return targetValue{Value: deploy.TargetQubes, Of: deploy.Targets, Kind: "target"}
 }
 
-// format is an output format of vet and test.
+// format is an output format, as --format names it.
 type format uint8
 
 const (
 	formatText format = iota
 	formatGitHub
 	formatJSON
+	formatMarkdown
+	formatHTML
+	formatDOT
 )
 
-var formatNames = []string{formatText: "text", formatGitHub: "github", formatJSON: "json"}
-
-// formatValue is the --format flag of vet and test: a format, one of
-// those the command takes.
-type formatValue struct {
-	format
-	takes []format
+var formatNames = [...]string{
+	formatText: "text", formatGitHub: "github", formatJSON: "json",
+	formatMarkdown: "markdown", formatHTML: "html", formatDOT: "dot",
 }
 
-func (f *formatValue) String() string { return formatNames[f.format] }
+// String is the format's name, as --format takes it.
+func (f format) String() string { return formatNames[f] }
 
-func (f *formatValue) Set(s string) error {
-	names := make([]string, len(f.takes))
-	for i, t := range f.takes {
-		if names[i] = formatNames[t]; s == names[i] {
-			f.format = t
-			return nil
-		}
-	}
-	return fmt.Errorf("unknown format; want %s", jsonfile.OrList(names))
+// formatValue is the --format flag of a command: one of the formats it
+// writes, the first of them by default.
+type formatValue = cliflag.Enum[format]
+
+func newFormatValue(takes ...format) formatValue {
+	return formatValue{Value: takes[0], Of: takes, Kind: "format"}
 }
-
-func (f *formatValue) Type() string { return "FORMAT" }
 
 // flagChecks are the checks of each flag's value on its own, besides
 // those of its kind (see cliflag.Checks).
@@ -74,6 +67,7 @@ var flagRules = []cliflag.Rule{
 	{Cmds: []string{"compile"}, Flag: "firewall", Other: "target", Values: []string{"qubesdb", "nftables", "mirage"}},
 	{Cmds: []string{"compile"}, Flag: "dns", Other: "target", Values: []string{"nftables"}},
 	{Cmds: []string{"test"}, Flag: "format", Other: "json", Why: "--json prints every test as JSON, in no other format"},
+	{Cmds: []string{"diff"}, Flag: "format", Other: "json", Why: "--json prints the changes as JSON, in no other format"},
 	{Flag: "qrexec-client", Other: "qrexec", Values: []string{"true"}},
 	{Flag: "socket", Other: "qrexec", Why: "--qrexec reaches the Admin API through qrexec-client-vm, not qubesd's socket"},
 	{Cmds: []string{"plan", "import"}, Flag: "socket", Other: "state", Why: "--state reads the lists from files, not through the Admin API"},

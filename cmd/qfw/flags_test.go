@@ -19,7 +19,7 @@ import (
 func sampleValue(t *testing.T, cmd *cobra.Command, name string) string {
 	t.Helper()
 	for _, v := range []string{"true", "qubes", "text", "html", "1s", "1700000000", "192.0.2.1", "8", "live", "x"} {
-		fresh, _, err := newRootCmd(io.Discard, io.Discard).Find([]string{cmd.Name()})
+		fresh, _, err := newRootCmd(io.Discard, io.Discard).Find(cmdPath(cmd))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,14 +31,23 @@ func sampleValue(t *testing.T, cmd *cobra.Command, name string) string {
 	return ""
 }
 
-// eachFlag calls fn for every flag of every command but help.
+// eachFlag calls fn for every flag of every command and subcommand but
+// help.
 func eachFlag(t *testing.T, fn func(t *testing.T, cmd *cobra.Command, f *pflag.Flag)) {
-	for _, cmd := range newRootCmd(io.Discard, io.Discard).Commands() {
-		cmd.Flags().VisitAll(func(f *pflag.Flag) {
-			t.Run(cmd.Name()+"/"+f.Name, func(t *testing.T) { fn(t, cmd, f) })
-		})
+	var walk func(parent *cobra.Command)
+	walk = func(parent *cobra.Command) {
+		for _, cmd := range parent.Commands() {
+			cmd.Flags().VisitAll(func(f *pflag.Flag) {
+				t.Run(strings.Join(cmdPath(cmd), "/")+"/"+f.Name, func(t *testing.T) { fn(t, cmd, f) })
+			})
+			walk(cmd)
+		}
 	}
+	walk(newRootCmd(io.Discard, io.Discard))
 }
+
+// cmdPath returns the arguments that name cmd, after qfw.
+func cmdPath(cmd *cobra.Command) []string { return strings.Fields(cmd.CommandPath())[1:] }
 
 func runArgs(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
@@ -56,10 +65,10 @@ func TestFlagGivenTwice(t *testing.T) {
 		}
 		v := sampleValue(t, cmd, f.Name)
 		want := fmt.Sprintf("qfw: --%s given twice (%q, then %q); give it once\n", f.Name, v, v)
-		args := []string{cmd.Name(), "--" + f.Name + "=" + v, "--" + f.Name + "=" + v}
+		args := append(cmdPath(cmd), "--"+f.Name+"="+v, "--"+f.Name+"="+v)
 		if f.NoOptDefVal == "true" {
 			want = fmt.Sprintf("qfw: --%s given twice; give it once\n", f.Name)
-			args = []string{cmd.Name(), "--" + f.Name, "--" + f.Name}
+			args = append(cmdPath(cmd), "--"+f.Name, "--"+f.Name)
 		}
 		code, stdout, stderr := runArgs(args...)
 		if code != exitError || stdout != "" || stderr != want {
@@ -76,9 +85,9 @@ func TestFlagEmpty(t *testing.T) {
 			return
 		}
 		want := fmt.Sprintf("qfw: --%s is empty; want %s\n", f.Name, cliflag.VarName(f))
-		code, stdout, stderr := runArgs(cmd.Name(), "--"+f.Name, "")
+		code, stdout, stderr := runArgs(append(cmdPath(cmd), "--"+f.Name, "")...)
 		if code != exitError || stdout != "" || stderr != want {
-			t.Errorf("qfw %s --%s '': exit %d, stdout %q, stderr %q; want exit 1, no stdout, stderr %q", cmd.Name(), f.Name, code, stdout, stderr, want)
+			t.Errorf("qfw %s --%s '': exit %d, stdout %q, stderr %q; want exit 1, no stdout, stderr %q", cmd.CommandPath(), f.Name, code, stdout, stderr, want)
 		}
 	})
 }

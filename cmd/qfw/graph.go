@@ -9,12 +9,12 @@ import (
 
 type graphFlags struct {
 	policyFlags
-	format formatChoice
+	format formatValue
 	qubes  []string
 }
 
 func newGraphCmd() *cobra.Command {
-	f := &graphFlags{format: formatChoice{"html", []string{"html", "dot"}}}
+	f := &graphFlags{format: newFormatValue(formatHTML, formatDOT)}
 	cmd := &cobra.Command{
 		Use:   "graph [DIR | FILE...]",
 		Short: "Draw who can reach what, as an HTML page or a Graphviz graph",
@@ -33,12 +33,12 @@ func runGraph(cmd *cobra.Command, args []string, f *graphFlags) error {
 	if err != nil {
 		return err
 	}
-	g, err := graph.Policy(graph.Title(args), res.Program, f.qubes, f.now.t.Unix(), deploy.DescribeRule)
+	g, err := graph.Policy(graph.Title(args), res.Program, res.Mirage, f.qubes, f.now.t.Unix(), deploy.DescribeRule)
 	if err != nil {
 		return err
 	}
 	w := cmd.OutOrStdout()
-	if f.format.name == "dot" {
+	if f.format.Value == formatDOT {
 		return g.WriteDOT(w)
 	}
 	return g.WriteHTML(w)

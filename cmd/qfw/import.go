@@ -3,11 +3,9 @@ package main
 import (
 	"fmt"
 
-	cueerrors "cuelang.org/go/cue/errors"
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/deploy"
-	"github.com/qfw-dev/qfw/policy/diagnostic"
 )
 
 type importFlags struct {
@@ -46,11 +44,8 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 			fmt.Fprintf(cmd.ErrOrStderr(), "qfw: not imported: %v\n", p)
 		}
 	}
-	if ce, ok := err.(cueerrors.Error); ok {
-		diagnostic.WriteErrors(cmd.ErrOrStderr(), cueerrors.Errors(ce))
-		return errPrinted
-	} else if err != nil {
-		return err
+	if err != nil {
+		return printPositioned(cmd, err)
 	}
 	if err := res.WriteSummary(cmd.OutOrStdout()); err != nil {
 		return err

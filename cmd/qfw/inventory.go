@@ -1,11 +1,9 @@
 package main
 
 import (
-	cueerrors "cuelang.org/go/cue/errors"
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/deploy"
-	"github.com/qfw-dev/qfw/policy/diagnostic"
 )
 
 type inventoryFlags struct {
@@ -33,11 +31,8 @@ func runInventory(cmd *cobra.Command, f *inventoryFlags) error {
 		return err
 	}
 	b, err := f.admin.ReadInventory(cmd.Context())
-	if ce, ok := err.(cueerrors.Error); ok {
-		diagnostic.WriteErrors(cmd.ErrOrStderr(), cueerrors.Errors(ce))
-		return errPrinted
-	} else if err != nil {
-		return err
+	if err != nil {
+		return printPositioned(cmd, err)
 	}
 	if f.out != "" {
 		return deploy.WriteFile(f.out, b)

@@ -40,7 +40,6 @@ func newPlanCmd() *cobra.Command {
 }
 
 func runPlan(cmd *cobra.Command, args []string, f *planFlags) error {
-	f.dataDir = deploy.DataDir(f.dataDir)
 	if err := deploy.CheckPlanOut(f.out); err != nil {
 		return err
 	}

@@ -6,9 +6,11 @@ import (
 	"io"
 	"os"
 
+	cueerrors "cuelang.org/go/cue/errors"
 	"github.com/spf13/cobra"
 
 	"github.com/qfw-dev/qfw/internal/cliflag"
+	"github.com/qfw-dev/qfw/policy/diagnostic"
 )
 
 // Exit codes, as documented in the README.
@@ -23,6 +25,17 @@ const (
 // errPrinted says that the command has printed its errors already and only
 // the exit code is left to set.
 var errPrinted = errors.New("errors printed")
+
+// printPositioned prints err, if it holds errors at positions in files,
+// each at its position as vet prints errors, and returns errPrinted; any
+// other error it returns as it is, for run to print.
+func printPositioned(cmd *cobra.Command, err error) error {
+	if ce, ok := err.(cueerrors.Error); ok {
+		diagnostic.WriteErrors(cmd.ErrOrStderr(), cueerrors.Errors(ce))
+		return errPrinted
+	}
+	return err
+}
 
 // errChanges says that plan succeeded and found changes, for
 // --detailed-exitcode.

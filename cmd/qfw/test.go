@@ -12,7 +12,7 @@ type testFlags struct {
 }
 
 func newTestCmd() *cobra.Command {
-	f := &testFlags{format: formatValue{takes: []format{formatText, formatGitHub}}}
+	f := &testFlags{format: newFormatValue(formatText, formatGitHub)}
 	cmd := &cobra.Command{
 		Use:   "test [DIR | FILE...]",
 		Short: "Check the policy's tests against what each firewall enforces",
@@ -31,7 +31,7 @@ func runTest(cmd *cobra.Command, args []string, f *testFlags) error {
 	b, r := buildReport(args, &f.policyFlags, false)
 	// With --json, the tests go to stdout as JSON and the diagnostics to
 	// stderr as text.
-	derr := printReport(cmd, r, f.format.format, f.strict)
+	derr := printReport(cmd, r, f.format.Value, f.strict)
 	if b == nil {
 		return errPrinted
 	}
@@ -41,7 +41,7 @@ func runTest(cmd *cobra.Command, args []string, f *testFlags) error {
 		if err := tests.WriteJSON(w); err != nil {
 			return err
 		}
-	case f.format.format == formatGitHub:
+	case f.format.Value == formatGitHub:
 		tests.WriteGitHub(w)
 	default:
 		tests.WriteText(w)

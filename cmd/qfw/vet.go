@@ -11,13 +11,13 @@ type vetFlags struct {
 }
 
 func newVetCmd() *cobra.Command {
-	f := &vetFlags{format: formatValue{takes: []format{formatText, formatGitHub, formatJSON}}}
+	f := &vetFlags{format: newFormatValue(formatText, formatGitHub, formatJSON)}
 	cmd := &cobra.Command{
 		Use:   "vet [DIR | FILE...]",
 		Short: "Check a policy and report every error at its position",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, r := buildReport(args, &f.policyFlags, true)
-			return printReport(cmd, r, f.format.format, f.strict)
+			return printReport(cmd, r, f.format.Value, f.strict)
 		},
 	}
 	f.register(cmd)

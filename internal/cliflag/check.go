@@ -73,7 +73,7 @@ func (c *Checks) Check(cmd *cobra.Command) error {
 }
 
 func (c *Checks) check(f *pflag.Flag) error {
-	name, val := "--"+f.Name, Given(f)
+	name, val := "--"+f.Name, given(f)
 	if v, ok := Inner(f.Value).(timed); ok {
 		if at := v.Time().Unix(); at <= c.Time.After || at > c.Time.Until {
 			return fmt.Errorf("%s %s: want %s", name, val, c.Time.Want)

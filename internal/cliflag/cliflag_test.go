@@ -194,7 +194,7 @@ func TestGivenAndInner(t *testing.T) {
 	for _, tt := range tests {
 		f := paint.Flags().Lookup(tt.flag)
 		v := Inner(f.Value)
-		if got := Given(f); got != tt.given || v.String() != tt.inner || v.Type() != tt.typ {
+		if got := given(f); got != tt.given || v.String() != tt.inner || v.Type() != tt.typ {
 			t.Errorf("--%s: given %q, value %q of type %s; want %q, %q, %s", tt.flag, got, v.String(), v.Type(), tt.given, tt.inner, tt.typ)
 		}
 	}

@@ -126,9 +126,9 @@ func ErrorFunc(_ *cobra.Command, err error) error {
 	return fmt.Errorf("--%s %s: %w", f.Name, ive.GetValue(), cause)
 }
 
-// Given returns the value f was given on the command line, as it was
+// given returns the value f was given on the command line, as it was
 // written; for a flag that [Guard] did not wrap, its value now.
-func Given(f *pflag.Flag) string {
+func given(f *pflag.Flag) string {
 	switch v := f.Value.(type) {
 	case *onceValue:
 		return v.given

@@ -9,6 +9,7 @@ import (
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 
+	"github.com/qfw-dev/qfw/internal/words"
 	"github.com/qfw-dev/qfw/internal/workdir"
 	"github.com/qfw-dev/qfw/policy"
 )
@@ -46,15 +47,11 @@ func (r *Report) WriteText(w io.Writer, strict bool) {
 	if !strict || len(r.Warnings) == 0 {
 		return
 	}
-	count := fmt.Sprintf("%d warnings", len(r.Warnings))
-	if len(r.Warnings) == 1 {
-		count = "1 warning"
-	}
 	hint := ""
 	if slices.ContainsFunc(r.Warnings, func(d errors.Error) bool { return slices.Contains(policy.AckKinds, policy.KindOf(d)) }) {
 		hint = "; a rule acknowledges a warning it is meant to have with ack: [KIND]"
 	}
-	fmt.Fprintf(w, "qfw: --strict: %s%s\n", count, hint)
+	fmt.Fprintf(w, "qfw: --strict: %s%s\n", words.Count(len(r.Warnings), "warning"), hint)
 }
 
 // WriteWarnings writes warnings one a line, sorted by position, each as

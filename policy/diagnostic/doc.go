@@ -7,5 +7,6 @@
 // A [Report] holds a build's diagnostics as data; the caller chooses the
 // form. Every form sorts by position, names files relative to the working
 // directory, and gives the further places a diagnostic is about, such as
-// the other side of a conflict.
+// the other side of a conflict. [WriteAnnotation] writes one workflow
+// command for any message, as qfw test annotates its failing tests.
 package diagnostic

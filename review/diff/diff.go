@@ -43,6 +43,15 @@ func (q *Qube) Moved() bool {
 	return q.At[0] != nil && q.At[1] != nil && *q.At[0] != *q.At[1]
 }
 
+// where returns where q's rules are enforced on the head side, if the
+// head policy names q, and on the base side otherwise.
+func (q *Qube) where() *review.Place {
+	if q.At[1] != nil {
+		return q.At[1]
+	}
+	return q.At[0]
+}
+
 // Interesting reports whether the report says anything of q.
 func (q *Qube) Interesting() bool {
 	return len(q.Lines) > 0 || q.Added() || q.Removed() || q.Moved()
@@ -54,14 +63,15 @@ func (r *Report) Changed() bool {
 	return slices.ContainsFunc(r.Qubes, (*Qube).Interesting)
 }
 
-// Compare compares the qubes of the two programs, compiled from the
-// policies of sides, judging expiry at now.
-func Compare(sides [2]*source.Side, progs [2]*ir.Program, now int64) *Report {
-	rep := &Report{Sides: sides}
+// Compare compares the qubes of the two compiled policies, judging expiry
+// at now, the time they were built for.
+func (p *Policies) Compare(now int64) *Report {
+	progs := p.Programs
+	rep := &Report{Sides: p.Sides}
 	byName := map[string]*[2]*ir.Qube{}
-	for i, p := range progs {
-		for k := range p.Qubes {
-			q := &p.Qubes[k]
+	for i, prog := range progs {
+		for k := range prog.Qubes {
+			q := &prog.Qubes[k]
 			if byName[q.Name] == nil {
 				byName[q.Name] = &[2]*ir.Qube{}
 			}
@@ -77,7 +87,7 @@ func Compare(sides [2]*source.Side, progs [2]*ir.Program, now int64) *Report {
 				ins[i] = &reach.Input{NoNetvm: true}
 				continue
 			}
-			ins[i], d.At[i] = review.Enforcement(progs[i], q, now)
+			ins[i], d.At[i] = review.Enforcement(progs[i], q, now, p.Lowered[i][q.Name])
 		}
 		rep.Qubes = append(rep.Qubes, d)
 		if d.Removed() || sameEnforcement(ins, progs) {

@@ -3,10 +3,12 @@ package diff
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/compiler"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/policy"
@@ -82,7 +84,7 @@ func TestCompare(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			bs, bp := compile(t, "BASE", tt.base)
 			hs, hp := compile(t, "HEAD", tt.head)
-			r := Compare([2]*source.Side{bs, hs}, [2]*ir.Program{bp, hp}, 1e9)
+			r := (&Policies{Sides: [2]*source.Side{bs, hs}, Programs: [2]*ir.Program{bp, hp}}).Compare(1e9)
 			var got []string
 			for _, q := range r.Qubes {
 				for i := range q.Lines {
@@ -105,5 +107,44 @@ func TestCompare(t *testing.T) {
 				t.Errorf("JSON says changed %v, %+v; want %v, %d lines", j.Changed, j.Summary, r.Changed(), len(got))
 			}
 		})
+	}
+}
+
+// TestCompareLoweredRead compares the lists of a qube behind a unikernel
+// firewall as the build lowered them, rather than lowering them again:
+// the same policy on both sides, whose head lowering the unikernel cannot
+// parse, loses what the base reaches.
+func TestCompareLoweredRead(t *testing.T) {
+	const text = "package policy\nqubes: guest: allow: web: {to: \"any\", tcp: [443]}\nfirewalls: \"mirage-fw\": backend: mirage: version: \"0.9.5\"\n"
+	const inv = `{"qubes": {
+	"guest": {"ip": "10.137.0.12", "netvm": "mirage-fw"},
+	"mirage-fw": {"ip": "10.137.0.9", "netvm": "sys-net", "provides_network": true},
+	"sys-net": {"ip": "10.137.0.5", "provides_network": true}
+}}`
+	bs, bp := compileWith(t, "BASE", text, inv)
+	hs, hp := compileWith(t, "HEAD", text, inv)
+	rel, err := mirage.LookupRelease("0.9.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	badName := ir.Rule{Action: ir.Accept, Match: ir.Match{Dst: ir.Dst{Host: "under_score.example"}}}
+	voided, err := mirage.Lower(hp.Qubes[0].IP, []ir.Rule{badName}, rel, 1e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Policies{
+		Sides:    [2]*source.Side{bs, hs},
+		Programs: [2]*ir.Program{bp, hp},
+		Lowered:  [2]map[string]*mirage.Lowering{nil, {"guest": voided}},
+	}
+	r := p.Compare(1e9)
+	var got []string
+	for _, q := range r.Qubes {
+		for i := range q.Lines {
+			got = append(got, q.Name+": "+q.Lines[i].String())
+		}
+	}
+	if want := []string{"guest: tcp 443 to 0.0.0.0/0 (except 10.137.0.9)"}; !slices.Equal(got, want) || r.Qubes[0].Lines[0].Widened {
+		t.Errorf("lines %q; want %q, narrowed", got, want)
 	}
 }

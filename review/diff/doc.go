@@ -1,6 +1,6 @@
 // Package diff computes what a change to the policy does to who can reach
 // what: [Load] reads the two policies, from directories or git revisions,
-// and builds them; [Compare] judges every qube of the two compiled
+// and builds them; [Policies.Compare] judges every qube of the two compiled
 // policies as its firewall qube enforces them, exactly over the whole
 // packet space, and reports, for each, the packets it gains and loses with
 // what decides them on each side, and whether the change adds, removes or

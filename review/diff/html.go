@@ -17,10 +17,7 @@ func (r *Report) Graph() *graph.Graph {
 		if !q.Interesting() {
 			continue
 		}
-		at := q.At[1]
-		if at == nil {
-			at = q.At[0]
-		}
+		at := q.where()
 		gq := graph.Qube{Name: q.Name, Firewall: at.Firewall, Backend: at.Backend, Unpinned: q.Unpinned}
 		switch {
 		case q.Added():

@@ -4,6 +4,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/par"
 	"github.com/qfw-dev/qfw/deploy"
@@ -18,6 +19,10 @@ type Policies struct {
 	// Programs are the compiled policies; both are nil unless both sides
 	// built without errors.
 	Programs [2]*ir.Program
+	// Lowered hold, for each side, the unikernel's reading of the lists
+	// of the qubes behind a unikernel firewall, by qube name, as the
+	// build lowered them; a list not in them is lowered when compared.
+	Lowered [2]map[string]*mirage.Lowering
 	// Diagnostics are the warnings and errors of building each side,
 	// with the file names of a revision in its temporary directory:
 	// [source.Side.Rewrite] gives them as the user knows them.
@@ -48,6 +53,7 @@ func Load(base, head string, opts deploy.BuildOptions) (*Policies, error) {
 	})
 	if built[0] != nil && built[1] != nil {
 		p.Programs = [2]*ir.Program{built[0].Program, built[1].Program}
+		p.Lowered = [2]map[string]*mirage.Lowering{built[0].Mirage, built[1].Mirage}
 	}
 	return p, nil
 }

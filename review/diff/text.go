@@ -127,10 +127,7 @@ func (r *Report) notes(b *bytes.Buffer, heading string, say func(*Qube) string, 
 // place says where q's rules are enforced, on the head side if it has
 // one: "behind sys-firewall (qubes)".
 func place(q *Qube) string {
-	at := q.At[1]
-	if at == nil {
-		at = q.At[0]
-	}
+	at := q.where()
 	if at.Firewall == "" {
 		return "no netvm"
 	}

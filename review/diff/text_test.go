@@ -63,7 +63,7 @@ func report(t *testing.T, base, baseInv, head, headInv string) *Report {
 	bs, bp := compileWith(t, "BASE", base, baseInv)
 	hs, hp := compileWith(t, "HEAD", head, headInv)
 	bs.Arg, hs.Arg = "BASE", "HEAD"
-	return Compare([2]*source.Side{bs, hs}, [2]*ir.Program{bp, hp}, 1e9)
+	return (&Policies{Sides: [2]*source.Side{bs, hs}, Programs: [2]*ir.Program{bp, hp}}).Compare(1e9)
 }
 
 // written returns what write writes for r, its sides' directories
@@ -267,7 +267,7 @@ func TestLoad(t *testing.T) {
 	if p.Programs[0] == nil || p.Programs[1] == nil || p.Failed() {
 		t.Errorf("two good policies: programs %v, diagnostics %v", p.Programs, p.Diagnostics)
 	}
-	if r := Compare(p.Sides, p.Programs, 1e9); r.Changed() {
+	if r := p.Compare(1e9); r.Changed() {
 		t.Error("a policy compared with itself changes")
 	}
 
@@ -295,5 +295,13 @@ HEAD/policy.cue:4:43: qubes.work.allow.web.tcp: ports are true (every port) or a
 	nowhere := filepath.Join(good, "nowhere")
 	if _, err := Load(good, nowhere, opts); err == nil {
 		t.Errorf("Load of %s read it", nowhere)
+	}
+	// The error names the side that does not read.
+	file := filepath.Join(good, "policy.cue")
+	for _, tt := range []struct{ base, head, which string }{{file, good, "BASE"}, {good, file, "HEAD"}} {
+		want := fmt.Sprintf("%s %q is a file: want a policy directory or a git revision", tt.which, file)
+		if _, err := Load(tt.base, tt.head, opts); err == nil || err.Error() != want {
+			t.Errorf("Load(%s, %s): %v; want %s", tt.base, tt.head, err, want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/par"
 	"github.com/qfw-dev/qfw/compiler/reach"
@@ -123,11 +124,13 @@ type Client struct {
 
 // Clients returns qs as clients of their firewall qubes, each with the
 // fate of every packet it can send, as its firewall qube enforces its
-// rules at now.
-func Clients(prog *ir.Program, qs []*ir.Qube, now int64) []Client {
+// rules at now. lowered holds, by qube name, the unikernel's reading of
+// the lists of qubes behind a unikernel firewall at now, as the build
+// lowered them; a list not in it is lowered here.
+func Clients(prog *ir.Program, qs []*ir.Qube, lowered map[string]*mirage.Lowering, now int64) []Client {
 	clients := make([]Client, len(qs))
 	par.Each(len(qs), func(i int) {
-		in, at := review.Enforcement(prog, qs[i], now)
+		in, at := review.Enforcement(prog, qs[i], now, lowered[qs[i].Name])
 		c := Client{Name: qs[i].Name, Firewall: at.Firewall, Backend: at.Backend}
 		if at.Firewall != "" {
 			c.Set = reach.Compute(reach.NewUniverse(reach.Names(in)), in)

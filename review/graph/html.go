@@ -9,6 +9,8 @@ import (
 	"html/template"
 	"io"
 	"strings"
+
+	"github.com/qfw-dev/qfw/internal/words"
 )
 
 var (
@@ -68,7 +70,7 @@ func (g *Graph) WriteHTML(w io.Writer) error {
 			nf++
 		}
 	}
-	summary := fmt.Sprintf("%s behind %s, %s.", count(nq, "qube"), count(nf, "firewall qube"), count(len(g.Edges), "edge"))
+	summary := fmt.Sprintf("%s behind %s, %s.", words.Count(nq, "qube"), words.Count(nf, "firewall qube"), words.Count(len(g.Edges), "edge"))
 	if g.Change && len(g.Nodes) == 0 {
 		summary = "No change in reachability, and no qube added, removed or moved."
 	}
@@ -94,11 +96,4 @@ func (g *Graph) WriteHTML(w io.Writer) error {
 		return err
 	}
 	return bw.Flush()
-}
-
-func count(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }

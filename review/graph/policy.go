@@ -4,14 +4,16 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/compiler/ir"
 )
 
 // Policy returns the graph of who can reach what in the compiled policy
-// prog, judging expiry at now: of the qubes that only names (qfw graph's
-// --qube), or of every qube if it names none. A name of only that is not
-// a qube of prog is an error.
-func Policy(title string, prog *ir.Program, only []string, now int64, describe DescribeRule) (*Graph, error) {
+// prog, judging expiry at now, with the unikernel's readings of lists
+// that the build lowered (see [Clients]): of the qubes that only names
+// (qfw graph's --qube), or of every qube if it names none. A name of only
+// that is not a qube of prog is an error.
+func Policy(title string, prog *ir.Program, lowered map[string]*mirage.Lowering, only []string, now int64, describe DescribeRule) (*Graph, error) {
 	var qs []*ir.Qube
 	for i := range prog.Qubes {
 		if len(only) == 0 || slices.Contains(only, prog.Qubes[i].Name) {
@@ -23,7 +25,7 @@ func Policy(title string, prog *ir.Program, only []string, now int64, describe D
 			return nil, fmt.Errorf("--qube %q: no such qube in the policy", name)
 		}
 	}
-	return New(title, Clients(prog, qs, now), describe), nil
+	return New(title, Clients(prog, qs, lowered, now), describe), nil
 }
 
 // Title names the policy that args name, as qfw graph's arguments: a

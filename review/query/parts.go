@@ -74,7 +74,7 @@ func (x *Explanation) WriteJSON(w io.Writer) error {
 		ExtHeaders    bool         `json:"ext_headers,omitempty"`
 		NoNetvm       bool         `json:"no_netvm,omitempty"`
 		Firewalls     []answerJSON `json:"firewalls"`
-	}{FormatVersion: FormatVersion, From: x.from, To: x.q.Text, ExtHeaders: x.q.ExtHeaders, NoNetvm: len(x.answers) == 0, Firewalls: []answerJSON{}}
+	}{FormatVersion: formatVersion, From: x.from, To: x.q.Text, ExtHeaders: x.q.ExtHeaders, NoNetvm: len(x.answers) == 0, Firewalls: []answerJSON{}}
 	for _, a := range x.answers {
 		doc.Firewalls = append(doc.Firewalls, a.json(x.from))
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/qfw-dev/qfw/policytest"
 )
 
-// FormatVersion is the version of the JSON documents the answers write.
-const FormatVersion = "1.0"
+// formatVersion is the version of the JSON documents the answers write.
+const formatVersion = "1.0"
 
 // Policy is a compiled policy to ask about, at a time.
 type Policy struct {

@@ -29,7 +29,7 @@ type Reachable struct {
 // Show returns what the qube q of p reaches, as its firewall qube
 // enforces its rules: the lines of the packets it accepts, merged.
 func Show(p *Policy, q *ir.Qube) *Reachable {
-	in, at := review.EnforcementLowered(p.Program, q, p.Now, p.Lowered[q.Name])
+	in, at := review.Enforcement(p.Program, q, p.Now, p.Lowered[q.Name])
 	u := reach.NewUniverse(reach.Names(in))
 	s := reach.Compute(u, in)
 	return &Reachable{name: q.Name, at: at, u: u, lines: reach.Summarise(u, nil, s, s.Accepted())}
@@ -81,7 +81,7 @@ func (r *Reachable) WriteJSON(w io.Writer) error {
 		Firewall      *review.PlaceJSON `json:"firewall"`
 		Reaches       []lineJSON        `json:"reaches"`
 		Unpinned      []string          `json:"unpinned_names,omitempty"`
-	}{FormatVersion: FormatVersion, Qube: r.name, Reaches: []lineJSON{}, Unpinned: r.u.Names()}
+	}{FormatVersion: formatVersion, Qube: r.name, Reaches: []lineJSON{}, Unpinned: r.u.Names()}
 	if r.at.Firewall != "" {
 		doc.Firewall = &review.PlaceJSON{Firewall: r.at.Firewall, Backend: r.at.Backend.String()}
 	}

@@ -117,7 +117,7 @@ func (r *Reachers) WriteJSON(w io.Writer) error {
 		Destination   string     `json:"destination"`
 		ExtHeaders    bool       `json:"ext_headers,omitempty"`
 		Qubes         []qubeJSON `json:"qubes"`
-	}{FormatVersion: FormatVersion, Destination: r.q.Text, ExtHeaders: r.q.ExtHeaders, Qubes: []qubeJSON{}}
+	}{FormatVersion: formatVersion, Destination: r.q.Text, ExtHeaders: r.q.ExtHeaders, Qubes: []qubeJSON{}}
 	for _, qr := range r.qubes {
 		qj := qubeJSON{Qube: qr.name, Reach: qr.reach.String(), NoNetvm: len(qr.answers) == 0, Firewalls: []answerJSON{}}
 		for _, a := range qr.answers {

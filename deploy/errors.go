@@ -27,11 +27,3 @@ func diagMessage(e cueerrors.Error) string {
 	format, args := e.Msg()
 	return fmt.Sprintf(format, args...)
 }
-
-// count returns n and noun, made plural unless n is 1.
-func count(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
