@@ -525,9 +525,9 @@ func importSource(ctx context.Context, f *ImportOptions) (map[string][]string, [
 		// Read once: the bytes checked are the bytes imported. The
 		// inventory's mistakes are the user's, at its own lines.
 		path := inventoryPath(f)
-		inv, err := os.ReadFile(path)
+		inv, err := policy.ReadInventoryFile(path)
 		if err != nil {
-			return nil, nil, fmt.Errorf("read inventory: %w", err)
+			return nil, nil, err
 		}
 		if _, errs := policy.ParseInventory(path, inv); errs != nil {
 			return nil, nil, errs

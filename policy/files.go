@@ -49,7 +49,7 @@ func selectFiles(dir, shown string, files []string) (*fileSet, error) {
 	if files == nil {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return nil, fmt.Errorf("load policy: %w", err)
+			return nil, fmt.Errorf("load policy: %s: %w", shown, pathErr(err))
 		}
 		for _, e := range entries {
 			name, path := e.Name(), filepath.Join(dir, e.Name())

@@ -2,7 +2,9 @@ package policy
 
 import (
 	stdjson "encoding/json"
+	stderrors "errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net/netip"
 	"os"
@@ -63,11 +65,27 @@ var inventoryKeys = []string{"class", "ip", "ip6", "netvm", "label", "tags", "pr
 // loadInventory reads and checks the inventory file at path. It uses CUE's
 // JSON decoder so that every error carries the file's line and column.
 func (l *loader) loadInventory(path string) (*Inventory, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadInventoryFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read inventory: %w", err)
+		return nil, err
 	}
 	return l.parseInventory(path, data)
+}
+
+// ReadInventoryFile reads the inventory file at path, with an error that
+// says how to make one where there is none.
+func ReadInventoryFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	var pe *fs.PathError
+	switch {
+	case stderrors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("read inventory: %s: no such file; write it with qfw inventory -o %s, or name the inventory with --inventory FILE", path, path)
+	case stderrors.As(err, &pe):
+		return nil, fmt.Errorf("read inventory: %s: %w", path, pe.Err)
+	case err != nil:
+		return nil, fmt.Errorf("read inventory: %w", err)
+	}
+	return data, nil
 }
 
 // parseInventory checks the inventory data read from path.

@@ -137,7 +137,7 @@ func splitArgs(args []string) (dir string, cueFiles, dataFiles []string, err err
 	for _, a := range args {
 		fi, err := os.Stat(a)
 		if err != nil {
-			return "", nil, nil, fmt.Errorf("load policy: %w", err)
+			return "", nil, nil, fmt.Errorf("load policy: %s: %w", a, pathErr(err))
 		}
 		if fi.IsDir() {
 			return "", nil, nil, fmt.Errorf("load policy: %s is a directory: give one directory, or files", a)
@@ -215,7 +215,7 @@ func (l *loader) buildUser(dir string, cueFiles, dataFiles []string, inv *Invent
 func (l *loader) buildData(path string) (cue.Value, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return cue.Value{}, fmt.Errorf("load policy: %w", err)
+		return cue.Value{}, fmt.Errorf("load policy: %s: %w", path, pathErr(err))
 	}
 	if filepath.Ext(path) == ".json" {
 		expr, err := extractJSON(path, data)
