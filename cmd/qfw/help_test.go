@@ -27,6 +27,13 @@ func TestHelpFiles(t *testing.T) {
 		if strings.Contains(cmd.Long, "Examples:") || strings.HasSuffix(cmd.Long, "\n") {
 			t.Errorf("%s: the long help holds the examples, or ends in an empty line", cmd.CommandPath())
 		}
+		// Prose fits a terminal of 80 columns, as man pages indent it;
+		// indented lines, commands and tables, may be longer.
+		for l := range strings.Lines(cmd.Long) {
+			if len(l) > 77 && !strings.HasPrefix(l, " ") {
+				t.Errorf("%s: a line of %d characters in %s: %q", cmd.CommandPath(), len(l)-1, helpName(cmd), l)
+			}
+		}
 		for _, c := range cmd.Commands() {
 			walk(c)
 		}
