@@ -109,6 +109,18 @@ func (db *fakeDB) Watch(path string) error {
 	return nil
 }
 
+// Unwatch removes one registration of path, as the daemon does.
+func (db *fakeDB) Unwatch(path string) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	i := slices.Index(db.watches, path)
+	if i < 0 {
+		return qubesdb.ErrNotFound
+	}
+	db.watches = slices.Delete(db.watches, i, i+1)
+	return nil
+}
+
 func (db *fakeDB) Events() <-chan qubesdb.Event { return db.events }
 
 // do performs dom0's operations.
