@@ -590,7 +590,7 @@ func parse(addr netip.Addr, list []qubes.Entry, readErr error) *client {
 				c.written++
 			}
 		}
-		c.rules, err = qubes.ParseQubesDBList(addr, list)
+		c.rules, err = parseList(addr, list)
 	}
 	if err != nil {
 		c.rules = []ir.Rule{{Action: ir.Drop}}
