@@ -691,3 +691,50 @@ func TestCommitsTogether(t *testing.T) {
 		t.Errorf("%d applies and %d client updates; want 2 (start, then A and B) and 1 (C)", applies, updates)
 	}
 }
+
+// A commit that changes only the elements of its client's sets, after one
+// that updated the client alone, sends those elements: its chains keep
+// their rules. Any other change, or the first commit after a whole apply,
+// updates the client's part whole; a failed element update is retried
+// with the whole table.
+func TestCommitElements(t *testing.T) {
+	http := https
+	http.Ports = ir.PortRange{First: 80, Last: 80}
+	k := newFakeKernel()
+	h := start(t, twoClients(t), k)
+	steps := []struct {
+		rules             []ir.Rule
+		updates, elements int
+	}{
+		{[]ir.Rule{https}, 1, 0}, // the first after the start's apply
+		{[]ir.Rule{http}, 1, 1},  // the port moves: elements only
+		{[]ir.Rule{https}, 1, 2},
+		{[]ir.Rule{accept}, 2, 2}, // a chain of another shape
+		{[]ir.Rule{https}, 3, 2},
+	}
+	for i, s := range steps {
+		h.db.publish(t, addrA, s.rules...)
+		h.waitHandled(addrA, i+2)
+		h.inForce(addrA, append(s.rules, drop)...)
+		k.mu.Lock()
+		updates, elements := k.updates, k.clientElements
+		k.mu.Unlock()
+		if updates != s.updates || elements != s.elements {
+			t.Fatalf("commit %d: %d client updates and %d element updates; want %d and %d", i, updates, elements, s.updates, s.elements)
+		}
+	}
+	k.mu.Lock()
+	k.fail = 1
+	k.mu.Unlock()
+	h.db.publish(t, addrA, http)
+	h.wait("applied whole after the failed element update", func() bool {
+		applies, _, _ := k.counts()
+		return applies == 2
+	})
+	h.inForce(addrA, http, drop)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.clientElements != 3 {
+		t.Errorf("%d element updates; want 3", k.clientElements)
+	}
+}

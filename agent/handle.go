@@ -49,6 +49,12 @@ type agent struct {
 	// watchFailed says that a watch could not be registered: everything
 	// is read and watched again at retryAt.
 	watchFailed bool
+	// built holds, for the clients whose last change was an update of
+	// their part alone, the table of that part as put in force: a commit
+	// that changes only its sets' elements (a rule of a long list moved
+	// between ranges its steps hold) sends those elements and leaves the
+	// chains' rules as they are.
+	built map[netip.Addr]*nftables.Table
 
 	// Work that events, signals and timers ask for.
 	commits          map[netip.Addr]int
@@ -88,6 +94,7 @@ func newAgent(cfg Config) *agent {
 		left:      map[netip.Addr]bool{},
 		commits:   map[netip.Addr]int{},
 		watched:   map[netip.Addr]bool{},
+		built:     map[netip.Addr]*nftables.Table{},
 		state:     StateStarting,
 	}
 	a.readServers()
@@ -330,6 +337,7 @@ func (a *agent) refreshNames(ctx context.Context) {
 // they differ in set elements only, and reports whether it did; touched
 // are the clients whose names changed.
 func (a *agent) updateElements(old *nftables.Table, touched []netip.Addr) bool {
+	clear(a.built)
 	change, err := a.cfg.Kernel.UpdateElements(old, a.build(nil))
 	switch {
 	case errors.Is(err, nftables.ErrNotElementOnly):
@@ -663,6 +671,7 @@ func (a *agent) build(addrs []netip.Addr) *nftables.Table {
 
 // applyAll applies the whole table, and reports whether it is in force.
 func (a *agent) applyAll(why string) bool {
+	clear(a.built)
 	t := a.build(nil)
 	change, err := a.cfg.Kernel.Apply(t)
 	if err != nil {
@@ -707,10 +716,23 @@ func (a *agent) applyClients(addrs []netip.Addr) bool {
 		return true
 	}
 	addr := addrs[0]
-	change, err := a.cfg.Kernel.UpdateClient(a.build(addrs), clientName(addr))
+	t := a.build(addrs)
+	old := a.built[addr]
+	delete(a.built, addr)
+	var change nftables.Change
+	err := nftables.ErrNotElementOnly
+	if old != nil && a.clients[addr] != nil {
+		change, err = a.cfg.Kernel.UpdateClientElements(old, t, clientName(addr))
+	}
+	if errors.Is(err, nftables.ErrNotElementOnly) {
+		change, err = a.cfg.Kernel.UpdateClient(t, clientName(addr))
+	}
 	if err != nil {
 		a.fail(addr.String(), err)
 		return false
+	}
+	if a.clients[addr] != nil {
+		a.built[addr] = t
 	}
 	if c := a.clients[addr]; c != nil {
 		a.applied(c, a.now())
