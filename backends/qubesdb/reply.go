@@ -6,10 +6,12 @@ import (
 	"strings"
 )
 
-// op is one request: its command type and the path sent with it.
+// op is one request: its command type and the path sent with it, and for
+// a MULTIREAD whose entries are taken in runs, what takes them.
 type op struct {
 	typ  byte
 	path string
+	each func([]Entry)
 }
 
 // entryType is the reply type of one entry of a MULTIREAD or LIST reply,
