@@ -16,7 +16,6 @@ import (
 type DB interface {
 	Read(path string) ([]byte, error)
 	MultiRead(prefix string) ([]qubesdb.Entry, error)
-	MultiReadRuns(prefix string, each func([]qubesdb.Entry)) ([]qubesdb.Entry, error)
 	List(prefix string) ([]string, error)
 	Write(path string, value []byte) error
 	Rm(path string) error

@@ -30,9 +30,6 @@ type fakeDB struct {
 	keys    map[string]string
 	watches []string
 	events  chan qubesdb.Event
-	// runs, if set, hands over the runs of MultiReadRuns of entries in
-	// their stead, and returns the entries of the result.
-	runs func(entries []qubesdb.Entry, each func([]qubesdb.Entry)) []qubesdb.Entry
 }
 
 func newFakeDB() *fakeDB {
@@ -69,23 +66,6 @@ func (db *fakeDB) MultiRead(prefix string) ([]qubesdb.Entry, error) {
 	}
 	return out, nil
 }
-
-// MultiReadRuns hands over the entries in runs of runLen, all but the
-// last ones, as the client does with a long reply.
-func (db *fakeDB) MultiReadRuns(prefix string, each func([]qubesdb.Entry)) ([]qubesdb.Entry, error) {
-	entries, err := db.MultiRead(prefix)
-	if db.runs != nil {
-		entries = db.runs(entries, each)
-	} else {
-		for i := 0; i+runLen < len(entries); i += runLen {
-			each(entries[i : i+runLen])
-		}
-	}
-	return entries, err
-}
-
-// runLen is how many entries fakeDB hands over in a run.
-const runLen = 100
 
 func (db *fakeDB) List(prefix string) ([]string, error) {
 	db.mu.Lock()

@@ -160,7 +160,7 @@ func (a *agent) handleAll(ctx context.Context, why string) {
 	}
 	// Parsing is most of the work with long lists: on every processor.
 	parsed := make([]*client, len(addrs))
-	par.Each(len(addrs), func(i int) { parsed[i] = parse(addrs[i], lists[addrs[i]], nil, nil) })
+	par.Each(len(addrs), func(i int) { parsed[i] = parse(addrs[i], lists[addrs[i]], nil) })
 	old := a.clients
 	a.clients = map[netip.Addr]*client{}
 	for _, c := range parsed {
@@ -504,8 +504,8 @@ func (a *agent) hasList(addr netip.Addr) bool {
 // load reads the list of addr from QubesDB into the client, old being
 // what it was (nil for a new client).
 func (a *agent) load(addr netip.Addr, old *client) *client {
-	list, rules, err := a.readParsed(addr)
-	c := parse(addr, list, rules, err)
+	list, err := a.readList(addr)
+	c := parse(addr, list, err)
 	a.install(c, old)
 	return c
 }
@@ -517,7 +517,11 @@ func (a *agent) readList(addr netip.Addr) ([]qubes.Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", dir, err)
 	}
-	return entryList(entries), nil
+	list := make([]qubes.Entry, len(entries))
+	for i, e := range entries {
+		list[i] = qubes.Entry{Op: qubes.Write, Path: e.Path, Value: string(e.Value)}
+	}
+	return list, nil
 }
 
 // known returns the addresses whose commits the agent follows: the
@@ -583,11 +587,10 @@ func (a *agent) unwatch() {
 }
 
 // parse returns the client of addr with its list, the keys under
-// /qubes-firewall/<addr>/, or readErr if they could not be read; rules
-// are the list's, if parsed already. A list that does not read or parse
-// makes the client reject all its traffic.
-func parse(addr netip.Addr, list []qubes.Entry, rules []ir.Rule, readErr error) *client {
-	c := &client{addr: addr, rules: rules}
+// /qubes-firewall/<addr>/, or readErr if they could not be read. A list
+// that does not read or parse makes the client reject all its traffic.
+func parse(addr netip.Addr, list []qubes.Entry, readErr error) *client {
+	c := &client{addr: addr}
 	err := readErr
 	if err == nil {
 		for _, e := range list {
@@ -595,9 +598,7 @@ func parse(addr netip.Addr, list []qubes.Entry, rules []ir.Rule, readErr error) 
 				c.written++
 			}
 		}
-		if c.rules == nil {
-			c.rules, err = parseList(addr, list)
-		}
+		c.rules, err = parseList(addr, list)
 	}
 	if err != nil {
 		c.rules = []ir.Rule{{Action: ir.Drop}}

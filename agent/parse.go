@@ -1,14 +1,11 @@
 package agent
 
 import (
-	"fmt"
 	"net/netip"
 	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/qfw-dev/qfw/backends/qubes"
-	"github.com/qfw-dev/qfw/backends/qubesdb"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/par"
 )
@@ -63,57 +60,4 @@ func ascending(list []qubes.Entry) bool {
 		}
 	}
 	return true
-}
-
-// readParsed reads the list of addr, the keys under /qubes-firewall/<addr>/,
-// and returns it with its rules, parsed as it came: each run of keys that
-// QubesDB hands over while the rest is read is parsed on a processor of
-// its own, with a stand-in policy, and the rest with the real one once it
-// has come. The rules are nil, to be parsed from the list, unless the
-// list, checked and sorted, begins with the runs' keys in their order and
-// every part parsed: what they give is then what parsing the list whole
-// gives.
-func (a *agent) readParsed(addr netip.Addr) ([]qubes.Entry, []ir.Rule, error) {
-	dir := ir.QubesDBDir(addr) + "/"
-	standIn := qubes.Entry{Op: qubes.Write, Path: dir + "policy", Value: "drop"}
-	type run struct {
-		list  []qubes.Entry
-		rules []ir.Rule
-		err   error
-	}
-	var runs []*run
-	var wg sync.WaitGroup
-	entries, err := a.cfg.DB.MultiReadRuns(dir, func(entries []qubesdb.Entry) {
-		r := &run{list: entryList(entries)}
-		runs = append(runs, r)
-		wg.Go(func() { r.rules, r.err = qubes.ParseQubesDBList(addr, append(slices.Clip(r.list), standIn)) })
-	})
-	wg.Wait()
-	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", dir, err)
-	}
-	list := entryList(entries)
-	var rules []ir.Rule
-	n := 0
-	for _, r := range runs {
-		if r.err != nil || len(r.list) > len(list)-n || !slices.Equal(r.list, list[n:n+len(r.list)]) {
-			return list, nil, nil
-		}
-		n += len(r.list)
-		rules = append(rules, r.rules[:len(r.rules)-1]...)
-	}
-	rest, err := qubes.ParseQubesDBList(addr, list[n:])
-	if err != nil {
-		return list, nil, nil
-	}
-	return list, append(rules, rest...), nil
-}
-
-// entryList returns QubesDB's entries as the list of a client.
-func entryList(entries []qubesdb.Entry) []qubes.Entry {
-	list := make([]qubes.Entry, len(entries))
-	for i, e := range entries {
-		list[i] = qubes.Entry{Op: qubes.Write, Path: e.Path, Value: string(e.Value)}
-	}
-	return list
 }

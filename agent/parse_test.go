@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/qfw-dev/qfw/backends/qubes"
-	"github.com/qfw-dev/qfw/backends/qubesdb"
 	"github.com/qfw-dev/qfw/compiler/ir"
 )
 
@@ -90,81 +89,4 @@ func BenchmarkParseList(b *testing.B) {
 			parseList(addrA, list)
 		}
 	})
-}
-
-// readParsed gives the rules that parsing the list whole gives, from runs
-// parsed as they came when they are the list's first keys, and otherwise
-// (runs that are not the list's, or do not parse) from the list itself.
-func TestReadParsed(t *testing.T) {
-	long := longList(2500)
-	bad := slices.Clone(long)
-	bad[150].Value = "action=reject"
-	toEntries := func(list []qubes.Entry) []qubesdb.Entry {
-		out := make([]qubesdb.Entry, len(list))
-		for i, e := range list {
-			out[i] = qubesdb.Entry{Path: e.Path, Value: []byte(e.Value)}
-		}
-		return out
-	}
-	tests := []struct {
-		name string
-		list []qubes.Entry
-		runs func(entries []qubesdb.Entry, each func([]qubesdb.Entry)) []qubesdb.Entry
-		// streamed says whether readParsed gives the rules, from the runs
-		// and the rest, or leaves them to be parsed from the list.
-		streamed bool
-	}{
-		{name: "long", list: long, streamed: true},
-		{name: "short", list: longList(50), streamed: true},
-		{name: "a bad rule", list: bad},
-		{name: "runs not the result's", list: long, runs: func(entries []qubesdb.Entry, each func([]qubesdb.Entry)) []qubesdb.Entry {
-			each(entries[1:1001]) // as if a key had gone between the runs and the result
-			return entries
-		}},
-		{name: "runs out of order", list: long, runs: func(entries []qubesdb.Entry, each func([]qubesdb.Entry)) []qubesdb.Entry {
-			each(entries[1000:2000])
-			each(entries[:1000])
-			return entries
-		}},
-		{name: "the policy in a run", list: long, runs: func(entries []qubesdb.Entry, each func([]qubesdb.Entry)) []qubesdb.Entry {
-			each(entries[len(entries)-1000:])
-			return entries
-		}},
-		{name: "a run that does not parse, then a good result", list: long, runs: func(entries []qubesdb.Entry, each func([]qubesdb.Entry)) []qubesdb.Entry {
-			each(toEntries(bad[:1000]))
-			return entries
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			db := newFakeDB()
-			for _, e := range tt.list {
-				db.Write(e.Path, []byte(e.Value))
-			}
-			db.Write("/qubes-firewall/10.137.0.50/0000", []byte("action=accept")) // another client's
-			db.runs = tt.runs
-			a := newAgent(Config{DB: db, Resolver: newResolver()})
-			list, rules, err := a.readParsed(addrA)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(list, tt.list) {
-				t.Fatalf("read %d keys; want the %d of the list", len(list), len(tt.list))
-			}
-			want, wantErr := qubes.ParseQubesDBList(addrA, tt.list)
-			if (rules != nil) != tt.streamed {
-				t.Fatalf("rules parsed as they came: %v; want %v", rules != nil, tt.streamed)
-			}
-			c := parse(addrA, list, rules, nil)
-			if wantErr != nil {
-				if c.refused != wantErr.Error() {
-					t.Fatalf("refused %q; want %q", c.refused, wantErr)
-				}
-				return
-			}
-			if c.refused != "" || !reflect.DeepEqual(c.rules, want) {
-				t.Fatalf("%d rules, refused %q; want the %d of the list parsed whole", len(c.rules), c.refused, len(want))
-			}
-		})
-	}
 }

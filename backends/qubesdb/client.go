@@ -65,21 +65,11 @@ type Client struct {
 	once    sync.Once
 }
 
-// part is what the reader hands over of a reply: the whole reply, or for
-// a request that takes its entries in runs, a run of them.
-type part struct {
-	frames []frame
-	last   bool
-}
-
-// runLen is about how many entries MultiReadRuns hands over at a time.
-const runLen = 1000
-
 // conn is one connection to the daemon and its reader goroutine.
 type conn struct {
 	nc      net.Conn
 	ro      bool
-	replies chan part     // from the reader to the request in flight
+	replies chan []frame  // from the reader to the request in flight: its whole reply
 	done    chan struct{} // closed by fail
 	err     error         // why the connection ended; set before done is closed
 	once    sync.Once
@@ -125,7 +115,7 @@ func (c *Client) Read(path string) ([]byte, error) {
 	if err := checkKey(path); err != nil {
 		return nil, fmt.Errorf("qubesdb read %s: %w", path, err)
 	}
-	r, err := c.do(op{typ: cmdRead, path: path}, nil)
+	r, err := c.do(op{cmdRead, path}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("qubesdb read %s: %w", path, err)
 	}
@@ -139,24 +129,7 @@ func (c *Client) MultiRead(prefix string) ([]Entry, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("qubesdb multiread %s: %w", prefix, err)
 	}
-	r, err := c.do(op{typ: cmdMultiRead, path: prefix}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("qubesdb multiread %s: %w", prefix, err)
-	}
-	return r.entries, nil
-}
-
-// MultiReadRuns is MultiRead, and as the reply comes it calls each with
-// its entries, a thousand or so at a time, in the order the daemon sends
-// them: a caller can work on a long reply while the rest of it is read.
-// The runs are what the daemon sent, unchecked, and the last entries come
-// only in the result: work done on the runs counts only if the result,
-// checked and sorted, begins with their entries in the same order.
-func (c *Client) MultiReadRuns(prefix string, each func([]Entry)) ([]Entry, error) {
-	if err := checkPrefix(prefix); err != nil {
-		return nil, fmt.Errorf("qubesdb multiread %s: %w", prefix, err)
-	}
-	r, err := c.do(op{typ: cmdMultiRead, path: prefix, each: each}, nil)
+	r, err := c.do(op{cmdMultiRead, prefix}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("qubesdb multiread %s: %w", prefix, err)
 	}
@@ -169,7 +142,7 @@ func (c *Client) List(prefix string) ([]string, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("qubesdb list %s: %w", prefix, err)
 	}
-	r, err := c.do(op{typ: cmdList, path: prefix}, nil)
+	r, err := c.do(op{cmdList, prefix}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("qubesdb list %s: %w", prefix, err)
 	}
@@ -184,7 +157,7 @@ func (c *Client) Write(path string, value []byte) error {
 		err = checkValue(value)
 	}
 	if err == nil {
-		_, err = c.do(op{typ: cmdWrite, path: path}, value)
+		_, err = c.do(op{cmdWrite, path}, value)
 	}
 	if err != nil {
 		return fmt.Errorf("qubesdb write %s: %w", path, err)
@@ -197,7 +170,7 @@ func (c *Client) Write(path string, value []byte) error {
 func (c *Client) Rm(path string) error {
 	err := checkPath(path)
 	if err == nil {
-		_, err = c.do(op{typ: cmdRm, path: path}, nil)
+		_, err = c.do(op{cmdRm, path}, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("qubesdb rm %s: %w", path, err)
@@ -211,7 +184,7 @@ func (c *Client) Rm(path string) error {
 func (c *Client) Watch(path string) error {
 	err := checkPath(path)
 	if err == nil {
-		_, err = c.do(op{typ: cmdWatch, path: path}, nil)
+		_, err = c.do(op{cmdWatch, path}, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("qubesdb watch %s: %w", path, err)
@@ -224,7 +197,7 @@ func (c *Client) Watch(path string) error {
 func (c *Client) Unwatch(path string) error {
 	err := checkPath(path)
 	if err == nil {
-		_, err = c.do(op{typ: cmdUnwatch, path: path}, nil)
+		_, err = c.do(op{cmdUnwatch, path}, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("qubesdb unwatch %s: %w", path, err)
@@ -323,41 +296,21 @@ func (c *Client) roundTrip(cn *conn, o op, msg []byte) (reply, error) {
 	}
 	timer := time.NewTimer(replyTimeout)
 	defer timer.Stop()
-	var frames []frame
-	for {
-		select {
-		case p := <-cn.replies:
-			frames = append(frames, p.frames...)
-			if !p.last {
-				o.each(entries(p.frames))
-				continue
-			}
-			r, err := interpret(o, frames)
-			if errors.Is(err, errProtocol) {
-				cn.fail(err)
-			}
-			return r, err
-		case <-cn.done:
-			return reply{}, cn.err
-		case <-timer.C:
-			cn.fail(errTimeout)
-			return reply{}, errTimeout
-		case <-c.closing:
-			return reply{}, ErrClosed
+	select {
+	case frames := <-cn.replies:
+		r, err := interpret(o, frames)
+		if errors.Is(err, errProtocol) {
+			cn.fail(err)
 		}
+		return r, err
+	case <-cn.done:
+		return reply{}, cn.err
+	case <-timer.C:
+		cn.fail(errTimeout)
+		return reply{}, errTimeout
+	case <-c.closing:
+		return reply{}, ErrClosed
 	}
-}
-
-// entries returns the entries of frames of a MULTIREAD reply, as they
-// are.
-func entries(frames []frame) []Entry {
-	out := make([]Entry, 0, len(frames))
-	for _, f := range frames {
-		if f.typ == respMulti && f.path != "" {
-			out = append(out, Entry{Path: f.path, Value: f.data})
-		}
-	}
-	return out
 }
 
 // connLocked returns the current connection, making a new one if it was
@@ -383,14 +336,14 @@ func (c *Client) connectLocked() (*conn, error) {
 	cn := &conn{
 		nc:      nc,
 		ro:      ro,
-		replies: make(chan part),
+		replies: make(chan []frame),
 		done:    make(chan struct{}),
 		lost:    c.lost,
 	}
 	c.wg.Add(1)
 	go c.read(cn)
 	for _, w := range c.watches {
-		o := op{typ: cmdWatch, path: w}
+		o := op{cmdWatch, w}
 		if _, err := c.roundTrip(cn, o, encode(o.typ, o.path, nil)); err != nil {
 			cn.fail(err)
 			return nil, fmt.Errorf("watch %s again after reconnecting: %w", w, err)
@@ -484,11 +437,11 @@ func (c *Client) read(cn *conn) {
 			return
 		}
 		frames = append(frames, f)
-		if !last && (o.each == nil || len(frames) < runLen) {
+		if !last {
 			continue
 		}
 		select {
-		case cn.replies <- part{frames, last}:
+		case cn.replies <- frames:
 			frames = nil
 		case <-cn.done:
 			return

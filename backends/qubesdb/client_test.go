@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -592,44 +591,4 @@ func BenchmarkMultiRead(b *testing.B) {
 			b.Fatalf("MultiRead: %d entries, %v", len(entries), err)
 		}
 	}
-}
-
-// MultiReadRuns gives what MultiRead gives, and hands over the entries of
-// a long reply in runs as they come, in order, all but the last ones.
-func TestMultiReadRuns(t *testing.T) {
-	srv := newServer(t)
-	for i := range 2500 {
-		srv.Write(fmt.Sprintf("/l/%04d", i), []byte(strconv.Itoa(i)))
-	}
-	srv.Write("/l/policy", []byte("drop"))
-	srv.Write("/m", []byte("not in /l/"))
-	c := open(t, srv.Path())
-	var runs [][]qubesdb.Entry
-	got, err := c.MultiReadRuns("/l/", func(run []qubesdb.Entry) { runs = append(runs, run) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := c.MultiRead("/l/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.EqualFunc(got, want, entryEqual) || len(got) != 2501 {
-		t.Fatalf("MultiReadRuns gave %d entries, not the %d of MultiRead", len(got), len(want))
-	}
-	if len(runs) != 2 {
-		t.Fatalf("%d runs; want 2 of the 2,501 entries", len(runs))
-	}
-	streamed := slices.Concat(runs...)
-	if len(streamed) != 2000 || !slices.EqualFunc(streamed, want[:len(streamed)], entryEqual) {
-		t.Errorf("the runs are %d entries, not the first 2,000 of the reply", len(streamed))
-	}
-	// A short reply comes whole, with no run.
-	runs = nil
-	if got, err := c.MultiReadRuns("/m", func(run []qubesdb.Entry) { runs = append(runs, run) }); err != nil || len(got) != 1 || runs != nil {
-		t.Errorf("MultiReadRuns(/m) = %d entries, %v, and %d runs; want 1 entry and none", len(got), err, len(runs))
-	}
-}
-
-func entryEqual(a, b qubesdb.Entry) bool {
-	return a.Path == b.Path && string(a.Value) == string(b.Value)
 }

@@ -28,7 +28,7 @@ func FuzzReply(f *testing.F) {
 	f.Add(byte(cmdList), "/a", cat(encode(respList, "/a", nil), encode(respList, "/ab", nil), encode(respList, "", nil)))
 	f.Add(byte(cmdList), "/a", encode(respError, "/a", nil))
 	f.Fuzz(func(t *testing.T, typ byte, path string, stream []byte) {
-		o := op{typ: typ % (cmdUnwatch + 1), path: path}
+		o := op{typ % (cmdUnwatch + 1), path}
 		r := bytes.NewReader(stream)
 		var frames []frame
 		for {

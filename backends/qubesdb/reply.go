@@ -6,12 +6,10 @@ import (
 	"strings"
 )
 
-// op is one request: its command type and the path sent with it, and for
-// a MULTIREAD whose entries are taken in runs, what takes them.
+// op is one request: its command type and the path sent with it.
 type op struct {
 	typ  byte
 	path string
-	each func([]Entry)
 }
 
 // entryType is the reply type of one entry of a MULTIREAD or LIST reply,

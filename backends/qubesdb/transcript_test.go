@@ -58,7 +58,7 @@ func TestTranscript(t *testing.T) {
 					t.Fatalf("%s:%d: %v", name, n, err)
 				}
 				if len(r) == headerSize+len(fr.data) {
-					queues[m[1]] = append(queues[m[1]], &pending{o: op{typ: r[0], path: fr.path}})
+					queues[m[1]] = append(queues[m[1]], &pending{o: op{r[0], fr.path}})
 					delete(raw, m[1])
 				}
 			}
@@ -88,7 +88,7 @@ func TestTranscript(t *testing.T) {
 		}
 		conn := m[2]
 		if m[1] == ">" {
-			o := op{typ: hdr[0], path: m[4]}
+			o := op{hdr[0], m[4]}
 			p := &pending{o: o}
 			// The client sends only commands, with valid paths, zero
 			// padding and nothing after the path's NUL: those must match.
