@@ -13,8 +13,10 @@
 // lost, it reads every client's list and applies the whole table in one
 // transaction; on each empty write to /qubes-firewall/<ip>, the signal
 // with which dom0 ends a list, it reads that client's list again and
-// replaces the client's part of the table in one transaction (the whole
-// table, in one, when several clients' commits are handled together).
+// replaces the client's part of the table in one transaction (only its
+// sets' elements, when that is all a list changes after the client's last
+// update; the whole table, in one, when several clients' commits are
+// handled together).
 // Commits that arrive while it works are handled together, each client's
 // list read once, as it is then: a burst converges on the last list, and a
 // list read while dom0 was writing it is fixed when its commit arrives.
