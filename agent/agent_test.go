@@ -738,3 +738,21 @@ func TestCommitElements(t *testing.T) {
 		t.Errorf("%d element updates; want 3", k.clientElements)
 	}
 }
+
+// A watch that cannot be registered has everything read and watched again
+// after RetryAfter: the client's commits are then seen.
+func TestWatchFails(t *testing.T) {
+	db := twoClients(t)
+	// Both tries at start fail: the watch of the connected address,
+	// and that of the client found in the lists.
+	db.failWatch = map[string]int{"/qubes-firewall/10.137.0.5": 2}
+	h := start(t, db, newFakeKernel())
+	h.watches([]string{connected4, connected6, "/qubes-firewall/10.137.0.5", "/qubes-firewall/fd09:24ef:4179::a89:6"})
+	if want := "<3>10.137.0.5: watch /qubes-firewall/10.137.0.5: no reply from the daemon; reading everything again in 10ms"; !h.log.has(want) {
+		t.Errorf("log lacks %q", want)
+	}
+	h.waitHandled(addrA, 2) // at start, and again once watched
+	h.db.publish(t, addrA, accept)
+	h.waitHandled(addrA, 3)
+	h.inForce(addrA, accept, drop)
+}

@@ -30,6 +30,9 @@ type fakeDB struct {
 	keys    map[string]string
 	watches []string
 	events  chan qubesdb.Event
+	// failWatch makes the next Watch of each path fail, as many times
+	// as it says.
+	failWatch map[string]int
 }
 
 func newFakeDB() *fakeDB {
@@ -105,6 +108,10 @@ func (db *fakeDB) Rm(path string) error {
 func (db *fakeDB) Watch(path string) error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	if db.failWatch[path] > 0 {
+		db.failWatch[path]--
+		return errors.New("no reply from the daemon")
+	}
 	db.watches = append(db.watches, path)
 	return nil
 }
