@@ -20,6 +20,7 @@ type DB interface {
 	Write(path string, value []byte) error
 	Rm(path string) error
 	Watch(path string) error
+	Unwatch(path string) error
 	Events() <-chan qubesdb.Event
 }
 
@@ -84,8 +85,8 @@ type Config struct {
 	RetryAfter time.Duration
 }
 
-// The QubesDB keys the agent watches: every client's list and its
-// commit, and the addresses of the connected clients.
+// The QubesDB keys the agent reads: the clients' lists, under their
+// addresses in firewallDir, and the addresses of the connected clients.
 const (
 	firewallDir = "/qubes-firewall/"
 	connected4  = "/connected-ips"
@@ -102,11 +103,12 @@ const (
 // ends for good.
 func Run(ctx context.Context, cfg Config, reload <-chan struct{}) error {
 	a := newAgent(cfg)
-	for _, p := range []string{firewallDir, connected4, connected6} {
+	for _, p := range []string{connected4, connected6} {
 		if err := cfg.DB.Watch(p); err != nil {
 			return fmt.Errorf("watch QubesDB %s: %w", p, err)
 		}
 	}
+	a.watching = true
 	a.runHooks(ctx)
 	a.handleAll(ctx, "start")
 	if ctx.Err() != nil {
@@ -177,7 +179,7 @@ func (a *agent) arm(refresh, retry *time.Timer) {
 		d = max(next.Sub(a.now()), 0)
 	}
 	refresh.Reset(min(d, far))
-	if a.failed != nil {
+	if a.failed != nil || a.watchFailed {
 		// From the failure, not from now: events that come in the
 		// meantime must not put the retry off.
 		retry.Reset(max(a.retryAt.Sub(a.now()), 0))
@@ -218,8 +220,9 @@ func (a *agent) process(ctx context.Context) {
 		if len(a.commits) > 0 {
 			a.handleCommits(ctx)
 		}
-		if a.retryDue && a.failed != nil {
-			// Whatever failed, reading QubesDB or applying, all again.
+		if a.retryDue && (a.failed != nil || a.watchFailed) {
+			// Whatever failed, reading or watching QubesDB or
+			// applying, all again.
 			a.handleAll(ctx, "retry")
 		}
 		if a.refreshDue {

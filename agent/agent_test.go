@@ -382,15 +382,66 @@ func TestDNSKeys(t *testing.T) {
 	}
 }
 
-// A commit to a key that names no address is reported and ignored.
-func TestBadCommit(t *testing.T) {
-	h := start(t, twoClients(t), newFakeKernel())
+// The agent watches the commit key of each client, connected address and
+// client that left, not the directory of the lists: the keys of a list
+// fire no event, and a key that names no address is not watched (it is
+// reported when everything is read, see TestBadListNames).
+func TestWatches(t *testing.T) {
+	db := twoClients(t)
+	db.publish(t, addrC, accept) // a client not connected
+	h := start(t, db, newFakeKernel())
+	want := []string{connected4, connected6, "/qubes-firewall/10.137.0.5", "/qubes-firewall/10.137.0.7", "/qubes-firewall/fd09:24ef:4179::a89:6"}
+	h.watches(want)
 	h.db.Write("/qubes-firewall/10.137.0.05", nil)
 	h.db.publish(t, addrA, accept)
 	h.waitHandled(addrA, 2)
-	if want := `<4>commit /qubes-firewall/10.137.0.05 ignored: "10.137.0.05" is not a client address as dom0 writes them`; !h.log.has(want) {
-		t.Errorf("log lacks %q", want)
+	h.inForce(addrA, accept, drop)
+	if h.log.has("10.137.0.05") {
+		t.Errorf("the agent saw the write of a key it does not watch")
 	}
+	// C's list goes: its watch too, as it is neither a client nor
+	// connected.
+	dir := ir.QubesDBDir(addrC)
+	db.Rm(dir + "/")
+	db.Rm(dir)
+	h.wait("without "+addrC.String(), func() bool { return h.k.chain(addrC) == "" })
+	h.watches(slices.DeleteFunc(want, func(w string) bool { return w == dir }))
+}
+
+// watches checks that the agent watches want, each once, in any order.
+func (h *harness) watches(want []string) {
+	h.t.Helper()
+	h.wait("watching "+strings.Join(want, " "), func() bool {
+		h.db.mu.Lock()
+		defer h.db.mu.Unlock()
+		return slices.Equal(slices.Sorted(slices.Values(h.db.watches)), slices.Sorted(slices.Values(want)))
+	})
+}
+
+// A client whose list dom0 writes before /connected-ips names it, as when
+// it starts, is enforced once it is connected: the agent reads its list
+// then, and watches its commit key from then on.
+func TestCommitBeforeConnected(t *testing.T) {
+	h := start(t, twoClients(t), newFakeKernel())
+	h.db.publish(t, addrC, https)
+	h.db.Write(connected4, []byte(addrA.String()+" "+addrC.String()))
+	h.waitHandled(addrC, 1)
+	h.inForce(addrC, https, drop)
+	h.db.publish(t, addrC, accept)
+	h.waitHandled(addrC, 2)
+	h.inForce(addrC, accept, drop)
+}
+
+// A client that /connected-ips names before dom0 writes its list is
+// enforced when its commit comes.
+func TestConnectedBeforeCommit(t *testing.T) {
+	h := start(t, twoClients(t), newFakeKernel())
+	h.db.Write(connected4, []byte(addrA.String()+" "+addrC.String()))
+	h.watches([]string{connected4, connected6, "/qubes-firewall/10.137.0.5", "/qubes-firewall/10.137.0.7", "/qubes-firewall/fd09:24ef:4179::a89:6"})
+	h.inForce(addrC)
+	h.db.publish(t, addrC, https)
+	h.waitHandled(addrC, 1)
+	h.inForce(addrC, https, drop)
 }
 
 func TestClientName(t *testing.T) {
@@ -639,4 +690,69 @@ func TestCommitsTogether(t *testing.T) {
 	if applies, updates, _ := k.counts(); applies != 2 || updates != 1 {
 		t.Errorf("%d applies and %d client updates; want 2 (start, then A and B) and 1 (C)", applies, updates)
 	}
+}
+
+// A commit that changes only the elements of its client's sets, after one
+// that updated the client alone, sends those elements: its chains keep
+// their rules. Any other change, or the first commit after a whole apply,
+// updates the client's part whole; a failed element update is retried
+// with the whole table.
+func TestCommitElements(t *testing.T) {
+	http := https
+	http.Ports = ir.PortRange{First: 80, Last: 80}
+	k := newFakeKernel()
+	h := start(t, twoClients(t), k)
+	steps := []struct {
+		rules             []ir.Rule
+		updates, elements int
+	}{
+		{[]ir.Rule{https}, 1, 0}, // the first after the start's apply
+		{[]ir.Rule{http}, 1, 1},  // the port moves: elements only
+		{[]ir.Rule{https}, 1, 2},
+		{[]ir.Rule{accept}, 2, 2}, // a chain of another shape
+		{[]ir.Rule{https}, 3, 2},
+	}
+	for i, s := range steps {
+		h.db.publish(t, addrA, s.rules...)
+		h.waitHandled(addrA, i+2)
+		h.inForce(addrA, append(s.rules, drop)...)
+		k.mu.Lock()
+		updates, elements := k.updates, k.clientElements
+		k.mu.Unlock()
+		if updates != s.updates || elements != s.elements {
+			t.Fatalf("commit %d: %d client updates and %d element updates; want %d and %d", i, updates, elements, s.updates, s.elements)
+		}
+	}
+	k.mu.Lock()
+	k.fail = 1
+	k.mu.Unlock()
+	h.db.publish(t, addrA, http)
+	h.wait("applied whole after the failed element update", func() bool {
+		applies, _, _ := k.counts()
+		return applies == 2
+	})
+	h.inForce(addrA, http, drop)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.clientElements != 3 {
+		t.Errorf("%d element updates; want 3", k.clientElements)
+	}
+}
+
+// A watch that cannot be registered has everything read and watched again
+// after RetryAfter: the client's commits are then seen.
+func TestWatchFails(t *testing.T) {
+	db := twoClients(t)
+	// Both tries at start fail: the watch of the connected address,
+	// and that of the client found in the lists.
+	db.failWatch = map[string]int{"/qubes-firewall/10.137.0.5": 2}
+	h := start(t, db, newFakeKernel())
+	h.watches([]string{connected4, connected6, "/qubes-firewall/10.137.0.5", "/qubes-firewall/fd09:24ef:4179::a89:6"})
+	if want := "<3>10.137.0.5: watch /qubes-firewall/10.137.0.5: no reply from the daemon; reading everything again in 10ms"; !h.log.has(want) {
+		t.Errorf("log lacks %q", want)
+	}
+	h.waitHandled(addrA, 2) // at start, and again once watched
+	h.db.publish(t, addrA, accept)
+	h.waitHandled(addrA, 3)
+	h.inForce(addrA, accept, drop)
 }

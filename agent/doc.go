@@ -3,13 +3,20 @@
 // writes into the firewall qube's QubesDB and enforces them with qfw's
 // nftables table, whatever wrote them.
 //
-// The agent watches /qubes-firewall/, /connected-ips and /connected-ips6.
-// At start, on a reload (SIGHUP) and after QubesDB's connection was lost,
-// it reads every client's list and applies the whole table in one
+// The agent watches /connected-ips, /connected-ips6, and the commit key
+// /qubes-firewall/<ip> of each connected address, each client and each
+// client that left; not /qubes-firewall/, whose every key would be an
+// event, thousands of them ahead of a long list's commit. An address is
+// watched before its list is read, so that no commit goes unseen: a list
+// dom0 writes before /connected-ips names its client is read when it
+// does. At start, on a reload (SIGHUP) and after QubesDB's connection was
+// lost, it reads every client's list and applies the whole table in one
 // transaction; on each empty write to /qubes-firewall/<ip>, the signal
 // with which dom0 ends a list, it reads that client's list again and
-// replaces the client's part of the table in one transaction (the whole
-// table, in one, when several clients' commits are handled together).
+// replaces the client's part of the table in one transaction (only its
+// sets' elements, when that is all a list changes after the client's last
+// update; the whole table, in one, when several clients' commits are
+// handled together).
 // Commits that arrive while it works are handled together, each client's
 // list read once, as it is then: a burst converges on the last list, and a
 // list read while dom0 was writing it is fixed when its commit arrives.

@@ -30,6 +30,9 @@ type fakeDB struct {
 	keys    map[string]string
 	watches []string
 	events  chan qubesdb.Event
+	// failWatch makes the next Watch of each path fail, as many times
+	// as it says.
+	failWatch map[string]int
 }
 
 func newFakeDB() *fakeDB {
@@ -105,7 +108,23 @@ func (db *fakeDB) Rm(path string) error {
 func (db *fakeDB) Watch(path string) error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	if db.failWatch[path] > 0 {
+		db.failWatch[path]--
+		return errors.New("no reply from the daemon")
+	}
 	db.watches = append(db.watches, path)
+	return nil
+}
+
+// Unwatch removes one registration of path, as the daemon does.
+func (db *fakeDB) Unwatch(path string) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	i := slices.Index(db.watches, path)
+	if i < 0 {
+		return qubesdb.ErrNotFound
+	}
+	db.watches = slices.Delete(db.watches, i, i+1)
 	return nil
 }
 
@@ -146,6 +165,8 @@ type fakeKernel struct {
 	// fail makes the next applies fail, while above zero.
 	fail                       int
 	applies, updates, elements int
+	// clientElements counts the element updates of one client's part.
+	clientElements int
 	// connected are the anti-spoofing sets' addresses of the last apply.
 	connected []netip.Addr
 	// hold, if not nil, keeps UpdateClient waiting until it is closed;
@@ -209,6 +230,32 @@ func (k *fakeKernel) UpdateClient(t *nftables.Table, client string) (nftables.Ch
 	}
 	maps.DeleteFunc(k.chains, func(name, _ string) bool { return own(name) })
 	maps.Copy(k.chains, digests(t, own))
+	return nftables.Change{}, nil
+}
+
+// UpdateClientElements takes the new digests of client's chains, if old
+// and new have the same chains with as many rules each, and old's are in
+// force.
+func (k *fakeKernel) UpdateClientElements(old, new *nftables.Table, client string) (nftables.Change, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(old.Chains) != len(new.Chains) {
+		return nftables.Change{}, fmt.Errorf("not the same chains: %w", nftables.ErrNotElementOnly)
+	}
+	for i, c := range old.Chains {
+		n := new.Chains[i]
+		if c.Name != n.Name || len(c.Rules) != len(n.Rules) || c.Name != "forward" && k.chains[c.Name] != c.Rules[len(c.Rules)-1].Comment {
+			return nftables.Change{}, fmt.Errorf("not the same chains, or not in force: %w", nftables.ErrNotElementOnly)
+		}
+	}
+	k.clientElements++
+	if k.fail > 0 {
+		k.fail--
+		return nftables.Change{}, errors.New("the kernel refused the transaction")
+	}
+	maps.Copy(k.chains, digests(new, func(name string) bool {
+		return name == nftables.ChainName(client, 4) || name == nftables.ChainName(client, 6)
+	}))
 	return nftables.Change{}, nil
 }
 

@@ -37,6 +37,25 @@ type agent struct {
 	retryAt time.Time
 	state   State
 
+	// watching says whether the agent follows the commits (Run) or
+	// handles what QubesDB holds once (Once).
+	watching bool
+	// watched holds the addresses whose commit key the agent watches:
+	// each connected address, client and client that left. A watch on
+	// the key alone, not on firewallDir, spares the agent an event for
+	// each key of each list dom0 writes, thousands for a long list,
+	// ahead of the commit's.
+	watched map[netip.Addr]bool
+	// watchFailed says that a watch could not be registered: everything
+	// is read and watched again at retryAt.
+	watchFailed bool
+	// built holds, for the clients whose last change was an update of
+	// their part alone, the table of that part as put in force: a commit
+	// that changes only its sets' elements (a rule of a long list moved
+	// between ranges its steps hold) sends those elements and leaves the
+	// chains' rules as they are.
+	built map[netip.Addr]*nftables.Table
+
 	// Work that events, signals and timers ask for.
 	commits          map[netip.Addr]int
 	connectedChanged bool
@@ -74,6 +93,8 @@ func newAgent(cfg Config) *agent {
 		connected: map[netip.Addr]bool{},
 		left:      map[netip.Addr]bool{},
 		commits:   map[netip.Addr]int{},
+		watched:   map[netip.Addr]bool{},
+		built:     map[netip.Addr]*nftables.Table{},
 		state:     StateStarting,
 	}
 	a.readServers()
@@ -111,7 +132,19 @@ func (a *agent) handleAll(ctx context.Context, why string) {
 	a.commits = map[netip.Addr]int{}
 	a.readServers()
 	a.readConnected()
+	a.watchFailed = false
+	a.watch(a.known())
 	lists, err := a.readLists()
+	if err == nil {
+		// A list read before its watch was registered may have missed
+		// its commit: read again after it.
+		for _, addr := range a.watch(slices.Collect(maps.Keys(lists))) {
+			lists[addr], err = a.readList(addr)
+			if err != nil {
+				break
+			}
+		}
+	}
 	if err != nil {
 		// Nothing is changed: what is in force stays.
 		a.failed, a.retryAt = err, a.now().Add(a.retryAfter())
@@ -152,6 +185,7 @@ func (a *agent) handleAll(ctx context.Context, why string) {
 	for _, addr := range a.sorted() {
 		a.writeBack(a.clients[addr], max(commits[addr], 1))
 	}
+	a.unwatch()
 	a.writeStatus()
 }
 
@@ -185,6 +219,7 @@ func (a *agent) handleCommits(ctx context.Context) {
 			a.writeBack(c, commits[addr])
 		}
 	}
+	a.unwatch()
 	a.writeStatus()
 }
 
@@ -229,7 +264,15 @@ func (a *agent) handleConnected(ctx context.Context) {
 			changed = append(changed, addr)
 		}
 	}
+	// Watched before its list is read: a commit that comes after the
+	// read is seen. The commits of an address not watched until now
+	// went unseen: its list read now is their handling.
+	unseen := map[netip.Addr]bool{}
+	for _, addr := range a.watch(a.known()) {
+		unseen[addr] = true
+	}
 	var hosts []string
+	var loaded []*client
 	for addr := range a.connected {
 		if before[addr] {
 			continue
@@ -241,6 +284,9 @@ func (a *agent) handleConnected(ctx context.Context) {
 		c := a.load(addr, nil)
 		hosts = append(hosts, c.hosts...)
 		changed = append(changed, addr)
+		if unseen[addr] {
+			loaded = append(loaded, c)
+		}
 	}
 	a.refresh(ctx, hosts)
 	if ctx.Err() != nil {
@@ -250,6 +296,11 @@ func (a *agent) handleConnected(ctx context.Context) {
 	if a.applyAll("connected clients changed") {
 		a.purge(changed)
 	}
+	slices.SortFunc(loaded, func(x, y *client) int { return x.addr.Compare(y.addr) })
+	for _, c := range loaded {
+		a.writeBack(c, 1)
+	}
+	a.unwatch()
 	a.writeStatus()
 }
 
@@ -286,6 +337,7 @@ func (a *agent) refreshNames(ctx context.Context) {
 // they differ in set elements only, and reports whether it did; touched
 // are the clients whose names changed.
 func (a *agent) updateElements(old *nftables.Table, touched []netip.Addr) bool {
+	clear(a.built)
 	change, err := a.cfg.Kernel.UpdateElements(old, a.build(nil))
 	switch {
 	case errors.Is(err, nftables.ErrNotElementOnly):
@@ -452,18 +504,86 @@ func (a *agent) hasList(addr netip.Addr) bool {
 // load reads the list of addr from QubesDB into the client, old being
 // what it was (nil for a new client).
 func (a *agent) load(addr netip.Addr, old *client) *client {
+	list, err := a.readList(addr)
+	c := parse(addr, list, err)
+	a.install(c, old)
+	return c
+}
+
+// readList reads the list of addr: the keys under /qubes-firewall/<addr>/.
+func (a *agent) readList(addr netip.Addr) ([]qubes.Entry, error) {
 	dir := ir.QubesDBDir(addr) + "/"
 	entries, err := a.cfg.DB.MultiRead(dir)
 	if err != nil {
-		err = fmt.Errorf("read %s: %w", dir, err)
+		return nil, fmt.Errorf("read %s: %w", dir, err)
 	}
 	list := make([]qubes.Entry, len(entries))
 	for i, e := range entries {
 		list[i] = qubes.Entry{Op: qubes.Write, Path: e.Path, Value: string(e.Value)}
 	}
-	c := parse(addr, list, err)
-	a.install(c, old)
-	return c
+	return list, nil
+}
+
+// known returns the addresses whose commits the agent follows: the
+// connected ones, the clients, and the clients that left, whose commit
+// brings them back.
+func (a *agent) known() []netip.Addr {
+	var out []netip.Addr
+	for _, m := range []map[netip.Addr]bool{a.connected, a.left} {
+		for addr := range m {
+			out = append(out, addr)
+		}
+	}
+	for addr := range a.clients {
+		out = append(out, addr)
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
+}
+
+// watch registers the watch of the commit key of each address of addrs
+// that has none, and returns those it registered: a list read before its
+// watch may have missed its commit, and must be read again. A watch that
+// fails has everything read and watched again after RetryAfter.
+func (a *agent) watch(addrs []netip.Addr) []netip.Addr {
+	if !a.watching {
+		return nil
+	}
+	var added []netip.Addr
+	for _, addr := range addrs {
+		if a.watched[addr] {
+			continue
+		}
+		path := ir.QubesDBDir(addr)
+		if err := a.cfg.DB.Watch(path); err != nil {
+			a.logf(Error, "%s: watch %s: %v; reading everything again in %s", addr, path, err, a.retryAfter())
+			if !a.watchFailed {
+				a.watchFailed, a.retryAt = true, a.now().Add(a.retryAfter())
+			}
+			continue
+		}
+		a.watched[addr] = true
+		added = append(added, addr)
+	}
+	return added
+}
+
+// unwatch removes the watches of the addresses that are no longer
+// known. One that fails stays counted as watched: a watch registered
+// twice would count each commit twice.
+func (a *agent) unwatch() {
+	known := a.known()
+	for addr := range a.watched {
+		if _, ok := slices.BinarySearchFunc(known, addr, netip.Addr.Compare); ok || a.commits[addr] > 0 {
+			continue
+		}
+		path := ir.QubesDBDir(addr)
+		if err := a.cfg.DB.Unwatch(path); err != nil && !errors.Is(err, qubesdb.ErrNotFound) {
+			a.logf(Warning, "%s: unwatch %s: %v", addr, path, err)
+			continue
+		}
+		delete(a.watched, addr)
+	}
 }
 
 // parse returns the client of addr with its list, the keys under
@@ -478,7 +598,7 @@ func parse(addr netip.Addr, list []qubes.Entry, readErr error) *client {
 				c.written++
 			}
 		}
-		c.rules, err = qubes.ParseQubesDBList(addr, list)
+		c.rules, err = parseList(addr, list)
 	}
 	if err != nil {
 		c.rules = []ir.Rule{{Action: ir.Drop}}
@@ -551,6 +671,7 @@ func (a *agent) build(addrs []netip.Addr) *nftables.Table {
 
 // applyAll applies the whole table, and reports whether it is in force.
 func (a *agent) applyAll(why string) bool {
+	clear(a.built)
 	t := a.build(nil)
 	change, err := a.cfg.Kernel.Apply(t)
 	if err != nil {
@@ -595,10 +716,23 @@ func (a *agent) applyClients(addrs []netip.Addr) bool {
 		return true
 	}
 	addr := addrs[0]
-	change, err := a.cfg.Kernel.UpdateClient(a.build(addrs), clientName(addr))
+	t := a.build(addrs)
+	old := a.built[addr]
+	delete(a.built, addr)
+	var change nftables.Change
+	err := nftables.ErrNotElementOnly
+	if old != nil && a.clients[addr] != nil {
+		change, err = a.cfg.Kernel.UpdateClientElements(old, t, clientName(addr))
+	}
+	if errors.Is(err, nftables.ErrNotElementOnly) {
+		change, err = a.cfg.Kernel.UpdateClient(t, clientName(addr))
+	}
 	if err != nil {
 		a.fail(addr.String(), err)
 		return false
+	}
+	if a.clients[addr] != nil {
+		a.built[addr] = t
 	}
 	if c := a.clients[addr]; c != nil {
 		a.applied(c, a.now())

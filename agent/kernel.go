@@ -15,6 +15,11 @@ type Kernel interface {
 	// UpdateClient replaces one client's part of the table, as
 	// [nftables.UpdateClient].
 	UpdateClient(t *nftables.Table, client string) (nftables.Change, error)
+	// UpdateClientElements changes one client's part of the table from
+	// old to new, which differ in its sets' elements only, as
+	// [nftables.UpdateClientElements]: an error wrapping
+	// [nftables.ErrNotElementOnly] changed nothing.
+	UpdateClientElements(old, new *nftables.Table, client string) (nftables.Change, error)
 	// UpdateElements changes the table from old to new, which differ in
 	// set elements only, as [nftables.UpdateElements]: an error wrapping
 	// [nftables.ErrNotElementOnly] changed nothing.
@@ -51,6 +56,10 @@ func (n NetNS) Apply(t *nftables.Table) (nftables.Change, error) { return nftabl
 
 func (n NetNS) UpdateClient(t *nftables.Table, client string) (nftables.Change, error) {
 	return nftables.UpdateClient(t, client, n.File)
+}
+
+func (n NetNS) UpdateClientElements(old, new *nftables.Table, client string) (nftables.Change, error) {
+	return nftables.UpdateClientElements(old, new, client, n.File)
 }
 
 func (n NetNS) UpdateElements(old, new *nftables.Table) (nftables.Change, error) {

@@ -3,6 +3,7 @@ package nftables
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -116,6 +117,66 @@ func UpdateElements(old, new *Table, netns *os.File) (Change, error) {
 	var change Change
 	err = withLock(netns, func() error {
 		change, err = updateElements(old, new, sets, chains, netns)
+		return err
+	})
+	return change, err
+}
+
+// UpdateClientElements is UpdateElements for client's part of the table:
+// old and new are tables of client, as UpdateClient takes them, old the
+// one last put in force for it, and new differs from it only in the
+// elements of client's sets and its chains' digests, as when a commit
+// moves a rule of a long list between ranges that its steps already hold.
+// The client's chains keep their rules but the last: no set's binding to
+// its rules changes, which the kernel makes costly, and no set of the
+// client is read before. It returns ErrNotElementOnly, having changed
+// nothing, when new differs from old in more, or the kernel's chains of
+// old (the client's and the base chains) are not old's. Like
+// UpdateClient, it reads back every chain and the sets it changes.
+func UpdateClientElements(old, new *Table, client string, netns *os.File) (Change, error) {
+	sets, chains, err := elementChanges(old, new)
+	if err == nil {
+		for _, s := range sets {
+			if !ownsSet(s.set.Name, client) {
+				err = fmt.Errorf("set %s, not the client's, changes: %w", s.set.Name, ErrNotElementOnly)
+				break
+			}
+		}
+	}
+	if err != nil {
+		return Change{}, fmt.Errorf("update client %s elements: %w", client, err)
+	}
+	var change Change
+	err = withLock(netns, func() error {
+		touched := clientScope(new, client)
+		before, err := read(netns, func(name string) bool { return touched(name) && !ownsSet(name, client) })
+		if err != nil {
+			return err
+		}
+		if before == nil {
+			return fmt.Errorf("update client %s elements: qfw's table is not there: %w", client, ErrNotElementOnly)
+		}
+		for name, cs := range old.State().Chains {
+			if before.Chains[name] != cs {
+				return fmt.Errorf("update client %s elements: chain %s in force is not the old one: %w", client, name, ErrNotElementOnly)
+			}
+		}
+		if len(sets) == 0 && len(chains) == 0 {
+			change = Diff(before, before)
+			return nil
+		}
+		// The client maps stay as they are; the guard set is made anew.
+		want := &State{Chains: maps.Clone(before.Chains), Sets: maps.Clone(before.Sets)}
+		for _, ch := range new.Chains {
+			want.Chains[ch.Name] = ChainState{Rules: len(ch.Rules), Digest: ch.Rules[len(ch.Rules)-1].Comment}
+		}
+		for _, s := range new.Sets {
+			if ownsSet(s.Name, client) || s.Kind == GuardSet {
+				want.Sets[s.Name] = len(s.Elements)
+			}
+		}
+		flushErr := sendElements(sets, chains, old, new, netns)
+		change, err = settle(netns, before, want, touched, flushErr, "update client "+client+" elements")
 		return err
 	})
 	return change, err

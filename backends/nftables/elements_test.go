@@ -226,3 +226,69 @@ func TestUpdateElementsLarge(t *testing.T) {
 		t.Errorf("change = %q; want %q", got, want)
 	}
 }
+
+// TestUpdateClientElementsOnly changes a client's sets element by
+// element, its chains' rules left as they are but the digests: the
+// kernel then holds what an apply of the new table leaves, and the other
+// client is not touched. Anything more than elements, or a kernel that
+// does not hold the old table, is refused with ErrNotElementOnly, and the
+// kernel keeps what it held.
+func TestUpdateClientElementsOnly(t *testing.T) {
+	lists := func(port uint16, net4, homeNet string) []Client {
+		r4, r6 := elementLists(port, net4, "fd00::/8")
+		home, _ := elementLists(80, homeNet, "fd00::/8")
+		return []Client{
+			{Name: "work", Addr4: addr("10.137.0.11"), Addr6: addr("fd09:24ef:4179::a89:b"), Rules4: r4, Rules6: r6},
+			{Name: "home", Addr4: addr("10.137.0.12"), Rules4: home},
+		}
+	}
+	old, _ := Lower(lists(80, "10.0.0.0/8", "10.0.0.0/8"), Options{})
+	updated, _ := Lower(lists(81, "10.128.0.0/9", "10.0.0.0/8"), Options{})
+	ns, whole := netnstest.New(t), netnstest.New(t)
+	if _, err := Apply(old, ns.File); err != nil {
+		t.Fatal(err)
+	}
+	change, err := UpdateClientElements(old, updated, "work", ns.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := change.String(), "changed c4-work, c6-work; 5 chains unchanged"; got != want {
+		t.Errorf("change = %q; want %q", got, want)
+	}
+	if _, err := Apply(updated, whole.File); err != nil {
+		t.Fatal(err)
+	}
+	got := ns.Exec(t, nil, "nft", "list", "table", "inet", TableName)
+	want := whole.Exec(t, nil, "nft", "list", "table", "inet", TableName)
+	if normalize(sortElements(got)) != normalize(sortElements(want)) {
+		t.Errorf("after UpdateClientElements:\n%s\nafter Apply of the same table:\n%s", got, want)
+	}
+
+	moreRules := lists(81, "10.128.0.0/9", "10.0.0.0/8")
+	moreRules[0].Rules4 = append([]ir.Rule{{Action: ir.Drop, Match: ir.Match{Proto: ir.UDP}}}, moreRules[0].Rules4...)
+	structure, _ := Lower(moreRules, Options{})
+	otherClient, _ := Lower(lists(81, "10.128.0.0/9", "172.16.0.0/12"), Options{})
+	for _, tt := range []struct {
+		name     string
+		old, new *Table
+	}{
+		{"another rule", updated, structure},
+		{"another client's set", updated, otherClient},
+		{"old not in force", old, updated},
+	} {
+		before, err := Read(ns.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := UpdateClientElements(tt.old, tt.new, "work", ns.File); !errors.Is(err, ErrNotElementOnly) {
+			t.Errorf("%s: error %v; want ErrNotElementOnly", tt.name, err)
+		}
+		after, err := Read(ns.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !after.Equal(before) || !after.Equal(updated.State()) {
+			t.Errorf("%s: the kernel's table changed", tt.name)
+		}
+	}
+}

@@ -225,7 +225,13 @@ func TestApplyNeverOpens(t *testing.T) {
 		}
 		if i%5 == 1 {
 			// Through UpdateClient, as qfw apply --qube does; list a by
-			// way of a2, each changed element by element.
+			// way of a2, each changed element by element, and from a2
+			// to a only its sets' elements and digests, as the agent
+			// does when a commit changes no more.
+			update := func() error {
+				_, err := nftables.UpdateClient(tables[last], "work", ns)
+				return err
+			}
 			if last == "a" {
 				if _, err := nftables.UpdateClient(tables["a2"], "work", ns); err != nil {
 					t.Fatal(err)
@@ -234,8 +240,12 @@ func TestApplyNeverOpens(t *testing.T) {
 					t.Fatalf("after updating to list a2, the kernel holds %q", got)
 				}
 				updates++
+				update = func() error {
+					_, err := nftables.UpdateClientElements(tables["a2"], tables["a"], "work", ns)
+					return err
+				}
 			}
-			if _, err := nftables.UpdateClient(tables[last], "work", ns); err != nil {
+			if err := update(); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := nftables.Purge(proberList(last), nftables.Options{}, ns); err != nil {

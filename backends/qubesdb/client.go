@@ -69,7 +69,7 @@ type Client struct {
 type conn struct {
 	nc      net.Conn
 	ro      bool
-	replies chan frame    // from the reader to the request in flight
+	replies chan []frame  // from the reader to the request in flight: its whole reply
 	done    chan struct{} // closed by fail
 	err     error         // why the connection ended; set before done is closed
 	once    sync.Once
@@ -296,26 +296,20 @@ func (c *Client) roundTrip(cn *conn, o op, msg []byte) (reply, error) {
 	}
 	timer := time.NewTimer(replyTimeout)
 	defer timer.Stop()
-	var frames []frame
-	for {
-		select {
-		case f := <-cn.replies:
-			frames = append(frames, f)
-			if o.last(f) {
-				r, err := interpret(o, frames)
-				if errors.Is(err, errProtocol) {
-					cn.fail(err)
-				}
-				return r, err
-			}
-		case <-cn.done:
-			return reply{}, cn.err
-		case <-timer.C:
-			cn.fail(errTimeout)
-			return reply{}, errTimeout
-		case <-c.closing:
-			return reply{}, ErrClosed
+	select {
+	case frames := <-cn.replies:
+		r, err := interpret(o, frames)
+		if errors.Is(err, errProtocol) {
+			cn.fail(err)
 		}
+		return r, err
+	case <-cn.done:
+		return reply{}, cn.err
+	case <-timer.C:
+		cn.fail(errTimeout)
+		return reply{}, errTimeout
+	case <-c.closing:
+		return reply{}, ErrClosed
 	}
 }
 
@@ -342,7 +336,7 @@ func (c *Client) connectLocked() (*conn, error) {
 	cn := &conn{
 		nc:      nc,
 		ro:      ro,
-		replies: make(chan frame),
+		replies: make(chan []frame),
 		done:    make(chan struct{}),
 		lost:    c.lost,
 	}
@@ -406,10 +400,13 @@ func (c *Client) keep() {
 }
 
 // read reads cn until it ends: watch events go to the queue, everything
-// else to the request in flight.
+// else to the request in flight, its reply whole. A MULTIREAD of a long
+// list is thousands of messages: handed over one at a time, each would
+// wake the requester.
 func (c *Client) read(cn *conn) {
 	defer c.wg.Done()
 	br := bufio.NewReader(cn.nc)
+	var frames []frame
 	for {
 		f, err := readFrame(br)
 		if err == io.EOF {
@@ -430,7 +427,8 @@ func (c *Client) read(cn *conn) {
 		}
 		cn.mu.Lock()
 		o := cn.expect
-		if o != nil && o.last(f) {
+		last := o != nil && o.last(f)
+		if last {
 			cn.expect = nil
 		}
 		cn.mu.Unlock()
@@ -438,8 +436,13 @@ func (c *Client) read(cn *conn) {
 			cn.fail(protocolErr("daemon sent %s with no request outstanding", typeName(f.typ)))
 			return
 		}
+		frames = append(frames, f)
+		if !last {
+			continue
+		}
 		select {
-		case cn.replies <- f:
+		case cn.replies <- frames:
+			frames = nil
 		case <-cn.done:
 			return
 		}

@@ -566,3 +566,29 @@ func TestOpenFails(t *testing.T) {
 		t.Fatalf("ROPath(DefaultPath) = %s", got)
 	}
 }
+
+// BenchmarkMultiRead reads a list of 10,000 rules as the agent reads a
+// client's list on its commit: 10,001 messages in one reply.
+func BenchmarkMultiRead(b *testing.B) {
+	srv, err := qubesdbtest.NewServer(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	const dir = "/qubes-firewall/10.137.0.5/"
+	srv.Write(dir+"policy", []byte("drop"))
+	for i := range 10000 {
+		srv.Write(fmt.Sprintf("%s%04d", dir, i), []byte("action=accept proto=tcp dst4=192.0.2.0/24 dstports=443-443"))
+	}
+	c, err := qubesdb.Open(srv.Path())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	for b.Loop() {
+		entries, err := c.MultiRead(dir)
+		if err != nil || len(entries) != 10001 {
+			b.Fatalf("MultiRead: %d entries, %v", len(entries), err)
+		}
+	}
+}

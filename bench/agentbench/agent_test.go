@@ -58,7 +58,10 @@ var shapes = []struct {
 // match, between port 80 and port 81, so the probe is rejected until the
 // new list is in force; then the old port must be rejected.
 //
-//   - qfw: `qfw agent` reads the commit from QubesDB and applies it;
+//   - qfw: `qfw agent` reads the commit from QubesDB and applies it; the
+//     next commit waits until the agent has counted this one in
+//     /qubes-firewall-handled/<ip>, as dom0's tools wait, so that it is
+//     not timed behind this one's read-back and purge;
 //   - stock: the floor of the stock agent's handling of the same commit:
 //     building its transaction (Rules) and nft -f of it, without the
 //     agent's Python (reading QubesDB, parsing).
@@ -75,9 +78,14 @@ func BenchmarkCommit(b *testing.B) {
 				// commit makes list the first client's and returns when
 				// the commit began.
 				var commit func(list []ir.Rule) time.Time
+				// done waits until the agent has finished with k+1
+				// commits since the first lists: nothing to wait for on
+				// the stock side, whose nft -f returns when it is done.
+				done := func(k int) error { return nil }
 				var agent *agentProc
+				var srv *qubesdbtest.Server
 				if who == "qfw" {
-					srv := dom0(b, clients)
+					srv = dom0(b, clients)
 					agent = startAgent(b, srv, topo.FW)
 					commit = func(list []ir.Rule) time.Time {
 						ops := qubes.Entries(clients[0].Addr4, list, 0)
@@ -118,6 +126,7 @@ func BenchmarkCommit(b *testing.B) {
 					// when it has; a missing READY=1 is the reload
 					// benchmark's to report.
 					agent.waitState("READY=1", 10*time.Second)
+					done = handledWaiter(srv, clients[0].Addr4)
 				}
 				list := clients[0].Rules4
 				var latencies []float64
@@ -131,6 +140,9 @@ func BenchmarkCommit(b *testing.B) {
 					}
 					latencies = append(latencies, ms(time.Since(t0)))
 					if err := rejected(probe, 161-port); err != nil {
+						b.Fatalf("commit %d: %v", k, err)
+					}
+					if err := done(k); err != nil {
 						b.Fatalf("commit %d: %v", k, err)
 					}
 				}
@@ -211,6 +223,32 @@ func dom0(b *testing.B, clients []nftables.Client) *qubesdbtest.Server {
 		publish(b, srv, qubes.Entries(c.Addr4, c.Rules4, 0))
 	}
 	return srv
+}
+
+// handledWaiter returns a function that waits until the agent has counted
+// k+1 more commits of addr in /qubes-firewall-handled/<addr> than it had
+// when handledWaiter was called: done with them, after their lists came
+// into force (reading them back, ending the connections they forbid), as
+// dom0's tools wait for. Each commit is timed from an agent that is done
+// with the one before, as the stock floor is.
+func handledWaiter(srv *qubesdbtest.Server, addr netip.Addr) func(k int) error {
+	path := "/qubes-firewall-handled/" + addr.String()
+	count := func() int {
+		v, _ := srv.Read(path)
+		n, _ := strconv.Atoi(string(v))
+		return n
+	}
+	base := count()
+	return func(k int) error {
+		deadline := time.Now().Add(enforceTimeout)
+		for count() < base+k+1 {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s is %d after %v; want %d", path, count(), enforceTimeout, base+k+1)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return nil
+	}
 }
 
 // publish performs dom0's QubesDB operations on srv, in order.
