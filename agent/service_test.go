@@ -38,7 +38,7 @@ func TestServeRefuses(t *testing.T) {
 	}{
 		{Service{NetNS: dir + "/none"}, "--netns " + dir + "/none: no such file or directory"},
 		{Service{ResolvConf: dir + "/none"}, "--resolv-conf " + dir + "/none: no such file or directory"},
-		{Service{ResolvConf: resolv, QubesDB: dir + "/none"}, "--qubesdb " + dir + "/none: qubesdb: connect: dial unix " + dir + "/none: connect: no such file or directory (read-only socket: dial unix " + dir + "/none.ro.sock: connect: no such file or directory)"},
+		{Service{ResolvConf: resolv, QubesDB: dir + "/none"}, "--qubesdb " + dir + "/none: qubesdb: connect: no such file or directory (nor to the read-only socket " + dir + "/none.ro.sock: no such file or directory)"},
 	}
 	for _, tt := range tests {
 		tt.s.Log = io.Discard

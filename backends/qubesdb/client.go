@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -367,7 +368,22 @@ func dial(path string) (net.Conn, bool, error) {
 	if roErr == nil {
 		return nc, true, nil
 	}
-	return nil, false, fmt.Errorf("connect: %w (read-only socket: %v)", err, roErr)
+	return nil, false, fmt.Errorf("connect: %w (nor to the read-only socket %s: %v)", dialCause(err), ro, dialCause(roErr))
+}
+
+// dialCause returns the cause of a failed dial, as "no such file or
+// directory", without the operation and the socket, which the message
+// says otherwise.
+func dialCause(err error) error {
+	var oe *net.OpError
+	if !errors.As(err, &oe) {
+		return err
+	}
+	var se *os.SyscallError
+	if errors.As(oe.Err, &se) {
+		return se.Err
+	}
+	return oe.Err
 }
 
 // keep reconnects after a lost connection while watches are set, so that
