@@ -50,14 +50,21 @@ func build(cmd *cobra.Command, args []string, f *policyFlags, withTests bool) (*
 	return b, nil
 }
 
-// buildReport is build, with the diagnostics returned rather than
-// printed; the policy is nil if there are errors.
-func buildReport(args []string, f *policyFlags, withTests bool) (*deploy.Built, *diagnostic.Report) {
+// at returns the time rule expiry is judged at: --now's, or else the
+// current time, which it keeps, so that every later step judges at the
+// same.
+func (f *policyFlags) at() time.Time {
 	if f.now.t.IsZero() {
 		f.now.t = time.Now()
 	}
+	return f.now.t
+}
+
+// buildReport is build, with the diagnostics returned rather than
+// printed; the policy is nil if there are errors.
+func buildReport(args []string, f *policyFlags, withTests bool) (*deploy.Built, *diagnostic.Report) {
 	b, warnings, errs := deploy.Build(deploy.BuildOptions{
-		Args: args, Inventory: f.inventory, Now: f.now.t,
+		Args: args, Inventory: f.inventory, Now: f.at(),
 		Tests: withTests && !f.skipTests, Qrexec: f.qrexec,
 	})
 	r := &diagnostic.Report{Warnings: warnings, Errors: errs}

@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -39,11 +38,8 @@ func newDiffCmd() *cobra.Command {
 }
 
 func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
-	if f.now.t.IsZero() {
-		// Both sides judge expiry at the same time.
-		f.now.t = time.Now()
-	}
-	pols, err := diff.Load(args[0], args[1], deploy.BuildOptions{Inventory: f.inventory, Now: f.now.t})
+	// Both sides judge expiry at the same time.
+	pols, err := diff.Load(args[0], args[1], deploy.BuildOptions{Inventory: f.inventory, Now: f.at()})
 	if err != nil {
 		return err
 	}
