@@ -223,6 +223,7 @@ type (
 // JSON returns the report in its JSON form.
 func (r *Report) JSON() *JSON {
 	doc := JSON{FormatVersion: "1.0", Base: r.Sides[0].Arg, Head: r.Sides[1].Arg, Changed: r.Changed(), Qubes: []QubeJSON{}}
+	doc.Summary, _ = r.counts()
 	for _, q := range r.Qubes {
 		if !q.Interesting() {
 			continue
@@ -231,13 +232,10 @@ func (r *Report) JSON() *JSON {
 		switch {
 		case q.Added():
 			j.Change = "added"
-			doc.Summary.Added++
 		case q.Removed():
 			j.Change = "removed"
-			doc.Summary.Removed++
 		case q.Moved():
 			j.Change = "moved"
-			doc.Summary.Moved++
 		}
 		for i, at := range q.At {
 			var p *review.PlaceJSON
@@ -258,10 +256,8 @@ func (r *Report) JSON() *JSON {
 			lj := LineJSON{LineJSON: review.LineOf(l), Base: r.reasonJSON(q, l, 0), Head: r.reasonJSON(q, l, 1)}
 			if l.Widened {
 				j.Widened = append(j.Widened, lj)
-				doc.Summary.Widened++
 			} else {
 				j.Narrowed = append(j.Narrowed, lj)
-				doc.Summary.Narrowed++
 			}
 		}
 		if len(q.Lines) > 0 {
@@ -270,6 +266,33 @@ func (r *Report) JSON() *JSON {
 		doc.Qubes = append(doc.Qubes, j)
 	}
 	return &doc
+}
+
+// counts returns how many lines widen and narrow access and how many
+// qubes are added, removed and moved, for both summaries, and how many
+// qubes' access changes.
+func (r *Report) counts() (n Summary, changed int) {
+	for _, q := range r.Qubes {
+		for _, l := range q.Lines {
+			if l.Widened {
+				n.Widened++
+			} else {
+				n.Narrowed++
+			}
+		}
+		if len(q.Lines) > 0 {
+			changed++
+		}
+		switch {
+		case q.Added():
+			n.Added++
+		case q.Removed():
+			n.Removed++
+		case q.Moved():
+			n.Moved++
+		}
+	}
+	return n, changed
 }
 
 // reasonJSON is what decided the packets of line l on side i of q.
