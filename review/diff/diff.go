@@ -130,9 +130,9 @@ func sameEnforcement(ins [2]*reach.Input, progs [2]*ir.Program) bool {
 	return true
 }
 
-// Verdicts returns what each side does with the packets of a line: base,
+// verdicts returns what each side does with the packets of a line: base,
 // then head.
-func Verdicts(l *reach.Line) [2]ir.Action {
+func verdicts(l *reach.Line) [2]ir.Action {
 	if l.Widened {
 		return [2]ir.Action{ir.Drop, ir.Accept}
 	}
@@ -142,11 +142,7 @@ func Verdicts(l *reach.Line) [2]ir.Action {
 // Reason says what decided the packets of line l on side i of q, as
 // in "accept by allow.web (policy.cue:7:9)".
 func (r *Report) Reason(q *Qube, l *reach.Line, i int) string {
-	action := Verdicts(l)[i]
-	why := l.Base
-	if i == 1 {
-		why = l.Head
-	}
+	action, why := verdicts(l)[i], [2]reach.Reason{l.Base, l.Head}[i]
 	side := r.Sides[i]
 	switch {
 	case q.At[i] == nil:
@@ -297,11 +293,8 @@ func (r *Report) counts() (n Summary, changed int) {
 
 // reasonJSON is what decided the packets of line l on side i of q.
 func (r *Report) reasonJSON(q *Qube, l *reach.Line, i int) ReasonJSON {
-	why := l.Base
-	if i == 1 {
-		why = l.Head
-	}
-	j := ReasonJSON{Verdict: Verdicts(l)[i].String(), Text: r.Reason(q, l, i)}
+	why := [2]reach.Reason{l.Base, l.Head}[i]
+	j := ReasonJSON{Verdict: verdicts(l)[i].String(), Text: r.Reason(q, l, i)}
 	if q.At[i] != nil && why.Rule != nil && why.Rule.Origin.Name != "" {
 		j.Rule, j.Position = why.Rule.Origin.String(), r.Sides[i].Pos(why.Rule.Origin.Pos)
 	}
