@@ -139,9 +139,9 @@ func verdicts(l *reach.Line) [2]ir.Action {
 	return [2]ir.Action{ir.Accept, ir.Drop}
 }
 
-// Reason says what decided the packets of line l on side i of q, as
+// reason says what decided the packets of line l on side i of q, as
 // in "accept by allow.web (policy.cue:7:9)".
-func (r *Report) Reason(q *Qube, l *reach.Line, i int) string {
+func (r *Report) reason(q *Qube, l *reach.Line, i int) string {
 	action, why := verdicts(l)[i], [2]reach.Reason{l.Base, l.Head}[i]
 	side := r.Sides[i]
 	switch {
@@ -294,7 +294,7 @@ func (r *Report) counts() (n Summary, changed int) {
 // reasonJSON is what decided the packets of line l on side i of q.
 func (r *Report) reasonJSON(q *Qube, l *reach.Line, i int) ReasonJSON {
 	why := [2]reach.Reason{l.Base, l.Head}[i]
-	j := ReasonJSON{Verdict: verdicts(l)[i].String(), Text: r.Reason(q, l, i)}
+	j := ReasonJSON{Verdict: verdicts(l)[i].String(), Text: r.reason(q, l, i)}
 	if q.At[i] != nil && why.Rule != nil && why.Rule.Origin.Name != "" {
 		j.Rule, j.Position = why.Rule.Origin.String(), r.Sides[i].Pos(why.Rule.Origin.Pos)
 	}

@@ -93,7 +93,7 @@ func TestCompare(t *testing.T) {
 					if l.Widened {
 						mark = "+"
 					}
-					line := strings.Join([]string{mark + " " + l.String(), r.Reason(q, l, 0), r.Reason(q, l, 1)}, " | ")
+					line := strings.Join([]string{mark + " " + l.String(), r.reason(q, l, 0), r.reason(q, l, 1)}, " | ")
 					got = append(got, strings.NewReplacer(bs.Dir, "BASE", hs.Dir, "HEAD").Replace(line))
 				}
 			}

@@ -35,8 +35,8 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  %s, %s:\n", ql.q.Name, place(ql.q))
 			for _, l := range ql.lines {
 				fmt.Fprintf(&b, "    %s %s\n", mark, l)
-				fmt.Fprintf(&b, "        now: %s\n", r.Reason(ql.q, l, 1))
-				fmt.Fprintf(&b, "        was: %s\n", r.Reason(ql.q, l, 0))
+				fmt.Fprintf(&b, "        now: %s\n", r.reason(ql.q, l, 1))
+				fmt.Fprintf(&b, "        was: %s\n", r.reason(ql.q, l, 0))
 			}
 		}
 	}
@@ -68,7 +68,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		for _, ql := range sec {
 			for _, l := range ql.lines {
 				fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdCell(ql.q.Name), mdCell(l.String()),
-					mdCell(r.Reason(ql.q, l, 1)), mdCell(r.Reason(ql.q, l, 0)))
+					mdCell(r.reason(ql.q, l, 1)), mdCell(r.reason(ql.q, l, 0)))
 			}
 		}
 	}
