@@ -64,8 +64,8 @@ func (r *Report) Changed() bool {
 }
 
 // Compare compares the qubes of the two compiled policies, judging expiry
-// at now, the time they were built for.
-func (p *Policies) Compare(now int64) *Report {
+// at p.Now, the time they were built for.
+func (p *Policies) Compare() *Report {
 	progs := p.Programs
 	rep := &Report{Sides: p.Sides}
 	byName := map[string]*[2]*ir.Qube{}
@@ -87,7 +87,7 @@ func (p *Policies) Compare(now int64) *Report {
 				ins[i] = &reach.Input{NoNetvm: true}
 				continue
 			}
-			ins[i], d.At[i] = review.Enforcement(progs[i], q, now, p.Lowered[i][q.Name])
+			ins[i], d.At[i] = review.Enforcement(progs[i], q, p.Now, p.Lowered[i][q.Name])
 		}
 		rep.Qubes = append(rep.Qubes, d)
 		if d.Removed() || sameEnforcement(ins, progs) {
