@@ -320,7 +320,7 @@ func (a *qubesApply) apply(ctx context.Context, q QubePlan) (string, error) {
 	a.applied = append(a.applied, q.Name)
 	a.previous[q.Name] = cur
 	a.remember(ctx, q.Name)
-	add, remove := q.EditCounts()
+	add, remove := q.editCounts()
 	return fmt.Sprintf("applied (+%d -%d)", add, remove), nil
 }
 

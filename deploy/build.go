@@ -37,8 +37,11 @@ type BuildOptions struct {
 type Built struct {
 	*compiler.Result
 	// Mirage holds, by qube name, the unikernel's reading of the list of
-	// each qube behind a unikernel firewall.
+	// each qube behind a unikernel firewall, at Now.
 	Mirage map[string]*mirage.Lowering
+	// Now is the time the build judged rule expiry at: whatever asks
+	// about the policy judges at the same, as the lists of Mirage do.
+	Now time.Time
 }
 
 // Build loads, compiles and checks the policy that opts name: the
@@ -68,9 +71,9 @@ func Build(opts BuildOptions) (b *Built, warnings, errs []errors.Error) {
 	for _, c := range checks {
 		all = append(all, c...)
 	}
-	b = &Built{Result: res, Mirage: lowered}
+	b = &Built{Result: res, Mirage: lowered, Now: opts.Now}
 	if opts.Tests && len(all) == 0 {
-		for _, o := range b.RunTests(opts.Now).Outcomes {
+		for _, o := range b.RunTests().Outcomes {
 			if !o.Passed {
 				all = append(all, policy.Errorf(o.Test.Pos, policy.Path("tests", o.Test.Index), "%s", Failure(&o)))
 			}

@@ -515,7 +515,7 @@ func (im *importer) summary(w io.Writer, written []string) {
 // importSource returns the lists to import and the inventory, as JSON.
 func importSource(ctx context.Context, f *ImportOptions) (map[string][]string, []byte, error) {
 	if f.State != "" {
-		lists, err := ReadStateLists(f.State)
+		lists, err := readStateLists(f.State)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -69,8 +69,8 @@ type PlanEdit struct {
 	Note string `json:"note,omitempty"`
 }
 
-// EditCounts returns how many lines q's edits add and remove.
-func (q QubePlan) EditCounts() (add, remove int) {
+// editCounts returns how many lines q's edits add and remove.
+func (q QubePlan) editCounts() (add, remove int) {
 	for _, e := range q.Edits {
 		switch e.Op {
 		case qubes.AddRule.Symbol():
@@ -338,9 +338,9 @@ func readState(path string, managed []ir.Qube) (map[string]*currentList, error) 
 	return lists, nil
 }
 
-// ReadStateLists reads every list in path, as readStateFiles does; the
+// readStateLists reads every list in path, as readStateFiles does; the
 // caller checks the qubes' names.
-func ReadStateLists(path string) (map[string][]string, error) {
+func readStateLists(path string) (map[string][]string, error) {
 	lists, err := readStateFiles(path)
 	if err != nil {
 		return nil, err
@@ -505,7 +505,7 @@ func makePlan(managed []ir.Qube, current map[string]*currentList) *Plan {
 			}
 		}
 		qp.Edits = edits
-		add, remove := qp.EditCounts()
+		add, remove := qp.editCounts()
 		qp.Changed = add+remove > 0
 		p.Qubes = append(p.Qubes, qp)
 	}

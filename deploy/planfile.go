@@ -245,7 +245,7 @@ func readQubePlan(d *jsonfile.Doc, v *jsonfile.Value, path string) (QubePlan, er
 	if sent < len(q.Rules) {
 		return q, d.Errorf(rv.Elems[sent], jsonfile.Index(path+".rules", sent), "the plan sends %q, which no edit shows", q.Rules[sent])
 	}
-	add, remove := q.EditCounts()
+	add, remove := q.editCounts()
 	switch changes := add+remove > 0; {
 	case q.Changed != changes:
 		return q, d.Errorf(cv, path+".changed", "%t, but the edits %s", q.Changed, map[bool]string{true: "add or remove lines", false: "only keep lines"}[changes])
@@ -513,7 +513,7 @@ func (p *Plan) Summarise() PlanSummary {
 		if q.Mark {
 			s.Mark++
 		}
-		add, remove := q.EditCounts()
+		add, remove := q.editCounts()
 		s.Add += add
 		s.Remove += remove
 	}

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -67,12 +68,9 @@ func (q *QubePlan) writeText(b *strings.Builder) {
 		}
 	}
 	for _, e := range q.Edits {
-		switch {
-		case e.Rule != "":
-			fmt.Fprintf(b, "  %s %-*s  # %s\n", e.Op, width, e.Line, e.Rule)
-		case e.Note != "":
-			fmt.Fprintf(b, "  %s %-*s  # %s\n", e.Op, width, e.Line, e.Note)
-		default:
+		if comment := cmp.Or(e.Rule, e.Note); comment != "" {
+			fmt.Fprintf(b, "  %s %-*s  # %s\n", e.Op, width, e.Line, comment)
+		} else {
 			fmt.Fprintf(b, "  %s %s\n", e.Op, e.Line)
 		}
 	}

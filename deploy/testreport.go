@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/qfw-dev/qfw/internal/workdir"
 	"github.com/qfw-dev/qfw/policy/diagnostic"
@@ -19,10 +18,10 @@ type TestReport struct {
 	Failed int
 }
 
-// RunTests runs the policy's tests with expiry judged at now, on the
-// lists the build lowered.
-func (b *Built) RunTests(now time.Time) *TestReport {
-	r := &TestReport{Outcomes: policytest.RunLowered(b.Program, now.Unix(), b.Mirage)}
+// RunTests runs the policy's tests with expiry judged at the build's time,
+// on the lists the build lowered.
+func (b *Built) RunTests() *TestReport {
+	r := &TestReport{Outcomes: policytest.RunLowered(b.Program, b.Now.Unix(), b.Mirage)}
 	for i := range r.Outcomes {
 		if !r.Outcomes[i].Passed {
 			r.Failed++

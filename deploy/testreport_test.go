@@ -32,7 +32,7 @@ tests: [
 	if errs != nil {
 		t.Fatalf("build: %v", errs)
 	}
-	r := b.RunTests(now)
+	r := b.RunTests()
 	for _, c := range []struct {
 		name  string
 		write func(*bytes.Buffer) error

@@ -82,24 +82,24 @@ type LineJSON struct {
 // LineOf returns the JSON form of l's packets.
 func LineOf(l *reach.Line) LineJSON {
 	return LineJSON{
-		Text: l.String(), Services: ServicesJSON(l.Services),
-		Destinations: DestsJSON(l.Dests), Except: ExceptJSON(l.Dests),
-		Unless: PacketsOf(l.Except), DNS: l.DNS,
+		Text: l.String(), Services: servicesJSON(l.Services),
+		Destinations: destsJSON(l.Dests), Except: exceptJSON(l.Dests),
+		Unless: packetsOf(l.Except), DNS: l.DNS,
 	}
 }
 
-// PacketsOf returns the JSON forms of packets left out of a line.
-func PacketsOf(ps []reach.Part) []PacketsJSON {
+// packetsOf returns the JSON forms of packets left out of a line.
+func packetsOf(ps []reach.Part) []PacketsJSON {
 	var out []PacketsJSON
 	for _, p := range ps {
-		out = append(out, PacketsJSON{Services: ServicesJSON(p.Services), Destinations: DestsJSON(p.Dests), Except: ExceptJSON(p.Dests)})
+		out = append(out, PacketsJSON{Services: servicesJSON(p.Services), Destinations: destsJSON(p.Dests), Except: exceptJSON(p.Dests)})
 	}
 	return out
 }
 
-// DestsJSON returns d's destinations, "any", prefixes and names, without
+// destsJSON returns d's destinations, "any", prefixes and names, without
 // the exceptions.
-func DestsJSON(d reach.Dests) []string {
+func destsJSON(d reach.Dests) []string {
 	if d.Any {
 		return []string{"any"}
 	}
@@ -113,8 +113,8 @@ func DestsJSON(d reach.Dests) []string {
 	return out
 }
 
-// ExceptJSON returns the addresses left out of d's destinations.
-func ExceptJSON(d reach.Dests) []string {
+// exceptJSON returns the addresses left out of d's destinations.
+func exceptJSON(d reach.Dests) []string {
 	var out []string
 	for _, p := range d.Except {
 		out = append(out, p.String())
@@ -122,8 +122,8 @@ func ExceptJSON(d reach.Dests) []string {
 	return out
 }
 
-// ServicesJSON returns the JSON forms of services.
-func ServicesJSON(services []reach.Service) []ServiceJSON {
+// servicesJSON returns the JSON forms of services.
+func servicesJSON(services []reach.Service) []ServiceJSON {
 	out := make([]ServiceJSON, len(services))
 	for i, s := range services {
 		out[i] = serviceJSON(s)

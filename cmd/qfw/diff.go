@@ -47,7 +47,7 @@ func runDiff(cmd *cobra.Command, args []string, f *diffFlags) error {
 	if pols.Failed() {
 		return cmp.Or(pols.WriteErrors(cmd.ErrOrStderr()), errPrinted)
 	}
-	rep := pols.Compare(f.now.t.Unix())
+	rep := pols.Compare()
 	w := cmd.OutOrStdout()
 	switch {
 	case f.json:

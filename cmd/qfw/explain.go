@@ -50,7 +50,7 @@ func runExplain(cmd *cobra.Command, args []string, f *explainFlags) error {
 	if err != nil {
 		return err
 	}
-	p := query.FromBuild(b, f.now.t)
+	p := query.FromBuild(b)
 	from := p.Qube(f.from)
 	if from == nil {
 		return fmt.Errorf("--from %s: no such qube in the policy", f.from)

@@ -33,7 +33,7 @@ func runGraph(cmd *cobra.Command, args []string, f *graphFlags) error {
 	if err != nil {
 		return err
 	}
-	g, err := graph.Policy(graph.Title(args), res.Program, res.Mirage, f.qubes, f.now.t.Unix(), deploy.DescribeRule)
+	g, err := graph.Policy(graph.Title(args), res.Program, res.Mirage, f.qubes, res.Now.Unix(), deploy.DescribeRule)
 	if err != nil {
 		return err
 	}

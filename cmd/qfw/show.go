@@ -42,7 +42,7 @@ func runShow(cmd *cobra.Command, args []string, f *showFlags) error {
 	if err != nil {
 		return err
 	}
-	p := query.FromBuild(b, f.now.t)
+	p := query.FromBuild(b)
 	q := p.Qube(args[0])
 	if q == nil {
 		return fmt.Errorf("%s: no such qube in the policy", args[0])

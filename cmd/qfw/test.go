@@ -35,7 +35,7 @@ func runTest(cmd *cobra.Command, args []string, f *testFlags) error {
 	if b == nil {
 		return errPrinted
 	}
-	tests, w := b.RunTests(f.now.t), cmd.OutOrStdout()
+	tests, w := b.RunTests(), cmd.OutOrStdout()
 	switch {
 	case f.json:
 		if err := tests.WriteJSON(w); err != nil {

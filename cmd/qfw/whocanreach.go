@@ -47,7 +47,7 @@ func runWhoCanReach(cmd *cobra.Command, args []string, f *whoCanReachFlags) erro
 	if err != nil {
 		return err
 	}
-	r, err := query.WhoCanReach(query.FromBuild(b, f.now.t), q)
+	r, err := query.WhoCanReach(query.FromBuild(b), q)
 	if err != nil {
 		return fmt.Errorf("destination %s: %w", args[0], err)
 	}

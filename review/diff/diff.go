@@ -64,8 +64,8 @@ func (r *Report) Changed() bool {
 }
 
 // Compare compares the qubes of the two compiled policies, judging expiry
-// at now, the time they were built for.
-func (p *Policies) Compare(now int64) *Report {
+// at p.Now, the time they were built for.
+func (p *Policies) Compare() *Report {
 	progs := p.Programs
 	rep := &Report{Sides: p.Sides}
 	byName := map[string]*[2]*ir.Qube{}
@@ -87,7 +87,7 @@ func (p *Policies) Compare(now int64) *Report {
 				ins[i] = &reach.Input{NoNetvm: true}
 				continue
 			}
-			ins[i], d.At[i] = review.Enforcement(progs[i], q, now, p.Lowered[i][q.Name])
+			ins[i], d.At[i] = review.Enforcement(progs[i], q, p.Now, p.Lowered[i][q.Name])
 		}
 		rep.Qubes = append(rep.Qubes, d)
 		if d.Removed() || sameEnforcement(ins, progs) {
@@ -130,23 +130,19 @@ func sameEnforcement(ins [2]*reach.Input, progs [2]*ir.Program) bool {
 	return true
 }
 
-// Verdicts returns what each side does with the packets of a line: base,
+// verdicts returns what each side does with the packets of a line: base,
 // then head.
-func Verdicts(l *reach.Line) [2]ir.Action {
+func verdicts(l *reach.Line) [2]ir.Action {
 	if l.Widened {
 		return [2]ir.Action{ir.Drop, ir.Accept}
 	}
 	return [2]ir.Action{ir.Accept, ir.Drop}
 }
 
-// Reason says what decided the packets of line l on side i of q, as
+// reason says what decided the packets of line l on side i of q, as
 // in "accept by allow.web (policy.cue:7:9)".
-func (r *Report) Reason(q *Qube, l *reach.Line, i int) string {
-	action := Verdicts(l)[i]
-	why := l.Base
-	if i == 1 {
-		why = l.Head
-	}
+func (r *Report) reason(q *Qube, l *reach.Line, i int) string {
+	action, why := verdicts(l)[i], [2]reach.Reason{l.Base, l.Head}[i]
 	side := r.Sides[i]
 	switch {
 	case q.At[i] == nil:
@@ -223,6 +219,7 @@ type (
 // JSON returns the report in its JSON form.
 func (r *Report) JSON() *JSON {
 	doc := JSON{FormatVersion: "1.0", Base: r.Sides[0].Arg, Head: r.Sides[1].Arg, Changed: r.Changed(), Qubes: []QubeJSON{}}
+	doc.Summary, _ = r.counts()
 	for _, q := range r.Qubes {
 		if !q.Interesting() {
 			continue
@@ -231,13 +228,10 @@ func (r *Report) JSON() *JSON {
 		switch {
 		case q.Added():
 			j.Change = "added"
-			doc.Summary.Added++
 		case q.Removed():
 			j.Change = "removed"
-			doc.Summary.Removed++
 		case q.Moved():
 			j.Change = "moved"
-			doc.Summary.Moved++
 		}
 		for i, at := range q.At {
 			var p *review.PlaceJSON
@@ -258,10 +252,8 @@ func (r *Report) JSON() *JSON {
 			lj := LineJSON{LineJSON: review.LineOf(l), Base: r.reasonJSON(q, l, 0), Head: r.reasonJSON(q, l, 1)}
 			if l.Widened {
 				j.Widened = append(j.Widened, lj)
-				doc.Summary.Widened++
 			} else {
 				j.Narrowed = append(j.Narrowed, lj)
-				doc.Summary.Narrowed++
 			}
 		}
 		if len(q.Lines) > 0 {
@@ -272,13 +264,37 @@ func (r *Report) JSON() *JSON {
 	return &doc
 }
 
+// counts returns how many lines widen and narrow access and how many
+// qubes are added, removed and moved, for both summaries, and how many
+// qubes' access changes.
+func (r *Report) counts() (n Summary, changed int) {
+	for _, q := range r.Qubes {
+		for _, l := range q.Lines {
+			if l.Widened {
+				n.Widened++
+			} else {
+				n.Narrowed++
+			}
+		}
+		if len(q.Lines) > 0 {
+			changed++
+		}
+		switch {
+		case q.Added():
+			n.Added++
+		case q.Removed():
+			n.Removed++
+		case q.Moved():
+			n.Moved++
+		}
+	}
+	return n, changed
+}
+
 // reasonJSON is what decided the packets of line l on side i of q.
 func (r *Report) reasonJSON(q *Qube, l *reach.Line, i int) ReasonJSON {
-	why := l.Base
-	if i == 1 {
-		why = l.Head
-	}
-	j := ReasonJSON{Verdict: Verdicts(l)[i].String(), Text: r.Reason(q, l, i)}
+	why := [2]reach.Reason{l.Base, l.Head}[i]
+	j := ReasonJSON{Verdict: verdicts(l)[i].String(), Text: r.reason(q, l, i)}
 	if q.At[i] != nil && why.Rule != nil && why.Rule.Origin.Name != "" {
 		j.Rule, j.Position = why.Rule.Origin.String(), r.Sides[i].Pos(why.Rule.Origin.Pos)
 	}

@@ -84,7 +84,7 @@ func TestCompare(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			bs, bp := compile(t, "BASE", tt.base)
 			hs, hp := compile(t, "HEAD", tt.head)
-			r := (&Policies{Sides: [2]*source.Side{bs, hs}, Programs: [2]*ir.Program{bp, hp}}).Compare(1e9)
+			r := (&Policies{Sides: [2]*source.Side{bs, hs}, Programs: [2]*ir.Program{bp, hp}, Now: 1e9}).Compare()
 			var got []string
 			for _, q := range r.Qubes {
 				for i := range q.Lines {
@@ -93,7 +93,7 @@ func TestCompare(t *testing.T) {
 					if l.Widened {
 						mark = "+"
 					}
-					line := strings.Join([]string{mark + " " + l.String(), r.Reason(q, l, 0), r.Reason(q, l, 1)}, " | ")
+					line := strings.Join([]string{mark + " " + l.String(), r.reason(q, l, 0), r.reason(q, l, 1)}, " | ")
 					got = append(got, strings.NewReplacer(bs.Dir, "BASE", hs.Dir, "HEAD").Replace(line))
 				}
 			}
@@ -136,8 +136,9 @@ func TestCompareLoweredRead(t *testing.T) {
 		Sides:    [2]*source.Side{bs, hs},
 		Programs: [2]*ir.Program{bp, hp},
 		Lowered:  [2]map[string]*mirage.Lowering{nil, {"guest": voided}},
+		Now:      1e9,
 	}
-	r := p.Compare(1e9)
+	r := p.Compare()
 	var got []string
 	for _, q := range r.Qubes {
 		for i := range q.Lines {

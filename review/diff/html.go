@@ -34,7 +34,7 @@ func (r *Report) Graph() *graph.Graph {
 				v = graph.Gained
 			}
 			gq.Lines = append(gq.Lines, graph.Line{Line: *l, Verdict: v,
-				Why: fmt.Sprintf("now %s; was %s", r.Reason(q, l, 1), r.Reason(q, l, 0))})
+				Why: fmt.Sprintf("now %s; was %s", r.reason(q, l, 1), r.reason(q, l, 0))})
 		}
 		qubes = append(qubes, gq)
 	}

@@ -23,6 +23,9 @@ type Policies struct {
 	// of the qubes behind a unikernel firewall, by qube name, as the
 	// build lowered them; a list not in them is lowered when compared.
 	Lowered [2]map[string]*mirage.Lowering
+	// Now is the time both were built for, which Lowered's lists hold
+	// and expiry is compared at, in UNIX seconds.
+	Now int64
 	// Diagnostics are the warnings and errors of building each side,
 	// with the file names of a revision in its temporary directory:
 	// [source.Side.Rewrite] gives them as the user knows them.
@@ -35,7 +38,7 @@ type Policies struct {
 // in a policy are in the result's Diagnostics; the error is one of
 // reading. Close removes what Load read.
 func Load(base, head string, opts deploy.BuildOptions) (*Policies, error) {
-	p := &Policies{}
+	p := &Policies{Now: opts.Now.Unix()}
 	for i, arg := range []string{base, head} {
 		s, err := source.Open(arg, [2]string{"BASE", "HEAD"}[i])
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/qfw-dev/qfw/compiler/reach"
 	"github.com/qfw-dev/qfw/internal/jsonfile"
+	"github.com/qfw-dev/qfw/internal/words"
 )
 
 // WriteText writes the report for a reader: the widened access first,
@@ -34,8 +35,8 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  %s, %s:\n", ql.q.Name, place(ql.q))
 			for _, l := range ql.lines {
 				fmt.Fprintf(&b, "    %s %s\n", mark, l)
-				fmt.Fprintf(&b, "        now: %s\n", r.Reason(ql.q, l, 1))
-				fmt.Fprintf(&b, "        was: %s\n", r.Reason(ql.q, l, 0))
+				fmt.Fprintf(&b, "        now: %s\n", r.reason(ql.q, l, 1))
+				fmt.Fprintf(&b, "        was: %s\n", r.reason(ql.q, l, 0))
 			}
 		}
 	}
@@ -67,7 +68,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		for _, ql := range sec {
 			for _, l := range ql.lines {
 				fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdCell(ql.q.Name), mdCell(l.String()),
-					mdCell(r.Reason(ql.q, l, 1)), mdCell(r.Reason(ql.q, l, 0)))
+					mdCell(r.reason(ql.q, l, 1)), mdCell(r.reason(ql.q, l, 0)))
 			}
 		}
 	}
@@ -160,49 +161,26 @@ func unpinnedText(q *Qube) string {
 // access, in how many qubes, and how many qubes are added, removed and
 // moved.
 func (r *Report) summary() string {
-	var widened, narrowed, changed, added, removed, moved int
-	for _, q := range r.Qubes {
-		for _, l := range q.Lines {
-			if l.Widened {
-				widened++
-			} else {
-				narrowed++
-			}
-		}
-		if len(q.Lines) > 0 {
-			changed++
-		}
-		switch {
-		case q.Added():
-			added++
-		case q.Removed():
-			removed++
-		case q.Moved():
-			moved++
-		}
-	}
+	n, changed := r.counts()
 	var parts []string
-	if widened+narrowed == 0 {
+	if n.Widened+n.Narrowed == 0 {
 		parts = append(parts, "no change in reachability")
 	} else {
 		parts = append(parts, fmt.Sprintf("%s and %s of access, in %s",
-			plural(widened, "widening", "widenings"), plural(narrowed, "narrowing", "narrowings"), plural(changed, "qube", "qubes")))
+			plural(n.Widened, "widening"), plural(n.Narrowed, "narrowing"), plural(changed, "qube")))
 	}
-	if added+removed+moved > 0 {
-		parts = append(parts, fmt.Sprintf("qubes: %d added, %d removed, %d moved", added, removed, moved))
+	if n.Added+n.Removed+n.Moved > 0 {
+		parts = append(parts, fmt.Sprintf("qubes: %d added, %d removed, %d moved", n.Added, n.Removed, n.Moved))
 	}
 	return strings.Join(parts, "; ")
 }
 
 // plural says n things: "no widening", "1 widening", "2 widenings".
-func plural(n int, one, many string) string {
-	switch n {
-	case 0:
-		return "no " + one
-	case 1:
-		return "1 " + one
+func plural(n int, noun string) string {
+	if n == 0 {
+		return "no " + noun
 	}
-	return fmt.Sprintf("%d %s", n, many)
+	return words.Count(n, noun)
 }
 
 // mdCell escapes s for a cell of a markdown table.

@@ -63,7 +63,7 @@ func report(t *testing.T, base, baseInv, head, headInv string) *Report {
 	bs, bp := compileWith(t, "BASE", base, baseInv)
 	hs, hp := compileWith(t, "HEAD", head, headInv)
 	bs.Arg, hs.Arg = "BASE", "HEAD"
-	return (&Policies{Sides: [2]*source.Side{bs, hs}, Programs: [2]*ir.Program{bp, hp}}).Compare(1e9)
+	return (&Policies{Sides: [2]*source.Side{bs, hs}, Programs: [2]*ir.Program{bp, hp}, Now: 1e9}).Compare()
 }
 
 // written returns what write writes for r, its sides' directories
@@ -267,7 +267,7 @@ func TestLoad(t *testing.T) {
 	if p.Programs[0] == nil || p.Programs[1] == nil || p.Failed() {
 		t.Errorf("two good policies: programs %v, diagnostics %v", p.Programs, p.Diagnostics)
 	}
-	if r := p.Compare(1e9); r.Changed() {
+	if r := p.Compare(); r.Changed() {
 		t.Error("a policy compared with itself changes")
 	}
 

@@ -1,8 +1,6 @@
 package query
 
 import (
-	"time"
-
 	"github.com/qfw-dev/qfw/backends/mirage"
 	"github.com/qfw-dev/qfw/compiler/eval"
 	"github.com/qfw-dev/qfw/compiler/ir"
@@ -24,10 +22,10 @@ type Policy struct {
 	Now int64
 }
 
-// FromBuild returns the policy b built, judged at now, the time it was
-// built for.
-func FromBuild(b *deploy.Built, now time.Time) *Policy {
-	return &Policy{Program: b.Program, Lowered: b.Mirage, Now: now.Unix()}
+// FromBuild returns the policy b built, judged at the time it was built
+// for.
+func FromBuild(b *deploy.Built) *Policy {
+	return &Policy{Program: b.Program, Lowered: b.Mirage, Now: b.Now.Unix()}
 }
 
 // Qube returns the qube of p named name, or nil if there is none.

@@ -76,7 +76,7 @@ func testBuild(t *testing.T) (*deploy.Built, func(string) string) {
 func testPolicyOf(t *testing.T) (*Policy, func(string) string) {
 	t.Helper()
 	b, rel := testBuild(t)
-	return FromBuild(b, time.Unix(1e9, 0)), rel
+	return FromBuild(b), rel
 }
 
 // ask returns the question of dest, as the user wrote it.

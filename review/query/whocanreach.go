@@ -28,8 +28,25 @@ const (
 	reachAll
 )
 
+// reachFrom is how much a qube reaches when some of its packets are
+// accepted and some dropped, at one firewall qube or at any of them.
+func reachFrom(accepts, drops bool) reachOf {
+	switch {
+	case accepts && drops:
+		return reachPart
+	case accepts:
+		return reachAll
+	}
+	return reachNone
+}
+
 func (r reachOf) String() string {
 	return [...]string{"none", "part", "all"}[r]
+}
+
+// text is r as the text report says it.
+func (r reachOf) text() string {
+	return [...]string{"none of it", "part of it", "all of it"}[r]
 }
 
 // qubeReach is a qube's answer: how much it reaches, and the fate of each
@@ -53,18 +70,13 @@ func WhoCanReach(p *Policy, q Question) (*Reachers, error) {
 		from := &p.Program.Qubes[i]
 		qr := qubeReach{name: from.Name}
 		es := p.enforcers(from, res)
-		accepts, drops := false, len(es) == 0
+		var accepts, drops bool
 		for k := range es {
 			a := answerFor(&es[k], qs)
 			qr.answers = append(qr.answers, a)
 			accepts, drops = accepts || a.accepts(), drops || a.drops()
 		}
-		switch {
-		case accepts && drops:
-			qr.reach = reachPart
-		case accepts:
-			qr.reach = reachAll
-		}
+		qr.reach = reachFrom(accepts, drops)
 		out.qubes = append(out.qubes, qr)
 	}
 	slices.SortFunc(out.qubes, func(a, b qubeReach) int { return cmp.Compare(a.name, b.name) })
@@ -85,23 +97,12 @@ func (r *Reachers) WriteText(w io.Writer) error {
 			continue
 		}
 		for _, a := range qr.answers {
-			fmt.Fprintf(b, "  %s, behind %s: %s\n", qr.name, a.at, reachText(a))
+			fmt.Fprintf(b, "  %s, behind %s: %s\n", qr.name, a.at, reachFrom(a.accepts(), a.drops()).text())
 			a.writeParts(b, "      ", qr.name)
 			a.writeUnpinned(b, "      ")
 		}
 	}
 	return b.Flush()
-}
-
-// reachText says how much of the destination a reaches.
-func reachText(a *answer) string {
-	switch {
-	case a.accepts() && a.drops():
-		return "part of it"
-	case a.accepts():
-		return "all of it"
-	}
-	return "none of it"
 }
 
 // WriteJSON writes r as qfw who-can-reach --json prints it.

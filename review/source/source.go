@@ -36,8 +36,8 @@ type Side struct {
 	root, base string
 }
 
-// IsRev reports whether s was read from a git revision.
-func (s *Side) IsRev() bool { return s.rev != "" }
+// isRev reports whether s was read from a git revision.
+func (s *Side) isRev() bool { return s.rev != "" }
 
 // revPrefix is how a file of a revision is named: REV:PATH/, as git
 // names it.
@@ -51,7 +51,7 @@ func (s *Side) revPrefix() string {
 // Pos formats p, a position in s's policy: relative to the working
 // directory for a directory, as REV:PATH for a revision.
 func (s *Side) Pos(p token.Pos) string {
-	if !s.IsRev() {
+	if !s.isRev() {
 		return workdir.Pos(p)
 	}
 	rel, err := filepath.Rel(s.root, p.Filename())
@@ -64,7 +64,7 @@ func (s *Side) Pos(p token.Pos) string {
 // Rewrite returns diagnostics text printed for s's policy with the
 // temporary directory's file names in REV:PATH form.
 func (s *Side) Rewrite(text string) string {
-	if !s.IsRev() {
+	if !s.isRev() {
 		return text
 	}
 	prefix := s.rev + ":"
@@ -79,7 +79,7 @@ func (s *Side) Rewrite(text string) string {
 
 // Cleanup removes what s read from git.
 func (s *Side) Cleanup() {
-	if s.IsRev() {
+	if s.isRev() {
 		os.RemoveAll(s.root)
 	}
 }

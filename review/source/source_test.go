@@ -3,9 +3,11 @@ package source
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -64,4 +66,58 @@ func FuzzExtractTar(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+// TestExtractTar checks what extractTar makes of each kind of entry: the
+// files and directories of a tree, with their content, and an exact error
+// for a name outside the directory, a link or a name given twice. The
+// fuzz test above checks only what it must never write.
+func TestExtractTar(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		headers []tar.Header
+		files   []string
+		err     string
+	}{
+		{"file", []tar.Header{{Name: "policy.cue", Typeflag: tar.TypeReg, Mode: 0o644}}, []string{"policy.cue"}, ""},
+		{"tree", []tar.Header{
+			{Typeflag: tar.TypeXGlobalHeader, PAXRecords: map[string]string{"comment": "11c905619c1090e398f81c57b7348811f7cd1eed"}},
+			{Name: "sub/", Typeflag: tar.TypeDir, Mode: 0o755},
+			{Name: "sub/a.cue", Typeflag: tar.TypeReg, Mode: 0o644},
+			{Name: "b/c.cue", Typeflag: tar.TypeReg, Mode: 0o644},
+		}, []string{"b/c.cue", "sub/a.cue"}, ""},
+		{"parent", []tar.Header{{Name: "../evil.cue", Typeflag: tar.TypeReg, Mode: 0o644}}, nil, "../evil.cue: a name outside the directory"},
+		{"absolute", []tar.Header{{Name: "/etc/evil.cue", Typeflag: tar.TypeReg, Mode: 0o644}}, nil, "/etc/evil.cue: a name outside the directory"},
+		{"link", []tar.Header{{Name: "link.cue", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"}}, nil, "link.cue is a symbolic link, which qfw does not follow in a revision"},
+		{"fifo", []tar.Header{{Name: "pipe", Typeflag: tar.TypeFifo}}, nil, "pipe is neither a file nor a directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			err := extractTar(bytes.NewReader(tarOf(t, tc.headers...)), dir)
+			if got := fmt.Sprint(err); err != nil && got != tc.err || err == nil && tc.err != "" {
+				t.Fatalf("extractTar: %v; want %q", err, tc.err)
+			}
+			var files []string
+			filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Type().IsRegular() {
+					b, err := os.ReadFile(path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if string(b) != "package policy\n" {
+						t.Errorf("%s holds %q; want the archive's content", path, b)
+					}
+					rel, _ := filepath.Rel(dir, path)
+					files = append(files, filepath.ToSlash(rel))
+				}
+				return nil
+			})
+			if !slices.Equal(files, tc.files) {
+				t.Errorf("extracted %q; want %q", files, tc.files)
+			}
+		})
+	}
 }
