@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/qfw-dev/qfw/internal/atomicfile"
 	"github.com/qfw-dev/qfw/internal/cliflag"
 	"github.com/qfw-dev/qfw/internal/jsonfile"
 )
@@ -116,27 +117,11 @@ func WriteStatus(path string, s *Status) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	// 0644: qfw agent status reads it without the agent's privileges.
+	return atomicfile.Write(path, append(b, '\n'), 0o644)
 }
 
 // WriteText writes s as qfw agent status shows it: the agent's state and
