@@ -842,11 +842,11 @@ func (a *agent) writeDNS(c *client) {
 			continue
 		}
 		addrs, _ := a.cfg.Resolver.Resolve(h, family(c.addr))
-		words := make([]string, len(addrs))
+		texts := make([]string, len(addrs))
 		for i, addr := range addrs {
-			words[i] = addr.String()
+			texts[i] = addr.String()
 		}
-		if err := a.cfg.DB.Write(path, []byte(strings.Join(words, " "))); err != nil {
+		if err := a.cfg.DB.Write(path, []byte(strings.Join(texts, " "))); err != nil {
 			a.logf(Error, "%s: write %s: %v", c.addr, path, err)
 		}
 	}
