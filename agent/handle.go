@@ -732,10 +732,8 @@ func (a *agent) applyClients(addrs []netip.Addr) bool {
 		a.fail(addr.String(), err)
 		return false
 	}
-	if a.clients[addr] != nil {
-		a.built[addr] = t
-	}
 	if c := a.clients[addr]; c != nil {
+		a.built[addr] = t
 		a.applied(c, a.now())
 		a.logf(Info, "%s: list of %s applied: %s", addr, words.Count(c.written, "rule"), change)
 	} else {
