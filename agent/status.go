@@ -240,10 +240,7 @@ func decodeClientStatus(d *jsonfile.Doc, v *jsonfile.Value, path string) (Client
 		return c, d.Errorf(av, path+".address", "%q is not an IPv4 or IPv6 address as the agent writes them", s)
 	}
 	c.Address = a
-	fam := 6
-	if a.Is4() {
-		fam = 4
-	}
+	fam := family(a)
 	fv := v.Fields["family"]
 	if c.Family, err = d.Integer(fv, path+".family", 4, 6); err != nil {
 		return c, err
