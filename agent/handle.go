@@ -81,7 +81,8 @@ type client struct {
 	// skipped are the host names whose allow rules match nothing, as they
 	// have no address.
 	skipped []string
-	hosts   []string
+	// hosts are the host names of the rules, each once.
+	hosts []string
 	// applied is when the rules were put in force; zero before.
 	applied time.Time
 	handled int
