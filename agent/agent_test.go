@@ -123,8 +123,7 @@ func (h *harness) waitHandled(addr netip.Addr, n int) {
 // digest returns the digest of the chain that rules, the list as the
 // agent reads it (policy included), give addr.
 func (h *harness) digest(addr netip.Addr, rules ...ir.Rule) string {
-	t, _ := nftables.Lower([]nftables.Client{nftClient(addr, rules)}, nftables.Options{Resolver: h.res, DNS4: h.res.servers})
-	return digests(t, func(string) bool { return true })[nftables.ChainName(clientName(addr), family(addr))]
+	return digest(h.res, addr, rules...)
 }
 
 // inForce checks that addr's chain is the one of rules, or that it has

@@ -292,6 +292,13 @@ func (k *fakeKernel) counts() (applies, updates, elements int) {
 	return k.applies, k.updates, k.elements
 }
 
+// digest returns the digest of addr's chain for rules, with the names
+// resolved by res.
+func digest(res *fakeResolver, addr netip.Addr, rules ...ir.Rule) string {
+	t, _ := nftables.Lower([]nftables.Client{nftClient(addr, rules)}, nftables.Options{Resolver: res, DNS4: res.servers})
+	return digests(t, func(string) bool { return true })[nftables.ChainName(clientName(addr), family(addr))]
+}
+
 // chain returns the digest of the chain in force for addr, or "" if none.
 func (k *fakeKernel) chain(addr netip.Addr) string {
 	k.mu.Lock()

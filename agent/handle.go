@@ -16,6 +16,7 @@ import (
 	"github.com/qfw-dev/qfw/backends/qubesdb"
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/par"
+	"github.com/qfw-dev/qfw/internal/words"
 )
 
 // agent is the state of a running agent.
@@ -80,7 +81,8 @@ type client struct {
 	// skipped are the host names whose allow rules match nothing, as they
 	// have no address.
 	skipped []string
-	hosts   []string
+	// hosts are the host names of the rules, each once.
+	hosts []string
 	// applied is when the rules were put in force; zero before.
 	applied time.Time
 	handled int
@@ -683,7 +685,7 @@ func (a *agent) applyAll(why string) bool {
 	for _, addr := range a.sorted() {
 		a.applied(a.clients[addr], now)
 	}
-	a.logf(Info, "%s: table applied for %s: %s", why, count(len(a.clients), "client"), brief(change))
+	a.logf(Info, "%s: table applied for %s: %s", why, words.Count(len(a.clients), "client"), brief(change))
 	return true
 }
 
@@ -701,14 +703,14 @@ func (a *agent) applyClients(addrs []netip.Addr) bool {
 		// them all at once.
 		why := "after a failed apply"
 		if a.failed == nil {
-			why = count(len(addrs), "client") + " changed"
+			why = words.Count(len(addrs), "client") + " changed"
 		}
 		if !a.applyAll(why) {
 			return false
 		}
 		for _, addr := range addrs {
 			if c := a.clients[addr]; c != nil {
-				a.logf(Info, "%s: list of %s applied", addr, count(c.written, "rule"))
+				a.logf(Info, "%s: list of %s applied", addr, words.Count(c.written, "rule"))
 			} else {
 				a.logf(Info, "%s: chains removed", addr)
 			}
@@ -731,12 +733,10 @@ func (a *agent) applyClients(addrs []netip.Addr) bool {
 		a.fail(addr.String(), err)
 		return false
 	}
-	if a.clients[addr] != nil {
-		a.built[addr] = t
-	}
 	if c := a.clients[addr]; c != nil {
+		a.built[addr] = t
 		a.applied(c, a.now())
-		a.logf(Info, "%s: list of %s applied: %s", addr, count(c.written, "rule"), change)
+		a.logf(Info, "%s: list of %s applied: %s", addr, words.Count(c.written, "rule"), change)
 	} else {
 		a.logf(Info, "%s: chains removed: %s", addr, change)
 	}
@@ -788,7 +788,7 @@ func (a *agent) purge(addrs []netip.Addr) {
 	}
 	n, err := a.cfg.Kernel.Purge(clients, a.opts)
 	if n > 0 {
-		a.logf(Info, "ended %s that the rules now forbid", count(n, "connection"))
+		a.logf(Info, "ended %s that the rules now forbid", words.Count(n, "connection"))
 	}
 	if err != nil {
 		a.logf(Error, "end the connections that the rules now forbid: %v", err)
@@ -841,11 +841,11 @@ func (a *agent) writeDNS(c *client) {
 			continue
 		}
 		addrs, _ := a.cfg.Resolver.Resolve(h, family(c.addr))
-		words := make([]string, len(addrs))
+		texts := make([]string, len(addrs))
 		for i, addr := range addrs {
-			words[i] = addr.String()
+			texts[i] = addr.String()
 		}
-		if err := a.cfg.DB.Write(path, []byte(strings.Join(words, " "))); err != nil {
+		if err := a.cfg.DB.Write(path, []byte(strings.Join(texts, " "))); err != nil {
 			a.logf(Error, "%s: write %s: %v", c.addr, path, err)
 		}
 	}
@@ -870,14 +870,6 @@ func (a *agent) failure(c *client) string {
 	return strings.Join(parts, "; ")
 }
 
-// count returns "1 thing" or "n things".
-func count(n int, thing string) string {
-	if n == 1 {
-		return "1 " + thing
-	}
-	return strconv.Itoa(n) + " " + thing + "s"
-}
-
 // brief says what an apply changed: the chains by name if there are a
 // few, or else how many, so that a line of the log stays a line.
 func brief(c nftables.Change) string {
@@ -891,8 +883,8 @@ func brief(c nftables.Change) string {
 		names []string
 	}{{"added", c.Added}, {"changed", c.Changed}, {"removed", c.Removed}} {
 		if len(p.names) > 0 {
-			parts = append(parts, p.what+" "+count(len(p.names), "chain"))
+			parts = append(parts, p.what+" "+words.Count(len(p.names), "chain"))
 		}
 	}
-	return fmt.Sprintf("%s; %s unchanged", strings.Join(parts, ", "), count(c.Unchanged, "chain"))
+	return fmt.Sprintf("%s; %s unchanged", strings.Join(parts, ", "), words.Count(c.Unchanged, "chain"))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -37,6 +38,11 @@ func longList(n int) []qubes.Entry {
 // lists long enough to be parsed in parts, whatever is wrong with them
 // and wherever.
 func TestParseList(t *testing.T) {
+	// In parts even where there is one processor: parseList takes no
+	// more parts than GOMAXPROCS, and with one would parse every list
+	// whole, as the reference does.
+	prev := runtime.GOMAXPROCS(4)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
 	dir := ir.QubesDBDir(addrA) + "/"
 	set := func(list []qubes.Entry, key, value string) []qubes.Entry {
 		list = slices.Clone(list)

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/qfw-dev/qfw/internal/atomicfile"
 	"github.com/qfw-dev/qfw/internal/cliflag"
 	"github.com/qfw-dev/qfw/internal/jsonfile"
 )
@@ -116,27 +117,11 @@ func WriteStatus(path string, s *Status) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	// 0644: qfw agent status reads it without the agent's privileges.
+	return atomicfile.Write(path, append(b, '\n'), 0o644)
 }
 
 // WriteText writes s as qfw agent status shows it: the agent's state and
@@ -255,10 +240,7 @@ func decodeClientStatus(d *jsonfile.Doc, v *jsonfile.Value, path string) (Client
 		return c, d.Errorf(av, path+".address", "%q is not an IPv4 or IPv6 address as the agent writes them", s)
 	}
 	c.Address = a
-	fam := 6
-	if a.Is4() {
-		fam = 4
-	}
+	fam := family(a)
 	fv := v.Fields["family"]
 	if c.Family, err = d.Integer(fv, path+".family", 4, 6); err != nil {
 		return c, err

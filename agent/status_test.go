@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// TestStatusRoundTrip writes a status as the agent does and reads it
-// back as qfw agent status does.
+// TestStatusRoundTrip writes a status as the agent does, readable by
+// all, and reads it back as qfw agent status does.
 func TestStatusRoundTrip(t *testing.T) {
 	at := time.Date(2026, 12, 3, 8, 0, 5, 250000000, time.UTC)
 	want := &Status{
@@ -26,6 +26,12 @@ func TestStatusRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "run", "agent.json")
 	if err := WriteStatus(path, want); err != nil {
 		t.Fatal(err)
+	}
+	// qfw agent status reads it without the agent's privileges.
+	if fi, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o644 {
+		t.Errorf("status file mode %v; want 0644", fi.Mode().Perm())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

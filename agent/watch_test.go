@@ -42,12 +42,12 @@ func TestWatchesAfterReconnect(t *testing.T) {
 	}
 	defer db.Close()
 
-	k, log := newFakeKernel(), &logBuf{}
+	k, log, res := newFakeKernel(), &logBuf{}, newResolver()
 	n := &fakeNotifier{ready: make(chan struct{}, 16)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Config{DB: db, Kernel: k, Resolver: newResolver(), Notifier: n, Log: log.log}, nil)
+		done <- Run(ctx, Config{DB: db, Kernel: k, Resolver: res, Notifier: n, Log: log.log}, nil)
 	}()
 	defer func() {
 		cancel()
@@ -93,7 +93,7 @@ func TestWatchesAfterReconnect(t *testing.T) {
 	handled(3)
 	time.Sleep(50 * time.Millisecond)
 	handled(3)
-	if got := k.chain(addrA); got == "" {
-		t.Fatalf("no chain in force for %s", addrA)
+	if got, want := k.chain(addrA), digest(res, addrA, accept, drop); got != want {
+		t.Fatalf("%s: chain %q in force; want %q, of the list committed last", addrA, got, want)
 	}
 }

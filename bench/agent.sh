@@ -17,8 +17,7 @@
 #      1 x 10,000 and 100 x 100 (goal: under 50 ms for 1 x 10,000), against
 #      the floor of the stock agent's handling of the same commit; a full
 #      reload (SIGHUP) of 100 x 100; the agent's resident memory, idle and
-#      during a reload. Run only where the agent and the QubesDB test
-#      server are in the tree; the script says which parts it ran.
+#      during a reload.
 #
 # Each figure comes from the Go benchmarks of bench/agentbench (see
 # bench/README.md), run one at a time. The two sides of a ratio alternate
@@ -41,6 +40,8 @@ fi
 # The namespace benchmarks fail rather than skip when something is missing.
 export CI=true
 (cd "$root" && go test -c -o "$work/agentbench.test" ./bench/agentbench)
+# The agent's own benchmarks, which run the qfw built above.
+(cd "$root" && go test -c -tags qfwagent -o "$work/agentbench-agent.test" ./bench/agentbench)
 
 # run PATTERN BENCHTIME runs one benchmark, its output in $work/bench.out;
 # a failure stops the script.
@@ -96,47 +97,36 @@ for ((r = 0; r < ROUNDS; r++)); do
 	echo "conns/s round $((r + 1)): qfw ${q10[r]} / ${q10k[r]} (${qp[r]}%), stock ${s10[r]} / ${s10k[r]} (${sp[r]}%) (10 / 10,000 rules)" >&2
 done
 
-# (c) the agent, where it exists.
-agent_status="not run"
+# (c) the agent.
+agent_status=ran
 declare -A lat=()
 ar=() rss_idle=() rss_reload=()
-if ! ./qfw agent --help >"$work/agent-help" 2>&1; then
-	agent_status="not run: this qfw has no agent command (qfw agent --help failed)"
-elif ! grep -q -- --qubesdb "$work/agent-help" || ! grep -q -- --netns "$work/agent-help"; then
-	agent_status="not run: qfw agent has no --qubesdb or --netns flag"
-elif ! (cd "$root" && go list ./backends/qubesdb/qubesdbtest >/dev/null 2>&1); then
-	agent_status="not run: the QubesDB test server (backends/qubesdb/qubesdbtest) is not in the tree"
-elif ! (cd "$root" && go test -c -tags qfwagent -o "$work/agentbench-agent.test" ./bench/agentbench) >"$work/agent-build" 2>&1; then
-	agent_status="not run: the agent benchmarks do not build: $(head -5 "$work/agent-build")"
-else
-	agent_status=ran
-	# agent_run PATTERN BENCHTIME runs an agent benchmark as run does, but
-	# a failure ends part (c) only, with the reason in agent_status.
-	agent_run() {
-		if ! ./agentbench-agent.test -test.run '^$' -test.bench "$1" -test.benchtime "$2" -qfw "$work/qfw" >"$work/bench.out" 2>&1; then
-			agent_status="failed in $1:
+# agent_run PATTERN BENCHTIME runs an agent benchmark as run does, but
+# a failure ends part (c) only, with the reason in agent_status.
+agent_run() {
+	if ! ./agentbench-agent.test -test.run '^$' -test.bench "$1" -test.benchtime "$2" -qfw "$work/qfw" >"$work/bench.out" 2>&1; then
+		agent_status="failed in $1:
 $(grep -v '^\(goos\|goarch\|pkg\|cpu\):' "$work/bench.out" | head -20)"
-			return 1
-		fi
-	}
-	for ((r = 0; r < ROUNDS; r++)); do
-		line=""
-		for c in 1x10 1x10000 100x100; do
-			for who in qfw stock; do
-				agent_run "^BenchmarkCommit\$/^$who\$/^$c\$" 20x || break 3
-				lat[$who-$c]+="$(metric commit-ms) "
-				line+="$who $c $(metric commit-ms) ms, "
-			done
+		return 1
+	fi
+}
+for ((r = 0; r < ROUNDS; r++)); do
+	line=""
+	for c in 1x10 1x10000 100x100; do
+		for who in qfw stock; do
+			agent_run "^BenchmarkCommit\$/^$who\$/^$c\$" 20x || break 3
+			lat[$who-$c]+="$(metric commit-ms) "
+			line+="$who $c $(metric commit-ms) ms, "
 		done
-		echo "commit-to-enforced round $((r + 1)): ${line%, }" >&2
 	done
-	for ((r = 0; r < ROUNDS; r++)); do
-		[[ $agent_status == ran ]] || break
-		agent_run '^BenchmarkAgentReload$' 3x || break
-		ar+=("$(metric reload-ms)") rss_idle+=("$(metric idle-RSS-MiB)") rss_reload+=("$(metric reload-peak-RSS-MiB)")
-		echo "agent reload round $((r + 1)): ${ar[r]} ms, resident memory idle ${rss_idle[r]} MiB, peak during reloads ${rss_reload[r]} MiB" >&2
-	done
-fi
+	echo "commit-to-enforced round $((r + 1)): ${line%, }" >&2
+done
+for ((r = 0; r < ROUNDS; r++)); do
+	[[ $agent_status == ran ]] || break
+	agent_run '^BenchmarkAgentReload$' 3x || break
+	ar+=("$(metric reload-ms)") rss_idle+=("$(metric idle-RSS-MiB)") rss_reload+=("$(metric reload-peak-RSS-MiB)")
+	echo "agent reload round $((r + 1)): ${ar[r]} ms, resident memory idle ${rss_idle[r]} MiB, peak during reloads ${rss_reload[r]} MiB" >&2
+done
 
 echo
 echo "$(go version | cut -d' ' -f3-), $(nft --version), kernel $(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -44,15 +44,6 @@ func Purge(clients []Client, opts Options, netns *os.File) (int, error) {
 }
 
 func purge(clients []Client, opts Options, netns *os.File) (int, error) {
-	evals := map[netip.Addr]*eval.Evaluator{}
-	for _, c := range clients {
-		e := opts.Evaluator(c)
-		for _, a := range []netip.Addr{c.Addr4, c.Addr6} {
-			if a.IsValid() {
-				evals[a] = e
-			}
-		}
-	}
 	c, err := dialConntrack(netns)
 	if err != nil {
 		return 0, err
@@ -62,10 +53,11 @@ func purge(clients []Client, opts Options, netns *os.File) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read conntrack: %w", err)
 	}
+	j := newJudge(clients, opts)
 	purged := 0
 	var errs []error
 	for _, f := range flows {
-		if allowed(f.TupleOrig, evals) && allowed(f.TupleReply, evals) {
+		if j.allowed(f.TupleOrig) && j.allowed(f.TupleReply) {
 			continue
 		}
 		if err := c.Delete(f); err != nil {
@@ -81,14 +73,41 @@ func purge(clients []Client, opts Options, netns *os.File) (int, error) {
 	return purged, errors.Join(errs...)
 }
 
+// judge judges the packets of clients. It builds a client's evaluator
+// when a connection of the client is first judged: indexing a long list
+// costs more than a purge that finds none of its connections.
+type judge struct {
+	opts    Options
+	clients map[netip.Addr]*Client // by each address of a client
+	evals   map[*Client]*eval.Evaluator
+}
+
+func newJudge(clients []Client, opts Options) *judge {
+	j := &judge{opts: opts, clients: map[netip.Addr]*Client{}, evals: map[*Client]*eval.Evaluator{}}
+	for i := range clients {
+		c := &clients[i]
+		for _, a := range []netip.Addr{c.Addr4, c.Addr6} {
+			if a.IsValid() {
+				j.clients[a] = c
+			}
+		}
+	}
+	return j
+}
+
 // allowed reports whether the packet of tuple t may go on: it is not from
-// a client of evals, or its client's list surely accepts it. A name the
-// table could not resolve blocks its family there, so only an exact
-// accept counts.
-func allowed(t conntrack.Tuple, evals map[netip.Addr]*eval.Evaluator) bool {
-	e := evals[t.IP.SourceAddress]
-	if e == nil {
+// a client, or its client's list surely accepts it. A name the table
+// could not resolve blocks its family there, so only an exact accept
+// counts.
+func (j *judge) allowed(t conntrack.Tuple) bool {
+	c := j.clients[t.IP.SourceAddress]
+	if c == nil {
 		return true
+	}
+	e := j.evals[c]
+	if e == nil {
+		e = j.opts.Evaluator(*c)
+		j.evals[c] = e
 	}
 	r := e.Eval(packetOf(t))
 	return r.Action == ir.Accept && r.Exact()

@@ -95,13 +95,7 @@ func BenchmarkCommit(b *testing.B) {
 						return t0
 					}
 				} else {
-					start, err := Start(Targets(clients), stockConfig)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if err := nft(topo.FW, start); err != nil {
-						b.Fatal(err)
-					}
+					startStock(b, topo.FW, clients, stockConfig)
 					commit = func(list []ir.Rule) time.Time {
 						t0 := time.Now()
 						text, err := Rules(Target{Addr: clients[0].Addr4, Entries: Written(clients[0].Addr4, list)}, stockConfig)

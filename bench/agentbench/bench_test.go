@@ -37,6 +37,21 @@ func nft(ns *netnstest.NS, text string) error {
 	})
 }
 
+// startStock loads into ns what the stock agent loads at start for
+// clients, its skeleton and each client's chain and rules, and returns
+// that text.
+func startStock(tb testing.TB, ns *netnstest.NS, clients []nftables.Client, cfg Config) string {
+	tb.Helper()
+	start, err := Start(Targets(clients), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := nft(ns, start); err != nil {
+		tb.Fatal(err)
+	}
+	return start
+}
+
 // BenchmarkReload times a full reload of a firewall qube with 100 clients
 // of 100 rules each (10,000 in all), each side in a network namespace of
 // its own that already holds the same ruleset:
@@ -156,13 +171,7 @@ func BenchmarkConnRate(b *testing.B) {
 					table, _ := nftables.Lower(clients, qfwOptions)
 					topo.Apply(b, table)
 				} else {
-					start, err := Start(Targets(clients), stockConfig)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if err := nft(topo.FW, start); err != nil {
-						b.Fatal(err)
-					}
+					startStock(b, topo.FW, clients, stockConfig)
 				}
 				probes[i] = topo.Clients[clients[0].Name]
 			}

@@ -55,13 +55,7 @@ func TestStockEnforces(t *testing.T) {
 	}
 
 	topo := testnet.New(t, []nftables.Client{client})
-	start, err := Start(Targets([]nftables.Client{client}), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nft(topo.FW, start); err != nil {
-		t.Fatal(err)
-	}
+	start := startStock(t, topo.FW, []nftables.Client{client}, cfg)
 	ev := eval.New(client.Rules4, client.Rules6, eval.Options{Resolver: resolver, DNS4: eval.QubesDNS(), Semantics: eval.LinuxAgent})
 	type result struct {
 		probe     testnet.Probe
