@@ -19,6 +19,7 @@ import (
 	"github.com/qfw-dev/qfw/internal/atomicfile"
 	"github.com/qfw-dev/qfw/internal/cliflag"
 	"github.com/qfw-dev/qfw/internal/jsonfile"
+	"github.com/qfw-dev/qfw/internal/words"
 )
 
 // State is what the agent is doing.
@@ -195,7 +196,7 @@ func DecodeStatus(name string, data []byte) (*Status, error) {
 		names[i] = string(st)
 	}
 	if !slices.Contains(names, state) {
-		return nil, d.Errorf(sv, "state", "%q; want %s", state, jsonfile.OrList(names))
+		return nil, d.Errorf(sv, "state", "%q; want %s", state, words.Or(names))
 	}
 	s.State = State(state)
 	if s.Updated, err = d.Timestamp(root.Fields["updated"], "updated"); err != nil {

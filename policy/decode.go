@@ -14,6 +14,7 @@ import (
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 
+	"github.com/qfw-dev/qfw/internal/words"
 	"github.com/qfw-dev/qfw/schema"
 )
 
@@ -585,10 +586,7 @@ func kindList(kinds []Kind) string {
 	for i, k := range kinds {
 		quoted[i] = strconv.Quote(string(k))
 	}
-	if len(quoted) == 1 {
-		return quoted[0]
-	}
-	return strings.Join(quoted[:len(quoted)-1], ", ") + " or " + quoted[len(quoted)-1]
+	return words.Or(quoted)
 }
 
 // services appends the services of v, the service field of a rule: a

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/qfw-dev/qfw/internal/jsonfile"
+	"github.com/qfw-dev/qfw/internal/words"
 )
 
 // A Rule says when a command ignores a flag, which is then an error: a
@@ -48,7 +48,7 @@ func CheckRules(cmd *cobra.Command, rules []Rule) error {
 		case slices.Equal(r.Values, []string{"true"}) && other.Value.String() != "true":
 			return fmt.Errorf("--%s is for --%s only", r.Flag, r.Other)
 		case !slices.Contains(r.Values, other.Value.String()):
-			return fmt.Errorf("--%s is for --%s %s only, not %s", r.Flag, r.Other, jsonfile.OrList(r.Values), other.Value.String())
+			return fmt.Errorf("--%s is for --%s %s only, not %s", r.Flag, r.Other, words.Or(r.Values), other.Value.String())
 		}
 	}
 	return nil

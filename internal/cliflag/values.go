@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/qfw-dev/qfw/internal/jsonfile"
+	"github.com/qfw-dev/qfw/internal/words"
 )
 
 // Enum is a flag value that is one of a fixed set of values, each given
@@ -35,7 +35,7 @@ func (e *Enum[T]) Set(s string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown %s; want %s", e.Kind, jsonfile.OrList(names))
+	return fmt.Errorf("unknown %s; want %s", e.Kind, words.Or(names))
 }
 
 // Type is e's Kind, upper-cased, as help shows a value with no name.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/qfw-dev/qfw/internal/words"
 )
 
 // Kind is the kind of a JSON value.
@@ -225,7 +227,7 @@ func (d *Doc) Object(v *Value, path string, required, optional []string) error {
 	for _, k := range v.Keys {
 		if !slices.Contains(required, k) && !slices.Contains(optional, k) {
 			known := slices.Concat(required, optional)
-			return d.At(v.KeyOff[k], Join(path, k), "unknown field; want %s", OrList(Quoted(known)))
+			return d.At(v.KeyOff[k], Join(path, k), "unknown field; want %s", words.Or(Quoted(known)))
 		}
 	}
 	for _, k := range required {
@@ -334,12 +336,4 @@ func Quoted(names []string) []string {
 		q[i] = strconv.Quote(n)
 	}
 	return q
-}
-
-// OrList joins words as "a, b or c".
-func OrList(words []string) string {
-	if len(words) < 2 {
-		return strings.Join(words, "")
-	}
-	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }

@@ -18,3 +18,19 @@ func TestCount(t *testing.T) {
 		}
 	}
 }
+
+func TestOr(t *testing.T) {
+	for _, tt := range []struct {
+		words []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{"tcp"}, "tcp"},
+		{[]string{"tcp", "udp"}, "tcp or udp"},
+		{[]string{"tcp", "udp", "icmp"}, "tcp, udp or icmp"},
+	} {
+		if got := Or(tt.words); got != tt.want {
+			t.Errorf("Or(%q) = %q; want %q", tt.words, got, tt.want)
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/qfw-dev/qfw/compiler/reach"
-	"github.com/qfw-dev/qfw/internal/jsonfile"
 	"github.com/qfw-dev/qfw/internal/words"
 )
 
@@ -154,7 +153,7 @@ func unpinnedText(q *Qube) string {
 		return ""
 	}
 	return fmt.Sprintf("the resolve section pins no addresses for %s: rules to it are compared as rules to a name, met by rules to the same name and to any destination only",
-		jsonfile.OrList(q.Unpinned))
+		words.Or(q.Unpinned))
 }
 
 // summary is the report's last line: how many lines widen and narrow

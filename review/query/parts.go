@@ -12,7 +12,7 @@ import (
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/reach"
 	"github.com/qfw-dev/qfw/deploy"
-	"github.com/qfw-dev/qfw/internal/jsonfile"
+	"github.com/qfw-dev/qfw/internal/words"
 	"github.com/qfw-dev/qfw/internal/workdir"
 	"github.com/qfw-dev/qfw/policytest"
 	"github.com/qfw-dev/qfw/review"
@@ -230,7 +230,7 @@ func (a *answer) writeParts(w io.Writer, indent, from string) {
 // for no address in a.
 func (a *answer) writeUnpinned(w io.Writer, indent string) {
 	if len(a.unpinned) > 0 {
-		fmt.Fprintf(w, "%snote: the resolve section pins no addresses for %s: its rules count for no address here, and would decide where it resolves to\n", indent, jsonfile.OrList(a.unpinned))
+		fmt.Fprintf(w, "%snote: the resolve section pins no addresses for %s: its rules count for no address here, and would decide where it resolves to\n", indent, words.Or(a.unpinned))
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"github.com/qfw-dev/qfw/compiler/ir"
 	"github.com/qfw-dev/qfw/compiler/reach"
 	"github.com/qfw-dev/qfw/deploy"
-	"github.com/qfw-dev/qfw/internal/jsonfile"
+	"github.com/qfw-dev/qfw/internal/words"
 	"github.com/qfw-dev/qfw/internal/workdir"
 	"github.com/qfw-dev/qfw/review"
 )
@@ -51,7 +51,7 @@ func (r *Reachable) WriteText(w io.Writer) error {
 		fmt.Fprintf(b, "  %s\n      %s\n", l, r.acceptText(l.Head))
 	}
 	if names := r.u.Names(); len(names) > 0 {
-		fmt.Fprintf(b, "note: the resolve section pins no addresses for %s: shown as a name, not as the addresses it resolves to\n", jsonfile.OrList(names))
+		fmt.Fprintf(b, "note: the resolve section pins no addresses for %s: shown as a name, not as the addresses it resolves to\n", words.Or(names))
 	}
 	return b.Flush()
 }
