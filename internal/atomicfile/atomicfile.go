@@ -7,8 +7,8 @@ import (
 )
 
 // Write writes data to path with the permissions perm, through a
-// temporary file in path's directory that is renamed over path. On an
-// error path is as it was and the temporary file is gone.
+// temporary file in path's directory that is synced, then renamed over
+// path. On an error path is as it was and the temporary file is gone.
 func Write(path string, data []byte, perm fs.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -19,6 +19,11 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 		// CreateTemp makes the file 0600 whatever the umask; the mode
 		// is set here, not left to it.
 		err = tmp.Chmod(perm)
+	}
+	if err == nil {
+		// On disk before the rename: after a crash, a saved plan or an
+		// apply record is the old one or the new one, not an empty file.
+		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
