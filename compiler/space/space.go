@@ -47,7 +47,7 @@ func (a U128) Dec() U128 {
 	return U128{a.Hi, a.Lo - 1}
 }
 
-// MinU and MaxU return the lesser and the greater of a and b.
+// MinU returns the lesser of a and b.
 func MinU(a, b U128) U128 {
 	if a.Less(b) {
 		return a
@@ -55,6 +55,7 @@ func MinU(a, b U128) U128 {
 	return b
 }
 
+// MaxU returns the greater of a and b.
 func MaxU(a, b U128) U128 {
 	if a.Less(b) {
 		return b
