@@ -22,7 +22,7 @@ import (
 // but the rule must match exactly the same packets afterwards, never more
 // and never fewer. Seeds are in testdata/fuzz; go test runs them.
 
-// FuzzPortRanges checks mergeRanges on a comma-separated list of port
+// FuzzPortRanges checks ir.MergeRanges on a comma-separated list of port
 // ranges: the merged ranges cover exactly the ports of the list, sorted,
 // and neither overlap nor touch.
 func FuzzPortRanges(f *testing.F) {
@@ -47,14 +47,14 @@ func FuzzPortRanges(f *testing.F) {
 				want[p] = true
 			}
 		}
-		merged := mergeRanges(append([]ir.PortRange(nil), ranges...))
+		merged := ir.MergeRanges(append([]ir.PortRange(nil), ranges...))
 		var got [65536]bool
 		for i, r := range merged {
 			if r.First > r.Last {
-				t.Fatalf("mergeRanges(%s) has the reversed range %d-%d", list, r.First, r.Last)
+				t.Fatalf("ir.MergeRanges(%s) has the reversed range %d-%d", list, r.First, r.Last)
 			}
 			if i > 0 && int(merged[i-1].Last)+1 >= int(r.First) {
-				t.Fatalf("mergeRanges(%s) = %v: ranges %d and %d overlap, touch or are out of order", list, merged, i-1, i)
+				t.Fatalf("ir.MergeRanges(%s) = %v: ranges %d and %d overlap, touch or are out of order", list, merged, i-1, i)
 			}
 			for p := int(r.First); p <= int(r.Last); p++ {
 				got[p] = true
@@ -62,7 +62,7 @@ func FuzzPortRanges(f *testing.F) {
 		}
 		for p := range got {
 			if got[p] != want[p] {
-				t.Fatalf("mergeRanges(%s) = %v: port %d is in the result: %t, in the list: %t", list, merged, p, got[p], want[p])
+				t.Fatalf("ir.MergeRanges(%s) = %v: port %d is in the result: %t, in the list: %t", list, merged, p, got[p], want[p])
 			}
 		}
 	})

@@ -364,7 +364,7 @@ func (c *compiler) protos(r *policy.Rule, mergeICMP bool, fail func(policy.Strin
 			out = append(out, protoMatch{proto: proto})
 			return
 		}
-		for _, pr := range mergeRanges(ranges) {
+		for _, pr := range ir.MergeRanges(ranges) {
 			out = append(out, protoMatch{proto: proto, hasPorts: true, ports: pr})
 		}
 	}
@@ -410,20 +410,6 @@ func (c *compiler) protos(r *policy.Rule, mergeICMP bool, fail func(policy.Strin
 	typed(icmpv6Types, 6)
 	if len(out) == 0 && !bad {
 		fail(policy.String{Pos: r.Pos}, "the rule's services list no port and no ICMP type, so it would match nothing")
-	}
-	return out
-}
-
-// mergeRanges sorts port ranges and merges those that overlap or touch.
-func mergeRanges(rs []ir.PortRange) []ir.PortRange {
-	slices.SortFunc(rs, func(a, b ir.PortRange) int { return cmp.Compare(a.First, b.First) })
-	var out []ir.PortRange
-	for _, r := range rs {
-		if n := len(out); n > 0 && uint32(r.First) <= uint32(out[n-1].Last)+1 {
-			out[n-1].Last = max(out[n-1].Last, r.Last)
-			continue
-		}
-		out = append(out, r)
 	}
 	return out
 }

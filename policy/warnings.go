@@ -1,8 +1,6 @@
 package policy
 
 import (
-	"slices"
-
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 )
@@ -51,9 +49,6 @@ var (
 	AckKinds     = []Kind{Expired, Hostname, PortZero, Redundant, Shadowed, Unresolved}
 	QubeAckKinds = []Kind{NoNetvm}
 )
-
-// ackable reports whether a rule may acknowledge warnings of kind k.
-func ackable(k Kind) bool { return slices.Contains(AckKinds, k) }
 
 // Warnf returns a warning of kind k at pos about the value at path, as
 // [Errorf] returns an error.

@@ -20,6 +20,12 @@ func FormatRule(r ir.Rule) string {
 	// Measured first, the line is written into one allocation: compile
 	// formats every rule.
 	b.Grow(RuleLen(r))
+	writeRule(&b, r)
+	return b.String()
+}
+
+// writeRule writes FormatRule(r) to b.
+func writeRule(b *strings.Builder, r ir.Rule) {
 	b.WriteString("action=")
 	b.WriteString(r.Action.String())
 	if r.Expire != 0 {
@@ -27,12 +33,11 @@ func FormatRule(r ir.Rule) string {
 		b.WriteString(" expire=")
 		b.Write(strconv.AppendInt(buf[:0], r.Expire, 10))
 	}
-	ir.WriteMatch(&b, r.Match)
+	ir.WriteMatch(b, r.Match)
 	if r.Comment != "" {
 		b.WriteString(" comment=")
 		b.WriteString(r.Comment)
 	}
-	return b.String()
 }
 
 // RuleLen returns len(FormatRule(r)) without building the line, so that
@@ -58,12 +63,13 @@ func PayloadLen(rules []ir.Rule) int {
 }
 
 // Payload returns the payload of admin.vm.firewall.Set for rules: one
-// FormatRule line each, each ending in a newline.
+// FormatRule line each, each ending in a newline. The lines are written
+// straight into the payload, measured once.
 func Payload(rules []ir.Rule) string {
 	var b strings.Builder
 	b.Grow(PayloadLen(rules))
-	for _, r := range rules {
-		b.WriteString(FormatRule(r))
+	for i := range rules {
+		writeRule(&b, rules[i])
 		b.WriteByte('\n')
 	}
 	return b.String()

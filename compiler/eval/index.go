@@ -515,7 +515,7 @@ func points(buf []span, addrs []netip.Addr, family int) []span {
 	k := 0
 	for _, sp := range out {
 		if k > 0 && (!out[k-1].hi.Less(sp.lo) || out[k-1].hi.Inc() == sp.lo) {
-			out[k-1].hi = maxU(out[k-1].hi, sp.hi)
+			out[k-1].hi = space.MaxU(out[k-1].hi, sp.hi)
 			continue
 		}
 		out[k] = sp
@@ -528,7 +528,7 @@ func points(buf []span, addrs []netip.Addr, family int) []span {
 // disjoint spans.
 func intersect(buf, a, b []span) []span {
 	for i, j := 0, 0; i < len(a) && j < len(b); {
-		lo, hi := maxU(a[i].lo, b[j].lo), minU(a[i].hi, b[j].hi)
+		lo, hi := space.MaxU(a[i].lo, b[j].lo), space.MinU(a[i].hi, b[j].hi)
 		if !hi.Less(lo) {
 			buf = append(buf, span{lo, hi})
 		}
@@ -539,20 +539,6 @@ func intersect(buf, a, b []span) []span {
 		}
 	}
 	return buf
-}
-
-func minU(a, b space.U128) space.U128 {
-	if a.Less(b) {
-		return a
-	}
-	return b
-}
-
-func maxU(a, b space.U128) space.U128 {
-	if a.Less(b) {
-		return b
-	}
-	return a
 }
 
 // buildIndex returns the partition for regs, in list order, over

@@ -1,7 +1,9 @@
 package ir
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 
 	"cuelang.org/go/cue/token"
 )
@@ -59,6 +61,21 @@ type PortRange struct {
 
 // Contains reports whether port is in r.
 func (r PortRange) Contains(port uint16) bool { return r.First <= port && port <= r.Last }
+
+// MergeRanges sorts rs in place and returns their union as sorted ranges
+// that neither overlap nor touch.
+func MergeRanges(rs []PortRange) []PortRange {
+	slices.SortFunc(rs, func(a, b PortRange) int { return cmp.Compare(a.First, b.First) })
+	var out []PortRange
+	for _, r := range rs {
+		if n := len(out); n > 0 && uint32(r.First) <= uint32(out[n-1].Last)+1 {
+			out[n-1].Last = max(out[n-1].Last, r.Last)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
 
 // Dst is the destination of a rule. The zero Dst matches every destination.
 // At most one of Prefix and Host is set.

@@ -114,9 +114,10 @@ func (n Name) String() string {
 type Dests struct {
 	// Any says the destinations are all of them, but for Except.
 	Any bool
-	// Prefixes are the addresses, less those in Except. A family's
-	// addresses are said as the smallest prefix that holds them (as
-	// 0.0.0.0/0, all of them) but some, where that takes fewer prefixes.
+	// Prefixes are the addresses, less those in Except, in the fewest
+	// prefixes and exceptions: a block of addresses that lacks a few is
+	// said as its prefix, its holes in Except, where that is shorter
+	// (10.0.0.0/8 less 10.137.0.9).
 	Prefixes []netip.Prefix
 	// Except are the addresses left out of Any, or of the prefix that
 	// holds them.

@@ -83,8 +83,9 @@ type coverPart struct {
 type covering struct {
 	// in is how many prefixes hold exactly the addresses.
 	in int
-	// holes are the block's other addresses, as the fewest prefixes.
-	holes []netip.Prefix
+	// holes is how many prefixes, at fewest, hold the block's other
+	// addresses; holesOf lists them, only where a part needs them.
+	holes int
 	// parts say the addresses in the fewest prefixes and exceptions,
 	// cost in all.
 	parts []coverPart
@@ -101,32 +102,72 @@ type covering struct {
 // its holes, are those of its two halves unless the block is whole, so
 // each block is judged from its halves.
 func cover(ss []span, lo space.U128, free, family int) covering {
-	block := netip.PrefixFrom(lo.Addr(family == 4), addrBits(family)-free)
-	hi := or(lo, ones(free))
 	switch {
 	case len(ss) == 0:
-		return covering{holes: []netip.Prefix{block}}
-	case !lo.Less(ss[0].lo) && !ss[0].hi.Less(hi):
-		return covering{in: 1, parts: []coverPart{{prefix: block}}, cost: 1}
+		return covering{holes: 1}
+	case fills(ss, lo, free):
+		return covering{in: 1, parts: []coverPart{{prefix: block(lo, free, family)}}, cost: 1}
 	}
-	mid := or(lo, ones(free-1).Inc())
-	var left, right []span
-	for _, s := range ss {
-		if s.lo.Less(mid) {
-			left = append(left, s)
-		}
-		if !s.hi.Less(mid) {
-			right = append(right, s)
-		}
-	}
+	left, right, mid := halves(ss, lo, free)
 	l, r := cover(left, lo, free-1, family), cover(right, mid, free-1, family)
-	c := covering{in: l.in + r.in, holes: append(l.holes, r.holes...)}
-	if whole := 1 + len(c.holes); whole < l.cost+r.cost && 2*len(c.holes) < c.in {
-		c.parts, c.cost = []coverPart{{prefix: block, except: c.holes}}, whole
+	c := covering{in: l.in + r.in, holes: l.holes + r.holes}
+	if whole := 1 + c.holes; whole < l.cost+r.cost && 2*c.holes < c.in {
+		c.parts = []coverPart{{prefix: block(lo, free, family), except: holesOf(nil, ss, lo, free, family)}}
+		c.cost = whole
 		return c
 	}
-	c.parts, c.cost = append(l.parts, r.parts...), l.cost+r.cost
+	c.cost = l.cost + r.cost
+	// Most blocks have addresses in one half only: pass that half's
+	// parts up rather than copy them at each of the 32 or 128 levels.
+	switch {
+	case len(l.parts) == 0:
+		c.parts = r.parts
+	case len(r.parts) == 0:
+		c.parts = l.parts
+	default:
+		c.parts = append(l.parts, r.parts...)
+	}
 	return c
+}
+
+// holesOf appends to out the addresses of the block at lo, 2^free of
+// them, that are outside the spans ss that meet it, as the fewest
+// prefixes in the order cover counts them.
+func holesOf(out []netip.Prefix, ss []span, lo space.U128, free, family int) []netip.Prefix {
+	switch {
+	case len(ss) == 0:
+		return append(out, block(lo, free, family))
+	case fills(ss, lo, free):
+		return out
+	}
+	left, right, mid := halves(ss, lo, free)
+	return holesOf(holesOf(out, left, lo, free-1, family), right, mid, free-1, family)
+}
+
+// fills reports whether the first of the spans ss holds all of the block
+// at lo, 2^free addresses.
+func fills(ss []span, lo space.U128, free int) bool {
+	return !lo.Less(ss[0].lo) && !ss[0].hi.Less(or(lo, ones(free)))
+}
+
+// halves splits the block at lo, 2^free addresses, in two: it returns
+// the spans of ss that meet each half, and where the second starts. As ss
+// are sorted and disjoint, those are a head and a tail of ss.
+func halves(ss []span, lo space.U128, free int) (left, right []span, mid space.U128) {
+	mid = or(lo, ones(free-1).Inc())
+	i, j := 0, 0
+	for i < len(ss) && ss[i].lo.Less(mid) {
+		i++
+	}
+	for j < len(ss) && ss[j].hi.Less(mid) {
+		j++
+	}
+	return ss[:i], ss[j:], mid
+}
+
+// block returns the block of family at lo that holds 2^free addresses.
+func block(lo space.U128, free, family int) netip.Prefix {
+	return netip.PrefixFrom(lo.Addr(family == 4), addrBits(family)-free)
 }
 
 // addrBits returns the number of bits of an address of family.

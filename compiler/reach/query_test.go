@@ -69,6 +69,10 @@ func holds(u *Universe, l *Line, pt space.Box) bool {
 
 func TestQueryAgreesWithEvaluator(t *testing.T) {
 	r := rand.New(rand.NewPCG(14, 2))
+	// The packets asked about, and those of them accepted: the check
+	// would hold of lines that hold nothing if no packet were asked
+	// about, or of lines that say drop if none were accepted.
+	nAsked, nAccepted := 0, 0
 	for round := range 2000 {
 		in := randInput(r)
 		u := NewUniverse(Names(in))
@@ -122,7 +126,9 @@ func TestQueryAgreesWithEvaluator(t *testing.T) {
 			verdict, why := ir.Drop, l.Base
 			if l.Widened {
 				verdict, why = ir.Accept, l.Head
+				nAccepted++
 			}
+			nAsked++
 			if w := want(s.Input, e, p); w != verdict {
 				t.Fatalf("round %d: lists %v\noptions %+v\npacket %+v: line %q says %s; evaluator %s", round, in[0], s.Input.Options, p, l.String(), verdict, w)
 			}
@@ -133,5 +139,8 @@ func TestQueryAgreesWithEvaluator(t *testing.T) {
 				}
 			}
 		}
+	}
+	if tried := 2000 * 40; nAsked < tried/10 || nAccepted < nAsked/20 {
+		t.Errorf("%d of %d packets tried were asked about, %d of them accepted; want a tenth asked, a twentieth of those accepted", nAsked, tried, nAccepted)
 	}
 }

@@ -1,26 +1,6 @@
 package reach
 
-import (
-	"cmp"
-	"slices"
-
-	"github.com/qfw-dev/qfw/compiler/ir"
-)
-
-// merge returns the union of rs as sorted ranges, neither overlapping nor
-// adjacent.
-func merge(rs []ir.PortRange) []ir.PortRange {
-	slices.SortFunc(rs, func(a, b ir.PortRange) int { return cmp.Or(cmp.Compare(a.First, b.First), cmp.Compare(a.Last, b.Last)) })
-	var out []ir.PortRange
-	for _, r := range rs {
-		if n := len(out); n > 0 && int(r.First) <= int(out[n-1].Last)+1 {
-			out[n-1].Last = max(out[n-1].Last, r.Last)
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
-}
+import "github.com/qfw-dev/qfw/compiler/ir"
 
 // intersectRanges returns the ranges in both a and b, which are merged.
 func intersectRanges(a, b []ir.PortRange) []ir.PortRange {

@@ -214,7 +214,7 @@ func withExcept(u *Universe, segs []segment, n int) (Line, bool) {
 	}
 	var services []Service
 	for p := range numProtos {
-		if rs := merge(all[p]); len(rs) > 0 {
+		if rs := ir.MergeRanges(all[p]); len(rs) > 0 {
 			all[p] = rs
 			services = append(services, Service{Proto: p, Ranges: rs})
 		}
@@ -326,12 +326,12 @@ func normalise(parts []svcPart, ipv6 bool) []Service {
 		}
 	}
 	for p := range numProtos {
-		pl := merge(plain[p])
+		pl := ir.MergeRanges(plain[p])
 		if !ipv6 {
 			add(p, AnyHeaders, pl)
 			continue
 		}
-		ex := merge(ext[p])
+		ex := ir.MergeRanges(ext[p])
 		add(p, AnyHeaders, intersectRanges(pl, ex))
 		add(p, NoExtHeaders, subtractRanges(pl, ex))
 		add(p, ExtHeaders, subtractRanges(ex, pl))

@@ -102,7 +102,7 @@ func (g *group) build(node, lo, hi int) {
 	mid := (lo + hi) / 2
 	g.build(2*node, lo, mid)
 	g.build(2*node+1, mid, hi)
-	g.maxHi[node] = maxU(g.maxHi[2*node], g.maxHi[2*node+1])
+	g.maxHi[node] = MaxU(g.maxHi[2*node], g.maxHi[2*node+1])
 	g.minRank[node] = min(g.minRank[2*node], g.minRank[2*node+1])
 }
 

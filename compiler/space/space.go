@@ -47,14 +47,16 @@ func (a U128) Dec() U128 {
 	return U128{a.Hi, a.Lo - 1}
 }
 
-func minU(a, b U128) U128 {
+// MinU returns the lesser of a and b.
+func MinU(a, b U128) U128 {
 	if a.Less(b) {
 		return a
 	}
 	return b
 }
 
-func maxU(a, b U128) U128 {
+// MaxU returns the greater of a and b.
+func MaxU(a, b U128) U128 {
 	if a.Less(b) {
 		return b
 	}
@@ -144,7 +146,7 @@ func (b Box) Subtract(e Box, out []Box) []Box {
 		out = append(out, p)
 	}
 	mid := b
-	mid.Lo, mid.Hi = maxU(b.Lo, e.Lo), minU(b.Hi, e.Hi)
+	mid.Lo, mid.Hi = MaxU(b.Lo, e.Lo), MinU(b.Hi, e.Hi)
 	if b.PLo < e.PLo {
 		p := mid
 		p.PHi = e.PLo - 1
