@@ -174,7 +174,7 @@ func TestGeneratedPolicy(t *testing.T) {
 				t.Errorf("%d warnings; want %d, one per host-name rule", got, want)
 			}
 			// qfw compile and plan run the tests: they must pass.
-			outcomes := policytest.Run(res.Program, now.Unix())
+			outcomes := policytest.Run(res.Program, now.Unix(), nil)
 			if len(outcomes) == 0 {
 				t.Error("the policy has no tests")
 			}

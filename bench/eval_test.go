@@ -184,7 +184,7 @@ func BenchmarkTestExample(b *testing.B) {
 					b.Fatal(err)
 				}
 				if run.tests {
-					for _, o := range policytest.Run(res.Program, 1e9) {
+					for _, o := range policytest.Run(res.Program, 1e9, nil) {
 						if !o.Passed {
 							b.Fatalf("test %d failed", o.Test.Index)
 						}

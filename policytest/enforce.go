@@ -33,19 +33,13 @@ func (e *Enforcer) Eval(p eval.Packet) eval.Result { return e.eval.Eval(p) }
 
 // Enforcers returns where q's rules are enforced: by its netvm, in the
 // lists that dom0 writes for it at time now. A qube without a netvm has
-// none: its packets go nowhere.
+// none: its packets go nowhere. l, if not nil, is what mirage.Lower
+// returned for q's rules at time now, which the caller has lowered for its
+// unikernel firewall already, and is read instead of lowering them again.
 //
 // Only the direct netvm enforces q's rules; an upstream firewall sees the
 // netvm's address, and enforces the netvm's own rules.
-func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64) []Enforcer {
-	return EnforcersLowered(prog, q, res, now, nil)
-}
-
-// EnforcersLowered is Enforcers for a caller that has lowered q's rules
-// for its unikernel firewall already: l, if not nil, is what mirage.Lower
-// returned for them at time now, and is read instead of lowering them
-// again. Without it, or for another backend, it is Enforcers.
-func EnforcersLowered(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64, l *mirage.Lowering) []Enforcer {
+func Enforcers(prog *ir.Program, q *ir.Qube, res eval.Resolver, now int64, l *mirage.Lowering) []Enforcer {
 	if q.Netvm == "" {
 		return nil
 	}

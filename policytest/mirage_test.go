@@ -38,7 +38,7 @@ func TestEnforcersMirage(t *testing.T) {
 			if tt.version == "" {
 				p.Firewalls[0].MirageVersion, p.Firewalls[0].Netvm = "0.9.5", ""
 			}
-			es := Enforcers(p, &p.Qubes[0], nil, 0)
+			es := Enforcers(p, &p.Qubes[0], nil, 0, nil)
 			if len(es) != 1 || es[0].Backend != ir.Mirage {
 				t.Fatalf("Enforcers = %+v; want the unikernel", es)
 			}
@@ -58,7 +58,7 @@ func TestEnforcersMirageReleases(t *testing.T) {
 	for _, rel := range mirage.Releases() {
 		p := program(false, rules)
 		p.Firewalls[0].Backend, p.Firewalls[0].MirageVersion, p.Firewalls[0].Netvm = ir.Mirage, rel.Version, "sys-net"
-		es := Enforcers(p, &p.Qubes[0], eval.Table(p.Resolve), 0)
+		es := Enforcers(p, &p.Qubes[0], eval.Table(p.Resolve), 0, nil)
 		want := ir.Accept
 		if broken[rel.Version] {
 			want = ir.Drop
@@ -88,16 +88,16 @@ func TestRunMirageSelf(t *testing.T) {
 		p := program(false, []ir.Rule{tt.rule}, tt.test)
 		p.Firewalls[0].Backend, p.Firewalls[0].MirageVersion, p.Firewalls[0].Netvm = ir.Mirage, tt.version, "sys-net"
 		p.Firewalls[0].IP = netip.MustParseAddr("10.137.0.9")
-		out := Run(p, 0)
+		out := Run(p, 0, nil)
 		if len(out) != 1 || out[0].Passed != tt.passed {
 			t.Errorf("%s, %s: %+v; want passed=%v", tt.version, tt.rule.Action, out, tt.passed)
 		}
 	}
 }
 
-// RunLowered reads the lowering it is given for a qube, and lowers the
+// Run reads the lowering it is given for a qube, and lowers the
 // list of a qube it is given none for.
-func TestRunLowered(t *testing.T) {
+func TestRunReadsLowering(t *testing.T) {
 	test := ir.Test{To: pfx("192.0.2.1/32"), Protos: []ir.Proto{ir.TCP}, HasPort: true, Port: 443, Expect: ir.Accept}
 	p := program(false, []ir.Rule{{Action: ir.Accept}}, test)
 	p.Firewalls[0].Backend, p.Firewalls[0].MirageVersion, p.Firewalls[0].Netvm = ir.Mirage, "0.9.5", "sys-net"
@@ -121,16 +121,16 @@ func TestRunLowered(t *testing.T) {
 		{"another qube's given: lowered here", map[string]*mirage.Lowering{"vault": voided}, true},
 		{"given: read as it is", map[string]*mirage.Lowering{"work": voided}, false},
 	} {
-		out := RunLowered(p, 0, tt.lowered)
+		out := Run(p, 0, tt.lowered)
 		if len(out) != 1 || out[0].Passed != tt.passed {
 			t.Errorf("%s: %+v; want passed=%v", tt.name, out, tt.passed)
 		}
 	}
 }
 
-// EnforcersLowered reads the lowering it is given, for a unikernel
+// Enforcers reads the lowering it is given, for a unikernel
 // firewall only, and lowers q's rules itself without one.
-func TestEnforcersLowered(t *testing.T) {
+func TestEnforcers(t *testing.T) {
 	rel, err := mirage.LookupRelease("0.9.5")
 	if err != nil {
 		t.Fatal(err)
@@ -155,9 +155,9 @@ func TestEnforcersLowered(t *testing.T) {
 	} {
 		p := program(false, []ir.Rule{{Action: ir.Accept}})
 		p.Firewalls[0].Backend, p.Firewalls[0].MirageVersion, p.Firewalls[0].Netvm = tt.backend, rel.Version, "sys-net"
-		es := EnforcersLowered(p, &p.Qubes[0], nil, 0, tt.lowered)
+		es := Enforcers(p, &p.Qubes[0], nil, 0, tt.lowered)
 		if len(es) != 1 {
-			t.Fatalf("%s: EnforcersLowered = %+v; want one enforcer", tt.name, es)
+			t.Fatalf("%s: Enforcers = %+v; want one enforcer", tt.name, es)
 		}
 		if got := es[0].Eval(v4).Action; got != tt.want {
 			t.Errorf("%s: Eval(%+v) = %s; want %s", tt.name, v4, got, tt.want)

@@ -38,15 +38,11 @@ func (o *Outcome) Rule(i int) *ir.Rule {
 }
 
 // Run checks every test of prog, with the rules as dom0 writes them at
-// time now.
-func Run(prog *ir.Program, now int64) []Outcome { return RunLowered(prog, now, nil) }
-
-// RunLowered is Run for a caller that has lowered the lists of the qubes
-// behind unikernel firewalls already: lowered holds, by qube name, what
-// mirage.Lower returned for the qube's rules at time now, and the tests
-// read it instead of lowering those lists again. The other lists are
-// lowered as Run does.
-func RunLowered(prog *ir.Program, now int64, lowered map[string]*mirage.Lowering) []Outcome {
+// time now. lowered holds, by qube name, what mirage.Lower returned for
+// the rules of qubes behind unikernel firewalls at time now, which the
+// caller has lowered already; the tests read it instead of lowering those
+// lists again, and lower the others, and any missing from it, themselves.
+func Run(prog *ir.Program, now int64, lowered map[string]*mirage.Lowering) []Outcome {
 	qubes := make(map[string]*ir.Qube, len(prog.Qubes))
 	for i := range prog.Qubes {
 		qubes[prog.Qubes[i].Name] = &prog.Qubes[i]
@@ -67,9 +63,9 @@ func RunLowered(prog *ir.Program, now int64, lowered map[string]*mirage.Lowering
 			// Pinned addresses hold for this test's rules to the name too.
 			res = maps.Clone(table)
 			res[t.To.Host] = t.Addresses
-			enforcers = EnforcersLowered(prog, q, res, now, lowered[q.Name])
+			enforcers = Enforcers(prog, q, res, now, lowered[q.Name])
 		} else if enforcers == nil {
-			enforcers = EnforcersLowered(prog, q, res, now, lowered[q.Name])
+			enforcers = Enforcers(prog, q, res, now, lowered[q.Name])
 			shared[t.From] = enforcers
 		}
 		out[i] = check(t, enforcers, res)

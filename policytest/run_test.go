@@ -87,7 +87,7 @@ func TestRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := Run(program(tt.ip6, tt.rules, tt.test), 0)
+			out := Run(program(tt.ip6, tt.rules, tt.test), 0, nil)
 			if len(out) != 1 {
 				t.Fatalf("Run returned %d outcomes; want 1", len(out))
 			}
@@ -106,12 +106,12 @@ func TestRun(t *testing.T) {
 func TestRunNoNetvm(t *testing.T) {
 	prog := program(false, nil, ir.Test{To: pfx("192.0.2.1/32"), Protos: []ir.Proto{ir.TCP}, Expect: ir.Drop})
 	prog.Tests[0].From = "vault"
-	out := Run(prog, 0)
+	out := Run(prog, 0, nil)
 	if !out[0].Passed || !out[0].NoNetvm || out[0].Packets != 0 {
 		t.Errorf("vault: %+v; want passed with no netvm and no packets", out[0])
 	}
 	prog.Tests[0].Expect = ir.Accept
-	if out := Run(prog, 0); out[0].Passed {
+	if out := Run(prog, 0, nil); out[0].Passed {
 		t.Errorf("vault expecting accept passed; want failed")
 	}
 }
@@ -135,7 +135,7 @@ func TestRunTranslatedICMPType(t *testing.T) {
 		p.Firewalls[0].Backend = tt.backend
 		// The IPv4 packets are accepted first; look at IPv6 alone.
 		p.Qubes[0].IP = netip.Addr{}
-		out := Run(p, 0)
+		out := Run(p, 0, nil)
 		if len(out) != 1 {
 			t.Fatalf("Run returned %d outcomes; want 1", len(out))
 		}

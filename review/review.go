@@ -29,7 +29,7 @@ func (p *Place) String() string {
 // reading of q's rules at now that the build lowered, read instead of
 // lowering them again.
 func Enforcement(prog *ir.Program, q *ir.Qube, now int64, l *mirage.Lowering) (*reach.Input, *Place) {
-	es := policytest.EnforcersLowered(prog, q, eval.Table(prog.Resolve), now, l)
+	es := policytest.Enforcers(prog, q, eval.Table(prog.Resolve), now, l)
 	if len(es) == 0 {
 		return &reach.Input{NoNetvm: true}, &Place{}
 	}

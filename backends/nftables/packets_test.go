@@ -73,7 +73,7 @@ func TestExampleOnRealPackets(t *testing.T) {
 		if len(test.Addresses) > 0 {
 			res = eval.Table{test.To.Host: test.Addresses}
 		}
-		for _, e := range policytest.Enforcers(prog, q, res, now.Unix()) {
+		for _, e := range policytest.Enforcers(prog, q, res, now.Unix(), nil) {
 			probe := policytest.Probe{
 				To: test.To, Protos: test.Protos,
 				HasPort: test.HasPort, Port: test.Port, HasICMPType: test.HasICMPType, ICMPType: test.ICMPType, ICMPv6: test.ICMPv6,

@@ -130,7 +130,7 @@ func TestPartsAgreeWithEvaluator(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", text, err)
 		}
-		es := policytest.Enforcers(prog, &prog.Qubes[0], eval.Table(nil), 0)
+		es := policytest.Enforcers(prog, &prog.Qubes[0], eval.Table(nil), 0, nil)
 		e := &es[0]
 		a := answerFor(e, qs)
 		for range 30 {

@@ -41,5 +41,5 @@ func (p *Policy) Qube(name string) *ir.Qube {
 // enforcers returns where q's rules are enforced, names resolving as res
 // says.
 func (p *Policy) enforcers(q *ir.Qube, res eval.Resolver) []policytest.Enforcer {
-	return policytest.EnforcersLowered(p.Program, q, res, p.Now, p.Lowered[q.Name])
+	return policytest.Enforcers(p.Program, q, res, p.Now, p.Lowered[q.Name])
 }
